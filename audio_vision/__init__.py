@@ -1,0 +1,2 @@
+"""audio_vision: see with sound. Depth and semantic segmentation from a microphone array."""
+__version__ = '0.1.0'

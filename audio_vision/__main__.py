@@ -1,0 +1,3 @@
+from audio_vision.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Pure core: features, models, inference pipeline, checkpoints, metrics. Never imports rclpy."""

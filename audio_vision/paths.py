@@ -1,0 +1,27 @@
+"""Where installed data lives: share/audio_vision on a ROS 2 install, the source tree otherwise."""
+from __future__ import annotations
+
+from pathlib import Path
+
+PACKAGE = 'audio_vision'
+_SOURCE_ROOT = Path(__file__).resolve().parents[1]
+
+
+def share_dir() -> Path:
+    """share/audio_vision of an installed package, else the source checkout's root."""
+    try:
+        from ament_index_python.packages import get_package_share_directory, PackageNotFoundError
+    except ImportError:
+        return _SOURCE_ROOT
+    try:
+        return Path(get_package_share_directory(PACKAGE))
+    except (PackageNotFoundError, LookupError, ValueError, OSError):
+        return _SOURCE_ROOT
+
+
+def default_model_dir() -> Path:
+    return share_dir() / 'models'
+
+
+def config_dir() -> Path:
+    return share_dir() / 'config'
