@@ -1,0 +1,83 @@
+"""Baselines kept beside the method in every results table (DESIGN.md §5).
+
+- EndToEnd: the same ResNet-18 audio encoder and MLP, but a conv decoder straight to the
+  image, trained with the pixel loss (no manifold, no codebook).
+- MeanImage: the training set's mean image (per-pixel mean log-depth; per-pixel majority class).
+AT-net without quantization and the VQ-VAE reconstruction need no extra model.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from audio_vision.core.atnet import transformation_mlp, upsampling_stages
+from audio_vision.core.resnet import ResNet18
+
+
+@dataclass(frozen=True)
+class EndToEndConfig:
+    in_channels: int = 22
+    out_channels: int = 2
+    image_size: int = 64
+    encoder_width: int = 32
+    mlp_hidden: int = 512
+    dropout: float = 0.2
+    start_size: int = 4
+    start_channels: int = 256
+
+    @property
+    def num_upsamples(self) -> int:
+        return int(round(math.log2(self.image_size / self.start_size)))
+
+
+class EndToEnd(nn.Module):
+    def __init__(self, cfg: EndToEndConfig):
+        super().__init__()
+        self.config = cfg
+        self.encoder = ResNet18(cfg.in_channels, cfg.encoder_width)
+        self.mlp = transformation_mlp(self.encoder.out_features, cfg.mlp_hidden,
+                                      cfg.start_channels * cfg.start_size ** 2, cfg.dropout)
+        # Keep at least 16 features at full resolution: halving 256 four times gives 16.
+        self.upsample, c = upsampling_stages(cfg.start_channels, cfg.num_upsamples)
+        self.head = nn.Conv2d(c, cfg.out_channels, 3, padding=1)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """(B, F_ch, bins, frames) -> (B, out_channels, H, W) codec output."""
+        cfg = self.config
+        h = self.mlp(self.encoder(features)).view(-1, cfg.start_channels, cfg.start_size, cfg.start_size)
+        return self.head(self.upsample(h))
+
+
+class MeanImage:
+    """Predicts the same image for every input: the training set's per-pixel summary."""
+
+    def __init__(self, depth: np.ndarray | None = None, segmentation: np.ndarray | None = None):
+        self.depth, self.segmentation = depth, segmentation
+
+    @classmethod
+    def fit(cls, depths: np.ndarray | None, labels: np.ndarray | None, num_classes: int) -> 'MeanImage':
+        depth = seg = None
+        if depths is not None:
+            # Geometric mean: the mean of log-depth minimises the log errors the metrics weigh.
+            with np.errstate(invalid='ignore', divide='ignore'):
+                depth = np.exp(np.nanmean(np.log(np.where(depths > 0, depths, np.nan)), axis=0)).astype(np.float32)
+        if labels is not None:
+            counts = np.stack([(labels == k).sum(axis=0) for k in range(num_classes)])
+            seg = counts.argmax(axis=0).astype(np.uint8)
+        return cls(depth, seg)
+
+    def predict(self, batch: int) -> dict[str, np.ndarray]:
+        out = {}
+        if self.depth is not None:
+            out['depth'] = np.repeat(self.depth[None], batch, axis=0)
+        if self.segmentation is not None:
+            out['segmentation'] = np.repeat(self.segmentation[None], batch, axis=0)
+        return out
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in
+                (('depth', self.depth), ('segmentation', self.segmentation)) if v is not None}

@@ -1,0 +1,192 @@
+"""Checkpoints: one file per modality holding the weights *and* the full config.
+
+Layout (a plain dict, so `torch.load(..., weights_only=True)` can read it without
+unpickling code):
+    {'format': 'audio_vision.modality', 'version': 1, 'modality': 'depth',
+     'config': {'features', 'vqvae', 'atnet', 'camera', 'class_table', 'array',
+                'dataset', 'metrics', 'model_id', ...},
+     'vqvae': state_dict, 'atnet': state_dict}
+Float tensors may be stored as fp16 (`half=True`) and are restored to float32.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from audio_vision.core.atnet import ATNet, ATNetConfig
+from audio_vision.core.camera import PinholeCamera
+from audio_vision.core.classes import ClassTable, DEFAULT_CLASS_TABLE
+from audio_vision.core.configs import config_from_dict, config_to_dict
+from audio_vision.core.features import FeatureConfig
+from audio_vision.core.modality import make_codec
+from audio_vision.core.vqvae import VQVAE, VQVAEConfig
+
+FORMAT = 'audio_vision.modality'
+VERSION = 1
+
+
+class CheckpointError(RuntimeError):
+    """A model file is missing, unreadable or does not match what was asked for."""
+
+
+@dataclass
+class ArrayGeometry:
+    sample_rate: int
+    mic_positions: np.ndarray          # (C, 3) metres in the array frame
+
+    @property
+    def num_channels(self) -> int:
+        return int(self.mic_positions.shape[0])
+
+    def to_dict(self) -> dict:
+        return {'sample_rate': int(self.sample_rate), 'mic_positions': np.asarray(self.mic_positions).tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> 'ArrayGeometry':
+        return cls(int(d['sample_rate']), np.asarray(d['mic_positions'], dtype=np.float64).reshape(-1, 3))
+
+
+@dataclass
+class ModalitySpec:
+    """Everything needed to rebuild one modality's models, besides the weights."""
+    modality: str
+    features: FeatureConfig
+    vqvae: VQVAEConfig
+    atnet: ATNetConfig
+    camera: PinholeCamera
+    array: ArrayGeometry
+    class_table: ClassTable = DEFAULT_CLASS_TABLE
+    dataset: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {'modality': self.modality, 'features': config_to_dict(self.features),
+                'vqvae': config_to_dict(self.vqvae), 'atnet': config_to_dict(self.atnet),
+                'camera': self.camera.to_dict(), 'array': self.array.to_dict(),
+                'class_table': self.class_table.to_list(), 'dataset': self.dataset, 'metrics': self.metrics}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> 'ModalitySpec':
+        return cls(modality=d['modality'], features=config_from_dict(FeatureConfig, d['features']),
+                   vqvae=config_from_dict(VQVAEConfig, d['vqvae']), atnet=config_from_dict(ATNetConfig, d['atnet']),
+                   camera=config_from_dict(PinholeCamera, d['camera']), array=ArrayGeometry.from_dict(d['array']),
+                   class_table=ClassTable.from_list(d['class_table']), dataset=d.get('dataset', {}),
+                   metrics=d.get('metrics', {}))
+
+    def check_consistent(self) -> None:
+        """The pieces of one spec must agree with each other (a hand-edited file may not)."""
+        n_feat = self.features.num_feature_channels(self.array.num_channels)
+        pairs = [('atnet.in_channels', self.atnet.in_channels, 'feature channels', n_feat),
+                 ('atnet.latent_size', self.atnet.latent_size, 'vqvae.latent_size', self.vqvae.latent_size),
+                 ('atnet.code_dim', self.atnet.code_dim, 'vqvae.code_dim', self.vqvae.code_dim),
+                 ('vqvae.image_size', self.vqvae.image_size, 'camera.width', self.camera.width),
+                 ('vqvae.image_size', self.vqvae.image_size, 'camera.height', self.camera.height),
+                 ('features.sample_rate', self.features.sample_rate, 'array.sample_rate', self.array.sample_rate)]
+        for name_a, a, name_b, b in pairs:
+            if a != b:
+                raise CheckpointError(f'{self.modality} model config is inconsistent: {name_a}={a} but {name_b}={b}')
+
+
+class ModalityModel(nn.Module):
+    """AT-net + VQ-VAE (codebook and decoder frozen at inference) + codec for one modality."""
+
+    def __init__(self, spec: ModalitySpec):
+        super().__init__()
+        spec.check_consistent()
+        self.spec = spec
+        self.codec = make_codec(spec.modality, len(spec.class_table))
+        self.vqvae = VQVAE(spec.vqvae)
+        self.atnet = ATNet(spec.atnet)
+
+    def forward(self, features: torch.Tensor, quantize: bool = True) -> torch.Tensor:
+        """(B, F_ch, bins, frames) -> (B, out_channels, H, W) codec output."""
+        z = self.atnet(features)
+        return self.vqvae.decode_latent(z) if quantize else self.vqvae.decoder(z)
+
+
+def _state(module: nn.Module, half: bool) -> dict[str, torch.Tensor]:
+    return {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().clone()
+            for k, v in module.state_dict().items()}
+
+
+def model_id_of(spec_dict: dict, states: dict) -> str:
+    h = hashlib.sha256(json.dumps(spec_dict, sort_keys=True).encode())
+    for name in sorted(states):
+        for k, v in sorted(states[name].items()):
+            h.update(k.encode())
+            h.update(v.float().numpy().tobytes())
+    return h.hexdigest()[:12]
+
+
+def save_checkpoint(path: str | Path, model: ModalityModel, half: bool = False, extra: dict | None = None) -> str:
+    """Write `model` with its spec; returns the model id (a content hash)."""
+    spec = model.spec.to_dict()
+    states = {'vqvae': _state(model.vqvae, half), 'atnet': _state(model.atnet, half)}
+    model_id = model_id_of(spec, states)
+    payload = {'format': FORMAT, 'version': VERSION, 'modality': model.spec.modality,
+               'config': {**spec, 'model_id': model_id, **(extra or {})}, **states}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + '.tmp')
+    torch.save(payload, tmp)
+    tmp.replace(path)          # atomic: a crash never leaves a truncated checkpoint behind
+    return model_id
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load and validate the raw payload, with a clear CheckpointError for every failure."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f'model file {path} not found; train one with `python -m audio_vision train` '
+                              f'or point model_dir at a directory holding depth.pt / segmentation.pt')
+    try:
+        payload = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same thing to the user
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f'model file {path} is not a loadable audio_vision checkpoint '
+                              f'(truncated, corrupt, or contains code): {first}') from None
+    if not isinstance(payload, dict) or payload.get('format') != FORMAT:
+        raise CheckpointError(f'model file {path} is not an audio_vision checkpoint (format tag missing)')
+    if payload.get('version') != VERSION:
+        raise CheckpointError(f'model file {path} has checkpoint version {payload.get("version")}, '
+                              f'this audio_vision reads version {VERSION}')
+    return payload
+
+
+def load_checkpoint(path: str | Path, expect: dict[str, Any] | None = None,
+                    device: str | torch.device = 'cpu') -> ModalityModel:
+    """Rebuild a ModalityModel; `expect` (e.g. {'modality': 'depth', 'num_channels': 8,
+    'sample_rate': 16000}) is checked against the stored config, naming both values on mismatch."""
+    payload = read_checkpoint(path)
+    try:
+        spec = ModalitySpec.from_dict(payload['config'])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f'model file {path} has an invalid config: {exc}') from None
+    stored = {'modality': spec.modality, 'num_channels': spec.array.num_channels,
+              'sample_rate': spec.features.sample_rate, 'window_samples': spec.features.window_samples,
+              'image_size': spec.vqvae.image_size, 'latent_size': spec.vqvae.latent_size}
+    for key, want in (expect or {}).items():
+        if key not in stored:
+            raise ValueError(f'cannot check unknown checkpoint property {key!r}; known: {sorted(stored)}')
+        if stored[key] != want:
+            raise CheckpointError(f'model file {path} does not match: it has {key}={stored[key]!r} '
+                                  f'but {want!r} was requested')
+    model = ModalityModel(spec)
+    try:
+        for name in ('vqvae', 'atnet'):
+            module = getattr(model, name)
+            reference = module.state_dict()
+            module.load_state_dict({k: v.to(reference[k].dtype) if k in reference else v
+                                    for k, v in payload[name].items()})
+    except (KeyError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise CheckpointError(f'model file {path}: weights do not fit the stored config: {first}') from None
+    model.model_id = payload['config'].get('model_id', 'unknown')
+    return model.to(device).eval()

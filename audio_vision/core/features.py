@@ -1,0 +1,159 @@
+"""Audio features: the network's view of one analysis window of multichannel audio.
+
+Per-channel log spectrograms stacked as input channels, optionally followed by spatial
+cues: for every microphone but the reference, the cosine and sine of the band-wise phase
+of its cross-spectrum with the reference microphone (inter-channel phase differences,
+which carry direction of arrival). Everything is batched torch ops: no Python loops over
+channels or frames.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+_WINDOWS = {
+    'hann': torch.hann_window,
+    'hamming': torch.hamming_window,
+    'blackman': torch.blackman_window,
+}
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    sample_rate: int = 16000
+    window_s: float = 1.0          # analysis window fed to the network
+    hop_s: float = 0.25            # hop between analysis windows in a stream (perception node)
+    n_fft: int = 512
+    stft_window: str = 'hann'      # hann | hamming | blackman
+    overlap: float = 0.75          # STFT frame overlap: hop_length = n_fft * (1 - overlap)
+    scale: str = 'mel'             # mel | linear
+    n_mels: int = 64
+    f_min: float = 50.0
+    f_max: float | None = None     # None = Nyquist
+    log: bool = True
+    normalize: str = 'window'      # window: standardise each window's log-magnitudes; none
+    spatial: str = 'ipd'           # ipd: add cos/sin inter-channel phase channels; none
+    eps: float = 1e-8
+
+    def __post_init__(self):
+        if self.sample_rate <= 0:
+            raise ValueError(f'sample_rate must be > 0, got {self.sample_rate}')
+        if self.window_s <= 0 or self.hop_s <= 0:
+            raise ValueError(f'window_s and hop_s must be > 0, got {self.window_s}, {self.hop_s}')
+        if self.n_fft < 16 or self.n_fft & (self.n_fft - 1):
+            raise ValueError(f'n_fft must be a power of two >= 16, got {self.n_fft}')
+        if not 0.0 <= self.overlap < 1.0:
+            raise ValueError(f'overlap must be in [0, 1), got {self.overlap}')
+        if self.stft_window not in _WINDOWS:
+            raise ValueError(f'stft_window must be one of {sorted(_WINDOWS)}, got {self.stft_window!r}')
+        if self.scale not in ('mel', 'linear'):
+            raise ValueError(f"scale must be 'mel' or 'linear', got {self.scale!r}")
+        if self.normalize not in ('window', 'none'):
+            raise ValueError(f"normalize must be 'window' or 'none', got {self.normalize!r}")
+        if self.spatial not in ('ipd', 'none'):
+            raise ValueError(f"spatial must be 'ipd' or 'none', got {self.spatial!r}")
+        if self.window_samples < self.n_fft:
+            raise ValueError(f'window ({self.window_samples} samples) shorter than n_fft ({self.n_fft})')
+
+    @property
+    def window_samples(self) -> int:
+        return int(round(self.window_s * self.sample_rate))
+
+    @property
+    def hop_samples(self) -> int:
+        return int(round(self.hop_s * self.sample_rate))
+
+    @property
+    def hop_length(self) -> int:
+        return max(1, int(round(self.n_fft * (1.0 - self.overlap))))
+
+    @property
+    def num_bins(self) -> int:
+        return self.n_mels if self.scale == 'mel' else self.n_fft // 2 + 1
+
+    @property
+    def num_frames(self) -> int:
+        return 1 + self.window_samples // self.hop_length  # centred STFT
+
+    def num_feature_channels(self, num_mics: int) -> int:
+        return num_mics + (2 * (num_mics - 1) if self.spatial == 'ipd' else 0)
+
+    def output_shape(self, num_mics: int) -> tuple[int, int, int]:
+        """(feature channels, bins, frames) of one window."""
+        return (self.num_feature_channels(num_mics), self.num_bins, self.num_frames)
+
+
+def mel_filterbank(n_fft: int, sample_rate: int, n_mels: int, f_min: float, f_max: float | None) -> np.ndarray:
+    """(n_mels, n_fft//2+1) triangular filters on the HTK mel scale, each normalised to unit area."""
+    f_max = sample_rate / 2 if f_max is None else f_max
+    hz_to_mel = lambda f: 2595.0 * np.log10(1.0 + np.asarray(f) / 700.0)  # noqa: E731
+    mel_to_hz = lambda m: 700.0 * (10.0 ** (np.asarray(m) / 2595.0) - 1.0)  # noqa: E731
+    edges = mel_to_hz(np.linspace(hz_to_mel(f_min), hz_to_mel(f_max), n_mels + 2))
+    freqs = np.linspace(0.0, sample_rate / 2, n_fft // 2 + 1)
+    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    rising = (freqs[None] - lower) / (centre - lower)
+    falling = (upper - freqs[None]) / (upper - centre)
+    fb = np.maximum(0.0, np.minimum(rising, falling))
+    # Low bands narrower than one FFT bin would be empty: give them their nearest bin.
+    empty = fb.sum(axis=1) == 0
+    fb[empty, np.abs(freqs[None] - centre[empty]).argmin(axis=1)] = 1.0
+    return (fb / fb.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+class SpectrogramFeatures(nn.Module):
+    """(B, C, N) audio -> (B, F_ch, bins, frames) network input; see the module docstring."""
+
+    def __init__(self, config: FeatureConfig):
+        super().__init__()
+        self.config = config
+        self.register_buffer('window', _WINDOWS[config.stft_window](config.n_fft), persistent=False)
+        if config.scale == 'mel':
+            fb = mel_filterbank(config.n_fft, config.sample_rate, config.n_mels, config.f_min, config.f_max)
+            self.register_buffer('filterbank', torch.from_numpy(fb), persistent=False)
+        else:
+            self.filterbank = None
+
+    def stft(self, audio: torch.Tensor) -> torch.Tensor:
+        """(B, C, N) -> complex (B, C, n_fft//2+1, frames); channels are folded into the batch."""
+        b, c, n = audio.shape
+        spec = torch.stft(audio.reshape(b * c, n), n_fft=self.config.n_fft, hop_length=self.config.hop_length,
+                          window=self.window, center=True, pad_mode='reflect', return_complex=True)
+        return spec.reshape(b, c, *spec.shape[-2:])
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        cfg = self.config
+        spec = self.stft(audio.float())                           # (B, C, K, T) complex
+        power = spec.real.square() + spec.imag.square()           # (B, C, K, T)
+        if self.filterbank is not None:
+            power = torch.einsum('mk,bckt->bcmt', self.filterbank, power)
+        magnitude = torch.log(power + cfg.eps) if cfg.log else power
+        if cfg.normalize == 'window':
+            mean = magnitude.mean(dim=(1, 2, 3), keepdim=True)
+            std = magnitude.std(dim=(1, 2, 3), keepdim=True)
+            magnitude = (magnitude - mean) / (std + 1e-5)
+        if cfg.spatial == 'none' or audio.shape[1] < 2:
+            return magnitude
+        cross = spec[:, 1:] * spec[:, :1].conj()                  # (B, C-1, K, T) cross-spectra vs mic 0
+        if self.filterbank is not None:
+            fb = self.filterbank.to(cross.real.dtype)
+            cross = torch.complex(torch.einsum('mk,bckt->bcmt', fb, cross.real),
+                                  torch.einsum('mk,bckt->bcmt', fb, cross.imag))
+        unit = cross / (cross.abs() + cfg.eps)                    # band-wise phase as a unit phasor
+        return torch.cat([magnitude, unit.real, unit.imag], dim=1)
+
+
+def compute_features(audio: np.ndarray | torch.Tensor, config: FeatureConfig) -> torch.Tensor:
+    """Convenience wrapper: (C, N) -> (F_ch, bins, frames) or (B, C, N) -> (B, F_ch, bins, frames)."""
+    x = torch.as_tensor(np.asarray(audio, dtype=np.float32) if not torch.is_tensor(audio) else audio)
+    single = x.dim() == 2
+    if single:
+        x = x.unsqueeze(0)
+    if x.dim() != 3:
+        raise ValueError(f'audio must be (C, N) or (B, C, N), got shape {tuple(x.shape)}')
+    with torch.inference_mode():
+        out = SpectrogramFeatures(config)(x)
+    return out[0] if single else out
+

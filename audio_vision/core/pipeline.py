@@ -1,0 +1,132 @@
+"""AudioToVision: one analysis window of multichannel audio -> depth and segmentation images.
+
+features -> AT-net(modality) -> nearest codewords (L2) -> frozen VQ-VAE decoder -> image.
+The spectrogram is computed once and shared by the modalities.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import torch
+
+from audio_vision.core.camera import PinholeCamera
+from audio_vision.core.checkpoint import CheckpointError, ModalityModel, load_checkpoint
+from audio_vision.core.classes import ClassTable
+from audio_vision.core.configs import config_to_dict
+from audio_vision.core.features import FeatureConfig, SpectrogramFeatures
+from audio_vision.core.modality import MODALITIES
+
+
+def resolve_device(device: str | None) -> torch.device:
+    """'auto'/None -> CUDA when available else CPU; otherwise the named device, validated."""
+    if device in (None, '', 'auto'):
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(f'unknown device {device!r}: {exc}') from None
+    if dev.type == 'cuda' and not torch.cuda.is_available():
+        raise ValueError(f'device {device!r} requested but CUDA is not available on this machine')
+    if dev.type not in ('cpu', 'cuda'):
+        raise ValueError(f'device {device!r} is not supported; use cpu, cuda, cuda:N or auto')
+    return dev
+
+
+class AudioToVision:
+    """Per-modality AT-net + frozen VQ-VAE codebook/decoder, behind one `predict` call."""
+
+    def __init__(self, models: dict[str, ModalityModel], device: torch.device | str = 'cpu',
+                 quantize: bool = True):
+        if not models:
+            raise ValueError('AudioToVision needs at least one modality model')
+        specs = [m.spec for m in models.values()]
+        first = specs[0]
+        for spec in specs[1:]:
+            for what, a, b in (('features', config_to_dict(first.features), config_to_dict(spec.features)),
+                               ('array geometry', first.array.to_dict(), spec.array.to_dict()),
+                               ('camera', first.camera.to_dict(), spec.camera.to_dict())):
+                if a != b:
+                    raise CheckpointError(f'{first.modality} and {spec.modality} models disagree on {what}: '
+                                          f'{a} vs {b}')
+        self.device = torch.device(device)
+        self.models = {name: m.to(self.device).eval() for name, m in models.items()}
+        self.spec = first
+        self.quantize = quantize
+        self.features = SpectrogramFeatures(first.features).to(self.device)
+
+    @classmethod
+    def load(cls, model_dir: str | Path, modalities: Iterable[str] = MODALITIES,
+             device: str | None = 'cpu', quantize: bool = True) -> 'AudioToVision':
+        """Load `<model_dir>/<modality>.pt` for each requested modality."""
+        modalities = tuple(modalities)
+        unknown = [m for m in modalities if m not in MODALITIES]
+        if unknown or not modalities:
+            raise ValueError(f'modalities must be a non-empty subset of {MODALITIES}, got {modalities}')
+        model_dir = Path(model_dir)
+        if not model_dir.is_dir():
+            raise CheckpointError(f'model directory {model_dir} does not exist')
+        dev = resolve_device(device)
+        models = {m: load_checkpoint(model_dir / f'{m}.pt', expect={'modality': m}, device=dev) for m in modalities}
+        return cls(models, dev, quantize)
+
+    # -- what the model expects -------------------------------------------------------------
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        return tuple(self.models)
+
+    @property
+    def feature_config(self) -> FeatureConfig:
+        return self.spec.features
+
+    @property
+    def sample_rate(self) -> int:
+        return self.spec.features.sample_rate
+
+    @property
+    def num_channels(self) -> int:
+        return self.spec.array.num_channels
+
+    @property
+    def window_samples(self) -> int:
+        return self.spec.features.window_samples
+
+    @property
+    def camera(self) -> PinholeCamera:
+        return self.spec.camera
+
+    @property
+    def class_table(self) -> ClassTable:
+        return self.spec.class_table
+
+    @property
+    def model_id(self) -> str:
+        return '+'.join(f'{name}:{getattr(m, "model_id", "untrained")}' for name, m in self.models.items())
+
+    # -- inference ------------------------------------------------------------------------------
+    def check_audio(self, audio: np.ndarray) -> None:
+        want = (self.num_channels, self.window_samples)
+        if audio.ndim not in (2, 3) or tuple(audio.shape[-2:]) != want:
+            raise ValueError(f'audio must be (channels, samples) = {want} or batched (B, {want[0]}, {want[1]}), '
+                             f'got shape {tuple(audio.shape)}')
+
+    @torch.inference_mode()
+    def predict_batch(self, audio: np.ndarray | torch.Tensor) -> dict[str, np.ndarray]:
+        """(B, C, N) float audio -> {'depth': (B,H,W) float32 m, 'segmentation': (B,H,W) uint8}."""
+        self.check_audio(audio)
+        x = torch.as_tensor(audio, dtype=torch.float32, device=self.device)
+        feats = self.features(x)
+        out = {}
+        for name, model in self.models.items():
+            out[name] = model.codec.decode(model(feats, quantize=self.quantize)).cpu().numpy()
+        if 'depth' in out:
+            out['depth'] = out['depth'].astype(np.float32, copy=False)
+        return out
+
+    def predict(self, audio: np.ndarray) -> dict[str, np.ndarray]:
+        """(C, N) float audio -> {'depth': (H,W) float32 m (NaN invalid), 'segmentation': (H,W) uint8}."""
+        audio = np.asarray(audio)
+        if audio.ndim != 2:
+            raise ValueError(f'predict takes one window (channels, samples); got shape {audio.shape}')
+        return {k: v[0] for k, v in self.predict_batch(audio[None]).items()}

@@ -1,0 +1,88 @@
+import numpy as np
+import pytest
+import torch
+
+from audio_vision.core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from audio_vision.core.pipeline import AudioToVision, resolve_device
+from helpers import write_tiny_models
+
+
+def test_round_trip_gives_identical_outputs(tmp_path, rng):
+    models = write_tiny_models(tmp_path)
+    pipe = AudioToVision.load(tmp_path)
+    audio = rng.normal(size=(pipe.num_channels, pipe.window_samples)).astype(np.float32)
+    out = pipe.predict(audio)
+    in_memory = AudioToVision(models)
+    ref = in_memory.predict(audio)
+    np.testing.assert_array_equal(out['segmentation'], ref['segmentation'])
+    np.testing.assert_array_equal(out['depth'], ref['depth'])
+    assert out['depth'].dtype == np.float32 and out['depth'].shape == (32, 32)
+    assert out['segmentation'].dtype == np.uint8
+
+
+def test_half_precision_storage_round_trips(tmp_path):
+    models = write_tiny_models(tmp_path)
+    save_checkpoint(tmp_path / 'half.pt', models['depth'], half=True)
+    loaded = load_checkpoint(tmp_path / 'half.pt')
+    for (k, a), b in zip(models['depth'].state_dict().items(), loaded.state_dict().values()):
+        if a.is_floating_point():
+            torch.testing.assert_close(b, a, rtol=1e-2, atol=1e-3, msg=k)
+
+
+def test_batched_equals_unbatched(tmp_path, rng):
+    write_tiny_models(tmp_path)
+    pipe = AudioToVision.load(tmp_path)
+    audio = rng.normal(size=(3, pipe.num_channels, pipe.window_samples)).astype(np.float32)
+    batch = pipe.predict_batch(audio)
+    for i in range(3):
+        single = pipe.predict(audio[i])
+        np.testing.assert_allclose(batch['depth'][i], single['depth'], rtol=1e-4, atol=1e-4)
+        assert (batch['segmentation'][i] == single['segmentation']).mean() > 0.99
+
+
+def test_mismatched_checkpoint_names_both_values(tmp_path):
+    write_tiny_models(tmp_path)
+    with pytest.raises(CheckpointError, match=r'num_channels=4.*8 was requested'):
+        load_checkpoint(tmp_path / 'depth.pt', expect={'num_channels': 8})
+    with pytest.raises(CheckpointError, match=r"modality='depth'.*'segmentation' was requested"):
+        load_checkpoint(tmp_path / 'depth.pt', expect={'modality': 'segmentation'})
+
+
+def test_modalities_from_different_arrays_are_refused(tmp_path):
+    write_tiny_models(tmp_path / 'a', num_mics=4)
+    write_tiny_models(tmp_path / 'b', num_mics=6)
+    (tmp_path / 'b' / 'depth.pt').replace(tmp_path / 'a' / 'depth.pt')
+    with pytest.raises(CheckpointError, match='disagree on features|disagree on array'):
+        AudioToVision.load(tmp_path / 'a')
+
+
+def test_missing_truncated_and_code_checkpoints_fail_clearly(tmp_path):
+    with pytest.raises(CheckpointError, match='not found'):
+        load_checkpoint(tmp_path / 'nope.pt')
+    write_tiny_models(tmp_path)
+    data = (tmp_path / 'depth.pt').read_bytes()
+    (tmp_path / 'trunc.pt').write_bytes(data[: len(data) // 3])
+    with pytest.raises(CheckpointError, match='not a loadable'):
+        load_checkpoint(tmp_path / 'trunc.pt')
+    # A pickle that would run code on load must be refused by weights_only=True.
+    torch.save({'format': 'audio_vision.modality', 'evil': np.random.default_rng}, tmp_path / 'code.pt')
+    with pytest.raises(CheckpointError, match='not a loadable'):
+        load_checkpoint(tmp_path / 'code.pt')
+    torch.save({'hello': 1}, tmp_path / 'other.pt')
+    with pytest.raises(CheckpointError, match='format tag'):
+        load_checkpoint(tmp_path / 'other.pt')
+
+
+def test_wrong_audio_shape_is_refused(tmp_path):
+    write_tiny_models(tmp_path)
+    pipe = AudioToVision.load(tmp_path, modalities=['depth'])
+    assert pipe.modalities == ('depth',)
+    with pytest.raises(ValueError, match='audio must be'):
+        pipe.predict(np.zeros((3, pipe.window_samples), np.float32))
+
+
+def test_device_resolution():
+    assert resolve_device('cpu').type == 'cpu'
+    assert resolve_device('auto').type in ('cpu', 'cuda')
+    with pytest.raises(ValueError):
+        resolve_device('tpu')

@@ -1,0 +1,114 @@
+import numpy as np
+import pytest
+import torch
+
+from audio_vision.core.atnet import ATNet, ATNetConfig
+from audio_vision.core.baselines import EndToEnd, EndToEndConfig, MeanImage
+from audio_vision.core.modality import DepthCodec, SegmentationCodec
+from audio_vision.core.vqvae import VQVAE, VQVAEConfig, VectorQuantizer
+
+
+@pytest.mark.parametrize('latent', [8, 16, 32])
+def test_vqvae_and_atnet_shapes_for_every_manifold_size(latent):
+    vq = VQVAE(VQVAEConfig(in_channels=2, out_channels=2, image_size=64, latent_size=latent))
+    out = vq(torch.randn(2, 2, 64, 64))
+    assert out.latent.shape == (2, 64, latent, latent)
+    assert out.indices.shape == (2, latent, latent)
+    assert out.reconstruction.shape == (2, 2, 64, 64)
+    at = ATNet(ATNetConfig(in_channels=22, latent_size=latent, encoder_width=8))
+    assert at(torch.randn(2, 22, 64, 126)).shape == out.latent.shape
+
+
+def test_encoder_follows_the_design_widths():
+    vq = VQVAE(VQVAEConfig(latent_size=16))
+    convs = [m for m in vq.encoder.modules() if isinstance(m, torch.nn.Conv2d) and m.stride == (2, 2)]
+    assert [c.out_channels for c in convs] == [64, 128]
+    assert vq.quantizer.codebook.shape == (64, 64)
+
+
+def test_quantizer_returns_existing_l2_nearest_codewords():
+    torch.manual_seed(0)
+    q = VectorQuantizer(16, 4).eval()
+    z = torch.randn(3, 4, 5, 5)
+    out = q(z)
+    flat = z.permute(0, 2, 3, 1).reshape(-1, 4)
+    brute = torch.cdist(flat, q.codebook).argmin(dim=1)
+    assert torch.equal(out.indices.reshape(-1), brute)
+    chosen = out.quantized.permute(0, 2, 3, 1).reshape(-1, 4)
+    torch.testing.assert_close(chosen, q.codebook[brute])
+
+
+def test_straight_through_gradients_reach_the_encoder():
+    vq = VQVAE(VQVAEConfig(latent_size=16, hidden=32, res_hidden=16, res_blocks=1))
+    out = vq(torch.randn(2, 2, 64, 64))
+    (out.reconstruction.square().mean() + out.vq_loss).backward()
+    first_conv = vq.encoder.net[0]
+    assert first_conv.weight.grad is not None and first_conv.weight.grad.abs().sum() > 0
+
+
+def test_dead_codewords_are_restarted():
+    torch.manual_seed(0)
+    q = VectorQuantizer(32, 4, ema_decay=0.5).train()
+    z = torch.randn(8, 4, 4, 4) * 0.01 + 5.0         # far from every initial codeword -> collapse risk
+    for _ in range(20):
+        q(z)
+    assert q.fraction_used() > 0.5
+
+
+def test_tiny_vqvae_overfits_a_handful_of_depth_images():
+    torch.manual_seed(0)
+    codec = DepthCodec()
+    yy = torch.linspace(1, 6, 32)[None, :, None].expand(4, 32, 32)
+    depth = yy * torch.linspace(0.5, 1.5, 4)[:, None, None]
+    x = codec.encode(depth)
+    vq = VQVAE(VQVAEConfig(in_channels=2, out_channels=2, image_size=32, latent_size=8, hidden=32,
+                           res_hidden=16, res_blocks=1, codebook_size=16, code_dim=8))
+    opt = torch.optim.Adam(vq.parameters(), 3e-3)
+    losses = []
+    for _ in range(150):
+        out = vq(x)
+        loss = codec.loss(out.reconstruction, x) + out.vq_loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert np.mean(losses[-10:]) < np.mean(losses[:5]) / 5   # falls by at least 5x
+
+
+def test_tiny_atnet_overfits_latents():
+    torch.manual_seed(0)
+    net = ATNet(ATNetConfig(in_channels=6, encoder_width=8, mlp_hidden=64, start_channels=32, latent_size=8,
+                            code_dim=8, dropout=0.0))
+    feats, target = torch.randn(6, 6, 32, 40), torch.randn(6, 8, 8, 8)
+    opt = torch.optim.Adam(net.parameters(), 3e-3)
+    losses = []
+    for _ in range(150):
+        loss = torch.nn.functional.mse_loss(net(feats), target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert np.mean(losses[-10:]) < np.mean(losses[:5]) / 5
+
+
+def test_codecs_round_trip():
+    d = torch.tensor([[[0.5, 2.0], [float('nan'), 9.0]]])
+    out = DepthCodec().encode(d)
+    out[:, 1] = out[:, 1] * 20 - 10             # mask -> confident logits
+    back = DepthCodec().decode(out)
+    assert torch.isnan(back[0, 1, 0])
+    torch.testing.assert_close(back[0, 0], d[0, 0])
+    seg = torch.tensor([[[0, 5], [3, 1]]])
+    codec = SegmentationCodec(6)
+    assert torch.equal(codec.decode(codec.encode(seg) * 10), seg.to(torch.uint8))
+
+
+def test_end_to_end_and_mean_baselines():
+    e2e = EndToEnd(EndToEndConfig(in_channels=22, out_channels=6, encoder_width=8))
+    assert e2e(torch.randn(2, 22, 64, 126)).shape == (2, 6, 64, 64)
+    depths = np.stack([np.full((4, 4), 1.0), np.full((4, 4), 4.0)]).astype(np.float32)
+    labels = np.stack([np.zeros((4, 4)), np.ones((4, 4)), np.ones((4, 4))]).astype(np.uint8)
+    mean = MeanImage.fit(depths, labels, 6)
+    np.testing.assert_allclose(mean.depth, 2.0, rtol=1e-6)   # geometric mean of 1 and 4
+    assert (mean.segmentation == 1).all()
+    assert mean.predict(3)['depth'].shape == (3, 4, 4)
