@@ -1,0 +1,199 @@
+"""Message conversions for the ROS shell: numpy arrays <-> sensor_msgs, stamps, TF, point clouds.
+
+Uses ``cv_bridge`` and ``sensor_msgs_py`` when they are importable (a ROS 2 install) and equivalent
+numpy code otherwise (the Python-package-index install has neither); both paths produce the same
+messages. Nothing here creates a node.
+"""
+from __future__ import annotations
+
+import array
+import functools
+import sys
+
+import numpy as np
+from builtin_interfaces.msg import Time
+from geometry_msgs.msg import TransformStamped
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
+from std_msgs.msg import Header
+
+from audio_vision.core.windowing import NS_PER_S, FrameSpec, check_layout, check_samples
+
+# encoding -> (numpy dtype, channels)
+ENCODINGS = {
+    '32FC1': (np.float32, 1),
+    'mono8': (np.uint8, 1),
+    '8UC1': (np.uint8, 1),
+    'rgb8': (np.uint8, 3),
+    'bgr8': (np.uint8, 3),
+    'mono16': (np.uint16, 1),
+    '16UC1': (np.uint16, 1),
+}
+
+# Rotation from a REP 103 body frame (x forward, y left, z up) to the co-located REP 103 optical frame
+# (z forward, x right, y down), as the quaternion (x, y, z, w) of the optical frame in the body frame.
+BODY_TO_OPTICAL_QUATERNION = (-0.5, 0.5, -0.5, 0.5)
+
+
+@functools.lru_cache(maxsize=1)
+def _cv_bridge():
+    try:
+        from cv_bridge import CvBridge
+        return CvBridge()
+    except ImportError:
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def _point_cloud2():
+    try:
+        from sensor_msgs_py import point_cloud2
+        return point_cloud2
+    except ImportError:
+        return None
+
+
+# ---------------------------------------------------------------- stamps
+
+def ns_to_time(ns: int) -> Time:
+    ns = int(ns)
+    return Time(sec=ns // NS_PER_S, nanosec=ns % NS_PER_S)
+
+
+def time_to_ns(stamp: Time) -> int:
+    return int(stamp.sec) * NS_PER_S + int(stamp.nanosec)
+
+
+def make_header(stamp_ns: int, frame_id: str) -> Header:
+    return Header(stamp=ns_to_time(stamp_ns), frame_id=frame_id)
+
+
+# ---------------------------------------------------------------- images
+
+def _as_byte_array(arr: np.ndarray) -> array.array:
+    data = array.array('B')
+    data.frombytes(np.ascontiguousarray(arr).tobytes())
+    return data
+
+
+def array_to_image(arr: np.ndarray, encoding: str, header: Header) -> Image:
+    """(H, W) or (H, W, 3) array -> Image with the given encoding (little-endian, no row padding)."""
+    dtype, channels = ENCODINGS[encoding]
+    arr = np.asarray(arr)
+    if arr.dtype != dtype:
+        raise TypeError(f'{encoding} needs {np.dtype(dtype).name} data, got {arr.dtype}')
+    if arr.ndim != (2 if channels == 1 else 3) or (channels > 1 and arr.shape[2] != channels):
+        raise ValueError(f'{encoding} needs shape (H, W{", %d" % channels if channels > 1 else ""}), '
+                         f'got {arr.shape}')
+    bridge = _cv_bridge()
+    if bridge is not None:
+        return bridge.cv2_to_imgmsg(np.ascontiguousarray(arr), encoding=encoding, header=header)
+    arr = arr.astype(np.dtype(dtype).newbyteorder('<'), copy=False)
+    msg = Image(header=header, height=arr.shape[0], width=arr.shape[1], encoding=encoding,
+                is_bigendian=0, step=arr.shape[1] * channels * arr.itemsize)
+    msg.data = _as_byte_array(arr)
+    return msg
+
+
+def image_to_array(msg: Image) -> np.ndarray:
+    """Image -> (H, W) or (H, W, C) array (a copy), honouring row padding and byte order."""
+    if msg.encoding not in ENCODINGS:
+        raise ValueError(f'unsupported encoding {msg.encoding!r}')
+    bridge = _cv_bridge()
+    if bridge is not None:
+        return np.array(bridge.imgmsg_to_cv2(msg, desired_encoding='passthrough'))
+    dtype, channels = ENCODINGS[msg.encoding]
+    dt = np.dtype(dtype).newbyteorder('>' if msg.is_bigendian else '<')
+    row = msg.width * channels * dt.itemsize
+    if msg.step < row or len(msg.data) < msg.step * msg.height:
+        raise ValueError(f'image data too short: {len(msg.data)} bytes for {msg.height} rows of step {msg.step}')
+    buf = np.frombuffer(msg.data, np.uint8, count=msg.step * msg.height).reshape(msg.height, msg.step)
+    out = buf[:, :row].copy().view(dt).astype(dtype)
+    return out.reshape(msg.height, msg.width, channels) if channels > 1 else out
+
+
+# ---------------------------------------------------------------- audio frames
+
+def audio_to_msg(samples: np.ndarray, stamp_ns: int, frame_id: str) -> Image:
+    """(C, N) samples -> audio frame: 32FC1 Image, height = channels, width = samples,
+    stamp = capture time of the first sample, frame_id = the array frame."""
+    return array_to_image(np.asarray(samples, np.float32), '32FC1', make_header(stamp_ns, frame_id))
+
+
+def msg_to_audio(msg: Image, spec: FrameSpec) -> np.ndarray:
+    """Validate an audio frame against ``spec`` and return its (C, N) float32 samples (read-only view).
+
+    Raises :class:`audio_vision.core.windowing.FrameError` with the reason of the first failed check.
+    """
+    check_layout(spec, encoding=msg.encoding, height=msg.height, width=msg.width, step=msg.step,
+                 is_bigendian=bool(msg.is_bigendian), data_len=len(msg.data))
+    samples = np.frombuffer(msg.data, '<f4').reshape(msg.height, msg.width)
+    check_samples(samples)
+    return samples
+
+
+# ---------------------------------------------------------------- camera info
+
+def camera_info_msg(K: np.ndarray, width: int, height: int, header: Header) -> CameraInfo:
+    """Distortion-free pinhole CameraInfo (plumb_bob with zero coefficients, R = I, P = [K | 0])."""
+    K = np.asarray(K, dtype=np.float64).reshape(3, 3)
+    P = np.zeros((3, 4))
+    P[:, :3] = K
+    return CameraInfo(header=header, width=int(width), height=int(height), distortion_model='plumb_bob',
+                      d=[0.0] * 5, k=K.ravel().tolist(), r=np.eye(3).ravel().tolist(), p=P.ravel().tolist())
+
+
+# ---------------------------------------------------------------- point clouds
+
+def depth_to_points(depth: np.ndarray, rays: np.ndarray, stride: int = 1) -> np.ndarray:
+    """(H, W) z-depth + (H, W, 3) rays with z = 1 (``PinholeCamera.pixel_rays()``) -> (M, 3) float32
+    points in the optical frame; NaN / non-positive depths are skipped."""
+    d = depth[::stride, ::stride]
+    valid = np.isfinite(d) & (d > 0)
+    return (rays[::stride, ::stride][valid] * d[valid][:, None]).astype(np.float32)
+
+
+def points_to_cloud(points: np.ndarray, header: Header) -> PointCloud2:
+    """(M, 3) xyz -> unorganized, dense PointCloud2 with float32 fields x, y, z."""
+    points = np.asarray(points, np.float32).reshape(-1, 3)
+    pc2 = _point_cloud2()
+    if pc2 is not None:
+        return pc2.create_cloud_xyz32(header, points)
+    fields = [PointField(name=n, offset=4 * i, datatype=PointField.FLOAT32, count=1)
+              for i, n in enumerate('xyz')]
+    msg = PointCloud2(header=header, height=1, width=len(points), fields=fields,
+                      is_bigendian=sys.byteorder == 'big', point_step=12, row_step=12 * len(points),
+                      is_dense=True)
+    msg.data = _as_byte_array(points)
+    return msg
+
+
+def cloud_to_points(msg: PointCloud2) -> np.ndarray:
+    """PointCloud2 with float32 x, y, z fields -> (M, 3) float32 (for tests and tools)."""
+    offsets = {f.name: f.offset for f in msg.fields if f.datatype == PointField.FLOAT32}
+    f4 = '>f4' if msg.is_bigendian else '<f4'
+    dt = np.dtype({'names': ['x', 'y', 'z'], 'formats': [f4] * 3,
+                   'offsets': [offsets['x'], offsets['y'], offsets['z']], 'itemsize': msg.point_step})
+    rec = np.frombuffer(msg.data, dt, count=msg.width * msg.height)
+    return np.stack([rec['x'], rec['y'], rec['z']], axis=1)
+
+
+# ---------------------------------------------------------------- TF
+
+def static_transform(parent: str, child: str, stamp_ns: int, translation=(0.0, 0.0, 0.0),
+                     rotation=BODY_TO_OPTICAL_QUATERNION) -> TransformStamped:
+    """TransformStamped of ``child`` in ``parent`` (default: the optical frame of a body frame)."""
+    t = TransformStamped(header=make_header(stamp_ns, parent), child_frame_id=child)
+    t.transform.translation.x, t.transform.translation.y, t.transform.translation.z = map(float, translation)
+    (t.transform.rotation.x, t.transform.rotation.y, t.transform.rotation.z,
+     t.transform.rotation.w) = map(float, rotation)
+    return t
+
+
+def quaternion_to_matrix(q) -> np.ndarray:
+    """(x, y, z, w) unit quaternion -> 3x3 rotation matrix."""
+    x, y, z, w = q
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+    ])

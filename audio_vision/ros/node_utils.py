@@ -1,0 +1,208 @@
+"""Small pieces shared by the nodes: parameter declaration with descriptors, start-up errors, the
+``main()`` runner, runtime statistics, diagnostics messages and real-time pacing."""
+from __future__ import annotations
+
+import collections
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+
+
+class StartupError(Exception):
+    """A node cannot start (bad parameter, missing model, unusable device): one line, exit code 1."""
+
+
+# ---------------------------------------------------------------- parameters
+
+@dataclass(frozen=True)
+class Param:
+    """A parameter declaration: default value (its type is the parameter's type) and descriptor fields."""
+
+    name: str
+    default: Any
+    description: str
+    range: tuple | None = None        # inclusive (from, to) for int/float parameters
+    choices: tuple | None = None      # allowed values of a string parameter
+    read_only: bool = True
+
+    def descriptor(self) -> ParameterDescriptor:
+        d = ParameterDescriptor(name=self.name, description=self.description, read_only=self.read_only)
+        if self.choices:
+            d.additional_constraints = 'one of: ' + ', '.join(repr(c) for c in self.choices)
+        if self.range is not None:
+            lo, hi = self.range
+            if isinstance(self.default, float):
+                d.floating_point_range = [FloatingPointRange(from_value=float(lo), to_value=float(hi), step=0.0)]
+            else:
+                d.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=0)]
+        return d
+
+
+def declare_parameters(node, params: list[Param]) -> dict[str, Any]:
+    """Declare ``params`` on ``node`` (overrides come from YAML / the command line) and return their
+    values; any invalid value raises :class:`StartupError` with one readable line."""
+    values = {}
+    for p in params:
+        try:
+            values[p.name] = node.declare_parameter(p.name, p.default, p.descriptor()).value
+        except InvalidParameterTypeException as exc:
+            expected = type(p.default).__name__
+            raise StartupError(f"parameter '{p.name}': wrong type ({_reason(exc)}); expected {expected}"
+                               + (' (write e.g. 1.0, not 1)' if isinstance(p.default, float) else '')) from None
+        except InvalidParameterValueException as exc:
+            raise StartupError(f"parameter '{p.name}': value out of range {list(p.range)} "
+                               f'({_reason(exc)})') from None
+        if p.choices and values[p.name] not in p.choices:
+            raise StartupError(f"parameter '{p.name}': {values[p.name]!r} is not one of {list(p.choices)}")
+    return values
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.rsplit(':', 1)[0] if text.count(':') else text
+
+
+# ---------------------------------------------------------------- main()
+
+def run_node(make_node: Callable, args=None, name: str = 'node') -> int:
+    """The body of every node's ``main()``: init, build, spin on a MultiThreadedExecutor, clean up.
+
+    A :class:`StartupError` while building prints ONE line (``<name>: error: ...``) and returns 1.
+    """
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = make_node()
+        executor = MultiThreadedExecutor()
+        executor.add_node(node)
+        executor.spin()
+    except StartupError as exc:
+        print(f'{name}: error: {exc}', file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+# ---------------------------------------------------------------- statistics
+
+class RateMeter:
+    """Counts events (thread-safe); ``rate()`` = events per second since the previous ``rate()`` call."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.total = 0
+        self._mark_count = 0
+        self._mark_t = clock()
+
+    def tick(self, n: int = 1) -> None:
+        with self._lock:
+            self.total += n
+
+    def rate(self) -> float:
+        with self._lock:
+            now = self._clock()
+            dt = now - self._mark_t
+            r = (self.total - self._mark_count) / dt if dt > 0 else 0.0
+            self._mark_count, self._mark_t = self.total, now
+            return r
+
+
+class LatencyStats:
+    """The last ``maxlen`` latencies in seconds (thread-safe); percentiles in milliseconds."""
+
+    def __init__(self, maxlen: int = 200):
+        self._values = collections.deque(maxlen=maxlen)
+        self._lock = threading.Lock()
+
+    def add(self, seconds: float) -> None:
+        with self._lock:
+            self._values.append(float(seconds))
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def percentiles_ms(self, qs=(50, 95)) -> tuple[float, ...]:
+        with self._lock:
+            values = list(self._values)
+        if not values:
+            return tuple(float('nan') for _ in qs)
+        return tuple(float(v) * 1e3 for v in np.percentile(values, qs))
+
+
+class Counters:
+    """Thread-safe named counters (e.g. invalid frames by reason)."""
+
+    def __init__(self, names=()):
+        self._lock = threading.Lock()
+        self._counts = {n: 0 for n in names}
+
+    def add(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            self._counts[name] = self._counts.get(name, 0) + n
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+    @property
+    def total(self) -> int:
+        with self._lock:
+            return sum(self._counts.values())
+
+
+def diagnostic_status(name: str, hardware_id: str, level: bytes, message: str,
+                      values: dict[str, Any]) -> DiagnosticStatus:
+    """``level`` is one of the DiagnosticStatus constants (OK, WARN, ERROR, STALE)."""
+    def fmt(v):
+        return f'{v:.3f}' if isinstance(v, float) else str(v)
+    return DiagnosticStatus(level=level, name=name, message=message, hardware_id=hardware_id,
+                            values=[KeyValue(key=k, value=fmt(v)) for k, v in values.items()])
+
+
+# ---------------------------------------------------------------- pacing
+
+class ChunkPacer:
+    """Real-time (or ``rate`` x real-time) pacing of a chunked stream that follows the wall clock.
+
+    ``due(now)`` returns ``(skip, emit)``: chunk k is complete at ``t0 + (k + 1) * chunk_s / rate``;
+    ``emit`` chunks became complete since the last call. When the caller fell more than ``max_lag_s``
+    behind (CPU starvation), only the newest ``max_lag_s`` of chunks are emitted and the older ones are
+    skipped, as a real device overrun loses audio: the caller advances its stream position by ``skip``
+    chunks first, which appears downstream as a stamp gap. ``skipped`` counts all skipped chunks.
+    """
+
+    def __init__(self, chunk_s: float, rate: float = 1.0, max_lag_s: float = 0.5):
+        if chunk_s <= 0 or rate <= 0:
+            raise ValueError('chunk_s and rate must be > 0')
+        self.period = chunk_s / rate
+        self.max_lag_chunks = max(1, int(max_lag_s / self.period))
+        self.t0: float | None = None
+        self.done = 0
+        self.skipped = 0
+
+    def start(self, now: float) -> None:
+        self.t0, self.done = now, 0
+
+    def due(self, now: float) -> tuple[int, int]:
+        if self.t0 is None:
+            self.start(now)
+        n = max(int((now - self.t0) / self.period) - self.done, 0)
+        skip = max(n - self.max_lag_chunks, 0)
+        self.skipped += skip
+        self.done += n
+        return skip, n - skip

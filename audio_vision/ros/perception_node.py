@@ -1,0 +1,294 @@
+"""perception_node: audio frames in, depth and semantic segmentation images out.
+
+Subscribes ``audio/frames`` (sensor-data QoS), validates every frame, assembles analysis windows in a
+ring buffer (:mod:`audio_vision.core.windowing`) and runs the model (:class:`AudioToVision`) on a
+worker thread, never in the subscription callback. The inference queue is bounded and the latest
+window wins: when it is full the oldest waiting window is dropped and counted.
+
+Outputs (reliable QoS, stamped with the END of the analysis window, frame = camera optical frame):
+``depth/image`` (32FC1 m, NaN invalid) + ``depth/camera_info``, ``segmentation/image`` (mono8 class ids)
++ ``segmentation/camera_info``, ``segmentation/color`` (rgb8), optionally ``depth/points``
+(PointCloud2), and ``/diagnostics`` every ``diagnostics_period_s``.
+"""
+from __future__ import annotations
+
+import collections
+import threading
+import time
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+
+from audio_vision.core.windowing import (DISCONTINUITY_REASONS, FRAME_ERROR_REASONS, NS_PER_S, FrameError,
+                                         FrameSpec, Window, WindowAssembler)
+from audio_vision.paths import default_model_dir
+from audio_vision.ros import conversions as conv
+from audio_vision.ros.node_utils import (Counters, LatencyStats, Param, RateMeter, StartupError,
+                                         declare_parameters, diagnostic_status, run_node)
+
+NODE_NAME = 'perception_node'
+MODALITIES = ('depth', 'segmentation')
+
+PARAMS = [
+    Param('model_dir', str(default_model_dir()),
+          'directory holding the model checkpoints (one file per modality) and the model card'),
+    Param('modalities', list(MODALITIES), 'modalities to predict and publish: depth and/or segmentation'),
+    Param('device', 'cpu', "inference device, e.g. 'cpu', 'cuda', 'cuda:0'"),
+    Param('backend', '', "inference backend; '' = the model's default"),
+    Param('window_s', 0.0, "analysis window in seconds; 0 = the model's window (any other value must "
+                           'equal it)', range=(0.0, 60.0)),
+    Param('hop_s', 0.0, "time between the starts of consecutive analysis windows in seconds; 0 = the "
+                        "model's hop (its feature config)", range=(0.0, 60.0)),
+    Param('array_frame_id', 'audio_array', 'frame_id expected on audio/frames (the array frame)'),
+    Param('camera_frame_id', 'audio_camera_optical', 'frame_id of the outputs (REP 103 optical frame)'),
+    Param('qos_depth', 5, 'history depth of the output publishers (reliable)', range=(1, 1000)),
+    Param('input_qos_depth', 10, 'history depth of the audio/frames subscription (sensor-data QoS)',
+          range=(1, 1000)),
+    Param('queue_size', 1, 'analysis windows waiting for inference; when full the oldest is dropped',
+          range=(1, 64)),
+    Param('min_chunk_samples', 16, 'smallest accepted audio frame, in samples', range=(1, 1 << 20)),
+    Param('max_chunk_samples', 48000, 'largest accepted audio frame, in samples', range=(1, 1 << 20)),
+    Param('stamp_tolerance_s', 0.002, 'allowed deviation of a frame stamp from the end of the previous '
+                                      'frame before the stream is reset', range=(0.0, 1.0)),
+    Param('publish_points', False, 'also publish depth/points (PointCloud2 in the optical frame)'),
+    Param('points_stride', 1, 'pixel stride of depth/points', range=(1, 64)),
+    Param('diagnostics_period_s', 1.0, 'period of /diagnostics', range=(0.1, 60.0)),
+    Param('warmup', True, 'run one inference at start-up so the first real window is not slow'),
+]
+
+
+def load_model(model_dir: str, modalities, device: str, backend: str):
+    """Load the model for the node; any failure becomes a one-line :class:`StartupError`."""
+    from audio_vision.core.checkpoint import CheckpointError
+    from audio_vision.core.pipeline import AudioToVision
+    kwargs = {'backend': backend} if backend else {}  # '' = the loader's default
+    try:
+        return AudioToVision.load(model_dir, modalities=tuple(modalities), device=device, **kwargs)
+    except CheckpointError as exc:
+        raise StartupError(str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - e.g. unknown device / backend: still one line
+        raise StartupError(f'cannot load the model from {model_dir}: {type(exc).__name__}: {exc}') from None
+
+
+class PerceptionNode(Node):
+
+    def __init__(self, **kwargs):
+        super().__init__(NODE_NAME, **kwargs)
+        try:
+            self._setup()
+        except BaseException:
+            self.destroy_node()
+            raise
+
+    # ------------------------------------------------------------ set-up
+
+    def _setup(self):
+        p = self.params = declare_parameters(self, PARAMS)
+        modalities = tuple(p['modalities'])
+        if not modalities or set(modalities) - set(MODALITIES) or len(set(modalities)) != len(modalities):
+            raise StartupError(f"parameter 'modalities': {list(modalities)} must be a non-empty subset of "
+                               f'{list(MODALITIES)}')
+        if p['min_chunk_samples'] > p['max_chunk_samples']:
+            raise StartupError(f"parameter 'min_chunk_samples' ({p['min_chunk_samples']}) exceeds "
+                               f"'max_chunk_samples' ({p['max_chunk_samples']})")
+        self.model = load_model(p['model_dir'], modalities, p['device'], p['backend'])
+        fs, window = int(self.model.sample_rate), int(self.model.window_samples)
+        if p['window_s'] and round(p['window_s'] * fs) != window:
+            raise StartupError(f"parameter 'window_s' ({p['window_s']} s) differs from the model's window "
+                               f'({window} samples = {window / fs:g} s); set 0 to use the model\'s')
+        hop_s = p['hop_s'] or getattr(getattr(self.model, 'feature_config', None), 'hop_s', 0.25)
+        hop = round(hop_s * fs)
+        if hop < 1:
+            raise StartupError(f"parameter 'hop_s' ({hop_s} s) is shorter than one sample at {fs} Hz")
+        self.modalities = tuple(m for m in MODALITIES if m in self.model.modalities)
+        self.device = str(self.model.device)
+        self.spec = FrameSpec(self.model.num_channels, fs, p['min_chunk_samples'], p['max_chunk_samples'])
+        self.assembler = WindowAssembler(self.model.num_channels, fs, window, hop, p['max_chunk_samples'],
+                                         tolerance_ns=round(p['stamp_tolerance_s'] * NS_PER_S))
+        camera = self.model.camera
+        self._K, self._size = camera.K, (camera.width, camera.height)
+        self._rays = camera.pixel_rays() if p['publish_points'] else None
+        self._palette_table = self.model.class_table
+
+        # statistics (shared between the subscription callback, the worker and the diagnostics timer)
+        self.frames_in = RateMeter()
+        self.outputs = RateMeter()
+        self.invalid = Counters(FRAME_ERROR_REASONS)
+        self.resets = Counters(DISCONTINUITY_REASONS)
+        self.windows = 0
+        self.dropped_windows = 0
+        self.inference_errors = 0
+        self.inference_latency = LatencyStats()
+        self.output_latency = LatencyStats()
+        self._last_error: str | None = None
+        self._warned_frame_id = False
+        self._diag_marks = {'frames': 0, 'invalid': 0, 'dropped': 0}
+
+        if p['warmup']:
+            self.model.predict(np.zeros((self.model.num_channels, window), np.float32))
+
+        out_qos = QoSProfile(depth=p['qos_depth'], reliability=ReliabilityPolicy.RELIABLE)
+        self.pubs = {}
+        if 'depth' in self.modalities:
+            self.pubs['depth'] = self.create_publisher(Image, 'depth/image', out_qos)
+            self.pubs['depth_info'] = self.create_publisher(CameraInfo, 'depth/camera_info', out_qos)
+            if p['publish_points']:
+                self.pubs['points'] = self.create_publisher(PointCloud2, 'depth/points', out_qos)
+        if 'segmentation' in self.modalities:
+            self.pubs['seg'] = self.create_publisher(Image, 'segmentation/image', out_qos)
+            self.pubs['seg_info'] = self.create_publisher(CameraInfo, 'segmentation/camera_info', out_qos)
+            self.pubs['seg_color'] = self.create_publisher(Image, 'segmentation/color', out_qos)
+        self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+
+        # inference worker: bounded queue, latest window wins
+        self._queue: collections.deque[Window] = collections.deque()
+        self._cv = threading.Condition()
+        self._stop = False
+        self._worker = threading.Thread(target=self._work, name='perception_inference', daemon=True)
+        self._worker.start()
+
+        in_qos = QoSProfile(depth=p['input_qos_depth'], reliability=qos_profile_sensor_data.reliability,
+                            durability=qos_profile_sensor_data.durability,
+                            history=qos_profile_sensor_data.history)
+        self.sub = self.create_subscription(Image, 'audio/frames', self.on_frame, in_qos)
+        self.diag_timer = self.create_timer(p['diagnostics_period_s'], self.publish_diagnostics)
+        self.get_logger().info(
+            f'model {self.model.model_id} on {self.device}: {self.model.num_channels} ch @ {fs} Hz, '
+            f'window {window / fs:g} s, hop {hop / fs:g} s, outputs {list(self.modalities)}')
+
+    def destroy_node(self):
+        if getattr(self, '_worker', None) is not None:
+            with self._cv:
+                self._stop = True
+                self._cv.notify_all()
+            self._worker.join(timeout=10.0)
+        return super().destroy_node()
+
+    # ------------------------------------------------------------ input
+
+    def on_frame(self, msg: Image) -> None:
+        """Subscription callback: validate, buffer, enqueue completed windows. No inference here."""
+        self.frames_in.tick()
+        try:
+            samples = conv.msg_to_audio(msg, self.spec)
+        except FrameError as exc:
+            self.invalid.add(exc.reason)
+            self.get_logger().warning(f'dropping audio frame: {exc}', throttle_duration_sec=5.0)
+            return
+        if msg.header.frame_id != self.params['array_frame_id'] and not self._warned_frame_id:
+            self._warned_frame_id = True
+            self.get_logger().warning(f"audio frames arrive in frame '{msg.header.frame_id}', expected "
+                                      f"'{self.params['array_frame_id']}'")
+        windows = self.assembler.push(samples, conv.time_to_ns(msg.header.stamp))
+        if self.assembler.last_discontinuity:
+            self.resets.add(self.assembler.last_discontinuity)
+        if windows:
+            with self._cv:
+                for w in windows:
+                    self.windows += 1
+                    if len(self._queue) >= self.params['queue_size']:
+                        self._queue.popleft()
+                        self.dropped_windows += 1
+                    self._queue.append(w)
+                self._cv.notify()
+
+    # ------------------------------------------------------------ inference worker
+
+    def _work(self):
+        while True:
+            with self._cv:
+                while not self._queue and not self._stop:
+                    self._cv.wait()
+                if self._stop:
+                    return
+                window = self._queue.popleft()
+            try:
+                t0 = time.perf_counter()
+                prediction = self.model.predict(window.audio)
+                self.inference_latency.add(time.perf_counter() - t0)
+                self.publish_prediction(prediction, window.end_ns)
+            except Exception as exc:  # noqa: BLE001 - keep serving; reported in diagnostics
+                self.inference_errors += 1
+                self._last_error = f'{type(exc).__name__}: {exc}'
+                self.get_logger().error(f'inference failed: {self._last_error}', throttle_duration_sec=5.0)
+
+    def publish_prediction(self, prediction: dict, stamp_ns: int) -> None:
+        header = conv.make_header(stamp_ns, self.params['camera_frame_id'])
+        info = conv.camera_info_msg(self._K, *self._size, header)
+        if 'depth' in self.modalities:
+            depth = np.asarray(prediction['depth'], np.float32)
+            self.pubs['depth'].publish(conv.array_to_image(depth, '32FC1', header))
+            self.pubs['depth_info'].publish(info)
+            if 'points' in self.pubs:
+                pts = conv.depth_to_points(depth, self._rays, self.params['points_stride'])
+                self.pubs['points'].publish(conv.points_to_cloud(pts, header))
+        if 'segmentation' in self.modalities:
+            labels = np.asarray(prediction['segmentation'], np.uint8)
+            self.pubs['seg'].publish(conv.array_to_image(labels, 'mono8', header))
+            self.pubs['seg_info'].publish(info)
+            self.pubs['seg_color'].publish(
+                conv.array_to_image(self._palette_table.colorize(labels), 'rgb8', header))
+        self.outputs.tick()
+        self.output_latency.add((self.get_clock().now().nanoseconds - stamp_ns) / NS_PER_S)
+
+    # ------------------------------------------------------------ diagnostics
+
+    def stats(self) -> dict:
+        """A snapshot of the counters reported in /diagnostics (totals since start-up)."""
+        inf50, inf95 = self.inference_latency.percentiles_ms()
+        out50, out95 = self.output_latency.percentiles_ms()
+        return {
+            'frames': self.frames_in.total, 'outputs': self.outputs.total, 'windows': self.windows,
+            'dropped_windows': self.dropped_windows, 'invalid_frames': self.invalid.snapshot(),
+            'stream_resets': self.resets.snapshot(), 'inference_errors': self.inference_errors,
+            'inference_ms': {'p50': inf50, 'p95': inf95}, 'latency_ms': {'p50': out50, 'p95': out95},
+        }
+
+    def publish_diagnostics(self) -> None:
+        s = self.stats()
+        invalid_total = sum(s['invalid_frames'].values())
+        new = {'frames': s['frames'], 'invalid': invalid_total, 'dropped': s['dropped_windows']}
+        delta = {k: new[k] - self._diag_marks[k] for k in new}
+        self._diag_marks = new
+        problems = []
+        if delta['frames'] == 0:
+            problems.append('no audio frames')
+        if delta['invalid']:
+            problems.append(f"{delta['invalid']} invalid frames")
+        if delta['dropped']:
+            problems.append(f"{delta['dropped']} windows dropped")
+        level = DiagnosticStatus.WARN if problems else DiagnosticStatus.OK
+        if self._last_error:
+            level, problems = DiagnosticStatus.ERROR, [f'inference failed: {self._last_error}'] + problems
+            self._last_error = None
+        values = {
+            'input rate (frames/s)': self.frames_in.rate(),
+            'output rate (Hz)': self.outputs.rate(),
+            'inference latency p50 (ms)': s['inference_ms']['p50'],
+            'inference latency p95 (ms)': s['inference_ms']['p95'],
+            'window end to publish p50 (ms)': s['latency_ms']['p50'],
+            'window end to publish p95 (ms)': s['latency_ms']['p95'],
+            'windows': s['windows'],
+            'dropped windows': s['dropped_windows'],
+            'invalid frames': invalid_total,
+            **{f'invalid frames ({r})': n for r, n in s['invalid_frames'].items()},
+            **{f'stream resets ({r})': n for r, n in s['stream_resets'].items()},
+            'inference errors': s['inference_errors'],
+            'model id': self.model.model_id,
+            'device': self.device,
+        }
+        status = diagnostic_status(f'{self.get_name()}: audio perception', self.model.model_id, level,
+                                   '; '.join(problems) or 'OK', values)
+        self.diag_pub.publish(DiagnosticArray(header=conv.make_header(self.get_clock().now().nanoseconds, ''),
+                                              status=[status]))
+
+
+def main(args=None):
+    return run_node(PerceptionNode, args, NODE_NAME)
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
