@@ -23,7 +23,7 @@ class ATNetConfig:
     mlp_hidden: int = 512
     dropout: float = 0.2
     start_size: int = 4           # spatial size the MLP output is reshaped to
-    start_channels: int = 256
+    start_channels: int = 128
     latent_size: int = 16         # must equal the VQ-VAE manifold size
     code_dim: int = 64
 
@@ -47,13 +47,15 @@ def transformation_mlp(in_features: int, hidden: int, out_features: int, dropout
         nn.Linear(hidden, out_features))
 
 
-def upsampling_stages(channels: int, num_stages: int) -> tuple[nn.Sequential, int]:
-    """Transposed-conv stages, each x2 resolution and 1/2 features; returns (stages, out channels)."""
+def upsampling_stages(channels: int, num_stages: int, min_channels: int = 1) -> tuple[nn.Sequential, int]:
+    """Transposed-conv stages, each x2 resolution and 1/2 features (not below `min_channels`);
+    returns (stages, out channels)."""
     layers = []
     for _ in range(num_stages):
-        layers += [nn.ConvTranspose2d(channels, channels // 2, 4, stride=2, padding=1),
-                   nn.BatchNorm2d(channels // 2), nn.ReLU(inplace=True)]
-        channels //= 2
+        c_out = max(channels // 2, min_channels)
+        layers += [nn.ConvTranspose2d(channels, c_out, 4, stride=2, padding=1),
+                   nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+        channels = c_out
     return nn.Sequential(*layers), channels
 
 

@@ -15,6 +15,11 @@ import torch
 from torch import nn
 
 from audio_vision.core.atnet import transformation_mlp, upsampling_stages
+from audio_vision.core.checkpoint import (BASELINE_FORMAT, VERSION, CheckpointError, ModalitySpec,
+                                          load_state_for_compute, read_checkpoint, state_for_storage,
+                                          write_payload)
+from audio_vision.core.configs import config_from_dict, config_to_dict
+from audio_vision.core.modality import make_codec
 from audio_vision.core.resnet import ResNet18
 
 
@@ -27,7 +32,8 @@ class EndToEndConfig:
     mlp_hidden: int = 512
     dropout: float = 0.2
     start_size: int = 4
-    start_channels: int = 256
+    start_channels: int = 128
+    min_channels: int = 32        # the image-resolution stages keep at least this many features
 
     @property
     def num_upsamples(self) -> int:
@@ -41,8 +47,7 @@ class EndToEnd(nn.Module):
         self.encoder = ResNet18(cfg.in_channels, cfg.encoder_width)
         self.mlp = transformation_mlp(self.encoder.out_features, cfg.mlp_hidden,
                                       cfg.start_channels * cfg.start_size ** 2, cfg.dropout)
-        # Keep at least 16 features at full resolution: halving 256 four times gives 16.
-        self.upsample, c = upsampling_stages(cfg.start_channels, cfg.num_upsamples)
+        self.upsample, c = upsampling_stages(cfg.start_channels, cfg.num_upsamples, cfg.min_channels)
         self.head = nn.Conv2d(c, cfg.out_channels, 3, padding=1)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
@@ -81,3 +86,32 @@ class MeanImage:
     def state(self) -> dict[str, torch.Tensor]:
         return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in
                 (('depth', self.depth), ('segmentation', self.segmentation)) if v is not None}
+
+
+def save_end_to_end(path, model: EndToEnd, spec: ModalitySpec, half: bool = False) -> None:
+    """The end-to-end baseline of one modality, with the spec of the method it is compared to."""
+    write_payload(path, {'format': BASELINE_FORMAT, 'version': VERSION, 'kind': 'end_to_end',
+                         'modality': spec.modality, 'spec': spec.to_dict(),
+                         'config': config_to_dict(model.config), 'weights': state_for_storage(model, half)})
+
+
+def load_end_to_end(path, device='cpu') -> tuple[EndToEnd, ModalitySpec]:
+    payload = read_checkpoint(path, fmt=BASELINE_FORMAT)
+    if payload.get('kind') != 'end_to_end':
+        raise CheckpointError(f'{path} holds a {payload.get("kind")!r} baseline, not end_to_end')
+    spec = ModalitySpec.from_dict(payload['spec'])
+    model = EndToEnd(config_from_dict(EndToEndConfig, payload['config']))
+    load_state_for_compute(model, payload['weights'], path)
+    model.codec = make_codec(spec.modality, len(spec.class_table))
+    return model.to(device).eval(), spec
+
+
+def save_mean(path, mean: MeanImage) -> None:
+    write_payload(path, {'format': BASELINE_FORMAT, 'version': VERSION, 'kind': 'mean', **mean.state()})
+
+
+def load_mean(path) -> MeanImage:
+    payload = read_checkpoint(path, fmt=BASELINE_FORMAT)
+    if payload.get('kind') != 'mean':
+        raise CheckpointError(f'{path} holds a {payload.get("kind")!r} baseline, not mean')
+    return MeanImage(*(payload[k].numpy() if k in payload else None for k in ('depth', 'segmentation')))

@@ -29,6 +29,7 @@ from audio_vision.core.modality import make_codec
 from audio_vision.core.vqvae import VQVAE, VQVAEConfig
 
 FORMAT = 'audio_vision.modality'
+BASELINE_FORMAT = 'audio_vision.baseline'
 VERSION = 1
 
 
@@ -111,9 +112,27 @@ class ModalityModel(nn.Module):
         return self.vqvae.decode_latent(z) if quantize else self.vqvae.decoder(z)
 
 
-def _state(module: nn.Module, half: bool) -> dict[str, torch.Tensor]:
+def state_for_storage(module: nn.Module, half: bool) -> dict[str, torch.Tensor]:
     return {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().clone()
             for k, v in module.state_dict().items()}
+
+
+def load_state_for_compute(module: nn.Module, state: dict[str, torch.Tensor], path) -> None:
+    """Load a (possibly fp16) stored state into `module`, as a CheckpointError if it does not fit."""
+    reference = module.state_dict()
+    try:
+        module.load_state_dict({k: v.to(reference[k].dtype) if k in reference else v for k, v in state.items()})
+    except (KeyError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise CheckpointError(f'model file {path}: weights do not fit the stored config: {first}') from None
+
+
+def write_payload(path: str | Path, payload: dict) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + '.tmp')
+    torch.save(payload, tmp)
+    tmp.replace(path)          # atomic: a crash never leaves a truncated checkpoint behind
 
 
 def model_id_of(spec_dict: dict, states: dict) -> str:
@@ -128,19 +147,14 @@ def model_id_of(spec_dict: dict, states: dict) -> str:
 def save_checkpoint(path: str | Path, model: ModalityModel, half: bool = False, extra: dict | None = None) -> str:
     """Write `model` with its spec; returns the model id (a content hash)."""
     spec = model.spec.to_dict()
-    states = {'vqvae': _state(model.vqvae, half), 'atnet': _state(model.atnet, half)}
+    states = {'vqvae': state_for_storage(model.vqvae, half), 'atnet': state_for_storage(model.atnet, half)}
     model_id = model_id_of(spec, states)
-    payload = {'format': FORMAT, 'version': VERSION, 'modality': model.spec.modality,
-               'config': {**spec, 'model_id': model_id, **(extra or {})}, **states}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + '.tmp')
-    torch.save(payload, tmp)
-    tmp.replace(path)          # atomic: a crash never leaves a truncated checkpoint behind
+    write_payload(path, {'format': FORMAT, 'version': VERSION, 'modality': model.spec.modality,
+                         'config': {**spec, 'model_id': model_id, **(extra or {})}, **states})
     return model_id
 
 
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
+def read_checkpoint(path: str | Path, fmt: str = FORMAT) -> dict[str, Any]:
     """Load and validate the raw payload, with a clear CheckpointError for every failure."""
     path = Path(path)
     if not path.is_file():
@@ -152,7 +166,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f'model file {path} is not a loadable audio_vision checkpoint '
                               f'(truncated, corrupt, or contains code): {first}') from None
-    if not isinstance(payload, dict) or payload.get('format') != FORMAT:
+    if not isinstance(payload, dict) or payload.get('format') != fmt:
         raise CheckpointError(f'model file {path} is not an audio_vision checkpoint (format tag missing)')
     if payload.get('version') != VERSION:
         raise CheckpointError(f'model file {path} has checkpoint version {payload.get("version")}, '
@@ -179,14 +193,9 @@ def load_checkpoint(path: str | Path, expect: dict[str, Any] | None = None,
             raise CheckpointError(f'model file {path} does not match: it has {key}={stored[key]!r} '
                                   f'but {want!r} was requested')
     model = ModalityModel(spec)
-    try:
-        for name in ('vqvae', 'atnet'):
-            module = getattr(model, name)
-            reference = module.state_dict()
-            module.load_state_dict({k: v.to(reference[k].dtype) if k in reference else v
-                                    for k, v in payload[name].items()})
-    except (KeyError, RuntimeError) as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise CheckpointError(f'model file {path}: weights do not fit the stored config: {first}') from None
+    for name in ('vqvae', 'atnet'):
+        if name not in payload:
+            raise CheckpointError(f'model file {path} has no {name} weights')
+        load_state_for_compute(getattr(model, name), payload[name], path)
     model.model_id = payload['config'].get('model_id', 'unknown')
     return model.to(device).eval()

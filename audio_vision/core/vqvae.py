@@ -24,7 +24,7 @@ class VQVAEConfig:
     latent_size: int = 16        # manifold h = w: 8, 16 or 32 for a 64x64 image
     hidden: int = 128            # features after the second strided conv (first has hidden // 2 = 64)
     res_blocks: int = 3
-    res_hidden: int = 64
+    res_hidden: int = 32          # bottleneck of the residual blocks
     codebook_size: int = 64
     code_dim: int = 64
     commitment: float = 0.25

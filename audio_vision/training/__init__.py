@@ -1,0 +1,1 @@
+"""Two-stage training (VQ-VAE, then AT-net), baselines and evaluation. Pure: no rclpy."""

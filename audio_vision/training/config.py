@@ -1,0 +1,63 @@
+"""Training configuration: one dataclass per stage, one for the run; YAML twin in config/train.yaml."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from audio_vision.core.atnet import ATNetConfig
+from audio_vision.core.baselines import EndToEndConfig
+from audio_vision.core.configs import config_from_dict, config_to_dict
+from audio_vision.core.features import FeatureConfig
+from audio_vision.core.vqvae import VQVAEConfig
+
+STAGES = ('vqvae', 'atnet', 'end_to_end', 'mean')
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    max_steps_per_epoch: int | None = None   # cap for smoke tests
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    seed: int = 0
+    modalities: tuple[str, ...] = ('depth', 'segmentation')
+    stages: tuple[str, ...] = STAGES
+    latent_size: int = 16
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    vqvae: VQVAEConfig = field(default_factory=VQVAEConfig)      # in/out channels set per modality
+    atnet: ATNetConfig = field(default_factory=ATNetConfig)      # in_channels/latent set from the data
+    end_to_end: EndToEndConfig = field(default_factory=EndToEndConfig)
+    vqvae_optim: OptimConfig = field(default_factory=lambda: OptimConfig(epochs=8, batch_size=32, lr=2e-3))
+    atnet_optim: OptimConfig = field(default_factory=lambda: OptimConfig(epochs=20, batch_size=32, lr=1e-3))
+    end_to_end_optim: OptimConfig = field(default_factory=lambda: OptimConfig(epochs=20, batch_size=32, lr=1e-3))
+    threads: int = 2
+
+    def to_dict(self) -> dict:
+        return config_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> 'TrainConfig':
+        d = dict(d)
+        nested = {'features': FeatureConfig, 'vqvae': VQVAEConfig, 'atnet': ATNetConfig,
+                  'end_to_end': EndToEndConfig, 'vqvae_optim': OptimConfig, 'atnet_optim': OptimConfig,
+                  'end_to_end_optim': OptimConfig}
+        for key, cls_ in nested.items():
+            if key in d:
+                d[key] = config_from_dict(cls_, d[key])
+        cfg = config_from_dict(cls, d)
+        bad = [s for s in cfg.stages if s not in STAGES]
+        if bad:
+            raise ValueError(f'unknown stage(s) {bad}; known: {STAGES}')
+        return cfg
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> 'TrainConfig':
+        with open(path) as f:
+            return cls.from_dict(yaml.safe_load(f) or {})

@@ -1,0 +1,122 @@
+"""Evaluation on a dataset split (default: test, rooms never seen in training).
+
+Rows: vqvae_upper_bound (decode(quantize(encode(GT)))), method (AT-net + quantization),
+method_no_quant (AT-net output decoded without snapping to codewords), end_to_end, mean,
+and method_latent<N> for each ablation model directory.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from audio_vision.core.baselines import load_end_to_end, load_mean
+from audio_vision.core.checkpoint import CheckpointError, load_checkpoint
+from audio_vision.core.configs import config_to_dict
+from audio_vision.core.metrics import DEPTH_KEYS, MetricAccumulator
+from audio_vision.core.modality import MODALITIES, image_to_tensor
+from audio_vision.simulation.dataset import DatasetReader
+from audio_vision.training.data import load_split
+from audio_vision.training.plots import plot_mosaic
+from audio_vision.training.trainer import batched
+
+ROW_ORDER = ('vqvae_upper_bound', 'method', 'method_no_quant', 'end_to_end', 'mean')
+
+
+def evaluate(data_dir: str | Path, models_dir: str | Path, split: str = 'test',
+             ablation_dirs: tuple[str | Path, ...] = (), limit: int | None = None,
+             mosaic_path: str | Path | None = None, mosaic_scenes: int = 6, progress: bool = True) -> dict:
+    data_dir, models_dir = Path(data_dir), Path(models_dir)
+    found = [m for m in MODALITIES if (models_dir / f'{m}.pt').exists()]
+    if not found:
+        raise CheckpointError(f'no depth.pt or segmentation.pt in {models_dir}; train with '
+                              f'`python -m audio_vision train` or pass --models')
+    models = {m: load_checkpoint(models_dir / f'{m}.pt', expect={'modality': m}) for m in found}
+    spec = next(iter(models.values())).spec
+    table = spec.class_table
+    data_cache: dict[str, object] = {}
+
+    def split_for(features):
+        key = json.dumps(config_to_dict(features), sort_keys=True)
+        if key not in data_cache:
+            data_cache[key] = load_split(data_dir, split, features, limit=limit, progress=progress)
+        return data_cache[key]
+
+    data = split_for(spec.features)
+    if data.audio_shape[0] != spec.array.num_channels:
+        raise CheckpointError(f'dataset has {data.audio_shape[0]} channels but the models expect '
+                              f'{spec.array.num_channels}')
+    n = len(data)
+    preds: dict[str, dict[str, np.ndarray]] = {}
+
+    def put(row, modality, images):
+        preds.setdefault(row, {})[modality] = images
+
+    with torch.inference_mode():
+        for m, model in models.items():
+            codec = model.codec
+            feats = lambda s, d=data: d.features[s].float()  # noqa: E731
+            put('method', m, batched(lambda s: codec.decode(model(feats(s), quantize=True)).numpy(), n))
+            put('method_no_quant', m, batched(lambda s: codec.decode(model(feats(s), quantize=False)).numpy(), n))
+            gt = lambda s: codec.encode(image_to_tensor(data.images(m)[s], m))  # noqa: E731
+            put('vqvae_upper_bound', m, batched(lambda s: codec.decode(model.vqvae.decode_latent(
+                model.vqvae.encode(gt(s)))).numpy(), n))
+            e2e_path = models_dir / f'end_to_end_{m}.pt'
+            if e2e_path.exists():
+                e2e, _ = load_end_to_end(e2e_path)
+                put('end_to_end', m, batched(lambda s: e2e.codec.decode(e2e(feats(s))).numpy(), n))
+        if (models_dir / 'mean.pt').exists():
+            for m, images in load_mean(models_dir / 'mean.pt').predict(n).items():
+                if m in models:
+                    put('mean', m, images)
+        for extra in ablation_dirs:
+            extra = Path(extra)
+            for m in MODALITIES:
+                if not (extra / f'{m}.pt').exists():
+                    continue
+                model = load_checkpoint(extra / f'{m}.pt', expect={'modality': m})
+                d = split_for(model.spec.features)
+                put(f'method_latent{model.spec.vqvae.latent_size}', m, batched(
+                    lambda s: model.codec.decode(model(d.features[s].float())).numpy(), n))
+                put(f'vqvae_upper_bound_latent{model.spec.vqvae.latent_size}', m, batched(
+                    lambda s: model.codec.decode(model.vqvae.decode_latent(model.vqvae.encode(
+                        model.codec.encode(image_to_tensor(d.images(m)[s], m))))).numpy(), n))
+
+    rows = {}
+    order = [r for r in ROW_ORDER if r in preds] + sorted(r for r in preds if r not in ROW_ORDER)
+    for row in order:
+        acc = MetricAccumulator(len(table), table.names)
+        acc.add(preds[row], {'depth': data.depth, 'segmentation': data.segmentation})
+        rows[row] = acc.result()
+    card = DatasetReader(data_dir, split).card
+    result = {'rows': rows, 'n_samples': n, 'split': split, 'models': str(models_dir),
+              'model_ids': {m: getattr(model, 'model_id', None) for m, model in models.items()},
+              'dataset': {'path': str(data_dir), 'content_hash': card.get('content_hash'),
+                          'counts': card.get('counts'), 'seed': card.get('seed')}}
+    if mosaic_path:
+        pick = np.linspace(0, n - 1, min(mosaic_scenes, n)).astype(int)
+        gt = {m: data.images(m)[pick] for m in models}
+        plot_mosaic(gt, {r: {m: v[pick] for m, v in preds[r].items()} for r in order}, table, Path(mosaic_path),
+                    titles=[f'#{i}' for i in pick])
+    return result
+
+
+def markdown_table(result: dict) -> str:
+    """The results JSON as a Markdown table (depth metrics, then segmentation)."""
+    lines = [f'Split `{result["split"]}`, {result["n_samples"]} samples.', '',
+             '| row | ' + ' | '.join(DEPTH_KEYS) + ' | mIoU | pixel acc |',
+             '|---|' + '---|' * (len(DEPTH_KEYS) + 2)]
+    for row, r in result['rows'].items():
+        d, s = r.get('depth', {}), r.get('segmentation', {})
+        cells = [f'{d[k]:.3f}' if k in d else '–' for k in DEPTH_KEYS]
+        cells += [f'{s["miou"]:.3f}' if s else '–', f'{s["pixel_acc"]:.3f}' if s else '–']
+        lines.append(f'| {row} | ' + ' | '.join(cells) + ' |')
+    seg_rows = {k: v['segmentation']['per_class_iou'] for k, v in result['rows'].items() if 'segmentation' in v}
+    if seg_rows:
+        names = list(next(iter(seg_rows.values())))
+        lines += ['', '| row | ' + ' | '.join(f'IoU {n}' for n in names) + ' |', '|---|' + '---|' * len(names)]
+        for row, ious in seg_rows.items():
+            lines.append(f'| {row} | ' + ' | '.join('–' if ious[n] is None else f'{ious[n]:.3f}' for n in names) + ' |')
+    return '\n'.join(lines) + '\n'

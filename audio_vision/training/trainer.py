@@ -1,0 +1,201 @@
+"""The two-stage method and its baselines, stage by stage, into one run directory.
+
+run_dir/
+  config.json               the TrainConfig and the dataset card this run used
+  <stage>_<modality>/       state.pt (resumable) + log.jsonl, per stage
+  models/<modality>.pt      the method (AT-net + VQ-VAE), one file per modality
+  models/end_to_end_<modality>.pt, models/mean.pt   baselines
+  curves.png                training curves of every stage
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from audio_vision.core.baselines import EndToEnd, MeanImage, save_end_to_end, save_mean
+from audio_vision.core.camera import PinholeCamera
+from audio_vision.core.checkpoint import ArrayGeometry, ModalityModel, ModalitySpec, save_checkpoint
+from audio_vision.core.classes import DEFAULT_CLASS_TABLE, ClassTable
+from audio_vision.core.metrics import MetricAccumulator
+from audio_vision.core.modality import image_to_tensor, make_codec
+from audio_vision.simulation.dataset import DatasetReader
+from audio_vision.training.config import TrainConfig
+from audio_vision.training.data import SplitData, load_split
+from audio_vision.training.loop import DistInfo, fit, init_distributed, unwrap, wrap_ddp
+from audio_vision.training.plots import plot_curves
+
+HEADLINE = {'depth': ('abs_rel', 'delta1'), 'segmentation': ('miou', 'pixel_acc')}
+
+
+def dataset_summary(data_dir: Path) -> tuple[dict, ClassTable, PinholeCamera, ArrayGeometry]:
+    reader = DatasetReader(data_dir, 'train')
+    card = reader.card
+    table = ClassTable.from_list(card['class_table']) if card.get('class_table') else DEFAULT_CLASS_TABLE
+    first = reader[0]
+    h, w = first['depth'].shape
+    fx = float(first['K'][0][0])
+    camera = PinholeCamera(w, h, round(math.degrees(2 * math.atan((w / 2) / fx)), 6))
+    array = ArrayGeometry(int(reader.sample_rate), np.asarray(reader.mic_positions, dtype=np.float64))
+    summary = {'path': str(data_dir), 'content_hash': card.get('content_hash'), 'counts': card.get('counts'),
+               'seed': card.get('seed')}
+    return summary, table, camera, array
+
+
+def image_scores(modality: str, pred: np.ndarray, gt: np.ndarray, table: ClassTable) -> dict:
+    acc = MetricAccumulator(len(table), table.names)
+    acc.add({modality: pred}, {modality: gt})
+    res = acc.result()[modality]
+    return {f'val_{k}': res[k] for k in HEADLINE[modality]}
+
+
+def batched(fn, n: int, batch: int = 64) -> np.ndarray:
+    return np.concatenate([fn(slice(i, min(n, i + batch))) for i in range(0, n, batch)])
+
+
+class Trainer:
+    def __init__(self, data_dir: str | Path, run_dir: str | Path, cfg: TrainConfig,
+                 info: DistInfo | None = None, progress: bool = True, limit: int | None = None):
+        self.data_dir, self.run_dir, self.cfg = Path(data_dir), Path(run_dir), cfg
+        self.info = info or init_distributed()
+        self.progress = progress and self.info.is_main
+        torch.manual_seed(cfg.seed)
+        np.random.seed(cfg.seed)
+        torch.set_num_threads(cfg.threads)
+        self.summary, self.table, self.camera, self.array = dataset_summary(self.data_dir)
+        self.train = load_split(self.data_dir, 'train', cfg.features, limit=limit, progress=self.progress)
+        self.val = load_split(self.data_dir, 'val', cfg.features, limit=limit, progress=self.progress)
+        self.histories: dict[str, list[dict]] = {}
+        self.timings: dict[str, float] = {}
+        if self.info.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / 'config.json').write_text(json.dumps(
+                {'train': cfg.to_dict(), 'dataset': self.summary}, indent=2, default=str))
+
+    # -- specs --------------------------------------------------------------------------------
+    def spec(self, modality: str) -> ModalitySpec:
+        cfg = self.cfg
+        codec = make_codec(modality, len(self.table))
+        n_feat = int(self.train.features.shape[1])
+        vq = replace(cfg.vqvae, in_channels=codec.in_channels, out_channels=codec.out_channels,
+                     image_size=self.camera.width, latent_size=cfg.latent_size)
+        at = replace(cfg.atnet, in_channels=n_feat, latent_size=cfg.latent_size, code_dim=vq.code_dim)
+        return ModalitySpec(modality, cfg.features, vq, at, self.camera, self.array, self.table,
+                            dataset=self.summary)
+
+    def _images(self, split: SplitData, modality: str, codec, idx) -> torch.Tensor:
+        return codec.encode(image_to_tensor(split.images(modality)[idx], modality))
+
+    def _timed_fit(self, name: str, *args, **kwargs) -> list[dict]:
+        t0 = time.time()
+        hist = fit(*args, info=self.info, desc=name, **kwargs)
+        self.timings[name] = time.time() - t0
+        self.histories[name] = hist
+        return hist
+
+    # -- stages -------------------------------------------------------------------------------
+    def train_vqvae(self, model: ModalityModel) -> None:
+        modality, codec, cfg = model.spec.modality, model.codec, self.cfg
+        vq = wrap_ddp(model.vqvae, self.info)
+
+        def step(net, idx):
+            x = self._images(self.train, modality, codec, idx)
+            out = net(x)
+            return codec.loss(out.reconstruction, x) + out.vq_loss
+
+        def validate(net):
+            x_all = self._images(self.val, modality, codec, slice(None))
+            recon, perp = [], []
+            for i in range(0, len(x_all), 64):
+                out = net(x_all[i:i + 64])
+                recon.append(codec.decode(out.reconstruction).numpy())
+                perp.append(float(out.perplexity))
+            return {'codebook_used': net.quantizer.fraction_used(), 'perplexity': float(np.mean(perp)),
+                    **image_scores(modality, np.concatenate(recon), self.val.images(modality), self.table)}
+
+        self._timed_fit(f'vqvae_{modality}', vq, step, len(self.train), cfg.vqvae_optim,
+                        self.run_dir / f'vqvae_{modality}', cfg.seed, validate)
+
+    @torch.no_grad()
+    def latents(self, model: ModalityModel, split: SplitData) -> torch.Tensor:
+        """Continuous (not quantized) VQ-VAE encoder outputs of a split's images: the AT-net targets."""
+        model.vqvae.eval()
+        return torch.from_numpy(batched(
+            lambda s: model.vqvae.encode(self._images(split, model.spec.modality, model.codec, s)).numpy(),
+            len(split)))
+
+    def train_atnet(self, model: ModalityModel) -> None:
+        modality, codec, cfg = model.spec.modality, model.codec, self.cfg
+        for p in model.vqvae.parameters():
+            p.requires_grad_(False)
+        targets, val_targets = self.latents(model, self.train), self.latents(model, self.val)
+        at = wrap_ddp(model.atnet, self.info)
+
+        def step(net, idx):
+            return F.mse_loss(net(self.train.features[idx].float()), targets[idx])
+
+        def validate(net):
+            preds, latent_loss = [], []
+            for i in range(0, len(self.val), 64):
+                z = net(self.val.features[i:i + 64].float())
+                latent_loss.append(float(F.mse_loss(z, val_targets[i:i + 64])) * len(z))
+                preds.append(codec.decode(model.vqvae.decode_latent(z)).numpy())
+            return {'val_latent_mse': sum(latent_loss) / len(self.val),
+                    **image_scores(modality, np.concatenate(preds), self.val.images(modality), self.table)}
+
+        self._timed_fit(f'atnet_{modality}', at, step, len(self.train), cfg.atnet_optim,
+                        self.run_dir / f'atnet_{modality}', cfg.seed, validate)
+
+    def train_end_to_end(self, spec: ModalitySpec) -> EndToEnd:
+        modality, cfg = spec.modality, self.cfg
+        codec = make_codec(modality, len(self.table))
+        torch.manual_seed(cfg.seed + 1)
+        e2e_cfg = replace(cfg.end_to_end, in_channels=spec.atnet.in_channels, out_channels=codec.out_channels,
+                          image_size=self.camera.width, encoder_width=spec.atnet.encoder_width)
+        model = EndToEnd(e2e_cfg)
+        net = wrap_ddp(model, self.info)
+
+        def step(m, idx):
+            return codec.loss(m(self.train.features[idx].float()), self._images(self.train, modality, codec, idx))
+
+        def validate(m):
+            pred = batched(lambda s: codec.decode(m(self.val.features[s].float())).numpy(), len(self.val))
+            return image_scores(modality, pred, self.val.images(modality), self.table)
+
+        self._timed_fit(f'end_to_end_{modality}', net, step, len(self.train), cfg.end_to_end_optim,
+                        self.run_dir / f'end_to_end_{modality}', cfg.seed, validate)
+        return unwrap(net)
+
+    # -- the whole run -------------------------------------------------------------------------
+    def run(self) -> dict:
+        cfg, out_dir = self.cfg, self.run_dir / 'models'
+        for modality in cfg.modalities:
+            torch.manual_seed(cfg.seed)
+            model = ModalityModel(self.spec(modality))
+            if 'vqvae' in cfg.stages:
+                self.train_vqvae(model)
+            if 'atnet' in cfg.stages:
+                self.train_atnet(model)
+            if self.info.is_main and {'vqvae', 'atnet'} <= set(cfg.stages):
+                model.spec.metrics = {k: v for k, v in self.histories[f'atnet_{modality}'][-1].items()
+                                      if k.startswith('val_')}
+                save_checkpoint(out_dir / f'{modality}.pt', model)
+            if 'end_to_end' in cfg.stages:
+                e2e = self.train_end_to_end(model.spec)
+                if self.info.is_main:
+                    save_end_to_end(out_dir / f'end_to_end_{modality}.pt', e2e, model.spec)
+        if 'mean' in cfg.stages and self.info.is_main:
+            mean = MeanImage.fit(self.train.depth if 'depth' in cfg.modalities else None,
+                                 self.train.segmentation if 'segmentation' in cfg.modalities else None,
+                                 len(self.table))
+            save_mean(out_dir / 'mean.pt', mean)
+        if self.info.is_main:
+            plot_curves(self.histories, self.run_dir / 'curves.png')
+            (self.run_dir / 'timings.json').write_text(json.dumps(self.timings, indent=2))
+        return {'histories': self.histories, 'timings': self.timings, 'models': str(out_dir)}
