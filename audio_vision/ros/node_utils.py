@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import re
 import sys
 import threading
 import time
@@ -55,20 +56,17 @@ def declare_parameters(node, params: list[Param]) -> dict[str, Any]:
         try:
             values[p.name] = node.declare_parameter(p.name, p.default, p.descriptor()).value
         except InvalidParameterTypeException as exc:
-            expected = type(p.default).__name__
-            raise StartupError(f"parameter '{p.name}': wrong type ({_reason(exc)}); expected {expected}"
-                               + (' (write e.g. 1.0, not 1)' if isinstance(p.default, float) else '')) from None
+            got = re.search(r"to '(.*)' of type '(\w+)'", str(exc))
+            hint = ' (write e.g. 1.0, not 1)' if isinstance(p.default, float) else ''
+            raise StartupError(f"parameter '{p.name}' must be a {type(p.default).__name__}"
+                               + (f", got {got.group(2).lower()} {got.group(1)!r}" if got else '') + hint) from None
         except InvalidParameterValueException as exc:
-            raise StartupError(f"parameter '{p.name}': value out of range {list(p.range)} "
-                               f'({_reason(exc)})') from None
+            got = re.search(r'value: (.*?)(?::|$)', str(exc))
+            raise StartupError(f"parameter '{p.name}' = {got.group(1) if got else '?'} is out of range "
+                               f'[{p.range[0]}, {p.range[1]}]') from None
         if p.choices and values[p.name] not in p.choices:
-            raise StartupError(f"parameter '{p.name}': {values[p.name]!r} is not one of {list(p.choices)}")
+            raise StartupError(f"parameter '{p.name}' = {values[p.name]!r} is not one of {list(p.choices)}")
     return values
-
-
-def _reason(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.rsplit(':', 1)[0] if text.count(':') else text
 
 
 # ---------------------------------------------------------------- main()
@@ -177,32 +175,31 @@ def diagnostic_status(name: str, hardware_id: str, level: bytes, message: str,
 # ---------------------------------------------------------------- pacing
 
 class ChunkPacer:
-    """Real-time (or ``rate`` x real-time) pacing of a chunked stream that follows the wall clock.
+    """Real-time (or ``rate`` x real-time) pacing of a chunked audio stream that follows the wall clock.
 
-    ``due(now)`` returns ``(skip, emit)``: chunk k is complete at ``t0 + (k + 1) * chunk_s / rate``;
-    ``emit`` chunks became complete since the last call. When the caller fell more than ``max_lag_s``
-    behind (CPU starvation), only the newest ``max_lag_s`` of chunks are emitted and the older ones are
-    skipped, as a real device overrun loses audio: the caller advances its stream position by ``skip``
-    chunks first, which appears downstream as a stamp gap. ``skipped`` counts all skipped chunks.
+    ``due(now)`` returns the stream indices (in samples) of the chunks to send now: chunk k is complete
+    at ``t0 + (k + 1) * chunk_samples / sample_rate / rate``. When the caller fell more than ``max_lag_s``
+    behind (CPU starvation), only the newest ``max_lag_s`` worth of chunks is sent and the older ones are
+    skipped, as a real device overrun loses audio; stamped from the stream index, the skip appears
+    downstream as a stamp gap. ``skipped`` counts skipped chunks.
     """
 
-    def __init__(self, chunk_s: float, rate: float = 1.0, max_lag_s: float = 0.5):
-        if chunk_s <= 0 or rate <= 0:
-            raise ValueError('chunk_s and rate must be > 0')
-        self.period = chunk_s / rate
+    def __init__(self, sample_rate: int, chunk_samples: int, rate: float = 1.0, max_lag_s: float = 0.5):
+        if sample_rate <= 0 or chunk_samples <= 0 or rate <= 0:
+            raise ValueError('sample_rate, chunk_samples and rate must be > 0')
+        self.chunk = int(chunk_samples)
+        self.period = chunk_samples / sample_rate / rate
         self.max_lag_chunks = max(1, int(max_lag_s / self.period))
         self.t0: float | None = None
         self.done = 0
         self.skipped = 0
 
-    def start(self, now: float) -> None:
-        self.t0, self.done = now, 0
-
-    def due(self, now: float) -> tuple[int, int]:
+    def due(self, now: float) -> list[int]:
         if self.t0 is None:
-            self.start(now)
+            self.t0 = now
         n = max(int((now - self.t0) / self.period) - self.done, 0)
         skip = max(n - self.max_lag_chunks, 0)
         self.skipped += skip
+        first = self.done + skip
         self.done += n
-        return skip, n - skip
+        return [k * self.chunk for k in range(first, self.done)]

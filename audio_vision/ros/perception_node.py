@@ -34,7 +34,7 @@ MODALITIES = ('depth', 'segmentation')
 
 PARAMS = [
     Param('model_dir', str(default_model_dir()),
-          'directory holding the model checkpoints (one file per modality) and the model card'),
+          "directory holding the model checkpoints (depth.pt, segmentation.pt); '' = the shipped models"),
     Param('modalities', list(MODALITIES), 'modalities to predict and publish: depth and/or segmentation'),
     Param('device', 'cpu', "inference device, e.g. 'cpu', 'cuda', 'cuda:0'"),
     Param('backend', '', "inference backend; '' = the model's default"),
@@ -94,7 +94,7 @@ class PerceptionNode(Node):
         if p['min_chunk_samples'] > p['max_chunk_samples']:
             raise StartupError(f"parameter 'min_chunk_samples' ({p['min_chunk_samples']}) exceeds "
                                f"'max_chunk_samples' ({p['max_chunk_samples']})")
-        self.model = load_model(p['model_dir'], modalities, p['device'], p['backend'])
+        self.model = load_model(p['model_dir'] or str(default_model_dir()), modalities, p['device'], p['backend'])
         fs, window = int(self.model.sample_rate), int(self.model.window_samples)
         if p['window_s'] and round(p['window_s'] * fs) != window:
             raise StartupError(f"parameter 'window_s' ({p['window_s']} s) differs from the model's window "
