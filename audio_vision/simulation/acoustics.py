@@ -63,12 +63,15 @@ def ism_rirs(shoebox: pra.ShoeBox) -> tuple[np.ndarray, int]:
     Mirrors `pyroomacoustics.simulation.ism.compute_ism_rir` for omnidirectional mics and
     sources (tested against `Room.compute_rir`).
     """
-    shoebox.image_source_model()
     fs, c = shoebox.fs, shoebox.c
     fdl = pra.constants.get('frac_delay_length')
     latency = fdl // 2
+    if shoebox.sources:
+        shoebox.image_source_model()
     mics = shoebox.mic_array.R.T
     n_src, n_mic = len(shoebox.sources), len(mics)
+    if n_src == 0:                                  # a silent room: nothing to build
+        return np.zeros((0, n_mic, 1)), latency
     times, amps = [], []
     for s, src in enumerate(shoebox.sources):
         for m, mic in enumerate(mics):
