@@ -27,7 +27,8 @@ from audio_vision.ros.perception_node import PerceptionNode  # noqa: E402
 from helpers import write_tiny_models  # noqa: E402
 
 pytestmark = pytest.mark.ros
-DOMAIN = 61
+DOMAIN = 61   # one ROS domain per test module: no crosstalk between modules running concurrently
+os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
 FS, CH, WINDOW = 16000, 4, 4000   # the tiny model: 4 mics, 0.25 s windows, hop 0.25 s
 CHUNK = 500
 OUTPUTS = {
@@ -35,17 +36,6 @@ OUTPUTS = {
     'segmentation/image': Image, 'segmentation/camera_info': CameraInfo, 'segmentation/color': Image,
     '/diagnostics': DiagnosticArray,
 }
-
-
-@pytest.fixture(scope='module', autouse=True)
-def localhost_only():
-    old = os.environ.get('ROS_AUTOMATIC_DISCOVERY_RANGE')
-    os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
-    yield
-    if old is None:
-        os.environ.pop('ROS_AUTOMATIC_DISCOVERY_RANGE', None)
-    else:
-        os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = old
 
 
 @pytest.fixture(scope='module')

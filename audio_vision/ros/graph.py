@@ -102,17 +102,18 @@ class Graph:
 
 
 class TopicRecorder(Node):
-    """Subscribes to ``topics`` ({name: msg type}) with reliable QoS and keeps every message together
-    with its receive time (ROS clock, ns). For tests, the demo and quick experiments."""
+    """Subscribes to ``topics`` ({name: msg type}) and keeps every message together with its receive
+    time (ROS clock, ns); ``keep(topic)`` False only counts. QoS: reliable, volatile, keep last ``depth``
+    unless ``qos`` is given. For tests, the demo and quick experiments."""
 
     def __init__(self, topics: dict[str, type], name: str = 'topic_recorder', depth: int = 50,
-                 keep: Callable[[str], bool] = lambda topic: True, **kwargs):
+                 keep: Callable[[str], bool] = lambda topic: True, qos: QoSProfile | None = None, **kwargs):
         super().__init__(name, **kwargs)
         self._lock = threading.Lock()
         self.messages: dict[str, list] = {t: [] for t in topics}
         self.counts: dict[str, int] = {t: 0 for t in topics}
         self._keep = keep
-        qos = QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE)
+        qos = qos or QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE)
         self.subs = [self.create_subscription(msg_type, topic, self._callback(topic), qos)
                      for topic, msg_type in topics.items()]
 

@@ -197,7 +197,7 @@ class ChunkPacer:
     def due(self, now: float) -> list[int]:
         if self.t0 is None:
             self.t0 = now
-        n = max(int((now - self.t0) / self.period) - self.done, 0)
+        n = max(int((now - self.t0) / self.period + 1e-9) - self.done, 0)
         skip = max(n - self.max_lag_chunks, 0)
         self.skipped += skip
         first = self.done + skip
