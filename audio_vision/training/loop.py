@@ -1,6 +1,6 @@
 """One generic, resumable, optionally data-parallel training loop used by every stage.
 
-State (weights, optimizer, scheduler, epoch, history) is written atomically after every
+State (weights, optimizer, epoch, history) is written atomically after every
 epoch to `<stage_dir>/state.pt`; re-running the same command resumes from it. Under
 `torchrun`, each rank takes a disjoint shard of every epoch's permutation and gradients
 are averaged by DistributedDataParallel (gloo on CPU, nccl on GPU).
@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -82,8 +83,13 @@ def fit(model: nn.Module, step: Callable[[nn.Module, torch.Tensor], torch.Tensor
         state = torch.load(state_path, map_location='cpu', weights_only=True)
         unwrap(model).load_state_dict(state['model'])
         opt.load_state_dict(state['optimizer'])
-        sched.load_state_dict(state['scheduler'])
         history, start_epoch = list(state['history']), int(state['epoch'])
+        # Re-derive the LR schedule position instead of loading it, so a resumed run may also
+        # extend the number of epochs (the one-cycle schedule is stretched to the new total).
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            for _ in range(min(start_epoch * steps_per_epoch, total - 1)):
+                sched.step()
         if info.is_main and start_epoch < optim.epochs:
             print(f'[{desc}] resuming after epoch {start_epoch}/{optim.epochs}')
     for epoch in range(start_epoch, optim.epochs):
@@ -117,7 +123,7 @@ def fit(model: nn.Module, step: Callable[[nn.Module, torch.Tensor], torch.Tensor
             with open(stage_dir / 'log.jsonl', 'a') as f:
                 f.write(json.dumps(row) + '\n')
             atomic_save({'model': unwrap(model).state_dict(), 'optimizer': opt.state_dict(),
-                         'scheduler': sched.state_dict(), 'epoch': epoch + 1, 'history': history}, state_path)
+                         'epoch': epoch + 1, 'history': history}, state_path)
         if info.world_size > 1:
             dist.barrier()
     unwrap(model).eval()
