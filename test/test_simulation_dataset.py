@@ -139,8 +139,21 @@ def test_cli_generates_a_dataset_and_refuses_bad_input(tmp_path, capsys):
 
 
 def test_from_bag_is_dispatched_or_reported_as_not_implemented(capsys):
+    from audio_vision.cli import build_parser
     from audio_vision.commands import dataset as cmd
-    if cmd._from_bag_module() is not None:
-        pytest.skip('dataset_from_bag is implemented')
+    module = cmd._from_bag_module()
+    if module is not None:                      # dispatched to the other module's parser and run
+        parser = build_parser()
+        with pytest.raises(SystemExit):
+            parser.parse_args(['dataset', 'from-bag', '--help'])
+        assert module.run is not None and 'from-bag' in capsys.readouterr().out
+        return
+    assert cli_main(['dataset', 'from-bag', 'some.bag']) == 2
+    assert 'not implemented yet' in capsys.readouterr().err
+
+
+def test_from_bag_reports_not_implemented_when_the_module_is_missing(monkeypatch, capsys):
+    from audio_vision.commands import dataset as cmd
+    monkeypatch.setattr(cmd, '_FROM_BAG_MODULE', 'audio_vision.commands.no_such_module')
     assert cli_main(['dataset', 'from-bag', 'some.bag']) == 2
     assert 'not implemented yet' in capsys.readouterr().err

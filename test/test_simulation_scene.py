@@ -52,7 +52,7 @@ def test_placement_rules_hold_over_many_scenes():
                 gap = math.hypot(s.body.center[0] - t.body.center[0], s.body.center[1] - t.body.center[1])
                 assert gap >= s.body.footprint_radius + t.body.footprint_radius
     assert n_sources > 150
-    assert 0.4 < n_in_fov / n_sources < 0.7                   # ~60 % wanted, some do not fit
+    assert 0.52 < n_in_fov / n_sources < 0.72                 # ~60 % in view (near walls block some)
     assert min(rt60) >= 0.15 - 1e-9 and max(rt60) <= 1.2 + 1e-9
     assert np.ptp(rt60) > 0.5                                 # materials really vary the reverb
 

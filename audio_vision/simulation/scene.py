@@ -199,9 +199,17 @@ def _place_source(cfg: SimConfig, class_table: ClassTable, rng: np.random.Genera
             body = Body(cc.shape, (0.0, 0.0), size, yaw)
             r = body.footprint_radius
             if in_fov:
-                d = float(rng.uniform(*sc.in_fov_distance))
-                max_bearing = max(half_fov - math.atan2(r, d), 0.0)
-                bearing = robot_yaw + float(rng.uniform(-max_bearing, max_bearing))
+                # Bearing first, then a distance that fits before the wall along that bearing
+                # (uniform distances would mostly land outside when the robot faces a near wall).
+                d_min, d_max = sc.in_fov_distance
+                bearing = robot_yaw + float(rng.uniform(-half_fov, half_fov))
+                d_max = min(d_max, _free_distance(robot_xyz, bearing, L, W) - r - sc.wall_clearance)
+                if d_max < d_min:
+                    continue
+                d = float(rng.uniform(d_min, d_max))
+                # Keep the whole body inside the view: pull the bearing in by its angular radius.
+                margin = max(half_fov - math.atan2(r, d), 0.0)
+                bearing = robot_yaw + max(-margin, min(margin, bearing - robot_yaw))
                 xy = (robot_xyz[0] + d * math.cos(bearing), robot_xyz[1] + d * math.sin(bearing))
             else:
                 m = r + sc.wall_clearance
@@ -213,6 +221,14 @@ def _place_source(cfg: SimConfig, class_table: ClassTable, rng: np.random.Genera
                 position = (float(xy[0]), float(xy[1]), float(cc.emitter_height))
                 return Source(name, class_table.id_of(name), position, body, level, signal_seed, in_fov)
     return None
+
+
+def _free_distance(robot_xyz, bearing: float, L: float, W: float) -> float:
+    """Horizontal distance from the robot to the room boundary along `bearing`."""
+    dx, dy = math.cos(bearing), math.sin(bearing)
+    tx = ((L if dx > 0 else 0.0) - robot_xyz[0]) / dx if abs(dx) > 1e-12 else math.inf
+    ty = ((W if dy > 0 else 0.0) - robot_xyz[1]) / dy if abs(dy) > 1e-12 else math.inf
+    return min(tx, ty)
 
 
 def _fits(cfg: SimConfig, room: Room, robot_xyz, xy, radius: float, placed: list[Source]) -> bool:
