@@ -1,11 +1,224 @@
-"""demo: not implemented yet (see the open issues)."""
-HELP = 'demo (not implemented yet)'
+"""Embedded demo: simulator_node -> perception_node composed in one process, over real DDS topics.
+
+Runs the simulated microphone array in real time over several random scenes, with the perception
+node loading the shipped model (or --model-dir), both configured from the same config/*.yaml files the
+launch file uses. A recorder node subscribes to the outputs; at the end the demo writes
+
+  <out>/summary.json   message counts, output rate, latency (window end stamp -> receipt), per-scene
+                       depth (AbsRel, delta1) and segmentation (mIoU) against the simulator's ground
+                       truth, dropped windows, invalid frames
+  <out>/mosaic.png     ground truth vs prediction, one row per scene
+
+and prints a short table. No ROS install needed beyond the Python packages (rclpy, message packages).
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from audio_vision.cli import UserError
+
+HELP = 'run simulator + perception nodes in one process and report accuracy, rate and latency'
 
 
 def add_arguments(parser):
-    pass
+    parser.add_argument('--out', default='demo_out', help='output directory (default: demo_out/)')
+    parser.add_argument('--duration', type=float, default=30.0, help='seconds of real time to run (default 30)')
+    parser.add_argument('--scenes', type=int, default=3, help='number of random scenes (default 3)')
+    parser.add_argument('--seed', type=int, default=None,
+                        help="seed of the first scene (default: config/simulator.yaml's)")
+    parser.add_argument('--model-dir', default=None, help='model directory (default: the shipped models)')
+    parser.add_argument('--device', default=None, help='inference device (default: config/perception.yaml)')
+    parser.add_argument('--domain-id', type=int, default=None,
+                        help='ROS domain id of the demo graph (default: $ROS_DOMAIN_ID or 0)')
 
 
-def run(args):
-    print('audio_vision demo: not implemented yet')
-    return 1
+def run(args) -> int:
+    if args.duration <= 0 or args.scenes < 1:
+        raise UserError('--duration must be > 0 and --scenes >= 1')
+    from audio_vision.ros.node_utils import StartupError
+    try:
+        result = run_demo(Path(args.out), args.duration, args.scenes, seed=args.seed, model_dir=args.model_dir,
+                          device=args.device, domain_id=args.domain_id)
+    except StartupError as exc:
+        raise UserError(str(exc)) from None
+    print_table(result)
+    print(f'wrote {Path(args.out) / "summary.json"} and {Path(args.out) / "mosaic.png"}')
+    return 0
+
+
+def run_demo(out: Path, duration: float, scenes: int, seed: int | None = None, model_dir: str | None = None,
+             device: str | None = None, domain_id: int | None = None, log=print) -> dict:
+    """Run the composed graph for ``duration`` s; write summary.json + mosaic.png; return the summary."""
+    from diagnostic_msgs.msg import DiagnosticArray
+    from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+
+    from audio_vision.ros.graph import Graph, TopicRecorder
+    from audio_vision.ros.perception_node import PerceptionNode
+    from audio_vision.ros.simulator_node import SimulatorNode
+
+    topics = {
+        'audio/frames': Image, 'depth/image': Image, 'depth/camera_info': CameraInfo, 'depth/points': PointCloud2,
+        'segmentation/image': Image, 'segmentation/camera_info': CameraInfo, 'segmentation/color': Image,
+        'ground_truth/depth/image': Image, 'ground_truth/segmentation/image': Image,
+        'ground_truth/segmentation/color': Image, '/diagnostics': DiagnosticArray,
+    }
+    kept = {'depth/image', 'segmentation/image'}
+    scene_period = duration / scenes
+    sim_params = {'scene_period_s': scene_period, 'segment_s': min(max(scene_period, 1.0), 600.0), 'rate': 1.0}
+    if seed is not None:
+        sim_params['seed'] = seed
+    perception_params = {k: v for k, v in (('model_dir', model_dir), ('device', device)) if v}
+
+    with Graph(domain_id=domain_id) as graph:
+        perception = graph.add(PerceptionNode, perception_params)   # first: a bad model fails before anything runs
+        sim = graph.add(SimulatorNode, sim_params)
+        rec = graph.add(TopicRecorder, topics=topics, name='demo_recorder', depth=100, keep=kept.__contains__)
+        log(f'demo: {scenes} scene(s) x {scene_period:.1f} s, model {perception.model.model_id} '
+            f'on {perception.device}; running {duration:.0f} s ...')
+        graph.start()
+        t_end = time.monotonic() + duration
+        while time.monotonic() < t_end:
+            time.sleep(min(5.0, max(0.0, t_end - time.monotonic())))
+            s = perception.stats()
+            log(f'  {duration - max(0.0, t_end - time.monotonic()):5.1f} s: {s["frames"]} frames, '
+                f'{s["outputs"]} predictions, scene {len(sim.scene_log)}/{scenes}')
+        stats = perception.stats()
+        scene_log = list(sim.scene_log)
+        window_ns = perception.model.window_samples * 1_000_000_000 // perception.model.sample_rate
+        class_table = perception.model.class_table
+        model_id, device_name = perception.model.model_id, perception.device
+        counts = {t: rec.count(t) for t in topics}
+        depth_msgs, seg_msgs = rec.get('depth/image'), rec.get('segmentation/image')
+
+    summary, mosaic_rows = evaluate(depth_msgs, seg_msgs, scene_log, window_ns, class_table)
+    summary = {
+        'duration_s': duration, 'messages': counts, **summary,
+        'inference_ms': _rounded(stats['inference_ms']), 'node_latency_ms': _rounded(stats['latency_ms']),
+        'dropped_windows': stats['dropped_windows'], 'windows': stats['windows'],
+        'invalid_frames': sum(stats['invalid_frames'].values()),
+        'invalid_frames_by_reason': stats['invalid_frames'], 'stream_resets': stats['stream_resets'],
+        'model_id': model_id, 'device': device_name,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / 'summary.json').write_text(json.dumps(summary, indent=2, allow_nan=False, default=_json_safe) + '\n')
+    write_mosaic(out / 'mosaic.png', mosaic_rows, class_table)
+    return summary
+
+
+def _rounded(d: dict) -> dict:
+    return {k: (None if v is None or not math.isfinite(v) else round(float(v), 2)) for k, v in d.items()}
+
+
+def _json_safe(v):
+    return None if isinstance(v, float) and not math.isfinite(v) else str(v)
+
+
+def _fit(gt: np.ndarray, shape) -> np.ndarray:
+    """Nearest-neighbour resample of a ground-truth image to the prediction's size (if they differ)."""
+    if gt.shape == tuple(shape):
+        return gt
+    rows = (np.arange(shape[0]) * gt.shape[0] // shape[0])
+    cols = (np.arange(shape[1]) * gt.shape[1] // shape[1])
+    return gt[rows][:, cols]
+
+
+def evaluate(depth_msgs, seg_msgs, scene_log, window_ns: int, class_table):
+    """Rate/latency from the received outputs; metrics of every prediction whose whole analysis window
+    lies inside one scene, averaged per scene. Returns (summary part, mosaic rows)."""
+    from audio_vision.core.metrics import depth_metrics, segmentation_metrics
+    from audio_vision.ros import conversions as conv
+
+    received = np.array([t for t, _ in depth_msgs or seg_msgs], dtype=np.int64)
+    stamps = np.array([conv.time_to_ns(m.header.stamp) for _, m in depth_msgs or seg_msgs], dtype=np.int64)
+    rate = float((len(received) - 1) / ((received[-1] - received[0]) / 1e9)) if len(received) > 1 else 0.0
+    latency = (received - stamps) / 1e6
+    lat = {'p50': None, 'p95': None}
+    if len(latency):
+        lat = {'p50': round(float(np.percentile(latency, 50)), 2), 'p95': round(float(np.percentile(latency, 95)), 2)}
+
+    preds = {}
+    for key, msgs in (('depth', depth_msgs), ('segmentation', seg_msgs)):
+        for _, m in msgs:
+            preds.setdefault(conv.time_to_ns(m.header.stamp), {})[key] = conv.image_to_array(m)
+    scenes, rows = [], []
+    for i, record in enumerate(scene_log):
+        start = record.start_ns
+        stop = scene_log[i + 1].start_ns if i + 1 < len(scene_log) else None
+        inside = sorted(t for t in preds if t - window_ns >= start and (stop is None or t <= stop))
+        gt_depth = np.asarray(record.gt.depth, np.float32)
+        gt_seg = np.asarray(record.gt.segmentation, np.uint8)
+        d_rows, s_rows = [], []
+        for t in inside:
+            p = preds[t]
+            if 'depth' in p:
+                d_rows.append(depth_metrics(p['depth'], _fit(gt_depth, p['depth'].shape)))
+            if 'segmentation' in p:
+                s_rows.append(segmentation_metrics(p['segmentation'], _fit(gt_seg, p['segmentation'].shape),
+                                                   len(class_table)))
+        entry = {'seed': int(record.seed), 'windows': len(inside)}
+        if d_rows:
+            entry['depth'] = {k: _mean(r[k] for r in d_rows) for k in ('abs_rel', 'rmse', 'delta1')}
+        if s_rows:
+            entry['segmentation'] = {k: _mean(r[k] for r in s_rows) for k in ('miou', 'pixel_acc')}
+        scenes.append(entry)
+        last = preds[inside[-1]] if inside else {}
+        rows.append((record.seed, gt_depth, last.get('depth'), gt_seg, last.get('segmentation')))
+    return {'output_rate_hz': round(rate, 3), 'latency_ms': lat, 'scenes': scenes}, rows
+
+
+def _mean(values) -> float | None:
+    values = [v for v in values if v is not None and math.isfinite(v)]
+    return round(float(np.mean(values)), 4) if values else None
+
+
+def write_mosaic(path: Path, rows, class_table) -> None:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    titles = ('GT depth', 'predicted depth', 'GT segmentation', 'predicted segmentation')
+    fig, axes = plt.subplots(max(1, len(rows)), 4, figsize=(10, 2.6 * max(1, len(rows))), squeeze=False)
+    for r, (seed, gt_d, pr_d, gt_s, pr_s) in enumerate(rows):
+        vmax = float(np.nanmax(gt_d)) if np.isfinite(gt_d).any() else 1.0
+        images = (gt_d, pr_d, class_table.colorize(gt_s), None if pr_s is None else class_table.colorize(pr_s))
+        for c, img in enumerate(images):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(titles[c], fontsize=9)
+            if c == 0:
+                ax.set_ylabel(f'seed {seed}', fontsize=8)
+            if img is None:
+                ax.text(0.5, 0.5, 'no prediction', ha='center', va='center', transform=ax.transAxes)
+            elif c < 2:
+                ax.imshow(img, cmap='viridis', vmin=0.0, vmax=vmax)
+            else:
+                ax.imshow(img)
+    handles = [matplotlib.patches.Patch(color=np.array(c.color) / 255, label=c.name) for c in class_table.classes]
+    fig.legend(handles=handles, loc='lower center', ncol=len(handles), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def print_table(s: dict, file=sys.stdout) -> None:
+    def f(v, fmt='{:.3f}'):
+        return '-' if v is None else fmt.format(v)
+    print(f"{'scene':>5}  {'seed':>8}  {'windows':>7}  {'AbsRel':>7}  {'delta1':>7}  {'mIoU':>6}", file=file)
+    for i, sc in enumerate(s['scenes']):
+        d, g = sc.get('depth', {}), sc.get('segmentation', {})
+        print(f"{i:>5}  {sc['seed']:>8}  {sc['windows']:>7}  {f(d.get('abs_rel')):>7}  {f(d.get('delta1')):>7}  "
+              f"{f(g.get('miou')):>6}", file=file)
+    lat = s['latency_ms']
+    print(f"output rate {s['output_rate_hz']:.2f} Hz | latency p50 {f(lat['p50'], '{:.0f}')} ms, "
+          f"p95 {f(lat['p95'], '{:.0f}')} ms (window end -> received) | inference p50 "
+          f"{f(s['inference_ms']['p50'], '{:.0f}')} ms | dropped windows {s['dropped_windows']} | "
+          f"invalid frames {s['invalid_frames']}", file=file)
+

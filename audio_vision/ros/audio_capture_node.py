@@ -106,14 +106,17 @@ class AudioCaptureNode(Node):
                                f"{p['sample_rate']} (resample the file)")
         self.sample_rate, self.channels = r.sample_rate, r.channels
         self.pacer = ChunkPacer(r.sample_rate, p['chunk_samples'], p['rate'])
-        self.start_ns = self.get_clock().now().nanoseconds
+        self.start_ns: int | None = None     # stamp of the file's first sample, set when playback starts
         self.connected = True
-        self.wav_timer = self.create_timer(min(0.02, max(0.002, self.pacer.period / 2)), self._tick_wav)
+        self.wav_timer = self.create_timer(min(0.01, max(0.002, self.pacer.period / 2)), self._tick_wav)
         self.get_logger().info(f"playing {p['wav_path']}: {r.channels} ch @ {r.sample_rate} Hz, "
                                f"{r.frames / r.sample_rate:.1f} s{' (looped)' if p['loop'] else ''}")
 
     def _tick_wav(self):
-        for index in self.pacer.due(time.monotonic()):
+        now = time.monotonic()
+        if self.start_ns is None:
+            self.start_ns = self.get_clock().now().nanoseconds
+        for index in self.pacer.due(now):
             samples = self.reader.read(index, self.pacer.chunk)
             if samples is None:
                 self.wav_timer.cancel()

@@ -85,13 +85,14 @@ class Graph:
         return bool(condition())
 
     def shutdown(self) -> None:
+        """Stop the executor and its spin thread first, then destroy the nodes, then the context."""
         self.executor.shutdown(timeout_sec=5.0)
-        for node in reversed(self.nodes):
-            self.executor.remove_node(node)
-            node.destroy_node()
-        self.nodes.clear()
         if self._thread is not None:
             self._thread.join(timeout=5.0)
+            self._thread = None
+        for node in reversed(self.nodes):
+            node.destroy_node()
+        self.nodes.clear()
         rclpy.try_shutdown(context=self.context)
 
     def __enter__(self) -> 'Graph':

@@ -105,13 +105,11 @@ class SimulatorNode(Node):
             'seg_info': self.create_publisher(CameraInfo, 'ground_truth/segmentation/camera_info', latched),
             'seg_color': self.create_publisher(Image, 'ground_truth/segmentation/color', latched),
         }
-        self.start_ns = self.get_clock().now().nanoseconds
         if p['publish_tf']:
             self._publish_static_tf()
 
         self.current = self._simulate(p['seed'])
         self._scene_index = 0
-        self.current.start_ns = self.start_ns
         self.scene_log.append(self.current)
         self._switch_at = self._samples(p['scene_period_s'])   # stream index of the next scene change
         self._gt_every = self._samples(p['ground_truth_period_s'])
@@ -120,7 +118,8 @@ class SimulatorNode(Node):
             self._prepare_next()
 
         self.pacer = ChunkPacer(self.sample_rate, p['chunk_samples'], p['rate'])
-        period = min(0.02, max(0.002, self.pacer.period / 2))
+        self.start_ns: int | None = None        # stamp of stream index 0, set when streaming starts
+        period = min(0.01, max(0.002, self.pacer.period / 2))
         self.timer = self.create_timer(period, self.tick)
         self.get_logger().info(
             f'simulating {self.sim.num_channels} mics @ {self.sample_rate} Hz, scene seed {p["seed"]}'
@@ -174,7 +173,11 @@ class SimulatorNode(Node):
         return self.start_ns + index * NS_PER_S // self.sample_rate
 
     def tick(self) -> None:
-        for index in self.pacer.due(time.monotonic()):
+        now = time.monotonic()
+        if self.start_ns is None:
+            # stamps start with the pacing, so a chunk is published when its last sample is "captured"
+            self.start_ns = self.current.start_ns = self.get_clock().now().nanoseconds
+        for index in self.pacer.due(now):
             self._maybe_switch(index)
             if index >= self._gt_due:
                 self.publish_ground_truth(self._stamp(index))
@@ -213,7 +216,7 @@ class SimulatorNode(Node):
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.tf_pub = self.create_publisher(TFMessage, '/tf_static', qos)
         self.tf_pub.publish(TFMessage(transforms=[conv.static_transform(
-            self.params['array_frame_id'], self.params['camera_frame_id'], self.start_ns)]))
+            self.params['array_frame_id'], self.params['camera_frame_id'], self.get_clock().now().nanoseconds)]))
 
 
 def main(args=None):

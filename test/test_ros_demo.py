@@ -1,0 +1,48 @@
+"""`python -m audio_vision demo`: the composed graph end to end (short run, tiny model)."""
+import json
+import os
+
+import pytest
+
+pytest.importorskip('rclpy')
+
+from audio_vision.cli import main  # noqa: E402
+from helpers import write_tiny_models  # noqa: E402
+
+pytestmark = pytest.mark.ros
+DOMAIN = 64   # one ROS domain per test module
+os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+
+
+def test_demo_writes_summary_and_mosaic(tmp_path, capsys):
+    write_tiny_models(tmp_path / 'model', num_mics=8)
+    out = tmp_path / 'out'
+    rc = main(['demo', '--duration', '5', '--scenes', '2', '--model-dir', str(tmp_path / 'model'),
+               '--out', str(out), '--domain-id', str(DOMAIN), '--seed', '77'])
+    assert rc == 0
+    s = json.loads((out / 'summary.json').read_text())
+    for key in ('duration_s', 'messages', 'output_rate_hz', 'latency_ms', 'scenes', 'dropped_windows',
+                'invalid_frames'):
+        assert key in s
+    assert s['duration_s'] == 5.0
+    assert s['messages']['depth/image'] >= 8 and s['messages']['audio/frames'] >= 50
+    assert s['messages']['depth/camera_info'] == s['messages']['depth/image']
+    assert s['messages']['ground_truth/depth/image'] >= 2
+    assert 2.0 < s['output_rate_hz'] < 6.0            # hop 0.25 s
+    assert 0 < s['latency_ms']['p50'] <= s['latency_ms']['p95']
+    assert s['invalid_frames'] == 0
+    assert [sc['seed'] for sc in s['scenes']] == [77, 78]
+    scored = [sc for sc in s['scenes'] if sc['windows']]
+    assert scored and all(0.0 <= sc['segmentation']['miou'] <= 1.0 for sc in scored)
+    assert all(set(sc['depth']) >= {'abs_rel', 'delta1'} for sc in scored)
+    assert (out / 'mosaic.png').stat().st_size > 1000
+    printed = capsys.readouterr().out
+    assert 'mIoU' in printed and 'output rate' in printed
+
+
+def test_demo_without_a_model_is_one_clear_error(tmp_path, capsys):
+    rc = main(['demo', '--duration', '1', '--model-dir', str(tmp_path / 'none'), '--out', str(tmp_path / 'o'),
+               '--domain-id', str(DOMAIN)])
+    assert rc == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith('audio_vision demo: error:') and 'does not exist' in err[0]
