@@ -14,7 +14,7 @@ from typing import Iterable, Iterator
 
 from rosbags.interfaces import Qos
 from rosbags.rosbag2 import Reader
-from rosbags.typesys import get_types_from_idl, get_types_from_msg
+from rosbags.typesys import Stores, get_types_from_idl, get_types_from_msg, get_typestore
 
 from audio_vision.bag.errors import BagError
 from audio_vision.bag.messages import NS_PER_S, typestore
@@ -60,12 +60,13 @@ class BagReader:
         except Exception as exc:  # noqa: BLE001 - rosbags raises many types for corrupt input
             fallback = self._single_storage_file()
             if fallback is None:
-                raise BagError(f'{self.path}: cannot read the bag: {_reason(exc)}') from None
+                raise BagError(f'{self.path}: cannot read the bag: {_reason(exc)}{_hint(exc)}') from None
             try:
                 self._reader = _open_reader(fallback)
             except Exception as exc2:  # noqa: BLE001
-                raise BagError(f'{self.path}: cannot read the bag: {_reason(exc)}; reading {fallback.name} '
-                               f'directly failed too: {_reason(exc2)}') from None
+                why = _reason(exc) if _reason(exc) == _reason(exc2) else \
+                    f'{_reason(exc)}; reading {fallback.name} directly: {_reason(exc2)}'
+                raise BagError(f'{self.path}: cannot read the bag: {why}{_hint(exc2)}') from None
         try:
             self.topics = self._topics()
         except Exception as exc:  # noqa: BLE001
@@ -74,7 +75,7 @@ class BagReader:
         if self._reader.message_count == 0 or not self.topics:
             self.close()
             raise BagError(f'{self.path}: the bag contains no messages')
-        self._types_registered: set[str] = set()
+        self._store = typestore()
 
     def _single_storage_file(self) -> Path | None:
         if not self.path.is_dir():
@@ -165,32 +166,42 @@ class BagReader:
 
     def decode(self, msg: BagMessage):
         """CDR bytes -> rosbags message object; BagError for unknown types or undecodable data."""
-        store = typestore()
-        if msg.msgtype not in store.types and msg.msgtype not in self._types_registered:
-            self._register_from_bag(msg.msgtype)
+        store = self._store
+        if msg.msgtype not in store.types:
+            store = self._register_from_bag(msg.msgtype)
         try:
             return store.deserialize_cdr(msg.data, msg.msgtype)
         except Exception as exc:  # noqa: BLE001
             raise BagError(f'{self.path}: cannot decode a {msg.msgtype} message on {msg.topic} '
                            f'(at {msg.log_time_ns} ns): {_reason(exc)}') from None
 
-    def _register_from_bag(self, msgtype: str) -> None:
+    def _register_from_bag(self, msgtype: str):
         conn = next((c for c in self._reader.connections if c.msgtype == msgtype and c.msgdef.data), None)
         if conn is None:
             raise BagError(f'{self.path}: unknown message type {msgtype} (not a ROS 2 Kilted type and the '
                            'bag has no definition for it)')
+        if self._store is typestore():     # a private copy: the bag's types must not leak into others
+            self._store = get_typestore(Stores.ROS2_KILTED)
         try:
             if conn.msgdef.format.name == 'IDL':
                 types = get_types_from_idl(conn.msgdef.data)
             else:
                 types = get_types_from_msg(conn.msgdef.data, msgtype)
-            typestore().register(types)
+            self._store.register(types)
         except Exception as exc:  # noqa: BLE001
             raise BagError(f'{self.path}: cannot parse the bag\'s definition of {msgtype}: {_reason(exc)}') \
                 from None
-        self._types_registered.add(msgtype)
+        return self._store
 
 
 def _reason(exc: BaseException) -> str:
     text = ' '.join(str(exc).split()) or type(exc).__name__
     return text if len(text) < 300 else text[:297] + '...'
+
+
+def _hint(exc: BaseException) -> str:
+    text = str(exc).lower()
+    if 'magic' in text or 'truncat' in text or 'unexpected end' in text or 'malformed' in text:
+        return (' (corrupt or truncated, e.g. a recording that was killed: `mcap recover` or '
+                '`ros2 bag reindex` may repair it)')
+    return ''
