@@ -16,7 +16,8 @@ def reference_stft_power(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
 
 
 def test_linear_power_matches_numpy_reference(rng):
-    cfg = FeatureConfig(scale='linear', log=False, normalize='none', spatial='none', n_fft=256, window_s=0.25)
+    cfg = FeatureConfig(scale='linear', log=False, normalize='none', spatial='none', echo=False, n_fft=256,
+                        window_s=0.25)
     t = np.arange(cfg.window_samples) / cfg.sample_rate
     audio = np.stack([np.sin(2 * np.pi * 1000 * t), rng.normal(size=t.size)]).astype(np.float32)
     feats = compute_features(audio, cfg).numpy()
@@ -32,7 +33,7 @@ def test_default_shape_and_determinism(rng):
     cfg = FeatureConfig()
     audio = rng.normal(size=(8, cfg.window_samples)).astype(np.float32)
     a, b = compute_features(audio, cfg), compute_features(audio.copy(), cfg)
-    assert tuple(a.shape) == cfg.output_shape(8) == (22, 64, 126)
+    assert tuple(a.shape) == cfg.output_shape(8) == (30, 64, 126)   # 8 log-mel + 14 IPD + 8 echo
     assert torch.equal(a, b)
     assert torch.isfinite(a).all()
 
@@ -46,7 +47,7 @@ def test_batched_equals_unbatched(rng):
 
 
 def test_ipd_channels_encode_inter_channel_delay():
-    cfg = FeatureConfig(scale='linear', spatial='ipd', window_s=0.25, n_fft=256)
+    cfg = FeatureConfig(scale='linear', spatial='ipd', echo=False, window_s=0.25, n_fft=256)
     rng = np.random.default_rng(3)
     x = rng.normal(size=cfg.window_samples + 8)
     delay = 3
@@ -78,3 +79,34 @@ def test_module_rejects_nothing_silently_on_wrong_rank():
     with pytest.raises(ValueError, match='audio must be'):
         compute_features(np.zeros(100, np.float32), FeatureConfig())
     assert isinstance(SpectrogramFeatures(FeatureConfig()), torch.nn.Module)
+
+
+def test_echogram_puts_an_echo_at_its_delay():
+    """A periodic chirp plus one echo 10 ms later (1.7 m away): the echogram's second ridge
+    sits at 10 ms whatever the chirp's phase in the window, on every microphone."""
+    from audio_vision.core.chirp import chirp_pulse
+    cfg = FeatureConfig()
+    fs, period = cfg.sample_rate, int(cfg.chirp_period_s * cfg.sample_rate)
+    pulse = chirp_pulse(fs, cfg.chirp_f_start, cfg.chirp_f_end, cfg.chirp_duration_s, cfg.chirp_kind)
+    delay = int(0.010 * fs)
+    frames_per_s = cfg.num_frames / cfg.echo_max_s
+    for phase in (0, 1234, 3990):
+        train = np.zeros(cfg.window_samples + period)
+        for start in range(phase % period, len(train) - len(pulse), period):
+            train[start:start + len(pulse)] += pulse
+            train[start + delay:start + delay + len(pulse)] += 0.3 * pulse
+        audio = np.stack([train[period:period + cfg.window_samples]] * 2).astype(np.float32)
+        audio += np.random.default_rng(phase).normal(scale=1e-3, size=audio.shape).astype(np.float32)
+        echo = compute_features(audio, cfg)[-2:].numpy()           # the two echo channels
+        profile = echo.mean(axis=(0, 1))                            # over mics and bands
+        assert profile[:3].max() == profile.max()                   # direct path at delay 0
+        far = int(0.004 * frames_per_s)                             # skip the direct path's skirt
+        peak = far + profile[far:].argmax()
+        assert abs(peak / frames_per_s - 0.010) < 0.001, (phase, peak / frames_per_s)
+
+
+@pytest.mark.parametrize('kwargs', [dict(chirp_f_end=9000.0), dict(echo_max_s=0.5), dict(echo_bands=0),
+                                    dict(chirp_kind='sine')])
+def test_invalid_echo_config_rejected(kwargs):
+    with pytest.raises(ValueError):
+        FeatureConfig(**kwargs)

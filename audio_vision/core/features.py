@@ -1,10 +1,16 @@
 """Audio features: the network's view of one analysis window of multichannel audio.
 
-Per-channel log spectrograms stacked as input channels, optionally followed by spatial
-cues: for every microphone but the reference, the cosine and sine of the band-wise phase
-of its cross-spectrum with the reference microphone (inter-channel phase differences,
-which carry direction of arrival). Everything is batched torch ops: no Python loops over
-channels or frames.
+Per-channel log spectrograms stacked as input channels, optionally followed by
+- spatial cues: for every microphone but the reference, the cosine and sine of the band-wise
+  phase of its cross-spectrum with the reference microphone (inter-channel phase
+  differences, which carry direction of arrival);
+- echo channels (active echolocation): the window is folded by the chirp period (the chirp
+  repeats, so the sum of the periods holds every echo of one chirp), matched-filtered with
+  the known chirp in frequency bands, circularly aligned so the direct path is at delay 0,
+  and its log envelope (relative to the direct path) kept for `echo_max_s`: one
+  band x delay echogram per microphone, resized to the spectrogram's (bins, frames) so it
+  stacks as channels. Wall, floor and ceiling distances are the delays of its ridges.
+Everything is batched torch ops: no Python loops over channels or frames.
 """
 from __future__ import annotations
 
@@ -12,7 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+from audio_vision.core.chirp import chirp_pulse
 
 _WINDOWS = {
     'hann': torch.hann_window,
@@ -36,6 +45,14 @@ class FeatureConfig:
     log: bool = True
     normalize: str = 'window'      # window: standardise each window's log-magnitudes; none
     spatial: str = 'ipd'           # ipd: add cos/sin inter-channel phase channels; none
+    echo: bool = True              # add one matched-filter echogram channel per microphone
+    chirp_kind: str = 'linear'     # the emitted chirp (must match the simulator / capture node)
+    chirp_f_start: float = 500.0
+    chirp_f_end: float = 7500.0
+    chirp_duration_s: float = 0.01
+    chirp_period_s: float = 0.25
+    echo_max_s: float = 0.064      # longest echo delay kept (0.064 s = 11 m one way)
+    echo_bands: int = 8            # matched-filter bands; few and wide keep ~1 ms delay resolution
     eps: float = 1e-8
 
     def __post_init__(self):
@@ -57,6 +74,19 @@ class FeatureConfig:
             raise ValueError(f"spatial must be 'ipd' or 'none', got {self.spatial!r}")
         if self.window_samples < self.n_fft:
             raise ValueError(f'window ({self.window_samples} samples) shorter than n_fft ({self.n_fft})')
+        if self.echo:
+            if self.chirp_kind not in ('linear', 'exponential'):
+                raise ValueError(f"chirp_kind must be 'linear' or 'exponential', got {self.chirp_kind!r}")
+            if not 0 < self.chirp_f_start < self.chirp_f_end <= self.sample_rate / 2:
+                raise ValueError(f'chirp band must satisfy 0 < f_start < f_end <= Nyquist, got '
+                                 f'{self.chirp_f_start}..{self.chirp_f_end} Hz')
+            if not 0 < self.echo_max_s <= self.chirp_period_s <= self.window_s:
+                raise ValueError(f'need 0 < echo_max_s <= chirp_period_s <= window_s, got {self.echo_max_s}, '
+                                 f'{self.chirp_period_s}, {self.window_s}')
+            if self.echo_bands < 1:
+                raise ValueError(f'echo_bands must be >= 1, got {self.echo_bands}')
+            if self.chirp_duration_s >= self.chirp_period_s:
+                raise ValueError('chirp_duration_s must be shorter than chirp_period_s')
 
     @property
     def window_samples(self) -> int:
@@ -79,7 +109,8 @@ class FeatureConfig:
         return 1 + self.window_samples // self.hop_length  # centred STFT
 
     def num_feature_channels(self, num_mics: int) -> int:
-        return num_mics + (2 * (num_mics - 1) if self.spatial == 'ipd' else 0)
+        return (num_mics + (2 * (num_mics - 1) if self.spatial == 'ipd' else 0)
+                + (num_mics if self.echo else 0))
 
     def output_shape(self, num_mics: int) -> tuple[int, int, int]:
         """(feature channels, bins, frames) of one window."""
@@ -115,6 +146,41 @@ class SpectrogramFeatures(nn.Module):
             self.register_buffer('filterbank', torch.from_numpy(fb), persistent=False)
         else:
             self.filterbank = None
+        if config.echo:
+            self._init_echo(config)
+
+    def _init_echo(self, cfg: FeatureConfig) -> None:
+        period = int(round(cfg.chirp_period_s * cfg.sample_rate))
+        pulse = chirp_pulse(cfg.sample_rate, cfg.chirp_f_start, cfg.chirp_f_end, cfg.chirp_duration_s, cfg.chirp_kind)
+        spectrum = np.fft.fft(pulse, period)
+        freqs = np.fft.fftfreq(period, 1.0 / cfg.sample_rate)
+        # Analytic matched filter split into bands: positive frequencies only (so the output's
+        # magnitude is the envelope), `echo_bands` linear bands across the chirp's band.
+        edges = np.linspace(cfg.chirp_f_start, cfg.chirp_f_end, cfg.echo_bands + 1)
+        bands = (freqs[None] >= edges[:-1, None]) & (freqs[None] < edges[1:, None])     # (bins, period)
+        filt = 2.0 * np.conj(spectrum)[None] * bands / len(pulse)
+        self.register_buffer('echo_filter', torch.from_numpy(filt.astype(np.complex64)), persistent=False)
+        self.echo_period = period
+        self.echo_keep = int(round(cfg.echo_max_s * cfg.sample_rate))
+
+    def echogram(self, audio: torch.Tensor) -> torch.Tensor:
+        """(B, C, N) -> (B, C, bins, frames) log echo envelope relative to the direct path
+        (band index along bins, delay 0..echo_max_s along frames)."""
+        cfg, period = self.config, self.echo_period
+        b, c, n = audio.shape
+        folded = audio[..., :(n // period) * period].reshape(b, c, -1, period).sum(dim=2)    # (B, C, P)
+        spec = torch.fft.fft(folded)                                                          # (B, C, P)
+        env = torch.fft.ifft(spec[:, :, None] * self.echo_filter).abs()                      # (B, C, bands, P)
+        # Circular shift so the strongest arrival (the direct path, speaker -> array) is delay 0.
+        shift = env.sum(dim=(1, 2)).argmax(dim=-1)                                            # (B,)
+        idx = (torch.arange(self.echo_keep, device=audio.device)[None] + shift[:, None]) % period
+        env = torch.gather(env, 3, idx[:, None, None, :].expand(b, c, env.shape[2], -1))     # (B, C, bands, L)
+        env = F.adaptive_avg_pool1d(env.reshape(b, -1, self.echo_keep), cfg.num_frames).reshape(
+            b, c, env.shape[2], cfg.num_frames)
+        env = F.interpolate(env, size=(cfg.num_bins, cfg.num_frames), mode='nearest')        # (B, C, bins, frames)
+        log_env = torch.log(env + cfg.eps)
+        log_env = log_env - log_env.amax(dim=(1, 2, 3), keepdim=True)                         # 0 = direct path
+        return (log_env.clamp(min=-12.0) + 6.0) / 3.0
 
     def stft(self, audio: torch.Tensor) -> torch.Tensor:
         """(B, C, N) -> complex (B, C, n_fft//2+1, frames); channels are folded into the batch."""
@@ -134,15 +200,23 @@ class SpectrogramFeatures(nn.Module):
             mean = magnitude.mean(dim=(1, 2, 3), keepdim=True)
             std = magnitude.std(dim=(1, 2, 3), keepdim=True)
             magnitude = (magnitude - mean) / (std + 1e-5)
-        if cfg.spatial == 'none' or audio.shape[1] < 2:
-            return magnitude
+        channels = [magnitude]
+        if cfg.spatial == 'ipd' and audio.shape[1] > 1:
+            channels += self.phase_differences(spec)
+        if cfg.echo:
+            channels.append(self.echogram(audio.float()))
+        return torch.cat(channels, dim=1)
+
+    def phase_differences(self, spec: torch.Tensor) -> list[torch.Tensor]:
+        """cos and sin of the band-wise cross-spectrum phase of each mic vs mic 0."""
+        cfg = self.config
         cross = spec[:, 1:] * spec[:, :1].conj()                  # (B, C-1, K, T) cross-spectra vs mic 0
         if self.filterbank is not None:
             fb = self.filterbank.to(cross.real.dtype)
             cross = torch.complex(torch.einsum('mk,bckt->bcmt', fb, cross.real),
                                   torch.einsum('mk,bckt->bcmt', fb, cross.imag))
         unit = cross / (cross.abs() + cfg.eps)                    # band-wise phase as a unit phasor
-        return torch.cat([magnitude, unit.real, unit.imag], dim=1)
+        return [unit.real, unit.imag]
 
 
 def compute_features(audio: np.ndarray | torch.Tensor, config: FeatureConfig) -> torch.Tensor:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal as sps
 
+from audio_vision.core.chirp import chirp_pulse  # noqa: F401  (re-exported: the simulator emits it)
+
 # (F1, F2, F3) Hz of a few vowels (Peterson & Barney averages, male/female mix).
 _VOWELS = np.array([[730, 1090, 2440], [530, 1840, 2480], [270, 2290, 3010], [570, 840, 2410],
                     [300, 870, 2240], [660, 1720, 2410], [490, 1350, 1690], [440, 1020, 2240]],
@@ -116,15 +118,6 @@ def alarm_beeps(n: int, fs: int, timbre_seed: int, rng: np.random.Generator) -> 
 
 
 GENERATORS = {'person': speech_like, 'appliance': fan_noise, 'alarm': alarm_beeps}
-
-
-def chirp_pulse(fs: int, f_start: float, f_end: float, duration_s: float, kind: str) -> np.ndarray:
-    """One sweep with 10 % Tukey tapers, unit RMS."""
-    n = max(int(round(duration_s * fs)), 2)
-    t = np.arange(n) / fs
-    method = 'linear' if kind == 'linear' else 'logarithmic'
-    pulse = sps.chirp(t, f0=f_start, t1=t[-1], f1=f_end, method=method) * sps.windows.tukey(n, 0.2)
-    return _unit_rms(pulse)
 
 
 def chirp_train(n: int, pulse: np.ndarray, period: int, first_start: int) -> np.ndarray:
