@@ -87,8 +87,8 @@ def test_find_device_by_index_or_name():
 
 
 def test_chirp_player_repeats_the_simulators_pulse():
-    signals = pytest.importorskip('audio_vision.simulation.signals')
-    pulse = signals.chirp_pulse(FS, 500.0, 7500.0, 0.01, 'linear')
+    from audio_vision.core.chirp import chirp_pulse
+    pulse = chirp_pulse(FS, 500.0, 7500.0, 0.01, 'linear')
     player = ChirpPlayer(pulse, 0.25, FS, amplitude=0.5)
     out = np.empty((3 * FS // 4, 2), np.float32)
     for k in range(0, len(out), 1000):            # blocks of any size

@@ -153,7 +153,7 @@ class AudioCaptureNode(Node):
 
     def _make_chirp(self) -> ChirpPlayer:
         from audio_vision.simulation.config import SimConfig
-        from audio_vision.simulation.signals import chirp_pulse
+        from audio_vision.core.chirp import chirp_pulse
         path = self.params['sim_config']
         try:
             ch = (SimConfig.from_yaml(path) if path else SimConfig()).chirp
@@ -204,8 +204,10 @@ class AudioCaptureNode(Node):
             last is None or self.get_clock().now().nanoseconds - last > self.params['reconnect_period_s'] * NS_PER_S)
         if self.connected and not stalled:
             return
-        if self.connected:
-            self.get_logger().warning('no audio from the device: reconnecting')
+        if self.stream is not None:
+            self.get_logger().warning(('no audio from the device for '
+                                       f"{self.params['reconnect_period_s']:g} s" if stalled else
+                                       'the audio stream stopped (device lost?)') + ': reconnecting')
         self._close_stream()
         self.connected = False
         try:

@@ -111,7 +111,7 @@ class PerceptionNode(Node):
         camera = self.model.camera
         self._K, self._size = camera.K, (camera.width, camera.height)
         self._rays = camera.pixel_rays() if p['publish_points'] else None
-        self._palette_table = self.model.class_table
+        self._class_table = self.model.class_table
 
         # statistics (shared between the subscription callback, the worker and the diagnostics timer)
         self.frames_in = RateMeter()
@@ -230,7 +230,7 @@ class PerceptionNode(Node):
             self.pubs['seg'].publish(conv.array_to_image(labels, 'mono8', header))
             self.pubs['seg_info'].publish(info)
             self.pubs['seg_color'].publish(
-                conv.array_to_image(self._palette_table.colorize(labels), 'rgb8', header))
+                conv.array_to_image(self._class_table.colorize(labels), 'rgb8', header))
         self.outputs.tick()
         self.output_latency.add((self.get_clock().now().nanoseconds - stamp_ns) / NS_PER_S)
 
