@@ -15,6 +15,7 @@ slower than the wall clock (for tests and benchmarks, not for RViz).
 """
 from __future__ import annotations
 
+import collections
 import threading
 import time
 from dataclasses import dataclass
@@ -56,7 +57,7 @@ class SceneRecord:
     """One simulated scene as streamed from stream index ``start_index``, stamped ``start_ns``."""
 
     seed: int
-    audio: np.ndarray          # (C, N) float32, looped
+    audio: np.ndarray | None   # (C, N) float32, looped; None once the scene has been streamed
     gt: object                 # simulation GroundTruth (depth, segmentation, K, camera_pose)
     start_index: int = 0
     start_ns: int | None = None
@@ -89,10 +90,10 @@ class SimulatorNode(Node):
         self.sim = load_simulator(p['sim_config'])
         self.sample_rate = int(self.sim.sample_rate)
         self.class_table = getattr(self.sim, 'class_table', DEFAULT_CLASS_TABLE)
-        self.scene_log: list[SceneRecord] = []     # every scene streamed so far, in order
+        # the scenes streamed so far, in order (the newest 1000; only the current one keeps its audio)
+        self.scene_log: collections.deque[SceneRecord] = collections.deque(maxlen=1000)
         self._lock = threading.Lock()
         self._next: SceneRecord | None = None
-        self._preparing: threading.Thread | None = None
 
         qos = QoSProfile(depth=p['qos_depth'], reliability=ReliabilityPolicy.RELIABLE)
         latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
@@ -148,8 +149,7 @@ class SimulatorNode(Node):
                 return
             with self._lock:
                 self._next = record
-        self._preparing = threading.Thread(target=work, name='simulate_next_scene', daemon=True)
-        self._preparing.start()
+        threading.Thread(target=work, name='simulate_next_scene', daemon=True).start()
 
     def _maybe_switch(self, index: int) -> None:
         if not self._switch_at or index < self._switch_at:
@@ -159,6 +159,7 @@ class SimulatorNode(Node):
         if record is None:
             return  # still simulating: keep streaming the current scene, switch as soon as it is ready
         record.start_index, record.start_ns = index, self._stamp(index)
+        self.current.audio = None        # streamed: only the ground truth stays in the log
         self.current = record
         self._scene_index += 1
         self.scene_log.append(record)
