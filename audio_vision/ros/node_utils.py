@@ -157,11 +157,6 @@ class Counters:
         with self._lock:
             return dict(self._counts)
 
-    @property
-    def total(self) -> int:
-        with self._lock:
-            return sum(self._counts.values())
-
 
 def diagnostic_status(name: str, hardware_id: str, level: bytes, message: str,
                       values: dict[str, Any]) -> DiagnosticStatus:

@@ -99,7 +99,7 @@ class PerceptionNode(Node):
         if p['window_s'] and round(p['window_s'] * fs) != window:
             raise StartupError(f"parameter 'window_s' ({p['window_s']} s) differs from the model's window "
                                f'({window} samples = {window / fs:g} s); set 0 to use the model\'s')
-        hop_s = p['hop_s'] or getattr(getattr(self.model, 'feature_config', None), 'hop_s', 0.25)
+        hop_s = p['hop_s'] or self.model.feature_config.hop_s
         hop = round(hop_s * fs)
         if hop < 1:
             raise StartupError(f"parameter 'hop_s' ({hop_s} s) is shorter than one sample at {fs} Hz")
