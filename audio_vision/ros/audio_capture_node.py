@@ -18,7 +18,6 @@ from __future__ import annotations
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
@@ -26,8 +25,8 @@ from audio_vision.core.windowing import NS_PER_S
 from audio_vision.paths import config_dir
 from audio_vision.ros import conversions as conv
 from audio_vision.ros.audio_io import PCM_SCALE, CaptureBuffer, ChirpPlayer, WavReader, find_device
-from audio_vision.ros.node_utils import (ChunkPacer, Param, RateMeter, StartupError, declare_parameters,
-                                         diagnostic_status, run_node)
+from audio_vision.ros.node_utils import (ChunkPacer, Param, RateMeter, ShellNode, StartupError, declare_parameters,
+                                         diagnostic_array, run_node)
 
 NODE_NAME = 'audio_capture_node'
 
@@ -58,18 +57,13 @@ PARAMS = [
 ]
 
 
-class AudioCaptureNode(Node):
+class AudioCaptureNode(ShellNode):
 
     def __init__(self, **kwargs):
         super().__init__(NODE_NAME, **kwargs)
-        self.stream = None
-        try:
-            self._setup()
-        except BaseException:
-            self.destroy_node()
-            raise
 
     def _setup(self):
+        self.stream = None
         p = self.params = declare_parameters(self, PARAMS)
         self.pub = self.create_publisher(Image, 'audio/frames',
                                          QoSProfile(depth=p['qos_depth'], reliability=ReliabilityPolicy.RELIABLE))
@@ -221,7 +215,7 @@ class AudioCaptureNode(Node):
                                       throttle_duration_sec=30.0)
 
     def _close_stream(self):
-        if self.stream is not None:
+        if getattr(self, 'stream', None) is not None:
             try:
                 self.stream.abort(ignore_errors=True)
                 self.stream.close(ignore_errors=True)
@@ -250,11 +244,10 @@ class AudioCaptureNode(Node):
             values.update({'file': p['wav_path'], 'skipped chunks (late)': self.pacer.skipped})
         level = DiagnosticStatus.OK if self.connected else (
             DiagnosticStatus.WARN if p['source'] == 'wav' else DiagnosticStatus.ERROR)
-        status = diagnostic_status(f'{self.get_name()}: audio capture', str(p['device'] or p['wav_path'] or 'default'),
-                                   level, self.status_message or ('OK' if self.connected else 'not capturing'),
-                                   values)
-        self.diag_pub.publish(DiagnosticArray(header=conv.make_header(self.get_clock().now().nanoseconds, ''),
-                                              status=[status]))
+        self.diag_pub.publish(diagnostic_array(
+            self.get_clock().now().to_msg(), f'{self.get_name()}: audio capture',
+            str(p['device'] or p['wav_path'] or 'default'), level,
+            self.status_message or ('OK' if self.connected else 'not capturing'), values))
 
 
 def main(args=None):

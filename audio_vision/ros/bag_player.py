@@ -36,6 +36,9 @@ PARAMS = [
     Param('remap', '', "comma-separated 'from:=to' topic renames, e.g. '/audio/frames:=/robot/audio'"),
     Param('delay_s', 0.5, 'wait this long before the first message (lets DDS discovery finish)',
           range=(0.0, 60.0)),
+    Param('wait_for_topic', '', "before playing, wait until this (bag) topic has a subscriber; '' = don't"),
+    Param('wait_timeout_s', 30.0, 'give up waiting for wait_for_topic after this long (then play anyway)',
+          range=(0.0, 3600.0)),
     Param('autostart', True, 'start playing at once; false = wait for play() (tests)'),
 ]
 
@@ -127,6 +130,7 @@ class BagPlayer(Node):
                 have = ', '.join(sorted(self.reader.topics))
                 raise StartupError(f'topic {t} is not in the bag {p["bag"]}; it has: {have}')
         remap = parse_remap(p['remap'])
+        self._wait_for = qualify(p['wait_for_topic']) if p['wait_for_topic'].strip() else None
         self.channels: dict[str, _Channel] = {}
         self.skipped: dict[str, str] = {}
         for name in (wanted or sorted(self.reader.topics)):
@@ -142,6 +146,8 @@ class BagPlayer(Node):
                 continue
             topic = remap.get(name, name)
             self.channels[name] = _Channel(topic, cls, self.create_publisher(cls, topic, qos_from_bag(info)))
+        if self._wait_for and self._wait_for not in self.channels:
+            raise StartupError(f"parameter 'wait_for_topic': {self._wait_for} is not a played topic of the bag")
         if not self.channels:
             raise StartupError(f'nothing to play in {p["bag"]}: no topic with a known message type '
                                f'(skipped: {", ".join(f"{t} ({m})" for t, m in self.skipped.items())})')
@@ -170,6 +176,8 @@ class BagPlayer(Node):
         try:
             if self._stop.wait(self.params['delay_s']):
                 return
+            if self._wait_for and not self._wait_for_subscriber():
+                return
             while not self._stop.is_set():
                 self._play_once()
                 if self._stop.is_set():
@@ -185,6 +193,19 @@ class BagPlayer(Node):
             self.get_logger().error(f'playback stopped: {self.error}')
         finally:
             self.finished.set()
+
+    def _wait_for_subscriber(self) -> bool:
+        pub = self.channels[self._wait_for].publisher
+        deadline = time.monotonic() + self.params['wait_timeout_s']
+        while pub.get_subscription_count() < 1:
+            if time.monotonic() > deadline:
+                self.get_logger().warning(f'no subscriber on {self._wait_for} after '
+                                          f'{self.params["wait_timeout_s"]:g} s; playing anyway')
+                return True
+            if self._stop.wait(0.05):
+                return False
+        # the subscriber's side of the match may lag the publisher's by a moment
+        return not self._stop.wait(0.3)
 
     def _play_once(self):
         rate = float(self.params['rate'])

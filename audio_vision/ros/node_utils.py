@@ -12,14 +12,32 @@ from typing import Any, Callable
 
 import numpy as np
 import rclpy
-from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+from std_msgs.msg import Header
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
 
 
 class StartupError(Exception):
     """A node cannot start (bad parameter, missing model, unusable device): one line, exit code 1."""
+
+
+class ShellNode(Node):
+    """Base of the package's nodes: ``__init__`` runs ``self._setup()`` and destroys the half-built node
+    if it fails (e.g. with a :class:`StartupError`), so a refused start leaks no publishers or timers."""
+
+    def __init__(self, node_name: str, **kwargs):
+        super().__init__(node_name, **kwargs)
+        try:
+            self._setup()
+        except BaseException:
+            self.destroy_node()
+            raise
+
+    def _setup(self) -> None:
+        raise NotImplementedError
 
 
 # ---------------------------------------------------------------- parameters
@@ -158,13 +176,14 @@ class Counters:
             return dict(self._counts)
 
 
-def diagnostic_status(name: str, hardware_id: str, level: bytes, message: str,
-                      values: dict[str, Any]) -> DiagnosticStatus:
-    """``level`` is one of the DiagnosticStatus constants (OK, WARN, ERROR, STALE)."""
+def diagnostic_array(stamp, name: str, hardware_id: str, level: bytes, message: str,
+                     values: dict[str, Any]) -> DiagnosticArray:
+    """A /diagnostics message with one status; ``level`` is a DiagnosticStatus constant (OK, WARN, ...)."""
     def fmt(v):
         return f'{v:.3f}' if isinstance(v, float) else str(v)
-    return DiagnosticStatus(level=level, name=name, message=message, hardware_id=hardware_id,
-                            values=[KeyValue(key=k, value=fmt(v)) for k, v in values.items()])
+    status = DiagnosticStatus(level=level, name=name, message=message, hardware_id=hardware_id,
+                              values=[KeyValue(key=k, value=fmt(v)) for k, v in values.items()])
+    return DiagnosticArray(header=Header(stamp=stamp), status=[status])
 
 
 # ---------------------------------------------------------------- pacing

@@ -18,7 +18,6 @@ import time
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
@@ -26,8 +25,8 @@ from audio_vision.core.windowing import (DISCONTINUITY_REASONS, FRAME_ERROR_REAS
                                          FrameSpec, Window, WindowAssembler)
 from audio_vision.paths import default_model_dir
 from audio_vision.ros import conversions as conv
-from audio_vision.ros.node_utils import (Counters, LatencyStats, Param, RateMeter, StartupError,
-                                         declare_parameters, diagnostic_status, run_node)
+from audio_vision.ros.node_utils import (Counters, LatencyStats, Param, RateMeter, ShellNode, StartupError,
+                                         declare_parameters, diagnostic_array, run_node)
 
 NODE_NAME = 'perception_node'
 MODALITIES = ('depth', 'segmentation')
@@ -73,15 +72,10 @@ def load_model(model_dir: str, modalities, device: str, backend: str):
         raise StartupError(f'cannot load the model from {model_dir}: {type(exc).__name__}: {exc}') from None
 
 
-class PerceptionNode(Node):
+class PerceptionNode(ShellNode):
 
     def __init__(self, **kwargs):
         super().__init__(NODE_NAME, **kwargs)
-        try:
-            self._setup()
-        except BaseException:
-            self.destroy_node()
-            raise
 
     # ------------------------------------------------------------ set-up
 
@@ -280,10 +274,8 @@ class PerceptionNode(Node):
             'model id': self.model.model_id,
             'device': self.device,
         }
-        status = diagnostic_status(f'{self.get_name()}: audio perception', self.model.model_id, level,
-                                   '; '.join(problems) or 'OK', values)
-        self.diag_pub.publish(DiagnosticArray(header=conv.make_header(self.get_clock().now().nanoseconds, ''),
-                                              status=[status]))
+        self.diag_pub.publish(diagnostic_array(self.get_clock().now().to_msg(), f'{self.get_name()}: audio perception',
+                                               self.model.model_id, level, '; '.join(problems) or 'OK', values))
 
 
 def main(args=None):

@@ -21,7 +21,6 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
@@ -29,7 +28,7 @@ from audio_vision.core.classes import DEFAULT_CLASS_TABLE
 from audio_vision.core.windowing import NS_PER_S
 from audio_vision.paths import config_dir
 from audio_vision.ros import conversions as conv
-from audio_vision.ros.node_utils import ChunkPacer, Param, StartupError, declare_parameters, run_node
+from audio_vision.ros.node_utils import ChunkPacer, Param, ShellNode, StartupError, declare_parameters, run_node
 
 NODE_NAME = 'simulator_node'
 
@@ -75,15 +74,10 @@ def load_simulator(path: str):
     return Simulator(cfg)
 
 
-class SimulatorNode(Node):
+class SimulatorNode(ShellNode):
 
     def __init__(self, **kwargs):
         super().__init__(NODE_NAME, **kwargs)
-        try:
-            self._setup()
-        except BaseException:
-            self.destroy_node()
-            raise
 
     def _setup(self):
         p = self.params = declare_parameters(self, PARAMS)
