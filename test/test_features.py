@@ -32,8 +32,9 @@ def test_linear_power_matches_numpy_reference(rng):
 def test_default_shape_and_determinism(rng):
     cfg = FeatureConfig()
     audio = rng.normal(size=(8, cfg.window_samples)).astype(np.float32)
-    a, b = compute_features(audio, cfg), compute_features(audio.copy(), cfg)
-    assert tuple(a.shape) == cfg.output_shape(8) == (30, 64, 126)   # 8 log-mel + 14 IPD + 8 echo
+    mics = rng.normal(scale=0.1, size=(8, 3))
+    a, b = compute_features(audio, cfg, mics), compute_features(audio.copy(), cfg, mics)
+    assert tuple(a.shape) == cfg.output_shape(8) == (32, 64, 126)   # 8 log-mel + 14 IPD + 10 echo beams
     assert torch.equal(a, b)
     assert torch.isfinite(a).all()
 
@@ -41,9 +42,10 @@ def test_default_shape_and_determinism(rng):
 def test_batched_equals_unbatched(rng):
     cfg = FeatureConfig(window_s=0.5)
     audio = rng.normal(size=(3, 4, cfg.window_samples)).astype(np.float32)
-    batched = compute_features(audio, cfg)
+    mics = rng.normal(scale=0.1, size=(4, 3))
+    batched = compute_features(audio, cfg, mics)
     for i in range(3):
-        torch.testing.assert_close(batched[i], compute_features(audio[i], cfg), rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(batched[i], compute_features(audio[i], cfg, mics), rtol=1e-4, atol=1e-4)
 
 
 def test_ipd_channels_encode_inter_channel_delay():
@@ -77,8 +79,9 @@ def test_invalid_config_rejected(kwargs):
 
 def test_module_rejects_nothing_silently_on_wrong_rank():
     with pytest.raises(ValueError, match='audio must be'):
-        compute_features(np.zeros(100, np.float32), FeatureConfig())
-    assert isinstance(SpectrogramFeatures(FeatureConfig()), torch.nn.Module)
+        compute_features(np.zeros(100, np.float32), FeatureConfig(echo=False))
+    with pytest.raises(ValueError, match='array geometry'):
+        SpectrogramFeatures(FeatureConfig())
 
 
 def test_echogram_puts_an_echo_at_its_delay():
@@ -97,8 +100,8 @@ def test_echogram_puts_an_echo_at_its_delay():
             train[start + delay:start + delay + len(pulse)] += 0.3 * pulse
         audio = np.stack([train[period:period + cfg.window_samples]] * 2).astype(np.float32)
         audio += np.random.default_rng(phase).normal(scale=1e-3, size=audio.shape).astype(np.float32)
-        echo = compute_features(audio, cfg)[-2:].numpy()           # the two echo channels
-        profile = echo.mean(axis=(0, 1))                            # over mics and bands
+        echo = compute_features(audio, cfg, np.zeros((2, 3)))[-len(cfg.echo_azimuths_deg):].numpy()
+        profile = echo.mean(axis=(0, 1))                            # over beams and bands
         assert profile[:3].max() == profile.max()                   # direct path at delay 0
         far = int(0.004 * frames_per_s)                             # skip the direct path's skirt
         peak = far + profile[far:].argmax()
@@ -110,3 +113,32 @@ def test_echogram_puts_an_echo_at_its_delay():
 def test_invalid_echo_config_rejected(kwargs):
     with pytest.raises(ValueError):
         FeatureConfig(**kwargs)
+
+
+def test_echo_beams_point_where_the_reflector_is():
+    """An echo arriving as a plane wave from the front shows in the front beam, not the back one."""
+    from audio_vision.core.chirp import chirp_pulse
+    cfg = FeatureConfig()
+    fs, period, c = cfg.sample_rate, int(cfg.chirp_period_s * cfg.sample_rate), cfg.speed_of_sound
+    mics = np.array([[0.1, 0, 0], [-0.1, 0, 0], [0, 0.1, 0], [0, -0.1, 0], [0, 0, 0.1], [0, 0, -0.1]])
+    pulse = chirp_pulse(fs, cfg.chirp_f_start, cfg.chirp_f_end, cfg.chirp_duration_s, cfg.chirp_kind)
+    n = cfg.window_samples + period
+    t = np.arange(n) / fs
+    spectrum_t = np.fft.rfftfreq(n, 1 / fs)
+    audio = []
+    for p in mics:
+        train = np.zeros(n)
+        for start in range(100, n - len(pulse), period):
+            train[start:start + len(pulse)] += pulse
+        # echo 12 ms later from +x: a mic at +x hears it earlier by p_x / c (fractional delay via FFT)
+        delay = 0.012 - p[0] / c
+        echo = np.fft.irfft(np.fft.rfft(train) * np.exp(-2j * np.pi * spectrum_t * delay), n)
+        audio.append((train + 0.3 * echo)[period:period + cfg.window_samples])
+    feats = compute_features(np.asarray(audio, np.float32), cfg, mics).numpy()
+    beams = feats[-len(cfg.echo_azimuths_deg):].mean(axis=1)        # (U, frames)
+    frame = int(round(0.012 * cfg.num_frames / cfg.echo_max_s))
+    front, back = cfg.echo_azimuths_deg.index(0.0), cfg.echo_azimuths_deg.index(180.0)
+    window = slice(frame - 1, frame + 2)
+    # 0.1 here is 0.3 in log envelope: ~2.6 dB more echo energy in the front beam
+    assert beams[front, window].max() > beams[back, window].max() + 0.1
+    assert t.size == n

@@ -5,11 +5,13 @@ Per-channel log spectrograms stacked as input channels, optionally followed by
   phase of its cross-spectrum with the reference microphone (inter-channel phase
   differences, which carry direction of arrival);
 - echo channels (active echolocation): the window is folded by the chirp period (the chirp
-  repeats, so the sum of the periods holds every echo of one chirp), matched-filtered with
-  the known chirp in frequency bands, circularly aligned so the direct path is at delay 0,
-  and its log envelope (relative to the direct path) kept for `echo_max_s`: one
-  band x delay echogram per microphone, resized to the spectrogram's (bins, frames) so it
-  stacks as channels. Wall, floor and ceiling distances are the delays of its ridges.
+  repeats, so the sum of the periods holds every echo of one chirp), beamformed
+  (delay-and-sum with the array geometry) towards a set of look directions, matched-filtered
+  with the known chirp in frequency bands, circularly aligned so the direct path is at
+  delay 0, and its log envelope (relative to the direct path) kept for `echo_max_s`: one
+  band x delay echogram per look direction, resized to the spectrogram's (bins, frames) so
+  it stacks as channels. The distance to the wall, floor or ceiling a beam points at is the
+  delay of that beam's first ridge.
 Everything is batched torch ops: no Python loops over channels or frames.
 """
 from __future__ import annotations
@@ -53,6 +55,11 @@ class FeatureConfig:
     chirp_period_s: float = 0.25
     echo_max_s: float = 0.064      # longest echo delay kept (0.064 s = 11 m one way)
     echo_bands: int = 8            # matched-filter bands; few and wide keep ~1 ms delay resolution
+    # Look directions of the echo beams in the array frame (x forward = camera axis, z up),
+    # paired azimuth/elevation in degrees: a horizontal fan, behind, straight up and down.
+    echo_azimuths_deg: tuple[float, ...] = (0.0, 30.0, -30.0, 60.0, -60.0, 90.0, -90.0, 180.0, 0.0, 0.0)
+    echo_elevations_deg: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 90.0, -90.0)
+    speed_of_sound: float = 343.0
     eps: float = 1e-8
 
     def __post_init__(self):
@@ -83,6 +90,8 @@ class FeatureConfig:
             if not 0 < self.echo_max_s <= self.chirp_period_s <= self.window_s:
                 raise ValueError(f'need 0 < echo_max_s <= chirp_period_s <= window_s, got {self.echo_max_s}, '
                                  f'{self.chirp_period_s}, {self.window_s}')
+            if len(self.echo_azimuths_deg) != len(self.echo_elevations_deg) or not self.echo_azimuths_deg:
+                raise ValueError('echo_azimuths_deg and echo_elevations_deg must be non-empty and of equal length')
             if self.echo_bands < 1:
                 raise ValueError(f'echo_bands must be >= 1, got {self.echo_bands}')
             if self.chirp_duration_s >= self.chirp_period_s:
@@ -110,7 +119,7 @@ class FeatureConfig:
 
     def num_feature_channels(self, num_mics: int) -> int:
         return (num_mics + (2 * (num_mics - 1) if self.spatial == 'ipd' else 0)
-                + (num_mics if self.echo else 0))
+                + (len(self.echo_azimuths_deg) if self.echo else 0))
 
     def output_shape(self, num_mics: int) -> tuple[int, int, int]:
         """(feature channels, bins, frames) of one window."""
@@ -135,9 +144,12 @@ def mel_filterbank(n_fft: int, sample_rate: int, n_mels: int, f_min: float, f_ma
 
 
 class SpectrogramFeatures(nn.Module):
-    """(B, C, N) audio -> (B, F_ch, bins, frames) network input; see the module docstring."""
+    """(B, C, N) audio -> (B, F_ch, bins, frames) network input; see the module docstring.
 
-    def __init__(self, config: FeatureConfig):
+    `mic_positions` ((C, 3) metres, array frame) is needed for the echo beams.
+    """
+
+    def __init__(self, config: FeatureConfig, mic_positions: np.ndarray | None = None):
         super().__init__()
         self.config = config
         self.register_buffer('window', _WINDOWS[config.stft_window](config.n_fft), persistent=False)
@@ -147,9 +159,11 @@ class SpectrogramFeatures(nn.Module):
         else:
             self.filterbank = None
         if config.echo:
-            self._init_echo(config)
+            if mic_positions is None:
+                raise ValueError('echo features need the array geometry (mic_positions)')
+            self._init_echo(config, np.asarray(mic_positions, dtype=np.float64).reshape(-1, 3))
 
-    def _init_echo(self, cfg: FeatureConfig) -> None:
+    def _init_echo(self, cfg: FeatureConfig, mic_positions: np.ndarray) -> None:
         period = int(round(cfg.chirp_period_s * cfg.sample_rate))
         pulse = chirp_pulse(cfg.sample_rate, cfg.chirp_f_start, cfg.chirp_f_end, cfg.chirp_duration_s, cfg.chirp_kind)
         spectrum = np.fft.fft(pulse, period)
@@ -160,24 +174,33 @@ class SpectrogramFeatures(nn.Module):
         bands = (freqs[None] >= edges[:-1, None]) & (freqs[None] < edges[1:, None])     # (bins, period)
         filt = 2.0 * np.conj(spectrum)[None] * bands / len(pulse)
         self.register_buffer('echo_filter', torch.from_numpy(filt.astype(np.complex64)), persistent=False)
+        # Delay-and-sum steering: a plane wave from unit direction u reaches mic c earlier by
+        # (p_c . u) / c, so mic c is delayed by that much: phase exp(-j 2 pi f (p_c . u) / c).
+        az, el = np.radians(cfg.echo_azimuths_deg), np.radians(cfg.echo_elevations_deg)
+        look = np.stack([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)], axis=1)   # (U, 3)
+        lead = look @ mic_positions.T / cfg.speed_of_sound                                         # (U, C) s
+        steer = np.exp(-2j * np.pi * freqs[None, None] * lead[..., None]) / mic_positions.shape[0]
+        self.register_buffer('echo_steer', torch.from_numpy(steer.astype(np.complex64)), persistent=False)
         self.echo_period = period
         self.echo_keep = int(round(cfg.echo_max_s * cfg.sample_rate))
 
     def echogram(self, audio: torch.Tensor) -> torch.Tensor:
-        """(B, C, N) -> (B, C, bins, frames) log echo envelope relative to the direct path
-        (band index along bins, delay 0..echo_max_s along frames)."""
+        """(B, C, N) -> (B, U, bins, frames) log echo envelope of each look direction relative
+        to the direct path (band index along bins, delay 0..echo_max_s along frames)."""
         cfg, period = self.config, self.echo_period
-        b, c, n = audio.shape
-        folded = audio[..., :(n // period) * period].reshape(b, c, -1, period).sum(dim=2)    # (B, C, P)
+        b, _, n = audio.shape
+        folded = audio[..., :(n // period) * period].reshape(b, audio.shape[1], -1, period).sum(dim=2)  # (B, C, P)
         spec = torch.fft.fft(folded)                                                          # (B, C, P)
-        env = torch.fft.ifft(spec[:, :, None] * self.echo_filter).abs()                      # (B, C, bands, P)
+        beams = torch.einsum('ucp,bcp->bup', self.echo_steer, spec)                          # (B, U, P)
+        env = torch.fft.ifft(beams[:, :, None] * self.echo_filter).abs()                     # (B, U, bands, P)
         # Circular shift so the strongest arrival (the direct path, speaker -> array) is delay 0.
         shift = env.sum(dim=(1, 2)).argmax(dim=-1)                                            # (B,)
         idx = (torch.arange(self.echo_keep, device=audio.device)[None] + shift[:, None]) % period
-        env = torch.gather(env, 3, idx[:, None, None, :].expand(b, c, env.shape[2], -1))     # (B, C, bands, L)
+        u, n_bands = env.shape[1], env.shape[2]
+        env = torch.gather(env, 3, idx[:, None, None, :].expand(b, u, n_bands, -1))          # (B, U, bands, L)
         env = F.adaptive_avg_pool1d(env.reshape(b, -1, self.echo_keep), cfg.num_frames).reshape(
-            b, c, env.shape[2], cfg.num_frames)
-        env = F.interpolate(env, size=(cfg.num_bins, cfg.num_frames), mode='nearest')        # (B, C, bins, frames)
+            b, u, n_bands, cfg.num_frames)
+        env = F.interpolate(env, size=(cfg.num_bins, cfg.num_frames), mode='nearest')        # (B, U, bins, frames)
         log_env = torch.log(env + cfg.eps)
         log_env = log_env - log_env.amax(dim=(1, 2, 3), keepdim=True)                         # 0 = direct path
         return (log_env.clamp(min=-12.0) + 6.0) / 3.0
@@ -219,7 +242,8 @@ class SpectrogramFeatures(nn.Module):
         return [unit.real, unit.imag]
 
 
-def compute_features(audio: np.ndarray | torch.Tensor, config: FeatureConfig) -> torch.Tensor:
+def compute_features(audio: np.ndarray | torch.Tensor, config: FeatureConfig,
+                     mic_positions: np.ndarray | None = None) -> torch.Tensor:
     """Convenience wrapper: (C, N) -> (F_ch, bins, frames) or (B, C, N) -> (B, F_ch, bins, frames)."""
     x = torch.as_tensor(np.asarray(audio, dtype=np.float32) if not torch.is_tensor(audio) else audio)
     single = x.dim() == 2
@@ -228,6 +252,6 @@ def compute_features(audio: np.ndarray | torch.Tensor, config: FeatureConfig) ->
     if x.dim() != 3:
         raise ValueError(f'audio must be (C, N) or (B, C, N), got shape {tuple(x.shape)}')
     with torch.inference_mode():
-        out = SpectrogramFeatures(config)(x)
+        out = SpectrogramFeatures(config, mic_positions)(x)
     return out[0] if single else out
 

@@ -54,7 +54,7 @@ class AudioToVision:
         self.models = {name: m.to(self.device).eval() for name, m in models.items()}
         self.spec = first
         self.quantize = quantize
-        self.features = SpectrogramFeatures(first.features).to(self.device)
+        self.features = SpectrogramFeatures(first.features, first.array.mic_positions).to(self.device)
 
     @classmethod
     def load(cls, model_dir: str | Path, modalities: Iterable[str] = MODALITIES,

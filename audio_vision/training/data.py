@@ -31,14 +31,15 @@ class SplitData:
 
 
 def load_split(data_dir, split: str, features: FeatureConfig, batch_size: int = 64,
-               limit: int | None = None, progress: bool = True) -> SplitData:
+               limit: int | None = None, progress: bool = True, mic_positions=None) -> SplitData:
+    """`mic_positions` default to the dataset's; pass a model's to compute its features."""
     reader = DatasetReader(data_dir, split)
     n = len(reader) if limit is None else min(limit, len(reader))
     if n == 0:
         raise ValueError(f'dataset {data_dir} has no samples in split {split!r}')
     if reader.sample_rate != features.sample_rate:
         raise ValueError(f'dataset sample rate {reader.sample_rate} Hz != feature config {features.sample_rate} Hz')
-    extractor = SpectrogramFeatures(features)
+    extractor = SpectrogramFeatures(features, reader.mic_positions if mic_positions is None else mic_positions)
     feats, depth, seg = [], [], []
     audio_shape = None
     with torch.inference_mode():

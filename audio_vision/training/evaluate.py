@@ -38,13 +38,15 @@ def evaluate(data_dir: str | Path, models_dir: str | Path, split: str = 'test',
     table = spec.class_table
     data_cache: dict[str, object] = {}
 
-    def split_for(features):
-        key = json.dumps(config_to_dict(features), sort_keys=True)
+    def split_for(s):
+        """The split's features as model spec `s` computes them (cached per features + array)."""
+        key = json.dumps([config_to_dict(s.features), s.array.to_dict()], sort_keys=True)
         if key not in data_cache:
-            data_cache[key] = load_split(data_dir, split, features, limit=limit, progress=progress)
+            data_cache[key] = load_split(data_dir, split, s.features, limit=limit, progress=progress,
+                                         mic_positions=s.array.mic_positions)
         return data_cache[key]
 
-    data = split_for(spec.features)
+    data = split_for(spec)
     if data.audio_shape[0] != spec.array.num_channels:
         raise CheckpointError(f'dataset has {data.audio_shape[0]} channels but the models expect '
                               f'{spec.array.num_channels}')
@@ -77,7 +79,7 @@ def evaluate(data_dir: str | Path, models_dir: str | Path, split: str = 'test',
                 if not (extra / f'{m}.pt').exists():
                     continue
                 model = load_checkpoint(extra / f'{m}.pt', expect={'modality': m})
-                d = split_for(model.spec.features)
+                d = split_for(model.spec)
                 put(f'method_latent{model.spec.vqvae.latent_size}', m, batched(
                     lambda s: model.codec.decode(model(d.features[s].float())).numpy(), n))
                 put(f'vqvae_upper_bound_latent{model.spec.vqvae.latent_size}', m, batched(

@@ -61,7 +61,7 @@ def atomic_save(obj, path: Path) -> None:
 
 def fit(model: nn.Module, step: Callable[[nn.Module, torch.Tensor], torch.Tensor], n_train: int,
         optim: OptimConfig, stage_dir: Path, seed: int, validate: Callable[[nn.Module], dict] | None = None,
-        info: DistInfo = DistInfo(), desc: str = 'train') -> list[dict]:
+        info: DistInfo = DistInfo(), desc: str = 'train', progress: bool = True) -> list[dict]:
     """Train `model` (already DDP-wrapped if distributed) with `step(model, batch_indices) -> loss`.
 
     Returns the history: one dict per epoch with the mean train loss and `validate`'s metrics.
@@ -98,7 +98,7 @@ def fit(model: nn.Module, step: Callable[[nn.Module, torch.Tensor], torch.Tensor
         order = torch.randperm(n_train, generator=g)[info.rank::info.world_size]
         losses = []
         bar = tqdm(range(steps_per_epoch), desc=f'{desc} {epoch + 1}/{optim.epochs}', unit='step',
-                   disable=not info.is_main, leave=False)
+                   disable=not (progress and info.is_main), leave=False)
         for i in bar:
             batch = order[i * optim.batch_size:(i + 1) * optim.batch_size]
             if len(batch) == 0:
@@ -109,7 +109,7 @@ def fit(model: nn.Module, step: Callable[[nn.Module, torch.Tensor], torch.Tensor
             torch.nn.utils.clip_grad_norm_(params, 5.0)
             opt.step()
             sched.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
             bar.set_postfix(loss=f'{losses[-1]:.4f}')
         row = {'epoch': epoch + 1, 'train_loss': sum(losses) / len(losses), 'lr': sched.get_last_lr()[0]}
         if validate is not None and info.is_main:

@@ -94,7 +94,7 @@ class Trainer:
 
     def _timed_fit(self, name: str, *args, **kwargs) -> list[dict]:
         t0 = time.time()
-        hist = fit(*args, info=self.info, desc=name, **kwargs)
+        hist = fit(*args, info=self.info, desc=name, progress=self.progress, **kwargs)
         self.timings[name] = time.time() - t0
         self.histories[name] = hist
         return hist
