@@ -199,7 +199,7 @@ def test_metrics_against_the_bags_ground_truth(replay, model, recording):
 
 
 def players():
-    out = [pytest.param([sys.executable, '-m', 'audio_vision', 'replay', '--rate', '4', '--delay', '1.0',
+    out = [pytest.param([sys.executable, '-m', 'audio_vision', 'replay', '--rate', '4', '--wait-for', '/audio/frames',
                          '--domain-id', str(DOMAIN)], id='audio_vision_replay')]
     ros2 = shutil.which('ros2')
     out.append(pytest.param([ros2 or 'ros2', 'bag', 'play', '--rate', '4', '--delay', '1.0'], id='ros2_bag_play',
@@ -221,6 +221,6 @@ def test_replay_command_feeds_the_perception_node(command, model_dir, recording,
         assert proc.returncode == 0, err[-2000:]
         graph.wait_for(lambda: rec.count('depth/image') >= len(expected), 20.0)
         got = sorted(stamp(m) for _, m in rec.get("depth/image"))
-        assert got == sorted(expected)
+        assert got == sorted(expected), (node.stats(), err[-2000:])
     finally:
         graph.shutdown()

@@ -196,7 +196,8 @@ class BagPlayer(Node):
 
     def _wait_for_subscriber(self) -> bool:
         pub = self.channels[self._wait_for].publisher
-        deadline = time.monotonic() + self.params['wait_timeout_s']
+        t0 = time.monotonic()
+        deadline = t0 + self.params['wait_timeout_s']
         while pub.get_subscription_count() < 1:
             if time.monotonic() > deadline:
                 self.get_logger().warning(f'no subscriber on {self._wait_for} after '
@@ -204,6 +205,7 @@ class BagPlayer(Node):
                 return True
             if self._stop.wait(0.05):
                 return False
+        self.get_logger().info(f'{self._wait_for} has a subscriber after {time.monotonic() - t0:.2f} s')
         # the subscriber's side of the match may lag the publisher's by a moment
         return not self._stop.wait(0.3)
 
