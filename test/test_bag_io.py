@@ -245,3 +245,12 @@ def test_record_cli(tmp_path, capsys):
     assert code == 2 and 'exists already' in err
     code, err = run_cli(capsys, 'record', '--out', str(tmp_path / 'x'), '--duration', '0')
     assert code == 2 and '--duration' in err
+
+
+def test_bag_directory_without_metadata_is_read_from_its_storage_file(tmp_path, sim_bag):
+    killed = tmp_path / 'killed'
+    shutil.copytree(sim_bag[0], killed)
+    (killed / 'metadata.yaml').unlink()          # as after a recorder crash
+    with BagReader(killed) as r:
+        assert r.topics['/audio/frames'].count == 40
+        assert r.topics['/audio/frames'].qos[0].reliability.name == 'BEST_EFFORT'   # from the MCAP channel
