@@ -75,7 +75,7 @@ def test_comparison_is_sensitive():
 
 
 def test_node_outputs_match_golden(model_dir, model):
-    rclpy = pytest.importorskip('rclpy')  # noqa: F841
+    pytest.importorskip('rclpy')
     from sensor_msgs.msg import Image
 
     from audio_vision.ros import conversions as conv

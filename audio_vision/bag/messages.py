@@ -34,10 +34,14 @@ ENCODINGS = {
 }
 
 
+#: ROS 2 Kilted's message definitions (identical to Jazzy's for every type used here; older rosbags: Jazzy's)
+STORE = getattr(Stores, 'ROS2_KILTED', None) or Stores.ROS2_JAZZY
+
+
 @functools.lru_cache(maxsize=1)
 def typestore():
-    """The message definitions of ROS 2 Kilted (identical to Jazzy's for every type used here)."""
-    return get_typestore(Stores.ROS2_KILTED)
+    """The shared typestore (do not register bag-specific types in it: see BagReader.decode)."""
+    return get_typestore(STORE)
 
 
 def _t(name: str):

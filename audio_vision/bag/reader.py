@@ -14,10 +14,10 @@ from typing import Iterable, Iterator
 
 from rosbags.interfaces import Qos
 from rosbags.rosbag2 import Reader
-from rosbags.typesys import Stores, get_types_from_idl, get_types_from_msg, get_typestore
+from rosbags.typesys import get_types_from_idl, get_types_from_msg, get_typestore
 
 from audio_vision.bag.errors import BagError
-from audio_vision.bag.messages import NS_PER_S, typestore
+from audio_vision.bag.messages import NS_PER_S, STORE, typestore
 from audio_vision.bag.schema import qualify
 
 STORAGE_SUFFIXES = ('.mcap', '.db3')
@@ -181,7 +181,7 @@ class BagReader:
             raise BagError(f'{self.path}: unknown message type {msgtype} (not a ROS 2 Kilted type and the '
                            'bag has no definition for it)')
         if self._store is typestore():     # a private copy: the bag's types must not leak into others
-            self._store = get_typestore(Stores.ROS2_KILTED)
+            self._store = get_typestore(STORE)
         try:
             if conn.msgdef.format.name == 'IDL':
                 types = get_types_from_idl(conn.msgdef.data)
