@@ -202,7 +202,7 @@ def players():
     out = [pytest.param([sys.executable, '-m', 'audio_vision', 'replay', '--rate', '4', '--wait-for', '/audio/frames',
                          '--domain-id', str(DOMAIN)], id='audio_vision_replay')]
     ros2 = shutil.which('ros2')
-    out.append(pytest.param([ros2 or 'ros2', 'bag', 'play', '--rate', '4', '--delay', '1.0'], id='ros2_bag_play',
+    out.append(pytest.param([ros2 or 'ros2', 'bag', 'play', '--rate', '4', '--delay', '2.0'], id='ros2_bag_play',
                             marks=pytest.mark.skipif(ros2 is None, reason='ros2 (rosbag2) is not installed')))
     return out
 
