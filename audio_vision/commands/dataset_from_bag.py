@@ -10,7 +10,7 @@ How to record such a bag on a robot: docs/RECORDING.md.
 
 examples:
   python -m audio_vision dataset from-bag robot_bag --out data/robot \\
-      --depth-topic /camera/aligned_depth_to_color/image_raw --segmentation-topic /segmenter/labels
+      --depth-topic /camera/camera/aligned_depth_to_color/image_raw --segmentation-topic /segmenter/labels
   python -m audio_vision dataset from-bag sim_bag --out data/check --split test \\
       --depth-topic /ground_truth/depth/image --segmentation-topic /ground_truth/segmentation/image
 """
@@ -36,6 +36,9 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    if not parser.description:      # the `dataset` command adds this subparser without a description
+        parser.description = __doc__
+        parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument('bag', type=Path, help='bag directory or .mcap / .db3 file')
     parser.add_argument('--out', type=Path, required=True, help='dataset directory to create')
     parser.add_argument('--audio-topic', default='/audio/frames', help='audio frames (default /audio/frames)')
