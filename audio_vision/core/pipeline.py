@@ -1,7 +1,8 @@
 """AudioToVision: one analysis window of multichannel audio -> depth and segmentation images.
 
 features -> AT-net(modality) -> nearest codewords (L2) -> frozen VQ-VAE decoder -> image.
-The spectrogram is computed once and shared by the modalities.
+The spectrogram is computed once and shared by the modalities. The engine that executes it is the
+`backend` (audio_vision.core.backends: eager PyTorch, TorchScript, ONNX Runtime, ...; None = the default).
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Iterable
 import numpy as np
 import torch
 
+from audio_vision.core.backends import build_backend
 from audio_vision.core.camera import PinholeCamera
 from audio_vision.core.checkpoint import CheckpointError, ModalityModel, load_checkpoint
 from audio_vision.core.classes import ClassTable
@@ -38,7 +40,7 @@ class AudioToVision:
     """Per-modality AT-net + frozen VQ-VAE codebook/decoder, behind one `predict` call."""
 
     def __init__(self, models: dict[str, ModalityModel], device: torch.device | str = 'cpu',
-                 quantize: bool = True):
+                 quantize: bool = True, backend: str | None = None):
         if not models:
             raise ValueError('AudioToVision needs at least one modality model')
         specs = [m.spec for m in models.values()]
@@ -55,11 +57,15 @@ class AudioToVision:
         self.spec = first
         self.quantize = quantize
         self.features = SpectrogramFeatures(first.features, first.array.mic_positions).to(self.device)
+        # the engine running features + networks; None/'' = the default (backends.DEFAULT_BACKEND)
+        self.backend = build_backend(backend, self.features, self.models, first.array.num_channels,
+                                     quantize, self.device)
 
     @classmethod
     def load(cls, model_dir: str | Path, modalities: Iterable[str] = MODALITIES,
-             device: str | None = 'cpu', quantize: bool = True) -> 'AudioToVision':
-        """Load `<model_dir>/<modality>.pt` for each requested modality."""
+             device: str | None = 'cpu', quantize: bool = True, backend: str | None = None) -> 'AudioToVision':
+        """Load `<model_dir>/<modality>.pt` for each requested modality; `backend` names the inference
+        engine (audio_vision.core.backends.BACKENDS; None = the default)."""
         modalities = tuple(modalities)
         unknown = [m for m in modalities if m not in MODALITIES]
         if unknown or not modalities:
@@ -69,7 +75,7 @@ class AudioToVision:
             raise CheckpointError(f'model directory {model_dir} does not exist')
         dev = resolve_device(device)
         models = {m: load_checkpoint(model_dir / f'{m}.pt', expect={'modality': m}, device=dev) for m in modalities}
-        return cls(models, dev, quantize)
+        return cls(models, dev, quantize, backend)
 
     # -- what the model expects -------------------------------------------------------------
     @property
@@ -101,6 +107,10 @@ class AudioToVision:
         return self.spec.class_table
 
     @property
+    def backend_name(self) -> str:
+        return self.backend.name
+
+    @property
     def model_id(self) -> str:
         return '+'.join(f'{name}:{getattr(m, "model_id", "untrained")}' for name, m in self.models.items())
 
@@ -116,10 +126,10 @@ class AudioToVision:
         """(B, C, N) float audio -> {'depth': (B,H,W) float32 m, 'segmentation': (B,H,W) uint8}."""
         self.check_audio(audio)
         x = torch.as_tensor(audio, dtype=torch.float32, device=self.device)
-        feats = self.features(x)
+        outputs = self.backend(x)
         out = {}
         for name, model in self.models.items():
-            out[name] = model.codec.decode(model(feats, quantize=self.quantize)).cpu().numpy()
+            out[name] = model.codec.decode(outputs[name]).cpu().numpy()
         if 'depth' in out:
             out['depth'] = out['depth'].astype(np.float32, copy=False)
         return out

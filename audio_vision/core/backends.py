@@ -1,0 +1,340 @@
+"""Inference backends of :class:`audio_vision.core.pipeline.AudioToVision`.
+
+Every backend runs the same computation -- spectrogram features -> AT-net -> nearest codewords (L2)
+-> frozen VQ-VAE decoder -- and returns, per modality, the network output the modality's codec
+decodes into an image (depth metres / class ids). They differ only in the engine that executes it:
+
+==================  ===================================================================================
+``eager``           plain PyTorch modules (the reference every other backend is tested against)
+``channels_last``   eager PyTorch, weights and activations in channels-last (NHWC) memory format
+``script``          TorchScript: features and each modality's network traced, frozen (constants
+                    folded, conv+BN fused) and ``optimize_for_inference``
+``onnx``            ONNX Runtime (CPU) runs each modality's AT-net + quantize + decoder as ONE fused
+                    graph (exported in memory at load time); features stay in PyTorch
+``compile``         ``torch.compile`` (Inductor, needs a C++ compiler; ~1 min of compilation per
+                    modality at load time)
+``<x>-parallel``    backend ``<x>`` with *inter-op* instead of intra-op parallelism: one worker thread
+                    per modality, each single-threaded (1 intra-op thread); the features run on the
+                    first worker, then the modalities run concurrently. Far less sensitive to other
+                    processes competing for the cores than two intra-op threads (see docs/BENCHMARKS.md)
+==================  ===================================================================================
+
+``backend=None`` (or '' / 'default') picks :data:`DEFAULT_BACKEND` when it can run here (CPU device,
+its packages importable), else the first usable one of :data:`DEFAULT_FALLBACKS`. The default is the
+fastest backend in ``python -m audio_vision bench`` that passes the output-equivalence test
+(test/test_backends.py: same segmentation labels on >= 99.9 % of the pixels and depth within float
+tolerance of ``eager``). Intra-op threads of the non-parallel backends follow ``torch.get_num_threads()``
+of the thread that builds them (ONNX Runtime gets the same count).
+"""
+from __future__ import annotations
+
+import copy
+import importlib.util
+import io
+import threading
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+#: the default when it can run here (chosen from docs/BENCHMARKS.md; see the module docstring)
+DEFAULT_BACKEND = 'onnx-parallel'
+#: tried in order when the default cannot run (e.g. onnxruntime missing, or a CUDA device)
+DEFAULT_FALLBACKS = ('onnx-parallel', 'script-parallel', 'eager')
+
+_ENGINES = ('eager', 'channels_last', 'script', 'onnx', 'compile')
+_PARALLEL = '-parallel'
+#: every selectable backend name
+BACKENDS = _ENGINES + tuple(e + _PARALLEL for e in _ENGINES)
+_DEFAULT_NAMES = (None, '', 'default')
+#: packages an engine needs beyond torch
+_REQUIRES = {'onnx': ('onnxruntime',)}
+_CPU_ONLY = ('onnx', 'compile')
+
+
+class BackendError(ValueError):
+    """An unknown backend name, or a backend that cannot run here (missing package, wrong device)."""
+
+
+def _split(name: str) -> tuple[str, bool]:
+    parallel = name.endswith(_PARALLEL)
+    return (name[:-len(_PARALLEL)] if parallel else name), parallel
+
+
+def unavailable_reason(name: str, device: torch.device | str = 'cpu') -> str | None:
+    """Why backend ``name`` cannot run on ``device`` here, or None when it can."""
+    if name not in BACKENDS:
+        return f'unknown backend {name!r}; choose one of {", ".join(BACKENDS)} (or "" for the default)'
+    engine, _ = _split(name)
+    for module in _REQUIRES.get(engine, ()):
+        if importlib.util.find_spec(module) is None:
+            return f'backend {name!r} needs the Python package {module!r} (pip install {module})'
+    if engine in _CPU_ONLY and torch.device(device).type != 'cpu':
+        return f'backend {name!r} runs on the CPU only, not on {device}; use eager or script'
+    return None
+
+
+def available_backends(device: torch.device | str = 'cpu') -> tuple[str, ...]:
+    return tuple(n for n in BACKENDS if unavailable_reason(n, device) is None)
+
+
+def resolve_backend(name: str | None, device: torch.device | str = 'cpu') -> str:
+    """The backend name to build: ``name`` itself (validated), or the default for ``device``."""
+    if name in _DEFAULT_NAMES:
+        for candidate in (DEFAULT_BACKEND, *DEFAULT_FALLBACKS):
+            if unavailable_reason(candidate, device) is None:
+                return candidate
+        return 'eager'
+    if not isinstance(name, str):
+        raise BackendError(f'backend must be a string, got {name!r}')
+    reason = unavailable_reason(name, device)
+    if reason:
+        raise BackendError(reason)
+    return name
+
+
+# ------------------------------------------------------------------------------------------ networks
+
+class ModalityNet(nn.Module):
+    """One modality's network as a single module: features -> codec output (AT-net, then the nearest
+    codewords and the VQ-VAE decoder when ``quantize``, else the decoder on the continuous latent)."""
+
+    def __init__(self, model: nn.Module, quantize: bool):
+        super().__init__()
+        self.model = model
+        self.quantize = bool(quantize)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.model(features, quantize=self.quantize)
+
+
+class Workers:
+    """``n`` worker threads, each limited to ONE intra-op torch thread (inter-op parallelism).
+
+    ``torch.set_num_threads`` is per thread under OpenMP but also sets the default of threads created
+    later; the creating thread's count is restored once the workers are up, so nothing else changes.
+    """
+
+    def __init__(self, n: int):
+        saved = torch.get_num_threads()
+        started = threading.Barrier(n + 1)
+
+        def init():
+            torch.get_num_threads()      # run torch's lazy per-thread initialisation first ...
+            torch.set_num_threads(1)     # ... so this per-thread setting sticks
+
+        self.pool = ThreadPoolExecutor(n, thread_name_prefix='audio_vision_infer', initializer=init)
+        for _ in range(n):
+            self.pool.submit(started.wait, 30.0)
+        started.wait(30.0)
+        torch.set_num_threads(saved)
+
+    def submit(self, fn, *args):
+        return self.pool.submit(_inference(fn), *args)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _inference(fn):
+    def run(*args):
+        with torch.inference_mode():
+            return fn(*args)
+    return run
+
+
+# ------------------------------------------------------------------------------------------ backends
+
+class Backend:
+    """Runs features + every modality's network: ``backend(audio (B, C, N) float32 tensor on the
+    device) -> {modality: (B, out, H, W) codec output tensor}``. Subclasses compile ``self.nets``."""
+
+    engine = 'eager'
+
+    def __init__(self, features: nn.Module, models: dict[str, nn.Module], quantize: bool,
+                 device: torch.device, num_channels: int, parallel: bool = False):
+        self.device = torch.device(device)
+        self.quantize = bool(quantize)
+        self.num_channels = int(num_channels)
+        self.features: Callable = features
+        self.nets: dict[str, Callable] = {k: ModalityNet(m, quantize).eval() for k, m in models.items()}
+        self.name = self.engine + (_PARALLEL if parallel else '')
+        self._workers = Workers(len(self.nets)) if parallel else None
+        self._example = None
+
+    def example_audio(self, batch: int = 1) -> torch.Tensor:
+        """Random audio of the model's shape (for tracing, export and warm-up)."""
+        gen = torch.Generator().manual_seed(0)
+        n = self.features.config.window_samples
+        return (0.1 * torch.randn(batch, self.num_channels, n, generator=gen)).to(self.device)
+
+    def compile(self, example_audio: torch.Tensor) -> None:
+        """Build the engine-specific versions of ``self.features`` / ``self.nets`` (no-op for eager)."""
+
+    def __call__(self, audio: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self._workers is None:
+            feats = self.features(audio)
+            return {k: net(feats) for k, net in self.nets.items()}
+        feats = self._workers.submit(self.features, audio).result()
+        futures = {k: self._workers.submit(net, feats) for k, net in self.nets.items()}
+        return {k: f.result() for k, f in futures.items()}
+
+    def close(self) -> None:
+        if self._workers is not None:
+            self._workers.close()
+            self._workers = None
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+
+class EagerBackend(Backend):
+    engine = 'eager'
+
+
+class ChannelsLastBackend(Backend):
+    engine = 'channels_last'
+
+    def compile(self, example_audio):
+        for k, net in list(self.nets.items()):
+            self.nets[k] = _ChannelsLast(copy.deepcopy(net).to(memory_format=torch.channels_last))
+
+
+class _ChannelsLast(nn.Module):
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, features):
+        return self.net(features.contiguous(memory_format=torch.channels_last)).contiguous()
+
+
+class ScriptBackend(Backend):
+    engine = 'script'
+
+    def compile(self, example_audio):
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            feats_module = self.features
+            self.features = _freeze(torch.jit.trace(feats_module.eval(), (example_audio,), check_trace=False))
+            feats = feats_module(example_audio)
+            for k, net in list(self.nets.items()):
+                self.nets[k] = _freeze(torch.jit.trace(net, (feats,), check_trace=False))
+
+
+def _freeze(traced):
+    frozen = torch.jit.freeze(traced.eval())
+    try:
+        return torch.jit.optimize_for_inference(frozen)
+    except Exception:  # noqa: BLE001 - some builds lack the MKLDNN passes; the frozen module still works
+        return frozen
+
+
+class OnnxBackend(Backend):
+    engine = 'onnx'
+
+    def compile(self, example_audio):
+        import onnxruntime as ort
+        threads = 1 if self._workers is not None else max(1, torch.get_num_threads())
+        with torch.no_grad():
+            feats = self.features(example_audio)
+        for k, net in list(self.nets.items()):
+            buf = io.BytesIO()
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter('ignore')
+                kwargs = {'dynamo': False} if 'dynamo' in torch.onnx.export.__code__.co_varnames else {}
+                torch.onnx.export(net, (feats,), buf, input_names=['features'], output_names=['output'],
+                                  dynamic_axes={'features': {0: 'batch'}, 'output': {0: 'batch'}},
+                                  opset_version=17, do_constant_folding=True, **kwargs)
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
+            opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            opts.log_severity_level = 3
+            self.nets[k] = _OrtNet(ort.InferenceSession(buf.getvalue(), opts, providers=['CPUExecutionProvider']))
+
+
+class _OrtNet:
+    def __init__(self, session):
+        self.session = session
+
+    def __call__(self, features: torch.Tensor) -> torch.Tensor:
+        x = np.ascontiguousarray(features.detach().cpu().numpy(), dtype=np.float32)
+        return torch.from_numpy(self.session.run(None, {'features': x})[0])
+
+
+class CompileBackend(Backend):
+    engine = 'compile'
+
+    def compile(self, example_audio):
+        try:
+            with torch.no_grad():
+                feats = self.features(example_audio)
+                for k, net in list(self.nets.items()):
+                    compiled = torch.compile(net, dynamic=False)
+                    compiled(feats)               # compile now, not on the first real window
+                    self.nets[k] = compiled
+        except Exception as exc:  # noqa: BLE001 - no C++ compiler, unsupported platform, ...
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise BackendError(f'backend {self.name!r}: torch.compile failed: {first}') from None
+
+
+_CLASSES = {c.engine: c for c in (EagerBackend, ChannelsLastBackend, ScriptBackend, OnnxBackend, CompileBackend)}
+
+
+def build_backend(name: str | None, features: nn.Module, models: dict[str, nn.Module], num_channels: int,
+                  quantize: bool = True, device: torch.device | str = 'cpu') -> Backend:
+    """Build backend ``name`` (None/'' = the default) for a pipeline's feature module and models
+    (``num_channels`` microphones)."""
+    device = torch.device(device)
+    resolved = resolve_backend(name, device)
+    engine, parallel = _split(resolved)
+    backend = _CLASSES[engine](features, models, quantize, device, num_channels, parallel)
+    if engine != 'eager':
+        try:
+            backend.compile(backend.example_audio())
+        except BackendError:
+            backend.close()
+            raise
+        except Exception as exc:  # noqa: BLE001 - one clear line for the node's start-up error
+            backend.close()
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise BackendError(f'cannot build backend {resolved!r}: {type(exc).__name__}: {first}') from None
+    return backend
+
+
+# ------------------------------------------------------------------------------------------ equivalence
+
+#: what "the same output" means for a backend vs eager (test/test_backends.py, the bench)
+LABEL_AGREEMENT_MIN = 0.999     # share of segmentation pixels with the same class id
+DEPTH_RTOL, DEPTH_ATOL = 1e-3, 1e-4   # every depth pixel valid in both must agree this closely (metres)
+VALIDITY_AGREEMENT_MIN = 0.999  # share of depth pixels valid (non-NaN) in both or in neither (a validity
+                                # logit within float rounding of 0 may flip)
+
+
+def compare_outputs(reference: dict[str, np.ndarray], output: dict[str, np.ndarray]) -> dict:
+    """Agreement of two ``predict``/``predict_batch`` results; ``equivalent`` is the pass/fail verdict."""
+    result, ok = {}, True
+    if 'segmentation' in reference:
+        agree = float(np.mean(np.asarray(output['segmentation']) == np.asarray(reference['segmentation'])))
+        result['label_agreement'] = agree
+        ok &= agree >= LABEL_AGREEMENT_MIN
+    if 'depth' in reference:
+        ref, out = np.asarray(reference['depth'], np.float64), np.asarray(output['depth'], np.float64)
+        ref_valid, out_valid = np.isfinite(ref), np.isfinite(out)
+        validity = float(np.mean(ref_valid == out_valid))
+        both = ref_valid & out_valid
+        close = np.isclose(out[both], ref[both], rtol=DEPTH_RTOL, atol=DEPTH_ATOL)
+        result['depth_validity_agreement'] = validity
+        result['depth_max_abs_diff_m'] = float(np.abs(out[both] - ref[both]).max()) if both.any() else 0.0
+        result['depth_close_fraction'] = float(close.mean()) if both.any() else 1.0
+        ok &= validity >= VALIDITY_AGREEMENT_MIN and bool(close.all())
+    result['equivalent'] = bool(ok)
+    return result
