@@ -68,12 +68,12 @@ def unavailable_reason(name: str, device: torch.device | str = 'cpu') -> str | N
     """Why backend ``name`` cannot run on ``device`` here, or None when it can."""
     if name not in BACKENDS:
         return f'unknown backend {name!r}; choose one of {", ".join(BACKENDS)} (or "" for the default)'
-    engine, _ = _split(name)
+    engine, parallel = _split(name)
     for module in _REQUIRES.get(engine, ()):
         if importlib.util.find_spec(module) is None:
             return f'backend {name!r} needs the Python package {module!r} (pip install {module})'
-    if engine in _CPU_ONLY and torch.device(device).type != 'cpu':
-        return f'backend {name!r} runs on the CPU only, not on {device}; use eager or script'
+    if (engine in _CPU_ONLY or parallel) and torch.device(device).type != 'cpu':
+        return f'backend {name!r} runs on the CPU only, not on {device}; use eager, channels_last or script'
     return None
 
 

@@ -1,0 +1,175 @@
+"""Inference backends (audio_vision.core.backends): every backend gives the same images as eager PyTorch
+on the default architecture (random weights, real shapes), the default resolves sensibly, and the
+benchmark command writes the documented JSON."""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from audio_vision.commands.bench import default_specs
+from audio_vision.core import backends as B
+from audio_vision.core.checkpoint import ModalityModel
+from audio_vision.core.pipeline import AudioToVision
+from helpers import write_tiny_models
+
+ROOT = Path(__file__).resolve().parents[1]
+# torch.compile needs ~1 min of compilation per modality: only when asked for
+FAST = [b for b in B.available_backends('cpu') if not b.startswith('compile')]
+COMPILE = [b for b in B.available_backends('cpu') if b.startswith('compile')]
+
+
+@pytest.fixture(scope='module')
+def default_models():
+    """The shipped model's architecture (config/train.yaml, 8 mics, 64x64 images) with random weights."""
+    specs, _ = default_specs()
+    torch.manual_seed(0)
+    return {m: ModalityModel(spec).eval() for m, spec in specs.items()}
+
+
+@pytest.fixture(scope='module')
+def reference(default_models):
+    eager = AudioToVision(default_models, backend='eager')
+    rng = np.random.default_rng(7)
+    windows = [(scale * rng.normal(size=(eager.num_channels, eager.window_samples))).astype(np.float32)
+               for scale in (0.01, 0.1, 0.5, 1.0)]
+    batch = np.stack(windows[:3])
+    with torch.inference_mode():
+        raw = [eager.backend(torch.from_numpy(w)[None]) for w in windows]
+    return {'windows': windows, 'single': [eager.predict(w) for w in windows], 'batch': batch,
+            'batched': eager.predict_batch(batch), 'raw': raw}
+
+
+def check_equivalent(pipe, reference):
+    for w, ref, raw in zip(reference['windows'], reference['single'], reference['raw']):
+        out = pipe.predict(w)
+        assert out['depth'].dtype == np.float32 and out['segmentation'].dtype == np.uint8
+        verdict = B.compare_outputs(ref, out)
+        assert verdict['equivalent'], verdict
+        with torch.inference_mode():
+            got = pipe.backend(torch.from_numpy(w)[None])
+        for m in raw:   # the network outputs themselves (log-depth and validity logits, class logits)
+            np.testing.assert_allclose(got[m].numpy(), raw[m].numpy(), rtol=1e-3, atol=2e-4, err_msg=m)
+    batched = pipe.predict_batch(reference['batch'])
+    assert B.compare_outputs(reference['batched'], batched)['equivalent']
+
+
+@pytest.mark.parametrize('name', [b for b in FAST if b != 'eager'])
+def test_backend_gives_the_same_images_as_eager(default_models, reference, name):
+    pipe = AudioToVision(default_models, backend=name)
+    try:
+        assert pipe.backend_name == name
+        check_equivalent(pipe, reference)
+    finally:
+        pipe.backend.close()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get('AUDIO_VISION_TEST_COMPILE'), reason='set AUDIO_VISION_TEST_COMPILE=1 '
+                    '(torch.compile takes minutes on 2 cores)')
+@pytest.mark.parametrize('name', COMPILE)
+def test_compiled_backend_gives_the_same_images_as_eager(default_models, reference, name):
+    check_equivalent(AudioToVision(default_models, backend=name), reference)
+
+
+def test_default_backend_is_used_and_equivalent(default_models, reference):
+    pipe = AudioToVision(default_models)
+    assert pipe.backend_name == B.resolve_backend(None) == B.DEFAULT_BACKEND
+    check_equivalent(pipe, reference)
+
+
+def test_single_modality_pipelines(tmp_path, rng):
+    write_tiny_models(tmp_path)
+    both = AudioToVision.load(tmp_path, backend='eager')
+    audio = rng.normal(size=(both.num_channels, both.window_samples)).astype(np.float32)
+    ref = both.predict(audio)
+    for m in ('depth', 'segmentation'):
+        for name in ('onnx-parallel', 'script'):
+            if name not in FAST:
+                continue
+            out = AudioToVision.load(tmp_path, modalities=(m,), backend=name).predict(audio)
+            assert set(out) == {m}
+            assert B.compare_outputs({m: ref[m]}, out)['equivalent']
+
+
+def test_backend_resolution_and_errors(monkeypatch):
+    for name in (None, '', 'default'):
+        assert B.resolve_backend(name) == B.DEFAULT_BACKEND
+    assert B.resolve_backend('eager') == 'eager'
+    with pytest.raises(B.BackendError, match="unknown backend 'tensorrt'.*eager") as err:
+        B.resolve_backend('tensorrt')
+    assert '\n' not in str(err.value)
+    # a GPU gets eager: the ONNX Runtime and -parallel backends are CPU engines
+    assert B.resolve_backend(None, 'cuda') == 'eager'
+    assert 'CPU only' in B.unavailable_reason('onnx', 'cuda')
+    # without onnxruntime the default falls back to the next usable backend; naming it explicitly fails
+    real = importlib.util.find_spec
+    monkeypatch.setattr(B.importlib.util, 'find_spec', lambda n, *a: None if n == 'onnxruntime' else real(n, *a))
+    assert B.resolve_backend(None) == 'script-parallel'
+    with pytest.raises(B.BackendError, match="needs the Python package 'onnxruntime'"):
+        B.resolve_backend('onnx')
+
+
+def test_unknown_backend_is_refused_at_load(tmp_path):
+    write_tiny_models(tmp_path)
+    with pytest.raises(ValueError, match='unknown backend'):
+        AudioToVision.load(tmp_path, backend='fast-please')
+
+
+def test_parallel_workers_do_not_change_the_thread_count(tmp_path):
+    write_tiny_models(tmp_path)
+    before = torch.get_num_threads()
+    pipe = AudioToVision.load(tmp_path, backend='eager-parallel')
+    pipe.predict(np.zeros((pipe.num_channels, pipe.window_samples), np.float32))
+    assert torch.get_num_threads() == before
+    seen = {}
+    t = threading.Thread(target=lambda: seen.setdefault('n', torch.get_num_threads()))
+    t.start()
+    t.join()
+    assert seen['n'] == before          # threads created later keep the process default
+    inside = pipe.backend._workers.submit(torch.get_num_threads).result()
+    assert inside == 1                  # the workers are single-threaded
+    pipe.backend.close()
+
+
+def test_bench_command_writes_the_documented_json(tmp_path):
+    write_tiny_models(tmp_path / 'models')
+    out = tmp_path / 'bench.json'
+    env = {**os.environ, 'PYTHONPATH': str(ROOT)}
+    proc = subprocess.run([sys.executable, '-m', 'audio_vision', 'bench', '--quick', '--model-dir',
+                           str(tmp_path / 'models'), '--backends', 'eager,script', '--json', str(out),
+                           '--skip', 'graph,simulator,training,rss,stages', '--windows', '5'],
+                          capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    r = json.loads(out.read_text())
+    for key in ('machine', 'date', 'command', 'perception', 'default_backend', 'real_time_factor',
+                'end_to_end_baseline', 'model'):
+        assert key in r, key
+    assert r['default_backend'] in r['perception']
+    for b in ('eager', 'script', r['default_backend']):
+        for mode in ('depth', 'segmentation', 'both'):
+            assert {'p50_ms', 'p95_ms', 'p99_ms'} <= set(r['perception'][b][mode])
+        assert r['perception'][b]['equivalence']['equivalent']
+    assert r['end_to_end_baseline']['p50_ms'] > 0
+    assert r['model']['parameters']['depth']['atnet'] > 0 and r['model']['checkpoint_mb']['depth.pt'] > 0
+
+
+def test_recorded_benchmark_is_complete_and_its_default_is_the_code_default():
+    path = ROOT / 'docs' / 'benchmarks.json'
+    if not path.is_file():
+        pytest.skip('no recorded benchmark (python -m audio_vision bench --json docs/benchmarks.json)')
+    r = json.loads(path.read_text())
+    assert r['default_backend'] == B.DEFAULT_BACKEND
+    assert r['perception'][B.DEFAULT_BACKEND]['equivalence']['equivalent']
+    for key in ('machine', 'real_time_factor', 'end_to_end_baseline', 'peak_rss_mb'):
+        assert key in r, key
+    assert {'p50', 'p95'} <= set(r['graph_latency_ms'])
+    assert {'real_time_factor', 'dataset_samples_per_s'} <= set(r['simulator'])
+    for mode in ('depth', 'segmentation', 'both'):
+        assert {'p50_ms', 'p95_ms', 'p99_ms'} <= set(r['perception'][B.DEFAULT_BACKEND][mode])
