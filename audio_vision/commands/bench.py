@@ -53,7 +53,7 @@ def add_arguments(parser):
                         help='seconds of real time the composed graph runs (default 20)')
     parser.add_argument('--sim-samples', type=int, default=60, help='dataset samples for the simulator rate')
     parser.add_argument('--skip', default='', help=f'comma-separated sections to skip: {",".join(SECTIONS)}')
-    parser.add_argument('--domain-id', type=int, default=87, help='ROS domain of the graph measurement (default 87)')
+    parser.add_argument('--domain-id', type=int, default=79, help='ROS domain of the graph measurement (default 79)')
     parser.add_argument('--quick', action='store_true', help='tiny counts everywhere (smoke test)')
 
 
