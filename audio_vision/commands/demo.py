@@ -208,7 +208,8 @@ def write_mosaic(path: Path, rows, class_table) -> None:
     plt.close(fig)
 
 
-def print_table(s: dict, file=sys.stdout) -> None:
+def print_table(s: dict, file=None) -> None:
+    file = file or sys.stdout   # resolved at call time: sys.stdout may have been replaced since import
     def f(v, fmt='{:.3f}'):
         return '-' if v is None else fmt.format(v)
     print(f"{'scene':>5}  {'seed':>8}  {'windows':>7}  {'AbsRel':>7}  {'delta1':>7}  {'mIoU':>6}", file=file)
