@@ -15,23 +15,13 @@ import functools
 import numpy as np
 from rosbags.typesys import Stores, get_typestore
 
-NS_PER_S = 1_000_000_000
+import audio_vision.core.camera as camera_conventions
+from audio_vision.core.windowing import NS_PER_S  # noqa: F401  (re-exported for the bag modules)
 
-# Rotation of a REP 103 optical frame (z forward, x right, y down) in its co-located body frame
-# (x forward, y left, z up), quaternion (x, y, z, w). Same value as audio_vision.ros.conversions.
-BODY_TO_OPTICAL_QUATERNION = (-0.5, 0.5, -0.5, 0.5)
 
-# encoding -> (numpy dtype, channels)
-ENCODINGS = {
-    '32FC1': (np.float32, 1),
-    '64FC1': (np.float64, 1),
-    'mono8': (np.uint8, 1),
-    '8UC1': (np.uint8, 1),
-    'mono16': (np.uint16, 1),
-    '16UC1': (np.uint16, 1),
-    'rgb8': (np.uint8, 3),
-    'bgr8': (np.uint8, 3),
-}
+# Shared with audio_vision.ros.conversions, so bags and live topics agree.
+BODY_TO_OPTICAL_QUATERNION = camera_conventions.BODY_TO_OPTICAL_QUATERNION
+ENCODINGS = camera_conventions.IMAGE_ENCODINGS
 
 
 #: ROS 2 Kilted's message definitions (identical to Jazzy's for every type used here; older rosbags: Jazzy's)

@@ -6,6 +6,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# Rotation from a REP 103 body frame (x forward, y left, z up) to the co-located REP 103 optical
+# frame (z forward, x right, y down), as the quaternion (x, y, z, w) of the optical frame in the
+# body frame. Used by the static TF of every publisher and bag writer.
+BODY_TO_OPTICAL_QUATERNION = (-0.5, 0.5, -0.5, 0.5)
+
+# sensor_msgs/Image encoding -> (numpy dtype, channels), for the encodings this package reads/writes.
+IMAGE_ENCODINGS = {
+    '32FC1': (np.float32, 1),
+    '64FC1': (np.float64, 1),
+    'mono8': (np.uint8, 1),
+    '8UC1': (np.uint8, 1),
+    'mono16': (np.uint16, 1),
+    '16UC1': (np.uint16, 1),
+    'rgb8': (np.uint8, 3),
+    'bgr8': (np.uint8, 3),
+}
+
 
 @dataclass(frozen=True)
 class PinholeCamera:

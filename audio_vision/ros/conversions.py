@@ -16,22 +16,10 @@ from geometry_msgs.msg import TransformStamped
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
+from audio_vision.core.camera import BODY_TO_OPTICAL_QUATERNION, IMAGE_ENCODINGS
 from audio_vision.core.windowing import NS_PER_S, FrameSpec, check_layout, check_samples
 
-# encoding -> (numpy dtype, channels)
-ENCODINGS = {
-    '32FC1': (np.float32, 1),
-    'mono8': (np.uint8, 1),
-    '8UC1': (np.uint8, 1),
-    'rgb8': (np.uint8, 3),
-    'bgr8': (np.uint8, 3),
-    'mono16': (np.uint16, 1),
-    '16UC1': (np.uint16, 1),
-}
-
-# Rotation from a REP 103 body frame (x forward, y left, z up) to the co-located REP 103 optical frame
-# (z forward, x right, y down), as the quaternion (x, y, z, w) of the optical frame in the body frame.
-BODY_TO_OPTICAL_QUATERNION = (-0.5, 0.5, -0.5, 0.5)
+ENCODINGS = IMAGE_ENCODINGS
 
 
 @functools.lru_cache(maxsize=1)
