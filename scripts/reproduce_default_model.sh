@@ -20,13 +20,15 @@ step() {  # step NAME CMD...: run and log its wall-clock seconds
   echo "$name $((SECONDS - t0))" | tee -a "$RUN/timings.txt"
 }
 [ -f "$DATA/card.json" ] || step dataset $PY -m audio_vision dataset --out "$DATA" --n "$N" --seed 0 --workers 2
-step train $PY -m audio_vision train --data "$DATA" --run-dir "$RUN" --export "$MODELS"
-for L in 8 32; do
+step train $PY -m audio_vision train --data "$DATA" --run-dir "$RUN" --export "$MODELS" --no-progress
+# Latent-size ablation (depth): all three sizes on the same reduced budget (3000 samples per
+# split, half the epochs), so the rows compare with each other, not with the full model.
+for L in 8 16 32; do
   step "ablation_latent$L" $PY -m audio_vision train --data "$DATA" --run-dir "$RUN-latent$L" \
-    --latent-size "$L" --modalities depth --stages vqvae atnet
+    --latent-size "$L" --modalities depth --stages vqvae atnet --limit 3000 --epochs-scale 0.5 --no-progress
 done
-step evaluate $PY -m audio_vision evaluate --data "$DATA" --models "$MODELS" \
-  --ablation "$RUN-latent8/models" "$RUN-latent32/models" \
+step evaluate $PY -m audio_vision evaluate --data "$DATA" --models "$MODELS" --no-progress \
+  --ablation "$RUN-latent8/models" "$RUN-latent16/models" "$RUN-latent32/models" \
   --json docs/results.json --markdown docs/results_table.md --mosaic docs/figures/results_mosaic.png
 cp "$RUN/curves.png" docs/figures/training_curves.png
 echo "total $(awk '{s += $2} END {print s}' "$RUN/timings.txt")" | tee -a "$RUN/timings.txt"
