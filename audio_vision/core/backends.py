@@ -148,9 +148,49 @@ def _inference(fn):
 
 # ------------------------------------------------------------------------------------------ backends
 
+class SpectralPart(nn.Module):
+    """The spectrogram channels of :class:`SpectrogramFeatures` (log-mel magnitudes + IPD), without the
+    echo channels: with :class:`EchoPart` it splits the features into two independent halves that run
+    on two workers. Verified against the module's own forward when built (see ``split_features``)."""
+
+    def __init__(self, features: nn.Module):
+        super().__init__()
+        self.features = features
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        f, cfg = self.features, self.features.config
+        spec = f.stft(audio.float())
+        power = spec.real.square() + spec.imag.square()
+        if f.filterbank is not None:
+            power = torch.einsum('mk,bckt->bcmt', f.filterbank, power)
+        magnitude = torch.log(power + cfg.eps) if cfg.log else power
+        if cfg.normalize == 'window':
+            mean = magnitude.mean(dim=(1, 2, 3), keepdim=True)
+            std = magnitude.std(dim=(1, 2, 3), keepdim=True)
+            magnitude = (magnitude - mean) / (std + 1e-5)
+        channels = [magnitude]
+        if cfg.spatial == 'ipd' and audio.shape[1] > 1:
+            channels += f.phase_differences(spec)
+        return torch.cat(channels, dim=1)
+
+
+class EchoPart(nn.Module):
+    def __init__(self, features: nn.Module):
+        super().__init__()
+        self.features = features
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        return self.features.echogram(audio.float())
+
+
+def _run_net(net, parts):
+    return net(parts[0] if len(parts) == 1 else torch.cat(parts, dim=1))
+
+
 class Backend:
     """Runs features + every modality's network: ``backend(audio (B, C, N) float32 tensor on the
-    device) -> {modality: (B, out, H, W) codec output tensor}``. Subclasses compile ``self.nets``."""
+    device) -> {modality: (B, out, H, W) codec output tensor}``. Subclasses compile ``self.nets`` (and
+    ``self.features``) in :meth:`compile`; ``-parallel`` variants also split the features in two."""
 
     engine = 'eager'
 
@@ -159,27 +199,50 @@ class Backend:
         self.device = torch.device(device)
         self.quantize = bool(quantize)
         self.num_channels = int(num_channels)
+        self.feature_module = features
         self.features: Callable = features
+        self.feature_parts: tuple[Callable, ...] | None = None
         self.nets: dict[str, Callable] = {k: ModalityNet(m, quantize).eval() for k, m in models.items()}
         self.name = self.engine + (_PARALLEL if parallel else '')
-        self._workers = Workers(len(self.nets)) if parallel else None
-        self._example = None
+        # two single-threaded workers (the 2-thread budget), or one per modality if there are more
+        self._workers = Workers(max(2, len(self.nets))) if parallel else None
 
     def example_audio(self, batch: int = 1) -> torch.Tensor:
         """Random audio of the model's shape (for tracing, export and warm-up)."""
         gen = torch.Generator().manual_seed(0)
-        n = self.features.config.window_samples
+        n = self.feature_module.config.window_samples
         return (0.1 * torch.randn(batch, self.num_channels, n, generator=gen)).to(self.device)
 
     def compile(self, example_audio: torch.Tensor) -> None:
         """Build the engine-specific versions of ``self.features`` / ``self.nets`` (no-op for eager)."""
 
+    def compile_features(self, module: nn.Module, example_audio: torch.Tensor) -> Callable:
+        """The engine's version of a feature module (eager: itself)."""
+        return module
+
+    def split_features(self, example_audio: torch.Tensor) -> None:
+        """-parallel: compute the spectrogram and the echo channels on two workers at once, if the two
+        halves reproduce the feature module's output exactly on ``example_audio``."""
+        if not getattr(self.feature_module.config, 'echo', False):
+            return
+        parts = tuple(self.compile_features(p(self.feature_module).eval(), example_audio)
+                      for p in (SpectralPart, EchoPart))
+        with torch.inference_mode():
+            whole = self.feature_module(example_audio)
+            split = torch.cat([p(example_audio) for p in parts], dim=1)
+        if whole.shape == split.shape and torch.equal(whole, split):
+            self.feature_parts = parts
+
     def __call__(self, audio: torch.Tensor) -> dict[str, torch.Tensor]:
         if self._workers is None:
             feats = self.features(audio)
             return {k: net(feats) for k, net in self.nets.items()}
-        feats = self._workers.submit(self.features, audio).result()
-        futures = {k: self._workers.submit(net, feats) for k, net in self.nets.items()}
+        if self.feature_parts is None:
+            parts = (self._workers.submit(self.features, audio).result(),)
+        else:
+            futures = [self._workers.submit(p, audio) for p in self.feature_parts]
+            parts = tuple(f.result() for f in futures)
+        futures = {k: self._workers.submit(_run_net, net, parts) for k, net in self.nets.items()}
         return {k: f.result() for k, f in futures.items()}
 
     def close(self) -> None:
@@ -219,13 +282,17 @@ class ScriptBackend(Backend):
     engine = 'script'
 
     def compile(self, example_audio):
+        self.features = self.compile_features(self.feature_module, example_audio)
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter('ignore')
-            feats_module = self.features
-            self.features = _freeze(torch.jit.trace(feats_module.eval(), (example_audio,), check_trace=False))
-            feats = feats_module(example_audio)
+            feats = self.feature_module(example_audio)
             for k, net in list(self.nets.items()):
                 self.nets[k] = _freeze(torch.jit.trace(net, (feats,), check_trace=False))
+
+    def compile_features(self, module, example_audio):
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            return _freeze(torch.jit.trace(module.eval(), (example_audio,), check_trace=False))
 
 
 def _freeze(traced):
@@ -297,16 +364,19 @@ def build_backend(name: str | None, features: nn.Module, models: dict[str, nn.Mo
     resolved = resolve_backend(name, device)
     engine, parallel = _split(resolved)
     backend = _CLASSES[engine](features, models, quantize, device, num_channels, parallel)
-    if engine != 'eager':
-        try:
-            backend.compile(backend.example_audio())
-        except BackendError:
-            backend.close()
-            raise
-        except Exception as exc:  # noqa: BLE001 - one clear line for the node's start-up error
-            backend.close()
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise BackendError(f'cannot build backend {resolved!r}: {type(exc).__name__}: {first}') from None
+    try:
+        example = backend.example_audio()
+        if engine != 'eager':
+            backend.compile(example)
+        if parallel:
+            backend.split_features(example)
+    except BackendError:
+        backend.close()
+        raise
+    except Exception as exc:  # noqa: BLE001 - one clear line for the node's start-up error
+        backend.close()
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BackendError(f'cannot build backend {resolved!r}: {type(exc).__name__}: {first}') from None
     return backend
 
 
