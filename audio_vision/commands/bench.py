@@ -232,14 +232,14 @@ def bench_stages(model_dir: Path, n: int) -> dict:
     return out
 
 
-def bench_baseline(model_dir: Path, backends: list[str], n: int) -> dict:
+def bench_baseline(model_dir: Path, backends: list[str], n: int, source: str = 'trained') -> dict:
     """The end-to-end baseline (features -> encoder -> MLP -> image decoder), both modalities."""
     import torch
     from audio_vision.core.backends import build_backend
     from audio_vision.core.baselines import EndToEnd, load_end_to_end
     from audio_vision.core.features import SpectrogramFeatures
     from audio_vision.core.modality import make_codec
-    nets, spec, source = {}, None, 'trained'
+    nets, spec = {}, None
     specs, cfg = default_specs()
     for m in ('depth', 'segmentation'):
         path = model_dir / f'end_to_end_{m}.pt'
@@ -523,7 +523,7 @@ def run(args) -> int:
             result['stages_ms'] = bench_stages(model_dir, max(10, args.windows // 4))
             log('  ' + ', '.join(f'{k} {v:.2f}' for k, v in result['stages_ms'].items()))
         if 'baseline' not in skip:
-            base = bench_baseline(model_dir, sorted({'eager', default}), args.windows)
+            base = bench_baseline(model_dir, sorted({'eager', default}), args.windows, source)
             result['end_to_end_baseline'] = {**base, 'p50_ms': base['eager']['p50_ms'],
                                              'p95_ms': base['eager']['p95_ms'], 'p99_ms': base['eager']['p99_ms']}
             log(f"end-to-end baseline (both modalities): eager p50 {base['eager']['p50_ms']} ms, "
