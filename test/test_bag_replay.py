@@ -123,9 +123,11 @@ def replay(model_dir, recording, expected):
         graph.wait_for(lambda: rec.count('depth/image') >= len(expected)
                        and rec.count('segmentation/image') >= len(expected), 30.0)
         graph.wait_for(lambda: False, 0.3)          # anything extra would show up now
-        yield {'node': node, 'player': player, 'rec': rec, 'stats': node.stats()}
+        result = {'rec': rec, 'stats': node.stats(), 'published': player.published, 'skipped': player.skipped,
+                  'qos': {t: c.publisher.qos_profile for t, c in player.channels.items()}}
     finally:
-        graph.shutdown()
+        graph.shutdown()     # before the next test starts its own perception node on this domain
+    return result
 
 
 def test_window_count_follows_audio_duration_and_hop(replay, recording, model, expected):
@@ -139,7 +141,7 @@ def test_window_count_follows_audio_duration_and_hop(replay, recording, model, e
     assert stats['stream_resets'].get('gap') == 1            # the teleport between the two scenes
     assert replay['rec'].count('depth/image') == len(expected)
     assert replay['rec'].count('segmentation/image') == len(expected)
-    assert replay['player'].published['/audio/frames'] == sum(len(range(0, s.audio.shape[1], 800))
+    assert replay['published']['/audio/frames'] == sum(len(range(0, s.audio.shape[1], 800))
                                                               for s in segments)
 
 
@@ -156,14 +158,13 @@ def test_outputs_equal_the_offline_pipeline(replay, expected):
 
 
 def test_replayed_messages_keep_content_stamps_and_qos(replay, recording):
-    player, rec = replay['player'], replay['rec']
-    qos = {t: c.publisher.qos_profile for t, c in player.channels.items()}
+    rec, qos = replay['rec'], replay['qos']
     assert qos['/audio/frames'].reliability == ReliabilityPolicy.BEST_EFFORT
     assert qos['/ground_truth/depth/image'].reliability == ReliabilityPolicy.RELIABLE
     if '/tf_static' in qos:      # only where tf2_msgs is installed
         assert qos['/tf_static'].durability == DurabilityPolicy.TRANSIENT_LOCAL
     else:
-        assert player.skipped == {'/tf_static': 'tf2_msgs/msg/TFMessage'}
+        assert replay['skipped'] == {'/tf_static': 'tf2_msgs/msg/TFMessage'}
     _, segments, summary = recording
     gts = rec.get('/ground_truth/depth/image')
     assert len(gts) == summary.counts['/ground_truth/depth/image']
