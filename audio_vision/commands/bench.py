@@ -283,21 +283,31 @@ def model_footprint(model_dir: Path) -> dict:
 
 # ------------------------------------------------------------------------------------------ processes
 
-def rss_probe(model_dir: str, backend: str, n: int, threads: int) -> None:
-    """Run in a fresh process: load the pipeline, run ``n`` windows, print peak RSS as JSON."""
-    import resource
+def _memory_mb() -> tuple[float, float]:
+    """(current RSS, peak RSS) of this process in MB from /proc (VmHWM belongs to this process image;
+    getrusage's ru_maxrss would also count the parent's pages at fork time)."""
+    values = {}
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith(('VmRSS:', 'VmHWM:')):
+                key, kb = line.split(':')
+                values[key] = int(kb.split()[0]) / 1024
+    return round(values['VmRSS'], 1), round(values['VmHWM'], 1)
 
+
+def rss_probe(model_dir: str, backend: str, n: int, threads: int) -> None:
+    """Run in a fresh process: load the pipeline, run ``n`` windows, print its memory as JSON."""
     import torch
     torch.set_num_threads(threads)
     from audio_vision.core.pipeline import AudioToVision
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    imports, _ = _memory_mb()
     pipe = AudioToVision.load(model_dir, backend=backend or None)
-    loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    loaded, _ = _memory_mb()
     for w in random_windows(pipe.num_channels, pipe.window_samples, n):
         pipe.predict(w)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({'backend': pipe.backend_name, 'after_imports_mb': round(base, 1),
-                      'after_load_mb': round(loaded, 1), 'peak_rss_mb': round(peak, 1)}))
+    current, peak = _memory_mb()
+    print(json.dumps({'backend': pipe.backend_name, 'after_imports_mb': imports, 'after_load_mb': loaded,
+                      'after_windows_mb': current, 'peak_rss_mb': peak}))
 
 
 def bench_rss(model_dir: Path, backends: list[str], threads: int, n: int) -> dict:
@@ -324,7 +334,7 @@ def bench_graph(model_dir: Path, backend: str, seconds: float, domain_id: int, l
     from audio_vision.ros.simulator_node import SimulatorNode
     topics = {'depth/image': Image, 'segmentation/image': Image}
     with Graph(domain_id=domain_id) as g:
-        sim = g.add(SimulatorNode, {'scene_period_s': 0.0})
+        sim = g.add(SimulatorNode)          # config/simulator.yaml: real time, chunks of 1024, scene changes
         node = g.add(PerceptionNode, {'model_dir': str(model_dir), 'backend': backend})
         rec = g.add(TopicRecorder, topics=topics, depth=100)
         g.start()
