@@ -2,16 +2,22 @@
 
 Features are deterministic, so they are computed once per split (batched, with a progress
 bar) and kept as float16 — a few thousand windows fit in RAM easily and every epoch then
-costs only the networks.
+costs only the networks. A whole split's features are also cached on disk next to the data
+(`<data>/features_cache/`, keyed by the feature config, the array geometry and the dataset's
+content hash), so resumed runs, ablations and evaluations do not recompute them.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from audio_vision.core.configs import config_to_dict
 from audio_vision.core.features import FeatureConfig, SpectrogramFeatures
 from audio_vision.simulation.dataset import DatasetReader
 
@@ -39,7 +45,12 @@ def load_split(data_dir, split: str, features: FeatureConfig, batch_size: int = 
         raise ValueError(f'dataset {data_dir} has no samples in split {split!r}')
     if reader.sample_rate != features.sample_rate:
         raise ValueError(f'dataset sample rate {reader.sample_rate} Hz != feature config {features.sample_rate} Hz')
-    extractor = SpectrogramFeatures(features, reader.mic_positions if mic_positions is None else mic_positions)
+    mics = np.asarray(reader.mic_positions if mic_positions is None else mic_positions, dtype=np.float64)
+    key = hashlib.sha256(json.dumps([config_to_dict(features), mics.round(9).tolist(),
+                                     reader.card.get('content_hash')], sort_keys=True).encode()).hexdigest()[:16]
+    cache = Path(data_dir) / 'features_cache' / f'{split}-{key}.npy'
+    extractor = SpectrogramFeatures(features, mics)
+    cached = np.load(cache, mmap_mode='r') if cache.is_file() else None
     feats, depth, seg = [], [], []
     audio_shape = None
     with torch.inference_mode():
@@ -51,7 +62,16 @@ def load_split(data_dir, split: str, features: FeatureConfig, batch_size: int = 
                 raise ValueError(f'dataset windows have {audio.shape[-1]} samples, features need '
                                  f'{features.window_samples}')
             audio_shape = audio.shape[1:]
-            feats.append(extractor(torch.from_numpy(audio)).half())
+            if cached is not None:
+                feats.append(torch.from_numpy(np.array(cached[start:start + len(items)])))
+            else:
+                feats.append(extractor(torch.from_numpy(audio)).half())
             depth.append(np.stack([it['depth'] for it in items]).astype(np.float32))
             seg.append(np.stack([it['segmentation'] for it in items]).astype(np.uint8))
-    return SplitData(torch.cat(feats), np.concatenate(depth), np.concatenate(seg), tuple(audio_shape))
+    feats = torch.cat(feats)
+    if cached is None and n == len(reader):
+        cache.parent.mkdir(exist_ok=True)
+        tmp = cache.with_suffix('.tmp.npy')
+        np.save(tmp, feats.numpy())
+        tmp.replace(cache)        # atomic: a killed run never leaves a half-written cache
+    return SplitData(feats, np.concatenate(depth), np.concatenate(seg), tuple(audio_shape))
