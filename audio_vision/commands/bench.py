@@ -126,7 +126,9 @@ def as_modality_net(e2e):
 
         def forward(self, features, quantize=True):
             return self.net(features)
-    return EndToEndNet(e2e).eval()
+    adapter = EndToEndNet(e2e).eval()
+    adapter.codec = e2e.codec
+    return adapter
 
 
 # ------------------------------------------------------------------------------------------ timing
@@ -258,8 +260,7 @@ def bench_baseline(model_dir: Path, backends: list[str], n: int, source: str = '
 
         @torch.inference_mode()
         def predict(audio, backend=backend):
-            res = backend(torch.from_numpy(audio)[None])
-            return {m: nets[m].codec.decode(r).numpy() for m, r in res.items()}
+            return {m: r.numpy() for m, r in backend.images(torch.from_numpy(audio)[None]).items()}
         out[b] = time_calls(predict, windows, n)
         backend.close()
     return out

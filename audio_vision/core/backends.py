@@ -183,8 +183,9 @@ class EchoPart(nn.Module):
         return self.features.echogram(audio.float())
 
 
-def _run_net(net, parts):
-    return net(parts[0] if len(parts) == 1 else torch.cat(parts, dim=1))
+def _run_net(net, parts, codec=None):
+    out = net(parts[0] if len(parts) == 1 else torch.cat(parts, dim=1))
+    return out if codec is None else codec.decode(out)
 
 
 class Backend:
@@ -203,6 +204,7 @@ class Backend:
         self.features: Callable = features
         self.feature_parts: tuple[Callable, ...] | None = None
         self.nets: dict[str, Callable] = {k: ModalityNet(m, quantize).eval() for k, m in models.items()}
+        self.codecs = {k: getattr(m, 'codec', None) for k, m in models.items()}
         self.name = self.engine + (_PARALLEL if parallel else '')
         # two single-threaded workers (the 2-thread budget), or one per modality if there are more
         self._workers = Workers(max(2, len(self.nets))) if parallel else None
@@ -234,15 +236,27 @@ class Backend:
             self.feature_parts = parts
 
     def __call__(self, audio: torch.Tensor) -> dict[str, torch.Tensor]:
+        """{modality: (B, out, H, W) network output}: what the modality's codec decodes."""
+        return self.run(audio, decode=False)
+
+    def images(self, audio: torch.Tensor) -> dict[str, torch.Tensor]:
+        """{modality: decoded (B, H, W) image tensor} (depth metres / class ids). The -parallel backends
+        decode on their workers too, so the calling thread runs no torch op: with several intra-op
+        threads every op would start an OpenMP team, which costs a scheduler tick when another process
+        holds the other core (measured: +8 ms per window on 2 busy cores)."""
+        return self.run(audio, decode=True)
+
+    def run(self, audio: torch.Tensor, decode: bool) -> dict[str, torch.Tensor]:
+        codecs = self.codecs if decode else {}
         if self._workers is None:
             feats = self.features(audio)
-            return {k: net(feats) for k, net in self.nets.items()}
+            return {k: _run_net(net, (feats,), codecs.get(k)) for k, net in self.nets.items()}
         if self.feature_parts is None:
             parts = (self._workers.submit(self.features, audio).result(),)
         else:
             futures = [self._workers.submit(p, audio) for p in self.feature_parts]
             parts = tuple(f.result() for f in futures)
-        futures = {k: self._workers.submit(_run_net, net, parts) for k, net in self.nets.items()}
+        futures = {k: self._workers.submit(_run_net, net, parts, codecs.get(k)) for k, net in self.nets.items()}
         return {k: f.result() for k, f in futures.items()}
 
     def close(self) -> None:

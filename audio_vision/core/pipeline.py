@@ -126,10 +126,8 @@ class AudioToVision:
         """(B, C, N) float audio -> {'depth': (B,H,W) float32 m, 'segmentation': (B,H,W) uint8}."""
         self.check_audio(audio)
         x = torch.as_tensor(audio, dtype=torch.float32, device=self.device)
-        outputs = self.backend(x)
-        out = {}
-        for name, model in self.models.items():
-            out[name] = model.codec.decode(outputs[name]).cpu().numpy()
+        images = self.backend.images(x)       # features -> networks -> codec decode
+        out = {name: images[name].cpu().numpy() for name in self.models}
         if 'depth' in out:
             out['depth'] = out['depth'].astype(np.float32, copy=False)
         return out
