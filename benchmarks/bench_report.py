@@ -59,15 +59,22 @@ def report(r: dict) -> str:
                    f"real-time factor at the {model['hop_s']} s hop: {r.get('real_time_factor')} "
                    f"(p95: {r.get('real_time_factor_p95')}).\n")
     if 'stages_ms' in r:
-        out.append('| stage (eager, p50 ms) | ' + ' | '.join(['depth', 'segmentation']) + ' |')
-        out.append('| --- | ---: | ---: |')
         st = r['stages_ms']
+        out.append('Where the time goes: eager modules on one single-threaded worker (as in the -parallel '
+                   'backends), p50 thread CPU (wall) in ms:\n')
+        out.append('| stage | depth | segmentation |')
+        out.append('| --- | ---: | ---: |')
+
+        def cell(key):
+            v = st.get(key)
+            if v is None:
+                return '–'
+            return f"{v['cpu_p50_ms']:.2f} ({v['p50_ms']:.2f})" if isinstance(v, dict) else fmt(v, 2)
         for k in [k for k in st if k.startswith('features')]:
-            out.append(f'| {k.replace("_", " ")} | {fmt(st[k], 2)} (shared) | |')
+            out.append(f'| {k.replace("_", " ")} (shared) | {cell(k)} | |')
         for stage in ('atnet_encoder', 'atnet_mlp', 'atnet_manifold_decoder', 'quantize', 'vqvae_decoder',
                       'codec_decode'):
-            out.append(f"| {stage.replace('_', ' ')} | {fmt(st.get('depth_' + stage), 2)} | "
-                       f"{fmt(st.get('segmentation_' + stage), 2)} |")
+            out.append(f"| {stage.replace('_', ' ')} | {cell('depth_' + stage)} | {cell('segmentation_' + stage)} |")
         out.append('')
     g = r.get('graph_latency_ms')
     if g and 'p50' in g:

@@ -133,17 +133,17 @@ def as_modality_net(e2e):
 
 # ------------------------------------------------------------------------------------------ timing
 
-def time_calls(fn, inputs: list, n: int, warmup: int = 5) -> dict:
-    """Wall and CPU (all threads of the process) milliseconds of ``fn(x)`` over ``n`` calls."""
+def time_calls(fn, inputs: list, n: int, warmup: int = 5, cpu_clock=time.process_time) -> dict:
+    """Wall and CPU (``cpu_clock``: all threads of the process by default) milliseconds of ``fn(x)``."""
     for i in range(warmup):
         fn(inputs[i % len(inputs)])
     wall, cpu = [], []
     for i in range(n):
         x = inputs[i % len(inputs)]
-        c0, t0 = time.process_time(), time.perf_counter()
+        c0, t0 = cpu_clock(), time.perf_counter()
         fn(x)
         wall.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
+        cpu.append(cpu_clock() - c0)
     w = np.asarray(wall) * 1e3
     return {'p50_ms': round(float(np.percentile(w, 50)), 3), 'p95_ms': round(float(np.percentile(w, 95)), 3),
             'p99_ms': round(float(np.percentile(w, 99)), 3), 'mean_ms': round(float(w.mean()), 3),
@@ -195,28 +195,26 @@ def bench_perception(model_dir: Path, backends: list[str], n: int, log) -> dict:
 
 
 def bench_stages(model_dir: Path, n: int) -> dict:
-    """Eager per-stage timings of one window (what the time of the reference path is spent on)."""
+    """Per-stage timings of one window on ONE single-threaded worker (as in the -parallel backends), eager
+    modules: where the time of the computation goes. Wall p50 and thread-CPU p50 in ms."""
     import torch
+    from audio_vision.core.backends import Workers
     from audio_vision.core.pipeline import AudioToVision
     pipe = AudioToVision.load(model_dir, backend='eager')
     feats_mod = pipe.features
     x = torch.from_numpy(random_windows(pipe.num_channels, pipe.window_samples, 1)[0])[None]
-    out = {}
+    stages = {}
+    spec = feats_mod.stft(x)
+    stages['features_total'] = lambda: feats_mod(x)
+    stages['features_stft'] = lambda: feats_mod.stft(x)
+    if feats_mod.filterbank is not None:
+        stages['features_mel'] = lambda: torch.einsum('mk,bckt->bcmt', feats_mod.filterbank,
+                                                      spec.real.square() + spec.imag.square())
+    if feats_mod.config.spatial == 'ipd':
+        stages['features_ipd'] = lambda: feats_mod.phase_differences(spec)
+    if feats_mod.config.echo:
+        stages['features_echogram'] = lambda: feats_mod.echogram(x)
     with torch.inference_mode():
-        spec = feats_mod.stft(x)
-
-        def t(name, fn):
-            out[name] = time_calls(lambda _: fn(), [None], n, warmup=3)['p50_ms']
-
-        t('features_total', lambda: feats_mod(x))
-        t('features_stft', lambda: feats_mod.stft(x))
-        if feats_mod.filterbank is not None:
-            t('features_mel', lambda: torch.einsum('mk,bckt->bcmt', feats_mod.filterbank,
-                                                   spec.real.square() + spec.imag.square()))
-        if feats_mod.config.spatial == 'ipd':
-            t('features_ipd', lambda: feats_mod.phase_differences(spec))
-        if feats_mod.config.echo:
-            t('features_echogram', lambda: feats_mod.echogram(x))
         f = feats_mod(x)
         for m, model in pipe.models.items():
             at, vq = model.atnet, model.vqvae
@@ -225,13 +223,22 @@ def bench_stages(model_dir: Path, n: int) -> dict:
             z = at.project(at.upsample(h))
             q = vq.quantizer.lookup(vq.quantizer.nearest(z))
             o = vq.decoder(q)
-            t(f'{m}_atnet_encoder', lambda: at.encoder(f))
-            t(f'{m}_atnet_mlp', lambda: at.mlp(e))
-            t(f'{m}_atnet_manifold_decoder', lambda: at.project(at.upsample(h)))
-            t(f'{m}_quantize', lambda: vq.quantizer.lookup(vq.quantizer.nearest(z)))
-            t(f'{m}_vqvae_decoder', lambda: vq.decoder(q))
-            t(f'{m}_codec_decode', lambda: model.codec.decode(o))
-    return out
+            stages.update({
+                f'{m}_atnet_encoder': lambda at=at: at.encoder(f),
+                f'{m}_atnet_mlp': lambda at=at, e=e: at.mlp(e),
+                f'{m}_atnet_manifold_decoder': lambda at=at, h=h: at.project(at.upsample(h)),
+                f'{m}_quantize': lambda vq=vq, z=z: vq.quantizer.lookup(vq.quantizer.nearest(z)),
+                f'{m}_vqvae_decoder': lambda vq=vq, q=q: vq.decoder(q),
+                f'{m}_codec_decode': lambda model=model, o=o: model.codec.decode(o)})
+    worker = Workers(1)
+    try:
+        out = {}
+        for name, fn in stages.items():
+            r = worker.submit(lambda fn=fn: time_calls(lambda _: fn(), [None], n, 3, time.thread_time)).result()
+            out[name] = {'p50_ms': r['p50_ms'], 'cpu_p50_ms': r['cpu_p50_ms']}
+        return out
+    finally:
+        worker.close()
 
 
 def bench_baseline(model_dir: Path, backends: list[str], n: int, source: str = 'trained') -> dict:
@@ -530,9 +537,9 @@ def run(args) -> int:
             if fastest and fastest != default:
                 log(f'note: the fastest equivalent backend here is {fastest}, the default is {default}')
         if 'stages' not in skip:
-            log('per-stage timings (eager):')
+            log('per-stage CPU ms (eager, one single-threaded worker):')
             result['stages_ms'] = bench_stages(model_dir, max(10, args.windows // 4))
-            log('  ' + ', '.join(f'{k} {v:.2f}' for k, v in result['stages_ms'].items()))
+            log('  ' + ', '.join(f"{k} {v['cpu_p50_ms']:.2f}" for k, v in result['stages_ms'].items()))
         if 'baseline' not in skip:
             base = bench_baseline(model_dir, sorted({'eager', default}), args.windows, source)
             result['end_to_end_baseline'] = {**base, 'p50_ms': base['eager']['p50_ms'],
