@@ -43,7 +43,8 @@ def report(r: dict) -> str:
                        f"{fmt(row['both']['p50_ms'])} | {fmt(row['both']['p95_ms'])} | {fmt(row['both']['p99_ms'])} | "
                        f"{fmt(row['both']['cpu_p50_ms'])} | {fmt(r['real_time_factor_by_backend'][b], 3)} | "
                        f"{fmt(row['build_s'])} | {'yes' if eq['equivalent'] else 'NO'} "
-                       f"(labels {100 * eq['label_agreement_min']:.2f} %, depth ≤ {eq['depth_max_abs_diff_m']:.1e} m) |")
+                       f"(labels {100 * eq['label_agreement_min']:.2f} %, "
+                       f"depth ≤ {eq['depth_max_abs_diff_m']:.1e} m) |")
         base = r.get('end_to_end_baseline')
         if base:
             for b in [k for k in base if isinstance(base[k], dict) and 'p50_ms' in base[k]]:
@@ -81,7 +82,8 @@ def report(r: dict) -> str:
         out.append(f"Composed graph (simulator_node → perception_node, real DDS, {g['seconds']:.0f} s real time, "
                    f"backend {g['backend']}, chunks of {g['chunk_samples']} samples = {g['chunk_ms']} ms): window end "
                    f"stamp → output received p50 **{g['p50']} ms**, p95 {g['p95']} ms, p99 {g['p99']} ms "
-                   f"({g['received']} images); window end → publish p50 {g['publish_p50']} ms, p95 {g['publish_p95']} ms; "
+                   f"({g['received']} images); window end → publish p50 {g['publish_p50']} ms, "
+                   f"p95 {g['publish_p95']} ms; "
                    f"inference in the node p50 {g['inference_p50']} ms; {g['windows']} windows, "
                    f"{g['dropped_windows']} dropped.\n")
     extra = []

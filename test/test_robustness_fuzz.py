@@ -25,7 +25,8 @@ from sensor_msgs.msg import Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
 from audio_vision.core.pipeline import AudioToVision  # noqa: E402
-from audio_vision.core.windowing import DISCONTINUITY_REASONS, FRAME_ERROR_REASONS, NS_PER_S, WindowAssembler  # noqa: E402,E501
+from audio_vision.core.windowing import (DISCONTINUITY_REASONS, FRAME_ERROR_REASONS, NS_PER_S,  # noqa: E402
+                                         WindowAssembler)
 from audio_vision.ros import conversions as conv  # noqa: E402
 from audio_vision.ros.graph import Graph, TopicRecorder  # noqa: E402
 from audio_vision.ros.perception_node import PerceptionNode  # noqa: E402

@@ -363,7 +363,8 @@ def bench_graph(model_dir: Path, backend: str, seconds: float, domain_id: int, l
     out = {'backend': node.model.backend_name, 'seconds': seconds, 'windows': stats['windows'],
            'outputs': stats['outputs'], 'dropped_windows': stats['dropped_windows'],
            'chunk_samples': chunk, 'chunk_ms': round(1e3 * chunk / fs, 1),
-           'publish_p50': round(publish[0], 2), 'publish_p95': round(publish[1], 2), 'publish_p99': round(publish[2], 2),
+           'publish_p50': round(publish[0], 2), 'publish_p95': round(publish[1], 2),
+           'publish_p99': round(publish[2], 2),
            'inference_p50': round(inference[0], 2), 'inference_p95': round(inference[1], 2)}
     if lat.size:
         out.update({'p50': round(float(np.percentile(lat, 50)), 2), 'p95': round(float(np.percentile(lat, 95)), 2),
@@ -500,7 +501,8 @@ def run(args) -> int:
     torch.set_num_threads(args.threads)
     from audio_vision.core.backends import resolve_backend
     if args.quick:
-        args.windows, args.graph_s, args.sim_samples = min(args.windows, 10), min(args.graph_s, 3.0), min(args.sim_samples, 4)
+        args.windows, args.graph_s = min(args.windows, 10), min(args.graph_s, 3.0)
+        args.sim_samples = min(args.sim_samples, 4)
     backends = choose_backends(args.backends)
     log = lambda msg: print(msg, flush=True)  # noqa: E731
     started = datetime.now(timezone.utc)
