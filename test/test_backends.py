@@ -118,6 +118,19 @@ def test_backend_resolution_and_errors(monkeypatch):
         B.resolve_backend('onnx')
 
 
+def test_default_falls_back_when_it_cannot_be_built(tmp_path, monkeypatch):
+    write_tiny_models(tmp_path)
+
+    def broken(self, example):
+        raise RuntimeError('exporter unavailable')
+    monkeypatch.setattr(B.OnnxBackend, 'compile', broken)
+    with pytest.warns(RuntimeWarning, match="using backend 'script-parallel'"):
+        pipe = AudioToVision.load(tmp_path)
+    assert pipe.backend_name == 'script-parallel'
+    with pytest.raises(B.BackendError, match="cannot build backend 'onnx'.*exporter unavailable"):
+        AudioToVision.load(tmp_path, backend='onnx')
+
+
 def test_unknown_backend_is_refused_at_load(tmp_path):
     write_tiny_models(tmp_path)
     with pytest.raises(ValueError, match='unknown backend'):

@@ -329,10 +329,7 @@ class OnnxBackend(Backend):
             buf = io.BytesIO()
             with torch.no_grad(), warnings.catch_warnings():
                 warnings.simplefilter('ignore')
-                kwargs = {'dynamo': False} if 'dynamo' in torch.onnx.export.__code__.co_varnames else {}
-                torch.onnx.export(net, (feats,), buf, input_names=['features'], output_names=['output'],
-                                  dynamic_axes={'features': {0: 'batch'}, 'output': {0: 'batch'}},
-                                  opset_version=17, do_constant_folding=True, **kwargs)
+                _export_onnx(net, feats, buf)
             opts = ort.SessionOptions()
             opts.intra_op_num_threads = threads
             opts.inter_op_num_threads = 1
@@ -340,6 +337,19 @@ class OnnxBackend(Backend):
             opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             opts.log_severity_level = 3
             self.nets[k] = _OrtNet(ort.InferenceSession(buf.getvalue(), opts, providers=['CPUExecutionProvider']))
+
+
+def _export_onnx(net: nn.Module, feats: torch.Tensor, buf: io.BytesIO) -> None:
+    """TorchScript-based exporter (no extra packages; dynamic batch), or the torch.export-based one
+    where the former is gone."""
+    kwargs = dict(input_names=['features'], output_names=['output'], opset_version=17,
+                  dynamic_axes={'features': {0: 'batch'}, 'output': {0: 'batch'}}, do_constant_folding=True)
+    try:
+        torch.onnx.export(net, (feats,), buf, dynamo=False, **kwargs)
+    except TypeError:            # a torch without the `dynamo` switch: the TorchScript exporter is the only one
+        buf.seek(0)
+        buf.truncate()
+        torch.onnx.export(net, (feats,), buf, **kwargs)
 
 
 class _OrtNet:
@@ -373,9 +383,25 @@ _CLASSES = {c.engine: c for c in (EagerBackend, ChannelsLastBackend, ScriptBacke
 def build_backend(name: str | None, features: nn.Module, models: dict[str, nn.Module], num_channels: int,
                   quantize: bool = True, device: torch.device | str = 'cpu') -> Backend:
     """Build backend ``name`` (None/'' = the default) for a pipeline's feature module and models
-    (``num_channels`` microphones)."""
+    (``num_channels`` microphones). A named backend that fails raises :class:`BackendError`; when the
+    default fails to build (e.g. a torch without a working ONNX exporter) the next usable one of
+    :data:`DEFAULT_FALLBACKS` is built instead, with a warning."""
     device = torch.device(device)
-    resolved = resolve_backend(name, device)
+    if name not in _DEFAULT_NAMES:
+        return _build(resolve_backend(name, device), features, models, num_channels, quantize, device)
+    candidates = [c for c in dict.fromkeys((DEFAULT_BACKEND, *DEFAULT_FALLBACKS, 'eager'))
+                  if unavailable_reason(c, device) is None]
+    for i, candidate in enumerate(candidates):
+        try:
+            return _build(candidate, features, models, num_channels, quantize, device)
+        except BackendError as exc:
+            if i == len(candidates) - 1:
+                raise
+            warnings.warn(f'{exc}; using backend {candidates[i + 1]!r} instead', RuntimeWarning, stacklevel=2)
+    raise BackendError('no inference backend can run here')
+
+
+def _build(resolved: str, features, models, num_channels, quantize, device) -> Backend:
     engine, parallel = _split(resolved)
     backend = _CLASSES[engine](features, models, quantize, device, num_channels, parallel)
     try:
