@@ -192,3 +192,22 @@ def test_recorded_benchmark_is_complete_and_its_default_is_the_code_default():
     assert {'real_time_factor', 'dataset_samples_per_s'} <= set(r['simulator'])
     for mode in ('depth', 'segmentation', 'both'):
         assert {'p50_ms', 'p95_ms', 'p99_ms'} <= set(r['perception'][B.DEFAULT_BACKEND][mode])
+
+
+def test_default_backend_on_the_shipped_model_and_simulated_audio():
+    """The trained model puts latents near codewords (near-ties are likelier than with random weights):
+    the default backend must still choose the same codewords as eager on real array recordings."""
+    from audio_vision.paths import default_model_dir
+    model_dir = default_model_dir()
+    if not all((model_dir / f'{m}.pt').is_file() for m in ('depth', 'segmentation')):
+        pytest.skip(f'no shipped model in {model_dir}')
+    from audio_vision.simulation import SimConfig, Simulator
+    eager = AudioToVision.load(model_dir, backend='eager')
+    default = AudioToVision.load(model_dir)
+    sim = Simulator(SimConfig())
+    n = eager.window_samples
+    for seed in range(4):
+        audio = sim.record(sim.sample_scene(500 + seed), n / eager.sample_rate + 0.1, seed)[:, :n]
+        audio = np.ascontiguousarray(audio, np.float32)
+        verdict = B.compare_outputs(eager.predict(audio), default.predict(audio))
+        assert verdict['equivalent'], (seed, verdict)
