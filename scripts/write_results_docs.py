@@ -46,9 +46,17 @@ def main() -> None:
     ap.add_argument('--results', type=Path, default=ROOT / 'docs' / 'results.json')
     args = ap.parse_args()
     res = json.loads(args.results.read_text())
-    timings = dict(line.split()[:2] for line in (args.run / 'timings.txt').read_text().splitlines() if line.strip())
+    # Wall-clock seconds: the reproduction script's per-step log when it ran end to end, else the
+    # trainer's per-stage times (timings.json) plus the ablation runs' log.
+    timings = {}
+    for path in (args.run / 'timings.txt', args.run.parent / 'ablation_timings.txt'):
+        if path.exists():
+            timings.update(line.split()[:2] for line in path.read_text().splitlines() if line.strip())
+    if not (args.run / 'timings.txt').exists():
+        timings = {f'train: {k}': v for k, v in json.loads((args.run / 'timings.json').read_text()).items()} | timings
     extra = ROOT / 'docs' / 'dataset_time.txt'
     cfg = json.loads((args.run / 'config.json').read_text())
+    t = cfg['train']
     card = json.loads((Path(res['dataset']['path']) / 'card.json').read_text())
     sizes = {p.name: p.stat().st_size / 1e6 for p in sorted((ROOT / 'models').glob('*.pt'))}
     today, mach = date.today().isoformat(), machine()
@@ -59,7 +67,7 @@ def main() -> None:
         winner = 'two-stage method' if method['depth']['abs_rel'] <= e2e['depth']['abs_rel'] else 'end-to-end baseline'
     repro = ('bash scripts/reproduce_default_model.sh   # dataset -> train -> ablation -> evaluate -> fp16 export\n'
              '.venv/bin/python scripts/write_results_docs.py')
-    time_lines = '\n'.join(f'| {k} | {int(v) / 60:.1f} min |' for k, v in timings.items())
+    time_lines = '\n'.join(f'| {k} | {float(v) / 60:.1f} min |' for k, v in timings.items())
     dataset_time = extra.read_text().strip() if extra.exists() else ''
 
     results_md = f"""# Results
@@ -90,8 +98,15 @@ split and half the epochs, so they compare with each other, not with the full `m
 
 ## Two-stage vs end-to-end
 
-On depth AbsRel the {winner or 'comparison is missing'} is better here. See the discussion in
-[models/README.md](../models/README.md#limits).
+On depth AbsRel the {winner or 'comparison is missing'} is better here, but read it with the budget
+note below: the end-to-end baseline trained for half the steps. Quantization costs nothing measurable
+(`method` vs `method_no_quant`), and the VQ-VAE ceiling (`vqvae_upper_bound`) is near perfect, so the gap
+is entirely in mapping audio onto the manifold: with ~600 AT-net steps on 8000 windows the network has
+learnt the robot's height above the floor and a rough distance to the wall ahead (the floor/wall
+boundary and the depth gradient in the mosaic), not where the sources stand (their IoU is ~0). What we
+expect to close the gap, in order: many more AT-net steps (the validation loss was still falling),
+more rooms, and an echo representation with finer delay resolution. The latent-size ablation was run on
+an even smaller budget (3000 windows, 3 epochs of <= 94 steps), where 8x8 learns fastest.
 
 ![GT vs every row on fixed test scenes](figures/results_mosaic.png)
 
@@ -104,11 +119,18 @@ Training curves: ![training curves](figures/training_curves.png)
 {time_lines}
 
 {dataset_time}
-Times were measured while other jobs shared the same two cores, so an idle machine is faster.
+Times were measured while other jobs shared the same two cores, so an idle machine is faster. The
+shipped run was stopped and resumed (each stage resumes from its last finished epoch) while its epoch
+budget was cut to fit the development session: the depth VQ-VAE (4 epochs of 250 steps, ~75 s per epoch
+on its progress bar) and the depth AT-net ran in invocations whose stage times were not recorded, so the
+table lists only the stages whose time the trainer recorded, and no end-to-end total is claimed here.
+Training budgets (config/train.yaml): VQ-VAE {t['vqvae_optim']['epochs']} epochs of at most
+{t['vqvae_optim']['max_steps_per_epoch']} steps, AT-net {t['atnet_optim']['epochs']} x {t['atnet_optim']['max_steps_per_epoch']},
+end-to-end {t['end_to_end_optim']['epochs']} x {t['end_to_end_optim']['max_steps_per_epoch']} steps of batch 32: the end-to-end
+baseline saw half the AT-net's steps (and no VQ-VAE stage), which the comparison below must be read with.
 """
     (ROOT / 'docs' / 'RESULTS.md').write_text(results_md)
 
-    t = cfg['train']
     card_md = f"""# Shipped default models
 
 | file | what | size |
@@ -173,7 +195,10 @@ places the sound sources: sources cover a few percent of the pixels and their pe
     section = (f"Test split of the default simulated dataset ({res['n_samples']} windows, rooms never seen in "
                f"training), measured {today} on {mach}:\n\n" + '\n'.join(lines) +
                f"\n\nReproduce (≈ the times in docs/RESULTS.md on 2 CPU cores):\n\n```bash\n{repro}\n```\n\n"
-               "Full table, ablation, mosaic and the issue's bar: [docs/RESULTS.md](docs/RESULTS.md). "
+               "The method beats both baselines but is far from the quality target set for it (depth AbsRel "
+               "<= half the mean baseline's, delta1 >= 0.75, mIoU >= 0.45): it recovers the room layout "
+               "roughly and not the sound sources' bodies. "
+               "Full table, ablation, mosaic and the target: [docs/RESULTS.md](docs/RESULTS.md). "
                "Speed: [docs/BENCHMARKS.md](docs/BENCHMARKS.md).")
     readme = re.sub(r'(## Results\n\n)(.*?)(\n\n## Layout)', lambda m_: m_.group(1) + section + m_.group(3),
                     readme, flags=re.S)
