@@ -58,6 +58,7 @@ def main() -> None:
     cfg = json.loads((args.run / 'config.json').read_text())
     t = cfg['train']
     card = json.loads((Path(res['dataset']['path']) / 'card.json').read_text())
+    res['dataset']['counts'] = {k: v['count'] for k, v in card['splits'].items()}
     sizes = {p.name: p.stat().st_size / 1e6 for p in sorted((ROOT / 'models').glob('*.pt'))}
     today, mach = date.today().isoformat(), machine()
     table = markdown_table(res)
@@ -119,6 +120,8 @@ Training curves: ![training curves](figures/training_curves.png)
 {time_lines}
 
 {dataset_time}
+`ablation_latent8` includes about 20 minutes during which its process was suspended (SIGSTOP) to give
+the main run the CPU; the other two ablation runs were not interrupted.
 Times were measured while other jobs shared the same two cores, so an idle machine is faster. The
 shipped run was stopped and resumed (each stage resumes from its last finished epoch) while its epoch
 budget was cut to fit the development session: the depth VQ-VAE (4 epochs of 250 steps, ~75 s per epoch

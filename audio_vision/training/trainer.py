@@ -43,7 +43,7 @@ def dataset_summary(data_dir: Path) -> tuple[dict, ClassTable, PinholeCamera, Ar
     fx = float(first['K'][0][0])
     camera = PinholeCamera(w, h, round(math.degrees(2 * math.atan((w / 2) / fx)), 6))
     array = ArrayGeometry(int(reader.sample_rate), np.asarray(reader.mic_positions, dtype=np.float64))
-    summary = {'path': str(data_dir), 'content_hash': card.get('content_hash'), 'counts': card.get('counts'),
+    summary = {'path': str(data_dir), 'content_hash': card.get('content_hash'), 'counts': {k: v.get('count') for k, v in card.get('splits', {}).items()},
                'seed': card.get('seed')}
     return summary, table, camera, array
 
