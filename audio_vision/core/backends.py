@@ -158,20 +158,7 @@ class SpectralPart(nn.Module):
         self.features = features
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        f, cfg = self.features, self.features.config
-        spec = f.stft(audio.float())
-        power = spec.real.square() + spec.imag.square()
-        if f.filterbank is not None:
-            power = torch.einsum('mk,bckt->bcmt', f.filterbank, power)
-        magnitude = torch.log(power + cfg.eps) if cfg.log else power
-        if cfg.normalize == 'window':
-            mean = magnitude.mean(dim=(1, 2, 3), keepdim=True)
-            std = magnitude.std(dim=(1, 2, 3), keepdim=True)
-            magnitude = (magnitude - mean) / (std + 1e-5)
-        channels = [magnitude]
-        if cfg.spatial == 'ipd' and audio.shape[1] > 1:
-            channels += f.phase_differences(spec)
-        return torch.cat(channels, dim=1)
+        return self.features.spectral(audio)
 
 
 class EchoPart(nn.Module):

@@ -213,6 +213,13 @@ class SpectrogramFeatures(nn.Module):
         return spec.reshape(b, c, *spec.shape[-2:])
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        channels = [self.spectral(audio)]
+        if self.config.echo:
+            channels.append(self.echogram(audio.float()))
+        return torch.cat(channels, dim=1)
+
+    def spectral(self, audio: torch.Tensor) -> torch.Tensor:
+        """The passive part: (B, C, N) -> (B, C + 2(C-1), bins, frames) log-magnitudes and phase differences."""
         cfg = self.config
         spec = self.stft(audio.float())                           # (B, C, K, T) complex
         power = spec.real.square() + spec.imag.square()           # (B, C, K, T)
@@ -226,8 +233,6 @@ class SpectrogramFeatures(nn.Module):
         channels = [magnitude]
         if cfg.spatial == 'ipd' and audio.shape[1] > 1:
             channels += self.phase_differences(spec)
-        if cfg.echo:
-            channels.append(self.echogram(audio.float()))
         return torch.cat(channels, dim=1)
 
     def phase_differences(self, spec: torch.Tensor) -> list[torch.Tensor]:
