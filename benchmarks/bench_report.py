@@ -1,6 +1,7 @@
 """Render the JSON of `python -m audio_vision bench --json FILE` as the Markdown tables of docs/BENCHMARKS.md.
 
     .venv/bin/python benchmarks/bench_report.py docs/benchmarks.json
+    .venv/bin/python benchmarks/bench_report.py --perception-only docs/benchmarks_loaded.json
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ def fmt(v, digits=1):
     return str(v)
 
 
-def report(r: dict) -> str:
+def report(r: dict, perception_only: bool = False) -> str:
     out = []
     m = r['machine']
     out.append(f"Measured {r['date']} with `{r['command']}` (git {m.get('git_commit')}), {r['elapsed_s']:.0f} s.")
@@ -59,6 +60,8 @@ def report(r: dict) -> str:
                    f"{r.get('fastest_equivalent_backend')}. Windows/s (default, sequential): {r.get('windows_per_s')}; "
                    f"real-time factor at the {model['hop_s']} s hop: {r.get('real_time_factor')} "
                    f"(p95: {r.get('real_time_factor_p95')}).\n")
+    if perception_only:
+        return '\n'.join(out) + '\n'
     if 'stages_ms' in r:
         st = r['stages_ms']
         out.append('Where the time goes: eager modules on one single-threaded worker (as in the -parallel '
@@ -118,9 +121,11 @@ def report(r: dict) -> str:
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    path = Path(argv[0] if argv else 'docs/benchmarks.json')
-    print(report(json.loads(path.read_text())))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    perception_only = '--perception-only' in argv
+    paths = [a for a in argv if not a.startswith('--')] or ['docs/benchmarks.json']
+    for path in paths:
+        print(report(json.loads(Path(path).read_text()), perception_only))
     return 0
 
 
