@@ -59,17 +59,10 @@ def stamp_ns(msg) -> int:
 
 def image(arr: np.ndarray, encoding: str, stamp_ns: int, frame_id: str):
     """(H, W) or (H, W, 3) array -> sensor_msgs/Image (little-endian, no row padding)."""
-    dtype, channels = ENCODINGS[encoding]
-    arr = np.asarray(arr)
-    if arr.dtype != dtype:
-        raise TypeError(f'{encoding} needs {np.dtype(dtype).name} data, got {arr.dtype}')
-    if arr.ndim != (2 if channels == 1 else 3) or (channels > 1 and arr.shape[2] != channels):
-        raise ValueError(f'{encoding} needs {"(H, W)" if channels == 1 else f"(H, W, {channels})"} data, '
-                         f'got shape {arr.shape}')
-    arr = np.ascontiguousarray(arr, dtype=np.dtype(dtype).newbyteorder('<'))
+    arr = camera_conventions.image_pixels(arr, encoding)
     return _t('sensor_msgs/msg/Image')(
         header=header(stamp_ns, frame_id), height=arr.shape[0], width=arr.shape[1], encoding=encoding,
-        is_bigendian=0, step=arr.shape[1] * channels * arr.itemsize, data=arr.view(np.uint8).reshape(-1))
+        is_bigendian=0, step=arr.strides[0], data=arr.view(np.uint8).reshape(-1))
 
 
 def audio_frame(samples: np.ndarray, stamp_ns: int, frame_id: str):

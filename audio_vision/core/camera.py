@@ -24,6 +24,19 @@ IMAGE_ENCODINGS = {
 }
 
 
+def image_pixels(arr: np.ndarray, encoding: str) -> np.ndarray:
+    """Check an (H, W) or (H, W, 3) array against an image encoding; return it C-contiguous and
+    little-endian, ready to be an Image's data (no row padding). Shared by live topics and bags."""
+    dtype, channels = IMAGE_ENCODINGS[encoding]
+    arr = np.asarray(arr)
+    if arr.dtype != dtype:
+        raise TypeError(f'{encoding} needs {np.dtype(dtype).name} data, got {arr.dtype}')
+    if arr.ndim != (2 if channels == 1 else 3) or (channels > 1 and arr.shape[2] != channels):
+        raise ValueError(f'{encoding} needs {"(H, W)" if channels == 1 else f"(H, W, {channels})"} data, '
+                         f'got shape {arr.shape}')
+    return np.ascontiguousarray(arr, dtype=np.dtype(dtype).newbyteorder('<'))
+
+
 @dataclass(frozen=True)
 class PinholeCamera:
     width: int = 64

@@ -16,7 +16,7 @@ from geometry_msgs.msg import TransformStamped
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
-from audio_vision.core.camera import BODY_TO_OPTICAL_QUATERNION, IMAGE_ENCODINGS
+from audio_vision.core.camera import BODY_TO_OPTICAL_QUATERNION, IMAGE_ENCODINGS, image_pixels
 from audio_vision.core.windowing import NS_PER_S, FrameSpec, check_layout, check_samples
 
 ENCODINGS = IMAGE_ENCODINGS
@@ -65,19 +65,12 @@ def _as_byte_array(arr: np.ndarray) -> array.array:
 
 def array_to_image(arr: np.ndarray, encoding: str, header: Header) -> Image:
     """(H, W) or (H, W, 3) array -> Image with the given encoding (little-endian, no row padding)."""
-    dtype, channels = ENCODINGS[encoding]
-    arr = np.asarray(arr)
-    if arr.dtype != dtype:
-        raise TypeError(f'{encoding} needs {np.dtype(dtype).name} data, got {arr.dtype}')
-    if arr.ndim != (2 if channels == 1 else 3) or (channels > 1 and arr.shape[2] != channels):
-        raise ValueError(f'{encoding} needs shape (H, W{", %d" % channels if channels > 1 else ""}), '
-                         f'got {arr.shape}')
+    arr = image_pixels(arr, encoding)
     bridge = _cv_bridge()
     if bridge is not None:
-        return bridge.cv2_to_imgmsg(np.ascontiguousarray(arr), encoding=encoding, header=header)
-    arr = arr.astype(np.dtype(dtype).newbyteorder('<'), copy=False)
+        return bridge.cv2_to_imgmsg(arr, encoding=encoding, header=header)
     msg = Image(header=header, height=arr.shape[0], width=arr.shape[1], encoding=encoding,
-                is_bigendian=0, step=arr.shape[1] * channels * arr.itemsize)
+                is_bigendian=0, step=arr.strides[0])
     msg.data = _as_byte_array(arr)
     return msg
 
