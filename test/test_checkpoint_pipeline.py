@@ -52,8 +52,15 @@ def test_modalities_from_different_arrays_are_refused(tmp_path):
     write_tiny_models(tmp_path / 'a', num_mics=4)
     write_tiny_models(tmp_path / 'b', num_mics=6)
     (tmp_path / 'b' / 'depth.pt').replace(tmp_path / 'a' / 'depth.pt')
-    with pytest.raises(CheckpointError, match='disagree on features|disagree on array'):
+    with pytest.raises(CheckpointError, match='disagree on features|disagree on array') as err:
         AudioToVision.load(tmp_path / 'a')
+    assert len(str(err.value)) < 400 and '\n' not in str(err.value), str(err.value)   # names the keys, shortened
+
+
+def test_a_model_dir_that_is_a_file_is_named_as_such(tmp_path):
+    (tmp_path / 'depth.pt').write_bytes(b'')
+    with pytest.raises(CheckpointError, match='is a file, not a directory'):
+        AudioToVision.load(tmp_path / 'depth.pt')
 
 
 def test_missing_truncated_and_code_checkpoints_fail_clearly(tmp_path):

@@ -1,5 +1,5 @@
 """Fuzzing perception_node's input: >= 1000 generated audio frames (seeded, reproducible) with wrong
-encodings, channel counts, zero / huge sizes, broken layouts, NaN/Inf, extreme values, duplicate and
+encodings, channel counts, zero / huge sizes, broken layouts, NaN/Inf, out-of-range and extreme values, duplicate and
 backwards stamps and gaps, mixed with valid frames.
 
 The node must never crash or hang, must count every rejected frame by reason and every stream reset
@@ -25,8 +25,8 @@ from sensor_msgs.msg import Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
 from audio_vision.core.pipeline import AudioToVision  # noqa: E402
-from audio_vision.core.windowing import (DISCONTINUITY_REASONS, FRAME_ERROR_REASONS, NS_PER_S,  # noqa: E402
-                                         WindowAssembler)
+from audio_vision.core.windowing import (DISCONTINUITY_REASONS, FRAME_ERROR_REASONS, MAX_ABS_SAMPLE,  # noqa: E402
+                                         NS_PER_S, WindowAssembler)
 from audio_vision.ros import conversions as conv  # noqa: E402
 from audio_vision.ros.graph import Graph, TopicRecorder  # noqa: E402
 from audio_vision.ros.perception_node import PerceptionNode  # noqa: E402
@@ -61,7 +61,8 @@ class FrameFuzzer:
     """Seeded frame generator that knows each frame's fate: the rejection reason, or accepted with the
     stream reset it causes (the rules of docs/ROS.md, independent of the node's code)."""
 
-    KINDS = ['valid', 'valid', 'valid', 'valid', 'encoding', 'layout', 'channels', 'chunk_size', 'non_finite']
+    KINDS = ['valid', 'valid', 'valid', 'valid', 'encoding', 'layout', 'channels', 'chunk_size', 'non_finite',
+             'out_of_range']
 
     def __init__(self, seed, huge=True):
         self.rng = np.random.default_rng(seed)
@@ -81,9 +82,9 @@ class FrameFuzzer:
         style = r.integers(10)
         if style == 0:
             x[:] = 0.0
-        elif style == 1:                                  # extreme but finite values
+        elif style == 1:                                  # extreme but accepted values: the limit, denormals
             idx = r.integers(0, x.size, size=max(1, x.size // 50))
-            x.flat[idx] = r.choice([3.0e38, -3.0e38, 1e-45, -1e-45, 1e20], size=idx.size).astype(np.float32)
+            x.flat[idx] = r.choice([MAX_ABS_SAMPLE, -MAX_ABS_SAMPLE, 1e-45, -1e-45, 1.0], size=idx.size)
         elif style == 2:
             x = np.clip(x * 100, -1, 1).astype(np.float32)   # clipped full scale
         return x
@@ -173,6 +174,11 @@ class FrameFuzzer:
             idx = self.rng.integers(0, bad.size, size=int(self.rng.choice([1, 3, bad.size])))
             bad.flat[idx] = self.rng.choice([np.nan, np.inf, -np.inf], size=idx.size)
             return image(CH, n, bad.tobytes(), stamp)
+        if kind == 'out_of_range':                        # finite, but not audio (and overflows float32 power)
+            bad = x.copy()
+            idx = self.rng.integers(0, bad.size, size=int(self.rng.choice([1, 3, bad.size])))
+            bad.flat[idx] = self.rng.choice([3.0e38, -3.0e38, 1e20, -2 * MAX_ABS_SAMPLE], size=idx.size)
+            return image(CH, n, bad.tobytes(), stamp)
         raise AssertionError(kind)
 
     def reference_windows(self):
@@ -234,9 +240,9 @@ def test_fuzzed_frames_through_the_subscription_callback(model_dir):
         slowest = 0.0
         frames = [fuzz.frame() for _ in range(1200)] + [fuzz.frame('valid') for _ in range(40)]
         for msg in frames:
-            t0 = time.perf_counter()
-            node.on_frame(msg)                      # the live node's subscription callback
-            slowest = max(slowest, time.perf_counter() - t0)
+            t0 = time.thread_time()                 # CPU time of this thread: what the callback itself costs,
+            node.on_frame(msg)                      # not the waits other load imposes on a shared machine
+            slowest = max(slowest, time.thread_time() - t0)
             while pending(node) > 32:               # the worker keeps up: no window is dropped
                 time.sleep(0.005)
         windows = fuzz.reference_windows()
@@ -249,7 +255,7 @@ def test_fuzzed_frames_through_the_subscription_callback(model_dir):
     assert len(frames) >= 1000 and fuzz.sizes['16MB'] >= 1
     assert all(fuzz.invalid[r] > 20 for r in FRAME_ERROR_REASONS), fuzz.invalid
     assert all(fuzz.resets[r] > 5 for r in DISCONTINUITY_REASONS), fuzz.resets
-    assert slowest < 1.0, f'the callback took {slowest:.2f} s on one frame'
+    assert slowest < 1.0, f'the callback took {slowest:.2f} s of CPU on one frame'
     windows = check_outputs(model_dir, fuzz, published)
     assert len(windows) > 50
 

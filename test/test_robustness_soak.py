@@ -5,11 +5,13 @@ Checks: RSS growth after warm-up < 50 MB; the inference queue never grows beyond
 accounting in /diagnostics closes: windows assembled - dropped windows = outputs published = outputs
 received. A small model (8 mics like the simulator's array) keeps the inference cheap; the node code is
 the real one. Frames of 4096 samples (256 ms) keep the executor's per-message cost at 15x real time
-within what 2 shared cores deliver; at 1024 samples and 15x the best-effort input loses frames (gaps)
-on such a machine. At this rate the tiny model cannot serve every window either: the drops are counted.
+(~59 frames/s) modest on 2 shared cores. The graph runs in a spawned process, so the RSS measured is the
+graph's own and not the test runner's (whose heap carries every earlier test).
 """
+import multiprocessing
 import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pytest
@@ -44,24 +46,18 @@ def diagnostics(rec) -> dict:
     return {kv.key: kv.value for kv in msgs[-1][1].status[0].values} if msgs else {}
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    'open defect: inside the composed graph the perception node\'s inference p50 reaches ~370 ms '
-    '(8 ms standalone) and best-effort frames are lost (gaps), so fewer windows than 90 % of the audio '
-    'are assembled; seen at 15x and at 5x since the shipped-model session, cause not yet found'))
-def test_ten_simulated_minutes_at_15x_real_time(tmp_path):
-    write_tiny_models(tmp_path, num_mics=8)
+def soak(model_dir: str) -> dict:
+    """The soak itself; runs in a fresh process so its RSS is the graph's, not the test runner's."""
     proc = psutil.Process()
     with Graph(domain_id=DOMAIN) as graph:
         sim = graph.add(SimulatorNode, {'rate': RATE, 'scene_period_s': 30.0, 'segment_s': 5.0, 'seed': 11,
-                                                'chunk_samples': 4096})
-        node = graph.add(PerceptionNode, {'model_dir': str(tmp_path), 'diagnostics_period_s': 0.5,
-                                                  'input_qos_depth': 100})
+                                        'chunk_samples': 4096})
+        node = graph.add(PerceptionNode, {'model_dir': model_dir, 'diagnostics_period_s': 0.5,
+                                          'input_qos_depth': 100})
         rec = graph.add(TopicRecorder, topics={'depth/image': Image, 'segmentation/image': Image,
                                                '/diagnostics': DiagnosticArray},
                         keep=lambda topic: topic == '/diagnostics', depth=100)
-        graph.start()
-        assert graph.wait_for(lambda: sim.audio_pub.get_subscription_count() >= 1
-                              and node.pubs['depth'].get_subscription_count() >= 1, 15.0), 'discovery timed out'
+        graph.start()     # after discovery: no frame is published before perception subscribes
         t0 = time.monotonic()
         samples = []                        # (audio s, rss MB, inference queue length)
         while streamed_audio_s(sim) < AUDIO_S and time.monotonic() - t0 < MAX_WALL_S:
@@ -77,27 +73,35 @@ def test_ten_simulated_minutes_at_15x_real_time(tmp_path):
             now, last[0] = (s['frames'], s['windows'], s['outputs']), (s['frames'], s['windows'], s['outputs'])
             return now == last[0] and not node._queue and s['windows'] == s['outputs'] + s['dropped_windows']
         graph.wait_for(lambda: settled() and time.sleep(0.5) is None and settled(), 20.0)
-        assert graph.wait_for(lambda: diagnostics(rec).get('windows') == str(node.stats()['windows'])
-                              and diagnostics(rec).get('dropped windows') == str(node.stats()['dropped_windows'])
-                              and rec.count('depth/image') == node.stats()['outputs'], 15.0), (
-            node.stats(), diagnostics(rec), rec.counts)
-        final, values = node.stats(), diagnostics(rec)
-        received = rec.count('depth/image'), rec.count('segmentation/image')
-        scenes = len(sim.scene_log)
+        closed = graph.wait_for(lambda: diagnostics(rec).get('windows') == str(node.stats()['windows'])
+                                and diagnostics(rec).get('dropped windows') == str(node.stats()['dropped_windows'])
+                                and rec.count('depth/image') == node.stats()['outputs'], 15.0)
+        return {'closed': closed, 'audio': audio, 'wall': wall, 'final': node.stats(), 'values': diagnostics(rec),
+                'received': (rec.count('depth/image'), rec.count('segmentation/image')),
+                'scenes': len(sim.scene_log), 'samples': samples, 'queue_size': node.params['queue_size'],
+                'hop_s': node.model.feature_config.hop_s, 'skipped': sim.pacer.skipped}
 
+
+def test_ten_simulated_minutes_at_15x_real_time(tmp_path):
+    write_tiny_models(tmp_path, num_mics=8)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context('spawn')) as pool:
+        r = pool.submit(soak, str(tmp_path)).result(timeout=MAX_WALL_S + 60)
+    final, values, audio, wall = r['final'], r['values'], r['audio'], r['wall']
+    print(f"soak: {audio:.0f} s of audio in {wall:.0f} s wall, {r['skipped']} chunks skipped late, {final}")
+    assert r['closed'], (final, values, r['received'])
     assert audio >= AUDIO_S, f'only {audio:.0f} s of audio streamed in {wall:.0f} s'
     assert audio / wall >= 4.0, f'{audio / wall:.1f}x real time'
     windows, dropped = int(values['windows']), int(values['dropped windows'])
-    assert windows == final['windows'] >= 0.9 * AUDIO_S / node.model.feature_config.hop_s
-    assert windows - dropped == final['outputs'] == received[0] == received[1], (windows, dropped, final, received)
+    assert windows == final['windows'] >= 0.9 * AUDIO_S / r['hop_s']
+    assert windows - dropped == final['outputs'] == r['received'][0] == r['received'][1], (windows, dropped, r)
     assert values['inference errors'] == '0' and values['invalid frames'] == '0'
     # the input keeps up: (almost) every frame arrives, so (almost) no stream reset
     assert int(values['stream resets (gap)']) <= 0.01 * final['frames'], values
-    assert scenes >= 10
-    queue = np.array([q for _, _, q in samples])
-    assert queue.max() <= node.params['queue_size']
-    audio_t = np.array([a for a, _, _ in samples])
-    rss = np.array([r for _, r, _ in samples])
+    assert r['scenes'] >= 10
+    queue = np.array([q for _, _, q in r['samples']])
+    assert queue.max() <= r['queue_size']
+    audio_t = np.array([a for a, _, _ in r['samples']])
+    rss = np.array([m for _, m, _ in r['samples']])
     after = rss[audio_t >= WARMUP_S]
     assert after.size > 10
     growth = after.max() - after[0]

@@ -1,9 +1,10 @@
 """Pure tests of frame validation and window assembly (no ROS)."""
 import numpy as np
 import pytest
+import torch
 
-from audio_vision.core.windowing import (NS_PER_S, FrameError, FrameSpec, WindowAssembler, check_layout,
-                                         check_samples)
+from audio_vision.core.windowing import (MAX_ABS_SAMPLE, NS_PER_S, FrameError, FrameSpec, WindowAssembler,
+                                         check_layout, check_samples)
 
 FS = 1000  # 1 sample = 1 ms keeps the stamp arithmetic readable
 
@@ -59,6 +60,31 @@ def test_non_finite_samples_rejected(bad):
     with pytest.raises(FrameError) as err:
         check_samples(x)
     assert err.value.reason == 'non_finite'
+
+
+@pytest.mark.parametrize('value, reason', [(MAX_ABS_SAMPLE, None), (-MAX_ABS_SAMPLE, None), (1e-45, None),
+                                           (2 * MAX_ABS_SAMPLE, 'out_of_range'), (-3e38, 'out_of_range')])
+def test_samples_beyond_the_limit_rejected_as_out_of_range(value, reason):
+    x = np.zeros((2, 50), np.float32)
+    x[0, 3] = value
+    if reason is None:
+        check_samples(x)
+        return
+    with pytest.raises(FrameError) as err:
+        check_samples(x)
+    assert err.value.reason == reason and 'full scale' in str(err.value)
+
+
+def test_out_of_range_samples_would_break_the_features():
+    """Why the limit exists: float32 power spectra overflow, and the features stop being finite."""
+    from audio_vision.core.features import FeatureConfig, SpectrogramFeatures
+    cfg = FeatureConfig(sample_rate=16000, window_s=0.25, hop_s=0.25)
+    features = SpectrogramFeatures(cfg, np.array([[0.0, 0, 0], [0.05, 0, 0]]))
+    x = np.zeros((2, cfg.window_samples), np.float32)
+    x[:, 100:120] = MAX_ABS_SAMPLE
+    assert torch.isfinite(features(torch.from_numpy(x)[None])).all()
+    x[:, 100:120] = 3e38
+    assert not torch.isfinite(features(torch.from_numpy(x)[None])).all()
 
 
 def test_frame_spec_validates_itself():

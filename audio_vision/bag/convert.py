@@ -394,7 +394,7 @@ def _bag_to_dataset(bag, out: Path, cfg, opts, progress) -> FromBagResult:
             cfg, camera=CameraConfig(out_w, out_h, round(hfov, 6)),
             recording=dataclasses.replace(cfg.recording, window_s=window / fs))
         sim = Simulator(out_cfg)
-        specs = ds._array_specs(sim)
+        specs = ds.array_specs(sim)
         split_of = {p[3]: (opts.split if opts.split != 'auto' else
                            ds.split_of_room(p[3], cfg.dataset.split_fractions)) for p in plan}
         counts = {s: sum(1 for p in plan if split_of[p[3]] == s) for s in splits}
@@ -452,9 +452,9 @@ def _bag_to_dataset(bag, out: Path, cfg, opts, progress) -> FromBagResult:
         del mm
         info = {'split': s, 'shard': 0, 'num_shards': 1, 'count': rows[s],
                 'indices': [x['index'] for x in metas], 'rooms': sorted({x['room_id'] for x in metas}),
-                'content_hash': ds._hash_arrays(tmp), 'config_hash': ds._hash_json(generator)}
-        ds._write_json(tmp / 'meta.json', metas)
-        ds._write_json(tmp / 'shard.json', info)
+                'content_hash': ds.hash_arrays(tmp), 'config_hash': ds.hash_json(generator)}
+        ds.write_json(tmp / 'meta.json', metas)
+        ds.write_json(tmp / 'shard.json', info)
         final = out / s / name
         if final.exists():
             shutil.rmtree(final)

@@ -6,6 +6,7 @@ The spectrogram is computed once and shared by the modalities. The engine that e
 """
 from __future__ import annotations
 
+import reprlib
 from pathlib import Path
 from typing import Iterable
 
@@ -36,6 +37,22 @@ def resolve_device(device: str | None) -> torch.device:
     return dev
 
 
+def describe_difference(a: dict, b: dict, max_keys: int = 3) -> str:
+    """The keys on which two config dicts differ, values shortened: ``'key: 1 vs 2, ...'``."""
+    short = reprlib.Repr()          # attributes, not keyword arguments: those need Python 3.12
+    short.maxlevel, short.maxlist, short.maxtuple, short.maxstring, short.maxother = 2, 3, 3, 30, 12
+
+    def one(key) -> str:
+        x, y = a.get(key), b.get(key)
+        if isinstance(x, (list, tuple)) and isinstance(y, (list, tuple)) and len(x) != len(y):
+            return f'{key}: {len(x)} vs {len(y)} entries'
+        return f'{key}: {short.repr(x)} vs {short.repr(y)}'
+
+    keys = [k for k in sorted(set(a) | set(b), key=str) if a.get(k) != b.get(k)]
+    text = ', '.join(one(k) for k in keys[:max_keys])
+    return text + (f', and {len(keys) - max_keys} more' if len(keys) > max_keys else '')
+
+
 class AudioToVision:
     """Per-modality AT-net + frozen VQ-VAE codebook/decoder, behind one `predict` call."""
 
@@ -50,8 +67,8 @@ class AudioToVision:
                                ('array geometry', first.array.to_dict(), spec.array.to_dict()),
                                ('camera', first.camera.to_dict(), spec.camera.to_dict())):
                 if a != b:
-                    raise CheckpointError(f'{first.modality} and {spec.modality} models disagree on {what}: '
-                                          f'{a} vs {b}')
+                    raise CheckpointError(f'{first.modality} and {spec.modality} models disagree on {what} '
+                                          f'({describe_difference(a, b)}); train them on the same data')
         self.device = torch.device(device)
         self.models = {name: m.to(self.device).eval() for name, m in models.items()}
         self.spec = first
@@ -72,7 +89,9 @@ class AudioToVision:
             raise ValueError(f'modalities must be a non-empty subset of {MODALITIES}, got {modalities}')
         model_dir = Path(model_dir)
         if not model_dir.is_dir():
-            raise CheckpointError(f'model directory {model_dir} does not exist')
+            raise CheckpointError(f'model directory {model_dir} '
+                                  + ('is a file, not a directory' if model_dir.exists() else 'does not exist')
+                                  + ": pass the directory holding depth.pt / segmentation.pt ('' = the shipped models)")
         dev = resolve_device(device)
         models = {m: load_checkpoint(model_dir / f'{m}.pt', expect={'modality': m}, device=dev) for m in modalities}
         return cls(models, dev, quantize, backend)

@@ -24,7 +24,10 @@ import numpy as np
 NS_PER_S = 1_000_000_000
 
 #: reasons a frame is rejected, in the order the checks run
-FRAME_ERROR_REASONS = ('encoding', 'layout', 'channels', 'chunk_size', 'non_finite')
+FRAME_ERROR_REASONS = ('encoding', 'layout', 'channels', 'chunk_size', 'non_finite', 'out_of_range')
+#: largest accepted |sample|. Float audio is nominally within +-1 (full scale); 60 dB above that it is
+#: not audio but a unit or gain error, and much larger values overflow float32 power spectra (NaN features)
+MAX_ABS_SAMPLE = 1e3
 #: reasons the stream is reset (the frame itself is accepted and starts the new stream)
 DISCONTINUITY_REASONS = ('gap', 'reordered')
 
@@ -76,10 +79,16 @@ def check_layout(spec: FrameSpec, *, encoding: str, height: int, width: int, ste
 
 
 def check_samples(samples: np.ndarray) -> None:
-    """Raise :class:`FrameError` ('non_finite') if any sample is NaN or infinite."""
-    if not np.isfinite(samples).all():
+    """Raise :class:`FrameError`: 'non_finite' if any sample is NaN or infinite, 'out_of_range' if any
+    exceeds :data:`MAX_ABS_SAMPLE` in magnitude."""
+    peak = float(np.max(np.abs(samples))) if samples.size else 0.0
+    if not np.isfinite(peak):
         bad = int(samples.size - np.count_nonzero(np.isfinite(samples)))
         raise FrameError('non_finite', f'frame has {bad} non-finite samples')
+    if peak > MAX_ABS_SAMPLE:
+        bad = int(np.count_nonzero(np.abs(samples) > MAX_ABS_SAMPLE))
+        raise FrameError('out_of_range', f'frame has {bad} samples beyond +-{MAX_ABS_SAMPLE:g} (peak {peak:.3g}); '
+                                         'float audio is expected within +-1 full scale')
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The nodes composed in one process: one context, one MultiThreadedExecutor, real DDS topics.
+"""The nodes composed in one process: one context, one executor thread, real DDS topics.
 
 This is how the package runs without ``launch`` (a Python-package-index install): the demo, the graph
 tests and notebooks build the same nodes with the same ``config/*.yaml`` parameter files a launch file
@@ -7,6 +7,7 @@ so they match in any namespace.
 """
 from __future__ import annotations
 
+import collections
 import sys
 import threading
 import time
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import rclpy
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -38,13 +39,19 @@ class Graph:
     """Nodes sharing one executor spun on a background thread. Use as a context manager.
 
     ``domain_id`` isolates the graph (tests use one per module); None = ROS_DOMAIN_ID / 0.
+
+    One executor thread: the nodes' callbacks are short (inference runs on the perception node's worker
+    thread). rclpy's MultiThreadedExecutor was measured here (rclpy 9.1, 2 cores) to burn a full core
+    while idle and to starve its own timers: the simulator at 15x real time skipped half its chunks
+    and a subscriber in the same executor received a quarter of them; single-threaded, all arrived at
+    a sixth of the CPU (probe: benchmarks/executor_probe.py).
     """
 
-    def __init__(self, domain_id: int | None = None, num_threads: int | None = None):
+    def __init__(self, domain_id: int | None = None):
         self.context = rclpy.Context()
         kwargs = {} if domain_id is None else {'domain_id': int(domain_id)}
         rclpy.init(context=self.context, **kwargs)
-        self.executor = MultiThreadedExecutor(num_threads=num_threads, context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
         self.nodes: list[Node] = []
         self._thread: threading.Thread | None = None
 
@@ -63,11 +70,23 @@ class Graph:
         self.executor.add_node(node)
         return node
 
-    def start(self) -> 'Graph':
+    def start(self, discovery_timeout: float = 10.0) -> 'Graph':
+        """Wait for discovery (see :meth:`wait_for_discovery`), then spin on a background thread."""
         if self._thread is None:
+            self.wait_for_discovery(discovery_timeout)
             self._thread = threading.Thread(target=self._spin, name='graph_executor', daemon=True)
             self._thread.start()
         return self
+
+    def wait_for_discovery(self, timeout: float) -> bool:
+        """Wait until every publisher of the graph has matched every subscription of the graph on its
+        topic. Sources publish from their first timer tick and volatile topics are not replayed to late
+        subscribers, so starting before DDS discovery completes would lose the first frames. False when
+        ``timeout`` ran out (e.g. QoS-incompatible endpoints never match)."""
+        subscriptions = collections.Counter(s.topic_name for node in self.nodes for s in node.subscriptions)
+        publishers = [(p, subscriptions[p.topic_name]) for node in self.nodes for p in node.publishers
+                      if subscriptions[p.topic_name]]
+        return self.wait_for(lambda: all(p.get_subscription_count() >= n for p, n in publishers), timeout)
 
     def _spin(self):
         try:

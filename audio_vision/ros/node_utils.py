@@ -16,7 +16,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from std_msgs.msg import Header
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
 
@@ -90,17 +90,25 @@ def declare_parameters(node, params: list[Param]) -> dict[str, Any]:
 # ---------------------------------------------------------------- main()
 
 def run_node(make_node: Callable, args=None, name: str = 'node') -> int:
-    """The body of every node's ``main()``: init, build, spin on a MultiThreadedExecutor, clean up.
+    """The body of every node's ``main()``: init, build, spin (single-threaded, as ros2/demos), clean up.
 
-    A :class:`StartupError` while building prints ONE line (``<name>: error: ...``) and returns 1.
+    Every callback here is short (inference runs on the perception node's own worker thread), so one
+    executor thread suffices; rclpy's MultiThreadedExecutor busy-waits a whole core and lost frames
+    (see :mod:`audio_vision.ros.graph`).
+
+    A :class:`StartupError` while building, or ROS arguments rcl refuses (a missing or malformed
+    ``--params-file``, a ``-p`` without ``:=``), print ONE line (``<name>: error: ...``) and return 1;
+    rcl itself may log its own ``[rcl]`` line before.
     """
-    rclpy.init(args=args)
+    try:
+        rclpy.init(args=args)
+    except Exception as exc:  # noqa: BLE001 - rclpy raises its RCLError (a private type) for bad arguments
+        print(f'{name}: error: invalid ROS arguments: {rcl_error_text(exc)}', file=sys.stderr)
+        return 1
     node = None
     try:
         node = make_node()
-        executor = MultiThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
+        rclpy.spin(node)
     except StartupError as exc:
         print(f'{name}: error: {exc}', file=sys.stderr)
         return 1
@@ -111,6 +119,13 @@ def run_node(make_node: Callable, args=None, name: str = 'node') -> int:
             node.destroy_node()
         rclpy.try_shutdown()
     return 0
+
+
+def rcl_error_text(exc: Exception) -> str:
+    """rcl's error message on one line, without its C source locations (``, at /path/file.c:123``)."""
+    text = ' '.join(str(exc).split())
+    text = re.sub(r',? at \S+\.c:\d+', '', text).removeprefix('failed to initialize rcl: ')
+    return text.strip()
 
 
 # ---------------------------------------------------------------- statistics

@@ -83,7 +83,8 @@ def make_sample(sim, seed: int, index: int) -> tuple[dict[str, np.ndarray], dict
     return arrays, meta
 
 
-def _array_specs(sim) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+def array_specs(sim) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Shape and dtype of one sample's arrays: the shard layout (also written by bag.convert)."""
     cfg = sim.cfg
     n_samples = int(round(cfg.recording.window_s * sim.sample_rate))
     H, W = sim.camera.height, sim.camera.width
@@ -169,12 +170,12 @@ def generate_dataset(out: str | Path, n: int, seed: int, cfg: SimConfig | None =
                  'num_shards': int(num_shards), 'sharding': 'index % num_shards == shard',
                  'config': cfg.to_dict()}
     existing = _read_json(out / 'card.json')
-    if existing is not None and existing.get('generator', {}).get('config_hash') != _hash_json(generator):
+    if existing is not None and existing.get('generator', {}).get('config_hash') != hash_json(generator):
         raise ValueError(f'{out} holds a dataset with another config/seed/n/num_shards; use a new directory')
 
     indices = shard_indices(n, shard, num_shards)
     splits = {i: split_of_room(i // cfg.dataset.poses_per_room, cfg.dataset.split_fractions) for i in indices}
-    specs = _array_specs(sim)
+    specs = array_specs(sim)
     name = shard_name(shard, num_shards)
     writers, rows, metas = {}, {}, {}
     for split in cfg.dataset.split_fractions:
@@ -211,9 +212,9 @@ def generate_dataset(out: str | Path, n: int, seed: int, cfg: SimConfig | None =
         shard_info = {'split': split, 'shard': shard, 'num_shards': num_shards, 'count': rows[split],
                       'indices': [m['index'] for m in metas[split]],
                       'rooms': sorted({m['room_id'] for m in metas[split]}),
-                      'content_hash': _hash_arrays(tmp), 'config_hash': _hash_json(generator)}
-        _write_json(tmp / 'meta.json', metas[split])
-        _write_json(tmp / 'shard.json', shard_info)
+                      'content_hash': hash_arrays(tmp), 'config_hash': hash_json(generator)}
+        write_json(tmp / 'meta.json', metas[split])
+        write_json(tmp / 'shard.json', shard_info)
         final = out / split / name
         if final.exists():
             shutil.rmtree(final)
@@ -230,7 +231,7 @@ def write_card(out: Path, generator: dict, sim) -> dict:
         shards = []
         for info_path in sorted((out / split).glob('shard-*/shard.json')):
             info = _read_json(info_path)
-            if info['config_hash'] != _hash_json(generator):
+            if info['config_hash'] != hash_json(generator):
                 raise ValueError(f'{info_path.parent} was generated with another config/seed/n')
             shards.append(info)
             hashes.append(f"{split}/{info_path.parent.name}:{info['content_hash']}")
@@ -242,13 +243,13 @@ def write_card(out: Path, generator: dict, sim) -> dict:
         'name': out.name, 'format_version': FORMAT_VERSION,
         'description': 'audio_vision simulated microphone-array recordings with ground-truth depth '
                        'and segmentation (see docs/SIMULATOR.md)',
-        'generator': dict(generator, config_hash=_hash_json(generator)),
+        'generator': dict(generator, config_hash=hash_json(generator)),
         'sample_rate': sim.sample_rate, 'window_s': sim.cfg.recording.window_s,
         'num_channels': sim.num_channels, 'mic_positions': np.asarray(sim.mic_positions).tolist(),
         'camera': sim.camera.to_dict(), 'K': sim.camera.K.tolist(),
         'class_table': sim.class_table.to_list(),
         'arrays': {k: {'shape': ['n'] + list(shape), 'dtype': np.dtype(dt).name}
-                   for k, (shape, dt) in _array_specs(sim).items()},
+                   for k, (shape, dt) in array_specs(sim).items()},
         'splits': splits,
         'count': sum(v['count'] for v in splits.values()),
         'complete': all(shard_name(i, generator['num_shards']) in present
@@ -257,7 +258,7 @@ def write_card(out: Path, generator: dict, sim) -> dict:
         if present else False,
         'content_hash': hashlib.sha256('\n'.join(sorted(hashes)).encode()).hexdigest(),
     }
-    _write_json(out / 'card.json', card)
+    write_json(out / 'card.json', card)
     return card
 
 
@@ -353,7 +354,8 @@ def __getattr__(name):
 
 
 # --- helpers -------------------------------------------------------------------------------
-def _hash_arrays(directory: Path) -> str:
+def hash_arrays(directory: Path) -> str:
+    """Content hash of a shard's arrays, as recorded in shard.json and checked on load."""
     h = hashlib.sha256()
     for name in ARRAY_NAMES:
         arr = np.load(directory / f'{name}.npy', mmap_mode='r')
@@ -364,7 +366,8 @@ def _hash_arrays(directory: Path) -> str:
     return h.hexdigest()
 
 
-def _hash_json(obj) -> str:
+def hash_json(obj) -> str:
+    """Short hash of a JSON-able object (key order independent): config_hash of a shard."""
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -376,7 +379,8 @@ def _read_json(path: Path):
         return None
 
 
-def _write_json(path: Path, obj) -> None:
+def write_json(path: Path, obj) -> None:
+    """Write atomically (temp file + rename) so a killed generator never leaves half a file."""
     tmp = Path(str(path) + '.tmp')
     with open(tmp, 'w', encoding='utf-8') as f:
         json.dump(obj, f, indent=1, sort_keys=True)
