@@ -19,7 +19,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2  # noqa: E402
 
 from audio_vision.core.pipeline import AudioToVision  # noqa: E402
-from audio_vision.core.windowing import NS_PER_S  # noqa: E402
+from audio_vision.core.windowing import FRAME_ERROR_REASONS, NS_PER_S  # noqa: E402
 from audio_vision.ros import conversions as conv  # noqa: E402
 from audio_vision.ros.graph import Graph, TopicRecorder  # noqa: E402
 from audio_vision.ros.node_utils import StartupError  # noqa: E402
@@ -147,6 +147,9 @@ def test_malformed_frames_are_counted_and_later_frames_still_processed(model_dir
         nan = good.copy()
         nan[2, 100] = np.nan
         bad.append(conv.audio_to_msg(nan, t0, 'audio_array'))          # non_finite
+        loud = good.copy()
+        loud[0, 5] = 1e20
+        bad.append(conv.audio_to_msg(loud, t0, 'audio_array'))         # out_of_range
         for msg in bad:
             src.pub.publish(msg)
         audio = (0.1 * np.random.default_rng(1).normal(size=(CH, 4 * WINDOW))).astype(np.float32)
@@ -157,15 +160,14 @@ def test_malformed_frames_are_counted_and_later_frames_still_processed(model_dir
                               and last_diagnostics(rec)[1]['windows'] == '4', 5.0)
         status, values = last_diagnostics(rec)
 
-    for reason in ('encoding', 'channels', 'layout', 'chunk_size', 'non_finite'):
+    for reason in FRAME_ERROR_REASONS:
         assert values[f'invalid frames ({reason})'] == '1', (reason, values)
-    assert values['invalid frames'] == '5'
+    assert values['invalid frames'] == '6'
     assert values['stream resets (gap)'] == '1'
     # 2 windows before the gap, 2 after it: the ring buffer restarted at the gap, never stitching across it
     ends = [conv.time_to_ns(m.header.stamp) for _, m in rec.get('depth/image')]
     assert ends == [t0 + k * WINDOW * NS_PER_S // FS for k in (1, 2, 4, 5)]
-    assert node.stats()['invalid_frames'] == {r: 1 for r in ('encoding', 'layout', 'channels', 'chunk_size',
-                                                             'non_finite')}
+    assert node.stats()['invalid_frames'] == dict.fromkeys(FRAME_ERROR_REASONS, 1)
 
 
 def test_latest_window_wins_and_drops_are_counted(model_dir):
