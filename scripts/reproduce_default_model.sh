@@ -25,7 +25,8 @@ step train $PY -m audio_vision train --data "$DATA" --run-dir "$RUN" --export "$
 # split, half the epochs), so the rows compare with each other, not with the full model.
 for L in 8 16 32; do
   step "ablation_latent$L" $PY -m audio_vision train --data "$DATA" --run-dir "$RUN-latent$L" \
-    --latent-size "$L" --modalities depth --stages vqvae atnet --limit 3000 --epochs-scale 0.5 --no-progress
+    --config config/train_ablation.yaml --latent-size "$L" --modalities depth --stages vqvae atnet \
+    --limit 3000 --epochs-scale 0.5 --no-progress
 done
 step evaluate $PY -m audio_vision evaluate --data "$DATA" --models "$MODELS" --no-progress \
   --ablation "$RUN-latent8/models" "$RUN-latent16/models" "$RUN-latent32/models" \

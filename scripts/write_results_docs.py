@@ -68,8 +68,22 @@ def main() -> None:
         winner = 'two-stage method' if method['depth']['abs_rel'] <= e2e['depth']['abs_rel'] else 'end-to-end baseline'
     repro = ('bash scripts/reproduce_default_model.sh   # dataset -> train -> ablation -> evaluate -> fp16 export\n'
              '.venv/bin/python scripts/write_results_docs.py')
+    def steps(optim: dict) -> int:
+        return optim['epochs'] * optim['max_steps_per_epoch']
+
+    def compare(modality: str, metric: str) -> str:
+        if not e2e:
+            return f"{method[modality][metric]:.3f}"
+        return f"{method[modality][metric]:.3f} method vs {e2e[modality][metric]:.3f} end-to-end"
+
+    def last_log(stage: str) -> dict:
+        lines = (args.run / stage / 'log.jsonl').read_text().splitlines()
+        return json.loads(lines[-1])
+
     time_lines = '\n'.join(f'| {k} | {float(v) / 60:.1f} min |' for k, v in timings.items())
     dataset_time = extra.read_text().strip() if extra.exists() else ''
+    notes = ROOT / 'docs' / 'training_time.txt'      # how the recorded times were taken (hand-written)
+    training_time = notes.read_text().strip() if notes.exists() else ''
 
     results_md = f"""# Results
 
@@ -99,15 +113,20 @@ split and half the epochs, so they compare with each other, not with the full `m
 
 ## Two-stage vs end-to-end
 
-On depth AbsRel the {winner or 'comparison is missing'} is better here, but read it with the budget
-note below: the end-to-end baseline trained for half the steps. Quantization costs nothing measurable
-(`method` vs `method_no_quant`), and the VQ-VAE ceiling (`vqvae_upper_bound`) is near perfect, so the gap
-is entirely in mapping audio onto the manifold: with ~600 AT-net steps on 8000 windows the network has
-learnt the robot's height above the floor and a rough distance to the wall ahead (the floor/wall
-boundary and the depth gradient in the mosaic), not where the sources stand (their IoU is ~0). What we
-expect to close the gap, in order: many more AT-net steps (the validation loss was still falling),
-more rooms, and an echo representation with finer delay resolution. The latent-size ablation was run on
-an even smaller budget (3000 windows, 3 epochs of <= 94 steps), where 8x8 learns fastest.
+Both audio encoders trained for the same number of optimizer steps ({steps(t['atnet_optim'])} for the AT-net,
+{steps(t['end_to_end_optim'])} for the end-to-end network, batch {t['atnet_optim']['batch_size']}) on the same features; the method also
+has its VQ-VAE stage ({steps(t['vqvae_optim'])} steps). On depth AbsRel the {winner or 'comparison is missing'} is better
+here ({compare('depth', 'abs_rel')}); δ1 {compare('depth', 'delta1')}; segmentation mIoU {compare('segmentation', 'miou')}.
+Quantization costs nothing measurable (`method` vs `method_no_quant`: AbsRel
+{method['depth']['abs_rel']:.3f} vs {res['rows']['method_no_quant']['depth']['abs_rel']:.3f}). The VQ-VAE ceiling is
+near perfect (δ1 {res['rows']['vqvae_upper_bound']['depth']['delta1']:.3f}), so the gap is entirely in mapping audio onto the
+manifold. The AT-net's last epoch ended at training loss {last_log('atnet_depth')['train_loss']:.3f} against validation
+{last_log('atnet_depth')['val_latent_mse']:.3f} (depth), and its validation δ1 stopped improving about halfway through:
+more steps on these 8000 windows will not close the gap. More rooms, and an echo representation with finer delay
+resolution, are what we expect to help. Both networks learn the room's layout (floor, walls, ceiling and their
+distances: see the per-class IoU), not where the sound sources stand.
+The latent-size ablation was run on a smaller budget (3000 windows, the first, shorter budgets of
+config/train_ablation.yaml at half the epochs), where 8x8 learns fastest.
 
 ![GT vs every row on fixed test scenes](figures/results_mosaic.png)
 
@@ -120,17 +139,10 @@ Training curves: ![training curves](figures/training_curves.png)
 {time_lines}
 
 {dataset_time}
-`ablation_latent8` includes about 20 minutes during which its process was suspended (SIGSTOP) to give
-the main run the CPU; the other two ablation runs were not interrupted.
-Times were measured while other jobs shared the same two cores, so an idle machine is faster. The
-shipped run was stopped and resumed (each stage resumes from its last finished epoch) while its epoch
-budget was cut to fit the development session: the depth VQ-VAE (4 epochs of 250 steps, ~75 s per epoch
-on its progress bar) and the depth AT-net ran in invocations whose stage times were not recorded, so the
-table lists only the stages whose time the trainer recorded, and no end-to-end total is claimed here.
+{training_time}
 Training budgets (config/train.yaml): VQ-VAE {t['vqvae_optim']['epochs']} epochs of at most
 {t['vqvae_optim']['max_steps_per_epoch']} steps, AT-net {t['atnet_optim']['epochs']} x {t['atnet_optim']['max_steps_per_epoch']},
-end-to-end {t['end_to_end_optim']['epochs']} x {t['end_to_end_optim']['max_steps_per_epoch']} steps of batch 32: the end-to-end
-baseline saw half the AT-net's steps (and no VQ-VAE stage), which the comparison below must be read with.
+end-to-end {t['end_to_end_optim']['epochs']} x {t['end_to_end_optim']['max_steps_per_epoch']} steps of batch {t['atnet_optim']['batch_size']}.
 """
     (ROOT / 'docs' / 'RESULTS.md').write_text(results_md)
 
