@@ -30,12 +30,11 @@ EXECUTORS = {'SingleThreadedExecutor': SingleThreadedExecutor, 'MultiThreadedExe
 
 
 def probe(executor_cls, seconds: float = 10.0, domain_id: int = 91) -> dict:
-    with Graph(domain_id=domain_id) as graph:
-        graph.executor = executor_cls(context=graph.context)    # before any node is added
+    with Graph(domain_id=domain_id, executor_cls=executor_cls) as graph:
         sim = graph.add(SimulatorNode, {'rate': 15.0, 'scene_period_s': 0.0, 'segment_s': 5.0, 'seed': 11,
                                         'chunk_samples': 4096})
         rec = graph.add(TopicRecorder, topics={'audio/frames': Image}, keep=lambda topic: False)
-        assert graph.wait_for(lambda: sim.audio_pub.get_subscription_count() >= 1, 15.0), 'no discovery'
+        assert graph.wait_for_discovery(15.0), 'no discovery'
         graph.start()
         cpu0 = time.process_time()
         time.sleep(seconds)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import rclpy
-from rclpy.executors import SingleThreadedExecutor
+from rclpy.executors import Executor, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -39,6 +39,7 @@ class Graph:
     """Nodes sharing one executor spun on a background thread. Use as a context manager.
 
     ``domain_id`` isolates the graph (tests use one per module); None = ROS_DOMAIN_ID / 0.
+    ``executor_cls`` is for comparing executors (benchmarks/executor_probe.py); keep the default.
 
     One executor thread: the nodes' callbacks are short (inference runs on the perception node's worker
     thread). rclpy's MultiThreadedExecutor was measured here (rclpy 9.1, 2 cores) to burn a full core
@@ -47,11 +48,11 @@ class Graph:
     a sixth of the CPU (probe: benchmarks/executor_probe.py).
     """
 
-    def __init__(self, domain_id: int | None = None):
+    def __init__(self, domain_id: int | None = None, executor_cls: type[Executor] = SingleThreadedExecutor):
         self.context = rclpy.Context()
         kwargs = {} if domain_id is None else {'domain_id': int(domain_id)}
         rclpy.init(context=self.context, **kwargs)
-        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor = executor_cls(context=self.context)
         self.nodes: list[Node] = []
         self._thread: threading.Thread | None = None
 
