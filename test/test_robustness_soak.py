@@ -105,4 +105,5 @@ def test_ten_simulated_minutes_at_15x_real_time(tmp_path):
     after = rss[audio_t >= WARMUP_S]
     assert after.size > 10
     growth = after.max() - after[0]
+    print(f'soak: RSS {after[0]:.0f} -> {after.max():.0f} MB after warm-up')
     assert growth < 50.0, f'RSS grew {growth:.1f} MB after warm-up ({after[0]:.0f} -> {after.max():.0f} MB)'
