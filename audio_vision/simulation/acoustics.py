@@ -13,6 +13,12 @@ follows the image-source density, 4*pi*c/V per second for pyroomacoustics' 1/r a
 convention, decaying per octave band with the Eyring RT60 of the same materials and air
 absorption. ISM and tail are cross-faded with equal-power weights.
 
+Bodies: every source body (sounding or silent) reflects every emitter to every mic, first
+order, by geometric acoustics (`body_echo_paths`, docs/SIMULATOR.md "Bodies"): the body is a
+vertical cylinder on the floor, the echo leaves its specular point with the spreading of a
+curved-horizontally, flat-vertically mirror. Body echoes are added after the ISM/tail
+cross-fade, so late body echoes are not faded out with the early part.
+
 Time base: pyroomacoustics delays every arrival by half the fractional-delay filter
 (`latency` samples); the mixer compensates, so recorded audio is in physical time.
 """
@@ -27,9 +33,32 @@ import scipy.fft as sfft
 from scipy import signal as sps
 
 from .config import RecordingConfig
-from .scene import Room
+from .scene import Body, Room
 
 _STFT_N, _STFT_HOP = 256, 128   # tail synthesis frames (16 ms at 16 kHz)
+_BODY_AIR_HZ = 4000.0           # body echoes: broadband air absorption of this octave (mid chirp band)
+_SPECULAR_ITERATIONS = 3        # fixed-point refinements of the horizontal specular point
+
+
+@dataclass(frozen=True)
+class Scatterer:
+    """A body as sound sees it: a vertical cylinder standing on the floor (z from 0 to height)."""
+    center: tuple[float, float]      # xy, room frame, m
+    radius: float                    # m; a box gets an equivalent radius (see `from_body`)
+    height: float                    # m
+    reflection: float                # pressure reflection coefficient, broadband
+    owner: int = -1                  # emitter inside this body (its own sound is not scattered), -1: none
+
+    @classmethod
+    def from_body(cls, body: Body, reflection: float, owner: int = -1) -> 'Scatterer':
+        """Cylinder: itself. Box (sx, sy): radius (sx + sy) / 4, half the mean side, which matches
+        the box's mean breadth over all yaws to within 25 % (a square's ranges 1..1.41 x side)."""
+        if body.shape == 'cylinder':
+            radius = float(body.size[0])
+        else:
+            radius = 0.25 * (float(body.size[0]) + float(body.size[1]))
+        return cls((float(body.center[0]), float(body.center[1])), radius, body.height, float(reflection),
+                   int(owner))
 
 
 @dataclass(frozen=True)
@@ -160,10 +189,113 @@ def diffuse_tail(n_rows: int, length: int, latency: int, fs: int, rt60_bands: np
     return out[:, :length] * math.sqrt(4.0 * math.pi * c / (volume * fs))
 
 
+def body_echo_paths(emitters: np.ndarray, mics: np.ndarray, scatterers, air_np: float = 0.0
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """First-order specular echoes of every scatterer, for every (emitter, mic) pair.
+
+    Returns (points (S, M, B, 3), path lengths (S, M, B) m, amplitudes (S, M, B)) in the ISM's
+    convention (a direct path of length r has amplitude 1 / r); amplitude 0 where a body gives
+    no specular echo. Geometric acoustics (k a >> 1) on a vertical cylinder of radius a:
+
+    * horizontal: the specular point p lies on the circle where the normal bisects the
+      directions to emitter and mic (fixed-point iteration from the bisector seen from the axis);
+    * vertical: the face is a flat vertical mirror, so p sits at the height where the straight
+      line from emitter to mic image crosses it, z = (z_e d_m + z_m d_e) / (d_e + d_m) with
+      d_e, d_m the horizontal distances from p; outside [0, height] there is no echo;
+    * amplitude: the reflected wavefront has principal radii rho1 (horizontal, 1/rho1 =
+      1/r1 + 2 / (a cos i), i the incidence angle) and rho2 = r1 (flat vertically), so at the
+      mic A = R / r1 * sqrt(rho1 rho2 / ((rho1 + r2) (rho2 + r2))); for r >> a this is
+      R sqrt(a cos(i) / 2) / sqrt(r1 r2 (r1 + r2)), monostatically R sqrt(a) / (2 r^1.5);
+    * air: amplitude exp(-air_np * (r1 + r2) / 2) with one broadband energy coefficient (1/m).
+
+    A body does not scatter its own emitter (`owner`), nor a pair on opposite sides of it
+    (forward scatter: the shadow, not modelled).
+    """
+    emitters = np.asarray(emitters, dtype=np.float64).reshape(-1, 3)
+    mics = np.asarray(mics, dtype=np.float64).reshape(-1, 3)
+    n_s, n_m, n_b = len(emitters), len(mics), len(scatterers)
+    if n_b == 0 or n_s == 0:
+        z = np.zeros((n_s, n_m, n_b))
+        return np.zeros((n_s, n_m, n_b, 3)), z, z.copy()
+    centers = np.array([b.center for b in scatterers], dtype=np.float64)          # (B, 2)
+    radius = np.array([b.radius for b in scatterers], dtype=np.float64)           # (B,)
+    height = np.array([b.height for b in scatterers], dtype=np.float64)
+    refl = np.array([b.reflection for b in scatterers], dtype=np.float64)
+    owner = np.array([b.owner for b in scatterers], dtype=np.int64)
+    e_xy = emitters[:, None, None, :2]                                            # (S, 1, 1, 2)
+    m_xy = mics[None, :, None, :2]                                                # (1, M, 1, 2)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        u_e, u_m = e_xy - centers, m_xy - centers
+        d_e0 = np.linalg.norm(u_e, axis=-1, keepdims=True)
+        d_m0 = np.linalg.norm(u_m, axis=-1, keepdims=True)
+        outside = (d_e0[..., 0] > radius) & (d_m0[..., 0] > radius)               # (S, M, B)
+        n = u_e / d_e0 + u_m / d_m0
+        n_len = np.linalg.norm(n, axis=-1)                 # ~0: emitter and mic on opposite sides
+        for it in range(_SPECULAR_ITERATIONS + 1):
+            n = n / np.linalg.norm(n, axis=-1, keepdims=True)                     # unit normal at p
+            p = centers + radius[:, None] * n                                     # (S, M, B, 2)
+            v_e, v_m = e_xy - p, m_xy - p
+            d_e = np.linalg.norm(v_e, axis=-1)
+            d_m = np.linalg.norm(v_m, axis=-1)
+            if it == _SPECULAR_ITERATIONS:
+                break
+            n = v_e / d_e[..., None] + v_m / d_m[..., None]
+        cos_i = np.sum(v_e * n, axis=-1) / d_e
+        z_e, z_m = emitters[:, None, None, 2], mics[None, :, None, 2]
+        z_p = (z_e * d_m + z_m * d_e) / (d_e + d_m)
+    ok = (outside & (n_len > 1e-6) & (np.sum(v_m * n, axis=-1) > 0) & (cos_i > 1e-3)
+          & (z_p >= 0.0) & (z_p <= height) & (owner[None, None, :] != np.arange(n_s)[:, None, None]))
+    ok &= np.isfinite(z_p) & np.isfinite(cos_i)
+    points = np.concatenate([np.where(ok[..., None], p, 0.0), np.where(ok, z_p, 0.0)[..., None]], axis=-1)
+    r1 = np.linalg.norm(emitters[:, None, None, :] - points, axis=-1)
+    r2 = np.linalg.norm(points - mics[None, :, None, :], axis=-1)
+    r1, r2 = np.where(ok, r1, 1.0), np.where(ok, r2, 1.0)
+    rho1 = 1.0 / (1.0 / r1 + 2.0 / (radius * np.where(ok, cos_i, 1.0)))
+    amp = refl / r1 * np.sqrt(rho1 * r1 / ((rho1 + r2) * (r1 + r2))) * np.exp(-0.5 * air_np * (r1 + r2))
+    return points, np.where(ok, r1 + r2, 0.0), np.where(ok, amp, 0.0)
+
+
+def body_rirs(emitters: np.ndarray, mics: np.ndarray, scatterers, fs: int, c: float,
+              air_np: float = 0.0) -> tuple[np.ndarray, int]:
+    """(S, M, L) impulse responses of the body echoes alone, latency included like `ism_rirs`.
+
+    Same fractional-delay sinc and high-pass as the ISM, one broadband band (no octave
+    filtering: the reflection coefficient is frequency independent).
+    """
+    fdl = pra.constants.get('frac_delay_length')
+    latency = fdl // 2
+    _, dist, amp = body_echo_paths(emitters, mics, scatterers, air_np)
+    n_s, n_m, n_b = amp.shape
+    valid = amp.reshape(n_s * n_m, n_b) != 0.0
+    if not valid.any():
+        return np.zeros((n_s, n_m, 0)), latency
+    t = (dist / c + latency / fs).reshape(n_s * n_m, n_b)
+    length = int(math.ceil(float(t[valid].max()) * fs)) + latency + 2
+    times = [t[i][valid[i]] for i in range(n_s * n_m)]
+    amps = [amp.reshape(n_s * n_m, n_b)[i][valid[i]][None, :] for i in range(n_s * n_m)]
+    rir = _sinc_builder(times, amps, 1, n_s * n_m, length, fs, fdl)[0]
+    if pra.constants.get('rir_hpf_enable'):
+        from pyroomacoustics.utilities import design_highpass_filter_sos
+        sos = design_highpass_filter_sos(fs, pra.constants.get('rir_hpf_fc'),
+                                         **pra.constants.get('rir_hpf_kwargs'))
+        rir = sps.sosfiltfilt(sos, rir, axis=-1)
+    return rir.reshape(n_s, n_m, length), latency
+
+
+def _air_coefficient(shoebox: pra.ShoeBox) -> float:
+    """Air energy absorption (1/m) of the octave band nearest `_BODY_AIR_HZ` (0 without air)."""
+    if shoebox.air_absorption is None:
+        return 0.0
+    centers = np.asarray(shoebox.octave_bands.centers, dtype=np.float64)
+    return float(np.asarray(shoebox.air_absorption)[int(np.argmin(np.abs(np.log2(centers / _BODY_AIR_HZ))))])
+
+
 def room_response(room: Room, mic_positions: np.ndarray, source_positions: np.ndarray,
                   cfg: RecordingConfig, rng: np.random.Generator,
-                  air_absorption: bool = True) -> RoomResponse:
-    """RIRs from every source (S, 3) to every mic (M, 3), both in the room frame."""
+                  air_absorption: bool = True, scatterers=()) -> RoomResponse:
+    """RIRs from every source (S, 3) to every mic (M, 3), both in the room frame; plus the
+    first-order echoes of `scatterers` (a sequence of `Scatterer`) if `cfg.body_scattering`.
+    """
     fs = cfg.sample_rate
     shoebox = build_shoebox(room, fs, cfg.ism_order, air_absorption)
     shoebox.add_microphone_array(np.asarray(mic_positions, dtype=np.float64).T)
@@ -173,11 +305,19 @@ def room_response(room: Room, mic_positions: np.ndarray, source_positions: np.nd
     rt60 = eyring_rt60_bands(shoebox)
     centers = np.asarray(shoebox.octave_bands.centers, dtype=np.float64)
     n_src, n_mic, n_early = early.shape
+    bodies = np.zeros((n_src, n_mic, 0))
+    if cfg.body_scattering and len(scatterers) and n_src:
+        bodies, _ = body_rirs(np.asarray(source_positions, dtype=np.float64).reshape(-1, 3), mic_positions,
+                              scatterers, fs, shoebox.c, _air_coefficient(shoebox))
+    n_body = bodies.shape[-1]
     if not cfg.diffuse_tail or n_src == 0:
-        return RoomResponse(early.astype(np.float32), latency, rt60, centers, fs)
+        rir = np.zeros((n_src, n_mic, max(n_early, n_body)))
+        rir[..., :n_early] = early
+        rir[..., :n_body] += bodies
+        return RoomResponse(rir.astype(np.float32), latency, rt60, centers, fs)
 
     tail_s = min(cfg.rir_max_s, float(rt60.max()))
-    length = max(n_early, latency + int(math.ceil(tail_s * fs)))
+    length = max(n_early, n_body, latency + int(math.ceil(tail_s * fs)))
     early_padded = np.zeros((n_src, n_mic, max(length, n_early)))
     early_padded[:, :, :n_early] = early
     tail = diffuse_tail(n_src * n_mic, length, latency, fs, rt60, centers,
@@ -195,6 +335,7 @@ def room_response(room: Room, mic_positions: np.ndarray, source_positions: np.nd
     theta = 0.5 * np.pi * np.clip((t - t_start[..., None]) / (t_end - t_start)[..., None], 0.0, 1.0)
     rir = tail
     rir[..., :n_mix] = np.cos(theta) * early_padded[..., :n_mix] + np.sin(theta) * tail[..., :n_mix]
+    rir[..., :n_body] += bodies            # after the cross-fade: late body echoes keep their level
     # Fade the last 5 % so a capped tail ends without a click.
     n_fade = max(int(0.05 * length), 1)
     rir[..., -n_fade:] *= np.linspace(1.0, 0.0, n_fade)

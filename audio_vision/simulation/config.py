@@ -85,16 +85,23 @@ class SourceClassConfig:
     emitter_height: float                       # acoustic source height above the floor, m
     level_db_spl: tuple[float, float]           # RMS level at 1 m, dB SPL (range)
     weight: float = 1.0                         # relative draw probability
+    silent_fraction: float = 0.0                # P(the body emits nothing: present but quiet)
+    reflection: float = 0.9                     # pressure reflection coefficient of the body, broadband
 
 
 def _default_classes() -> dict[str, SourceClassConfig]:
     return {
         # Speech at a conversational level; the mouth sits near the top of the body.
-        'person': SourceClassConfig('cylinder', (0.25, 1.7), 1.55, (55.0, 70.0)),
-        # Fans, fridges, air purifiers: broadband, moderately loud, mid-height.
-        'appliance': SourceClassConfig('box', (0.6, 0.6, 0.9), 0.6, (50.0, 65.0)),
-        # Beeping alarms / timers on a stand: loud and tonal, near the top.
-        'alarm': SourceClassConfig('box', (0.4, 0.4, 1.0), 0.9, (65.0, 80.0)),
+        # A silent person stands and listens; clothing and skin absorb part of the sound.
+        'person': SourceClassConfig('cylinder', (0.25, 1.7), 1.55, (55.0, 70.0),
+                                    silent_fraction=0.3, reflection=0.8),
+        # Fans, fridges, air purifiers: broadband, moderately loud, mid-height; hard casings;
+        # a switched-off one is a silent obstacle.
+        'appliance': SourceClassConfig('box', (0.6, 0.6, 0.9), 0.6, (50.0, 65.0),
+                                       silent_fraction=0.3, reflection=0.95),
+        # Beeping alarms / timers on a stand: loud and tonal, near the top; always sounding.
+        'alarm': SourceClassConfig('box', (0.4, 0.4, 1.0), 0.9, (65.0, 80.0),
+                                   silent_fraction=0.0, reflection=0.9),
     }
 
 
@@ -134,6 +141,7 @@ class RecordingConfig:
     ism_order: int = 3                             # pyroomacoustics image sources (early part)
     diffuse_tail: bool = True                      # statistical late tail (Eyring decay per band)
     rir_max_s: float = 1.0                         # RIR (and warm-up) length cap, s
+    body_scattering: bool = True                   # bodies reflect every emitter (first order)
     sensitivity_dbfs: float = -26.0                # dBFS at 94 dB SPL (typical MEMS mic)
 
 
@@ -260,6 +268,10 @@ def _validate(cfg: SimConfig) -> None:
         if not 0.0 < c.emitter_height < c.size[-1]:
             raise ValueError(f'sources.classes.{name}.emitter_height must lie inside the body')
         _check_range(f'sources.classes.{name}.level_db_spl', c.level_db_spl)
+        if not 0.0 <= c.silent_fraction <= 1.0:
+            raise ValueError(f'sources.classes.{name}.silent_fraction must be in [0, 1]')
+        if not 0.0 <= c.reflection <= 1.0:
+            raise ValueError(f'sources.classes.{name}.reflection must be in [0, 1]')
     ch = cfg.chirp
     if ch.kind not in ('linear', 'exponential'):
         raise ValueError(f"chirp.kind must be 'linear' or 'exponential', got {ch.kind!r}")

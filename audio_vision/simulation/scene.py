@@ -2,10 +2,13 @@
 
 Everything is drawn from `np.random.default_rng([seed, tag])` so a scene is a pure function of
 its seed; the room and the robot/sources use different tags, which lets the dataset engine put
-several robot poses into the same room.
+several robot poses into the same room. Whether a source is silent (`Source.silent`, drawn with
+its class's `silent_fraction`) comes from a third stream, so adding it moved no other draw:
+a seed gives the same room, pose, bodies and timbres as before silent bodies existed.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from dataclasses import dataclass, field
@@ -18,7 +21,7 @@ from .config import SimConfig
 from .geometry import array_to_room, camera_to_room
 
 SURFACES = ('west', 'east', 'south', 'north', 'floor', 'ceiling')  # x=0, x=L, y=0, y=W, z=0, z=H
-_ROOM_TAG, _POSE_TAG = 0x524F4F4D, 0x504F5345  # 'ROOM', 'POSE'
+_ROOM_TAG, _POSE_TAG, _SILENT_TAG = 0x524F4F4D, 0x504F5345, 0x53494C54  # 'ROOM', 'POSE', 'SILT'
 
 
 @dataclass(frozen=True)
@@ -57,17 +60,20 @@ class Source:
     level_db_spl: float                    # RMS at 1 m
     signal_seed: int                       # timbre parameters of the procedural signal
     in_fov: bool                           # placed inside the camera's view
+    silent: bool = False                   # emits nothing; its body is still seen and still scatters
 
     def to_dict(self) -> dict:
         return {'class_name': self.class_name, 'class_id': self.class_id,
                 'position': list(self.position), 'body': self.body.to_dict(),
                 'level_db_spl': self.level_db_spl, 'signal_seed': self.signal_seed,
-                'in_fov': self.in_fov}
+                'in_fov': self.in_fov, 'silent': self.silent}
 
     @classmethod
     def from_dict(cls, d: dict) -> 'Source':
+        # Datasets written before silent bodies existed have no 'silent' key: they all sounded.
         return cls(d['class_name'], int(d['class_id']), tuple(d['position']), Body.from_dict(d['body']),
-                   float(d['level_db_spl']), int(d['signal_seed']), bool(d['in_fov']))
+                   float(d['level_db_spl']), int(d['signal_seed']), bool(d['in_fov']),
+                   bool(d.get('silent', False)))
 
 
 @dataclass(frozen=True)
@@ -174,11 +180,13 @@ def sample_scene(cfg: SimConfig, class_table: ClassTable, seed: int, room: Room 
     weights = np.array([sc.classes[n].weight for n in names], dtype=np.float64)
     count = int(rng.integers(sc.count_range[0], sc.count_range[1] + 1)) if names and weights.sum() > 0 else 0
     sources: list[Source] = []
+    silent_rng = np.random.default_rng([seed, _SILENT_TAG])   # its own stream: no other draw moves
     for _ in range(count):
         name = names[int(rng.choice(len(names), p=weights / weights.sum()))]
         source = _place_source(cfg, class_table, rng, room, position, yaw, name, sources)
         if source is not None:
-            sources.append(source)
+            silent = bool(silent_rng.random() < sc.classes[name].silent_fraction)
+            sources.append(dataclasses.replace(source, silent=silent) if silent else source)
     return Scene(room, position, yaw, tuple(sources), int(seed))
 
 

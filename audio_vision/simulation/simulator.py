@@ -18,7 +18,7 @@ from audio_vision.core.camera import PinholeCamera
 from audio_vision.core.classes import DEFAULT_CLASS_TABLE, ClassTable
 
 from . import scene as scene_mod
-from .acoustics import RoomResponse, convolve_steady, room_response
+from .acoustics import RoomResponse, Scatterer, convolve_steady, room_response
 from .config import SimConfig
 from .geometry import mic_positions, transform_points
 from .render import GroundTruth, render
@@ -67,20 +67,32 @@ class Simulator:
         return transform_points(scene.array_pose, self._mics)
 
     def emitters(self, scene: Scene) -> list[tuple[str, np.ndarray]]:
-        """(name, room-frame position) of every sound emitter: the chirp speaker first, if on."""
+        """(name, room-frame position) of every sound emitter: the chirp speaker first, if on,
+        then the sounding (not silent) sources in scene order."""
         out = []
         if self.cfg.chirp.enabled:
             speaker = transform_points(scene.array_pose, np.asarray([self.cfg.chirp.speaker_position]))[0]
             out.append(('chirp', speaker))
-        out += [(s.class_name, np.asarray(s.position, dtype=np.float64)) for s in scene.sources]
+        out += [(s.class_name, np.asarray(s.position, dtype=np.float64)) for s in scene.sources if not s.silent]
+        return out
+
+    def scatterers(self, scene: Scene) -> list[Scatterer]:
+        """Every source body (silent or not) as a scatterer; a sounding one owns its emitter index."""
+        out, emitter = [], int(self.cfg.chirp.enabled)
+        for s in scene.sources:
+            cc = self.cfg.sources.classes.get(s.class_name)
+            out.append(Scatterer.from_body(s.body, cc.reflection if cc is not None else 0.9,
+                                           -1 if s.silent else emitter))
+            emitter += 0 if s.silent else 1
         return out
 
     def room_response(self, scene: Scene, seed: int = 0) -> RoomResponse:
-        """RIRs (S, C, L) from every emitter (see `emitters`) to every mic."""
+        """RIRs (S, C, L) from every emitter (see `emitters`) to every mic, body echoes included."""
         positions = np.array([p for _, p in self.emitters(scene)]).reshape(-1, 3)
         rng = np.random.default_rng([int(seed), _TAIL_TAG])
         return room_response(scene.room, self.mic_positions_room(scene), positions, self.cfg.recording,
-                             rng, air_absorption=self.cfg.room.air_absorption)
+                             rng, air_absorption=self.cfg.room.air_absorption,
+                             scatterers=self.scatterers(scene))
 
     def record(self, scene: Scene, duration_s: float, seed: int) -> np.ndarray:
         """(C, N) float32 steady-state audio of `duration_s` seconds (see `record_with_info`)."""
@@ -118,9 +130,12 @@ class Simulator:
             info['chirp_phase_s'] = phase / fs
             k = 1
         for i, source in enumerate(scene.sources):
+            if source.silent:                       # emits nothing (its body still scatters)
+                continue
             source_rng = np.random.default_rng([int(seed), _RECORD_TAG, i])
             x = GENERATORS[source.class_name](n_total, fs, source.signal_seed, source_rng)
-            signals[k + i] = _P_REF * 10.0 ** (source.level_db_spl / 20.0) * full_scale_per_pa * x
+            signals[k] = _P_REF * 10.0 ** (source.level_db_spl / 20.0) * full_scale_per_pa * x
+            k += 1
         audio = convolve_steady(signals, response.rirs, out_start, n_out)
 
         noise_rng = np.random.default_rng([int(seed), _NOISE_TAG])
