@@ -160,3 +160,152 @@ def test_self_noise_follows_the_datasheet_snr():
     a = sim.record(scene, 1.0, seed=0)
     # 94 dB SPL reads -26 dBFS, so a 60 dB SNR mic has a floor at -86 dBFS.
     assert level_dbfs(a) == pytest.approx(-26.0 - 60.0, abs=0.5)
+
+
+# --- bodies: silent sources and first-order body echoes (docs/SIMULATOR.md, "Bodies") -----------
+ANECHOIC = {s: 'rockwool_50mm_80kgm3' for s in SURFACES}
+
+
+def _body_cfg(scattering: bool = True, air: bool = False, chirp: bool = True, **recording) -> SimConfig:
+    cfg = _quiet_cfg(**{'ism_order': 0, 'diffuse_tail': False, **recording, 'body_scattering': scattering})
+    return dataclasses.replace(cfg, room=dataclasses.replace(cfg.room, air_absorption=air),
+                               chirp=dataclasses.replace(cfg.chirp, enabled=chirp))
+
+
+def _silent_person(xy, height=1.7, radius=0.25):
+    return Source('person', CT.id_of('person'), (xy[0], xy[1], min(1.55, 0.9 * height)),
+                  Body('cylinder', tuple(xy), (radius, height)), 60.0, 3, True, silent=True)
+
+
+def _body_only(scene, **kw):
+    """RIRs with the body echoes minus RIRs without them (same seed): the body echoes alone."""
+    with_bodies = Simulator(_body_cfg(True, **kw)).room_response(scene, seed=2)
+    without = Simulator(_body_cfg(False, **kw)).room_response(scene, seed=2)
+    diff = with_bodies.rirs.astype(np.float64)
+    diff[..., :without.rirs.shape[-1]] -= without.rirs
+    return diff, with_bodies.latency
+
+
+def _fermat_path(s, m, center, radius, height):
+    """Shortest emitter -> cylinder surface -> mic path, by brute force over the surface (Fermat:
+    on a convex body the specular path is the shortest one touching it)."""
+    phi_lo, phi_hi, z_lo, z_hi = -np.pi, np.pi, 0.0, height
+    for _ in range(3):                                    # coarse grid, then two finer ones around the best
+        phi, z = np.meshgrid(np.linspace(phi_lo, phi_hi, 361), np.linspace(z_lo, z_hi, 201), indexing='ij')
+        p = np.stack([center[0] + radius * np.cos(phi), center[1] + radius * np.sin(phi), z], axis=-1)
+        length = np.linalg.norm(p - s, axis=-1) + np.linalg.norm(p - m, axis=-1)
+        k = np.unravel_index(np.argmin(length), length.shape)
+        d_phi, d_z = 4 * (phi_hi - phi_lo) / 360, 4 * (z_hi - z_lo) / 200
+        phi_lo, phi_hi = phi[k] - d_phi, phi[k] + d_phi
+        z_lo, z_hi = max(z[k] - d_z, 0.0), min(z[k] + d_z, height)
+    return float(length[k]), p[k]
+
+
+def test_silent_body_echo_of_the_chirp_arrives_at_the_specular_path_delay():
+    room = Room((12.0, 10.0, 3.0), ANECHOIC, 0.1, 0)
+    scene = Scene(room, (2.0, 5.0, 1.0), 0.3, (_silent_person((5.2, 6.1)),))
+    sim = Simulator(_body_cfg())
+    assert [name for name, _ in sim.emitters(scene)] == ['chirp']          # the person emits nothing
+    echoes, latency = _body_only(scene)
+    speaker = sim.emitters(scene)[0][1]
+    for m, mic in enumerate(sim.mic_positions_room(scene)):
+        path, _ = _fermat_path(speaker, mic, (5.2, 6.1), 0.25, 1.7)
+        peak = int(np.argmax(np.abs(echoes[0, m]))) - latency
+        assert abs(peak - path / C * FS) <= 1.0, (m, peak, path / C * FS)
+    # Nothing before the echo but the slow baseline of the 10 Hz high-pass (as in the ISM).
+    assert np.abs(echoes[0, :, :latency + int(3.0 / C * FS)]).max() < 0.03 * np.abs(echoes).max()
+
+
+def test_specular_point_is_the_fermat_point_for_bistatic_pairs():
+    from audio_vision.simulation.acoustics import Scatterer, body_echo_paths
+    emitters = np.array([[1.0, 1.0, 1.0], [6.0, 2.5, 0.9], [2.0, 6.0, 1.55]])
+    mics = np.array([[1.1, 1.0, 1.05], [3.0, 0.5, 0.4], [5.0, 6.5, 1.2]])
+    body = Scatterer((3.5, 3.5), 0.3, 1.7, 0.9)
+    points, dist, amp = body_echo_paths(emitters, mics, [body])
+    checked = 0
+    for s in range(3):
+        for m in range(3):
+            if amp[s, m, 0] == 0.0:
+                continue
+            path, p = _fermat_path(emitters[s], mics[m], body.center, body.radius, body.height)
+            assert dist[s, m, 0] == pytest.approx(path, abs=2e-3), (s, m)
+            assert np.linalg.norm(points[s, m, 0] - p) < 0.02, (s, m, points[s, m, 0], p)
+            checked += 1
+    assert checked >= 6
+
+
+def test_body_echo_level_follows_the_spreading_model_with_distance():
+    # Monostatic: doubling the range to the surface scales the echo by 2^-1.5 (far field).
+    room = Room((14.0, 10.0, 3.0), ANECHOIC, 0.1, 0)
+    a, refl = 0.25, SimConfig().sources.classes['person'].reflection
+    levels = []
+    for r in (1.5, 3.0, 6.0):
+        scene = Scene(room, (2.0, 5.0, 1.0), 0.0, (_silent_person((2.0 + r + a, 5.0)),))
+        echoes, _ = _body_only(scene)
+        rms = np.sqrt(np.sum(echoes[0] ** 2, axis=-1))                   # energy of each mic's echo
+        # The fractional-delay kernel carries unit energy: the echo's RMS sum is its amplitude.
+        far_field = refl * math.sqrt(a) / (2.0 * r ** 1.5)
+        assert np.mean(rms) == pytest.approx(far_field, rel=0.12), r
+        levels.append(float(np.mean(rms)))
+    assert levels[1] / levels[0] == pytest.approx(2 ** -1.5, rel=0.06)
+    assert levels[2] / levels[1] == pytest.approx(2 ** -1.5, rel=0.04)
+
+
+def test_body_outside_the_vertical_mirror_condition_gives_no_echo():
+    # Array at 1.0 m: the specular height of a 0.5 m high body would be ~1 m, above its top.
+    room = Room((12.0, 10.0, 3.0), ANECHOIC, 0.1, 0)
+    low = Scene(room, (2.0, 5.0, 1.0), 0.0, (_silent_person((5.0, 5.0), height=0.5),))
+    echoes, _ = _body_only(low)
+    assert np.abs(echoes).max() == 0.0
+    tall = Scene(room, (2.0, 5.0, 1.0), 0.0, (_silent_person((5.0, 5.0), height=1.2),))
+    echoes, _ = _body_only(tall)
+    assert np.abs(echoes).max() > 1e-3
+
+
+def test_body_echoes_survive_the_ism_to_tail_cross_fade():
+    # A far body's echo comes after the ISM horizon: it must keep its level, not fade out with the ISM.
+    room = Room((12.0, 10.0, 3.0), MIXED, 0.5, 0)
+    r, a = 6.0, 0.25
+    scene = Scene(room, (2.0, 5.0, 1.0), 0.0, (_silent_person((2.0 + r + a, 5.0)),))
+    echoes, latency = _body_only(scene, ism_order=1, diffuse_tail=True)
+    expected = 2 * r / C * FS
+    horizon = 1 * min(room.size)
+    assert expected / FS > math.hypot(0.1, horizon) / C                # beyond the cross-fade's end
+    refl = SimConfig().sources.classes['person'].reflection
+    for m in range(8):
+        window = echoes[0, m, latency + int(expected) - 20:latency + int(expected) + 20]
+        assert np.sqrt(np.sum(window ** 2)) == pytest.approx(refl * math.sqrt(a) / (2 * r ** 1.5), rel=0.12)
+    assert np.abs(echoes[0, :, :latency + int(expected) - 20]).max() < 0.03 * np.abs(echoes).max()
+
+
+def test_silent_sources_emit_nothing_but_their_bodies_scatter_the_others():
+    room = Room((8.0, 6.0, 3.0), ANECHOIC, 0.1, 0)
+    person = _silent_person((5.0, 3.0))
+    cfg = _body_cfg(chirp=False)
+    silent_scene = Scene(room, (2.0, 3.0, 1.0), 0.0, (person,))
+    assert np.abs(Simulator(cfg).record(silent_scene, 0.5, seed=1)).max() < 1e-9
+    speaking = Scene(room, (2.0, 3.0, 1.0), 0.0, (dataclasses.replace(person, silent=False),))
+    assert level_dbfs(Simulator(cfg).record(speaking, 0.5, seed=1)) > -80.0   # 60 dB SPL at 3 m: ~-70 dBFS
+    # A sounding alarm next to the silent person: the person's body echoes the alarm ...
+    alarm = Source('alarm', CT.id_of('alarm'), (6.5, 1.5, 0.9), Body('box', (6.5, 1.5), (0.4, 0.4, 1.0)),
+                   70.0, 5, True)
+    both = Scene(room, (2.0, 3.0, 1.0), 0.0, (alarm, person))
+    sim = Simulator(cfg)
+    assert [name for name, _ in sim.emitters(both)] == ['alarm']
+    assert [s.owner for s in sim.scatterers(both)] == [0, -1]
+    echoes, _ = _body_only(both, chirp=False)
+    assert np.abs(echoes[0]).max() > 1e-3
+    # ... but a body never echoes its own emitter.
+    alone, _ = _body_only(Scene(room, (2.0, 3.0, 1.0), 0.0, (alarm,)), chirp=False)
+    assert np.abs(alone).max() == 0.0
+
+
+def test_body_scattering_is_deterministic_and_changes_the_recording():
+    sim = Simulator()
+    off_cfg = dataclasses.replace(SimConfig(), recording=dataclasses.replace(SimConfig().recording,
+                                                                             body_scattering=False))
+    seed = next(s for s in range(50) if sim.sample_scene(s).sources)
+    scene = sim.sample_scene(seed)
+    a = sim.record(scene, 1.0, seed)
+    np.testing.assert_array_equal(a, Simulator().record(scene, 1.0, seed))
+    assert not np.array_equal(a, Simulator(off_cfg).record(scene, 1.0, seed))

@@ -83,3 +83,40 @@ def test_default_array_has_a_3d_aperture():
     assert np.linalg.matrix_rank(mics - mics.mean(axis=0)) == 3
     az = np.degrees(np.arctan2(mics[:, 1], mics[:, 0])) % 360
     assert len(np.unique(np.round(az))) == 8                   # 8 distinct azimuths
+
+
+def test_silent_sources_follow_their_class_fraction_and_move_no_other_draw():
+    import dataclasses
+    cfg = SimConfig()
+    never = dataclasses.replace(cfg, sources=dataclasses.replace(cfg.sources, classes={
+        k: dataclasses.replace(v, silent_fraction=0.0) for k, v in cfg.sources.classes.items()}))
+    sim, loud = Simulator(cfg), Simulator(never)
+    counts = {name: [0, 0] for name in cfg.sources.classes}               # [silent, all]
+    for seed in range(400):
+        scene = sim.sample_scene(seed)
+        assert scene == sim.sample_scene(seed)                            # deterministic per seed
+        for s in scene.sources:
+            counts[s.class_name][0] += s.silent
+            counts[s.class_name][1] += 1
+        # The silent draw has its own stream: room, pose, bodies, levels, timbres are unchanged.
+        plain = loud.sample_scene(seed)
+        assert not any(s.silent for s in plain.sources)
+        assert tuple(dataclasses.replace(s, silent=False) for s in scene.sources) == plain.sources
+    for name, (silent, total) in counts.items():
+        expected = cfg.sources.classes[name].silent_fraction
+        assert total > 100
+        assert abs(silent / total - expected) < 3.5 * math.sqrt(max(expected * (1 - expected), 1e-9) / total) + 1e-9
+    assert counts['alarm'][0] == 0                                        # an alarm always sounds
+
+
+def test_old_scene_dicts_without_silent_still_load():
+    sim = Simulator()
+    scene = next(s for s in (sim.sample_scene(k) for k in range(100)) if any(x.silent for x in s.sources))
+    d = json.loads(json.dumps(scene.to_dict()))
+    assert Scene.from_dict(d) == scene
+    assert any(s['silent'] for s in d['sources'])
+    for s in d['sources']:
+        del s['silent']                                                   # a dataset from before silent bodies
+    old = Scene.from_dict(d)
+    assert [s.silent for s in old.sources] == [False] * len(old.sources)
+    assert [s.body for s in old.sources] == [s.body for s in scene.sources]

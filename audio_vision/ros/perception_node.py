@@ -21,8 +21,10 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
-from audio_vision.core.windowing import (DISCONTINUITY_REASONS, FRAME_ERROR_REASONS, NS_PER_S, FrameError,
-                                         FrameSpec, Window, WindowAssembler)
+from audio_vision.core.confidence import KINDS as CONFIDENCE_KINDS
+from audio_vision.core.confidence import mask_low_confidence
+from audio_vision.core.windowing import (DISCONTINUITY_REASONS, DROP_REASONS, FRAME_ERROR_REASONS, NS_PER_S,
+                                         FrameError, FrameSpec, Window, WindowAssembler)
 from audio_vision.paths import default_model_dir
 from audio_vision.ros import conversions as conv
 from audio_vision.ros.node_utils import (Counters, LatencyStats, Param, RateMeter, ShellNode, StartupError,
@@ -42,6 +44,8 @@ PARAMS = [
     Param('hop_s', 0.0, "time between the starts of consecutive analysis windows in seconds; 0 = the "
                         "model's hop (its feature config)", range=(0.0, 60.0)),
     Param('array_frame_id', 'audio_array', 'frame_id expected on audio/frames (the array frame)'),
+    Param('accept_any_frame_id', False, 'accept audio frames of any frame_id; false: frames whose frame_id is '
+                                        'not array_frame_id are dropped and counted'),
     Param('camera_frame_id', 'audio_camera_optical', 'frame_id of the outputs (REP 103 optical frame)'),
     Param('qos_depth', 5, 'history depth of the output publishers (reliable)', range=(1, 1000)),
     Param('input_qos_depth', 10, 'history depth of the audio/frames subscription (sensor-data QoS)',
@@ -50,12 +54,19 @@ PARAMS = [
           range=(1, 64)),
     Param('min_chunk_samples', 16, 'smallest accepted audio frame, in samples', range=(1, 1 << 20)),
     Param('max_chunk_samples', 48000, 'largest accepted audio frame, in samples', range=(1, 1 << 20)),
-    Param('stamp_tolerance_s', 0.002, 'allowed deviation of a frame stamp from the end of the previous '
-                                      'frame before the stream is reset', range=(0.0, 1.0)),
+    Param('stamp_tolerance_s', 0.002, 'allowed deviation of a frame stamp from where the stream expects it '
+                                      '(the end of the newest frame, or a hole a late frame fills)',
+          range=(0.0, 1.0)),
     Param('publish_points', False, 'also publish depth/points (PointCloud2 in the optical frame)'),
     Param('points_stride', 1, 'pixel stride of depth/points', range=(1, 64)),
     Param('diagnostics_period_s', 1.0, 'period of /diagnostics', range=(0.1, 60.0)),
     Param('warmup', True, 'run one inference at start-up so the first real window is not slow'),
+    Param('publish_confidence', True, 'also publish depth/confidence and segmentation/confidence (32FC1 in '
+                                      '[0, 1], same header as the image; runs the eager engine)'),
+    Param('confidence_kind', 'decoder', 'per-pixel confidence signal: decoder, latent, margin or posterior '
+                                        '(audio_vision.core.confidence)'),
+    Param('min_confidence', 0.0, 'depth pixels with a confidence below this are published as NaN '
+                                 '(REP 118 invalid); 0 = off', range=(0.0, 1.0)),
 ]
 
 
@@ -88,7 +99,11 @@ class PerceptionNode(ShellNode):
         if p['min_chunk_samples'] > p['max_chunk_samples']:
             raise StartupError(f"parameter 'min_chunk_samples' ({p['min_chunk_samples']}) exceeds "
                                f"'max_chunk_samples' ({p['max_chunk_samples']})")
+        if p['confidence_kind'] not in CONFIDENCE_KINDS:
+            raise StartupError(f"parameter 'confidence_kind': {p['confidence_kind']!r} is not one of "
+                               f'{list(CONFIDENCE_KINDS)}')
         self.model = load_model(p['model_dir'] or str(default_model_dir()), modalities, p['device'], p['backend'])
+        self._with_confidence = bool(p['publish_confidence'] or p['min_confidence'] > 0)
         fs, window = int(self.model.sample_rate), int(self.model.window_samples)
         if p['window_s'] and round(p['window_s'] * fs) != window:
             raise StartupError(f"parameter 'window_s' ({p['window_s']} s) differs from the model's window "
@@ -101,7 +116,8 @@ class PerceptionNode(ShellNode):
         self.device = str(self.model.device)
         self.spec = FrameSpec(self.model.num_channels, fs, p['min_chunk_samples'], p['max_chunk_samples'])
         self.assembler = WindowAssembler(self.model.num_channels, fs, window, hop, p['max_chunk_samples'],
-                                         tolerance_ns=round(p['stamp_tolerance_s'] * NS_PER_S))
+                                         tolerance_ns=round(p['stamp_tolerance_s'] * NS_PER_S),
+                                         frame_id=None if p['accept_any_frame_id'] else p['array_frame_id'])
         camera = self.model.camera
         self._K, self._size = camera.K, (camera.width, camera.height)
         self._rays = camera.pixel_rays() if p['publish_points'] else None
@@ -111,15 +127,13 @@ class PerceptionNode(ShellNode):
         self.frames_in = RateMeter()
         self.outputs = RateMeter()
         self.invalid = Counters(FRAME_ERROR_REASONS)
-        self.resets = Counters(DISCONTINUITY_REASONS)
         self.windows = 0
         self.dropped_windows = 0
         self.inference_errors = 0
         self.inference_latency = LatencyStats()
         self.output_latency = LatencyStats()
         self._last_error: str | None = None
-        self._warned_frame_id = False
-        self._diag_marks = {'frames': 0, 'invalid': 0, 'dropped': 0}
+        self._diag_marks = {'frames': 0, 'invalid': 0, 'dropped': 0, 'stray': 0}
 
         if p['warmup']:
             self.model.predict(np.zeros((self.model.num_channels, window), np.float32))
@@ -129,12 +143,16 @@ class PerceptionNode(ShellNode):
         if 'depth' in self.modalities:
             self.pubs['depth'] = self.create_publisher(Image, 'depth/image', out_qos)
             self.pubs['depth_info'] = self.create_publisher(CameraInfo, 'depth/camera_info', out_qos)
+            if p['publish_confidence']:
+                self.pubs['depth_conf'] = self.create_publisher(Image, 'depth/confidence', out_qos)
             if p['publish_points']:
                 self.pubs['points'] = self.create_publisher(PointCloud2, 'depth/points', out_qos)
         if 'segmentation' in self.modalities:
             self.pubs['seg'] = self.create_publisher(Image, 'segmentation/image', out_qos)
             self.pubs['seg_info'] = self.create_publisher(CameraInfo, 'segmentation/camera_info', out_qos)
             self.pubs['seg_color'] = self.create_publisher(Image, 'segmentation/color', out_qos)
+            if p['publish_confidence']:
+                self.pubs['seg_conf'] = self.create_publisher(Image, 'segmentation/confidence', out_qos)
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
 
         # inference worker: bounded queue, latest window wins
@@ -172,13 +190,11 @@ class PerceptionNode(ShellNode):
             self.invalid.add(exc.reason)
             self.get_logger().warning(f'dropping audio frame: {exc}', throttle_duration_sec=5.0)
             return
-        if msg.header.frame_id != self.params['array_frame_id'] and not self._warned_frame_id:
-            self._warned_frame_id = True
-            self.get_logger().warning(f"audio frames arrive in frame '{msg.header.frame_id}', expected "
-                                      f"'{self.params['array_frame_id']}'")
-        windows = self.assembler.push(samples, conv.time_to_ns(msg.header.stamp))
-        if self.assembler.last_discontinuity:
-            self.resets.add(self.assembler.last_discontinuity)
+        windows = self.assembler.push(samples, conv.time_to_ns(msg.header.stamp), msg.header.frame_id)
+        if self.assembler.last_event == 'frame_id':
+            self.get_logger().warning(f"dropping audio frames of frame '{msg.header.frame_id}': expected "
+                                      f"'{self.params['array_frame_id']}' (accept_any_frame_id: false)",
+                                      throttle_duration_sec=5.0)
         if windows:
             with self._cv:
                 for w in windows:
@@ -201,19 +217,30 @@ class PerceptionNode(ShellNode):
                 window = self._queue.popleft()
             try:
                 t0 = time.perf_counter()
-                prediction = self.model.predict(window.audio)
+                confidence = None
+                if self._with_confidence:
+                    prediction, confidence = self.model.predict_with_confidence(window.audio,
+                                                                                self.params['confidence_kind'])
+                else:
+                    prediction = self.model.predict(window.audio)
                 self.inference_latency.add(time.perf_counter() - t0)
-                self.publish_prediction(prediction, window.end_ns)
+                self.publish_prediction(prediction, window.end_ns, confidence)
             except Exception as exc:  # noqa: BLE001 - keep serving; reported in diagnostics
                 self.inference_errors += 1
                 self._last_error = f'{type(exc).__name__}: {exc}'
                 self.get_logger().error(f'inference failed: {self._last_error}', throttle_duration_sec=5.0)
 
-    def publish_prediction(self, prediction: dict, stamp_ns: int) -> None:
+    def publish_prediction(self, prediction: dict, stamp_ns: int, confidence: dict | None = None) -> None:
         header = conv.make_header(stamp_ns, self.params['camera_frame_id'])
         info = conv.camera_info_msg(self._K, *self._size, header)
+        confidence = confidence or {}
         if 'depth' in self.modalities:
             depth = np.asarray(prediction['depth'], np.float32)
+            if 'depth' in confidence:
+                depth = mask_low_confidence(depth, confidence['depth'], self.params['min_confidence'])
+                if 'depth_conf' in self.pubs:
+                    self.pubs['depth_conf'].publish(
+                        conv.array_to_image(np.asarray(confidence['depth'], np.float32), '32FC1', header))
             self.pubs['depth'].publish(conv.array_to_image(depth, '32FC1', header))
             self.pubs['depth_info'].publish(info)
             if 'points' in self.pubs:
@@ -223,6 +250,9 @@ class PerceptionNode(ShellNode):
             labels = np.asarray(prediction['segmentation'], np.uint8)
             self.pubs['seg'].publish(conv.array_to_image(labels, 'mono8', header))
             self.pubs['seg_info'].publish(info)
+            if 'seg_conf' in self.pubs and 'segmentation' in confidence:
+                self.pubs['seg_conf'].publish(
+                    conv.array_to_image(np.asarray(confidence['segmentation'], np.float32), '32FC1', header))
             self.pubs['seg_color'].publish(
                 conv.array_to_image(self._class_table.colorize(labels), 'rgb8', header))
         self.outputs.tick()
@@ -234,17 +264,21 @@ class PerceptionNode(ShellNode):
         """A snapshot of the counters reported in /diagnostics (totals since start-up)."""
         inf50, inf95 = self.inference_latency.percentiles_ms()
         out50, out95 = self.output_latency.percentiles_ms()
+        counts = dict(self.assembler.counts)
         return {
             'frames': self.frames_in.total, 'outputs': self.outputs.total, 'windows': self.windows,
             'dropped_windows': self.dropped_windows, 'invalid_frames': self.invalid.snapshot(),
-            'stream_resets': self.resets.snapshot(), 'inference_errors': self.inference_errors,
+            'stream_resets': {r: counts[r] for r in DISCONTINUITY_REASONS},
+            'dropped_frames': {r: counts[r] for r in DROP_REASONS}, 'reordered_frames': counts['reordered'],
+            'inference_errors': self.inference_errors,
             'inference_ms': {'p50': inf50, 'p95': inf95}, 'latency_ms': {'p50': out50, 'p95': out95},
         }
 
     def publish_diagnostics(self) -> None:
         s = self.stats()
         invalid_total = sum(s['invalid_frames'].values())
-        new = {'frames': s['frames'], 'invalid': invalid_total, 'dropped': s['dropped_windows']}
+        new = {'frames': s['frames'], 'invalid': invalid_total, 'dropped': s['dropped_windows'],
+               'stray': sum(s['dropped_frames'].values())}
         delta = {k: new[k] - self._diag_marks[k] for k in new}
         self._diag_marks = new
         problems = []
@@ -254,6 +288,8 @@ class PerceptionNode(ShellNode):
             problems.append(f"{delta['invalid']} invalid frames")
         if delta['dropped']:
             problems.append(f"{delta['dropped']} windows dropped")
+        if delta['stray']:
+            problems.append(f"{delta['stray']} stray frames dropped")
         level = DiagnosticStatus.WARN if problems else DiagnosticStatus.OK
         if self._last_error:
             level, problems = DiagnosticStatus.ERROR, [f'inference failed: {self._last_error}'] + problems
@@ -270,6 +306,8 @@ class PerceptionNode(ShellNode):
             'invalid frames': invalid_total,
             **{f'invalid frames ({r})': n for r, n in s['invalid_frames'].items()},
             **{f'stream resets ({r})': n for r, n in s['stream_resets'].items()},
+            **{f'dropped frames ({r})': n for r, n in s['dropped_frames'].items()},
+            'reordered frames': s['reordered_frames'],
             'inference errors': s['inference_errors'],
             'model id': self.model.model_id,
             'device': self.device,
