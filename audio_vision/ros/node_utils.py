@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import re
+import signal
 import sys
 import threading
 import time
@@ -96,29 +97,76 @@ def run_node(make_node: Callable, args=None, name: str = 'node') -> int:
     executor thread suffices; rclpy's MultiThreadedExecutor busy-waits a whole core and lost frames
     (see :mod:`audio_vision.ros.graph`).
 
+    Shutdown: the first SIGINT or SIGTERM (Ctrl-C, ``ros2 launch``, systemd, docker stop) ends the spin
+    (or the start-up) and the node is cleaned up; further SIGINT/SIGTERM during the clean-up (``ros2
+    launch`` forwards a second SIGINT after the terminal's; an impatient second Ctrl-C) are ignored.
+    Either way the exit status is 0 and nothing is printed but the node's own log.
+
     A :class:`StartupError` while building, or ROS arguments rcl refuses (a missing or malformed
     ``--params-file``, a ``-p`` without ``:=``), print ONE line (``<name>: error: ...``) and return 1;
     rcl itself may log its own ``[rcl]`` line before.
     """
+    guard = _ShutdownSignals()   # before rclpy.init: rclpy's own handlers chain to these
     try:
         rclpy.init(args=args)
     except Exception as exc:  # noqa: BLE001 - rclpy raises its RCLError (a private type) for bad arguments
+        guard.restore()
         print(f'{name}: error: invalid ROS arguments: {rcl_error_text(exc)}', file=sys.stderr)
         return 1
     node = None
+    code = 0
     try:
         node = make_node()
         rclpy.spin(node)
     except StartupError as exc:
         print(f'{name}: error: {exc}', file=sys.stderr)
-        return 1
+        code = 1
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+        guard.closing = True
+        try:
+            if node is not None:
+                node.destroy_node()
+            rclpy.try_shutdown()
+        except KeyboardInterrupt:   # a signal that slipped in before ``closing`` was seen
+            pass
+        if guard.signalled:
+            guard.ignore()    # the process is ending: later signals must not kill its interpreter shutdown
+        else:
+            guard.restore()   # in-process callers (tests) get their handlers back
+    return code
+
+
+class _ShutdownSignals:
+    """SIGINT/SIGTERM handlers for :func:`run_node`: the first one raises KeyboardInterrupt (it ends the
+    spin, or a start-up still loading the model); once ``closing`` is set, signals are ignored."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.closing = False
+        self.signalled = False
+        self._previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum, frame):
+        first = not self.signalled
+        self.signalled = True
+        if first and not self.closing:
+            raise KeyboardInterrupt
+
+    def ignore(self) -> None:
+        """SIG_IGN (which, unlike a Python handler, Python's own finalisation keeps)."""
+        for sig in self._previous:
+            signal.signal(sig, signal.SIG_IGN)
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
 
 
 def rcl_error_text(exc: Exception) -> str:
