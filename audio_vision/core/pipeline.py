@@ -151,6 +151,38 @@ class AudioToVision:
             out['depth'] = out['depth'].astype(np.float32, copy=False)
         return out
 
+    @torch.inference_mode()
+    def predict_batch_with_confidence(self, audio: np.ndarray | torch.Tensor, kind: str | None = None
+                                      ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """(B, C, N) audio -> (images as :meth:`predict_batch`, {modality: (B, H, W) float32 confidence in [0, 1]}).
+
+        Runs the eager modules (the latent is needed; the images equal the eager backend's). ``kind``: one
+        of :data:`audio_vision.core.confidence.KINDS` (None = the default, decoder disagreement).
+        """
+        from audio_vision.core.confidence import DEFAULT_KIND, decode_with_confidence
+        if not self.quantize:
+            raise ValueError('confidence needs the quantized path (quantize=True): it is measured on the codebook')
+        self.check_audio(audio)
+        x = torch.as_tensor(audio, dtype=torch.float32, device=self.device)
+        feats = self.features(x)
+        images, confidence = {}, {}
+        for name, model in self.models.items():
+            out, conf = decode_with_confidence(model, model.atnet(feats), kind or DEFAULT_KIND)
+            images[name] = model.codec.decode(out).cpu().numpy()
+            confidence[name] = conf.float().cpu().numpy()
+        if 'depth' in images:
+            images['depth'] = images['depth'].astype(np.float32, copy=False)
+        return images, confidence
+
+    def predict_with_confidence(self, audio: np.ndarray, kind: str | None = None
+                                ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """(C, N) audio -> ({modality: (H, W) image}, {modality: (H, W) float32 confidence in [0, 1]})."""
+        audio = np.asarray(audio)
+        if audio.ndim != 2:
+            raise ValueError(f'predict takes one window (channels, samples); got shape {audio.shape}')
+        images, conf = self.predict_batch_with_confidence(audio[None], kind)
+        return {k: v[0] for k, v in images.items()}, {k: v[0] for k, v in conf.items()}
+
     def predict(self, audio: np.ndarray) -> dict[str, np.ndarray]:
         """(C, N) float audio -> {'depth': (H,W) float32 m (NaN invalid), 'segmentation': (H,W) uint8}."""
         audio = np.asarray(audio)

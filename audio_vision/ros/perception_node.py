@@ -140,11 +140,12 @@ class PerceptionNode(ShellNode):
 
         out_qos = QoSProfile(depth=p['qos_depth'], reliability=ReliabilityPolicy.RELIABLE)
         self.pubs = {}
+        self.conf_pubs = {}        # modality -> <modality>/confidence publisher (publish_confidence)
         if 'depth' in self.modalities:
             self.pubs['depth'] = self.create_publisher(Image, 'depth/image', out_qos)
             self.pubs['depth_info'] = self.create_publisher(CameraInfo, 'depth/camera_info', out_qos)
             if p['publish_confidence']:
-                self.pubs['depth_conf'] = self.create_publisher(Image, 'depth/confidence', out_qos)
+                self.conf_pubs['depth'] = self.create_publisher(Image, 'depth/confidence', out_qos)
             if p['publish_points']:
                 self.pubs['points'] = self.create_publisher(PointCloud2, 'depth/points', out_qos)
         if 'segmentation' in self.modalities:
@@ -152,7 +153,7 @@ class PerceptionNode(ShellNode):
             self.pubs['seg_info'] = self.create_publisher(CameraInfo, 'segmentation/camera_info', out_qos)
             self.pubs['seg_color'] = self.create_publisher(Image, 'segmentation/color', out_qos)
             if p['publish_confidence']:
-                self.pubs['seg_conf'] = self.create_publisher(Image, 'segmentation/confidence', out_qos)
+                self.conf_pubs['segmentation'] = self.create_publisher(Image, 'segmentation/confidence', out_qos)
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
 
         # inference worker: bounded queue, latest window wins
@@ -238,8 +239,8 @@ class PerceptionNode(ShellNode):
             depth = np.asarray(prediction['depth'], np.float32)
             if 'depth' in confidence:
                 depth = mask_low_confidence(depth, confidence['depth'], self.params['min_confidence'])
-                if 'depth_conf' in self.pubs:
-                    self.pubs['depth_conf'].publish(
+                if 'depth' in self.conf_pubs:
+                    self.conf_pubs['depth'].publish(
                         conv.array_to_image(np.asarray(confidence['depth'], np.float32), '32FC1', header))
             self.pubs['depth'].publish(conv.array_to_image(depth, '32FC1', header))
             self.pubs['depth_info'].publish(info)
@@ -250,8 +251,8 @@ class PerceptionNode(ShellNode):
             labels = np.asarray(prediction['segmentation'], np.uint8)
             self.pubs['seg'].publish(conv.array_to_image(labels, 'mono8', header))
             self.pubs['seg_info'].publish(info)
-            if 'seg_conf' in self.pubs and 'segmentation' in confidence:
-                self.pubs['seg_conf'].publish(
+            if 'segmentation' in self.conf_pubs and 'segmentation' in confidence:
+                self.conf_pubs['segmentation'].publish(
                     conv.array_to_image(np.asarray(confidence['segmentation'], np.float32), '32FC1', header))
             self.pubs['seg_color'].publish(
                 conv.array_to_image(self._class_table.colorize(labels), 'rgb8', header))

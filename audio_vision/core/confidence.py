@@ -1,0 +1,187 @@
+"""Per-pixel confidence of the method's images, from its latent (pure: numpy + torch).
+
+The AT-net predicts a continuous latent ``z`` (B, D, h, w); inference snaps every latent cell to its
+L2-nearest codeword and decodes. How much a pixel can be trusted follows from how *decided* that
+snap was and how much it *matters* for the pixel:
+
+``margin``     per cell, ``1 - d1 / d2`` (squared distances to the nearest and second-nearest codeword):
+               0 when the cell lies half-way between two codewords, 1 on a codeword.
+``posterior``  per cell, the softmax weight of the chosen codeword, ``softmax(-d / T)``, with the
+               temperature ``T`` the median squared distance between neighbouring codewords (a
+               property of the codebook, not of the data).
+``latent``     the decoder's disagreement across the two nearest codewords: the image is decoded once
+               from the nearest and once from the second-nearest codewords; the pixel's expected change
+               ``E`` is the per-cell weight of the runner-up (``d1 / (d1 + d2)``, 0 ... 0.5, upsampled)
+               times the change of the decoded pixel. A near-tie in a cell that the decoder ignores costs
+               nothing; a near-tie between codewords that decode to different depths or classes costs
+               confidence. Depth: ``exp(-E / ln 1.25)`` with ``E`` the expected change of ln(depth) (a
+               pixel expected to move by the delta1 threshold gets 0.37); segmentation: ``1 - E`` with
+               ``E`` the expected total-variation change of the class probabilities.
+``decoder``    (default) ``latent``, and for depth also a range term: ``exp(-(E / ln 1.25 + d / r0))``
+               with ``d`` the predicted depth and ``r0`` = ``range_scale_m`` (4 m). The relative depth error
+               of sound grows with range (scripts/eval_confidence.py reports AbsRel per predicted-depth
+               bin): far surfaces return weaker echoes later, among more reverberation, their direction
+               is resolved no better than the array's ~20 deg, and the network pulls what it cannot
+               resolve toward the training rooms' mean; near pixels are mostly floor, fixed by the mount
+               height. On the shipped models the latent term alone barely ranks depth errors (measured
+               in the same JSON), so the range term is what makes depth confidence useful.
+
+All confidences are in [0, 1], per pixel at the image size (cell signals upsampled bilinearly).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+KINDS = ('decoder', 'latent', 'margin', 'posterior')
+RANGE_SCALE_M = 4.0
+DEFAULT_KIND = 'decoder'
+_LN_DELTA1 = math.log(1.25)
+
+
+def codeword_sq_distances(z: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
+    """(B, D, h, w) latents, (K, D) codebook -> (B, h, w, K) squared L2 distances (>= 0)."""
+    flat = z.permute(0, 2, 3, 1).reshape(-1, codebook.shape[1]).float()
+    cb = codebook.float()
+    d = flat.square().sum(1, keepdim=True) - 2.0 * flat @ cb.t() + cb.square().sum(1)[None]
+    return d.clamp_min(0.0).reshape(z.shape[0], z.shape[2], z.shape[3], codebook.shape[0])
+
+
+def codebook_temperature(codebook: torch.Tensor) -> float:
+    """Median squared distance from each codeword to its nearest other codeword (> 0)."""
+    cb = codebook.float()
+    d = torch.cdist(cb, cb).square()
+    d.fill_diagonal_(float('inf'))
+    return max(float(d.min(dim=1).values.median()), 1e-12)
+
+
+def two_nearest(dist: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(B, h, w, K) distances -> (d1, d2, i1, i2): the two smallest distances and their codeword ids."""
+    vals, idx = dist.topk(2, dim=-1, largest=False)
+    return vals[..., 0], vals[..., 1], idx[..., 0], idx[..., 1]
+
+
+def cell_confidence(dist: torch.Tensor, kind: str, temperature: float = 1.0) -> torch.Tensor:
+    """(B, h, w, K) distances -> (B, h, w) cell confidence in [0, 1] for ``margin`` / ``posterior``."""
+    if kind == 'margin':
+        d1, d2, _, _ = two_nearest(dist)
+        return (1.0 - d1 / d2.clamp_min(1e-12)).clamp(0.0, 1.0)
+    if kind == 'posterior':
+        return torch.softmax(-dist / temperature, dim=-1).amax(dim=-1)
+    raise ValueError(f'unknown cell confidence kind {kind!r}; expected margin or posterior')
+
+
+def mask_low_confidence(depth: np.ndarray, confidence: np.ndarray, min_confidence: float) -> np.ndarray:
+    """``depth`` with the pixels whose confidence is below ``min_confidence`` set to NaN (REP 118 invalid);
+    ``min_confidence`` <= 0 returns ``depth`` unchanged (the same array)."""
+    if not min_confidence > 0:
+        return depth
+    depth = np.asarray(depth)
+    if np.shape(confidence) != depth.shape:
+        raise ValueError(f'confidence {np.shape(confidence)} and depth {depth.shape} shapes differ')
+    return np.where(np.asarray(confidence) < min_confidence, np.float32(np.nan), depth).astype(depth.dtype, copy=False)
+
+
+def upsample(cells: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(B, h, w) cell values -> (B, H, W), bilinear (half-pixel centres), clamped to [0, 1]."""
+    return F.interpolate(cells[:, None].float(), size=size, mode='bilinear', align_corners=False)[:, 0].clamp(0, 1)
+
+
+def decode_with_confidence(model, z: torch.Tensor, kind: str = DEFAULT_KIND,
+                           range_scale_m: float = RANGE_SCALE_M) -> tuple[torch.Tensor, torch.Tensor]:
+    """One modality's AT-net latent ``z`` (B, D, h, w) -> (codec output (B, out, H, W), confidence (B, H, W)).
+
+    ``model`` is a :class:`audio_vision.core.checkpoint.ModalityModel` (needs ``vqvae``, ``codec``, ``spec``).
+    The codec output equals ``model.vqvae.decode_latent(z)`` (the quantized inference path).
+    """
+    if kind not in KINDS:
+        raise ValueError(f'unknown confidence kind {kind!r}; expected one of {KINDS}')
+    if not range_scale_m > 0:
+        raise ValueError(f'range_scale_m must be positive, got {range_scale_m}')
+    vq = model.vqvae
+    codebook = vq.quantizer.codebook
+    dist = codeword_sq_distances(z, codebook)
+    d1, d2, i1, i2 = two_nearest(dist)
+    out = vq.decoder(vq.quantizer.lookup(i1))
+    size = tuple(out.shape[-2:])
+    if kind in ('margin', 'posterior'):
+        temperature = codebook_temperature(codebook) if kind == 'posterior' else 1.0
+        return out, upsample(cell_confidence(dist, kind, temperature), size)
+    runner_up = upsample(d1 / (d1 + d2).clamp_min(1e-12), size)            # 0 (decided) ... 0.5 (tie)
+    alt = vq.decoder(vq.quantizer.lookup(i2))
+    if model.spec.modality == 'depth':
+        codec = model.codec
+        change = (out[:, 0] - alt[:, 0]).abs() * float(codec.log_scale)     # normalised log-depth -> ln(m)
+        energy = runner_up * change / _LN_DELTA1
+        if kind == 'decoder':
+            depth = torch.exp(out[:, 0] * codec.log_scale + codec.log_center).clamp(codec.min_depth, codec.max_depth)
+            energy = energy + depth / range_scale_m
+        return out, torch.exp(-energy).clamp(0.0, 1.0)
+    change = 0.5 * (torch.softmax(out, dim=1) - torch.softmax(alt, dim=1)).abs().sum(dim=1)   # total variation
+    return out, (1.0 - runner_up * change).clamp(0.0, 1.0)
+
+
+# ------------------------------------------------------------------------------------------ evaluation
+
+#: kept fractions of the sparsification curves (most-confident 10 % ... 100 % of the pixels)
+FRACTIONS = tuple(round(0.1 * k, 1) for k in range(1, 11))
+
+
+def _kept_means(values, order, fractions) -> list[float]:
+    """Mean of ``values`` over the first ceil(f * n) entries of ``order``, for every f."""
+    v = np.asarray(values, dtype=np.float64)[order]
+    csum = np.cumsum(v)
+    n = len(v)
+    return [float(csum[max(int(math.ceil(f * n)), 1) - 1] / max(int(math.ceil(f * n)), 1)) for f in fractions]
+
+
+def sparsification(pred, gt, confidence, fractions=FRACTIONS) -> dict:
+    """Sparsification curves of depth pixels valid in both ``pred`` and ``gt`` (any equal shapes, pooled).
+
+    For each kept fraction f: AbsRel and delta1 of the f most-confident pixels (``curve``) and of the f
+    pixels with the smallest error (``oracle``, the best any ordering can do); ``ause`` is the mean gap
+    between the two over the fractions (area under the sparsification error, lower is better) and
+    ``half_ratio`` the AbsRel of the most-confident half over the AbsRel of all pixels (< 1: confidence
+    ranks errors). Ties in confidence are broken by a stable sort of the pixel order.
+    """
+    pred, gt, conf = (np.asarray(a, dtype=np.float64).ravel() for a in (pred, gt, confidence))
+    if not pred.shape == gt.shape == conf.shape:
+        raise ValueError(f'shapes differ: pred {pred.shape}, gt {gt.shape}, confidence {conf.shape}')
+    with np.errstate(invalid='ignore'):
+        ok = np.isfinite(pred) & (pred > 0) & np.isfinite(gt) & (gt > 0) & np.isfinite(conf)
+    if not ok.any():
+        raise ValueError('no pixel is valid in both prediction and ground truth')
+    p, g, c = pred[ok], gt[ok], conf[ok]
+    abs_rel = np.abs(p - g) / g
+    ratio = np.maximum(p / g, g / p)
+    good = (ratio < 1.25).astype(np.float64)
+    by_conf = np.argsort(-c, kind='stable')
+    curve = {'abs_rel': _kept_means(abs_rel, by_conf, fractions), 'delta1': _kept_means(good, by_conf, fractions)}
+    oracle = {'abs_rel': _kept_means(abs_rel, np.argsort(abs_rel, kind='stable'), fractions),
+              'delta1': _kept_means(good, np.argsort(ratio, kind='stable'), fractions)}
+    ause = {'abs_rel': float(np.mean(np.subtract(curve['abs_rel'], oracle['abs_rel']))),
+            'delta1': float(np.mean(np.subtract(oracle['delta1'], curve['delta1'])))}
+    half = _kept_means(abs_rel, by_conf, (0.5,))[0]
+    all_ = float(abs_rel.mean())
+    return {'fractions': list(fractions), 'pixels': int(ok.sum()), 'curve': curve, 'oracle': oracle, 'ause': ause,
+            'abs_rel_all': all_, 'abs_rel_half': half, 'half_ratio': half / all_ if all_ > 0 else float('nan')}
+
+
+def error_sparsification(errors, confidence, fractions=FRACTIONS) -> dict:
+    """Sparsification of a per-pixel 0/1 error (e.g. wrong class): error rate of the f most-confident pixels
+    vs the oracle (all errors last), ``ause`` and ``half_ratio`` as in :func:`sparsification`."""
+    e = np.asarray(errors, dtype=np.float64).ravel()
+    c = np.asarray(confidence, dtype=np.float64).ravel()
+    if e.shape != c.shape or e.size == 0:
+        raise ValueError(f'errors {e.shape} and confidence {c.shape} must be equal and non-empty')
+    by_conf = np.argsort(-c, kind='stable')
+    curve = _kept_means(e, by_conf, fractions)
+    oracle = _kept_means(e, np.argsort(e, kind='stable'), fractions)
+    half = _kept_means(e, by_conf, (0.5,))[0]
+    all_ = float(e.mean())
+    return {'fractions': list(fractions), 'pixels': int(e.size), 'curve': curve, 'oracle': oracle,
+            'ause': float(np.mean(np.subtract(curve, oracle))), 'error_all': all_, 'error_half': half,
+            'half_ratio': half / all_ if all_ > 0 else float('nan')}
