@@ -1,72 +1,178 @@
-"""Perception graph: an audio source (simulator or microphone array) -> perception_node, the static TF
-array -> camera optical frame, and RViz.
+"""Perception graph: an audio source (simulator, microphone array, or none for bags) -> perception_node,
+the static TF parent_frame -> array -> camera optical frame, and RViz where it is installed.
 
-    ros2 launch audio_vision perceive.launch.py                      # simulator + perception + RViz
-    ros2 launch audio_vision perceive.launch.py use_sim:=false       # real array (audio_capture_node)
-    ros2 launch audio_vision perceive.launch.py model_dir:=/path/to/models rviz:=false namespace:=robot1
+    ros2 launch audio_vision perceive.launch.py                        # simulator + perception (+ RViz)
+    ros2 launch audio_vision perceive.launch.py source:=mic parent_frame:=base_link x:=0.1 z:=0.3 yaw:=3.1416
+    ros2 launch audio_vision perceive.launch.py source:=none use_sim_time:=true   # + ros2 bag play --clock BAG
+    ros2 launch audio_vision perceive.launch.py namespace:=robot1 rviz:=false log_level:=debug
 
 Each node reads its own config/<node>.yaml; ``params_file`` (optional) is loaded after those and
-overrides them for every node that it names (keys like ``/**/perception_node``).
+overrides them for every node that it names (keys like ``/**/perception_node``). The frame ids
+(``array_frame``, ``camera_frame``, with ``frame_prefix``) are given to every node and to the static
+transforms from here, so they cannot disagree. With a ``namespace`` the frame prefix defaults to
+``<namespace>/``: two robots publish ``robot1/audio_array`` and ``robot2/audio_array``, not one frame twice.
+
+The node plan is computed by :func:`plan` without importing ``launch`` (tested without a ROS install).
 """
-from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, GroupAction, OpaqueFunction
-from launch.substitutions import LaunchConfiguration
-from launch_ros.actions import Node, PushRosNamespace
+import math
+import os
+import shutil
+from pathlib import Path
 
 PACKAGE = 'audio_vision'
-ARRAY_FRAME = 'audio_array'
-CAMERA_FRAME = 'audio_camera_optical'
 # the optical frame (z forward, x right, y down) in the array body frame (x forward, y left, z up)
 BODY_TO_OPTICAL_QUATERNION = ('-0.5', '0.5', '-0.5', '0.5')
+SOURCES = ('sim', 'mic', 'none')
+LOG_LEVELS = ('debug', 'info', 'warn', 'error', 'fatal')
+MOUNT_POSE = ('x', 'y', 'z', 'roll', 'pitch', 'yaw')
 
 ARGUMENTS = (
-    ('use_sim', 'true', 'true: simulator_node is the audio source; false: audio_capture_node (real array)'),
+    ('source', 'sim', "audio source: 'sim' (simulator_node), 'mic' (audio_capture_node: the array), "
+                      "'none' (perception only, e.g. for ros2 bag play)"),
+    ('use_sim_time', 'false', 'every node uses /clock (ros2 bag play --clock, audio_vision replay --clock)'),
+    ('log_level', 'info', 'log level of every node: debug, info, warn, error, fatal'),
     ('params_file', '', 'extra ROS 2 parameter file applied after config/<node>.yaml'),
     ('model_dir', '', "perception model directory; '' = the shipped models"),
     ('namespace', '', 'namespace of every node and topic'),
-    ('rviz', 'true', 'start RViz with config/audio_vision.rviz'),
+    ('frame_prefix', 'auto', "prefix of every frame id; 'auto' = '<namespace>/' with a namespace, else ''"),
+    ('array_frame', 'audio_array', 'frame of the microphone array (REP 103 body: x forward, z up)'),
+    ('camera_frame', 'audio_camera_optical', 'optical frame of the outputs, co-located with the array'),
+    ('parent_frame', '', "frame the array is mounted on (e.g. base_link); '' = no mount transform"),
+    ('x', '0.0', 'array position in parent_frame, m'),
+    ('y', '0.0', 'array position in parent_frame, m'),
+    ('z', '0.0', 'array position in parent_frame, m'),
+    ('roll', '0.0', 'array orientation in parent_frame, rad (fixed axes x, y, z)'),
+    ('pitch', '0.0', 'array orientation in parent_frame, rad'),
+    ('yaw', '0.0', 'array orientation in parent_frame, rad'),
+    ('rviz', 'auto', "start RViz with config/audio_vision.rviz: 'true', 'false', or 'auto' (when rviz2 is "
+                     'installed and a display is set)'),
 )
+ARGUMENT_NAMES = tuple(name for name, _, _ in ARGUMENTS)
 
 
-def _true(value: str) -> bool:
-    return value.strip().lower() in ('true', '1', 'yes', 'on')
+class LaunchArgumentError(ValueError):
+    """An argument value the launch file cannot use (one line, names the argument)."""
 
 
-def _config_dir():
-    from audio_vision.paths import config_dir   # share/audio_vision/config (or the source tree)
-    return config_dir()
+def _bool(name: str, value: str) -> bool:
+    v = value.strip().lower()
+    if v in ('true', '1', 'yes', 'on'):
+        return True
+    if v in ('false', '0', 'no', 'off'):
+        return False
+    raise LaunchArgumentError(f"{name}:={value!r}: expected true or false")
+
+
+def _float(name: str, value: str) -> float:
+    try:
+        v = float(value)
+    except ValueError:
+        raise LaunchArgumentError(f'{name}:={value!r}: expected a number') from None
+    if not math.isfinite(v):
+        raise LaunchArgumentError(f'{name}:={value!r}: expected a finite number')
+    return v
+
+
+def rviz_available() -> bool:
+    """rviz2 is installed (ament index, else PATH) and there is a display to open it on."""
+    if not (os.environ.get('DISPLAY') or os.environ.get('WAYLAND_DISPLAY')):
+        return False
+    try:
+        from ament_index_python.packages import get_package_prefix
+        get_package_prefix('rviz2')
+        return True
+    except Exception:  # noqa: BLE001 - ament_index missing or rviz2 not installed
+        return shutil.which('rviz2') is not None
+
+
+def config_dir() -> Path:
+    """share/audio_vision/config of the installed package (the source tree's config/ when not installed)."""
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        return Path(get_package_share_directory(PACKAGE)) / 'config'
+    except Exception:  # noqa: BLE001 - not installed: the source tree
+        return Path(__file__).resolve().parents[1] / 'config'
+
+
+def plan(args: dict, config: Path | None = None, rviz_installed=rviz_available) -> list[dict]:
+    """The nodes to start for launch arguments ``args`` (name -> string; missing names take the
+    defaults): dicts with package, executable, name, parameters (files + one dict), arguments, and
+    namespace. Raises :class:`LaunchArgumentError` for an unusable value."""
+    unknown = set(args) - set(ARGUMENT_NAMES)
+    if unknown:
+        raise LaunchArgumentError(f'unknown launch arguments: {sorted(unknown)}')
+    a = {name: str(args.get(name, default)) for name, default, _ in ARGUMENTS}
+    config = Path(config) if config is not None else config_dir()
+    if a['source'] not in SOURCES:
+        raise LaunchArgumentError(f"source:={a['source']!r}: expected one of {', '.join(SOURCES)}")
+    if a['log_level'].lower() not in LOG_LEVELS:
+        raise LaunchArgumentError(f"log_level:={a['log_level']!r}: expected one of {', '.join(LOG_LEVELS)}")
+    sim_time = _bool('use_sim_time', a['use_sim_time'])
+    pose = [_float(k, a[k]) for k in MOUNT_POSE]
+    namespace = a['namespace'].strip('/')
+    prefix = a['frame_prefix']
+    if prefix == 'auto':
+        prefix = f'{namespace}/' if namespace else ''
+    array_frame, camera_frame = prefix + a['array_frame'], prefix + a['camera_frame']
+    parent_frame = a['parent_frame'].strip()
+    for name, frame in (('array_frame', array_frame), ('camera_frame', camera_frame)):
+        if not a[name] or frame.startswith('/') or ' ' in frame:
+            raise LaunchArgumentError(f'{name}: {frame!r} is not a valid frame id')
+    if parent_frame in (array_frame, camera_frame):
+        raise LaunchArgumentError(f'parent_frame:={parent_frame!r} is one of the array\'s own frames')
+    rviz = a['rviz'].strip().lower()
+    start_rviz = rviz_installed() if rviz == 'auto' else _bool('rviz', rviz)
+
+    log_args = ['--ros-args', '--log-level', a['log_level'].lower()]
+    common = {'use_sim_time': sim_time}
+
+    def node(executable, yaml_name, **overrides):
+        files = [str(config / yaml_name)] + ([a['params_file']] if a['params_file'] else [])
+        return {'package': PACKAGE, 'executable': executable, 'name': executable, 'namespace': namespace,
+                'parameters': files + [{**common, **overrides}], 'arguments': log_args}
+
+    perception = {'array_frame_id': array_frame, 'camera_frame_id': camera_frame}
+    if a['model_dir']:
+        perception['model_dir'] = a['model_dir']
+    nodes = [node('perception_node', 'perception.yaml', **perception)]
+    if a['source'] == 'sim':   # the static TF comes from static_transform_publisher below, not the simulator
+        nodes.append(node('simulator_node', 'simulator.yaml', array_frame_id=array_frame,
+                          camera_frame_id=camera_frame, publish_tf=False))
+    elif a['source'] == 'mic':
+        nodes.append(node('audio_capture_node', 'audio_capture.yaml', array_frame_id=array_frame))
+
+    def static_tf(name, parent, child, extra):
+        return {'package': 'tf2_ros', 'executable': 'static_transform_publisher', 'name': name,
+                'namespace': namespace, 'parameters': [common],
+                'arguments': ['--frame-id', parent, '--child-frame-id', child, *extra] + log_args}
+    qx, qy, qz, qw = BODY_TO_OPTICAL_QUATERNION
+    nodes.append(static_tf('audio_camera_tf', array_frame, camera_frame,
+                           ['--qx', qx, '--qy', qy, '--qz', qz, '--qw', qw]))
+    if parent_frame:
+        nodes.append(static_tf('audio_array_mount_tf', parent_frame, array_frame,
+                               [x for k, v in zip(MOUNT_POSE, pose) for x in (f'--{k}', repr(v))]))
+    if start_rviz:
+        nodes.append({'package': 'rviz2', 'executable': 'rviz2', 'name': 'rviz2', 'namespace': namespace,
+                      'parameters': [common],
+                      'arguments': ['-d', str(config / 'audio_vision.rviz'), '-f', parent_frame or array_frame]})
+    return nodes
 
 
 def _nodes(context):
-    arg = {name: LaunchConfiguration(name).perform(context) for name, _, _ in ARGUMENTS}
-    config = _config_dir()
-
-    def parameters(yaml_name, **overrides):
-        files = [str(config / yaml_name)] + ([arg['params_file']] if arg['params_file'] else [])
-        return files + ([overrides] if overrides else [])
-
-    perception_overrides = {'model_dir': arg['model_dir']} if arg['model_dir'] else {}
-    actions = [PushRosNamespace(arg['namespace'])] if arg['namespace'] else []
-    actions.append(Node(package=PACKAGE, executable='perception_node', name='perception_node', output='screen',
-                        parameters=parameters('perception.yaml', **perception_overrides)))
-    if _true(arg['use_sim']):
-        # the static TF comes from static_transform_publisher below, not from the simulator
-        actions.append(Node(package=PACKAGE, executable='simulator_node', name='simulator_node', output='screen',
-                            parameters=parameters('simulator.yaml', publish_tf=False)))
-    else:
-        actions.append(Node(package=PACKAGE, executable='audio_capture_node', name='audio_capture_node',
-                            output='screen', parameters=parameters('audio_capture.yaml')))
-    qx, qy, qz, qw = BODY_TO_OPTICAL_QUATERNION
-    actions.append(Node(package='tf2_ros', executable='static_transform_publisher', name='audio_camera_tf',
-                        arguments=['--frame-id', ARRAY_FRAME, '--child-frame-id', CAMERA_FRAME,
-                                   '--qx', qx, '--qy', qy, '--qz', qz, '--qw', qw]))
-    if _true(arg['rviz']):
-        actions.append(Node(package='rviz2', executable='rviz2', name='rviz2',
-                            arguments=['-d', str(config / 'audio_vision.rviz')]))
-    return [GroupAction(actions)]
+    from launch.substitutions import LaunchConfiguration
+    from launch_ros.actions import Node
+    args = {name: LaunchConfiguration(name).perform(context) for name in ARGUMENT_NAMES}
+    try:
+        specs = plan(args)
+    except LaunchArgumentError as exc:
+        raise RuntimeError(f'perceive.launch.py: {exc}') from None
+    return [Node(package=s['package'], executable=s['executable'], name=s['name'], namespace=s['namespace'] or None,
+                 parameters=s['parameters'], arguments=s['arguments'], output='screen') for s in specs]
 
 
 def generate_launch_description():
+    from launch import LaunchDescription
+    from launch.actions import DeclareLaunchArgument, OpaqueFunction
     return LaunchDescription(
         [DeclareLaunchArgument(name, default_value=default, description=description)
          for name, default, description in ARGUMENTS]

@@ -1,5 +1,6 @@
-"""launch/perceive.launch.py and the files it loads. The launch description itself is checked only where
-`launch` and `launch_ros` are importable (a ROS 2 install); the config files always."""
+"""launch/perceive.launch.py and the files it loads. The node plan (launch arguments -> nodes, parameters,
+frames, transforms) and the config files are checked everywhere; the launch description itself only where
+`launch` and `launch_ros` are importable (a ROS 2 install)."""
 import ast
 import importlib
 import importlib.util
@@ -15,12 +16,26 @@ NODE_CONFIGS = {'perception_node': 'perception.yaml', 'simulator_node': 'simulat
                 'audio_capture_node': 'audio_capture.yaml'}
 
 
+DOCUMENTED_ARGUMENTS = ('source', 'use_sim_time', 'log_level', 'params_file', 'model_dir', 'namespace',
+                       'frame_prefix', 'array_frame', 'camera_frame', 'parent_frame', 'x', 'y', 'z', 'roll',
+                       'pitch', 'yaw', 'rviz')
+
+
 def test_launch_file_parses_and_declares_the_documented_arguments():
+    """Without `launch`: the file is valid Python, imports `launch` only inside functions (so it loads
+    anywhere), and its ARGUMENTS literal declares exactly the documented names."""
     tree = ast.parse(LAUNCH_FILE.read_text())
     assert any(isinstance(n, ast.FunctionDef) and n.name == 'generate_launch_description' for n in tree.body)
-    source = LAUNCH_FILE.read_text()
-    for arg in ('use_sim', 'params_file', 'model_dir', 'namespace', 'rviz'):
-        assert f"'{arg}'" in source
+    top_imports = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    assert not [n for n in top_imports if 'launch' in ast.unparse(n)]
+    (arguments,) = [n.value for n in tree.body if isinstance(n, ast.Assign)
+                    and [t.id for t in n.targets if isinstance(t, ast.Name)] == ['ARGUMENTS']]
+    names = tuple(ast.literal_eval(arguments)[i][0] for i in range(len(arguments.elts)))
+    assert names == DOCUMENTED_ARGUMENTS
+    for name, default, description in ast.literal_eval(arguments):
+        assert isinstance(default, str) and description, name
+    for name in DOCUMENTED_ARGUMENTS:    # each one is documented for users
+        assert f'`{name}`' in (ROOT / 'docs' / 'ROS.md').read_text(), name
 
 
 @pytest.mark.parametrize('node, filename', sorted(NODE_CONFIGS.items()))
@@ -56,6 +71,109 @@ def _load_launch_module():
     return module
 
 
+def _plan(module, rviz_installed=False, **args):
+    return module.plan(args, config=ROOT / 'config', rviz_installed=lambda: rviz_installed)
+
+
+def _by_name(specs):
+    return {s['name']: s for s in specs}
+
+
+def _param(spec, key):
+    merged = {}
+    for item in spec['parameters']:
+        if isinstance(item, dict):
+            merged.update(item)
+    return merged.get(key)
+
+
+def test_plan_sources():
+    module = _load_launch_module()
+    assert sorted(_by_name(_plan(module))) == ['audio_camera_tf', 'perception_node', 'simulator_node']
+    assert sorted(_by_name(_plan(module, source='mic'))) == ['audio_camera_tf', 'audio_capture_node',
+                                                             'perception_node']
+    assert sorted(_by_name(_plan(module, source='none'))) == ['audio_camera_tf', 'perception_node']
+    with pytest.raises(module.LaunchArgumentError, match='source'):
+        _plan(module, source='microphone')
+    with pytest.raises(module.LaunchArgumentError, match='unknown'):
+        _plan(module, use_sim='false')     # the old argument is gone: refused, not silently ignored
+
+
+def test_plan_frames_come_from_one_place():
+    module = _load_launch_module()
+    for source in ('sim', 'mic'):
+        nodes = _by_name(_plan(module, source=source, array_frame='mic_array', camera_frame='mic_optical'))
+        audio = nodes['simulator_node' if source == 'sim' else 'audio_capture_node']
+        assert _param(audio, 'array_frame_id') == _param(nodes['perception_node'], 'array_frame_id') == 'mic_array'
+        assert _param(nodes['perception_node'], 'camera_frame_id') == 'mic_optical'
+        tf = nodes['audio_camera_tf']['arguments']
+        assert tf[tf.index('--frame-id') + 1] == 'mic_array' and tf[tf.index('--child-frame-id') + 1] == 'mic_optical'
+    assert _param(_by_name(_plan(module))['simulator_node'], 'publish_tf') is False   # one publisher of the TF
+    for name, spec in _by_name(_plan(module)).items():       # and the YAML files cannot override the frames
+        if name != 'audio_camera_tf':
+            assert isinstance(spec['parameters'][-1], dict)
+
+
+def test_plan_mount_transform():
+    module = _load_launch_module()
+    assert 'audio_array_mount_tf' not in _by_name(_plan(module))        # no parent frame: no mount
+    nodes = _by_name(_plan(module, parent_frame='base_link', x='0.1', y='-0.2', z='0.3', roll='0', pitch='0.5',
+                           yaw='3.1416'))
+    args = nodes['audio_array_mount_tf']['arguments']
+    value = {args[i].lstrip('-'): args[i + 1] for i in range(0, args.index('--ros-args'), 2)}
+    assert value['frame-id'] == 'base_link' and value['child-frame-id'] == 'audio_array'
+    assert [float(value[k]) for k in ('x', 'y', 'z', 'roll', 'pitch', 'yaw')] == [0.1, -0.2, 0.3, 0.0, 0.5, 3.1416]
+    with pytest.raises(module.LaunchArgumentError, match='yaw'):
+        _plan(module, parent_frame='base_link', yaw='ninety')
+    with pytest.raises(module.LaunchArgumentError, match='parent_frame'):
+        _plan(module, parent_frame='audio_array')
+
+
+def test_plan_two_robots_do_not_collide():
+    module = _load_launch_module()
+    frames, names = set(), set()
+    for robot in ('robot1', 'robot2'):
+        nodes = _plan(module, namespace=robot, parent_frame=f'{robot}/base_link')
+        for spec in nodes:
+            assert spec['namespace'] == robot
+            names.add(f"/{spec['namespace']}/{spec['name']}")
+            args = spec['arguments']
+            if '--child-frame-id' in args:
+                frames.add(args[args.index('--child-frame-id') + 1])
+        assert _param(_by_name(nodes)['perception_node'], 'array_frame_id') == f'{robot}/audio_array'
+    assert frames == {'robot1/audio_array', 'robot1/audio_camera_optical', 'robot2/audio_array',
+                      'robot2/audio_camera_optical'}
+    assert len(names) == 8    # 4 nodes each, all distinct
+    explicit = _by_name(_plan(module, namespace='robot1', frame_prefix=''))
+    assert _param(explicit['perception_node'], 'camera_frame_id') == 'audio_camera_optical'
+
+
+def test_plan_sim_time_log_level_and_rviz():
+    module = _load_launch_module()
+    nodes = _plan(module, source='none', use_sim_time='true', log_level='DEBUG', model_dir='/models')
+    assert all(_param(s, 'use_sim_time') is True for s in nodes)
+    assert all(s['arguments'][-3:] == ['--ros-args', '--log-level', 'debug'] for s in nodes)
+    assert _param(_by_name(nodes)['perception_node'], 'model_dir') == '/models'
+    assert all(_param(s, 'use_sim_time') is False for s in _plan(module))
+    with pytest.raises(module.LaunchArgumentError, match='log_level'):
+        _plan(module, log_level='verbose')
+    assert 'rviz2' not in _by_name(_plan(module, rviz='auto'))            # auto and not installed
+    rviz = _by_name(_plan(module, rviz_installed=True, parent_frame='base_link'))
+    assert rviz['rviz2']['arguments'][-2:] == ['-f', 'base_link']
+    assert 'rviz2' not in _by_name(_plan(module, rviz='false'))
+    assert 'rviz2' in _by_name(_plan(module, rviz='true'))
+    for spec in nodes:
+        for item in spec['parameters']:
+            assert isinstance(item, dict) or Path(item).is_file(), item
+
+
+def _launch_or_skip():
+    pytest.importorskip('launch_ros')
+    launch = pytest.importorskip('launch')
+    if not hasattr(launch, 'LaunchDescription'):
+        pytest.skip('the importable `launch` is not ROS 2 launch')
+
+
 def _nodes_for(module, **args):
     from launch import LaunchContext
     from launch_ros.actions import Node
@@ -67,34 +185,27 @@ def _nodes_for(module, **args):
     for name, value in args.items():
         context.launch_configurations[name] = value
     opaque = [e for e in ld.entities if type(e).__name__ == 'OpaqueFunction'][0]
-    (group,) = opaque.execute(context)
-    return [e for e in group.get_sub_entities() if isinstance(e, Node)], group
+    return [e for e in opaque.execute(context) if isinstance(e, Node)]
 
 
 def test_launch_description_with_launch_ros():
-    pytest.importorskip('launch_ros')
-    launch = pytest.importorskip('launch')
-    if not hasattr(launch, 'LaunchDescription'):
-        pytest.skip('the importable `launch` is not ROS 2 launch')
+    _launch_or_skip()
     module = _load_launch_module()
     names = [e.name for e in module.generate_launch_description().entities
              if type(e).__name__ == 'DeclareLaunchArgument']
-    assert names == ['use_sim', 'params_file', 'model_dir', 'namespace', 'rviz']
+    assert tuple(names) == DOCUMENTED_ARGUMENTS
 
-    nodes, _ = _nodes_for(module)
+    nodes = _nodes_for(module, rviz='false')
     executables = sorted(n.node_executable for n in nodes)
-    assert executables == ['perception_node', 'rviz2', 'simulator_node', 'static_transform_publisher']
+    assert executables == ['perception_node', 'simulator_node', 'static_transform_publisher']
 
-    nodes, _ = _nodes_for(module, use_sim='false', rviz='false', model_dir='/models', namespace='robot1')
+    nodes = _nodes_for(module, source='mic', rviz='false', model_dir='/models', namespace='robot1',
+                       parent_frame='base_link')
     assert sorted(n.node_executable for n in nodes) == ['audio_capture_node', 'perception_node',
-                                                        'static_transform_publisher']
+                                                        'static_transform_publisher', 'static_transform_publisher']
 
 
 def test_launch_quaternion_is_the_body_to_optical_rotation():
-    pytest.importorskip('launch_ros')
-    launch = pytest.importorskip('launch')
-    if not hasattr(launch, 'LaunchDescription'):
-        pytest.skip('the importable `launch` is not ROS 2 launch')
     from audio_vision.ros.conversions import BODY_TO_OPTICAL_QUATERNION
     module = _load_launch_module()
     np.testing.assert_allclose([float(v) for v in module.BODY_TO_OPTICAL_QUATERNION], BODY_TO_OPTICAL_QUATERNION)
