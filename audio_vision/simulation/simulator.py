@@ -94,6 +94,33 @@ class Simulator:
                              rng, air_absorption=self.cfg.room.air_absorption,
                              scatterers=self.scatterers(scene))
 
+    def emitter_signals(self, scene: Scene, n_total: int, t0: int, seed: int) -> tuple[np.ndarray, dict]:
+        """(S, n_total) float32 signals of every emitter (order of `emitters`), sample `t0` emitted at t = 0,
+        in full-scale units at 1 m; plus {'chirp_phase_s'}. Shared by `record_with_info` and the trajectory mode."""
+        cfg, fs = self.cfg, self.sample_rate
+        rng = np.random.default_rng([int(seed), _RECORD_TAG])
+        full_scale_per_pa = 10.0 ** (cfg.recording.sensitivity_dbfs / 20.0)
+        signals = np.zeros((len(self.emitters(scene)), n_total), dtype=np.float32)
+        info: dict = {'chirp_phase_s': None}
+        k = 0
+        if cfg.chirp.enabled:
+            ch = cfg.chirp
+            period = int(round(ch.period_s * fs))
+            phase = int(rng.integers(0, period))
+            pulse = chirp_pulse(fs, ch.f_start, ch.f_end, ch.duration_s, ch.kind)
+            level = _P_REF * 10.0 ** (ch.level_db_spl / 20.0) * full_scale_per_pa
+            signals[0] = level * chirp_train(n_total, pulse, period, t0 + phase)
+            info['chirp_phase_s'] = phase / fs
+            k = 1
+        for i, source in enumerate(scene.sources):
+            if source.silent:                       # emits nothing (its body still scatters)
+                continue
+            source_rng = np.random.default_rng([int(seed), _RECORD_TAG, i])
+            x = GENERATORS[source.class_name](n_total, fs, source.signal_seed, source_rng)
+            signals[k] = _P_REF * 10.0 ** (source.level_db_spl / 20.0) * full_scale_per_pa * x
+            k += 1
+        return signals, info
+
     def record(self, scene: Scene, duration_s: float, seed: int) -> np.ndarray:
         """(C, N) float32 steady-state audio of `duration_s` seconds (see `record_with_info`)."""
         return self.record_with_info(scene, duration_s, seed)[0]
@@ -114,28 +141,11 @@ class Simulator:
         out_start = L - 1 + response.latency        # full history, and latency compensated
         n_total = out_start + n_out
         t0 = L - 1                                  # signal index emitted at t = 0
-        rng = np.random.default_rng([int(seed), _RECORD_TAG])
-        full_scale_per_pa = 10.0 ** (cfg.recording.sensitivity_dbfs / 20.0)
-        signals = np.zeros((n_src, n_total), dtype=np.float32)
         info: dict = {'rt60_bands': response.rt60_bands.tolist(),
-                      'rt60_band_centers': response.band_centers.tolist(), 'chirp_phase_s': None}
-        k = 0
-        if cfg.chirp.enabled:
-            ch = cfg.chirp
-            period = int(round(ch.period_s * fs))
-            phase = int(rng.integers(0, period))
-            pulse = chirp_pulse(fs, ch.f_start, ch.f_end, ch.duration_s, ch.kind)
-            level = _P_REF * 10.0 ** (ch.level_db_spl / 20.0) * full_scale_per_pa
-            signals[0] = level * chirp_train(n_total, pulse, period, t0 + phase)
-            info['chirp_phase_s'] = phase / fs
-            k = 1
-        for i, source in enumerate(scene.sources):
-            if source.silent:                       # emits nothing (its body still scatters)
-                continue
-            source_rng = np.random.default_rng([int(seed), _RECORD_TAG, i])
-            x = GENERATORS[source.class_name](n_total, fs, source.signal_seed, source_rng)
-            signals[k] = _P_REF * 10.0 ** (source.level_db_spl / 20.0) * full_scale_per_pa * x
-            k += 1
+                      'rt60_band_centers': response.band_centers.tolist()}
+        signals, drawn = self.emitter_signals(scene, n_total, t0, seed)
+        info.update(drawn)
+        full_scale_per_pa = 10.0 ** (cfg.recording.sensitivity_dbfs / 20.0)
         audio = convolve_steady(signals, response.rirs, out_start, n_out)
 
         noise_rng = np.random.default_rng([int(seed), _NOISE_TAG])
