@@ -9,6 +9,7 @@ examples:
   python -m audio_vision replay bags/sim --rate 2 --loop --topics /audio/frames
   python -m audio_vision replay robot.mcap --remap /mic_array/frames:=/audio/frames
   python -m audio_vision replay bags/sim --wait-for /audio/frames    # start once the node listens
+  python -m audio_vision replay bags/sim --clock      # + /clock, for nodes with use_sim_time:=true
 (run the perception node next to it: `python -m audio_vision node perception`)
 """
 from __future__ import annotations
@@ -30,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='seconds to wait before the first message, for discovery (default 0.5)')
     parser.add_argument('--wait-for', metavar='TOPIC',
                         help='start only once TOPIC has a subscriber (e.g. /audio/frames), at most 30 s')
+    parser.add_argument('--clock', action='store_true',
+                        help='publish /clock with the bag time (like ros2 bag play --clock), for use_sim_time')
     parser.add_argument('--domain-id', type=int, help='ROS domain id (default: ROS_DOMAIN_ID)')
     parser.add_argument('--info', action='store_true', help='print what the bag holds and exit')
 
@@ -65,7 +68,7 @@ def run(args) -> int:
     rclpy.init(context=context, **({} if args.domain_id is None else {'domain_id': args.domain_id}))
     params = {'bag': str(args.bag), 'rate': float(args.rate), 'loop': bool(args.loop),
               'topics': ','.join(args.topics or []), 'remap': ','.join(args.remap),
-              'delay_s': float(args.delay), 'wait_for_topic': args.wait_for or ''}
+              'delay_s': float(args.delay), 'wait_for_topic': args.wait_for or '', 'clock': bool(args.clock)}
     player = None
     try:
         try:

@@ -6,6 +6,11 @@ and published with the QoS its publisher offered when it was recorded (sensor-da
 effort, ``/tf_static`` stays transient local). Messages go out at ``bag start + (receive time - first
 receive time) / rate`` on the wall clock; headers keep their recorded stamps (as ``ros2 bag play``).
 
+With ``clock: true`` (``ros2 bag play --clock``) the player also publishes ``/clock`` (rosgraph_msgs/Clock,
+best effort, keep last 1, as rosbag2) with the bag's receive time being played: every ``1 / clock_rate_hz``
+seconds and just before each message that moves it on, so nodes with ``use_sim_time: true`` never see a
+message stamped ahead of their clock by more than the recording's own receive delay.
+
 Topics whose message package is not importable (e.g. ``tf2_msgs`` on a Python-package-index install)
 are skipped with a warning, unless they were asked for explicitly in ``topics``: then start-up fails.
 """
@@ -40,6 +45,8 @@ PARAMS = [
     Param('wait_timeout_s', 30.0, 'give up waiting for wait_for_topic after this long (then play anyway)',
           range=(0.0, 3600.0)),
     Param('autostart', True, 'start playing at once; false = wait for play() (tests)'),
+    Param('clock', False, 'publish /clock with the bag time (for nodes with use_sim_time: true)'),
+    Param('clock_rate_hz', 40.0, 'how often /clock is published while playing', range=(1.0, 1000.0)),
 ]
 
 
@@ -152,6 +159,16 @@ class BagPlayer(Node):
             raise StartupError(f'nothing to play in {p["bag"]}: no topic with a known message type '
                                f'(skipped: {", ".join(f"{t} ({m})" for t, m in self.skipped.items())})')
         self.pass_count = 0
+        self._clock_lock = threading.Lock()
+        self._clock_ns = 0          # last bag time published on /clock
+        self._position = None       # (first receive time, monotonic t0, rate) of the pass being played
+        self.clock_pub = None
+        if p['clock']:
+            from rosgraph_msgs.msg import Clock
+            self._clock_msg = Clock
+            self.clock_pub = self.create_publisher(
+                Clock, '/clock', QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT))
+            self.clock_timer = self.create_timer(1.0 / p['clock_rate_hz'], self._tick_clock)
         self.get_logger().info(
             f'{p["bag"]}: {len(self.channels)} topics, {self.reader.duration_s:.2f} s at {p["rate"]:g}x'
             + (', looping' if p['loop'] else ''))
@@ -209,6 +226,23 @@ class BagPlayer(Node):
         # the subscriber's side of the match may lag the publisher's by a moment
         return not self._stop.wait(0.3)
 
+    def publish_clock(self, bag_ns: int) -> None:
+        """Publish ``bag_ns`` on /clock unless the clock is there already (it never runs backwards within a
+        pass; a new pass of a loop starts it again)."""
+        with self._clock_lock:
+            if self.clock_pub is None or bag_ns <= self._clock_ns:
+                return
+            self._clock_ns = bag_ns
+            msg = self._clock_msg()
+            msg.clock.sec, msg.clock.nanosec = divmod(int(bag_ns), NS_PER_S)
+            self.clock_pub.publish(msg)
+
+    def _tick_clock(self):
+        position = self._position
+        if position is not None:
+            first_ns, t0, rate = position
+            self.publish_clock(first_ns + int((time.monotonic() - t0) * rate * NS_PER_S))
+
     def _play_once(self):
         rate = float(self.params['rate'])
         first_ns = None
@@ -216,6 +250,9 @@ class BagPlayer(Node):
         for msg in self.reader.messages(list(self.channels)):
             if first_ns is None:
                 first_ns = msg.log_time_ns
+                with self._clock_lock:
+                    self._clock_ns = 0          # a new pass (loop): the bag time starts again
+                self._position = (first_ns, t0, rate)
             due = t0 + (msg.log_time_ns - first_ns) / NS_PER_S / rate
             delay = due - time.monotonic()
             if delay > 0 and self._stop.wait(delay):
@@ -228,8 +265,10 @@ class BagPlayer(Node):
             except Exception as exc:  # noqa: BLE001
                 raise BagError(f'cannot deserialise a {msg.msgtype} message on {msg.topic} at '
                                f'{msg.log_time_ns} ns: {exc}') from None
+            self.publish_clock(msg.log_time_ns)
             channel.publisher.publish(ros_msg)
             channel.count += 1
+        self._position = None
 
     def stop(self) -> None:
         self._stop.set()

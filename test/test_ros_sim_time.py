@@ -1,0 +1,103 @@
+"""Replay on simulated time: a bag recorded in 2001 played with /clock (BagPlayer ``clock: true``, and
+``python -m audio_vision replay --clock``) into a perception node with ``use_sim_time: true``. The node's
+clock follows the bag, its outputs carry the bag's stamps, and its latency statistics (window end ->
+publish, on the node clock) are small and never negative; on the wall clock they would be 25 years."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip('rclpy')
+
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from rclpy.clock import ClockType  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
+
+from audio_vision.bag.record import simulated_segments, write_segments  # noqa: E402
+from audio_vision.ros import conversions as conv  # noqa: E402
+from audio_vision.ros.bag_player import BagPlayer  # noqa: E402
+from audio_vision.ros.graph import Graph, TopicRecorder  # noqa: E402
+from audio_vision.ros.perception_node import PerceptionNode  # noqa: E402
+from audio_vision.simulation.simulator import Simulator  # noqa: E402
+from helpers import write_tiny_models  # noqa: E402
+
+pytestmark = pytest.mark.ros
+DOMAIN = 86   # one ROS domain per test module
+os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+ROOT = Path(__file__).resolve().parents[1]
+NS = 1_000_000_000
+START = 1_000_000_000 * NS       # 2001-09-09: far from the wall clock
+DURATION_S = 2.5
+
+
+@pytest.fixture(scope='module')
+def model_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp('tiny_model')
+    write_tiny_models(path, num_mics=8)
+    return path
+
+
+@pytest.fixture(scope='module')
+def bag(tmp_path_factory):
+    sim = Simulator()
+    path = tmp_path_factory.mktemp('simtime') / 'bag'
+    summary = write_segments(path, simulated_segments(sim, [DURATION_S], 3), sim.sample_rate, start_ns=START)
+    return path, summary
+
+
+def perception_graph(model_dir):
+    graph = Graph(domain_id=DOMAIN)
+    node = graph.add(PerceptionNode, {'model_dir': str(model_dir), 'use_sim_time': True, 'queue_size': 64,
+                                      'input_qos_depth': 200, 'qos_depth': 100, 'publish_points': False,
+                                      'diagnostics_period_s': 0.5})
+    rec = graph.add(TopicRecorder, topics={'depth/image': Image, '/diagnostics': DiagnosticArray}, depth=200)
+    return graph, node, rec
+
+
+def check_on_bag_time(node, rec, summary):
+    end = summary.end_ns
+    assert node.get_clock().clock_type == ClockType.ROS_TIME and node.get_clock().ros_time_is_active
+    assert START <= node.get_clock().now().nanoseconds <= end + NS
+    stamps = [conv.time_to_ns(m.header.stamp) for _, m in rec.get('depth/image')]
+    assert stamps and all(START < s <= end for s in stamps), stamps
+    # the latency samples themselves: window end -> publish on the node's (simulated) clock
+    values = list(node.output_latency._values)
+    assert len(values) == node.outputs.total
+    assert min(values) >= 0.0 and max(values) < DURATION_S, values
+    diag = [m for _, m in rec.get('/diagnostics') if any('perception' in s.name for s in m.status)]
+    assert diag and all(START <= conv.time_to_ns(m.header.stamp) <= end + NS for m in diag)
+
+
+def test_bag_player_clock_drives_perception_on_sim_time(bag, model_dir):
+    path, summary = bag
+    graph, node, rec = perception_graph(model_dir)
+    with graph:
+        player = graph.add(BagPlayer, {'bag': str(path), 'clock': True, 'autostart': False, 'delay_s': 0.0},
+                           params_file=None)
+        graph.start()
+        assert graph.wait_for(lambda: node.sub.get_publisher_count() >= 1
+                              and player.clock_pub.get_subscription_count() >= 1, 15.0)
+        assert node.get_clock().now().nanoseconds == 0      # no /clock yet: simulated time has not started
+        player.play()
+        assert player.wait(60.0) and player.error is None
+        windows = node.windows
+        assert windows >= 1
+        assert graph.wait_for(lambda: node.outputs.total >= windows and rec.count('/diagnostics') >= 2, 30.0)
+        assert player._clock_ns == max(m.log_time_ns for m in player.reader.messages(list(player.channels)))
+        check_on_bag_time(node, rec, summary)
+
+
+def test_replay_command_publishes_clock(bag, model_dir):
+    path, summary = bag
+    graph, node, rec = perception_graph(model_dir)
+    with graph:
+        graph.start()
+        env = dict(os.environ, PYTHONUNBUFFERED='1')
+        proc = subprocess.run([sys.executable, '-m', 'audio_vision', 'replay', str(path), '--clock',
+                               '--domain-id', str(DOMAIN), '--wait-for', '/audio/frames'],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert graph.wait_for(lambda: node.windows >= 1 and node.outputs.total >= node.windows, 30.0)
+        check_on_bag_time(node, rec, summary)
