@@ -1,9 +1,9 @@
 """Fuzzing perception_node's input: >= 1000 generated audio frames (seeded, reproducible) with wrong
-encodings, channel counts, zero / huge sizes, broken layouts, NaN/Inf, out-of-range and extreme values, duplicate and
-backwards stamps and gaps, mixed with valid frames.
+encodings, channel counts, zero / huge sizes, broken layouts, NaN/Inf, out-of-range and extreme values, duplicate,
+stale, reordered and foreign (frame_id) frames, gaps and rewinds, mixed with valid frames.
 
-The node must never crash or hang, must count every rejected frame by reason and every stream reset
-in /diagnostics (checked on the DDS topic), and every window assembled from the accepted frames must
+The node must never crash or hang, must count every rejected or dropped frame by reason, every reordered frame
+and every stream restart in /diagnostics (checked on the DDS topic), and every window assembled from the accepted frames must
 give exactly what the offline pipeline gives on that window. Two feeds: the live node's subscription
 callback directly (fast, exact, >= 1000 frames incl. 16 MB frames), and real DDS (fewer frames).
 Set AUDIO_VISION_FUZZ_SEED to try another sequence.
@@ -25,8 +25,8 @@ from sensor_msgs.msg import Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
 from audio_vision.core.pipeline import AudioToVision  # noqa: E402
-from audio_vision.core.windowing import (DISCONTINUITY_REASONS, FRAME_ERROR_REASONS, MAX_ABS_SAMPLE,  # noqa: E402
-                                         NS_PER_S, WindowAssembler)
+from audio_vision.core.windowing import (DISCONTINUITY_REASONS, DROP_REASONS, FRAME_ERROR_REASONS,  # noqa: E402
+                                         MAX_ABS_SAMPLE, NS_PER_S, WindowAssembler)
 from audio_vision.ros import conversions as conv  # noqa: E402
 from audio_vision.ros.graph import Graph, TopicRecorder  # noqa: E402
 from audio_vision.ros.perception_node import PerceptionNode  # noqa: E402
@@ -58,8 +58,12 @@ def image(height, width, data: bytes, stamp_ns, encoding='32FC1', step=None, big
 
 
 class FrameFuzzer:
-    """Seeded frame generator that knows each frame's fate: the rejection reason, or accepted with the
-    stream reset it causes (the rules of docs/ROS.md, independent of the node's code)."""
+    """Seeded frame generator that knows each frame's fate: the rejection reason, the drop reason, or accepted
+    (reordered, or with the stream restart it causes): the rules of docs/ROS.md, independent of the node's code.
+    Every valid frame is one of these events, each with one known count: on time; a forward gap (never filled:
+    one 'gap', at once or when its hole is given up); a re-sent frame ('duplicate'); a frame 10 .. 1000 s old,
+    beyond the 4 s the stream holds ('stale'); two frames swapped ('reordered'); a rewind (three frames that
+    continue each other 1000 s back: two 'stale', then the restart); another array's frame_id."""
 
     KINDS = ['valid', 'valid', 'valid', 'valid', 'encoding', 'layout', 'channels', 'chunk_size', 'non_finite',
              'out_of_range']
@@ -68,11 +72,13 @@ class FrameFuzzer:
         self.rng = np.random.default_rng(seed)
         self.huge = huge
         self.next_ns = 1_700_000_000 * NS_PER_S     # where a continuing frame starts
-        self.last_stamp = None                       # stamp of the last accepted frame
-        self.expected_ns = None                      # what the node expects next (None: fresh stream)
+        self.last = None                             # (samples, stamp) of the last accepted frame
         self.invalid = collections.Counter()
         self.resets = collections.Counter()
-        self.accepted = []                           # (samples, stamp_ns) in order
+        self.dropped = collections.Counter()
+        self.reordered = 0
+        self.assembled = []                          # (samples, stamp_ns, frame_id) that reach the assembler
+        self.queued = []                             # valid frames to send before anything else
         self.sizes = collections.Counter()
 
     # -- samples
@@ -97,43 +103,58 @@ class FrameFuzzer:
             return int(self.rng.integers(8000, MAX_CHUNK + 1))
         return int(self.rng.integers(MIN_CHUNK, 2049))
 
-    # -- stamps of accepted frames
-    def stamp_for_valid(self, n):
-        r = self.rng.random()
-        if self.last_stamp is None or r < 0.85:
-            stamp = self.next_ns
-        elif r < 0.90:
-            stamp = self.next_ns + int(self.rng.integers(3, 5000)) * 1_000_000    # gap: 3 ms .. 5 s
-        elif r < 0.95:
-            stamp = self.last_stamp                                                # duplicate
-        else:
-            stamp = self.next_ns - int(self.rng.integers(3, 3000)) * 1_000_000   # backwards
-        return stamp
+    # -- valid frames and their fates
+    def continuing(self, n=None):
+        """The next frame of the stream (accepted on time)."""
+        # swapped frames are longer than the stamp tolerance (32 samples), else a swap looks like jitter
+        x = self.samples(n or int(self.rng.integers(64, 2049)))
+        msg = image(CH, x.shape[1], x.tobytes(), self.next_ns)
+        self.last = (x, self.next_ns)
+        self.next_ns += x.shape[1] * NS_PER_S // FS
+        return msg, x
 
-    def accept(self, x, stamp):
-        if self.expected_ns is not None:
-            delta = stamp - self.expected_ns
-            if delta > TOLERANCE_NS:
-                self.resets['gap'] += 1
-            elif delta < -TOLERANCE_NS:
-                self.resets['reordered'] += 1
-        n = x.shape[1]
-        self.expected_ns = stamp + n * NS_PER_S // FS
-        self.last_stamp = stamp
-        self.next_ns = self.expected_ns
-        self.accepted.append((x, stamp))
+    def valid(self, on_time=False):
+        r = 1.0 if on_time or self.last is None else self.rng.random()
+        if r < 0.03:                                              # another array
+            x = self.samples(self.chunk_size())
+            self.dropped['frame_id'] += 1
+            return image(CH, x.shape[1], x.tobytes(), self.next_ns, frame_id='some_other_array'), x, 'some_other_array'
+        if r < 0.08:                                              # forward gap 3 ms .. 5 s
+            self.next_ns += int(self.rng.integers(3, 5000)) * 1_000_000
+            self.resets['gap'] += 1
+        elif r < 0.13:                                            # the last accepted frame again
+            x, stamp = self.last
+            self.dropped['duplicate'] += 1
+            return image(CH, x.shape[1], x.tobytes(), stamp), x, 'audio_array'
+        elif r < 0.18:                                            # an old frame
+            x = self.samples(self.chunk_size())
+            self.dropped['stale'] += 1
+            stamp = self.next_ns - int(self.rng.integers(10_000, 1_000_000)) * 1_000_000
+            return image(CH, x.shape[1], x.tobytes(), stamp), x, 'audio_array'
+        elif r < 0.23:                                            # two frames swapped
+            first, x1 = self.continuing()
+            second, x2 = self.continuing()
+            self.queued.append((first, x1, 'audio_array'))
+            self.reordered += 1
+            return second, x2, 'audio_array'
+        elif r < 0.245:                                           # the stamps go back for good
+            self.next_ns -= 1000 * NS_PER_S
+            frames = [self.continuing() for _ in range(3)]
+            self.queued += [(m, x, 'audio_array') for m, x in frames[1:]]
+            self.dropped['stale'] += 2
+            self.resets['rewind'] += 1
+            return frames[0][0], frames[0][1], 'audio_array'
+        msg, x = self.continuing(self.chunk_size())
+        return msg, x, 'audio_array'
 
     # -- frames
-    def frame(self, kind=None):
+    def frame(self, kind=None, on_time=False):
         kind = kind or self.KINDS[self.rng.integers(len(self.KINDS))]
         n = self.chunk_size()
         stamp = self.next_ns
-        if kind == 'valid':
-            x = self.samples(n)
-            stamp = self.stamp_for_valid(n)
-            frame_id = 'audio_array' if self.rng.random() > 0.02 else 'some_other_frame'
-            msg = image(CH, n, x.tobytes(), stamp, frame_id=frame_id)
-            self.accept(x, stamp)
+        if self.queued or kind == 'valid':
+            msg, x, frame_id = self.queued.pop(0) if self.queued else self.valid(on_time)
+            self.assembled.append((x, conv.time_to_ns(msg.header.stamp), frame_id))
             self.sizes['valid'] += 1
             return msg
         self.invalid[kind] += 1
@@ -182,8 +203,8 @@ class FrameFuzzer:
         raise AssertionError(kind)
 
     def reference_windows(self):
-        asm = WindowAssembler(CH, FS, WINDOW, HOP, MAX_CHUNK, tolerance_ns=TOLERANCE_NS)
-        return [w for x, stamp in self.accepted for w in asm.push(x, stamp)]
+        asm = WindowAssembler(CH, FS, WINDOW, HOP, MAX_CHUNK, tolerance_ns=TOLERANCE_NS, frame_id='audio_array')
+        return [w for x, stamp, frame_id in self.assembled for w in asm.push(x, stamp, frame_id)]
 
 
 def start(model_dir, **params):
@@ -194,9 +215,9 @@ def start(model_dir, **params):
     published = []
     original = node.publish_prediction
 
-    def capture(prediction, stamp_ns):      # every prediction the worker publishes, in order
+    def capture(prediction, stamp_ns, *args):   # every prediction the worker publishes, in order
         published.append((stamp_ns, {k: np.array(v) for k, v in prediction.items()}))
-        original(prediction, stamp_ns)
+        original(prediction, stamp_ns, *args)
     node.publish_prediction = capture
     graph.start()
     assert graph.wait_for(lambda: node.diag_pub.get_subscription_count() >= 1, 10.0), 'discovery timed out'
@@ -216,6 +237,8 @@ def diagnostics_values(rec):
 def expected_diagnostics(fuzz, windows):
     want = {f'invalid frames ({r})': str(fuzz.invalid[r]) for r in FRAME_ERROR_REASONS}
     want.update({f'stream resets ({r})': str(fuzz.resets[r]) for r in DISCONTINUITY_REASONS})
+    want.update({f'dropped frames ({r})': str(fuzz.dropped[r]) for r in DROP_REASONS})
+    want['reordered frames'] = str(fuzz.reordered)
     want.update({'invalid frames': str(sum(fuzz.invalid.values())), 'windows': str(windows),
                  'dropped windows': '0', 'inference errors': '0'})
     return want
@@ -238,7 +261,7 @@ def test_fuzzed_frames_through_the_subscription_callback(model_dir):
     graph, node, rec, published = start(model_dir)
     with graph:
         slowest = 0.0
-        frames = [fuzz.frame() for _ in range(1200)] + [fuzz.frame('valid') for _ in range(40)]
+        frames = [fuzz.frame() for _ in range(1200)] + [fuzz.frame('valid', on_time=True) for _ in range(40)]
         for msg in frames:
             t0 = time.thread_time()                 # CPU time of this thread: what the callback itself costs,
             node.on_frame(msg)                      # not the waits other load imposes on a shared machine
@@ -254,7 +277,8 @@ def test_fuzzed_frames_through_the_subscription_callback(model_dir):
         assert node._worker.is_alive()
     assert len(frames) >= 1000 and fuzz.sizes['16MB'] >= 1
     assert all(fuzz.invalid[r] > 20 for r in FRAME_ERROR_REASONS), fuzz.invalid
-    assert all(fuzz.resets[r] > 5 for r in DISCONTINUITY_REASONS), fuzz.resets
+    assert fuzz.resets['gap'] > 5 and fuzz.resets['rewind'] >= 1, fuzz.resets
+    assert all(fuzz.dropped[r] > 5 for r in DROP_REASONS) and fuzz.reordered > 5, (fuzz.dropped, fuzz.reordered)
     assert slowest < 1.0, f'the callback took {slowest:.2f} s of CPU on one frame'
     windows = check_outputs(model_dir, fuzz, published)
     assert len(windows) > 50
@@ -273,7 +297,7 @@ def test_fuzzed_frames_over_dds(model_dir):
     src = graph.add(FramePublisher)
     with graph:
         assert graph.wait_for(lambda: src.pub.get_subscription_count() >= 1, 10.0)
-        frames = [fuzz.frame() for _ in range(300)] + [fuzz.frame('valid') for _ in range(20)]
+        frames = [fuzz.frame() for _ in range(300)] + [fuzz.frame('valid', on_time=True) for _ in range(20)]
         for msg in frames:
             src.pub.publish(msg)
             time.sleep(0.002)
