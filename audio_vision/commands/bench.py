@@ -61,31 +61,21 @@ def add_arguments(parser):
 
 def default_specs(modalities=('depth', 'segmentation')):
     """The shipped model's specs (config/train.yaml + config/simulation.yaml), as the trainer builds them."""
-    from audio_vision.core.checkpoint import ArrayGeometry, ModalitySpec
+    from audio_vision.core.checkpoint import ArrayGeometry
     from audio_vision.core.classes import DEFAULT_CLASS_TABLE
-    from audio_vision.core.modality import make_codec
     from audio_vision.paths import config_dir
     from audio_vision.simulation import SimConfig, Simulator
     from audio_vision.training.config import TrainConfig
+    from audio_vision.training.specs import modality_spec
     cfg = TrainConfig.from_yaml(config_dir() / 'train.yaml')
     sim = Simulator(SimConfig.from_yaml(config_dir() / 'simulation.yaml'))
-    camera, array = sim.camera, ArrayGeometry(int(sim.sample_rate), np.asarray(sim.mic_positions, np.float64))
-    n_feat = cfg.features.num_feature_channels(array.num_channels)
-    specs = {}
-    for m in modalities:
-        codec = make_codec(m, len(DEFAULT_CLASS_TABLE))
-        vq = replace(cfg.vqvae, in_channels=codec.in_channels, out_channels=codec.out_channels,
-                     image_size=camera.width, latent_size=cfg.latent_size)
-        at = replace(cfg.atnet, in_channels=n_feat, latent_size=cfg.latent_size, code_dim=vq.code_dim)
-        specs[m] = ModalitySpec(m, cfg.features, vq, at, camera, array, DEFAULT_CLASS_TABLE)
-    return specs, cfg
+    array = ArrayGeometry(int(sim.sample_rate), np.asarray(sim.mic_positions, np.float64))
+    return {m: modality_spec(cfg, m, sim.camera, array, DEFAULT_CLASS_TABLE) for m in modalities}, cfg
 
 
 def end_to_end_config(spec, cfg):
-    from audio_vision.core.modality import make_codec
-    codec = make_codec(spec.modality, len(spec.class_table))
-    return replace(cfg.end_to_end, in_channels=spec.atnet.in_channels, out_channels=codec.out_channels,
-                   image_size=spec.camera.width, encoder_width=spec.atnet.encoder_width)
+    from audio_vision.training.specs import end_to_end_config as build
+    return build(cfg, spec)
 
 
 def write_random_default_models(model_dir: Path, seed: int = 0) -> dict:

@@ -84,7 +84,10 @@ def run(args):
         raise UserError(str(exc)) from None
     from audio_vision.training.trainer import Trainer
     trainer = Trainer(args.data, args.run_dir, cfg, progress=not args.no_progress, limit=args.limit)
-    result = trainer.run()
+    try:
+        result = trainer.run()
+    except FileNotFoundError as exc:
+        raise UserError(str(exc)) from None
     if trainer.info.is_main:
         print(json.dumps({'timings_s': {k: round(v, 1) for k, v in result['timings'].items()},
                           'models': result['models']}, indent=2))

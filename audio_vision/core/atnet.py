@@ -4,6 +4,11 @@ ResNet-18 audio encoder on the stacked spectrograms -> domain-transformation MLP
 dense layers, ReLU, dropout 0.2) -> manifold decoder (strided transposed convs, x2
 resolution and 1/2 features per stage, until the manifold size; a 1x1 projection to the
 code dimension). Its output has the shape of the VQ-VAE encoder's continuous latent.
+
+With direction maps in the input (FeatureConfig.direction_maps), a small convolutional branch
+reads the maps, which are registered to the image, and joins the decoder at the manifold's
+resolution: what is heard from a direction lands in the latent cells of that direction,
+instead of having to pass through the global embedding.
 """
 from __future__ import annotations
 
@@ -11,8 +16,10 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from audio_vision.core.features import unpack_direction_maps
 from audio_vision.core.resnet import ResNet18
 
 
@@ -26,6 +33,13 @@ class ATNetConfig:
     start_channels: int = 128
     latent_size: int = 16         # must equal the VQ-VAE manifold size
     code_dim: int = 64
+    # Direction-map branch (0 maps = none); layout from FeatureConfig: num_direction_maps,
+    # map_grid, map_margin, map_planes (in_channels counts the planes).
+    map_channels: int = 0
+    map_grid: int = 0
+    map_margin: int = 0
+    map_planes: int = 0
+    map_features: int = 64
 
     def __post_init__(self):
         ratio = self.latent_size / self.start_size
@@ -59,19 +73,52 @@ def upsampling_stages(channels: int, num_stages: int, min_channels: int = 1) -> 
     return nn.Sequential(*layers), channels
 
 
+class DirectionMapEncoder(nn.Module):
+    """(B, maps, G, G) direction maps -> (B, features, G - 2 margin, G - 2 margin): one unpadded
+    3x3 conv per margin cell (the margin is context for the border cells), then a padded one."""
+
+    def __init__(self, in_maps: int, features: int, margin: int):
+        super().__init__()
+        layers, c = [], in_maps
+        for _ in range(margin):
+            layers += [nn.Conv2d(c, features, 3), nn.BatchNorm2d(features), nn.ReLU(inplace=True)]
+            c = features
+        layers += [nn.Conv2d(c, features, 3, padding=1), nn.BatchNorm2d(features), nn.ReLU(inplace=True)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, maps: torch.Tensor, size: int) -> torch.Tensor:
+        out = self.net(maps)
+        if out.shape[-1] != size:
+            out = F.interpolate(out, size=(size, size), mode='bilinear', align_corners=False)
+        return out
+
+
+def fusion(channels: int, map_features: int, out_channels: int) -> nn.Sequential:
+    """Joins decoder features and direction-map features at the same resolution."""
+    return nn.Sequential(nn.Conv2d(channels + map_features, out_channels, 3, padding=1),
+                         nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
+
+
 class ATNet(nn.Module):
     def __init__(self, cfg: ATNetConfig):
         super().__init__()
         self.config = cfg
-        self.encoder = ResNet18(cfg.in_channels, cfg.encoder_width)
+        self.encoder = ResNet18(cfg.in_channels - cfg.map_planes, cfg.encoder_width)
         self.mlp = transformation_mlp(self.encoder.out_features, cfg.mlp_hidden,
                                       cfg.start_channels * cfg.start_size ** 2, cfg.dropout)
         self.upsample, c = upsampling_stages(cfg.start_channels, cfg.num_upsamples)
+        if cfg.map_channels:
+            self.map_encoder = DirectionMapEncoder(cfg.map_channels, cfg.map_features, cfg.map_margin)
+            self.fuse = fusion(c, cfg.map_features, c)
         self.project = nn.Conv2d(c, cfg.code_dim, 1)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """(B, F_ch, bins, frames) -> (B, code_dim, latent, latent) continuous manifold point."""
         cfg = self.config
-        h = self.mlp(self.encoder(features))                                  # (B, C0*s*s)
+        spectral, maps = unpack_direction_maps(features, cfg.map_channels, cfg.map_grid, cfg.map_planes)
+        h = self.mlp(self.encoder(spectral))                                  # (B, C0*s*s)
         h = h.view(-1, cfg.start_channels, cfg.start_size, cfg.start_size)    # (B, C0, s, s)
-        return self.project(self.upsample(h))
+        h = self.upsample(h)                                                  # (B, c, latent, latent)
+        if maps is not None:
+            h = self.fuse(torch.cat([h, self.map_encoder(maps, cfg.latent_size)], dim=1))
+        return self.project(h)

@@ -167,7 +167,7 @@ class EchoPart(nn.Module):
         self.features = features
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        return self.features.echogram(audio.float())
+        return self.features.spatial(audio)
 
 
 def _run_net(net, parts, codec=None):

@@ -14,11 +14,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from audio_vision.core.atnet import transformation_mlp, upsampling_stages
+from audio_vision.core.atnet import DirectionMapEncoder, fusion, transformation_mlp, upsampling_stages
 from audio_vision.core.checkpoint import (BASELINE_FORMAT, VERSION, CheckpointError, ModalitySpec,
                                           load_state_for_compute, read_checkpoint, state_for_storage,
                                           write_payload)
 from audio_vision.core.configs import config_from_dict, config_to_dict
+from audio_vision.core.features import unpack_direction_maps
 from audio_vision.core.modality import make_codec
 from audio_vision.core.resnet import ResNet18
 
@@ -34,27 +35,54 @@ class EndToEndConfig:
     start_size: int = 4
     start_channels: int = 128
     min_channels: int = 32        # the image-resolution stages keep at least this many features
+    # Direction-map branch, as in ATNetConfig; joins the decoder at resolution map_size.
+    map_channels: int = 0
+    map_grid: int = 0
+    map_margin: int = 0
+    map_planes: int = 0
+    map_features: int = 64
 
     @property
     def num_upsamples(self) -> int:
         return int(round(math.log2(self.image_size / self.start_size)))
+
+    @property
+    def map_size(self) -> int:
+        return self.map_grid - 2 * self.map_margin
+
+    @property
+    def upsamples_before_maps(self) -> int:
+        """Decoder stages that run before the direction maps join (all of them without maps)."""
+        if not self.map_channels:
+            return self.num_upsamples
+        return max(0, min(self.num_upsamples, int(round(math.log2(self.map_size / self.start_size)))))
 
 
 class EndToEnd(nn.Module):
     def __init__(self, cfg: EndToEndConfig):
         super().__init__()
         self.config = cfg
-        self.encoder = ResNet18(cfg.in_channels, cfg.encoder_width)
+        self.encoder = ResNet18(cfg.in_channels - cfg.map_planes, cfg.encoder_width)
         self.mlp = transformation_mlp(self.encoder.out_features, cfg.mlp_hidden,
                                       cfg.start_channels * cfg.start_size ** 2, cfg.dropout)
-        self.upsample, c = upsampling_stages(cfg.start_channels, cfg.num_upsamples, cfg.min_channels)
+        self.upsample, c = upsampling_stages(cfg.start_channels, cfg.upsamples_before_maps, cfg.min_channels)
+        if cfg.map_channels:
+            self.map_encoder = DirectionMapEncoder(cfg.map_channels, cfg.map_features, cfg.map_margin)
+            self.fuse = fusion(c, cfg.map_features, c)
+            self.upsample_rest, c = upsampling_stages(c, cfg.num_upsamples - cfg.upsamples_before_maps,
+                                                      cfg.min_channels)
         self.head = nn.Conv2d(c, cfg.out_channels, 3, padding=1)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """(B, F_ch, bins, frames) -> (B, out_channels, H, W) codec output."""
         cfg = self.config
-        h = self.mlp(self.encoder(features)).view(-1, cfg.start_channels, cfg.start_size, cfg.start_size)
-        return self.head(self.upsample(h))
+        spectral, maps = unpack_direction_maps(features, cfg.map_channels, cfg.map_grid, cfg.map_planes)
+        h = self.mlp(self.encoder(spectral)).view(-1, cfg.start_channels, cfg.start_size, cfg.start_size)
+        h = self.upsample(h)
+        if maps is not None:
+            h = self.fuse(torch.cat([h, self.map_encoder(maps, h.shape[-1])], dim=1))
+            h = self.upsample_rest(h)
+        return self.head(h)
 
 
 class MeanImage:

@@ -22,6 +22,10 @@ class OptimConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     max_steps_per_epoch: int | None = None   # cap for smoke tests
+    # Early stopping on the validation image metric (val_abs_rel for depth, val_miou for
+    # segmentation): stop after `patience` epochs without improvement and keep the best
+    # epoch's weights. None = run every epoch and keep the last.
+    patience: int | None = None
 
 
 @dataclass(frozen=True)

@@ -59,12 +59,47 @@ def atomic_save(obj, path: Path) -> None:
     tmp.replace(path)
 
 
+@dataclass(frozen=True)
+class Monitor:
+    """The validation metric early stopping watches: its key in `validate`'s dict and direction."""
+    key: str
+    higher_is_better: bool
+
+    def better(self, value: float, best: float | None) -> bool:
+        if best is None:
+            return True
+        return value > best if self.higher_is_better else value < best
+
+
+def best_epoch(history: list[dict], monitor: Monitor | None) -> int | None:
+    """1-based epoch with the best monitored value in `history` (None without a monitor/values)."""
+    best, epoch = None, None
+    for row in history:
+        value = row.get(monitor.key) if monitor else None
+        if value is not None and monitor.better(float(value), best):
+            best, epoch = float(value), int(row['epoch'])
+    return epoch
+
+
+def stopped_early(history: list[dict], optim: OptimConfig, monitor: Monitor | None) -> bool:
+    """Whether early stopping ends training after `history` (the monitored metric has not
+    improved for `optim.patience` epochs)."""
+    if monitor is None or optim.patience is None or not history:
+        return False
+    best = best_epoch(history, monitor)
+    return best is not None and int(history[-1]['epoch']) - best >= optim.patience
+
+
 def fit(model: nn.Module, step: Callable[[nn.Module, torch.Tensor], torch.Tensor], n_train: int,
         optim: OptimConfig, stage_dir: Path, seed: int, validate: Callable[[nn.Module], dict] | None = None,
-        info: DistInfo = DistInfo(), desc: str = 'train', progress: bool = True) -> list[dict]:
+        info: DistInfo = DistInfo(), desc: str = 'train', progress: bool = True,
+        monitor: Monitor | None = None) -> list[dict]:
     """Train `model` (already DDP-wrapped if distributed) with `step(model, batch_indices) -> loss`.
 
     Returns the history: one dict per epoch with the mean train loss and `validate`'s metrics.
+    With `optim.patience` and a `monitor`, training stops once the monitored validation metric
+    has not improved for `patience` epochs, and the model ends with its best epoch's weights
+    (kept in `<stage_dir>/best.pt`; the history marks it with `best_epoch`).
     """
     stage_dir = Path(stage_dir)
     stage_dir.mkdir(parents=True, exist_ok=True)
@@ -92,7 +127,14 @@ def fit(model: nn.Module, step: Callable[[nn.Module, torch.Tensor], torch.Tensor
                 sched.step()
         if info.is_main and start_epoch < optim.epochs:
             print(f'[{desc}] resuming after epoch {start_epoch}/{optim.epochs}')
+    best_path = stage_dir / 'best.pt'
+    early = monitor is not None and optim.patience is not None and validate is not None
     for epoch in range(start_epoch, optim.epochs):
+        if early and stopped_early(history, optim, monitor):
+            if info.is_main:
+                print(f'[{desc}] early stop: {monitor.key} has not improved for {optim.patience} epochs '
+                      f'(best epoch {best_epoch(history, monitor)})')
+            break
         model.train()
         g = torch.Generator().manual_seed(seed * 1000 + epoch)
         order = torch.randperm(n_train, generator=g)[info.rank::info.world_size]
@@ -117,6 +159,8 @@ def fit(model: nn.Module, step: Callable[[nn.Module, torch.Tensor], torch.Tensor
             with torch.no_grad():
                 row.update(validate(unwrap(model)))
         history.append(row)
+        if early and info.is_main and best_epoch(history, monitor) == epoch + 1:
+            atomic_save(unwrap(model).state_dict(), best_path)
         if info.is_main:
             print(f'[{desc}] ' + ' '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}'
                                           for k, v in row.items()))
@@ -126,5 +170,11 @@ def fit(model: nn.Module, step: Callable[[nn.Module, torch.Tensor], torch.Tensor
                          'epoch': epoch + 1, 'history': history}, state_path)
         if info.world_size > 1:
             dist.barrier()
+    if early and best_path.exists():
+        if info.world_size > 1:
+            dist.barrier()
+        unwrap(model).load_state_dict(torch.load(best_path, map_location='cpu', weights_only=True))
+        best = best_epoch(history, monitor)
+        history = [dict(row, best_epoch=best) for row in history]
     unwrap(model).eval()
     return history

@@ -28,10 +28,14 @@ from audio_vision.core.modality import image_to_tensor, make_codec
 from audio_vision.simulation.dataset import DatasetReader
 from audio_vision.training.config import TrainConfig
 from audio_vision.training.data import SplitData, load_split
-from audio_vision.training.loop import DistInfo, fit, init_distributed, unwrap, wrap_ddp
+from audio_vision.training.loop import DistInfo, Monitor, fit, init_distributed, stopped_early, unwrap, wrap_ddp
+from audio_vision.training.specs import end_to_end_config, modality_spec
 from audio_vision.training.plots import plot_curves
 
 HEADLINE = {'depth': ('abs_rel', 'delta1'), 'segmentation': ('miou', 'pixel_acc')}
+# What early stopping watches per modality (validation image metrics, not the training loss).
+MONITOR = {'depth': Monitor('val_abs_rel', higher_is_better=False),
+           'segmentation': Monitor('val_miou', higher_is_better=True)}
 
 
 def dataset_summary(data_dir: Path) -> tuple[dict, ClassTable, PinholeCamera, ArrayGeometry]:
@@ -80,21 +84,16 @@ class Trainer:
 
     # -- specs --------------------------------------------------------------------------------
     def spec(self, modality: str) -> ModalitySpec:
-        cfg = self.cfg
-        codec = make_codec(modality, len(self.table))
-        n_feat = int(self.train.features.shape[1])
-        vq = replace(cfg.vqvae, in_channels=codec.in_channels, out_channels=codec.out_channels,
-                     image_size=self.camera.width, latent_size=cfg.latent_size)
-        at = replace(cfg.atnet, in_channels=n_feat, latent_size=cfg.latent_size, code_dim=vq.code_dim)
-        return ModalitySpec(modality, cfg.features, vq, at, self.camera, self.array, self.table,
-                            dataset=self.summary)
+        return modality_spec(self.cfg, modality, self.camera, self.array, self.table, self.summary)
 
     def _images(self, split: SplitData, modality: str, codec, idx) -> torch.Tensor:
         return codec.encode(image_to_tensor(split.images(modality)[idx], modality))
 
     def _timed_fit(self, name: str, *args, **kwargs) -> list[dict]:
         t0 = time.time()
-        hist = fit(*args, info=self.info, desc=name, progress=self.progress, **kwargs)
+        modality = name.rsplit('_', 1)[-1]
+        hist = fit(*args, info=self.info, desc=name, progress=self.progress, monitor=MONITOR.get(modality),
+                   **kwargs)
         self.timings[name] = time.time() - t0
         self.histories[name] = hist
         return hist
@@ -121,6 +120,25 @@ class Trainer:
 
         self._timed_fit(f'vqvae_{modality}', vq, step, len(self.train), cfg.vqvae_optim,
                         self.run_dir / f'vqvae_{modality}', cfg.seed, validate)
+
+    def load_trained_vqvae(self, model: ModalityModel) -> None:
+        """The finished VQ-VAE of this run, for an AT-net stage run on its own: training against
+        a random VQ-VAE would silently produce a useless model, so a missing one is an error."""
+        modality = model.spec.modality
+        state_path = self.run_dir / f'vqvae_{modality}' / 'state.pt'
+        if not state_path.is_file():
+            raise FileNotFoundError(
+                f'--stages atnet needs the trained {modality} VQ-VAE of this run ({state_path} is missing): '
+                f'add the vqvae stage (`--stages vqvae atnet`) or use the --run-dir that holds it')
+        state = torch.load(state_path, map_location='cpu', weights_only=True)
+        if int(state['epoch']) < self.cfg.vqvae_optim.epochs and not stopped_early(
+                state['history'], self.cfg.vqvae_optim, MONITOR[modality]):
+            raise FileNotFoundError(
+                f'the {modality} VQ-VAE in {state_path} is unfinished (epoch {state["epoch"]} of '
+                f'{self.cfg.vqvae_optim.epochs}): run `--stages vqvae atnet` to finish it first')
+        best = state_path.with_name('best.pt')
+        weights = torch.load(best, map_location='cpu', weights_only=True) if best.is_file() else state['model']
+        model.vqvae.load_state_dict(weights)
 
     @torch.no_grad()
     def latents(self, model: ModalityModel, split: SplitData) -> torch.Tensor:
@@ -156,9 +174,7 @@ class Trainer:
         modality, cfg = spec.modality, self.cfg
         codec = make_codec(modality, len(self.table))
         torch.manual_seed(cfg.seed + 1)
-        e2e_cfg = replace(cfg.end_to_end, in_channels=spec.atnet.in_channels, out_channels=codec.out_channels,
-                          image_size=self.camera.width, encoder_width=spec.atnet.encoder_width)
-        model = EndToEnd(e2e_cfg)
+        model = EndToEnd(end_to_end_config(cfg, spec))
         net = wrap_ddp(model, self.info)
 
         def step(m, idx):
@@ -180,6 +196,8 @@ class Trainer:
             model = ModalityModel(self.spec(modality))
             if 'vqvae' in cfg.stages:
                 self.train_vqvae(model)
+            elif 'atnet' in cfg.stages:
+                self.load_trained_vqvae(model)
             if 'atnet' in cfg.stages:
                 self.train_atnet(model)
             if self.info.is_main and {'vqvae', 'atnet'} <= set(cfg.stages):
