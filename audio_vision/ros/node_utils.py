@@ -43,6 +43,9 @@ class ShellNode(Node):
 
 # ---------------------------------------------------------------- parameters
 
+READ_ONLY_WHY = 'used to build the node at start-up (publishers, model, buffers); restart the node to change it'
+
+
 @dataclass(frozen=True)
 class Param:
     """A parameter declaration: default value (its type is the parameter's type) and descriptor fields."""
@@ -53,11 +56,14 @@ class Param:
     range: tuple | None = None        # inclusive (from, to) for int/float parameters
     choices: tuple | None = None      # allowed values of a string parameter
     read_only: bool = True
+    why: str = ''                     # why a read-only parameter cannot change at run time ('' = generic)
 
     def descriptor(self) -> ParameterDescriptor:
         d = ParameterDescriptor(name=self.name, description=self.description, read_only=self.read_only)
-        if self.choices:
-            d.additional_constraints = 'one of: ' + ', '.join(repr(c) for c in self.choices)
+        constraints = ['one of: ' + ', '.join(repr(c) for c in self.choices)] if self.choices else []
+        constraints.append(f'read-only: {self.why or READ_ONLY_WHY}' if self.read_only
+                           else 'can be changed at run time (ros2 param set)')
+        d.additional_constraints = '; '.join(constraints)
         if self.range is not None:
             lo, hi = self.range
             if isinstance(self.default, float):
@@ -83,9 +89,44 @@ def declare_parameters(node, params: list[Param]) -> dict[str, Any]:
             got = re.search(r'value: (.*?)(?::|$)', str(exc))
             raise StartupError(f"parameter '{p.name}' = {got.group(1) if got else '?'} is out of range "
                                f'[{p.range[0]}, {p.range[1]}]') from None
-        if p.choices and values[p.name] not in p.choices:
-            raise StartupError(f"parameter '{p.name}' = {values[p.name]!r} is not one of {list(p.choices)}")
+        check_value(p, values[p.name])
     return values
+
+
+def check_value(p: Param, value) -> Any:
+    """The checks of a parameter value beyond rclpy's own (type and range, enforced by the descriptor):
+    the same at start-up and at run time. Raises :class:`StartupError` with one readable line."""
+    if p.choices and value not in p.choices:
+        raise StartupError(f"parameter '{p.name}' = {value!r} is not one of {list(p.choices)}")
+    return value
+
+
+def live_parameters(node, params: list[Param], apply: Callable[[dict[str, Any]], None]) -> None:
+    """Accept run-time changes of the parameters of ``params`` that are not read-only: each new value is
+    validated as at start-up (type and range by rclpy from the descriptor, the rest by :func:`check_value`);
+    if all are valid, ``apply({name: value})`` makes them effective, else the whole set is refused with the
+    reason. Read-only parameters are refused by rclpy itself (their descriptor says why)."""
+    from rcl_interfaces.msg import SetParametersResult
+    by_name = {p.name: p for p in params}
+
+    def on_set(changes) -> SetParametersResult:
+        values = {}
+        for parameter in changes:
+            p = by_name.get(parameter.name)
+            if p is None:          # rclpy's own (use_sim_time, ...)
+                continue
+            if p.read_only:        # normally refused by rclpy before this callback
+                return SetParametersResult(successful=False,
+                                           reason=f"parameter '{p.name}' is read-only: {p.why or READ_ONLY_WHY}")
+            try:
+                values[p.name] = check_value(p, parameter.value)
+            except StartupError as exc:
+                return SetParametersResult(successful=False, reason=str(exc))
+        if values:
+            apply(values)
+            node.get_logger().info('parameters changed: ' + ', '.join(f'{k}={v!r}' for k, v in values.items()))
+        return SetParametersResult(successful=True)
+    node.add_on_set_parameters_callback(on_set)
 
 
 # ---------------------------------------------------------------- main()

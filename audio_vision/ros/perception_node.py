@@ -28,14 +28,15 @@ from audio_vision.core.windowing import (DISCONTINUITY_REASONS, DROP_REASONS, FR
 from audio_vision.paths import default_model_dir
 from audio_vision.ros import conversions as conv
 from audio_vision.ros.node_utils import (Counters, LatencyStats, Param, RateMeter, ShellNode, StartupError,
-                                         declare_parameters, diagnostic_array, run_node)
+                                         declare_parameters, diagnostic_array, live_parameters, run_node)
 
 NODE_NAME = 'perception_node'
 MODALITIES = ('depth', 'segmentation')
 
 PARAMS = [
     Param('model_dir', str(default_model_dir()),
-          "directory holding the model checkpoints (depth.pt, segmentation.pt); '' = the shipped models"),
+          "directory holding the model checkpoints (depth.pt, segmentation.pt); '' = the shipped models",
+          why='the model is loaded once at start-up (seconds); restart the node to load another'),
     Param('modalities', list(MODALITIES), 'modalities to predict and publish: depth and/or segmentation'),
     Param('device', 'cpu', "inference device, e.g. 'cpu', 'cuda', 'cuda:0'"),
     Param('backend', '', "inference backend; '' = the model's default"),
@@ -51,14 +52,14 @@ PARAMS = [
     Param('input_qos_depth', 10, 'history depth of the audio/frames subscription (sensor-data QoS)',
           range=(1, 1000)),
     Param('queue_size', 1, 'analysis windows waiting for inference; when full the oldest is dropped',
-          range=(1, 64)),
+          range=(1, 64), read_only=False),
     Param('min_chunk_samples', 16, 'smallest accepted audio frame, in samples', range=(1, 1 << 20)),
     Param('max_chunk_samples', 48000, 'largest accepted audio frame, in samples', range=(1, 1 << 20)),
     Param('stamp_tolerance_s', 0.002, 'allowed deviation of a frame stamp from where the stream expects it '
                                       '(the end of the newest frame, or a hole a late frame fills)',
           range=(0.0, 1.0)),
-    Param('publish_points', False, 'also publish depth/points (PointCloud2 in the optical frame)'),
-    Param('points_stride', 1, 'pixel stride of depth/points', range=(1, 64)),
+    Param('publish_points', False, 'also publish depth/points (PointCloud2 in the optical frame)', read_only=False),
+    Param('points_stride', 1, 'pixel stride of depth/points', range=(1, 64), read_only=False),
     Param('diagnostics_period_s', 1.0, 'period of /diagnostics', range=(0.1, 60.0)),
     Param('warmup', True, 'run one inference at start-up so the first real window is not slow'),
     Param('publish_confidence', True, 'also publish depth/confidence and segmentation/confidence (32FC1 in '
@@ -66,7 +67,7 @@ PARAMS = [
     Param('confidence_kind', 'decoder', 'per-pixel confidence signal: decoder, latent, margin or posterior '
                                         '(audio_vision.core.confidence)'),
     Param('min_confidence', 0.0, 'depth pixels with a confidence below this are published as NaN '
-                                 '(REP 118 invalid); 0 = off', range=(0.0, 1.0)),
+                                 '(REP 118 invalid); 0 = off', range=(0.0, 1.0), read_only=False),
 ]
 
 
@@ -138,7 +139,7 @@ class PerceptionNode(ShellNode):
         if p['warmup']:
             self.model.predict(np.zeros((self.model.num_channels, window), np.float32))
 
-        out_qos = QoSProfile(depth=p['qos_depth'], reliability=ReliabilityPolicy.RELIABLE)
+        out_qos = self._out_qos = QoSProfile(depth=p['qos_depth'], reliability=ReliabilityPolicy.RELIABLE)
         self.pubs = {}
         self.conf_pubs = {}        # modality -> <modality>/confidence publisher (publish_confidence)
         if 'depth' in self.modalities:
@@ -168,9 +169,20 @@ class PerceptionNode(ShellNode):
                             history=qos_profile_sensor_data.history)
         self.sub = self.create_subscription(Image, 'audio/frames', self.on_frame, in_qos)
         self.diag_timer = self.create_timer(p['diagnostics_period_s'], self.publish_diagnostics)
+        live_parameters(self, PARAMS, self._apply_parameters)
         self.get_logger().info(
             f'model {self.model.model_id} on {self.device}: {self.model.num_channels} ch @ {fs} Hz, '
             f'window {window / fs:g} s, hop {hop / fs:g} s, outputs {list(self.modalities)}')
+
+    def _apply_parameters(self, changes: dict) -> None:
+        """Run-time parameter changes (validated by node_utils.live_parameters): take effect with the next
+        window. The depth/points publisher is created the first time publish_points is switched on."""
+        params = {**self.params, **changes}
+        if params['publish_points'] and 'depth' in self.modalities and 'points' not in self.pubs:
+            self._rays = self.model.camera.pixel_rays()
+            self.pubs['points'] = self.create_publisher(PointCloud2, 'depth/points', self._out_qos)
+        self._with_confidence = bool(params['publish_confidence'] or params['min_confidence'] > 0)
+        self.params = params      # one assignment: the worker sees the old or the new set, never a mix
 
     def destroy_node(self):
         if getattr(self, '_worker', None) is not None:
@@ -244,7 +256,7 @@ class PerceptionNode(ShellNode):
                         conv.array_to_image(np.asarray(confidence['depth'], np.float32), '32FC1', header))
             self.pubs['depth'].publish(conv.array_to_image(depth, '32FC1', header))
             self.pubs['depth_info'].publish(info)
-            if 'points' in self.pubs:
+            if 'points' in self.pubs and self.params['publish_points']:
                 pts = conv.depth_to_points(depth, self._rays, self.params['points_stride'])
                 self.pubs['points'].publish(conv.points_to_cloud(pts, header))
         if 'segmentation' in self.modalities:
