@@ -170,6 +170,33 @@ def static_transform(parent: str, child: str, stamp_ns: int, translation=(0.0, 0
     return t
 
 
+def yaw_quaternion(yaw: float) -> tuple[float, float, float, float]:
+    """(x, y, z, w) of a rotation by ``yaw`` about z."""
+    return (0.0, 0.0, float(np.sin(yaw / 2.0)), float(np.cos(yaw / 2.0)))
+
+
+def odometry_msg(stamp_ns: int, frame_id: str, child_frame_id: str, position, yaw: float, v: float = 0.0,
+                 omega: float = 0.0):
+    """nav_msgs/Odometry: pose of ``child_frame_id`` in ``frame_id`` (planar: yaw only), twist in the child frame."""
+    from nav_msgs.msg import Odometry
+    msg = Odometry(header=make_header(stamp_ns, frame_id), child_frame_id=child_frame_id)
+    p = msg.pose.pose
+    p.position.x, p.position.y, p.position.z = map(float, position)
+    p.orientation.x, p.orientation.y, p.orientation.z, p.orientation.w = yaw_quaternion(yaw)
+    msg.twist.twist.linear.x, msg.twist.twist.angular.z = float(v), float(omega)
+    return msg
+
+
+def odometry_to_transform(msg) -> TransformStamped:
+    """The TF transform (frame_id -> child_frame_id) of a nav_msgs/Odometry message."""
+    t = TransformStamped(header=msg.header, child_frame_id=msg.child_frame_id)
+    p = msg.pose.pose
+    t.transform.translation.x, t.transform.translation.y, t.transform.translation.z = p.position.x, p.position.y, \
+        p.position.z
+    t.transform.rotation = p.orientation
+    return t
+
+
 def quaternion_to_matrix(q) -> np.ndarray:
     """(x, y, z, w) unit quaternion -> 3x3 rotation matrix."""
     x, y, z, w = q

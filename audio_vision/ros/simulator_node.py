@@ -46,6 +46,12 @@ PARAMS = [
     Param('camera_frame_id', 'audio_camera_optical', 'frame_id of the ground truth (optical frame)'),
     Param('qos_depth', 10, 'history depth of the publishers', range=(1, 1000)),
     Param('publish_tf', True, 'publish the static TF array -> camera optical frame on /tf_static'),
+    Param('trajectory', False, 'drive the robot along a smooth closed path through the room (trajectory mode): '
+                               'the audio and ground truth follow the pose, published on odom (+ TF)'),
+    Param('trajectory_update_s', 0.25, 'trajectory mode: room response updated every this many seconds',
+          range=(0.01, 10.0)),
+    Param('odom_frame_id', 'odom', 'trajectory mode: frame of the odometry (the room frame)'),
+    Param('base_frame_id', 'base_link', 'trajectory mode: robot frame (the array is mounted above it)'),
     Param('ground_truth_period_s', 1.0, 'republish the ground truth every this many seconds of audio '
                                         'time; 0 = only when the scene changes', range=(0.0, 3600.0)),
 ]
@@ -100,6 +106,10 @@ class SimulatorNode(ShellNode):
             'seg_info': self.create_publisher(CameraInfo, 'ground_truth/segmentation/camera_info', latched),
             'seg_color': self.create_publisher(Image, 'ground_truth/segmentation/color', latched),
         }
+        self.odom_pub = self.tf_dyn_pub = None
+        if p['trajectory']:
+            from nav_msgs.msg import Odometry
+            self.odom_pub = self.create_publisher(Odometry, 'odom', qos)
         if p['publish_tf']:
             self._publish_static_tf()
 
@@ -127,6 +137,12 @@ class SimulatorNode(ShellNode):
     # ------------------------------------------------------------ scenes
 
     def _simulate(self, seed: int) -> SceneRecord:
+        if self.params['trajectory']:
+            from audio_vision.simulation.trajectory import TrajectoryDrive
+            drive = TrajectoryDrive.sample(self.sim, seed, 1.0)
+            drive.duration_s = TrajectoryDrive.laps_duration(drive.trajectory, self.params['segment_s'])
+            audio = drive.record_loop(self.params['trajectory_update_s'])
+            return SceneRecord(seed, np.ascontiguousarray(audio, np.float32), drive)
         scene = self.sim.sample_scene(seed)
         gt = self.sim.render(scene)
         audio = np.ascontiguousarray(self.sim.record(scene, self.params['segment_s'], seed), np.float32)
@@ -179,6 +195,8 @@ class SimulatorNode(ShellNode):
                 self._gt_due = index + self._gt_every if self._gt_every else float('inf')
             self.audio_pub.publish(conv.audio_to_msg(self._chunk(index), self._stamp(index),
                                                      self.params['array_frame_id']))
+            if self.odom_pub is not None:
+                self.publish_pose(index)
 
     def _chunk(self, index: int) -> np.ndarray:
         audio = self.current.audio
@@ -188,8 +206,26 @@ class SimulatorNode(ShellNode):
             return audio[:, start:start + n]
         return np.take(audio, np.arange(start, start + n), axis=1, mode='wrap')
 
+    def drive_time(self, index: int) -> float:
+        """Trajectory mode: time along the current drive of stream index ``index`` (wraps with the audio loop)."""
+        return ((index - self.current.start_index) % self.current.audio.shape[1]) / self.sample_rate
+
+    def publish_pose(self, index: int) -> None:
+        """Trajectory mode: the robot pose at stream index ``index`` on ``odom`` and TF odom -> base_link.
+        base_link is the array centre's footprint lifted to the array height (base_link -> array: identity)."""
+        drive, stamp = self.current.gt, self._stamp(index)
+        pose = drive.trajectory.pose_at(self.drive_time(index))
+        odom = conv.odometry_msg(stamp, self.params['odom_frame_id'], self.params['base_frame_id'],
+                                 (pose.x, pose.y, drive.scene.robot_position[2]), pose.yaw, pose.v, pose.omega)
+        self.odom_pub.publish(odom)
+        if self.tf_dyn_pub is not None:
+            self.tf_dyn_pub.publish(self._tf_message(transforms=[conv.odometry_to_transform(odom)]))
+
     def publish_ground_truth(self, stamp_ns: int) -> None:
         gt = self.current.gt
+        if self.params['trajectory']:      # the drive: render at the current pose
+            index = (stamp_ns - self.start_ns) * self.sample_rate // NS_PER_S
+            gt = gt.render_at(self.drive_time(index))
         header = conv.make_header(stamp_ns, self.params['camera_frame_id'])
         depth = np.asarray(gt.depth, np.float32)
         labels = np.asarray(gt.segmentation, np.uint8)
@@ -210,8 +246,15 @@ class SimulatorNode(ShellNode):
         qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.tf_pub = self.create_publisher(TFMessage, '/tf_static', qos)
-        self.tf_pub.publish(TFMessage(transforms=[conv.static_transform(
-            self.params['array_frame_id'], self.params['camera_frame_id'], self.get_clock().now().nanoseconds)]))
+        now = self.get_clock().now().nanoseconds
+        transforms = [conv.static_transform(self.params['array_frame_id'], self.params['camera_frame_id'], now)]
+        if self.params['trajectory']:
+            transforms.append(conv.static_transform(self.params['base_frame_id'], self.params['array_frame_id'], now,
+                                                    rotation=(0.0, 0.0, 0.0, 1.0)))
+            self._tf_message = TFMessage
+            self.tf_dyn_pub = self.create_publisher(TFMessage, '/tf', QoSProfile(depth=100,
+                                                    reliability=ReliabilityPolicy.RELIABLE))
+        self.tf_pub.publish(TFMessage(transforms=transforms))
 
 
 def main(args=None):

@@ -160,6 +160,26 @@ class TrajectoryDrive:
         audio += (noise_rms * noise_rng.standard_normal(audio.shape)).astype(np.float32)
         return audio
 
+    def record_loop(self, update_s: float = 0.25, fade_s: float = 0.05) -> np.ndarray:
+        """Audio for endless playback: :meth:`record` of ``duration_s`` plus ``fade_s``, the extra samples
+        (the continuation of the last ones) cross-faded into the first ones, so playing the result in a
+        loop has no seam. Use whole laps (:meth:`laps_duration`) so the pose is continuous at the loop too."""
+        fs = self.sim.sample_rate
+        n, fade = int(round(self.duration_s * fs)), int(round(fade_s * fs))
+        longer = replace(self, duration_s=(n + fade) / fs).record(update_s, fade_s)
+        audio = longer[:, :n].copy()
+        w = crossfade_weights(fade).astype(np.float32)
+        audio[:, :fade] = w * audio[:, :fade] + w[::-1] * longer[:, n:n + fade]
+        return audio
+
+    @staticmethod
+    def laps_duration(trajectory, at_least_s: float) -> float:
+        """The duration of the smallest whole number of laps (>= 1) that is at least ``at_least_s``
+        (``at_least_s`` itself for a standing robot)."""
+        if not math.isfinite(trajectory.lap_s):
+            return float(at_least_s)
+        return max(1, math.ceil(at_least_s / trajectory.lap_s - 1e-9)) * trajectory.lap_s
+
     def record_clean(self, update_s: float = 0.25, fade_s: float = 0.05, progress=None) -> np.ndarray:
         """(C, N) float64 noise-free mic signals of the moving array (pose-following RIRs, cross-faded)."""
         sim, fs = self.sim, self.sim.sample_rate
