@@ -209,7 +209,7 @@ def measure(model_dir: str | None = None, seconds: float = 12.0, chunk: int = 10
     node_params = {'queue_size': 64, 'input_qos_depth': 1000, 'diagnostics_period_s': 0.2, **(params or {})}
     result = {'seconds': seconds, 'chunk': chunk, 'rate': rate, 'sample_rate': fs, 'channels': int(audio.shape[0]),
               'valid_frames': len(clean), 'stray_frames': strays, 'node_params': node_params,
-              'params_file': params_file}
+              'params_file': params_file and os.path.relpath(params_file, ROOT)}
     with PerceptionProcess(domain_id, model_dir, node_params, params_file) as node, \
             Graph(domain_id=domain_id) as graph:
         src = graph.add(FramePublisher)
