@@ -50,7 +50,8 @@ def test_two_stage_training_losses_fall_and_evaluation_runs(tiny_dataset, tmp_pa
         rows = [json.loads(line) for line in (run_dir / stage / 'log.jsonl').read_text().splitlines()]
         assert rows[-1]['train_loss'] < rows[0]['train_loss'], (stage, rows)
     vq_rows = [json.loads(x) for x in (run_dir / 'vqvae_depth' / 'log.jsonl').read_text().splitlines()]
-    assert 0 < vq_rows[-1]['codebook_used'] <= 1 and vq_rows[-1]['perplexity'] >= 1
+    # perplexity = exp(entropy of code usage): above 1 unless collapsed, at most the number of codewords
+    assert 0 < vq_rows[-1]['codebook_used'] <= 1 and 1 < vq_rows[-1]['perplexity'] <= 16, vq_rows[-1]
     assert (run_dir / 'curves.png').stat().st_size > 1000
     for name in ('depth.pt', 'segmentation.pt', 'end_to_end_depth.pt', 'end_to_end_segmentation.pt', 'mean.pt'):
         assert (tmp_path / 'shipped' / name).is_file()
@@ -102,3 +103,76 @@ def test_bad_inputs_give_one_line_errors(tmp_path):
                            '--run-dir', str(tmp_path / 'r')], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 2 and 'not a dataset directory' in proc.stderr
     assert 'Traceback' not in proc.stderr
+
+
+def test_atnet_learns_the_encoders_continuous_latents_and_leaves_the_vqvae_bit_identical(tiny_dataset, tmp_path):
+    """The method's second stage: AT-net regresses the VQ-VAE encoder's continuous latents z_e (not the
+    codewords), and the VQ-VAE (encoder, codebook, EMA buffers, decoder) does not change while it does."""
+    import torch.nn.functional as F
+    import yaml
+
+    from audio_vision.core.checkpoint import ModalityModel
+    from audio_vision.core.modality import image_to_tensor
+    from audio_vision.training.config import TrainConfig
+    from audio_vision.training.trainer import Trainer
+
+    raw = yaml.safe_load(tiny_train_config(tmp_path).read_text())
+    cfg = TrainConfig.from_dict({**raw, 'modalities': ['depth'], 'stages': ['vqvae', 'atnet']})
+    trainer = Trainer(tiny_dataset, tmp_path / 'run', cfg, progress=False)
+    model = ModalityModel(trainer.spec('depth'))
+    trainer.train_vqvae(model)
+    before = {k: v.clone() for k, v in model.vqvae.state_dict().items()}
+    trainer.train_atnet(model)
+    after = model.vqvae.state_dict()
+    assert before.keys() == after.keys()
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    assert not changed, f'the AT-net stage changed the VQ-VAE: {changed}'
+
+    with torch.no_grad():
+        x = model.codec.encode(image_to_tensor(trainer.val.depth, 'depth'))
+        z_e = model.vqvae.encode(x)
+        z_q = model.vqvae.quantizer.lookup(model.vqvae.quantizer.nearest(z_e))
+        z = model.atnet(trainer.val.features.float())
+    to_continuous, to_codewords = F.mse_loss(z, z_e).item(), F.mse_loss(z, z_q).item()
+    assert abs(to_continuous - to_codewords) > 1e-3 * to_continuous      # the two targets are distinguishable
+    logged = [row['val_latent_mse'] for row in trainer.histories['atnet_depth']]
+    assert any(v == pytest.approx(to_continuous, rel=1e-4) for v in logged), (logged, to_continuous, to_codewords)
+
+
+def test_atnet_stage_alone_refuses_a_missing_vqvae(tiny_dataset, tmp_path):
+    """Training an AT-net against a random VQ-VAE would silently ship a useless model."""
+    proc = subprocess.run([sys.executable, '-m', 'audio_vision', 'train', '--data', str(tiny_dataset),
+                           '--run-dir', str(tmp_path / 'fresh'), '--config', str(tiny_train_config(tmp_path)),
+                           '--modalities', 'depth', '--stages', 'atnet', '--no-progress'],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert 'needs the trained depth VQ-VAE' in proc.stderr and 'Traceback' not in proc.stderr
+    assert not (tmp_path / 'fresh' / 'atnet_depth').exists()
+
+
+def test_early_stopping_keeps_the_best_epoch_and_resumes_as_stopped(tmp_path):
+    from audio_vision.training.config import OptimConfig
+    from audio_vision.training.loop import Monitor, fit
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(2, 1)
+    x = torch.randn(64, 2)
+    scores = iter([0.5, 0.3, 0.4, 0.45, 0.35, 0.2, 0.1])    # lower is better; best at epoch 2
+    weights = {}
+
+    def validate(net):
+        epoch = len(weights) + 1
+        weights[epoch] = net.weight.detach().clone()
+        return {'val_abs_rel': next(scores)}
+
+    optim = OptimConfig(epochs=7, batch_size=16, lr=0.01, patience=3)
+    step = lambda net, idx: net(x[idx]).square().mean()  # noqa: E731
+    hist = fit(model, step, len(x), optim, tmp_path / 'stage', 0, validate, progress=False,
+               monitor=Monitor('val_abs_rel', higher_is_better=False))
+    assert [row['epoch'] for row in hist] == [1, 2, 3, 4, 5]          # 3 epochs without improvement
+    assert all(row['best_epoch'] == 2 for row in hist)
+    torch.testing.assert_close(model.weight, weights[2])               # best weights restored
+    # A rerun of the same stage resumes from state.pt and does not train further.
+    again = fit(torch.nn.Linear(2, 1), step, len(x), optim, tmp_path / 'stage', 0, validate, progress=False,
+                monitor=Monitor('val_abs_rel', higher_is_better=False))
+    assert len(again) == 5

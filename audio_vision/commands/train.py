@@ -32,6 +32,11 @@ def add_arguments(parser):
     parser.add_argument('--max-steps', type=int, help='cap optimizer steps per epoch (smoke tests)')
     parser.add_argument('--limit', type=int, help='use at most this many samples per split')
     parser.add_argument('--export', type=Path, help='also write fp16 copies of the trained models here')
+    parser.add_argument('--threads', type=int, help='torch threads (e.g. 1 per process when training the '
+                        'modalities as parallel processes)')
+    parser.add_argument('--cache-features', action='store_true',
+                        help='only compute the feature caches of the train, val and test splits, then exit '
+                             '(before starting several training processes on the same dataset)')
     parser.add_argument('--no-progress', action='store_true')
 
 
@@ -45,7 +50,8 @@ def load_config(args):
     cfg = TrainConfig.from_yaml(path) if path.is_file() else TrainConfig()
     changes = {k: v for k, v in (('modalities', tuple(args.modalities) if args.modalities else None),
                                  ('stages', tuple(args.stages) if args.stages else None),
-                                 ('latent_size', args.latent_size), ('seed', args.seed)) if v is not None}
+                                 ('latent_size', args.latent_size), ('seed', args.seed),
+                                 ('threads', args.threads)) if v is not None}
     cfg = dataclasses.replace(cfg, **changes)
     for name in ('vqvae_optim', 'atnet_optim', 'end_to_end_optim'):
         optim = getattr(cfg, name)
@@ -82,6 +88,13 @@ def run(args):
         cfg = load_config(args)
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    if args.cache_features:
+        from audio_vision.training.data import load_split
+        for split in ('train', 'val', 'test'):
+            data = load_split(args.data, split, cfg.features, progress=not args.no_progress)
+            print(f'{split}: {len(data)} windows, features {tuple(data.features.shape[1:])} float16 '
+                  f'({data.features[0].numel() * 2} bytes per window)')
+        return 0
     from audio_vision.training.trainer import Trainer
     trainer = Trainer(args.data, args.run_dir, cfg, progress=not args.no_progress, limit=args.limit)
     try:

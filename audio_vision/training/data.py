@@ -4,12 +4,15 @@ Features are deterministic, so they are computed once per split (batched, with a
 bar) and kept as float16 — a few thousand windows fit in RAM easily and every epoch then
 costs only the networks. A whole split's features are also cached on disk next to the data
 (`<data>/features_cache/`, keyed by the feature config, the array geometry and the dataset's
-content hash), so resumed runs, ablations and evaluations do not recompute them.
+content hash), so resumed runs, ablations and evaluations do not recompute them; a cached split is
+memory-mapped rather than loaded.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,16 +65,22 @@ def load_split(data_dir, split: str, features: FeatureConfig, batch_size: int = 
                 raise ValueError(f'dataset windows have {audio.shape[-1]} samples, features need '
                                  f'{features.window_samples}')
             audio_shape = audio.shape[1:]
-            if cached is not None:
-                feats.append(torch.from_numpy(np.array(cached[start:start + len(items)])))
-            else:
+            if cached is None:
                 feats.append(extractor(torch.from_numpy(audio)).half())
             depth.append(np.stack([it['depth'] for it in items]).astype(np.float32))
             seg.append(np.stack([it['segmentation'] for it in items]).astype(np.uint8))
-    feats = torch.cat(feats)
     if cached is None and n == len(reader):
         cache.parent.mkdir(exist_ok=True)
-        tmp = cache.with_suffix('.tmp.npy')
-        np.save(tmp, feats.numpy())
+        tmp = cache.with_suffix(f'.{os.getpid()}.tmp.npy')   # one writer's own file
+        np.save(tmp, torch.cat(feats).numpy())
         tmp.replace(cache)        # atomic: a killed run never leaves a half-written cache
-    return SplitData(feats, np.concatenate(depth), np.concatenate(seg), tuple(audio_shape))
+        cached = np.load(cache, mmap_mode='r')
+    if cached is not None:
+        # Memory-mapped: processes training on the same split (one per modality) share the
+        # page cache instead of each holding a copy; batches read only the rows they use.
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', UserWarning)      # read-only memmap: never written
+            features_t = torch.from_numpy(cached[:n])
+    else:
+        features_t = torch.cat(feats)
+    return SplitData(features_t, np.concatenate(depth), np.concatenate(seg), tuple(audio_shape))

@@ -92,8 +92,17 @@ def evaluate(data_dir: str | Path, models_dir: str | Path, split: str = 'test',
         acc = MetricAccumulator(len(table), table.names)
         acc.add(preds[row], {'depth': data.depth, 'segmentation': data.segmentation})
         rows[row] = acc.result()
-    card = DatasetReader(data_dir, split).card
-    result = {'rows': rows, 'n_samples': n, 'split': split, 'models': str(models_dir),
+    reader = DatasetReader(data_dir, split)
+    card = reader.card
+    subsets = person_subsets(reader, n)
+    persons = {}
+    if 'person' in table.names and 'segmentation' in models:
+        person_id = table.names.index('person')
+        for row in order:
+            if 'segmentation' in preds[row]:
+                persons[row] = {name: class_iou(preds[row]['segmentation'][idx], data.segmentation[idx], person_id)
+                                for name, idx in subsets.items()}
+    result = {'rows': rows, 'person_iou': persons, 'person_windows': {k: len(v) for k, v in subsets.items()}, 'n_samples': n, 'split': split, 'models': str(models_dir),
               'model_ids': {m: getattr(model, 'model_id', None) for m, model in models.items()},
               'dataset': {'path': str(data_dir), 'content_hash': card.get('content_hash'),
                           'counts': {k: v.get('count') for k, v in card.get('splits', {}).items()}, 'seed': card.get('seed')}}
@@ -103,6 +112,27 @@ def evaluate(data_dir: str | Path, models_dir: str | Path, split: str = 'test',
         plot_mosaic(gt, {r: {m: v[pick] for m, v in preds[r].items()} for r in order}, table, Path(mosaic_path),
                     titles=[f'#{i}' for i in pick])
     return result
+
+
+def person_subsets(reader: DatasetReader, n: int) -> dict[str, np.ndarray]:
+    """Window indices whose persons in view all speak, or are all silent (persons that emit nothing
+    can only be sensed by their echo)."""
+    out: dict[str, list[int]] = {'speaking': [], 'silent': []}
+    for i in range(n):
+        persons = [src for src in reader.metadata(i)['scene']['sources']
+                   if src['class_name'] == 'person' and src.get('in_fov')]
+        if persons and all(src.get('silent', False) for src in persons):
+            out['silent'].append(i)
+        elif persons and not any(src.get('silent', False) for src in persons):
+            out['speaking'].append(i)
+    return {k: np.asarray(v, dtype=np.int64) for k, v in out.items()}
+
+
+def class_iou(pred: np.ndarray, gt: np.ndarray, class_id: int) -> float | None:
+    """IoU of one class over a set of images (None when it is in neither)."""
+    p, g = pred == class_id, gt == class_id
+    union = int(np.logical_or(p, g).sum())
+    return float(np.logical_and(p, g).sum() / union) if union else None
 
 
 def markdown_table(result: dict) -> str:
@@ -121,4 +151,11 @@ def markdown_table(result: dict) -> str:
         lines += ['', '| row | ' + ' | '.join(f'IoU {n}' for n in names) + ' |', '|---|' + '---|' * len(names)]
         for row, ious in seg_rows.items():
             lines.append(f'| {row} | ' + ' | '.join('–' if ious[n] is None else f'{ious[n]:.3f}' for n in names) + ' |')
+    if result.get('person_iou'):
+        counts = result.get('person_windows', {})
+        lines += ['', '| row | person IoU, speaking persons (' + str(counts.get('speaking', '?')) + ' windows) '
+                  '| person IoU, silent persons (' + str(counts.get('silent', '?')) + ' windows) |', '|---|---|---|']
+        for row, ious in result['person_iou'].items():
+            lines.append(f'| {row} | ' + ' | '.join('–' if ious.get(k) is None else f'{ious[k]:.3f}'
+                                                   for k in ('speaking', 'silent')) + ' |')
     return '\n'.join(lines) + '\n'

@@ -201,8 +201,9 @@ class Trainer:
             if 'atnet' in cfg.stages:
                 self.train_atnet(model)
             if self.info.is_main and {'vqvae', 'atnet'} <= set(cfg.stages):
-                model.spec.metrics = {k: v for k, v in self.histories[f'atnet_{modality}'][-1].items()
-                                      if k.startswith('val_')}
+                hist = self.histories[f'atnet_{modality}']
+                kept = next((r for r in hist if r['epoch'] == r.get('best_epoch')), hist[-1])   # the weights kept
+                model.spec.metrics = {k: v for k, v in kept.items() if k.startswith('val_')}
                 save_checkpoint(out_dir / f'{modality}.pt', model)
             if 'end_to_end' in cfg.stages:
                 e2e = self.train_end_to_end(model.spec)
