@@ -31,6 +31,7 @@ setup(
             'audio_capture_node = audio_vision.ros.audio_capture_node:main',
             'simulator_node = audio_vision.ros.simulator_node:main',
             'perception_node = audio_vision.ros.perception_node:main',
+            'occupancy_node = audio_vision.ros.occupancy_node:main',
         ],
     },
 )

@@ -6,11 +6,12 @@ the node name are passed to rclpy unchanged (e.g. `--ros-args --params-file conf
 import argparse
 import importlib
 
-HELP = 'run one ROS 2 node (perception, simulator, audio_capture)'
+HELP = 'run one ROS 2 node (perception, simulator, audio_capture, occupancy)'
 NODES = {
     'perception': 'audio_vision.ros.perception_node',
     'simulator': 'audio_vision.ros.simulator_node',
     'audio_capture': 'audio_vision.ros.audio_capture_node',
+    'occupancy': 'audio_vision.ros.occupancy_node',
 }
 
 
