@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-rclpy = pytest.importorskip('rclpy')
+rclpy = pytest.importorskip('rclpy', reason='needs rclpy + DDS: pip install -r requirements-ros.txt')
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
@@ -106,6 +106,7 @@ class Driver(threading.Thread):
         self.sd = sd
         self.adc = 1000.0                   # the device's stream clock (s)
         self.delivered = []                 # (stream index, block) handed to a callback
+        self.adc_times = []                 # inputBufferAdcTime of each delivered block
         self.overflows = 0
         self.paused = False
         self.stop = threading.Event()
@@ -124,6 +125,7 @@ class Driver(threading.Thread):
                 info = SimpleNamespace(inputBufferAdcTime=self.adc, currentTime=self.adc + 0.004)
                 stream.callback(block, BLOCK, info, status)
                 self.delivered.append((len(self.sd.streams) - 1, block))
+                self.adc_times.append(self.adc)
                 self.overflows += overflow
             self.adc += BLOCK / FS          # the device clock runs on, delivered or not
 
@@ -169,8 +171,12 @@ def test_overruns_device_loss_and_stalls_are_reported_and_recovered(monkeypatch,
                 first += 1
             for msg, block in zip(frames, blocks[first:]):
                 np.testing.assert_array_equal(conv.image_to_array(msg), block.T)
+            # stamp = ADC time + the smallest ROS-minus-stream-clock offset seen so far: a late callback (busy
+            # machine) never makes a stamp later, a prompt one can only pull the offset earlier
             stamps = np.array([conv.time_to_ns(m.header.stamp) for m in frames])
-            assert np.abs(np.diff(stamps) - BLOCK * 10 ** 9 // FS).max() < 2_000_000   # continuous within 2 ms
+            adc_ns = np.round(np.array(drive.adc_times[first:first + len(frames)]) * 10 ** 9).astype(np.int64)
+            offsets = (stamps - adc_ns)[:64]                  # AdcClock's history: 64 callbacks
+            assert (np.diff(offsets) <= 1).all(), np.diff(offsets)
             assert graph.wait_for(lambda: level_is(rec, DiagnosticStatus.OK)
                                   and int(last_status(rec)[1]['overruns']) >= 3, 5.0), last_status(rec)
 
@@ -178,8 +184,8 @@ def test_overruns_device_loss_and_stalls_are_reported_and_recovered(monkeypatch,
             sd.unplug()
             assert graph.wait_for(lambda: level_is(rec, DiagnosticStatus.ERROR, 'unavailable'), 5.0), last_status(rec)
             rescans = sd.rescans
-            time.sleep(0.7)
-            assert sd.rescans >= rescans + 1 and sd.streams[0].closed and len(sd.streams) == 1
+            assert graph.wait_for(lambda: sd.rescans >= rescans + 1, 5.0)     # retried, however busy the machine
+            assert sd.streams[0].closed and len(sd.streams) == 1
 
             # 3. it comes back: reopened, OK again, audio reaches perception again (after a stamp gap)
             outputs_before = rec.count('depth/image')
@@ -188,7 +194,13 @@ def test_overruns_device_loss_and_stalls_are_reported_and_recovered(monkeypatch,
             assert graph.wait_for(lambda: level_is(rec, DiagnosticStatus.OK)
                                   and last_status(rec)[1]['reconnects'] == '1', 5.0), last_status(rec)
             assert graph.wait_for(lambda: rec.count('depth/image') >= outputs_before + 4, 10.0)
-            assert perception.stats()['stream_resets']['gap'] == 1
+            # one gap for the reconnect, plus at most one per ADC-offset correction (a prompter callback
+            # after a starved one pulls the stamps earlier: the stream restarts there)
+            frames = [m for _, m in rec.get('audio/frames')]
+            adc_ns = np.round(np.array(drive.adc_times[first:first + len(frames)]) * 10 ** 9).astype(np.int64)
+            offsets = np.array([conv.time_to_ns(m.header.stamp) for m in frames]) - adc_ns[:len(frames)]
+            corrections = int(np.count_nonzero(np.diff(offsets)))
+            assert 1 <= perception.stats()['stream_resets']['gap'] <= 1 + corrections, (perception.stats(), offsets)
 
             # 4. the stream stalls (open, but no callbacks): the watchdog reopens it
             drive.paused = True

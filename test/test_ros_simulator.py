@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 
-rclpy = pytest.importorskip('rclpy')
+rclpy = pytest.importorskip('rclpy', reason='needs rclpy + DDS: pip install -r requirements-ros.txt')
 
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
@@ -50,16 +50,25 @@ def test_simulated_stream_feeds_perception_in_real_time(model_dir):
         rec = graph.add(TopicRecorder, topics={**GT, **OUT}, depth=200)
         graph.start()
         assert graph.wait_for(lambda: rec.count('depth/image') >= 9, 25.0), rec.counts
-        stats = perception.stats()
+    # the graph has stopped: the counters are final and cover everything the recorder received
+    stats, skipped = perception.stats(), sim.pacer.skipped
+    published = sim.pacer.done - skipped
 
-    # audio frames: the documented convention, contiguous stamps
+    # audio frames: the documented convention; stamps on the chunk grid. A busy machine may starve the
+    # simulator's timer: the pacer then skips chunks (counted) and the skip is a stamp gap, never a shift.
+    chunk_ns = 1024 * NS_PER_S // 16000
     frames = [m for _, m in rec.get('audio/frames')]
     assert all((m.encoding, m.height, m.width, m.step, m.header.frame_id) ==
                ('32FC1', 8, 1024, 4096, 'audio_array') for m in frames)
     stamps = np.array([conv.time_to_ns(m.header.stamp) for m in frames])
-    np.testing.assert_array_equal(np.diff(stamps), 1024 * NS_PER_S // 16000)
+    steps = np.diff(stamps)
+    assert (steps > 0).all() and (steps % chunk_ns == 0).all(), steps
+    assert (steps // chunk_ns - 1).sum() <= skipped, (steps, skipped)
     assert stats['invalid_frames'] == dict.fromkeys(stats['invalid_frames'], 0)
-    assert stats['stream_resets'] == {'gap': 0, 'reordered': 0}
+    # every stream reset the perception node counted has a missing chunk behind it
+    assert {k: v for k, v in stats['stream_resets'].items() if k != 'gap'} == \
+        dict.fromkeys(set(stats['stream_resets']) - {'gap'}, 0)
+    assert stats['stream_resets']['gap'] <= skipped + published - stats['frames'], (stats, skipped, published)
 
     # ground truth of the held scene, equal to the offline simulator's
     offline = Simulator(SimConfig.from_yaml(config_dir() / 'simulation.yaml'))
@@ -74,18 +83,28 @@ def test_simulated_stream_feeds_perception_in_real_time(model_dir):
     color = rec.get('ground_truth/segmentation/color')[-1][1]
     assert (color.encoding, color.height, color.width) == ('rgb8', 64, 64)
 
-    # predictions: one per hop (0.25 s) in stamp time; in wall time close to 4 Hz
+    # predictions: one per hop (0.25 s) in stamp time, each stamped with its window's end. Windows the
+    # node dropped (queue full) leave whole hops out; a stream reset restarts the hop grid.
+    hop_ns = NS_PER_S // 4
     outs = rec.get('depth/image')
     out_stamps = np.array([conv.time_to_ns(m.header.stamp) for _, m in outs])
-    np.testing.assert_array_equal(np.diff(out_stamps), NS_PER_S // 4)
+    out_steps = np.diff(out_stamps)
+    assert (out_steps > 0).all(), out_steps
+    off_grid = int(np.count_nonzero(out_steps % hop_ns))
+    assert off_grid <= stats['stream_resets']['gap'], (out_steps, stats)
+    missing_hops = int((out_steps[out_steps % hop_ns == 0] // hop_ns - 1).sum())
+    assert missing_hops <= stats['dropped_windows'], (out_steps, stats)
+    assert len(outs) <= stats['outputs'] and stats['windows'] >= stats['outputs'] + stats['dropped_windows']
     assert [conv.time_to_ns(m.header.stamp) for _, m in rec.get('depth/camera_info')][:len(outs)] == \
         list(out_stamps)[:len(rec.get('depth/camera_info'))]
-    received = np.array([t for t, _ in outs])
-    wall_rate = (len(received) - 1) / ((received[-1] - received[0]) / NS_PER_S)
-    assert 2.5 < wall_rate < 6.0, wall_rate
-    # output stamp = end of the analysis window = first-sample stamp + window
-    first = stamps[0]
-    assert (out_stamps[0] - first) % (NS_PER_S // 4) == 0
+    # output stamp = end of the analysis window: whole hops after the first sample of a frame that
+    # (re)started the stream (the simulator's frames: the recorder may have joined after the first ones)
+    window_ns = perception.model.window_samples * NS_PER_S // perception.model.sample_rate
+    frame_starts = sim.start_ns + chunk_ns * np.arange(sim.pacer.done)
+    assert set(stamps) <= set(frame_starts)
+    for t in out_stamps:
+        since = t - window_ns - frame_starts
+        assert np.any((since >= 0) & (since % hop_ns == 0)), (t, stamps)
 
 
 def test_scene_changes_publish_new_ground_truth(model_dir):
@@ -108,7 +127,8 @@ def test_scene_changes_publish_new_ground_truth(model_dir):
 
 
 def test_static_tf_is_published_when_tf2_msgs_is_available():
-    tf2_msgs = pytest.importorskip('tf2_msgs.msg')
+    tf2_msgs = pytest.importorskip('tf2_msgs.msg',
+                                   reason='needs tf2_msgs: a ROS 2 install (ros-$ROS_DISTRO-tf2-msgs)')
     qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                      durability=rclpy.qos.DurabilityPolicy.TRANSIENT_LOCAL)
     with Graph(domain_id=DOMAIN) as graph:
