@@ -75,7 +75,7 @@ def test_comparison_is_sensitive():
 
 
 def test_node_outputs_match_golden(model_dir, model):
-    pytest.importorskip('rclpy')
+    pytest.importorskip('rclpy', reason='needs rclpy + DDS: pip install -r requirements-ros.txt')
     from sensor_msgs.msg import Image
 
     from audio_vision.ros import conversions as conv

@@ -44,9 +44,10 @@ def test_recorded_topics_types_and_qos(sim_bag):
         assert r.storage == 'mcap'
         assert {t: i.msgtype for t, i in r.topics.items()} == {t: v[0] for t, v in schema.RECORDED_TOPICS.items()}
         qos = {t: i.qos[0] for t, i in r.topics.items()}
-        assert qos['/audio/frames'].reliability.name == 'BEST_EFFORT'
+        assert qos['/audio/frames'].reliability.name == 'RELIABLE'      # as simulator_node offers it
         assert qos['/audio/frames'].durability.name == 'VOLATILE'
         assert qos['/ground_truth/depth/image'].reliability.name == 'RELIABLE'
+        assert qos['/ground_truth/segmentation/color'].durability.name == 'TRANSIENT_LOCAL'
         assert qos['/tf_static'].durability.name == 'TRANSIENT_LOCAL'
         assert qos['/tf_static'].reliability.name == 'RELIABLE'
         # 2 scenes x 1 s in 0.05 s chunks; GT at 0, 0.25, ..., 1.0 s of each scene
@@ -99,7 +100,7 @@ def test_ground_truth_and_tf(sim_bag, sim):
 
 def test_mcap_readable_by_mcap_tools(sim_bag):
     """The MCAP file alone (no metadata.yaml) is a valid ros2 MCAP: profile, schemas, QoS metadata."""
-    mcap_reader = pytest.importorskip('mcap.reader')
+    mcap_reader = pytest.importorskip('mcap.reader', reason='needs mcap: pip install -r requirements-test.txt')
     path, _ = sim_bag
     with open(path / 'bag.mcap', 'rb') as f:
         reader = mcap_reader.make_reader(f)
@@ -110,7 +111,7 @@ def test_mcap_readable_by_mcap_tools(sim_bag):
         assert schemas['sensor_msgs/msg/Image'] == 'ros2msg'
         channels = {c.topic: c for c in summary.channels.values()}
         assert channels['/audio/frames'].message_encoding == 'cdr'
-        assert 'best_effort' in channels['/audio/frames'].metadata['offered_qos_profiles']
+        assert 'reliability: reliable' in channels['/audio/frames'].metadata['offered_qos_profiles']
         assert summary.statistics.message_count == 81
         n = sum(1 for _ in reader.iter_messages(topics=['/audio/frames']))
     assert n == 40
@@ -253,4 +254,4 @@ def test_bag_directory_without_metadata_is_read_from_its_storage_file(tmp_path, 
     (killed / 'metadata.yaml').unlink()          # as after a recorder crash
     with BagReader(killed) as r:
         assert r.topics['/audio/frames'].count == 40
-        assert r.topics['/audio/frames'].qos[0].reliability.name == 'BEST_EFFORT'   # from the MCAP channel
+        assert r.topics['/audio/frames'].qos[0].reliability.name == 'RELIABLE'   # from the MCAP channel

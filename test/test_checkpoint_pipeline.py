@@ -20,6 +20,39 @@ def test_round_trip_gives_identical_outputs(tmp_path, rng):
     assert out['segmentation'].dtype == np.uint8
 
 
+def test_a_prediction_is_the_decoder_of_the_nearest_codewords(tmp_path, rng):
+    """The method's inference path, recomputed by hand: features -> AT-net z -> for every latent vector the
+    L2-nearest codeword (brute force) -> frozen VQ-VAE decoder -> codec. The pipeline must give exactly that."""
+    from audio_vision.core.features import compute_features
+    models = write_tiny_models(tmp_path)
+    spec = models['depth'].spec
+    audio = rng.normal(size=(spec.array.num_channels, spec.features.window_samples)).astype(np.float32)
+    features = compute_features(audio[None], spec.features, spec.array.mic_positions)
+    for model in models.values():     # codewords among this window's latents (a random codebook is far away)
+        with torch.no_grad():
+            z = model.atnet(features).permute(0, 2, 3, 1).reshape(-1, model.spec.vqvae.code_dim)
+            picks = torch.randperm(len(z), generator=torch.Generator().manual_seed(0))
+            model.vqvae.quantizer.codebook.copy_(z[picks[:model.spec.vqvae.codebook_size]])
+    pipe = AudioToVision(models, backend='eager')
+    out = pipe.predict(audio)
+    for modality, model in models.items():
+        spec = model.spec
+        with torch.no_grad():
+            z = model.atnet(features)
+            flat = z.permute(0, 2, 3, 1).reshape(-1, spec.vqvae.code_dim)
+            codebook = model.vqvae.quantizer.codebook
+            nearest = torch.cdist(flat, codebook).argmin(dim=1)
+            snapped = codebook[nearest].reshape(z.shape[0], z.shape[2], z.shape[3], -1).permute(0, 3, 1, 2)
+            expected = model.codec.decode(model.vqvae.decoder(snapped))[0].numpy()
+            unquantized = model.codec.decode(model.vqvae.decoder(z))[0].numpy()
+        assert nearest.unique().numel() > 1
+        if modality == 'depth':
+            np.testing.assert_allclose(out['depth'], expected, rtol=1e-5, atol=1e-5)
+            assert not np.allclose(out['depth'], unquantized, rtol=1e-5, atol=1e-5)   # the snap matters
+        else:
+            assert np.mean(out['segmentation'] == expected) >= 0.999
+
+
 def test_half_precision_storage_round_trips(tmp_path):
     models = write_tiny_models(tmp_path)
     save_checkpoint(tmp_path / 'half.pt', models['depth'], half=True)

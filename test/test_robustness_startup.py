@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
-pytest.importorskip('rclpy')
+pytest.importorskip('rclpy', reason='needs rclpy + DDS: pip install -r requirements-ros.txt')
 
 from audio_vision.core.baselines import EndToEnd, EndToEndConfig, save_end_to_end  # noqa: E402
 from helpers import tiny_spec, write_tiny_models  # noqa: E402

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip('rclpy')
+pytest.importorskip('rclpy', reason='needs rclpy + DDS: pip install -r requirements-ros.txt')
 
 ROOT = Path(__file__).resolve().parents[1]
 DOMAIN = 85   # one ROS domain per test module
@@ -34,7 +34,7 @@ SIGNALS = {
 
 @pytest.fixture(scope='module')
 def wav_file(tmp_path_factory):
-    soundfile = pytest.importorskip('soundfile')
+    soundfile = pytest.importorskip('soundfile', reason='needs soundfile: pip install -r requirements.txt')
     path = tmp_path_factory.mktemp('wav') / 'array.wav'
     soundfile.write(path, np.random.default_rng(0).uniform(-0.1, 0.1, (16000, 8)).astype(np.float32), 16000)
     return path

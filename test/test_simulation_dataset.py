@@ -138,22 +138,15 @@ def test_cli_generates_a_dataset_and_refuses_bad_input(tmp_path, capsys):
     assert 'unknown key' in capsys.readouterr().err
 
 
-def test_from_bag_is_dispatched_or_reported_as_not_implemented(capsys):
+def test_from_bag_is_dispatched_to_its_own_arguments(capsys, tmp_path):
     from audio_vision.cli import build_parser
-    from audio_vision.commands import dataset as cmd
-    module = cmd._from_bag_module()
-    if module is not None:                      # dispatched to the other module's parser and run
-        parser = build_parser()
-        with pytest.raises(SystemExit):
-            parser.parse_args(['dataset', 'from-bag', '--help'])
-        assert module.run is not None and 'from-bag' in capsys.readouterr().out
-        return
-    assert cli_main(['dataset', 'from-bag', 'some.bag']) == 2
-    assert 'not implemented yet' in capsys.readouterr().err
-
-
-def test_from_bag_reports_not_implemented_when_the_module_is_missing(monkeypatch, capsys):
-    from audio_vision.commands import dataset as cmd
-    monkeypatch.setattr(cmd, '_FROM_BAG_MODULE', 'audio_vision.commands.no_such_module')
-    assert cli_main(['dataset', 'from-bag', 'some.bag']) == 2
-    assert 'not implemented yet' in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args(['dataset', 'from-bag', '--help'])
+    assert exit_.value.code == 0
+    usage = capsys.readouterr().out
+    assert 'from-bag' in usage and '--out' in usage
+    # a bag that does not exist is one clear error from the from-bag command, not the simulator's
+    assert cli_main(['dataset', 'from-bag', str(tmp_path / 'missing.mcap'), '--out', str(tmp_path / 'o'),
+                     '--depth-topic', '/depth/image']) == 2
+    err = capsys.readouterr().err
+    assert 'missing.mcap' in err and 'Traceback' not in err

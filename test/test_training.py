@@ -28,6 +28,7 @@ def tiny_dataset(tmp_path_factory):
 
 def tiny_train_config(tmp_path: Path) -> Path:
     cfg = {
+        'features': {'overlap': 0.5, 'direction_maps': True},   # the default model's input, maps included
         'vqvae': {'hidden': 32, 'res_hidden': 16, 'res_blocks': 1, 'codebook_size': 16, 'code_dim': 16},
         'atnet': {'encoder_width': 8, 'mlp_hidden': 64, 'start_channels': 32},
         'end_to_end': {'encoder_width': 8, 'mlp_hidden': 64, 'start_channels': 32, 'min_channels': 8},

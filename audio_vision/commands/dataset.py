@@ -13,21 +13,12 @@ Layout and schema: docs/SIMULATOR.md.
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 from pathlib import Path
 
+from audio_vision.commands import dataset_from_bag
+
 HELP = 'generate a simulated dataset (sharded, parallel), or build one from a bag'
-_FROM_BAG_MODULE = 'audio_vision.commands.dataset_from_bag'
-
-
-def _from_bag_module():
-    try:
-        return importlib.import_module(_FROM_BAG_MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name != _FROM_BAG_MODULE:
-            raise
-        return None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,12 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     card = actions.add_parser('card', help='re-list the shards in DIR and rewrite its card.json')
     card.add_argument('dir', type=Path)
     from_bag = actions.add_parser('from-bag', help='build a dataset from a recorded bag')
-    module = _from_bag_module()
-    if module is not None:
-        module.add_arguments(from_bag)
-        from_bag.set_defaults(_from_bag_run=module.run)
-    else:
-        from_bag.add_argument('rest', nargs=argparse.REMAINDER)
+    dataset_from_bag.add_arguments(from_bag)
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -67,11 +53,7 @@ def run(args) -> int:
     from audio_vision.cli import UserError
     action = getattr(args, 'dataset_action', None)
     if action == 'from-bag':
-        runner = getattr(args, '_from_bag_run', None)
-        if runner is None:
-            raise UserError('dataset from-bag: not implemented yet '
-                            f'({_FROM_BAG_MODULE} is not installed in this version)')
-        return runner(args)
+        return dataset_from_bag.run(args)
     if action == 'card':
         from audio_vision.simulation.dataset import rebuild_card
         try:
