@@ -105,7 +105,7 @@ def evaluate(data_dir: str | Path, models_dir: str | Path, split: str = 'test',
     result = {'rows': rows, 'person_iou': persons, 'person_windows': {k: len(v) for k, v in subsets.items()}, 'n_samples': n, 'split': split, 'models': str(models_dir),
               'model_ids': {m: getattr(model, 'model_id', None) for m, model in models.items()},
               'dataset': {'path': str(data_dir), 'content_hash': card.get('content_hash'),
-                          'counts': {k: v.get('count') for k, v in card.get('splits', {}).items()}, 'seed': card.get('seed')}}
+                          'counts': {k: v.get('count') for k, v in card.get('splits', {}).items()}, 'seed': card.get('seed', card.get('generator', {}).get('seed'))}}
     if mosaic_path:
         pick = np.linspace(0, n - 1, min(mosaic_scenes, n)).astype(int)
         gt = {m: data.images(m)[pick] for m in models}

@@ -48,7 +48,7 @@ def dataset_summary(data_dir: Path) -> tuple[dict, ClassTable, PinholeCamera, Ar
     camera = PinholeCamera(w, h, round(math.degrees(2 * math.atan((w / 2) / fx)), 6))
     array = ArrayGeometry(int(reader.sample_rate), np.asarray(reader.mic_positions, dtype=np.float64))
     summary = {'path': str(data_dir), 'content_hash': card.get('content_hash'), 'counts': {k: v.get('count') for k, v in card.get('splits', {}).items()},
-               'seed': card.get('seed')}
+               'seed': card.get('seed', card.get('generator', {}).get('seed'))}
     return summary, table, camera, array
 
 
