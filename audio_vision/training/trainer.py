@@ -200,7 +200,7 @@ class Trainer:
                 self.load_trained_vqvae(model)
             if 'atnet' in cfg.stages:
                 self.train_atnet(model)
-            if self.info.is_main and {'vqvae', 'atnet'} <= set(cfg.stages):
+            if self.info.is_main and 'atnet' in cfg.stages:      # its VQ-VAE trained here or loaded
                 hist = self.histories[f'atnet_{modality}']
                 kept = next((r for r in hist if r['epoch'] == r.get('best_epoch')), hist[-1])   # the weights kept
                 model.spec.metrics = {k: v for k, v in kept.items() if k.startswith('val_')}
