@@ -5,6 +5,7 @@ the static TF parent_frame -> array -> camera optical frame, and RViz where it i
     ros2 launch audio_vision perceive.launch.py source:=mic parent_frame:=base_link x:=0.1 z:=0.3 yaw:=3.1416
     ros2 launch audio_vision perceive.launch.py source:=none use_sim_time:=true   # + ros2 bag play --clock BAG
     ros2 launch audio_vision perceive.launch.py namespace:=robot1 rviz:=false log_level:=debug
+    ros2 launch audio_vision perceive.launch.py mapping:=true            # + occupancy_node, simulator drives a path
 
 Each node reads its own config/<node>.yaml; ``params_file`` (optional) is loaded after those and
 overrides them for every node that it names (keys like ``/**/perception_node``). The frame ids
@@ -44,6 +45,8 @@ ARGUMENTS = (
     ('roll', '0.0', 'array orientation in parent_frame, rad (fixed axes x, y, z)'),
     ('pitch', '0.0', 'array orientation in parent_frame, rad'),
     ('yaw', '0.0', 'array orientation in parent_frame, rad'),
+    ('mapping', 'false', 'also run occupancy_node (depth + confidence -> nav_msgs/OccupancyGrid on map); with '
+                         "source:=sim the simulator drives a trajectory and publishes odom (+ TF odom -> base_link)"),
     ('rviz', 'auto', "start RViz with config/audio_vision.rviz: 'true', 'false', or 'auto' (when rviz2 is "
                      'installed and a display is set)'),
 )
@@ -120,6 +123,10 @@ def plan(args: dict, config: Path | None = None, rviz_installed=rviz_available) 
             raise LaunchArgumentError(f'{name}: {frame!r} is not a valid frame id')
     if parent_frame in (array_frame, camera_frame):
         raise LaunchArgumentError(f'parent_frame:={parent_frame!r} is one of the array\'s own frames')
+    mapping = _bool('mapping', a['mapping'])
+    odom_frame, base_frame = prefix + 'odom', prefix + 'base_link'
+    if mapping and a['source'] == 'sim' and not parent_frame:
+        parent_frame = base_frame      # the simulated robot's base_link is at the array (identity mount)
     rviz = a['rviz'].strip().lower()
     start_rviz = rviz_installed() if rviz == 'auto' else _bool('rviz', rviz)
 
@@ -136,10 +143,14 @@ def plan(args: dict, config: Path | None = None, rviz_installed=rviz_available) 
         perception['model_dir'] = a['model_dir']
     nodes = [node('perception_node', 'perception.yaml', **perception)]
     if a['source'] == 'sim':   # the static TF comes from static_transform_publisher below, not the simulator
+        traj = {'trajectory': True, 'odom_frame_id': odom_frame, 'base_frame_id': base_frame} if mapping else {}
         nodes.append(node('simulator_node', 'simulator.yaml', array_frame_id=array_frame,
-                          camera_frame_id=camera_frame, publish_tf=False))
+                          camera_frame_id=camera_frame, publish_tf=False, **traj))
     elif a['source'] == 'mic':
         nodes.append(node('audio_capture_node', 'audio_capture.yaml', array_frame_id=array_frame))
+
+    if mapping:
+        nodes.append(node('occupancy_node', 'occupancy.yaml', map_frame_id=odom_frame, base_frame_id=base_frame))
 
     def static_tf(name, parent, child, extra):
         return {'package': 'tf2_ros', 'executable': 'static_transform_publisher', 'name': name,

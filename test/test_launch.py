@@ -13,12 +13,12 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH_FILE = ROOT / 'launch' / 'perceive.launch.py'
 NODE_CONFIGS = {'perception_node': 'perception.yaml', 'simulator_node': 'simulator.yaml',
-                'audio_capture_node': 'audio_capture.yaml'}
+                'audio_capture_node': 'audio_capture.yaml', 'occupancy_node': 'occupancy.yaml'}
 
 
 DOCUMENTED_ARGUMENTS = ('source', 'use_sim_time', 'log_level', 'params_file', 'model_dir', 'namespace',
                        'frame_prefix', 'array_frame', 'camera_frame', 'parent_frame', 'x', 'y', 'z', 'roll',
-                       'pitch', 'yaw', 'rviz')
+                       'pitch', 'yaw', 'mapping', 'rviz')
 
 
 def test_launch_file_parses_and_declares_the_documented_arguments():
@@ -58,6 +58,8 @@ def test_rviz_config_shows_ground_truth_and_predictions():
     topics = {name: d.get('Topic', {}).get('Value') for name, d in displays.items()}
     assert topics['GT depth'] == 'ground_truth/depth/image' and topics['Predicted depth'] == 'depth/image'
     assert topics['GT segmentation'] == 'ground_truth/segmentation/color'
+    assert topics['Map (mapping:=true)'] == 'map' and topics['Depth confidence'] == 'depth/confidence'
+    assert displays['Map (mapping:=true)']['Topic']['Durability Policy'] == 'Transient Local'   # latched map
     assert topics['Predicted segmentation'] == 'segmentation/color'
     assert displays['Predicted points']['Class'] == 'rviz_default_plugins/PointCloud2'
     assert topics['Predicted points'] == 'depth/points'
@@ -97,6 +99,21 @@ def test_plan_sources():
         _plan(module, source='microphone')
     with pytest.raises(module.LaunchArgumentError, match='unknown'):
         _plan(module, use_sim='false')     # the old argument is gone: refused, not silently ignored
+
+
+def test_plan_mapping_adds_the_occupancy_node_and_a_driving_simulator():
+    module = _load_launch_module()
+    nodes = _by_name(_plan(module, mapping='true', namespace='r1'))
+    assert sorted(nodes) == ['audio_array_mount_tf', 'audio_camera_tf', 'occupancy_node', 'perception_node',
+                             'simulator_node']
+    assert _param(nodes['occupancy_node'], 'map_frame_id') == 'r1/odom'
+    assert _param(nodes['simulator_node'], 'trajectory') is True
+    assert _param(nodes['simulator_node'], 'base_frame_id') == 'r1/base_link'
+    assert nodes['audio_array_mount_tf']['arguments'][:4] == ['--frame-id', 'r1/base_link', '--child-frame-id',
+                                                              'r1/audio_array']
+    assert 'occupancy_node' not in _by_name(_plan(module))
+    with pytest.raises(module.LaunchArgumentError, match='mapping'):
+        _plan(module, mapping='maybe')
 
 
 def test_plan_frames_come_from_one_place():

@@ -110,6 +110,13 @@ class SimulatorNode(ShellNode):
         if p['trajectory']:
             from nav_msgs.msg import Odometry
             self.odom_pub = self.create_publisher(Odometry, 'odom', qos)
+            try:                            # TF odom -> base_link where tf2_msgs is importable
+                from tf2_msgs.msg import TFMessage
+                self._tf_message = TFMessage
+                self.tf_dyn_pub = self.create_publisher(TFMessage, '/tf', QoSProfile(
+                    depth=100, reliability=ReliabilityPolicy.RELIABLE))
+            except ImportError:
+                self.get_logger().info('tf2_msgs is not available: the pose goes on odom only, not on /tf')
         if p['publish_tf']:
             self._publish_static_tf()
 
@@ -251,9 +258,6 @@ class SimulatorNode(ShellNode):
         if self.params['trajectory']:
             transforms.append(conv.static_transform(self.params['base_frame_id'], self.params['array_frame_id'], now,
                                                     rotation=(0.0, 0.0, 0.0, 1.0)))
-            self._tf_message = TFMessage
-            self.tf_dyn_pub = self.create_publisher(TFMessage, '/tf', QoSProfile(depth=100,
-                                                    reliability=ReliabilityPolicy.RELIABLE))
         self.tf_pub.publish(TFMessage(transforms=transforms))
 
 
