@@ -112,7 +112,7 @@ def test_mcap_readable_by_mcap_tools(sim_bag):
         channels = {c.topic: c for c in summary.channels.values()}
         assert channels['/audio/frames'].message_encoding == 'cdr'
         assert 'reliability: reliable' in channels['/audio/frames'].metadata['offered_qos_profiles']
-        assert summary.statistics.message_count == 81
+        assert summary.statistics.message_count == 91    # 1 tf + 40 audio + 5 ground-truth topics x 10
         n = sum(1 for _ in reader.iter_messages(topics=['/audio/frames']))
     assert n == 40
     with BagReader(path / 'bag.mcap') as r:            # a bare .mcap is a bag too

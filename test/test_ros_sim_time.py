@@ -1,4 +1,6 @@
-"""Replay on simulated time: a bag recorded in 2001 played with /clock (BagPlayer ``clock: true``, and
+"""Replay behaves like live. (1) Bags carry the QoS the live nodes offer (read back from the bag's
+metadata.yaml and compared with the publishers of a real simulator_node and audio_capture_node).
+(2) Replay on simulated time: a bag recorded in 2001 played with /clock (BagPlayer ``clock: true``, and
 ``python -m audio_vision replay --clock``) into a perception node with ``use_sim_time: true``. The node's
 clock follows the bag, its outputs carry the bag's stamps, and its latency statistics (window end ->
 publish, on the node clock) are small and never negative; on the wall clock they would be 25 years."""
@@ -7,9 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import yaml
 
-pytest.importorskip('rclpy')
+pytest.importorskip('rclpy', reason='needs rclpy + DDS: pip install -r requirements-ros.txt')
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from rclpy.clock import ClockType  # noqa: E402
@@ -17,9 +21,11 @@ from sensor_msgs.msg import Image  # noqa: E402
 
 from audio_vision.bag.record import simulated_segments, write_segments  # noqa: E402
 from audio_vision.ros import conversions as conv  # noqa: E402
+from audio_vision.ros.audio_capture_node import AudioCaptureNode  # noqa: E402
 from audio_vision.ros.bag_player import BagPlayer  # noqa: E402
 from audio_vision.ros.graph import Graph, TopicRecorder  # noqa: E402
 from audio_vision.ros.perception_node import PerceptionNode  # noqa: E402
+from audio_vision.ros.simulator_node import SimulatorNode  # noqa: E402
 from audio_vision.simulation.simulator import Simulator  # noqa: E402
 from helpers import write_tiny_models  # noqa: E402
 
@@ -45,6 +51,43 @@ def bag(tmp_path_factory):
     path = tmp_path_factory.mktemp('simtime') / 'bag'
     summary = write_segments(path, simulated_segments(sim, [DURATION_S], 3), sim.sample_rate, start_ns=START)
     return path, summary
+
+
+def offered_qos(metadata_file: Path) -> dict:
+    """Map topic -> [offered QoS (dict of the policies that matter for matching)] from a bag's metadata.yaml."""
+    info = yaml.safe_load(metadata_file.read_text())['rosbag2_bagfile_information']
+    return {t['topic_metadata']['name']: [{k: q[k] for k in ('reliability', 'durability', 'history', 'depth')}
+                                          for q in t['topic_metadata']['offered_qos_profiles']]
+            for t in info['topics_with_message_count']}
+
+
+def live_qos(publisher) -> dict:
+    q = publisher.qos_profile
+    return {'reliability': q.reliability.name.lower(), 'durability': q.durability.name.lower(),
+            'history': q.history.name.lower(), 'depth': q.depth}
+
+
+def test_recorded_bag_offers_the_live_nodes_qos(bag, tmp_path):
+    """Every topic the simulator publishes is in the bag, with the QoS its publisher offers live."""
+    soundfile = pytest.importorskip('soundfile')
+    wav = tmp_path / 'array.wav'
+    soundfile.write(wav, np.zeros((1600, 8), np.float32), 16000)
+    recorded = offered_qos(bag[0] / 'metadata.yaml')
+    with Graph(domain_id=DOMAIN) as graph:      # built, never spun: nothing is published
+        sim = graph.add(SimulatorNode, {'segment_s': 0.25, 'publish_tf': False}, namespace='qos_probe')
+        cap = graph.add(AudioCaptureNode, {'source': 'wav', 'wav_path': str(wav), 'channels': 0,
+                                           'sample_rate': 0}, namespace='qos_probe')
+        live = {}
+        for pub in sim.publishers:          # everything it publishes (with tf2_msgs: /tf_static too)
+            if pub.topic_name not in ('/rosout', '/parameter_events'):
+                live[pub.topic_name.removeprefix('/qos_probe')] = live_qos(pub)
+        assert '/ground_truth/segmentation/color' in live
+        assert live_qos(cap.pub) == live['/audio/frames']
+    assert set(live) <= set(recorded), set(live) - set(recorded)
+    for topic, qos in live.items():
+        assert recorded[topic] == [qos], topic
+    assert recorded['/tf_static'] == [{'reliability': 'reliable', 'durability': 'transient_local',
+                                       'history': 'keep_last', 'depth': 1}]
 
 
 def perception_graph(model_dir):

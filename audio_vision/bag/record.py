@@ -6,9 +6,10 @@ as a live simulator + ``ros2 bag record``:
 
 * ``/audio/frames`` - audio chunks of ``chunk_samples`` (the last chunk of a segment may be shorter),
   stamped at their first sample; received (bag time) when complete, at stamp + chunk duration;
-* ``/ground_truth/{depth,segmentation}/{image,camera_info}`` - the segment's ground truth every
-  ``gt_period_s`` from the segment's start to its end inclusive (a camera with a fixed frame rate),
-  received at its stamp; image and camera_info share one header;
+* ``/ground_truth/{depth,segmentation}/{image,camera_info}`` and ``/ground_truth/segmentation/color``
+  (rgb8, the class table's colours) - the segment's ground truth every ``gt_period_s`` from the segment's
+  start to its end inclusive (a camera with a fixed frame rate), received at its stamp; image and
+  camera_info share one header;
 * ``/tf_static`` - the array -> camera optical transform, once, at the start.
 
 Consecutive segments are ``gap_s`` apart (default 0.1 s): a new scene is a teleport, and the gap in the
@@ -31,6 +32,7 @@ from audio_vision.bag import schema
 from audio_vision.bag.errors import BagError
 from audio_vision.bag.messages import NS_PER_S
 from audio_vision.bag.writer import BagWriter
+from audio_vision.core.classes import DEFAULT_CLASS_TABLE
 
 
 @dataclass
@@ -82,7 +84,8 @@ def write_segments(path: str | Path, segments: Iterable[Segment], sample_rate: i
                    chunk_samples: int = 800, gt_period_s: float = 0.25, gap_s: float = 0.1,
                    storage: str = 'mcap', array_frame: str = schema.ARRAY_FRAME,
                    camera_frame: str = schema.CAMERA_FRAME, custom_data: dict[str, str] | None = None,
-                   on_segment: Callable[[int, Segment], None] | None = None) -> RecordSummary:
+                   on_segment: Callable[[int, Segment], None] | None = None,
+                   class_table=DEFAULT_CLASS_TABLE) -> RecordSummary:
     """Write ``segments`` (consumed lazily, one at a time) as a bag at ``path``; see the module doc."""
     if chunk_samples < 1:
         raise ValueError(f'chunk_samples must be >= 1, got {chunk_samples}')
@@ -110,7 +113,7 @@ def write_segments(path: str | Path, segments: Iterable[Segment], sample_rate: i
                 ts = t0 + j * gt_period_ns
                 if ts == end and gap_ns == 0:
                     break  # the next segment owns this instant
-                events += _ground_truth(seg, ts, camera_frame)
+                events += _ground_truth(seg, ts, camera_frame, class_table)
             for a, b in chunk_bounds(n, chunk_samples):
                 stamp = t0 + a * NS_PER_S // fs
                 events.append((t0 + b * NS_PER_S // fs, 0, schema.AUDIO_TOPIC,
@@ -133,7 +136,7 @@ def write_segments(path: str | Path, segments: Iterable[Segment], sample_rate: i
     return summary
 
 
-def _ground_truth(seg: Segment, stamp_ns: int, frame: str) -> list:
+def _ground_truth(seg: Segment, stamp_ns: int, frame: str, class_table=DEFAULT_CLASS_TABLE) -> list:
     depth = np.asarray(seg.depth, np.float32)
     labels = np.asarray(seg.segmentation, np.uint8)
     info_d = m.camera_info(seg.K, depth.shape[1], depth.shape[0], stamp_ns, frame)
@@ -141,7 +144,8 @@ def _ground_truth(seg: Segment, stamp_ns: int, frame: str) -> list:
     return [(stamp_ns, 1, schema.GT_DEPTH_TOPIC, m.image(depth, '32FC1', stamp_ns, frame)),
             (stamp_ns, 2, schema.GT_DEPTH_INFO_TOPIC, info_d),
             (stamp_ns, 3, schema.GT_SEG_TOPIC, m.image(labels, 'mono8', stamp_ns, frame)),
-            (stamp_ns, 4, schema.GT_SEG_INFO_TOPIC, info_s)]
+            (stamp_ns, 4, schema.GT_SEG_INFO_TOPIC, info_s),
+            (stamp_ns, 5, schema.GT_SEG_COLOR_TOPIC, m.image(class_table.colorize(labels), 'rgb8', stamp_ns, frame))]
 
 
 # ---------------------------------------------------------------- the simulator as a segment source
@@ -198,4 +202,5 @@ def record_simulation(sim, path: str | Path, duration_s: float, seed: int = 0,
             progress(k + 1, len(durations))
     return write_segments(path, simulated_segments(sim, durations, seed), fs, start_ns=start_ns,
                           chunk_samples=chunk, gt_period_s=gt_period_s, gap_s=gap_s, storage=storage,
-                          custom_data=custom, on_segment=report)
+                          custom_data=custom, on_segment=report,
+                          class_table=getattr(sim, 'class_table', DEFAULT_CLASS_TABLE))

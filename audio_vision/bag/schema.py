@@ -4,9 +4,11 @@ Topic names in a bag are fully qualified (``/audio/frames``); the nodes use the 
 (``audio/frames``) that resolve to them in the root namespace.
 
 Offered QoS is stored per topic in the bag's metadata (and in the MCAP channel metadata) exactly as
-``ros2 bag record`` stores it, so ``ros2 bag play`` and :mod:`audio_vision.ros.bag_player` re-offer it:
-sensor-data QoS (best effort, keep last 5, volatile) for the audio frames, reliable for the ground truth,
-reliable + transient local (latched) for ``/tf_static``.
+``ros2 bag record`` stores it, so ``ros2 bag play`` and :mod:`audio_vision.ros.bag_player` re-offer it.
+A simulated bag carries what the live nodes offer (simulator_node, audio_capture_node; checked against
+the nodes' publishers in test/test_ros_sim_time.py): reliable, keep last 10 for the audio frames;
+reliable + transient local, keep last 1 (latched) for the ground truth and ``/tf_static``, so RViz's
+displays of the ground truth fill on replay as they do live.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ GT_DEPTH_TOPIC = '/ground_truth/depth/image'
 GT_DEPTH_INFO_TOPIC = '/ground_truth/depth/camera_info'
 GT_SEG_TOPIC = '/ground_truth/segmentation/image'
 GT_SEG_INFO_TOPIC = '/ground_truth/segmentation/camera_info'
+GT_SEG_COLOR_TOPIC = '/ground_truth/segmentation/color'
 TF_STATIC_TOPIC = '/tf_static'
 
 ARRAY_FRAME = 'audio_array'
@@ -39,19 +42,20 @@ def qos(reliability: QosReliability, durability: QosDurability = QosDurability.V
 
 #: rclpy's ``qos_profile_sensor_data``: best effort, keep last 5, volatile
 SENSOR_DATA_QOS = qos(QosReliability.BEST_EFFORT, depth=5)
-#: what the perception and simulator nodes offer for images: reliable, keep last 10, volatile
+#: reliable, keep last 10, volatile: what simulator_node and audio_capture_node offer on audio/frames
 RELIABLE_QOS = qos(QosReliability.RELIABLE, depth=10)
-#: tf2's static broadcaster: reliable, transient local (latched), keep last 1
+#: reliable, transient local (latched), keep last 1: tf2's static broadcaster, simulator_node's ground truth
 LATCHED_QOS = qos(QosReliability.RELIABLE, QosDurability.TRANSIENT_LOCAL, depth=1)
 
 #: topic -> (message type, offered QoS) of a bag written by ``audio_vision record``
 RECORDED_TOPICS = {
     TF_STATIC_TOPIC: (TF_MESSAGE, LATCHED_QOS),
-    AUDIO_TOPIC: (IMAGE, SENSOR_DATA_QOS),
-    GT_DEPTH_TOPIC: (IMAGE, RELIABLE_QOS),
-    GT_DEPTH_INFO_TOPIC: (CAMERA_INFO, RELIABLE_QOS),
-    GT_SEG_TOPIC: (IMAGE, RELIABLE_QOS),
-    GT_SEG_INFO_TOPIC: (CAMERA_INFO, RELIABLE_QOS),
+    AUDIO_TOPIC: (IMAGE, RELIABLE_QOS),
+    GT_DEPTH_TOPIC: (IMAGE, LATCHED_QOS),
+    GT_DEPTH_INFO_TOPIC: (CAMERA_INFO, LATCHED_QOS),
+    GT_SEG_TOPIC: (IMAGE, LATCHED_QOS),
+    GT_SEG_INFO_TOPIC: (CAMERA_INFO, LATCHED_QOS),
+    GT_SEG_COLOR_TOPIC: (IMAGE, LATCHED_QOS),
 }
 
 

@@ -1,8 +1,9 @@
 """Record a simulated session to a rosbag2 bag (MCAP by default), faster than real time, no ROS graph.
 
-The bag holds what a live simulator_node + `ros2 bag record` would: /audio/frames (sensor-data QoS,
-chunks stamped at their first sample), the ground truth on /ground_truth/{depth,segmentation}/
-{image,camera_info} (reliable) and /tf_static (transient local). Scene k uses seed SEED + k; scenes are
+The bag holds what a live simulator_node + `ros2 bag record` would, with the QoS the live nodes offer:
+/audio/frames (reliable, chunks stamped at their first sample), the ground truth on
+/ground_truth/{depth,segmentation}/{image,camera_info} and /ground_truth/segmentation/color and
+/tf_static (reliable, transient local: latched). Scene k uses seed SEED + k; scenes are
 separated by a short gap in the audio stamps (a teleport: the perception node restarts its stream).
 Play it with `python -m audio_vision replay BAG` or `ros2 bag play BAG`. Details: docs/RECORDING.md.
 
