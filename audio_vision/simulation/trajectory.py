@@ -6,9 +6,9 @@
     pose = drive.trajectory.pose_at(12.5)                          # Pose2D(x, y, yaw, v, omega)
     gt = drive.render_at(12.5)                                     # ground truth at that pose
 
-Path: an ellipse centred in the room, ``clearance`` from the walls, driven at constant speed along its
-arc length with the robot facing along the path. Speed is the lower of ``max_speed`` (0.5 m/s) and what
-keeps the yaw rate (speed x curvature) at most ``max_yaw_rate_deg`` (45 deg/s).
+Path: a rectangle with rounded corners (0.6 m radius) ``clearance`` inside the walls (or an ellipse), driven
+at constant speed along its arc length, the robot facing along the path. Speed is the lower of ``max_speed``
+(0.5 m/s) and what keeps the yaw rate (speed x curvature) at most ``max_yaw_rate_deg`` (45 deg/s).
 
 Audio: the room response follows the pose. Every ``update_s`` the RIRs of the pose at the middle of the
 update interval are computed (sources stay put; the array and its chirp speaker move); each interval is
@@ -36,6 +36,7 @@ MAX_YAW_RATE_DEG = 45.0    # deg/s
 @dataclass(frozen=True)
 class Pose2D:
     """Robot (array centre) pose on the floor at one time: room-frame x, y (m), yaw (rad), speed, yaw rate."""
+
     x: float
     y: float
     yaw: float
@@ -43,48 +44,83 @@ class Pose2D:
     omega: float
 
 
-class EllipseTrajectory:
-    """Constant-speed drive along an ellipse (centre ``cx, cy``, semi-axes ``a`` along x, ``b`` along y)."""
+class LoopTrajectory:
+    """Constant-speed drive along a closed path given densely: points ``xy`` (N, 2) in driving order (the
+    last joins the first), heading ``yaw`` (N,) and signed curvature (N,) at each point. The speed is the
+    lower of ``max_speed`` and ``max_yaw_rate / max |curvature|``, so both limits hold everywhere."""
 
-    def __init__(self, cx: float, cy: float, a: float, b: float, max_speed: float = MAX_SPEED,
-                 max_yaw_rate_deg: float = MAX_YAW_RATE_DEG, samples: int = 4096):
-        if not (a > 0 and b > 0):
-            raise ValueError(f'ellipse semi-axes must be positive, got {a}, {b}')
+    def __init__(self, xy: np.ndarray, yaw: np.ndarray, curvature: np.ndarray, max_speed: float = MAX_SPEED,
+                 max_yaw_rate_deg: float = MAX_YAW_RATE_DEG):
         if not (max_speed > 0 and max_yaw_rate_deg > 0):
             raise ValueError('max_speed and max_yaw_rate_deg must be positive')
-        self.cx, self.cy, self.a, self.b = float(cx), float(cy), float(a), float(b)
-        u = np.linspace(0.0, 2.0 * math.pi, samples + 1)
-        pts = np.stack([self.a * np.cos(u), self.b * np.sin(u)], axis=1)
-        self._u = u
-        self._s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(pts, axis=0), axis=1))])
+        xy = np.asarray(xy, dtype=np.float64)
+        closed = np.vstack([xy, xy[:1]])
+        self._xy = closed
+        self._yaw = np.unwrap(np.append(yaw, yaw[0]))
+        self._yaw[-1] = self._yaw[-2] + np.angle(np.exp(1j * (yaw[0] - self._yaw[-2])))
+        self._kappa = np.append(curvature, curvature[0])
+        self._s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(closed, axis=0), axis=1))])
         self.length = float(self._s[-1])
-        # curvature of an ellipse: a b / (a^2 sin^2 u + b^2 cos^2 u)^(3/2); largest at the ends of the major axis
-        kappa_max = max(self.a, self.b) / min(self.a, self.b) ** 2
-        self.speed = float(min(max_speed, math.radians(max_yaw_rate_deg) / kappa_max))
+        kappa_max = float(np.abs(curvature).max())
+        self.speed = float(min(max_speed, math.radians(max_yaw_rate_deg) / kappa_max if kappa_max > 0 else max_speed))
         self.lap_s = self.length / self.speed
-
-    def _u_at(self, t: np.ndarray) -> np.ndarray:
-        s = np.mod(np.asarray(t, dtype=np.float64) * self.speed, self.length)
-        return np.interp(s, self._s, self._u)
 
     def pose_at(self, t: float) -> Pose2D:
         """The pose at time ``t`` seconds (periodic, one lap every ``lap_s``)."""
-        u = float(self._u_at(t))
-        dx, dy = -self.a * math.sin(u), self.b * math.cos(u)            # d/du, counter-clockwise
-        ddx, ddy = -self.a * math.cos(u), -self.b * math.sin(u)
-        curvature = (dx * ddy - dy * ddx) / (dx * dx + dy * dy) ** 1.5
-        return Pose2D(self.cx + self.a * math.cos(u), self.cy + self.b * math.sin(u), math.atan2(dy, dx),
-                      self.speed, self.speed * curvature)
+        s = float(np.mod(t * self.speed, self.length))
+        x, y = (float(np.interp(s, self._s, self._xy[:, k])) for k in (0, 1))
+        yaw = float(np.angle(np.exp(1j * np.interp(s, self._s, self._yaw))))
+        i = min(int(np.searchsorted(self._s, s, side='right')) - 1, len(self._kappa) - 1)
+        return Pose2D(x, y, yaw, self.speed, self.speed * float(self._kappa[i]))
 
     def poses(self, times) -> list[Pose2D]:
         return [self.pose_at(float(t)) for t in np.atleast_1d(times)]
 
     @classmethod
-    def in_room(cls, size, clearance: float = 0.7, **kwargs) -> 'EllipseTrajectory':
-        """The ellipse inscribed in the room's floor with ``clearance`` to every wall (semi-axes >= 0.2 m)."""
+    def ellipse(cls, cx: float, cy: float, a: float, b: float, samples: int = 4096, **kwargs) -> 'LoopTrajectory':
+        """Counter-clockwise along the ellipse with centre (cx, cy) and semi-axes a (x), b (y)."""
+        if not (a > 0 and b > 0):
+            raise ValueError(f'ellipse semi-axes must be positive, got {a}, {b}')
+        u = np.linspace(0.0, 2.0 * math.pi, samples, endpoint=False)
+        dx, dy, ddx, ddy = -a * np.sin(u), b * np.cos(u), -a * np.cos(u), -b * np.sin(u)
+        kappa = (dx * ddy - dy * ddx) / (dx * dx + dy * dy) ** 1.5
+        return cls(np.stack([cx + a * np.cos(u), cy + b * np.sin(u)], 1), np.arctan2(dy, dx), kappa, **kwargs)
+
+    @classmethod
+    def rounded_rectangle(cls, x0: float, y0: float, x1: float, y1: float, radius: float, step: float = 0.01,
+                          **kwargs) -> 'LoopTrajectory':
+        """Counter-clockwise around the rectangle [x0, x1] x [y0, y1] with its corners rounded to ``radius``
+        (straight sides joined by quarter circles: position and heading continuous)."""
+        r = min(radius, (x1 - x0) / 2, (y1 - y0) / 2)
+        if not r > 0:
+            raise ValueError('the rectangle must have positive size and radius')
+        pts, yaws, kappas = [], [], []
+        corners = [(x1 - r, y0 + r, -math.pi / 2), (x1 - r, y1 - r, 0.0), (x0 + r, y1 - r, math.pi / 2),
+                   (x0 + r, y0 + r, math.pi)]                       # centre of each corner arc, start angle
+        starts = [(x0 + r, y0), (x1, y0 + r), (x1 - r, y1), (x0, y1 - r)]  # start of each straight side
+        for (sx, sy), (cx, cy, a0) in zip(starts, corners):
+            heading = a0 + math.pi / 2
+            ex, ey = cx + r * math.cos(a0), cy + r * math.sin(a0)
+            n = max(int(math.hypot(ex - sx, ey - sy) / step), 1)
+            f = np.arange(n) / n
+            pts.append(np.stack([sx + (ex - sx) * f, sy + (ey - sy) * f], 1))
+            yaws.append(np.full(n, heading))
+            kappas.append(np.zeros(n))
+            m = max(int(0.5 * math.pi * r / step), 2)
+            ang = a0 + 0.5 * math.pi * np.arange(m) / m
+            pts.append(np.stack([cx + r * np.cos(ang), cy + r * np.sin(ang)], 1))
+            yaws.append(ang + math.pi / 2)
+            kappas.append(np.full(m, 1.0 / r))
+        return cls(np.concatenate(pts), np.concatenate(yaws), np.concatenate(kappas), **kwargs)
+
+    @classmethod
+    def in_room(cls, size, clearance: float = 0.7, radius: float = 0.6, **kwargs) -> 'LoopTrajectory':
+        """The rounded rectangle ``clearance`` inside the room's walls (at least 0.2 m across), corner
+        radius ``radius``: at 0.6 m the 45 deg/s limit allows 0.47 m/s in the corners."""
         L, W = float(size[0]), float(size[1])
-        a, b = max(L / 2 - clearance, 0.2), max(W / 2 - clearance, 0.2)
-        return cls(L / 2, W / 2, a, b, **kwargs)
+        cx, cy = L / 2, W / 2
+        hx, hy = max(L / 2 - clearance, 0.1), max(W / 2 - clearance, 0.1)
+        return cls.rounded_rectangle(cx - hx, cy - hy, cx + hx, cy + hy, radius, **kwargs)
 
 
 class StaticTrajectory:
@@ -101,10 +137,8 @@ class StaticTrajectory:
         return [self.pose for _ in np.atleast_1d(times)]
 
 
-def _path_clearance(traj: EllipseTrajectory, xy, n: int = 720) -> float:
-    u = np.linspace(0, 2 * math.pi, n, endpoint=False)
-    px, py = traj.cx + traj.a * np.cos(u), traj.cy + traj.b * np.sin(u)
-    return float(np.min(np.hypot(px - xy[0], py - xy[1])))
+def _path_clearance(traj: LoopTrajectory, xy) -> float:
+    return float(np.min(np.hypot(traj._xy[:, 0] - xy[0], traj._xy[:, 1] - xy[1])))
 
 
 def crossfade_weights(n: int) -> np.ndarray:
@@ -119,7 +153,7 @@ class TrajectoryDrive:
     """One room, its sources, and the robot's path through it."""
     sim: Simulator
     scene: Scene                     # the room and sources; its robot pose is replaced along the path
-    trajectory: EllipseTrajectory | StaticTrajectory
+    trajectory: LoopTrajectory | StaticTrajectory
     duration_s: float
     seed: int
 
@@ -129,7 +163,7 @@ class TrajectoryDrive:
         """Room and sources of ``sim.sample_scene(seed)``; sources whose body comes within ``body_clearance``
         of the path are dropped (the robot does not drive through them)."""
         scene = sim.sample_scene(seed)
-        traj = EllipseTrajectory.in_room(scene.room.size, clearance, **trajectory_kwargs)
+        traj = LoopTrajectory.in_room(scene.room.size, clearance, **trajectory_kwargs)
         keep = tuple(s for s in scene.sources
                      if _path_clearance(traj, s.body.center) > s.body.footprint_radius + body_clearance)
         return cls(sim, replace(scene, sources=keep), traj, float(duration_s), int(seed))
@@ -192,7 +226,8 @@ class TrajectoryDrive:
         # every pose's RIRs must fit the history: size it from the first pose, with margin for longer tails
         first = sim.room_response(self.scene_at(0.5 * update_s), self.seed)
         history = 2 * first.rirs.shape[-1]
-        signals, _ = sim.emitter_signals(self.scene, history + first.latency + n_out + fade, history, self.seed)
+        # (the length does not depend on fade_s: some source generators draw the whole signal at once)
+        signals, _ = sim.emitter_signals(self.scene, history + first.latency + n_out + hop, history, self.seed)
         # output sample i (time i / fs) is at index i + half of `out`; interval k covers output samples
         # [k hop - half, (k + 1) hop - half + fade): ramps up over its first `fade` samples (k > 0) while
         # interval k - 1 ramps down over the same samples, and ramps down over its last `fade` samples
@@ -215,5 +250,5 @@ class TrajectoryDrive:
         return out[:, half:half + n_out]
 
 
-__all__ = ['EllipseTrajectory', 'StaticTrajectory', 'Pose2D', 'TrajectoryDrive', 'crossfade_weights', 'MAX_SPEED',
+__all__ = ['LoopTrajectory', 'StaticTrajectory', 'Pose2D', 'TrajectoryDrive', 'crossfade_weights', 'MAX_SPEED',
            'MAX_YAW_RATE_DEG']

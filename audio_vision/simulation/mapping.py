@@ -1,0 +1,130 @@
+"""Occupancy mapping of a simulated drive, scored against the simulator's floor plan (pure: no rclpy).
+
+    drive = TrajectoryDrive.sample(Simulator(), seed=3, duration_s=60.0)
+    result = map_drive(drive, AudioToVision.load('models', backend='eager'))
+    result['scores']['method']      # occupied F1 (0.2 m tolerance), free-space IoU, ...
+
+Windows of the drive's audio (the model's window, every ``hop_s``) are predicted with confidence and fused at
+the camera pose of the window's end (the stamp the perception node gives its outputs); the ground-truth depth
+rendered at the same poses is fused into a second grid, the ceiling of the mapper itself.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from audio_vision.core.occupancy import GridConfig, OccupancyGrid2D, iou, occupied_f1
+
+from .scene import Body
+from .trajectory import TrajectoryDrive
+
+
+def grid_for_room(size, resolution: float = 0.05, margin: float = 0.5, **kwargs) -> GridConfig:
+    """A grid covering the room's floor (room frame: a corner at the origin) with ``margin`` around it."""
+    return GridConfig(resolution=resolution, width_m=float(size[0]) + 2 * margin, height_m=float(size[1]) + 2 * margin,
+                      origin=(-margin, -margin), **kwargs)
+
+
+def _inside_body(body: Body, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    cx, cy = body.center
+    if body.shape == 'cylinder':
+        return np.hypot(x - cx, y - cy) <= body.size[0]
+    c, s = math.cos(body.yaw), math.sin(body.yaw)
+    u, v = c * (x - cx) + s * (y - cy), -s * (x - cx) + c * (y - cy)
+    return (np.abs(u) <= body.size[0] / 2) & (np.abs(v) <= body.size[1] / 2)
+
+
+def floor_plan_masks(drive: TrajectoryDrive, config: GridConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(occupied, free) boolean grids of the floor plan: the walls' cells and the bodies' footprints are
+    occupied (bodies reaching into the grid's height band), the rest of the room's floor is free."""
+    grid = OccupancyGrid2D(config)
+    xs, ys = grid.cell_centers()
+    L, W = drive.scene.room.size[:2]
+    occupied = np.zeros(config.shape, bool)
+    step = config.resolution / 4
+    along_x, along_y = np.arange(0.0, L + step, step), np.arange(0.0, W + step, step)
+    outline = np.concatenate([np.stack([along_x, np.full_like(along_x, y)], 1) for y in (0.0, W)]
+                             + [np.stack([np.full_like(along_y, x), along_y], 1) for x in (0.0, L)])
+    row, col, inside = grid.cell_of(outline)
+    occupied[row[inside], col[inside]] = True
+    for body in (s.body for s in drive.scene.sources):
+        if body.height >= config.z_min:
+            occupied |= _inside_body(body, xs, ys)
+    in_room = (xs > 0) & (xs < L) & (ys > 0) & (ys < W)
+    return occupied, in_room & ~occupied
+
+
+def map_drive(drive: TrajectoryDrive, model, audio: np.ndarray | None = None, hop_s: float = 0.25,
+              update_s: float = 0.25, config: GridConfig | None = None, tolerance_m: float = 0.2,
+              batch: int = 16, progress=None) -> dict:
+    """Fuse the method's depth (+ confidence), the same without confidence, and the ground-truth depth along
+    ``drive``; score each grid against the floor plan. Returns grids, masks, poses and scores."""
+    sim = drive.sim
+    fs = sim.sample_rate
+    if audio is None:
+        audio = drive.record(update_s)
+    config = config or grid_for_room(drive.scene.room.size)
+    window = int(model.window_samples)
+    hop = int(round(hop_s * fs))
+    ends = np.arange(window, audio.shape[1] + 1, hop)
+    grids = {'method': OccupancyGrid2D(config), 'method_no_confidence': OccupancyGrid2D(config),
+             'ground_truth': OccupancyGrid2D(config)}
+    K = sim.camera.K
+    poses = []
+    for start in range(0, len(ends), batch):
+        chunk = ends[start:start + batch]
+        x = np.stack([audio[:, e - window:e] for e in chunk]).astype(np.float32)
+        images, conf = model.predict_batch_with_confidence(x)
+        for i, e in enumerate(chunk):
+            t = e / fs
+            scene = drive.scene_at(t)
+            T = scene.camera_pose
+            poses.append((t, *scene.robot_position[:2], scene.robot_yaw))
+            grids['method'].integrate(images['depth'][i], K, T, conf['depth'][i])
+            grids['method_no_confidence'].integrate(images['depth'][i], K, T)
+            grids['ground_truth'].integrate(sim.render(scene).depth, K, T)
+        if progress is not None:
+            progress(min(start + batch, len(ends)), len(ends))
+    occupied, free = floor_plan_masks(drive, config)
+    scores = {}
+    for name, g in grids.items():
+        f1 = occupied_f1(g.occupied_mask(), occupied, config.resolution, tolerance_m)
+        scores[name] = {**{f'occupied_{k}': v for k, v in f1.items() if k != 'tolerance_m'},
+                        'free_iou': iou(g.free_mask(), free), 'observed_fraction_of_room':
+                        float((g.observed & (occupied | free)).sum() / max((occupied | free).sum(), 1))}
+    return {'grids': grids, 'true_occupied': occupied, 'true_free': free, 'poses': np.array(poses),
+            'scores': scores, 'windows': int(len(ends)), 'config': config, 'tolerance_m': tolerance_m}
+
+
+def plot_maps(result: dict, path, title: str = '') -> None:
+    """PNG: floor plan, ground-truth-depth map, method map (with the path)."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    cfg = result['config']
+    extent = (cfg.origin[0], cfg.origin[0] + cfg.shape[1] * cfg.resolution,
+              cfg.origin[1], cfg.origin[1] + cfg.shape[0] * cfg.resolution)
+    plan = np.full(cfg.shape, 0.5)
+    plan[result['true_free']] = 0.0
+    plan[result['true_occupied']] = 1.0
+    panels = [('floor plan', plan, None)]
+    for name, label in (('ground_truth', 'ground-truth depth'), ('method', 'method depth + confidence')):
+        g = result['grids'][name]
+        img = np.where(g.observed, g.probabilities(), 0.5)
+        s = result['scores'][name]
+        panels.append((f"{label}\nF1 {s['occupied_f1']:.2f}, free IoU {s['free_iou']:.2f}", img, s))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.2))
+    for ax, (label, img, _) in zip(axes, panels):
+        ax.imshow(img, origin='lower', extent=extent, cmap='gray_r', vmin=0, vmax=1, interpolation='nearest')
+        p = result['poses']
+        ax.plot(p[:, 1], p[:, 2], color='tab:orange', lw=1)
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel('x (m)')
+        ax.set_aspect('equal')
+    axes[0].set_ylabel('y (m)')
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

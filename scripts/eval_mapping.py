@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Occupancy mapping from sound: a simulated drive through one room, mapped with the method's depth (+ its
+confidence) and with the ground-truth depth (the mapper's ceiling), scored against the floor plan.
+
+Occupied-cell F1 (0.2 m tolerance) and free-space IoU per map; target: occupied F1 >= 0.6 with the method.
+Writes JSON + PNG (floor plan | GT-depth map | method map, with the path):
+
+    .venv/bin/python scripts/eval_mapping.py --models models --seeds 11 --duration 60 \\
+        --json docs/mapping.json --png docs/mapping.png
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from audio_vision.core.pipeline import AudioToVision  # noqa: E402
+from audio_vision.simulation.config import SimConfig  # noqa: E402
+from audio_vision.simulation.mapping import grid_for_room, map_drive, plot_maps  # noqa: E402
+from audio_vision.simulation.simulator import Simulator  # noqa: E402
+from audio_vision.simulation.trajectory import TrajectoryDrive  # noqa: E402
+
+TARGET_F1 = 0.6
+
+
+def git_rev() -> str:
+    try:
+        return subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True,
+                              cwd=Path(__file__).resolve().parents[1], check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return 'unknown'
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--models', type=Path, default=Path('models'), help='model directory (default: models)')
+    parser.add_argument('--config', type=Path, default=Path('config/simulation.yaml'), help='simulation YAML')
+    parser.add_argument('--seeds', type=int, nargs='+', default=[11], help='room seeds, one drive each')
+    parser.add_argument('--duration', type=float, default=60.0, help='seconds of driving per room')
+    parser.add_argument('--hop', type=float, default=0.25, help='seconds between predicted windows')
+    parser.add_argument('--update', type=float, default=0.25, help='seconds between room-response updates')
+    parser.add_argument('--resolution', type=float, default=0.05, help='map cell size, m')
+    parser.add_argument('--json', type=Path, default=Path('docs/mapping.json'))
+    parser.add_argument('--png', type=Path, default=Path('docs/mapping.png'), help='map figure of the first seed')
+    parser.add_argument('--threads', type=int, default=2)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    t0 = time.time()
+    model = AudioToVision.load(args.models, modalities=('depth',), backend='eager')
+    sim = Simulator(SimConfig.from_yaml(args.config))
+    rooms = []
+    for k, seed in enumerate(args.seeds):
+        drive = TrajectoryDrive.sample(sim, seed, args.duration)
+        result = map_drive(drive, model, hop_s=args.hop, update_s=args.update,
+                           config=grid_for_room(drive.scene.room.size, args.resolution))
+        room = drive.scene.room
+        rooms.append({'seed': seed, 'room_size_m': [round(v, 3) for v in room.size], 'rt60_s': room.rt60,
+                      'bodies': len(drive.scene.sources), 'speed_m_s': drive.trajectory.speed,
+                      'lap_s': drive.trajectory.lap_s, 'windows': result['windows'], 'scores': result['scores']})
+        print(f"seed {seed}: room {room.size[0]:.1f} x {room.size[1]:.1f} m, " + ', '.join(
+            f"{n} F1 {s['occupied_f1']:.3f} IoU {s['free_iou']:.3f}" for n, s in result['scores'].items()))
+        if k == 0:
+            args.png.parent.mkdir(parents=True, exist_ok=True)
+            plot_maps(result, args.png, f'seed {seed}: {args.duration:g} s drive, room {room.size[0]:.1f} x '
+                                        f'{room.size[1]:.1f} m, {len(drive.scene.sources)} bodies')
+    mean = {name: {key: float(np.mean([r['scores'][name][key] for r in rooms]))
+                   for key in ('occupied_f1', 'occupied_precision', 'occupied_recall', 'free_iou')}
+            for name in rooms[0]['scores']}
+    out = {'command': ' '.join([Path(sys.argv[0]).as_posix()] + (argv if argv is not None else sys.argv[1:])),
+           'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
+           'machine': f'{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, '
+                      f'Python {platform.python_version()}, torch {torch.__version__}',
+           'git': git_rev(), 'models': str(args.models), 'model_id': model.model_id, 'config': str(args.config),
+           'duration_s': args.duration, 'hop_s': args.hop, 'update_s': args.update,
+           'resolution_m': args.resolution, 'tolerance_m': 0.2, 'target_occupied_f1': TARGET_F1,
+           'rooms': rooms, 'mean': mean, 'target_met': bool(mean['method']['occupied_f1'] >= TARGET_F1),
+           'seconds': round(time.time() - t0, 1)}
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(out, indent=2))
+    print(f"mean: method F1 {mean['method']['occupied_f1']:.3f}, GT depth F1 {mean['ground_truth']['occupied_f1']:.3f}"
+          f"; wrote {args.json} and {args.png} in {out['seconds']} s")
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
