@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Stray frames cost no output: depth images out of a stream with stray frames mixed in vs the clean stream.
 
     .venv/bin/python benchmarks/stray_frames.py --json docs/stray_frames.json        # shipped model, ~1 min
@@ -143,6 +144,7 @@ class PerceptionProcess:
         self.returncode: int | None = None
 
     def stop(self) -> int:
+        """SIGINT, wait (kill after 30 s); the exit status."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
         try:
@@ -155,6 +157,7 @@ class PerceptionProcess:
 
     @property
     def output(self) -> str:
+        """Everything the node printed so far."""
         return ''.join(self.lines)
 
     def __enter__(self):
@@ -165,6 +168,7 @@ class PerceptionProcess:
 
 
 def diagnostics(rec: TopicRecorder) -> dict[str, str]:
+    """The values of the last perception /diagnostics status received ({} before the first)."""
     msgs = [m for _, m in rec.get('/diagnostics') if m.status and 'audio perception' in m.status[0].name]
     return {kv.key: kv.value for kv in msgs[-1].status[0].values} if msgs else {}
 
@@ -246,6 +250,7 @@ def measure(model_dir: str | None = None, seconds: float = 12.0, chunk: int = 10
 
 
 def main(argv=None) -> int:
+    """Command line: measure, write the JSON; exit 1 when the ratio is below 0.95 or a count is off."""
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--model-dir', default=None, help="models to load; default: the shipped ones")
     ap.add_argument('--params-file', default=str(ROOT / 'config' / 'perception.yaml'))

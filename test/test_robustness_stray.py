@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Stray frames cost no output, across two processes over real DDS.
 
 perception_node runs as ``python -m audio_vision node perception --ros-args ...`` in a subprocess; this

@@ -2,6 +2,8 @@
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from audio_vision.core.windowing import (MAX_ABS_SAMPLE, NS_PER_S, FrameError, FrameSpec, WindowAssembler,
                                          check_layout, check_samples)
@@ -308,8 +310,6 @@ def test_constructor_rejects_nonsense():
 
 # ---------------------------------------------------------------- properties (hypothesis)
 
-from hypothesis import given, settings, strategies as st  # noqa: E402
-
 T0 = 7 * NS_PER_S
 TOL = NS_PER_S // FS // 10    # a tenth of a sample: a lost 1-sample frame is a gap, not jitter
 frames_strategy = st.lists(st.tuples(st.integers(1, 60),                     # chunk size
@@ -353,7 +353,7 @@ def run(asm, seq):
     return [w for x, stamp, fid in seq for w in asm.push(x, stamp, fid)]
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(plan=frames_strategy, hop=st.sampled_from([25, 50, 100, 130]))
 def test_stray_frames_cost_no_window(plan, hop):
     """Stale, duplicate, foreign and reordered frames mixed into a stream: exactly the clean stream's windows,
@@ -370,7 +370,7 @@ def test_stray_frames_cost_no_window(plan, hop):
                           'duplicate': strays['duplicate'], 'reordered': strays['reordered']}
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(plan=frames_strategy, hop=st.sampled_from([25, 50, 100]))
 def test_lost_frames_give_the_windows_of_a_reset_at_each_gap(plan, hop):
     """With frames lost too: waiting for a hole gives exactly what restarting at each gap gives, and no
