@@ -147,6 +147,11 @@ def run_node(make_node: Callable, args=None, name: str = 'node') -> int:
     ``--params-file``, a ``-p`` without ``:=``), print ONE line (``<name>: error: ...``) and return 1;
     rcl itself may log its own ``[rcl]`` line before.
     """
+    argv = list(sys.argv if args is None else args)
+    node_args = argv[1:argv.index('--ros-args')] if '--ros-args' in argv else argv[1:]
+    if '-h' in node_args or '--help' in node_args:
+        print(node_help(make_node, name))
+        return 0
     guard = _ShutdownSignals()   # before rclpy.init: rclpy's own handlers chain to these
     try:
         rclpy.init(args=args)
@@ -177,6 +182,19 @@ def run_node(make_node: Callable, args=None, name: str = 'node') -> int:
         else:
             guard.restore()   # in-process callers (tests) get their handlers back
     return code
+
+
+def node_help(make_node: Callable, name: str) -> str:
+    """``<node> --help``: what the node does (its module's first docstring paragraph) and its parameters
+    with defaults, ranges and whether they can change at run time."""
+    module = sys.modules.get(getattr(make_node, '__module__', ''), None)
+    doc = (getattr(module, '__doc__', None) or '').strip().split('\n\n')[0]
+    lines = [f'usage: {name} [--ros-args [-p NAME:=VALUE ...] [--params-file FILE] [-r FROM:=TO ...]]', '',
+             doc, '', 'parameters (default; * = can be changed at run time with ros2 param set):']
+    for p in getattr(module, 'PARAMS', []):
+        extra = f' [{p.range[0]}, {p.range[1]}]' if p.range else (f' {list(p.choices)}' if p.choices else '')
+        lines.append(f"  {'*' if not p.read_only else ' '} {p.name} = {p.default!r}{extra}: {p.description}")
+    return '\n'.join(lines)
 
 
 class _ShutdownSignals:
@@ -211,7 +229,7 @@ class _ShutdownSignals:
 
 
 def rcl_error_text(exc: Exception) -> str:
-    """rcl's error message on one line, without its C source locations (``, at /path/file.c:123``)."""
+    """The rcl error message on one line, without its C source locations (``, at /path/file.c:123``)."""
     text = ' '.join(str(exc).split())
     text = re.sub(r',? at \S+\.c:\d+', '', text).removeprefix('failed to initialize rcl: ')
     return text.strip()
