@@ -17,8 +17,8 @@ NODE_CONFIGS = {'perception_node': 'perception.yaml', 'simulator_node': 'simulat
 
 
 DOCUMENTED_ARGUMENTS = ('source', 'use_sim_time', 'log_level', 'params_file', 'model_dir', 'namespace',
-                       'frame_prefix', 'array_frame', 'camera_frame', 'parent_frame', 'x', 'y', 'z', 'roll',
-                       'pitch', 'yaw', 'mapping', 'rviz')
+                        'frame_prefix', 'array_frame', 'camera_frame', 'parent_frame', 'x', 'y', 'z', 'roll',
+                        'pitch', 'yaw', 'mapping', 'rviz')
 
 
 def test_launch_file_parses_and_declares_the_documented_arguments():

@@ -34,7 +34,8 @@ class Client(Node):
     def __init__(self, **kwargs):
         super().__init__('test_parameter_client', **kwargs)
         self.params = AsyncParameterClient(self, 'perception_node')
-        self.pub = self.create_publisher(Image, 'audio/frames', QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
+        self.pub = self.create_publisher(Image, 'audio/frames',
+                                         QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
 
 
 def result(future, timeout=10.0):
