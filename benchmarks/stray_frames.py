@@ -227,11 +227,13 @@ def measure(model_dir: str | None = None, seconds: float = 12.0, chunk: int = 10
             raise RuntimeError(f'perception_node did not come up:\n{node.output}')
         publish_paced(src, clean, rate)
         after_clean = settle(graph, rec, {}, timeout)
+        result['received_clean'] = rec.count('depth/image')
         publish_paced(src, mixed, rate)
         want = {DIAGNOSTIC_KEY[k]: n for k, n in strays.items()}
         after_mixed = settle(graph, rec, want, timeout)
         stamps = [conv.time_to_ns(m.header.stamp) for _, m in rec.get('depth/image')]
         result['exit_code'] = node.stop()
+        result['node_log_tail'] = node.output[-2000:]
     span = (seconds + 10) * NS_PER_S
     out_clean = sorted({s - t0 for s in stamps if t0 <= s < t0 + span})
     out_mixed = sorted({s - t1 for s in stamps if t1 <= s < t1 + span})

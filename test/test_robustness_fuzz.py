@@ -4,8 +4,9 @@ stale, reordered and foreign (frame_id) frames, gaps and rewinds, mixed with val
 
 The node must never crash or hang, must count every rejected or dropped frame by reason, every reordered
 frame and every stream restart in /diagnostics (checked on the DDS topic), and every window assembled from
-the accepted frames must give exactly what the offline pipeline gives on that window. Two feeds: the live node's subscription
-callback directly (fast, exact, >= 1000 frames incl. 16 MB frames), and real DDS (fewer frames).
+the accepted frames must give exactly what the offline pipeline gives on that window. Two feeds: the live
+node's subscription callback directly (fast, exact, >= 1000 frames incl. 16 MB frames), and real DDS (fewer
+frames).
 Set AUDIO_VISION_FUZZ_SEED to try another sequence.
 """
 import array
