@@ -102,10 +102,12 @@ def evaluate(data_dir: str | Path, models_dir: str | Path, split: str = 'test',
             if 'segmentation' in preds[row]:
                 persons[row] = {name: class_iou(preds[row]['segmentation'][idx], data.segmentation[idx], person_id)
                                 for name, idx in subsets.items()}
-    result = {'rows': rows, 'person_iou': persons, 'person_windows': {k: len(v) for k, v in subsets.items()}, 'n_samples': n, 'split': split, 'models': str(models_dir),
+    result = {'rows': rows, 'person_iou': persons, 'person_windows': {k: len(v) for k, v in subsets.items()},
+              'n_samples': n, 'split': split, 'models': str(models_dir),
               'model_ids': {m: getattr(model, 'model_id', None) for m, model in models.items()},
               'dataset': {'path': str(data_dir), 'content_hash': card.get('content_hash'),
-                          'counts': {k: v.get('count') for k, v in card.get('splits', {}).items()}, 'seed': card.get('seed', card.get('generator', {}).get('seed'))}}
+                          'counts': {k: v.get('count') for k, v in card.get('splits', {}).items()},
+                          'seed': card.get('seed', card.get('generator', {}).get('seed'))}}
     if mosaic_path:
         pick = np.linspace(0, n - 1, min(mosaic_scenes, n)).astype(int)
         gt = {m: data.images(m)[pick] for m in models}
@@ -119,8 +121,8 @@ def person_subsets(reader: DatasetReader, n: int) -> dict[str, np.ndarray]:
     can only be sensed by their echo)."""
     out: dict[str, list[int]] = {'speaking': [], 'silent': []}
     for i in range(n):
-        persons = [src for src in reader.metadata(i)['scene']['sources']
-                   if src['class_name'] == 'person' and src.get('in_fov')]
+        scene = reader.metadata(i).get('scene') or {}         # recorded bags have no scene
+        persons = [src for src in scene.get('sources', []) if src['class_name'] == 'person' and src.get('in_fov')]
         if persons and all(src.get('silent', False) for src in persons):
             out['silent'].append(i)
         elif persons and not any(src.get('silent', False) for src in persons):
@@ -129,7 +131,7 @@ def person_subsets(reader: DatasetReader, n: int) -> dict[str, np.ndarray]:
 
 
 def class_iou(pred: np.ndarray, gt: np.ndarray, class_id: int) -> float | None:
-    """IoU of one class over a set of images (None when it is in neither)."""
+    """The IoU of one class over a set of images (None when it is in neither)."""
     p, g = pred == class_id, gt == class_id
     union = int(np.logical_or(p, g).sum())
     return float(np.logical_and(p, g).sum() / union) if union else None
@@ -156,6 +158,6 @@ def markdown_table(result: dict) -> str:
         lines += ['', '| row | person IoU, speaking persons (' + str(counts.get('speaking', '?')) + ' windows) '
                   '| person IoU, silent persons (' + str(counts.get('silent', '?')) + ' windows) |', '|---|---|---|']
         for row, ious in result['person_iou'].items():
-            lines.append(f'| {row} | ' + ' | '.join('–' if ious.get(k) is None else f'{ious[k]:.3f}'
-                                                   for k in ('speaking', 'silent')) + ' |')
+            cells = ('–' if ious.get(k) is None else f'{ious[k]:.3f}' for k in ('speaking', 'silent'))
+            lines.append(f'| {row} | ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines) + '\n'
