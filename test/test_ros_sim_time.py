@@ -111,6 +111,15 @@ def check_on_bag_time(node, rec, summary):
     assert min(values) >= 0.0 and max(values) < DURATION_S, values
     diag = [m for _, m in rec.get('/diagnostics') if any('perception' in s.name for s in m.status)]
     assert diag and all(START <= conv.time_to_ns(m.header.stamp) <= end + NS for m in diag)
+    # diagnostic_updater-shaped output topic status, on the same (simulated) clock
+    topic = [st for m in diag for st in m.status if st.name == 'perception_node: /depth/image topic status']
+    assert topic and all(st.hardware_id == 'audio_array' for st in topic)
+    seen = [st for st in topic if {kv.key: kv.value for kv in st.values}['Events in window'] != '0']
+    assert seen, [st.message for st in topic]
+    for st in seen:
+        v = {kv.key: float(kv.value) for kv in st.values}
+        assert 0.0 <= v['Earliest timestamp delay:'] <= v['Latest timestamp delay:'] < DURATION_S
+        assert v['Events since startup'] <= node.outputs.total
 
 
 def test_bag_player_clock_drives_perception_on_sim_time(bag, model_dir):

@@ -180,6 +180,7 @@ class AudioCaptureNode(ShellNode):
         self.stream, self.connected, self._opened_at = stream, True, time.monotonic()
         name = sd.query_devices(stream.device[0] if isinstance(stream.device, (list, tuple)) else stream.device)['name']
         self.status_message = f"capturing from '{name}'"
+        self.hardware_id = f'{name} ({self.channels} ch @ {self.sample_rate} Hz)'   # the device in use
         self.get_logger().info(f'{self.status_message}: {self.channels} ch @ {self.sample_rate} Hz, '
                                f"blocks of {p['chunk_samples']}{', chirp on' if self.chirp else ''}")
 
@@ -246,7 +247,8 @@ class AudioCaptureNode(ShellNode):
             DiagnosticStatus.WARN if p['source'] == 'wav' else DiagnosticStatus.ERROR)
         self.diag_pub.publish(diagnostic_array(
             self.get_clock().now().to_msg(), f'{self.get_name()}: audio capture',
-            str(p['device'] or p['wav_path'] or 'default'), level,
+            getattr(self, 'hardware_id', None) or (f"wav:{p['wav_path']}" if p['source'] == 'wav'
+                                                   else f"audio device {p['device'] or 'default'}"), level,
             self.status_message or ('OK' if self.connected else 'not capturing'), values))
 
 

@@ -28,7 +28,8 @@ from audio_vision.core.windowing import (DISCONTINUITY_REASONS, DROP_REASONS, FR
 from audio_vision.paths import default_model_dir
 from audio_vision.ros import conversions as conv
 from audio_vision.ros.node_utils import (Counters, LatencyStats, Param, RateMeter, ShellNode, StartupError,
-                                         declare_parameters, diagnostic_array, live_parameters, run_node)
+                                         TopicStatus, declare_parameters, diagnostic_array, live_parameters,
+                                         run_node)
 
 NODE_NAME = 'perception_node'
 MODALITIES = ('depth', 'segmentation')
@@ -170,6 +171,11 @@ class PerceptionNode(ShellNode):
         self.sub = self.create_subscription(Image, 'audio/frames', self.on_frame, in_qos)
         self.diag_timer = self.create_timer(p['diagnostics_period_s'], self.publish_diagnostics)
         live_parameters(self, PARAMS, self._apply_parameters)
+        # diagnostic_updater-style health of the main output (what topic monitors and aggregators read);
+        # hardware id = the array being perceived
+        main_out = self.pubs['depth'] if 'depth' in self.pubs else self.pubs['seg']
+        self.output_status = TopicStatus(f'{self.get_name()}: {main_out.topic_name} topic status',
+                                         p['array_frame_id'], fs / hop, fs / hop)
         self.get_logger().info(
             f'model {self.model.model_id} on {self.device}: {self.model.num_channels} ch @ {fs} Hz, '
             f'window {window / fs:g} s, hop {hop / fs:g} s, outputs {list(self.modalities)}')
@@ -269,7 +275,9 @@ class PerceptionNode(ShellNode):
             self.pubs['seg_color'].publish(
                 conv.array_to_image(self._class_table.colorize(labels), 'rgb8', header))
         self.outputs.tick()
-        self.output_latency.add((self.get_clock().now().nanoseconds - stamp_ns) / NS_PER_S)
+        now_ns = self.get_clock().now().nanoseconds
+        self.output_latency.add((now_ns - stamp_ns) / NS_PER_S)
+        self.output_status.tick(now_ns, stamp_ns)
 
     # ------------------------------------------------------------ diagnostics
 
@@ -325,8 +333,10 @@ class PerceptionNode(ShellNode):
             'model id': self.model.model_id,
             'device': self.device,
         }
-        self.diag_pub.publish(diagnostic_array(self.get_clock().now().to_msg(), f'{self.get_name()}: audio perception',
-                                               self.model.model_id, level, '; '.join(problems) or 'OK', values))
+        now = self.get_clock().now()
+        self.diag_pub.publish(diagnostic_array(now.to_msg(), f'{self.get_name()}: audio perception',
+                                               self.params['array_frame_id'], level, '; '.join(problems) or 'OK',
+                                               values, [self.output_status.status(now.nanoseconds)]))
 
 
 def main(args=None):
