@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Benchmark the perception pipeline on this machine, every inference backend side by side.
 
 Measures, in one run: perception latency per analysis window (p50/p95/p99, batch 1) for depth,
@@ -25,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -53,6 +53,9 @@ def add_arguments(parser):
                         help='seconds of real time the composed graph runs (default 20)')
     parser.add_argument('--sim-samples', type=int, default=60, help='dataset samples for the simulator rate')
     parser.add_argument('--skip', default='', help=f'comma-separated sections to skip: {",".join(SECTIONS)}')
+    parser.add_argument('--graph-chunks', default='',
+                        help="also run the graph with these simulator chunk sizes, side by side with the configured "
+                             "one (e.g. '1024,512,256'): latency and process CPU per chunk size")
     parser.add_argument('--domain-id', type=int, default=79, help='ROS domain of the graph measurement (default 79)')
     parser.add_argument('--quick', action='store_true', help='tiny counts everywhere (smoke test)')
 
@@ -321,8 +324,11 @@ def bench_rss(model_dir: Path, backends: list[str], threads: int, n: int) -> dic
     return out
 
 
-def bench_graph(model_dir: Path, backend: str, seconds: float, domain_id: int, log) -> dict:
-    """simulator_node -> perception_node in one process (audio_vision.ros.graph), real DDS, real time."""
+def bench_graph(model_dir: Path, backend: str, seconds: float, domain_id: int, log,
+                chunk_samples: int | None = None) -> dict:
+    """simulator_node -> perception_node in one process (audio_vision.ros.graph), real DDS, real time;
+    ``chunk_samples`` overrides config/simulator.yaml's. ``process_cpu`` = process CPU time / wall time
+    over the measured span (1.0 = one core)."""
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     from sensor_msgs.msg import Image
 
@@ -332,7 +338,7 @@ def bench_graph(model_dir: Path, backend: str, seconds: float, domain_id: int, l
     from audio_vision.ros.simulator_node import SimulatorNode
     topics = {'depth/image': Image, 'segmentation/image': Image}
     with Graph(domain_id=domain_id) as g:
-        sim = g.add(SimulatorNode)          # config/simulator.yaml: real time, chunks of 1024, scene changes
+        sim = g.add(SimulatorNode, {'chunk_samples': int(chunk_samples)} if chunk_samples else None)
         node = g.add(PerceptionNode, {'model_dir': str(model_dir), 'backend': backend})
         rec = g.add(TopicRecorder, topics=topics, depth=100)
         g.start()
@@ -341,7 +347,10 @@ def bench_graph(model_dir: Path, backend: str, seconds: float, domain_id: int, l
                                   if k in ('depth', 'seg')), 20.0):
             return {'error': 'discovery timed out'}
         warm = 2.0
-        time.sleep(warm + seconds)
+        time.sleep(warm)
+        cpu0, wall0 = time.process_time(), time.monotonic()
+        time.sleep(seconds)
+        process_cpu = (time.process_time() - cpu0) / (time.monotonic() - wall0)
         stats = node.stats()
         publish = node.output_latency.percentiles_ms((50, 95, 99))
         inference = node.inference_latency.percentiles_ms((50, 95, 99))
@@ -352,7 +361,7 @@ def bench_graph(model_dir: Path, backend: str, seconds: float, domain_id: int, l
     chunk, fs = sim.params['chunk_samples'], sim.sample_rate
     out = {'backend': node.model.backend_name, 'seconds': seconds, 'windows': stats['windows'],
            'outputs': stats['outputs'], 'dropped_windows': stats['dropped_windows'],
-           'chunk_samples': chunk, 'chunk_ms': round(1e3 * chunk / fs, 1),
+           'chunk_samples': chunk, 'chunk_ms': round(1e3 * chunk / fs, 1), 'process_cpu': round(process_cpu, 3),
            'publish_p50': round(publish[0], 2), 'publish_p95': round(publish[1], 2),
            'publish_p99': round(publish[2], 2),
            'inference_p50': round(inference[0], 2), 'inference_p95': round(inference[1], 2)}
@@ -496,8 +505,8 @@ def run(args) -> int:
     backends = choose_backends(args.backends)
     log = lambda msg: print(msg, flush=True)  # noqa: E731
     started = datetime.now(timezone.utc)
-    result = {'command': 'python -m audio_vision bench ' + ' '.join(sys.argv[2:] if sys.argv[1:2] == ['bench']
-                                                                  else sys.argv[1:]),
+    argv = sys.argv[2:] if sys.argv[1:2] == ['bench'] else sys.argv[1:]
+    result = {'command': 'python -m audio_vision bench ' + ' '.join(argv),
               'date': started.isoformat(timespec='seconds'), 'machine': machine_info(), 'threads': args.threads,
               'batch': 1}
     with tempfile.TemporaryDirectory(prefix='av_bench_') as tmp:
@@ -549,6 +558,11 @@ def run(args) -> int:
         if 'graph' not in skip:
             try:
                 result['graph_latency_ms'] = bench_graph(model_dir, default, args.graph_s, args.domain_id, log)
+                chunks = [int(c) for c in args.graph_chunks.split(',') if c.strip()]
+                if chunks:
+                    result['graph_latency_by_chunk'] = {
+                        str(c): bench_graph(model_dir, default, args.graph_s, args.domain_id, log, chunk_samples=c)
+                        for c in chunks}
             except ImportError as exc:
                 result['graph_latency_ms'] = {'error': f'rclpy unavailable: {exc}'}
         if 'simulator' not in skip:
