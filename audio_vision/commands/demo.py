@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Embedded demo: simulator_node -> perception_node composed in one process, over real DDS topics.
 
 Runs the simulated microphone array in real time over several random scenes, with the perception
@@ -34,6 +35,9 @@ def add_arguments(parser):
                         help="seed of the first scene (default: config/simulator.yaml's)")
     parser.add_argument('--model-dir', default=None, help='model directory (default: the shipped models)')
     parser.add_argument('--device', default=None, help='inference device (default: config/perception.yaml)')
+    parser.add_argument('--mapping', action='store_true',
+                        help='drive the simulated robot through one room and map it (occupancy_node): also '
+                             'writes <out>/map.png and a mapping section in summary.json')
     parser.add_argument('--domain-id', type=int, default=None,
                         help='ROS domain id of the demo graph (default: $ROS_DOMAIN_ID or 0)')
 
@@ -44,17 +48,24 @@ def run(args) -> int:
     from audio_vision.ros.node_utils import StartupError
     try:
         result = run_demo(Path(args.out), args.duration, args.scenes, seed=args.seed, model_dir=args.model_dir,
-                          device=args.device, domain_id=args.domain_id)
+                          device=args.device, domain_id=args.domain_id, mapping=args.mapping)
     except StartupError as exc:
         raise UserError(str(exc)) from None
     print_table(result)
+    if args.mapping and 'mapping' in result:
+        m = result['mapping']
+        print(f"map: occupied F1 {m['occupied_f1']:.3f} (0.2 m tolerance), free IoU {m['free_iou']:.3f}, "
+              f"{m['fused_images']} images fused; wrote {Path(args.out) / 'map.png'}")
     print(f'wrote {Path(args.out) / "summary.json"} and {Path(args.out) / "mosaic.png"}')
     return 0
 
 
 def run_demo(out: Path, duration: float, scenes: int, seed: int | None = None, model_dir: str | None = None,
-             device: str | None = None, domain_id: int | None = None, log=print) -> dict:
-    """Run the composed graph for ``duration`` s; write summary.json + mosaic.png; return the summary."""
+             device: str | None = None, domain_id: int | None = None, log=print, mapping: bool = False,
+             sim_config: str | None = None) -> dict:
+    """Run the composed graph for ``duration`` s; write summary.json + mosaic.png (+ map.png with ``mapping``:
+    one room, the robot driving a path, occupancy_node fusing the predicted depth); return the summary.
+    ``sim_config``: a simulation YAML instead of the simulator's default."""
     from diagnostic_msgs.msg import DiagnosticArray
     from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
@@ -73,12 +84,23 @@ def run_demo(out: Path, duration: float, scenes: int, seed: int | None = None, m
     sim_params = {'scene_period_s': scene_period, 'segment_s': min(max(scene_period, 1.0), 600.0), 'rate': 1.0}
     if seed is not None:
         sim_params['seed'] = seed
+    if sim_config:
+        sim_params['sim_config'] = str(sim_config)
+    if mapping:       # one room, driven through; the drive loops after whole laps
+        scenes, scene_period = 1, duration
+        sim_params.update(trajectory=True, scene_period_s=0.0, segment_s=min(max(duration, 1.0), 600.0))
     perception_params = {k: v for k, v in (('model_dir', model_dir), ('device', device)) if v}
 
     with Graph(domain_id=domain_id) as graph:
         perception = graph.add(PerceptionNode, perception_params)   # first: a bad model fails before anything runs
         sim = graph.add(SimulatorNode, sim_params)
         rec = graph.add(TopicRecorder, topics=topics, name='demo_recorder', depth=100, keep=kept.__contains__)
+        mapper = None
+        if mapping:
+            from audio_vision.ros.occupancy_node import OccupancyNode
+            L, W = sim.current.gt.scene.room.size[:2]
+            mapper = graph.add(OccupancyNode, {'pose_source': 'odom', 'origin_x': -0.5, 'origin_y': -0.5,
+                                               'width_m': L + 1.0, 'height_m': W + 1.0})
         log(f'demo: {scenes} scene(s) x {scene_period:.1f} s, model {perception.model.model_id} '
             f'on {perception.device}; running {duration:.0f} s ...')
         graph.start()
@@ -97,6 +119,8 @@ def run_demo(out: Path, duration: float, scenes: int, seed: int | None = None, m
         depth_msgs, seg_msgs = rec.get('depth/image'), rec.get('segmentation/image')
 
     summary, mosaic_rows = evaluate(depth_msgs, seg_msgs, scene_log, window_ns, class_table)
+    if mapper is not None:
+        summary['mapping'] = write_map(out, mapper, scene_log[0].gt)
     summary = {
         'duration_s': duration, 'messages': counts, **summary,
         'inference_ms': _rounded(stats['inference_ms']), 'node_latency_ms': _rounded(stats['latency_ms']),
@@ -151,11 +175,15 @@ def evaluate(depth_msgs, seg_msgs, scene_log, window_ns: int, class_table):
         start = record.start_ns
         stop = scene_log[i + 1].start_ns if i + 1 < len(scene_log) else None
         inside = sorted(t for t in preds if t - window_ns >= start and (stop is None or t <= stop))
-        gt_depth = np.asarray(record.gt.depth, np.float32)
-        gt_seg = np.asarray(record.gt.segmentation, np.uint8)
+        gt = _ground_truth(record, inside[-1] if inside else start)
+        gt_depth = np.asarray(gt.depth, np.float32)
+        gt_seg = np.asarray(gt.segmentation, np.uint8)
         d_rows, s_rows = [], []
         for t in inside:
             p = preds[t]
+            if hasattr(record.gt, 'render_at'):        # a drive: the ground truth at the prediction's pose
+                gt = _ground_truth(record, t)
+                gt_depth, gt_seg = np.asarray(gt.depth, np.float32), np.asarray(gt.segmentation, np.uint8)
             if 'depth' in p:
                 d_rows.append(depth_metrics(p['depth'], _fit(gt_depth, p['depth'].shape)))
             if 'segmentation' in p:
@@ -170,6 +198,30 @@ def evaluate(depth_msgs, seg_msgs, scene_log, window_ns: int, class_table):
         last = preds[inside[-1]] if inside else {}
         rows.append((record.seed, gt_depth, last.get('depth'), gt_seg, last.get('segmentation')))
     return {'output_rate_hz': round(rate, 3), 'latency_ms': lat, 'scenes': scenes}, rows
+
+
+def _ground_truth(record, stamp_ns: int):
+    """The ground truth of a scene record at ``stamp_ns``: the scene's, or for a drive the pose's."""
+    if not hasattr(record.gt, 'render_at'):
+        return record.gt
+    return record.gt.render_at(((stamp_ns - record.start_ns) / 1e9) % record.gt.duration_s)
+
+
+def write_map(out: Path, mapper, drive) -> dict:
+    """<out>/map.png (floor plan | the occupancy node's map, with the path) and its scores vs the floor plan."""
+    from audio_vision.simulation.mapping import floor_plan_masks, plot_maps, score_grid
+    occupied, free = floor_plan_masks(drive, mapper.grid.config)
+    scores = score_grid(mapper.grid, occupied, free)
+    t = np.arange(0.0, drive.duration_s, 0.25)
+    poses = np.array([(ti, p.x, p.y, p.yaw) for ti, p in zip(t, drive.trajectory.poses(t))])
+    out.mkdir(parents=True, exist_ok=True)
+    plot_maps({'config': mapper.grid.config, 'true_occupied': occupied, 'true_free': free, 'poses': poses,
+               'grids': {'method': mapper.grid}, 'scores': {'method': scores}}, out / 'map.png',
+              f'occupancy_node map of the demo drive (room {drive.scene.room.size[0]:.1f} x '
+              f'{drive.scene.room.size[1]:.1f} m)')
+    stats = mapper.stats()
+    return {**{k: round(v, 4) if isinstance(v, float) else v for k, v in scores.items()},
+            'fused_images': stats['fused'], 'rejected_images': stats['rejected']}
 
 
 def _mean(values) -> float | None:
@@ -210,6 +262,7 @@ def write_mosaic(path: Path, rows, class_table) -> None:
 
 def print_table(s: dict, file=None) -> None:
     file = file or sys.stdout   # resolved at call time: sys.stdout may have been replaced since import
+
     def f(v, fmt='{:.3f}'):
         return '-' if v is None else fmt.format(v)
     print(f"{'scene':>5}  {'seed':>8}  {'windows':>7}  {'AbsRel':>7}  {'delta1':>7}  {'mIoU':>6}", file=file)
@@ -222,4 +275,3 @@ def print_table(s: dict, file=None) -> None:
           f"p95 {f(lat['p95'], '{:.0f}')} ms (window end -> received) | inference p50 "
           f"{f(s['inference_ms']['p50'], '{:.0f}')} ms | dropped windows {s['dropped_windows']} | "
           f"invalid frames {s['invalid_frames']}", file=file)
-

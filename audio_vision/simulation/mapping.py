@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Occupancy mapping of a simulated drive, scored against the simulator's floor plan (pure: no rclpy).
 
     drive = TrajectoryDrive.sample(Simulator(), seed=3, duration_s=60.0)
@@ -87,18 +88,23 @@ def map_drive(drive: TrajectoryDrive, model, audio: np.ndarray | None = None, ho
         if progress is not None:
             progress(min(start + batch, len(ends)), len(ends))
     occupied, free = floor_plan_masks(drive, config)
-    scores = {}
-    for name, g in grids.items():
-        f1 = occupied_f1(g.occupied_mask(), occupied, config.resolution, tolerance_m)
-        scores[name] = {**{f'occupied_{k}': v for k, v in f1.items() if k != 'tolerance_m'},
-                        'free_iou': iou(g.free_mask(), free), 'observed_fraction_of_room':
-                        float((g.observed & (occupied | free)).sum() / max((occupied | free).sum(), 1))}
+    scores = {name: score_grid(g, occupied, free, tolerance_m) for name, g in grids.items()}
     return {'grids': grids, 'true_occupied': occupied, 'true_free': free, 'poses': np.array(poses),
             'scores': scores, 'windows': int(len(ends)), 'config': config, 'tolerance_m': tolerance_m}
 
 
+def score_grid(grid: OccupancyGrid2D, occupied: np.ndarray, free: np.ndarray, tolerance_m: float = 0.2) -> dict:
+    """Occupied F1 (with tolerance), free-space IoU and the observed share of the room of one grid."""
+    f1 = occupied_f1(grid.occupied_mask(), occupied, grid.config.resolution, tolerance_m)
+    return {**{f'occupied_{k}': v for k, v in f1.items() if k != 'tolerance_m'},
+            'free_iou': iou(grid.free_mask(), free),
+            'observed_fraction_of_room': float((grid.observed & (occupied | free)).sum()
+                                               / max((occupied | free).sum(), 1))}
+
+
 def plot_maps(result: dict, path, title: str = '') -> None:
-    """PNG: floor plan, ground-truth-depth map, method map (with the path)."""
+    """PNG: floor plan, then the ground-truth-depth and method maps present in ``result['grids']`` (with the
+    path ``result['poses']``: rows of t, x, y, yaw)."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -109,7 +115,8 @@ def plot_maps(result: dict, path, title: str = '') -> None:
     plan[result['true_free']] = 0.0
     plan[result['true_occupied']] = 1.0
     panels = [('floor plan', plan, None)]
-    for name, label in (('ground_truth', 'ground-truth depth'), ('method', 'method depth + confidence')):
+    labels = (('ground_truth', 'ground-truth depth'), ('method', 'method depth + confidence'))
+    for name, label in ((n, lb) for n, lb in labels if n in result['grids']):
         g = result['grids'][name]
         img = np.where(g.observed, g.probabilities(), 0.5)
         s = result['scores'][name]
