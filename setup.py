@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """ament_python package: `colcon build` on a ROS 2 install, or `pip install -e .` in a venv."""
 from glob import glob
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`python -m audio_vision <subcommand>`: one entry point for every tool of the package.
 
 Each subcommand lives in `audio_vision/commands/<name>.py` and exposes

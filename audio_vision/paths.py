@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Where installed data lives: share/audio_vision on a ROS 2 install, the source tree otherwise."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Cost and size of the body echoes (docs/SIMULATOR.md, "Bodies"): JSON to stdout and --out.
 
     nice -n 15 .venv/bin/python benchmarks/bench_body_scattering.py --out docs/bench_body_scattering.json

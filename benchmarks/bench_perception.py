@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Perception benchmark: the same as `python -m audio_vision bench` (see audio_vision/commands/bench.py).
 
     .venv/bin/python benchmarks/bench_perception.py --backends all --json docs/benchmarks.json

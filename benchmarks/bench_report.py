@@ -1,5 +1,7 @@
+# SPDX-License-Identifier: Apache-2.0
 """Render the JSON of `python -m audio_vision bench --json FILE` as the Markdown tables of docs/BENCHMARKS.md.
 
+Usage:
     .venv/bin/python benchmarks/bench_report.py docs/benchmarks.json
     .venv/bin/python benchmarks/bench_report.py --perception-only docs/benchmarks_loaded.json
 """

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Simulator benchmark: dataset throughput, record() real-time factor, RT60 and level ranges.
 
     .venv/bin/python benchmarks/bench_simulator.py                 # JSON on stdout

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Executor probe: how much of a fast audio stream one in-process graph delivers, per rclpy executor.
 
     .venv/bin/python benchmarks/executor_probe.py            # JSON on stdout, ~25 s

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Perception graph: an audio source (simulator, microphone array, or none for bags) -> perception_node,
 the static TF parent_frame -> array -> camera optical frame, and RViz where it is installed.
 

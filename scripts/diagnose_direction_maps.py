@@ -19,7 +19,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from audio_vision.simulation.dataset import DatasetReader
 from audio_vision.training.config import TrainConfig
@@ -51,7 +50,8 @@ def main() -> int:
     ids = [reader.class_table.id_of(c) for c in BODY_CLASSES]
     edges = np.linspace(fc.echo_range_min_m, fc.echo_range_max_m, fc.echo_range_bins + 1)
     block = data.segmentation.shape[-1] // g
-    tally = {k: {'hits': 0, 'windows': 0, 'chance': 0.0} for k in ('srp_sources', 'echo_silent', 'echo_silent_own_range')}
+    tally = {k: {'hits': 0, 'windows': 0, 'chance': 0.0}
+             for k in ('srp_sources', 'echo_silent', 'echo_silent_own_range')}
 
     def add(key, hit, chance):
         tally[key]['hits'] += int(hit)

@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""Evaluate the per-pixel confidence of the method's depth and segmentation (sparsification curves).
+# SPDX-License-Identifier: Apache-2.0
+r"""Evaluate the per-pixel confidence of the method's depth and segmentation (sparsification curves).
 
 For every confidence kind (audio_vision.core.confidence.KINDS) on a dataset split: AbsRel and delta1 of the
 most-confident 10 ... 100 % of the depth pixels (pooled over the split) against the oracle ordering (by the
 true error), the area between them (AUSE), and AbsRel(most-confident half) / AbsRel(all) — the target is
 <= 0.7 for the default kind. Segmentation: the same for the pixel error rate. Writes JSON + PNG.
 
-    .venv/bin/python scripts/eval_confidence.py --data data/conf_eval --models models \\
+    .venv/bin/python scripts/eval_confidence.py --data data/conf_eval --models models \
         --json docs/confidence.json --png docs/confidence_sparsification.png
 """
 from __future__ import annotations
@@ -52,7 +53,7 @@ def predict_split(models: dict, data, kinds, batch: int = 32) -> dict:
 
 
 def abs_rel_by_depth(pred, gt, edges=(0, 1, 2, 3, 4, 6, 20)) -> list[dict]:
-    """AbsRel of the pixels whose predicted depth falls in each bin (why confidence falls with range)."""
+    """The AbsRel of the pixels whose predicted depth falls in each bin (why confidence falls with range)."""
     with np.errstate(invalid='ignore'):
         ok = np.isfinite(pred) & np.isfinite(gt) & (gt > 0) & (pred > 0)
     rows = []

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Occupancy mapping from sound: a simulated drive through one room, mapped with the method's depth (+ its
+# SPDX-License-Identifier: Apache-2.0
+r"""Occupancy mapping from sound: a simulated drive through one room, mapped with the method's depth (+ its
 confidence) and with the ground-truth depth (the mapper's ceiling), scored against the floor plan.
 
 Occupied-cell F1 (0.2 m tolerance) and free-space IoU per map; target: occupied F1 >= 0.6 with the method.
 Writes JSON + PNG (floor plan | GT-depth map | method map, with the path):
 
-    .venv/bin/python scripts/eval_mapping.py --models models --seeds 11 --duration 60 \\
+    .venv/bin/python scripts/eval_mapping.py --models models --seeds 11 --duration 60 \
         --json docs/mapping.json --png docs/mapping.png
 """
 from __future__ import annotations

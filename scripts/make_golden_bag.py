@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Make the golden bag (test/data/golden_bag) and the expected outputs of the shipped model on it
 (test/data/golden_outputs.json); test/test_bag_golden.py checks features, model and node against them.
 

@@ -200,15 +200,19 @@ def main() -> None:
             return (f"{v['hit_rate'] * 100:.0f} % of {v['windows']} windows (chance {v['chance'] * 100:.0f} %)"
                     if v['windows'] else 'no windows')
         diag_md = (f"\n## Why the bodies are hard: what the direction maps carry\n\n"
-                   f"`{diag['command']}` (docs/direction_maps_diagnostic.json), on {diag['windows_scored']} test windows: "
-                   f"the strongest SRP-PHAT cell (bands above 1 kHz) lies on a body when sources sound in view in "
+                   f"`{diag['command']}` (docs/direction_maps_diagnostic.json), "
+                   f"on {diag['windows_scored']} test windows: the strongest SRP-PHAT cell (bands above 1 kHz) "
+                   f"lies on a body when sources sound in view in "
                    f"{rate('srp_sources')}; for windows whose bodies are all silent, the strongest echo cell lies on a "
-                   f"body in {rate('echo_silent')}, and the strongest cell within the body's own range bin in "
+                   f"body in {rate('echo_silent')}, and the strongest cell within the body's own range bin "
+                   f"in "
                    f"{rate('echo_silent_own_range')}. A delay-and-sum beam of this 0.2 m, 8-microphone array is wider "
-                   f"than a body and its sidelobes let the room's specular echoes (a wall's echo falls 6 dB per doubling "
-                   f"of range, a body's 9 dB: docs/SIMULATOR.md) into every direction, so the maps place sounding sources only roughly and "
+                   f"than a body and its sidelobes let the room's specular echoes (a wall's echo falls 6 dB per "
+                   f"doubling of range, a body's 9 dB: docs/SIMULATOR.md) into every direction, so the maps place "
+                   f"sounding sources only roughly and "
                    f"silent bodies hardly at all; the networks cannot recover what the input does not carry. Higher-"
-                   f"resolution beamforming (e.g. MVDR or deconvolution of the beam pattern) and gating the chirp out of "
+                   f"resolution beamforming (e.g. MVDR or deconvolution of the beam pattern) and gating the chirp "
+                   f"out of "
                    f"the SRP are the next steps.\n")
     time_lines = '\n'.join(f'| {k} | {v / 60:.1f} min |' for k, v in timings.items() if isinstance(v, (int, float)))
     features = t.get('features', {})

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Small builders shared by tests: a tiny, consistent model spec and randomly-initialised checkpoints."""
 from __future__ import annotations
 

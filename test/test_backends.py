@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Inference backends (audio_vision.core.backends): every backend gives the same images as eager PyTorch
 on the default architecture (random weights, real shapes), the default resolves sensibly, and the
 benchmark command writes the documented JSON."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`dataset from-bag`: a recording -> the simulator's dataset schema, usable by train/evaluate unchanged."""
 import json
 import os
@@ -85,8 +86,8 @@ def robot_bag(path, sim, seconds=2.0, depth_size=(160, 120), hz=30.0, offset_s=0
     events = []
     for a in range(0, audio.shape[1], 800):
         stamp = t0 + a * NS // fs
-        events.append((stamp + 800 * NS // fs, '/mic_array/frames', m.audio_frame(audio[:, a:a + 800], stamp,
-                                                                                 'audio_array')))
+        frame = m.audio_frame(audio[:, a:a + 800], stamp, 'audio_array')
+        events.append((stamp + 800 * NS // fs, '/mic_array/frames', frame))
     for k in range(int(seconds * hz)):
         stamp = t0 + int((offset_s + k / hz) * NS)
         events.append((stamp + 20_000_000, '/camera/depth/image_rect_raw', m.image(depth_mm, '16UC1', stamp, 'cam')))
@@ -135,8 +136,8 @@ def test_robot_layout_alignment_crop_resize_and_label_map(tmp_path):
                        FromBagOptions(**{**opts.__dict__, 'tolerance_s': 0.001}))
     assert not (tmp_path / 'none').exists()
     with pytest.raises(BagError, match=r'class ids \[9\] are not in the label map'):
-        bag_to_dataset(tmp_path / 'bag', tmp_path / 'bad', None, FromBagOptions(**{**opts.__dict__,
-                                                                                     'label_map': {7: 0}}))
+        bag_to_dataset(tmp_path / 'bag', tmp_path / 'bad', None,
+                       FromBagOptions(**{**opts.__dict__, 'label_map': {7: 0}}))
     with pytest.raises(BagError, match='channels but the array config has 4'):
         cfg = SimConfig.from_dict({'array': {'mics_per_ring': 2}})
         bag_to_dataset(tmp_path / 'bag', tmp_path / 'bad2', cfg, opts)

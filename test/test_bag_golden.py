@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Golden bag: the model's outputs on test/data/golden_bag must stay what scripts/make_golden_bag.py
 recorded in test/data/golden_outputs.json, offline (features + model) and through the perception node
 (replayed over DDS). A deliberate change of features, model or node means re-running the script."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Bag I/O without a ROS graph: what `record` writes (topics, types, stamps, receive times, QoS, MCAP
 validity), reading back, and one-line errors for bad bags."""
 import shutil

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Replay tests: a simulated bag played into the perception node over real DDS (rclpy + Fast DDS).
 
 Model: the shipped one (models/depth.pt + models/segmentation.pt) when present, else a tiny randomly
@@ -140,8 +141,7 @@ def test_window_count_follows_audio_duration_and_hop(replay, recording, model, e
     assert stats['stream_resets'].get('gap') == 1            # the teleport between the two scenes
     assert replay['rec'].count('depth/image') == len(expected)
     assert replay['rec'].count('segmentation/image') == len(expected)
-    assert replay['published']['/audio/frames'] == sum(len(range(0, s.audio.shape[1], 800))
-                                                              for s in segments)
+    assert replay['published']['/audio/frames'] == sum(len(range(0, s.audio.shape[1], 800)) for s in segments)
 
 
 def test_outputs_equal_the_offline_pipeline(replay, expected):

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`colcon build` of the package, as a ROS 2 user builds it (a workspace whose src/ holds the checkout;
 the real install, not --symlink-install): the install space has the launch file, the configs, the models
 and the node executables in lib/audio_vision/ (where `ros2 run` looks), and each executable runs from

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Per-pixel confidence (audio_vision.core.confidence) and its evaluation (sparsification curves)."""
 import numpy as np
 import pytest

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """/diagnostics in the shape diagnostic_updater's monitors read: the perception node's output topic status
 (frequency + time-stamp keys of ``TopicDiagnostic``) computed from a given clock. The live node's status
 over DDS, on simulated time, is checked in test_ros_sim_time.py."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Direction-map features (SRP-PHAT and chirp echo maps registered to the camera) and the networks'
 map branch: a source or a reflector must appear in the cell of the grid where the camera sees it."""
 import numpy as np
@@ -18,7 +19,7 @@ CFG = FeatureConfig(direction_maps=True)
 
 
 def delayed(x: np.ndarray, delay_s: float) -> np.ndarray:
-    """x delayed by a fractional number of samples (FFT phase shift, zero-padded: no wrap)."""
+    """The signal x delayed by a fractional number of samples (FFT phase shift, zero-padded: no wrap)."""
     X = np.fft.rfft(x, 2 * N)
     f = np.fft.rfftfreq(2 * N, 1.0 / FS)
     return np.fft.irfft(X * np.exp(-2j * np.pi * f * delay_s), 2 * N)[:N]
@@ -79,8 +80,8 @@ def test_echo_map_peaks_at_the_reflectors_direction_and_range(extractor, cell, r
     audio = chirp_scene(cell, range_m, echo_amp=0.07 * 2.4 / range_m)
     n_bands = len(CFG.srp_band_edges_hz) - 1
     echo = extractor.direction_maps(torch.from_numpy(audio)[None])[0, n_bands:].numpy()
-    expected_bin = int((range_m - CFG.echo_range_min_m) // ((CFG.echo_range_max_m - CFG.echo_range_min_m)
-                                                           / CFG.echo_range_bins))
+    bin_width = (CFG.echo_range_max_m - CFG.echo_range_min_m) / CFG.echo_range_bins
+    expected_bin = int((range_m - CFG.echo_range_min_m) // bin_width)
     r, i, j = np.unravel_index(echo.argmax(), echo.shape)
     assert r == expected_bin
     assert abs(i - cell[0]) <= 1 and abs(j - cell[1]) <= 1      # echo beams are steered on 2x2 blocks

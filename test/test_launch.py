@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """launch/perceive.launch.py and the files it loads. The node plan (launch arguments -> nodes, parameters,
 frames, transforms) and the config files are checked everywhere; the launch description itself only where
 `launch` and `launch_ros` are importable (a ROS 2 install)."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 import numpy as np
 
 from audio_vision.core.metrics import MetricAccumulator, depth_metrics, segmentation_metrics

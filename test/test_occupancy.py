@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Occupancy fusion core (audio_vision.core.occupancy): ray casting, log-odds, pose checks, evaluation."""
 import math
 

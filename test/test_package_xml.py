@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """package.xml: every dependency key resolves with rosdep on the supported distros, and the pip-only
 dependencies stay pinned in requirements.txt.
 
@@ -22,7 +23,7 @@ DEPEND_TAGS = ('depend', 'build_depend', 'buildtool_depend', 'exec_depend', 'tes
 
 
 def dependency_keys() -> dict[str, str]:
-    """key -> tag of every dependency in package.xml."""
+    """Map key -> tag of every dependency in package.xml."""
     root = ET.parse(PACKAGE_XML).getroot()
     return {e.text.strip(): e.tag for tag in DEPEND_TAGS for e in root.iter(tag)}
 

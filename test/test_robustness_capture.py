@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """audio_capture_node with a microphone array that overruns, disappears, comes back and stalls.
 
 Exercised up to the PortAudio boundary: a fake ``sounddevice`` module (device list, InputStream with the

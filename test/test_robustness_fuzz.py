@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Fuzzing perception_node's input: >= 1000 generated audio frames (seeded, reproducible) with wrong
 encodings, channel counts, zero / huge sizes, broken layouts, NaN/Inf, out-of-range and extreme values, duplicate,
 stale, reordered and foreign (frame_id) frames, gaps and rewinds, mixed with valid frames.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Soak: >= 10 simulated minutes of audio through the composed graph (simulator_node -> perception_node,
 real DDS, one process, audio_vision/ros/graph.py) at 15x real time, with scene changes. The run ends on
 audio time, not on a wall-clock budget; a busy machine shows up as counted skips and drops, and the

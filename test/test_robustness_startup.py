@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Start-up failures of perception_node from the command line: every broken model directory, checkpoint,
 parameter, device or backend gives ONE clear error line on stderr and a non-zero exit, never a traceback.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """audio_capture_node: the PortAudio callback logic up to the PortAudio boundary, and WAV capture
 feeding perception_node on a real ROS graph."""
 import os
@@ -165,7 +166,8 @@ def test_wav_capture_feeds_perception(model_dir, tmp_path):
     last = rec.get('segmentation/image')[-1][1]
     end = (conv.time_to_ns(last.header.stamp) - start_ns) * FS // NS_PER_S
     assert end == 5 * WINDOW or (skipped and WINDOW <= end <= 5 * WINDOW), (end, skipped)
-    np.testing.assert_array_equal(conv.image_to_array(last), offline.predict(audio[:, end - WINDOW:end])['segmentation'])
+    np.testing.assert_array_equal(conv.image_to_array(last),
+                                  offline.predict(audio[:, end - WINDOW:end])['segmentation'])
 
 
 @pytest.mark.parametrize('params, words', [

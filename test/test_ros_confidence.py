@@ -1,10 +1,11 @@
+# SPDX-License-Identifier: Apache-2.0
 """depth/confidence and segmentation/confidence over real DDS (rclpy + Fast DDS), and min_confidence."""
 import os
 
 import numpy as np
 import pytest
 
-rclpy = pytest.importorskip('rclpy')
+rclpy = pytest.importorskip('rclpy', reason='needs rclpy + DDS: pip install -r requirements-ros.txt')
 
 from rclpy.node import Node  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402

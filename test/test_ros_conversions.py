@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Message conversions and node utilities (message types only, no ROS graph)."""
 import numpy as np
 import pytest

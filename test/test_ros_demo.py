@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`python -m audio_vision demo`: the composed graph end to end (short run, tiny model)."""
 import json
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """occupancy_node on a real ROS graph (rclpy + Fast DDS): fuses depth + confidence at odometry poses into the
 same grid as the pure core, publishes nav_msgs/OccupancyGrid, and rejects bad poses with a diagnostic."""
 import math

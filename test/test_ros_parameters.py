@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Live parameters over DDS (the set_parameters / describe_parameters services, as `ros2 param set` and
 `ros2 param describe` use them): the run-time ones change the running perception node and are validated
 as at start-up; the others are refused, and their descriptors say why."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """perception_node on a real ROS graph (rclpy + Fast DDS), fed by a test publisher.
 
 Tiny randomly-initialised models (test/helpers.py) keep inference fast; the node loads them from disk
@@ -11,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-rclpy = pytest.importorskip('rclpy')
+rclpy = pytest.importorskip('rclpy', reason='needs rclpy + DDS: pip install -r requirements-ros.txt')
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from rclpy.node import Node  # noqa: E402

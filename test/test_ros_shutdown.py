@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Clean shutdown: every node, run as its own process, ends with exit status 0 and no traceback on
 SIGINT once (Ctrl-C in a terminal: the whole process group), SIGINT twice (``ros2 launch``: the
 terminal's SIGINT to the group, then launch forwards its own to the child) and SIGTERM (launch's

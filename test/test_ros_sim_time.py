@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Replay behaves like live. (1) Bags carry the QoS the live nodes offer (read back from the bag's
 metadata.yaml and compared with the publishers of a real simulator_node and audio_capture_node).
 (2) Replay on simulated time: a bag recorded in 2001 played with /clock (BagPlayer ``clock: true``, and

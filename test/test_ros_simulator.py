@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """simulator_node -> perception_node on a real ROS graph, composed as the demo composes them."""
 import os
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """simulator_node in trajectory mode on a real ROS graph: odometry follows the drive, ground truth follows the pose."""
 import math
 import os

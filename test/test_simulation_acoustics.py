@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Acoustics: physics of the recordings (delays, echoes, reverberation, levels, steady state)."""
 import dataclasses
 import math
@@ -178,7 +179,7 @@ def _silent_person(xy, height=1.7, radius=0.25):
 
 
 def _body_only(scene, **kw):
-    """RIRs with the body echoes minus RIRs without them (same seed): the body echoes alone."""
+    """The RIRs with the body echoes minus RIRs without them (same seed): the body echoes alone."""
     with_bodies = Simulator(_body_cfg(True, **kw)).room_response(scene, seed=2)
     without = Simulator(_body_cfg(False, **kw)).room_response(scene, seed=2)
     diff = with_bodies.rirs.astype(np.float64)

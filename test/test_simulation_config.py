@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """SimConfig: YAML twin of the dataclass defaults, strict keys, validation."""
 from pathlib import Path
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Dataset engine: determinism across workers and shards, splits by room, reader round trip, CLI."""
 import dataclasses
 import json

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Ground-truth renderer: analytic depths, projection with K, labels, frames."""
 import math
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Scene sampler: determinism, JSON round trip, placement rules."""
 import json
 import math

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Trajectory mode of the simulator: a smooth, limited drive; pose-following audio without seams; GT follows."""
 import math
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Training and evaluation end to end on a tiny generated dataset (each stage a few steps)."""
 import json
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Pure tests of frame validation and window assembly (no ROS)."""
 import numpy as np
 import pytest

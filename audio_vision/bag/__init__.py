@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """rosbag2 I/O for audio_vision, pure Python (``rosbags``): no rclpy, no ROS install needed.
 
 * :mod:`~audio_vision.bag.schema` - topic names, message types and offered QoS of an audio_vision bag;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A robot's recording -> the training dataset (the schema the simulator writes, docs/SIMULATOR.md).
 
 1. **Audio windows.** The audio frames are validated and pushed, in the order they were received, through

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Regression summaries of a model's outputs on a bag (the golden-bag check, scripts/make_golden_bag.py).
 
 A summary holds, per analysis window (assembled from the bag's audio frames as the perception node

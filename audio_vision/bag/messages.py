@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Messages as ``rosbags`` objects: numpy -> message (for writing) and message -> numpy (for reading).
 
 The layouts are the ones the ROS shell publishes (``audio_vision.ros.conversions``): audio frames are
@@ -30,7 +31,7 @@ STORE = getattr(Stores, 'ROS2_KILTED', None) or Stores.ROS2_JAZZY
 
 @functools.lru_cache(maxsize=1)
 def typestore():
-    """The shared typestore (do not register bag-specific types in it: see BagReader.decode)."""
+    """Return the one shared store of message types (bag-specific types stay out: see BagReader.decode)."""
     return get_typestore(STORE)
 
 
@@ -153,5 +154,5 @@ def audio_samples(msg) -> np.ndarray:
 
 
 def camera_matrix(msg) -> np.ndarray:
-    """CameraInfo -> 3x3 K."""
+    """The 3x3 K of a CameraInfo."""
     return np.asarray(msg.k, np.float64).reshape(3, 3)

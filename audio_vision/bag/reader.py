@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Reading rosbag2 bags with ``rosbags``, with one-line errors for everything a user can get wrong.
 
 :class:`BagReader` opens a bag directory (``metadata.yaml`` + storage files) or a bare ``.mcap`` /

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Simulated recordings written straight to a bag, faster than real time (no ROS graph).
 
 A recording is a sequence of *segments*: stretches of continuous audio, each with the ground truth that

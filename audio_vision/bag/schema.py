@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """What an audio_vision bag holds: topic names, message types and the QoS the publishers offered.
 
 Topic names in a bag are fully qualified (``/audio/frames``); the nodes use the relative names

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Writing rosbag2 bags (MCAP or sqlite3) with ``rosbags``: message definitions, type hashes and offered
 QoS go into the bag exactly as ``ros2 bag record`` writes them, so ``ros2 bag info``/``play`` (Jazzy,
 Kilted) and MCAP tools read the result."""

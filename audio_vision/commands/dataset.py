@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Generate a simulated dataset (deterministic per seed and index, sharded, parallel).
 
 examples:

@@ -1,4 +1,5 @@
-"""Build a training dataset from a recorded rosbag2 bag: a robot's own audio + depth (+ segmentation).
+# SPDX-License-Identifier: Apache-2.0
+r"""Build a training dataset from a recorded rosbag2 bag: a robot's own audio + depth (+ segmentation).
 
 Analysis windows are assembled from the audio frames exactly as the perception node assembles them,
 paired with the depth / segmentation image whose stamp is nearest to the window's end (within
@@ -9,9 +10,9 @@ window, class table and split fractions come from --config (default config/simul
 How to record such a bag on a robot: docs/RECORDING.md.
 
 examples:
-  python -m audio_vision dataset from-bag robot_bag --out data/robot \\
+  python -m audio_vision dataset from-bag robot_bag --out data/robot \
       --depth-topic /camera/camera/aligned_depth_to_color/image_raw --segmentation-topic /segmenter/labels
-  python -m audio_vision dataset from-bag sim_bag --out data/check --split test \\
+  python -m audio_vision dataset from-bag sim_bag --out data/check --split test \
       --depth-topic /ground_truth/depth/image --segmentation-topic /ground_truth/segmentation/image
 """
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Score models on a dataset split against the baselines: JSON, Markdown and a PNG mosaic.
 
 Defaults to the shipped models, so any freshly generated dataset can be scored:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Run one ROS 2 node of the package: `audio_vision node perception [--ros-args ...]`.
 
 Equivalent to `ros2 run audio_vision <name>_node` on a ROS 2 install; arguments after

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Record a simulated session to a rosbag2 bag (MCAP by default), faster than real time, no ROS graph.
 
 The bag holds what a live simulator_node + `ros2 bag record` would, with the QoS the live nodes offer:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Replay a rosbag2 bag into the live ROS 2 graph with its recorded timing and QoS (like `ros2 bag play`).
 
 Works without rosbag2 (reads with `rosbags`, publishes real rclpy messages). Headers keep their

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Train the two-stage method (VQ-VAE, then AT-net) and its baselines on a dataset directory.
 
 Stages: vqvae (per modality, on the train split's images), atnet (L2 to the frozen VQ-VAE

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """AT-net: audio transformation network (DESIGN.md §5).
 
 ResNet-18 audio encoder on the stacked spectrograms -> domain-transformation MLP (three

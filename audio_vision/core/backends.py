@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Inference backends of :class:`audio_vision.core.pipeline.AudioToVision`.
 
 Every backend runs the same computation -- spectrogram features -> AT-net -> nearest codewords (L2)
@@ -412,8 +413,8 @@ def _build(resolved: str, features, models, num_channels, quantize, device) -> B
 #: what "the same output" means for a backend vs eager (test/test_backends.py, the bench)
 LABEL_AGREEMENT_MIN = 0.999     # share of segmentation pixels with the same class id
 DEPTH_RTOL, DEPTH_ATOL = 1e-3, 1e-4   # every depth pixel valid in both must agree this closely (metres)
-VALIDITY_AGREEMENT_MIN = 0.999  # share of depth pixels valid (non-NaN) in both or in neither (a validity
-                                # logit within float rounding of 0 may flip)
+#: share of depth pixels valid (non-NaN) in both or in neither (a validity logit within float rounding of 0 may flip)
+VALIDITY_AGREEMENT_MIN = 0.999
 
 
 def compare_outputs(reference: dict[str, np.ndarray], output: dict[str, np.ndarray]) -> dict:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Baselines kept beside the method in every results table (DESIGN.md §5).
 
 - EndToEnd: the same ResNet-18 audio encoder and MLP, but a conv decoder straight to the

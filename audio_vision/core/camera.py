@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Pinhole camera model in the REP 103 optical frame (z forward, x right, y down)."""
 from __future__ import annotations
 

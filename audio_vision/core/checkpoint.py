@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Checkpoints: one file per modality holding the weights *and* the full config.
 
 Layout (a plain dict, so `torch.load(..., weights_only=True)` can read it without
@@ -57,6 +58,7 @@ class ArrayGeometry:
 @dataclass
 class ModalitySpec:
     """Everything needed to rebuild one modality's models, besides the weights."""
+
     modality: str
     features: FeatureConfig
     vqvae: VQVAEConfig

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The active echolocation chirp, shared by the simulator (which emits it) and the features
 (which matched-filter the recording with it), so both always use the same waveform."""
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The semantic class table shared by the simulator, the models and the nodes."""
 from __future__ import annotations
 

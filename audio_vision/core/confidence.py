@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Per-pixel confidence of the method's images, from its latent (pure: numpy + torch).
 
 The AT-net predicts a continuous latent ``z`` (B, D, h, w); inference snaps every latent cell to its

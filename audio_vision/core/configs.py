@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Helpers shared by every config dataclass: strict dict round-trips."""
 from __future__ import annotations
 

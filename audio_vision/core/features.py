@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Audio features: the network's view of one analysis window of multichannel audio.
 
 Per-channel log spectrograms stacked as input channels, optionally followed by
@@ -447,7 +448,7 @@ class SpectrogramFeatures(nn.Module):
         return torch.cat(channels, dim=1)
 
     def phase_differences(self, spec: torch.Tensor) -> list[torch.Tensor]:
-        """cos and sin of the band-wise cross-spectrum phase of each mic vs mic 0."""
+        """The cos and sin of the band-wise cross-spectrum phase of each mic vs mic 0."""
         cfg = self.config
         cross = spec[:, 1:] * spec[:, :1].conj()                  # (B, C-1, K, T) cross-spectra vs mic 0
         if self.filterbank is not None:
@@ -470,4 +471,3 @@ def compute_features(audio: np.ndarray | torch.Tensor, config: FeatureConfig,
     with torch.inference_mode():
         out = SpectrogramFeatures(config, mic_positions)(x)
     return out[0] if single else out
-

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Image-space metrics: the standard monocular-depth set and semantic-segmentation IoU."""
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ def confusion_matrix(pred: np.ndarray, gt: np.ndarray, num_classes: int) -> np.n
 
 
 def segmentation_scores(confusion: np.ndarray, class_names: list[str] | None = None) -> dict:
-    """mIoU (over classes present in GT or prediction), pixel accuracy, per-class IoU."""
+    """The mIoU (over classes present in GT or prediction), pixel accuracy, per-class IoU."""
     tp = np.diag(confusion).astype(np.float64)
     union = confusion.sum(0) + confusion.sum(1) - tp
     names = class_names or [str(i) for i in range(len(tp))]

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """How each visual modality is turned into network tensors and back.
 
 depth: 2 input channels — normalised log-depth (0 where invalid) and the validity mask;

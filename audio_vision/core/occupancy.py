@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """2-D occupancy mapping from depth images (+ per-pixel confidence) and camera poses (pure: numpy only).
 
 Every depth pixel (REP 118 z-depth, NaN invalid) is a ray from the camera centre to its 3-D point, in the
@@ -25,6 +26,7 @@ POSE_REJECT_REASONS = ('missing', 'non_finite', 'not_rigid', 'stale')
 @dataclass(frozen=True)
 class GridConfig:
     """Grid geometry and sensor model (all lengths in metres, map frame)."""
+
     resolution: float = 0.05
     width_m: float = 12.0                 # along map x
     height_m: float = 12.0                # along map y

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """AudioToVision: one analysis window of multichannel audio -> depth and segmentation images.
 
 features -> AT-net(modality) -> nearest codewords (L2) -> frozen VQ-VAE decoder -> image.

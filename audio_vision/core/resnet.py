@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """ResNet-18 audio encoder (written here: torchvision does not import beside this torch).
 
 Standard topology (7x7/2 stem, 3x3/2 max-pool, four stages of two BasicBlocks, global

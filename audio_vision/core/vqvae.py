@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """VQ-VAE: learns the manifold of one visual modality (DESIGN.md §5).
 
 Encoder: strided 4x4 convs (x2 downsampling each; 64 then 128 features), a 3x3 conv,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Audio-frame validation and the ring buffer that assembles analysis windows (pure, no rclpy).
 
 The perception node receives the audio stream as chunks ("frames") of ``C x N`` samples, each

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """audio_capture_node: a real microphone array (PortAudio) or a multichannel WAV file -> audio/frames.
 
 ``source: device`` captures through PortAudio (``sounddevice``; needs the system library libportaudio2).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Audio input for audio_capture_node, up to the PortAudio boundary (no rclpy, no sounddevice import).
 
 * :class:`CaptureBuffer` - the PortAudio stream callback as a plain method: converts PCM to (C, N)

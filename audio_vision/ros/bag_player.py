@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """bag_player: publishes a rosbag2 bag into the live graph with its recorded timing, like ``ros2 bag play``.
 
 Works without rosbag2: the bag is read with ``rosbags`` (:mod:`audio_vision.bag.reader`), every message's

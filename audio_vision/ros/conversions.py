@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Message conversions for the ROS shell: numpy arrays <-> sensor_msgs, stamps, TF, point clouds.
 
 Uses ``cv_bridge`` and ``sensor_msgs_py`` when they are importable (a ROS 2 install) and equivalent
@@ -162,7 +163,7 @@ def cloud_to_points(msg: PointCloud2) -> np.ndarray:
 
 def static_transform(parent: str, child: str, stamp_ns: int, translation=(0.0, 0.0, 0.0),
                      rotation=BODY_TO_OPTICAL_QUATERNION) -> TransformStamped:
-    """TransformStamped of ``child`` in ``parent`` (default: the optical frame of a body frame)."""
+    """A TransformStamped of ``child`` in ``parent`` (default: the optical frame of a body frame)."""
     t = TransformStamped(header=make_header(stamp_ns, parent), child_frame_id=child)
     t.transform.translation.x, t.transform.translation.y, t.transform.translation.z = map(float, translation)
     (t.transform.rotation.x, t.transform.rotation.y, t.transform.rotation.z,

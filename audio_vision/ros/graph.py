@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The nodes composed in one process: one context, one executor thread, real DDS topics.
 
 This is how the package runs without ``launch`` (a Python-package-index install): the demo, the graph

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Small pieces shared by the nodes: parameter declaration with descriptors, start-up errors, the
 ``main()`` runner, runtime statistics, diagnostics messages and real-time pacing."""
 from __future__ import annotations

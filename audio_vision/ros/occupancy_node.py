@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """occupancy_node: depth images (+ confidence) and poses in, a 2-D occupancy grid (nav_msgs/OccupancyGrid) out.
 
 Thin shell around :class:`audio_vision.core.occupancy.OccupancyGrid2D`. Subscribes ``depth/image`` and

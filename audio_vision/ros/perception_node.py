@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """perception_node: audio frames in, depth and semantic segmentation images out.
 
 Subscribes ``audio/frames`` (sensor-data QoS), validates every frame, assembles analysis windows in a

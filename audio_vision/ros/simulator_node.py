@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """simulator_node: a simulated microphone array with a co-located camera, for demos and tests.
 
 Publishes the array's audio on ``audio/frames`` (the audio-frame convention: 32FC1 Image, height =

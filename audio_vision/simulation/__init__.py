@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Pure simulation layer (numpy, scipy, pyroomacoustics): scenes, ground truth, recordings, datasets.
 
 Never imports rclpy or torch at import time. Public API:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Room impulse responses (pyroomacoustics ISM + a statistical late tail) and steady-state mixing.
 
 Early part: a pyroomacoustics `ShoeBox` with the room's database materials (7 octave bands),
@@ -43,6 +44,7 @@ _SPECULAR_ITERATIONS = 3        # fixed-point refinements of the horizontal spec
 @dataclass(frozen=True)
 class Scatterer:
     """A body as sound sees it: a vertical cylinder standing on the floor (z from 0 to height)."""
+
     center: tuple[float, float]      # xy, room frame, m
     radius: float                    # m; a box gets an equivalent radius (see `from_body`)
     height: float                    # m
@@ -293,7 +295,7 @@ def _air_coefficient(shoebox: pra.ShoeBox) -> float:
 def room_response(room: Room, mic_positions: np.ndarray, source_positions: np.ndarray,
                   cfg: RecordingConfig, rng: np.random.Generator,
                   air_absorption: bool = True, scatterers=()) -> RoomResponse:
-    """RIRs from every source (S, 3) to every mic (M, 3), both in the room frame; plus the
+    """The RIRs from every source (S, 3) to every mic (M, 3), both in the room frame; plus the
     first-order echoes of `scatterers` (a sequence of `Scatterer`) if `cfg.body_scattering`.
     """
     fs = cfg.sample_rate

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`SimConfig`: every number of the simulator, with `config/simulation.yaml` as its YAML twin.
 
 Each section is a small frozen dataclass; `SimConfig.from_yaml` refuses unknown keys so a typo

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Dataset engine: deterministic, sharded, parallel generation; streaming reader; torch wrapper.
 
 Layout (all readable with numpy alone; schema in docs/SIMULATOR.md):

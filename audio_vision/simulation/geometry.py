@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Frames and rigid transforms shared by the sampler, the renderer and the acoustics.
 
 Room frame: origin at a floor corner, x along the room length, y along its width, z up.

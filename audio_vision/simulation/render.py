@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Ground-truth depth (REP 118 z-depth) and segmentation by vectorised ray casting.
 
 The renderer sees exactly the geometry the acoustics use: the shoebox room and the source

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`Scene` (room, robot pose, sources) and the random scene sampler.
 
 Everything is drawn from `np.random.default_rng([seed, tag])` so a scene is a pure function of
@@ -27,6 +28,7 @@ _ROOM_TAG, _POSE_TAG, _SILENT_TAG = 0x524F4F4D, 0x504F5345, 0x53494C54  # 'ROOM'
 @dataclass(frozen=True)
 class Body:
     """A source's visible body standing on the floor (z from 0 to height)."""
+
     shape: str                       # 'cylinder' | 'box'
     center: tuple[float, float]      # xy on the floor, room frame
     size: tuple[float, ...]          # cylinder (radius, height); box (sx, sy, height)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Procedural source signals: speech-like, fan noise, alarm beeps, and the echolocation chirp.
 
 No recordings are downloaded. A source's timbre (pitch, formant habits, fan speed, beep tone

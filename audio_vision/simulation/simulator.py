@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`Simulator`: the public face of the simulation layer (scene sampling, GT rendering, recording).
 
     sim = Simulator(SimConfig())
@@ -87,7 +88,7 @@ class Simulator:
         return out
 
     def room_response(self, scene: Scene, seed: int = 0) -> RoomResponse:
-        """RIRs (S, C, L) from every emitter (see `emitters`) to every mic, body echoes included."""
+        """The RIRs (S, C, L) from every emitter (see `emitters`) to every mic, body echoes included."""
         positions = np.array([p for _, p in self.emitters(scene)]).reshape(-1, 3)
         rng = np.random.default_rng([int(seed), _TAIL_TAG])
         return room_response(scene.room, self.mic_positions_room(scene), positions, self.cfg.recording,

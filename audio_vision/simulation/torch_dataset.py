@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`AudioVisionDataset`: a torch Dataset over a `DatasetReader` split (kept apart so that the
 simulation layer imports torch only when this class is used)."""
 from __future__ import annotations

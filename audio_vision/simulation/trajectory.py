@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Trajectory mode: the robot drives a smooth closed path through one room (for mapping).
 
     sim = Simulator()
@@ -151,6 +152,7 @@ def crossfade_weights(n: int) -> np.ndarray:
 @dataclass
 class TrajectoryDrive:
     """One room, its sources, and the robot's path through it."""
+
     sim: Simulator
     scene: Scene                     # the room and sources; its robot pose is replaced along the path
     trajectory: LoopTrajectory | StaticTrajectory

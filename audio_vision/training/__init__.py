@@ -1,1 +1,2 @@
+# SPDX-License-Identifier: Apache-2.0
 """Two-stage training (VQ-VAE, then AT-net), baselines and evaluation. Pure: no rclpy."""

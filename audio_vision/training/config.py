@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Training configuration: one dataclass per stage, one for the run; YAML twin in config/train.yaml."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Training data in memory: images plus precomputed spectrogram features of one split.
 
 Features are deterministic, so they are computed once per split (batched, with a progress

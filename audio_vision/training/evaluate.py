@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Evaluation on a dataset split (default: test, rooms never seen in training).
 
 Rows: vqvae_upper_bound (decode(quantize(encode(GT)))), method (AT-net + quantization),

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """One generic, resumable, optionally data-parallel training loop used by every stage.
 
 State (weights, optimizer, epoch, history) is written atomically after every
@@ -62,6 +63,7 @@ def atomic_save(obj, path: Path) -> None:
 @dataclass(frozen=True)
 class Monitor:
     """The validation metric early stopping watches: its key in `validate`'s dict and direction."""
+
     key: str
     higher_is_better: bool
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """PNG figures: training curves and GT-vs-prediction mosaics (matplotlib, Agg backend)."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The one place where a training config, a camera and an array become network configs.
 
 The trainer, the benchmark and the tests all build their models through these, so the

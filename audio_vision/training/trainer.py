@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The two-stage method and its baselines, stage by stage, into one run directory.
 
 run_dir/
@@ -12,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +47,8 @@ def dataset_summary(data_dir: Path) -> tuple[dict, ClassTable, PinholeCamera, Ar
     fx = float(first['K'][0][0])
     camera = PinholeCamera(w, h, round(math.degrees(2 * math.atan((w / 2) / fx)), 6))
     array = ArrayGeometry(int(reader.sample_rate), np.asarray(reader.mic_positions, dtype=np.float64))
-    summary = {'path': str(data_dir), 'content_hash': card.get('content_hash'), 'counts': {k: v.get('count') for k, v in card.get('splits', {}).items()},
+    summary = {'path': str(data_dir), 'content_hash': card.get('content_hash'),
+               'counts': {k: v.get('count') for k, v in card.get('splits', {}).items()},
                'seed': card.get('seed', card.get('generator', {}).get('seed'))}
     return summary, table, camera, array
 
