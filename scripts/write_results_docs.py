@@ -214,6 +214,21 @@ def main() -> None:
                    f"resolution beamforming (e.g. MVDR or deconvolution of the beam pattern) and gating the chirp "
                    f"out of "
                    f"the SRP are the next steps.\n")
+    probe = read_json(DOCS / 'latent_mean_probe.json')
+    probe_md = ''
+    if probe and e2e:
+        pr = probe['rows']
+        a, b = pr['decoded mean latent']['depth']['abs_rel'], pr['mean image']['depth']['abs_rel']
+        c, d = pr['decoded mean latent']['segmentation']['miou'], pr['mean image']['segmentation']['miou']
+        probe_md = (f"\nWhy a latent target can lose to a pixel target: an L2-trained network predicts the conditional "
+                    f"mean of its target. `{probe['command']}` (docs/latent_mean_probe.json) measures the unconditional "
+                    f"case on {probe['test_windows']} test windows: the VQ-VAE decoder applied to the training set's "
+                    f"mean latent scores depth AbsRel {a:.3f} and mIoU {c:.3f}, the mean image (the pixel loss' "
+                    f"answer) {b:.3f} and {d:.3f}: "
+                    + ('decoding an averaged latent is worse than averaging images, so where the audio leaves the '
+                       'scene uncertain the two-stage method pays for its latent target.' if a > b else
+                       'decoding an averaged latent is not worse than averaging images here, so the latent target '
+                       'alone does not explain the gap.') + '\n')
     time_lines = '\n'.join(f'| {k} | {v / 60:.1f} min |' for k, v in timings.items() if isinstance(v, (int, float)))
     features = t.get('features', {})
 
@@ -246,6 +261,7 @@ whether the persons in view speak or are silent (a silent person can be sensed o
 Both networks read the same features (log-mel, phase differences, echo beams and the direction maps
 registered to the camera) and trained for the same budget with the same early stopping. {comparisons}
 {person_sentence}
+{probe_md}
 {fresh_md}
 {ablation_md}
 {diag_md}
