@@ -229,6 +229,43 @@ def main() -> None:
                        'scene uncertain the two-stage method pays for its latent target.' if a > b else
                        'decoding an averaged latent is not worse than averaging images here, so the latent target '
                        'alone does not explain the gap.') + '\n')
+    conf = read_json(DOCS / 'confidence.json')
+    conf_md = ''
+    if conf:
+        dk = conf['modalities']['depth']
+        lines = ['| confidence kind | depth AbsRel, all | AbsRel, most-confident half | half / all | AUSE (AbsRel) |',
+                 '| --- | --- | --- | --- | --- |']
+        for kind, v in dk.items():
+            ause = v['ause'].get('abs_rel') if isinstance(v['ause'], dict) else v['ause']
+            lines.append(f"| `{kind}`{' (default)' if kind == conf['default_kind'] else ''} | {v['abs_rel_all']:.3f} | "
+                         f"{v['abs_rel_half']:.3f} | {v['half_ratio']:.3f} | {ause:.3f} |")
+        seg = conf['modalities'].get('segmentation', {}).get(conf['default_kind'])
+        default = dk[conf['default_kind']]
+        conf_md = (f"\n## Per-pixel confidence\n\n`python {conf['command']}` (docs/confidence.json, {conf['date'][:10]}, "
+                   f"{conf['samples']} windows of `{conf['data']}` split {conf['split']}); what the kinds are: "
+                   f"docs/MAPPING.md.\n\n" + '\n'.join(lines) + '\n\n'
+                   + f"Target (AbsRel of the most-confident half <= {conf['target_half_ratio']} x all pixels) with the "
+                     f"default kind: {'met' if default['half_ratio'] <= conf['target_half_ratio'] else '**not met**'} "
+                     f"({default['half_ratio']:.3f})."
+                   + (f" Segmentation: pixel error {seg['error_all']:.3f} over all pixels, {seg['error_half']:.3f} over "
+                      f"the most-confident half, AUSE {seg['ause']:.3f}." if seg else '')
+                   + '\n\n![sparsification curves](confidence_sparsification.png)\n')
+    mapping = read_json(DOCS / 'mapping.json')
+    map_md = ''
+    if mapping:
+        names = {'method': 'method depth + confidence', 'method_no_confidence': 'method depth, no confidence',
+                 'ground_truth': 'ground-truth depth (the mapper\'s ceiling)'}
+        lines = ['| depth fused | occupied F1 (0.2 m) | precision | recall | free-space IoU |', '| --- | --- | --- | --- | --- |']
+        lines += [f"| {names.get(k, k)} | {v['occupied_f1']:.3f} | {v['occupied_precision']:.3f} | "
+                  f"{v['occupied_recall']:.3f} | {v['free_iou']:.3f} |" for k, v in mapping['mean'].items()]
+        f1 = mapping['mean']['method']['occupied_f1']
+        map_md = (f"\n## Occupancy mapping from sound\n\n`python {mapping['command']}` (docs/mapping.json, "
+                  f"{mapping['date'][:10]}): a {mapping['duration_s']:g} s drive in {len(mapping['rooms'])} simulated "
+                  f"room(s), fused at {mapping['resolution_m']} m resolution, scored against the floor plan "
+                  f"(docs/MAPPING.md).\n\n" + '\n'.join(lines) + '\n\n'
+                  + f"Target occupied F1 >= {mapping['target_occupied_f1']} with the method: "
+                    f"{'met' if f1 >= mapping['target_occupied_f1'] else '**not met**'} ({f1:.3f}).\n\n"
+                    "![map](mapping.png)\n")
     time_lines = '\n'.join(f'| {k} | {v / 60:.1f} min |' for k, v in timings.items() if isinstance(v, (int, float)))
     features = t.get('features', {})
 
@@ -265,6 +302,8 @@ registered to the camera) and trained for the same budget with the same early st
 {fresh_md}
 {ablation_md}
 {diag_md}
+{conf_md}
+{map_md}
 ## Training
 
 {chr(10).join(stage_lines(summary))}
