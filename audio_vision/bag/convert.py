@@ -38,8 +38,7 @@ from audio_vision.bag import messages as m
 from audio_vision.bag.errors import BagError
 from audio_vision.bag.reader import BagMessage, BagReader
 from audio_vision.bag.schema import IMAGE, qualify
-from audio_vision.core.windowing import NS_PER_S, FrameError, FrameSpec, WindowAssembler, check_layout, \
-    check_samples
+from audio_vision.core.windowing import NS_PER_S, FrameError, FrameSpec, WindowAssembler
 
 CAMERA_INFO = 'sensor_msgs/msg/CameraInfo'
 
@@ -187,11 +186,7 @@ class _ImageTopic:
 
 def _frame_samples(reader: BagReader, msg: BagMessage, spec: FrameSpec) -> tuple[np.ndarray, int]:
     img = reader.decode(msg)
-    check_layout(spec, encoding=img.encoding, height=img.height, width=img.width, step=img.step,
-                 is_bigendian=bool(img.is_bigendian), data_len=len(img.data))
-    samples = np.frombuffer(np.asarray(img.data, np.uint8).tobytes(), '<f4').reshape(img.height, img.width)
-    check_samples(samples)
-    return samples, m.stamp_ns(img)
+    return m.audio_samples(img, spec), m.stamp_ns(img)
 
 
 def _windows(reader: BagReader, topic: str, spec: FrameSpec, window: int, hop: int, tol_ns: int,

@@ -29,10 +29,10 @@ from rclpy.serialization import deserialize_message
 from audio_vision.bag import BagError
 from audio_vision.bag.reader import BagReader, TopicInfo
 from audio_vision.bag.schema import TF_STATIC_TOPIC, qualify
+from audio_vision.core.codec import NS_PER_S, split_ns
 from audio_vision.ros.node_utils import Param, StartupError, declare_parameters, run_node
 
 NODE_NAME = 'bag_player'
-NS_PER_S = 1_000_000_000
 
 PARAMS = [
     Param('bag', '', 'bag to play: a rosbag2 directory or a .mcap / .db3 file'),
@@ -235,7 +235,7 @@ class BagPlayer(Node):
                 return
             self._clock_ns = bag_ns
             msg = self._clock_msg()
-            msg.clock.sec, msg.clock.nanosec = divmod(int(bag_ns), NS_PER_S)
+            msg.clock.sec, msg.clock.nanosec = split_ns(bag_ns)
             self.clock_pub.publish(msg)
 
     def _tick_clock(self):

@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """Message conversions for the ROS shell: numpy arrays <-> sensor_msgs, stamps, TF, point clouds.
 
-Uses ``cv_bridge`` and ``sensor_msgs_py`` when they are importable (a ROS 2 install) and equivalent
-numpy code otherwise (the Python-package-index install has neither); both paths produce the same
-messages. Nothing here creates a node.
+The layouts and the decoding are :mod:`audio_vision.core.codec`'s (shared with the bag modules); this
+module wraps its fields in rclpy message classes. Uses ``cv_bridge`` and ``sensor_msgs_py`` when they are
+importable (a ROS 2 install) and the codec's numpy code otherwise (the Python-package-index install has
+neither); both paths produce the same messages. Nothing here creates a node.
 """
 from __future__ import annotations
 
@@ -17,8 +18,11 @@ from geometry_msgs.msg import TransformStamped
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
-from audio_vision.core.camera import BODY_TO_OPTICAL_QUATERNION, IMAGE_ENCODINGS, image_pixels
-from audio_vision.core.windowing import NS_PER_S, FrameSpec, check_layout, check_samples
+from audio_vision.core import codec
+from audio_vision.core.camera import image_pixels
+from audio_vision.core.codec import (  # noqa: F401  (re-exported: callers use them from here)
+    BODY_TO_OPTICAL_QUATERNION, IMAGE_ENCODINGS, NS_PER_S, quaternion_to_matrix, yaw_quaternion)
+from audio_vision.core.windowing import FrameSpec
 
 ENCODINGS = IMAGE_ENCODINGS
 
@@ -44,12 +48,11 @@ def _point_cloud2():
 # ---------------------------------------------------------------- stamps
 
 def ns_to_time(ns: int) -> Time:
-    ns = int(ns)
-    return Time(sec=ns // NS_PER_S, nanosec=ns % NS_PER_S)
+    sec, nanosec = codec.split_ns(ns)
+    return Time(sec=sec, nanosec=nanosec)
 
 
-def time_to_ns(stamp: Time) -> int:
-    return int(stamp.sec) * NS_PER_S + int(stamp.nanosec)
+time_to_ns = codec.stamp_to_ns
 
 
 def make_header(stamp_ns: int, frame_id: str) -> Header:
@@ -66,13 +69,13 @@ def _as_byte_array(arr: np.ndarray) -> array.array:
 
 def array_to_image(arr: np.ndarray, encoding: str, header: Header) -> Image:
     """(H, W) or (H, W, 3) array -> Image with the given encoding (little-endian, no row padding)."""
-    arr = image_pixels(arr, encoding)
     bridge = _cv_bridge()
     if bridge is not None:
-        return bridge.cv2_to_imgmsg(arr, encoding=encoding, header=header)
-    msg = Image(header=header, height=arr.shape[0], width=arr.shape[1], encoding=encoding,
-                is_bigendian=0, step=arr.strides[0])
-    msg.data = _as_byte_array(arr)
+        return bridge.cv2_to_imgmsg(image_pixels(arr, encoding), encoding=encoding, header=header)
+    fields = codec.image_fields(arr, encoding)
+    data = fields.pop('data')
+    msg = Image(header=header, **fields)
+    msg.data = _as_byte_array(data)
     return msg
 
 
@@ -83,14 +86,7 @@ def image_to_array(msg: Image) -> np.ndarray:
     bridge = _cv_bridge()
     if bridge is not None:
         return np.array(bridge.imgmsg_to_cv2(msg, desired_encoding='passthrough'))
-    dtype, channels = ENCODINGS[msg.encoding]
-    dt = np.dtype(dtype).newbyteorder('>' if msg.is_bigendian else '<')
-    row = msg.width * channels * dt.itemsize
-    if msg.step < row or len(msg.data) < msg.step * msg.height:
-        raise ValueError(f'image data too short: {len(msg.data)} bytes for {msg.height} rows of step {msg.step}')
-    buf = np.frombuffer(msg.data, np.uint8, count=msg.step * msg.height).reshape(msg.height, msg.step)
-    out = buf[:, :row].copy().view(dt).astype(dtype)
-    return out.reshape(msg.height, msg.width, channels) if channels > 1 else out
+    return codec.image_to_array(msg)
 
 
 # ---------------------------------------------------------------- audio frames
@@ -106,22 +102,14 @@ def msg_to_audio(msg: Image, spec: FrameSpec) -> np.ndarray:
 
     Raises :class:`audio_vision.core.windowing.FrameError` with the reason of the first failed check.
     """
-    check_layout(spec, encoding=msg.encoding, height=msg.height, width=msg.width, step=msg.step,
-                 is_bigendian=bool(msg.is_bigendian), data_len=len(msg.data))
-    samples = np.frombuffer(msg.data, '<f4').reshape(msg.height, msg.width)
-    check_samples(samples)
-    return samples
+    return codec.audio_samples(msg, spec)
 
 
 # ---------------------------------------------------------------- camera info
 
 def camera_info_msg(K: np.ndarray, width: int, height: int, header: Header) -> CameraInfo:
     """Distortion-free pinhole CameraInfo (plumb_bob with zero coefficients, R = I, P = [K | 0])."""
-    K = np.asarray(K, dtype=np.float64).reshape(3, 3)
-    P = np.zeros((3, 4))
-    P[:, :3] = K
-    return CameraInfo(header=header, width=int(width), height=int(height), distortion_model='plumb_bob',
-                      d=[0.0] * 5, k=K.ravel().tolist(), r=np.eye(3).ravel().tolist(), p=P.ravel().tolist())
+    return CameraInfo(header=header, **codec.camera_info_fields(K, width, height))
 
 
 # ---------------------------------------------------------------- point clouds
@@ -165,15 +153,10 @@ def static_transform(parent: str, child: str, stamp_ns: int, translation=(0.0, 0
                      rotation=BODY_TO_OPTICAL_QUATERNION) -> TransformStamped:
     """A TransformStamped of ``child`` in ``parent`` (default: the optical frame of a body frame)."""
     t = TransformStamped(header=make_header(stamp_ns, parent), child_frame_id=child)
-    t.transform.translation.x, t.transform.translation.y, t.transform.translation.z = map(float, translation)
-    (t.transform.rotation.x, t.transform.rotation.y, t.transform.rotation.z,
-     t.transform.rotation.w) = map(float, rotation)
+    (tx, ty, tz), (qx, qy, qz, qw) = codec.transform_values(translation, rotation)
+    t.transform.translation.x, t.transform.translation.y, t.transform.translation.z = tx, ty, tz
+    t.transform.rotation.x, t.transform.rotation.y, t.transform.rotation.z, t.transform.rotation.w = qx, qy, qz, qw
     return t
-
-
-def yaw_quaternion(yaw: float) -> tuple[float, float, float, float]:
-    """(x, y, z, w) of a rotation by ``yaw`` about z."""
-    return (0.0, 0.0, float(np.sin(yaw / 2.0)), float(np.cos(yaw / 2.0)))
 
 
 def odometry_msg(stamp_ns: int, frame_id: str, child_frame_id: str, position, yaw: float, v: float = 0.0,
@@ -196,13 +179,3 @@ def odometry_to_transform(msg) -> TransformStamped:
         p.position.z
     t.transform.rotation = p.orientation
     return t
-
-
-def quaternion_to_matrix(q) -> np.ndarray:
-    """(x, y, z, w) unit quaternion -> 3x3 rotation matrix."""
-    x, y, z, w = q
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-    ])

@@ -1,0 +1,173 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The one message codec of the package: numpy <-> the fields of the messages it publishes and records.
+
+Live topics (``audio_vision.ros.conversions``, rclpy message classes) and bags
+(``audio_vision.bag.messages``, ``rosbags`` dataclasses) build their messages from the fields returned
+here and decode any message through the functions here, so both speak exactly the same layouts:
+
+- stamps: ``builtin_interfaces/Time`` (sec, nanosec) <-> integer nanoseconds;
+- images: ``sensor_msgs/Image`` little-endian, no row padding when built; decoding honours row padding
+  (``step`` > row size) and ``is_bigendian`` (encodings: :data:`audio_vision.core.camera.IMAGE_ENCODINGS`);
+- audio frames: ``32FC1`` Images with height = channels and width = samples, stamped at the first sample;
+- depth: ``32FC1`` metres with NaN where unknown (REP 118); ``16UC1``/``mono16`` millimetres are read too;
+- segmentation: ``mono8`` class ids;
+- CameraInfo: distortion-free pinhole (plumb_bob, zero coefficients, R = I, P = [K | 0]);
+- transforms: translation (x, y, z) and rotation quaternion (x, y, z, w) as floats.
+
+Pure: numpy only (no rclpy, no rosbags); messages are read by their field names (duck typing).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from audio_vision.core.camera import BODY_TO_OPTICAL_QUATERNION, IMAGE_ENCODINGS, image_pixels
+from audio_vision.core.windowing import NS_PER_S, FrameSpec, check_layout, check_samples
+
+__all__ = ['NS_PER_S', 'BODY_TO_OPTICAL_QUATERNION', 'IMAGE_ENCODINGS', 'split_ns', 'stamp_to_ns',
+           'header_stamp_to_ns', 'image_fields', 'image_to_array', 'audio_samples', 'depth_to_metres',
+           'labels_to_array', 'camera_info_fields', 'camera_matrix', 'transform_values', 'yaw_quaternion',
+           'quaternion_to_matrix']
+
+
+# ---------------------------------------------------------------- stamps
+
+def split_ns(ns: int) -> tuple[int, int]:
+    """Integer nanoseconds -> (sec, nanosec) of a ``builtin_interfaces/Time`` (nanosec in [0, 1e9))."""
+    return divmod(int(ns), NS_PER_S)
+
+
+def stamp_to_ns(stamp) -> int:
+    """A ``builtin_interfaces/Time`` (anything with ``sec`` and ``nanosec``) -> integer nanoseconds."""
+    return int(stamp.sec) * NS_PER_S + int(stamp.nanosec)
+
+
+def header_stamp_to_ns(msg) -> int:
+    """The header stamp of a message (anything with ``.header.stamp``) in nanoseconds."""
+    return stamp_to_ns(msg.header.stamp)
+
+
+# ---------------------------------------------------------------- images
+
+def image_fields(arr: np.ndarray, encoding: str) -> dict:
+    """(H, W) or (H, W, C) array -> the fields of a ``sensor_msgs/Image`` but its header.
+
+    Little-endian, no row padding; ``data`` is a flat uint8 array (each message library wraps it its way).
+    """
+    arr = image_pixels(arr, encoding)
+    return {'height': arr.shape[0], 'width': arr.shape[1], 'encoding': encoding, 'is_bigendian': 0,
+            'step': arr.strides[0], 'data': arr.view(np.uint8).reshape(-1)}
+
+
+def _bytes(data) -> np.ndarray:
+    """The uint8 view of a message's ``data`` (numpy array, array.array, bytes or a list of ints)."""
+    if isinstance(data, (np.ndarray, list, tuple)):
+        return np.asarray(data, np.uint8).reshape(-1)
+    return np.frombuffer(data, np.uint8)
+
+
+def image_to_array(msg) -> np.ndarray:
+    """A ``sensor_msgs/Image`` -> (H, W) or (H, W, C) array (a copy) in native byte order.
+
+    Honours row padding and ``is_bigendian``. Raises ValueError for unsupported encodings or short data.
+    """
+    if msg.encoding not in IMAGE_ENCODINGS:
+        raise ValueError(f'unsupported image encoding {msg.encoding!r} (supported: {", ".join(IMAGE_ENCODINGS)})')
+    dtype, channels = IMAGE_ENCODINGS[msg.encoding]
+    dt = np.dtype(dtype).newbyteorder('>' if msg.is_bigendian else '<')
+    row = msg.width * channels * dt.itemsize
+    data = _bytes(msg.data)
+    if msg.step < row or data.size < msg.step * msg.height:
+        raise ValueError(f'image data too short: {data.size} bytes for {msg.height} rows of step {msg.step} '
+                         f'({msg.width} x {msg.encoding})')
+    buf = data[:msg.step * msg.height].reshape(msg.height, msg.step)[:, :row]
+    out = np.ascontiguousarray(buf).view(dt).astype(dtype)
+    return out.reshape(msg.height, msg.width, channels) if channels > 1 else out.reshape(msg.height, msg.width)
+
+
+def audio_samples(msg, spec: FrameSpec | None = None) -> np.ndarray:
+    """An audio frame -> its (C, N) float32 samples.
+
+    With ``spec`` (the live and bag-to-dataset paths) the frame is validated like the perception node
+    does (:func:`audio_vision.core.windowing.check_layout`, then finite and in-range samples) and the
+    samples are a read-only view of the message's data; a failed check raises
+    :class:`audio_vision.core.windowing.FrameError` (a ValueError) with its reason. Without ``spec``
+    only the encoding is checked and the samples are a copy.
+    """
+    if spec is None:
+        if msg.encoding != '32FC1':
+            raise ValueError(f"audio frame encoding must be '32FC1', got {msg.encoding!r}")
+        return image_to_array(msg)
+    data = _bytes(msg.data)
+    check_layout(spec, encoding=msg.encoding, height=msg.height, width=msg.width, step=msg.step,
+                 is_bigendian=bool(msg.is_bigendian), data_len=data.size)
+    samples = data.view('<f4').reshape(msg.height, msg.width)
+    check_samples(samples)
+    return samples
+
+
+def depth_to_metres(msg) -> np.ndarray:
+    """A depth Image -> (H, W) float32 metres, NaN where unknown.
+
+    ``32FC1``/``64FC1``: metres, non-finite or <= 0 -> NaN. ``16UC1``/``mono16``: millimetres (the
+    REP 118 integer convention of RealSense, Azure Kinect, OAK drivers), 0 -> NaN.
+    """
+    arr = image_to_array(msg)
+    if arr.ndim != 2:
+        raise ValueError(f'depth image must have one channel, got encoding {msg.encoding!r}')
+    if arr.dtype == np.uint16:
+        out = arr.astype(np.float32) / 1000.0
+    elif arr.dtype.kind == 'f':
+        out = arr.astype(np.float32)
+    else:
+        raise ValueError(f'depth image encoding {msg.encoding!r} is not a depth encoding '
+                         '(use 32FC1 metres or 16UC1 millimetres)')
+    out[~np.isfinite(out) | (out <= 0)] = np.nan
+    return out
+
+
+def labels_to_array(msg) -> np.ndarray:
+    """A segmentation Image (mono8 / 8UC1 class ids) -> (H, W) uint8."""
+    if msg.encoding not in ('mono8', '8UC1'):
+        raise ValueError(f"segmentation image must be mono8 or 8UC1 class ids, got {msg.encoding!r}")
+    return image_to_array(msg)
+
+
+# ---------------------------------------------------------------- camera info
+
+def camera_info_fields(K: np.ndarray, width: int, height: int) -> dict:
+    """The fields of a distortion-free pinhole ``sensor_msgs/CameraInfo`` but its header (float lists)."""
+    K = np.asarray(K, np.float64).reshape(3, 3)
+    P = np.zeros((3, 4))
+    P[:, :3] = K
+    return {'width': int(width), 'height': int(height), 'distortion_model': 'plumb_bob', 'd': [0.0] * 5,
+            'k': K.ravel().tolist(), 'r': np.eye(3).ravel().tolist(), 'p': P.ravel().tolist()}
+
+
+def camera_matrix(msg) -> np.ndarray:
+    """The 3x3 K of a CameraInfo."""
+    return np.asarray(msg.k, np.float64).reshape(3, 3)
+
+
+# ---------------------------------------------------------------- transforms
+
+def transform_values(translation=(0.0, 0.0, 0.0), rotation=BODY_TO_OPTICAL_QUATERNION):
+    """Check and convert a rigid transform: ((x, y, z), (qx, qy, qz, qw)) as Python floats."""
+    t, q = tuple(map(float, translation)), tuple(map(float, rotation))
+    if len(t) != 3 or len(q) != 4:
+        raise ValueError(f'a transform needs 3 translation and 4 quaternion values, got {len(t)} and {len(q)}')
+    return t, q
+
+
+def yaw_quaternion(yaw: float) -> tuple[float, float, float, float]:
+    """(x, y, z, w) of a rotation by ``yaw`` about z."""
+    return (0.0, 0.0, float(np.sin(yaw / 2.0)), float(np.cos(yaw / 2.0)))
+
+
+def quaternion_to_matrix(q) -> np.ndarray:
+    """(x, y, z, w) unit quaternion -> 3x3 rotation matrix."""
+    x, y, z, w = q
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+    ])
