@@ -24,6 +24,8 @@ from pathlib import Path
 import torch
 
 from audio_vision.training.evaluate import markdown_table
+from audio_vision.training.loop import best_epoch
+from audio_vision.training.trainer import MONITOR
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / 'docs'
@@ -115,7 +117,7 @@ def compare(res: dict, modality: str, metric: str, higher_is_better: bool) -> st
 
 
 def stage_lines(summary: dict) -> list[str]:
-    lines = ['| stage | epochs run | best epoch | steps per epoch | kept validation metrics | wall clock |',
+    lines = ['| stage | epochs run | kept epoch | steps per epoch | kept validation metrics | wall clock |',
              '| --- | --- | --- | --- | --- | --- |']
     cfg = (summary.get('config') or {}).get('train', {})
     for name, info in summary['stages'].items():
@@ -124,16 +126,19 @@ def stage_lines(summary: dict) -> list[str]:
             continue
         stage = name.rsplit('_', 1)[0]
         optim = cfg.get(f'{stage}_optim', {})
-        best = hist[-1].get('best_epoch') or hist[-1]['epoch']
+        modality = name.rsplit('_', 1)[-1]
+        patience = optim.get('patience')
+        best = best_epoch(hist, MONITOR[modality]) if patience is not None else None
+        best = best or hist[-1]['epoch']          # without early stopping the last epoch is kept
         kept = next((r for r in hist if r['epoch'] == best), hist[-1])
         metrics = ', '.join(f'{k[4:]} {v:.3f}' for k, v in kept.items()
                             if k.startswith('val_') and isinstance(v, float))
         if 'codebook_used' in kept:
             metrics += f", codebook used {kept['codebook_used']:.2f}, perplexity {kept['perplexity']:.1f}"
         secs = info.get('seconds')
+        clock = '–' if secs is None else ('resumed (see the notes below)' if secs < 10 else f'{secs / 60:.1f} min')
         lines.append(f"| {name} | {len(hist)} of {optim.get('epochs', '?')} | {best} | "
-                     f"{optim.get('max_steps_per_epoch', '?')} | {metrics} | "
-                     f"{'–' if secs is None else f'{secs / 60:.1f} min'} |")
+                     f"{optim.get('max_steps_per_epoch', '?')} | {metrics} | {clock} |")
     return lines
 
 
@@ -268,6 +273,11 @@ def main() -> None:
                     "![map](mapping.png)\n")
     time_lines = '\n'.join(f'| {k} | {v / 60:.1f} min |' for k, v in timings.items() if isinstance(v, (int, float)))
     features = t.get('features', {})
+    notes_path = DOCS / 'reproduce_notes.md'          # how the times were taken (written by whoever ran it)
+    notes = notes_path.read_text().strip() if notes_path.is_file() else ''
+    nested = timings.get('stages_within_train_parallel', {})
+    if nested:
+        time_lines += '\n' + '\n'.join(f'| within train_parallel: {k} | {v / 60:.1f} min |' for k, v in nested.items())
 
     results_md = f"""# Results
 
@@ -322,6 +332,8 @@ From `docs/reproduce_timings.json`, written by `scripts/reproduce_default_model.
 | step | wall clock |
 | --- | --- |
 {time_lines}
+
+{notes}
 
 ## Deviations from the patent's configuration
 
