@@ -111,6 +111,9 @@ CASES = [
     ('unknown_device', 'good', {'device': 'tpu'}, ['device', 'tpu']),
     ('cuda_unavailable', 'good', {'device': 'cuda:3'}, ['cuda']) if not torch.cuda.is_available() else None,
     ('unknown_backend', 'good', {'backend': 'tensorrt'}, ['backend', 'tensorrt']),
+    # the simulation YAML's chirp (f_end 7000 Hz) is not the one the model matched-filters (7500 Hz)
+    ('chirp_mismatch', 'good', {'sim_config': 'other_chirp_yaml'}, ["'sim_config'", 'f_end', '7000']),
+    ('sim_config_missing', 'good', {'sim_config': '/nonexistent/simulation.yaml'}, ["'sim_config'", 'not found']),
 ]
 CASES = [c for c in CASES if c is not None]
 # rcl itself refuses these before the node exists; run_node does not catch rclpy.init's RCLError yet
@@ -135,7 +138,7 @@ def args_for(case, where, params, dirs):
     model_dir = str(dirs[where]) if where in dirs else where
     args = ['-p', f'model_dir:={model_dir}', '-p', 'warmup:=false']
     for k, v in params.items():
-        args += ['-p', f'{k}:={v}']
+        args += ['-p', f'{k}:={dirs.get(v, v)}']      # a file the fixture wrote, by its key
     return args
 
 
@@ -145,6 +148,8 @@ def model_dirs(tmp_path_factory):
     dirs = build_model_dirs(root)
     (root / 'bad.yaml').write_text('perception_node: [\n')
     dirs['bad_yaml'] = root / 'bad.yaml'
+    (root / 'other_chirp.yaml').write_text('chirp:\n  f_end: 7000.0\n')
+    dirs['other_chirp_yaml'] = root / 'other_chirp.yaml'
     return dirs
 
 

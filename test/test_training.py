@@ -178,3 +178,13 @@ def test_early_stopping_keeps_the_best_epoch_and_resumes_as_stopped(tmp_path):
     again = fit(torch.nn.Linear(2, 1), step, len(x), optim, tmp_path / 'stage', 0, validate, progress=False,
                 monitor=Monitor('val_abs_rel', higher_is_better=False))
     assert len(again) == 5
+
+
+def test_training_refuses_features_whose_chirp_the_dataset_did_not_emit(tiny_dataset):
+    from audio_vision.core.chirp import ChirpMismatch
+    from audio_vision.core.features import FeatureConfig
+    from audio_vision.training.trainer import dataset_summary
+    summary, *_ = dataset_summary(tiny_dataset, FeatureConfig())       # the simulator's default chirp
+    assert summary['path'] == str(tiny_dataset)
+    with pytest.raises(ChirpMismatch, match=f'{tiny_dataset.name} .*f_end 7500.0 \\(emitted\\) vs chirp_f_end 7000.0'):
+        dataset_summary(tiny_dataset, FeatureConfig(chirp_f_end=7000.0))

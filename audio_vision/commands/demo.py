@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from audio_vision.cli import UserError
+from audio_vision.paths import config_dir
 
 HELP = 'run simulator + perception nodes in one process and report accuracy, rate and latency'
 
@@ -90,6 +91,8 @@ def run_demo(out: Path, duration: float, scenes: int, seed: int | None = None, m
         scenes, scene_period = 1, duration
         sim_params.update(trajectory=True, scene_period_s=0.0, segment_s=min(max(duration, 1.0), 600.0))
     perception_params = {k: v for k, v in (('model_dir', model_dir), ('device', device)) if v}
+    # the simulator's chirp (its sim_config, or its default) must be the one the model matched-filters
+    perception_params['sim_config'] = str(sim_config) if sim_config else str(config_dir() / 'simulation.yaml')
 
     with Graph(domain_id=domain_id) as graph:
         perception = graph.add(PerceptionNode, perception_params)   # first: a bad model fails before anything runs

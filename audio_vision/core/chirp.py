@@ -1,7 +1,14 @@
 # SPDX-License-Identifier: Apache-2.0
 """The active echolocation chirp, shared by the simulator (which emits it) and the features
-(which matched-filter the recording with it), so both always use the same waveform."""
+(which matched-filter the recording with it), so both always use the same waveform.
+
+The chirp's parameters are configured twice, ``FeatureConfig.chirp_*`` (the model) and the simulation
+YAML's ``chirp`` section (the simulator node and the capture node emit that one): wherever both meet
+(perception node start-up with ``sim_config``, the demo, training on a simulated dataset),
+:func:`check_chirp_match` refuses a mismatch instead of letting the matched filter silently miss."""
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import scipy.signal as sps
@@ -16,3 +23,59 @@ def chirp_pulse(fs: int, f_start: float, f_end: float, duration_s: float, kind: 
     method = 'linear' if kind == 'linear' else 'logarithmic'
     pulse = sps.chirp(t, f0=f_start, t1=t[-1], f1=f_end, method=method) * sps.windows.tukey(n, 0.2)
     return pulse / (np.sqrt(np.mean(pulse ** 2)) + 1e-12)
+
+
+#: what defines the chirp as both sides see it (ChirpConfig's names; FeatureConfig prefixes them with chirp_)
+CHIRP_FIELDS = ('kind', 'f_start', 'f_end', 'duration_s', 'period_s')
+
+
+class ChirpMismatch(ValueError):
+    """The chirp the features matched-filter is not the chirp the audio carries."""
+
+
+def _kind(kind: str) -> str:
+    return 'exponential' if kind == 'logarithmic' else kind       # chirp_pulse treats them alike
+
+
+def features_chirp(features) -> dict | None:
+    """The chirp a FeatureConfig matched-filters, as {field: value}; None when its features use no chirp
+    (no echo channels and no direction maps)."""
+    if not (getattr(features, 'echo', False) or getattr(features, 'direction_maps', False)):
+        return None
+    return {f: getattr(features, f'chirp_{f}') for f in CHIRP_FIELDS}
+
+
+def emitted_chirp(chirp) -> dict | None:
+    """The chirp a simulator or capture node emits, as {field: value}; None when it emits none.
+
+    ``chirp``: a ``SimConfig.chirp`` (ChirpConfig) or its dict (as a dataset card stores it).
+    """
+    def get(key, default=None):
+        return chirp.get(key, default) if isinstance(chirp, dict) else getattr(chirp, key, default)
+    if not get('enabled', True):
+        return None
+    return {f: get(f) for f in CHIRP_FIELDS}
+
+
+def check_chirp_match(features, chirp, emitter: str) -> None:
+    """Refuse (:class:`ChirpMismatch`) when the features matched-filter another chirp than ``emitter`` emits.
+
+    ``features``: a FeatureConfig (the model's or the training config's); ``chirp``: the emitter's chirp
+    (see :func:`emitted_chirp`); ``emitter`` names it in the message (e.g. the simulation YAML's path).
+    Features without a chirp (no echo channels, no direction maps) match any emitter.
+    """
+    expected = features_chirp(features)
+    if expected is None:
+        return
+    emitted = emitted_chirp(chirp)
+    if emitted is None:
+        raise ChirpMismatch(f'the features matched-filter a chirp but {emitter} emits none (chirp.enabled: false)')
+    diffs = []
+    for f in CHIRP_FIELDS:
+        a, b = expected[f], emitted[f]
+        same = _kind(a) == _kind(b) if f == 'kind' else math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=0.0)
+        if not same:
+            diffs.append(f'{f} {b!r} (emitted) vs chirp_{f} {a!r} (features)')
+    if diffs:
+        raise ChirpMismatch(f'the chirp of {emitter} is not the one the features matched-filter: '
+                            + '; '.join(diffs) + ' (one chirp for both: edit the simulation YAML or retrain)')

@@ -70,6 +70,9 @@ PARAMS = [
                                         '(audio_vision.core.confidence)'),
     Param('min_confidence', 0.0, 'depth pixels with a confidence below this are published as NaN '
                                  '(REP 118 invalid); 0 = off', range=(0.0, 1.0), read_only=False),
+    Param('sim_config', '', "simulation YAML whose chirp the audio carries (simulator node, capture node with "
+                            "chirp: true); the node refuses to start when the model matched-filters another "
+                            "chirp; '' = not checked"),
 ]
 
 
@@ -84,6 +87,20 @@ def load_model(model_dir: str, modalities, device: str, backend: str):
         raise StartupError(str(exc)) from None
     except Exception as exc:  # noqa: BLE001 - e.g. unknown device / backend: still one line
         raise StartupError(f'cannot load the model from {model_dir}: {type(exc).__name__}: {exc}') from None
+
+
+def check_chirp(features, sim_config: str) -> None:
+    """Refuse to start (:class:`StartupError`) when the model matched-filters another chirp than the one
+    ``sim_config`` (a simulation YAML) emits."""
+    from audio_vision.core.chirp import check_chirp_match
+    from audio_vision.simulation.config import SimConfig
+    try:
+        chirp = SimConfig.from_yaml(sim_config).chirp
+        check_chirp_match(features, chirp, f"parameter 'sim_config' ({sim_config})")
+    except FileNotFoundError:
+        raise StartupError(f"parameter 'sim_config': file {sim_config} not found") from None
+    except (ValueError, TypeError) as exc:     # ChirpMismatch, or a broken simulation YAML
+        raise StartupError(f"parameter 'sim_config': {exc}") from None
 
 
 class PerceptionNode(ShellNode):
@@ -106,6 +123,8 @@ class PerceptionNode(ShellNode):
             raise StartupError(f"parameter 'confidence_kind': {p['confidence_kind']!r} is not one of "
                                f'{list(CONFIDENCE_KINDS)}')
         self.model = load_model(p['model_dir'] or str(default_model_dir()), modalities, p['device'], p['backend'])
+        if p['sim_config']:
+            check_chirp(self.model.feature_config, p['sim_config'])
         self._with_confidence = bool(p['publish_confidence'] or p['min_confidence'] > 0)
         fs, window = int(self.model.sample_rate), int(self.model.window_samples)
         if p['window_s'] and round(p['window_s'] * fs) != window:

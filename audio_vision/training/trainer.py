@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from audio_vision.core.baselines import EndToEnd, MeanImage, save_end_to_end, save_mean
 from audio_vision.core.camera import PinholeCamera
+from audio_vision.core.chirp import check_chirp_match
 from audio_vision.core.checkpoint import ArrayGeometry, ModalityModel, ModalitySpec, save_checkpoint
 from audio_vision.core.classes import DEFAULT_CLASS_TABLE, ClassTable
 from audio_vision.core.metrics import MetricAccumulator
@@ -38,9 +39,12 @@ MONITOR = {'depth': Monitor('val_abs_rel', higher_is_better=False),
            'segmentation': Monitor('val_miou', higher_is_better=True)}
 
 
-def dataset_summary(data_dir: Path) -> tuple[dict, ClassTable, PinholeCamera, ArrayGeometry]:
+def dataset_summary(data_dir: Path, features=None) -> tuple[dict, ClassTable, PinholeCamera, ArrayGeometry]:
     reader = DatasetReader(data_dir, 'train')
     card = reader.card
+    sim_chirp = card.get('generator', {}).get('config', {}).get('chirp')
+    if features is not None and sim_chirp is not None:      # a simulated dataset: one chirp for both
+        check_chirp_match(features, sim_chirp, f'the simulator that generated {data_dir}')
     table = ClassTable.from_list(card['class_table']) if card.get('class_table') else DEFAULT_CLASS_TABLE
     first = reader[0]
     h, w = first['depth'].shape
@@ -73,7 +77,7 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         np.random.seed(cfg.seed)
         torch.set_num_threads(cfg.threads)
-        self.summary, self.table, self.camera, self.array = dataset_summary(self.data_dir)
+        self.summary, self.table, self.camera, self.array = dataset_summary(self.data_dir, cfg.features)
         self.train = load_split(self.data_dir, 'train', cfg.features, limit=limit, progress=self.progress)
         self.val = load_split(self.data_dir, 'val', cfg.features, limit=limit, progress=self.progress)
         self.histories: dict[str, list[dict]] = {}
