@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from audio_vision.bag import BagError
 from audio_vision.bag import messages as m
@@ -129,6 +130,15 @@ def test_robot_layout_alignment_crop_resize_and_label_map(tmp_path):
     assert card['camera']['width'] == 32 and card['camera']['hfov_deg'] == pytest.approx(61.93, abs=0.01)
     meta = ds.DatasetReader(tmp_path / 'ds', 'test').metadata(0)
     assert abs(meta['image_stamps_ns']['depth'] - meta['window_end_ns']) <= 0.02 * NS
+
+    # without a segmentation topic every label is unknown, never a class (255 was clamped to 5 'alarm')
+    from audio_vision.core.classes import IGNORE_LABEL
+    from audio_vision.core.modality import SegmentationCodec
+    bag_to_dataset(tmp_path / 'bag', tmp_path / 'noseg', None,
+                   FromBagOptions(**{**opts.__dict__, 'segmentation_topic': None}))
+    labels = np.stack([item['segmentation'] for item in all_samples(tmp_path / 'noseg')])
+    assert labels.shape == (4, 32, 32) and (labels == IGNORE_LABEL).all()
+    assert not SegmentationCodec(6).encode(torch.from_numpy(labels)).any()     # no class gets these pixels
 
     # a tolerance tighter than the camera's offset keeps nothing: a clear error, nothing left behind
     with pytest.raises(BagError, match='within 0.001 s'):

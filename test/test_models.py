@@ -117,3 +117,30 @@ def test_end_to_end_and_mean_baselines():
     np.testing.assert_allclose(mean.depth, 2.0, rtol=1e-6)   # geometric mean of 1 and 4
     assert (mean.segmentation == 1).all()
     assert mean.predict(3)['depth'].shape == (3, 4, 4)
+
+
+def test_networks_refuse_an_unset_number_of_input_channels():
+    """in_channels has no made-up default: it is the feature config's channel count (training/specs.py)."""
+    with pytest.raises(ValueError, match='num_feature_channels'):
+        ATNet(ATNetConfig(latent_size=8, encoder_width=8))
+    with pytest.raises(ValueError, match='num_feature_channels'):
+        EndToEnd(EndToEndConfig(encoder_width=8))
+    assert ATNetConfig().in_channels == EndToEndConfig().in_channels == 0
+
+
+def test_unknown_segmentation_labels_are_ignored_not_a_class():
+    """A label outside the class table (255: no segmentation topic in a bag) is unknown: it encodes as no
+    class, the loss ignores it, and the loss of the known pixels is unchanged."""
+    codec = SegmentationCodec(6)
+    labels = torch.tensor([[[0, 5], [255, 3]]])
+    onehot = codec.encode(labels)
+    assert onehot[0, :, 1, 0].sum() == 0 and onehot[0, 5, 0, 1] == 1 and onehot[0, 5].sum() == 1
+    torch.manual_seed(0)
+    logits = torch.randn(1, 6, 2, 2)
+    known = labels[0] != 255
+    expected = torch.nn.functional.cross_entropy(logits[0].permute(1, 2, 0)[known], labels[0][known])
+    torch.testing.assert_close(codec.loss(logits, onehot), expected)
+    changed = logits.clone()
+    changed[0, :, 1, 0] = torch.tensor([0.0, 0.0, 0.0, 0.0, 0.0, 50.0])      # only the unknown pixel
+    torch.testing.assert_close(codec.loss(changed, onehot), expected)
+    assert codec.loss(logits, codec.encode(torch.full((1, 2, 2), 255))).item() == 0.0

@@ -38,6 +38,7 @@ from audio_vision.bag import messages as m
 from audio_vision.bag.errors import BagError
 from audio_vision.bag.reader import BagMessage, BagReader
 from audio_vision.bag.schema import IMAGE, qualify
+from audio_vision.core.classes import IGNORE_LABEL
 from audio_vision.core.windowing import NS_PER_S, FrameError, FrameSpec, WindowAssembler
 
 CAMERA_INFO = 'sensor_msgs/msg/CameraInfo'
@@ -418,7 +419,7 @@ def _bag_to_dataset(bag, out: Path, cfg, opts, progress) -> FromBagResult:
         say(f'writing {len(plan)} samples')
         plan_by_ordinal = {p[0]: (i, p) for i, p in enumerate(plan)}
         rows = {s: 0 for s in writers}
-        seg_blank = np.full((out_h, out_w), 255, np.uint8)
+        seg_blank = np.full((out_h, out_w), IGNORE_LABEL, np.uint8)      # no segmentation topic: unknown
         for n, (w, _stream) in enumerate(_windows(reader, audio_topic, spec, window, hop, stream_tol,
                                                   opts.max_chunk_samples)):
             if n not in plan_by_ordinal:

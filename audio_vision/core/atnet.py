@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""AT-net: audio transformation network (DESIGN.md §5).
+"""AT-net: audio transformation network (docs/ARCHITECTURE.md, "The method").
 
 ResNet-18 audio encoder on the stacked spectrograms -> domain-transformation MLP (three
 dense layers, ReLU, dropout 0.2) -> manifold decoder (strided transposed convs, x2
@@ -26,7 +26,7 @@ from audio_vision.core.resnet import ResNet18
 
 @dataclass(frozen=True)
 class ATNetConfig:
-    in_channels: int = 22         # feature channels (FeatureConfig.num_feature_channels)
+    in_channels: int = 0          # feature channels: FeatureConfig.num_feature_channels (training/specs.py)
     encoder_width: int = 32       # ResNet-18 base width (64 = original)
     mlp_hidden: int = 512
     dropout: float = 0.2
@@ -104,6 +104,9 @@ class ATNet(nn.Module):
     def __init__(self, cfg: ATNetConfig):
         super().__init__()
         self.config = cfg
+        if cfg.in_channels <= cfg.map_planes:
+            raise ValueError(f'ATNetConfig.in_channels ({cfg.in_channels}) must be the number of feature channels, '
+                             'FeatureConfig.num_feature_channels(num_mics) (training/specs.py derives it)')
         self.encoder = ResNet18(cfg.in_channels - cfg.map_planes, cfg.encoder_width)
         self.mlp = transformation_mlp(self.encoder.out_features, cfg.mlp_hidden,
                                       cfg.start_channels * cfg.start_size ** 2, cfg.dropout)

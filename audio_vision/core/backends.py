@@ -231,7 +231,7 @@ class Backend:
         """{modality: decoded (B, H, W) image tensor} (depth metres / class ids). The -parallel backends
         decode on their workers too, so the calling thread runs no torch op: with several intra-op
         threads every op would start an OpenMP team, which costs a scheduler tick when another process
-        holds the other core (measured: +8 ms per window on 2 busy cores)."""
+        holds the other core (the bench measures it: docs/BENCHMARKS.md)."""
         return self.run(audio, decode=True)
 
     def run(self, audio: torch.Tensor, decode: bool) -> dict[str, torch.Tensor]:

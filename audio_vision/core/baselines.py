@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Baselines kept beside the method in every results table (DESIGN.md §5).
+"""Baselines kept beside the method in every results table (docs/ARCHITECTURE.md, "The method").
 
 - EndToEnd: the same ResNet-18 audio encoder and MLP, but a conv decoder straight to the
   image, trained with the pixel loss (no manifold, no codebook).
@@ -27,7 +27,7 @@ from audio_vision.core.resnet import ResNet18
 
 @dataclass(frozen=True)
 class EndToEndConfig:
-    in_channels: int = 22
+    in_channels: int = 0          # feature channels: FeatureConfig.num_feature_channels (training/specs.py)
     out_channels: int = 2
     image_size: int = 64
     encoder_width: int = 32
@@ -63,6 +63,9 @@ class EndToEnd(nn.Module):
     def __init__(self, cfg: EndToEndConfig):
         super().__init__()
         self.config = cfg
+        if cfg.in_channels <= cfg.map_planes:
+            raise ValueError(f'EndToEndConfig.in_channels ({cfg.in_channels}) must be the number of feature '
+                             'channels, FeatureConfig.num_feature_channels(num_mics) (training/specs.py derives it)')
         self.encoder = ResNet18(cfg.in_channels - cfg.map_planes, cfg.encoder_width)
         self.mlp = transformation_mlp(self.encoder.out_features, cfg.mlp_hidden,
                                       cfg.start_channels * cfg.start_size ** 2, cfg.dropout)

@@ -56,6 +56,10 @@ class ClassTable:
                          for r in rows))
 
 
+#: segmentation label of a pixel whose class is unknown (e.g. a bag without a segmentation topic): any id
+#: outside the class table is unknown; training ignores such pixels (core.modality) and the metrics skip them
+IGNORE_LABEL = 255
+
 # Structural classes first, then one class per sound-source type of the simulator.
 DEFAULT_CLASS_TABLE = ClassTable((
     SemanticClass(0, 'wall', (174, 199, 232)),

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from audio_vision.core.classes import IGNORE_LABEL  # noqa: F401  (ids outside the table are unknown)
+
 MODALITIES = ('depth', 'segmentation')
 
 
@@ -60,15 +62,23 @@ class SegmentationCodec:
         return self.num_classes
 
     def encode(self, labels: torch.Tensor) -> torch.Tensor:
-        """(B, H, W) class ids -> (B, K, H, W) one-hot."""
-        return F.one_hot(labels.long().clamp(0, self.num_classes - 1), self.num_classes).permute(0, 3, 1, 2).float()
+        """(B, H, W) class ids -> (B, K, H, W) one-hot; an id outside the table (:data:`IGNORE_LABEL`) is
+        unknown and encodes as all zeros (never as a class)."""
+        labels = labels.long()
+        known = (labels >= 0) & (labels < self.num_classes)
+        onehot = F.one_hot(torch.where(known, labels, 0), self.num_classes).permute(0, 3, 1, 2).float()
+        return onehot * known.unsqueeze(1)
 
     def decode(self, output: torch.Tensor) -> torch.Tensor:
         """(B, K, H, W) logits -> (B, H, W) uint8 class ids."""
         return output.argmax(dim=1).to(torch.uint8)
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(output, target.argmax(dim=1))
+        """Cross-entropy over the pixels of known class; unknown pixels (all-zero targets) are ignored."""
+        known = target.sum(dim=1) > 0
+        if not bool(known.any()):
+            return output.sum() * 0.0
+        return F.cross_entropy(output, torch.where(known, target.argmax(dim=1), -100), ignore_index=-100)
 
 
 def make_codec(modality: str, num_classes: int = 6):

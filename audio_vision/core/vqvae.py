@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""VQ-VAE: learns the manifold of one visual modality (DESIGN.md §5).
+"""VQ-VAE: learns the manifold of one visual modality (docs/ARCHITECTURE.md, "The method").
 
 Encoder: strided 4x4 convs (x2 downsampling each; 64 then 128 features), a 3x3 conv,
 three residual blocks, a 1x1 projection to the code dimension. Quantizer: nearest of

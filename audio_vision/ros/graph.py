@@ -43,10 +43,9 @@ class Graph:
     ``executor_cls`` is for comparing executors (benchmarks/executor_probe.py); keep the default.
 
     One executor thread: the nodes' callbacks are short (inference runs on the perception node's worker
-    thread). rclpy's MultiThreadedExecutor was measured here (rclpy 9.1, 2 cores) to burn a full core
-    while idle and to starve its own timers: the simulator at 15x real time skipped half its chunks
-    and a subscriber in the same executor received a quarter of them; single-threaded, all arrived at
-    a sixth of the CPU (probe: benchmarks/executor_probe.py).
+    thread). rclpy's MultiThreadedExecutor burns CPU while idle and starves its own timers (chunks
+    skipped, frames lost); the single-threaded one delivers everything: benchmarks/executor_probe.py
+    measures both, docs/BENCHMARKS.md quotes its output.
     """
 
     def __init__(self, domain_id: int | None = None, executor_cls: type[Executor] = SingleThreadedExecutor):
