@@ -212,3 +212,23 @@ def test_default_backend_on_the_shipped_model_and_simulated_audio():
         audio = np.ascontiguousarray(audio, np.float32)
         verdict = B.compare_outputs(eager.predict(audio), default.predict(audio))
         assert verdict['equivalent'], (seed, verdict)
+
+
+def test_close_ends_the_worker_threads_and_a_with_block_closes(tmp_path):
+    write_tiny_models(tmp_path)
+
+    def workers():
+        return {t for t in threading.enumerate() if t.name.startswith('audio_vision_infer')}
+
+    before = workers()
+    with AudioToVision.load(tmp_path, backend='eager-parallel') as pipe:
+        window = np.zeros((pipe.num_channels, pipe.window_samples), np.float32)
+        expected = pipe.predict(window)
+        mine = workers() - before
+        assert len(mine) >= 2                       # the -parallel engine runs on its own threads
+    for t in mine:                                  # closed on leaving the block: they end (no __del__ needed)
+        t.join(timeout=60.0)
+    assert not [t.name for t in mine if t.is_alive()]
+    pipe.close()                                    # idempotent
+    after = pipe.predict(window)                    # still usable, on the calling thread
+    np.testing.assert_array_equal(after['segmentation'], expected['segmentation'])

@@ -183,7 +183,7 @@ def bench_perception(model_dir: Path, backends: list[str], n: int, log) -> dict:
             f"depth {row['depth']['p50_ms']:6.2f}  seg {row['segmentation']['p50_ms']:6.2f}  "
             f"cpu {row['both']['cpu_p50_ms']:6.2f}  equivalent={equivalence['equivalent']}")
         for p in pipes.values():
-            p.backend.close()
+            p.close()
     return results
 
 

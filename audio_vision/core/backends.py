@@ -150,25 +150,34 @@ def _inference(fn):
 # ------------------------------------------------------------------------------------------ backends
 
 class SpectralPart(nn.Module):
-    """The spectrogram channels of :class:`SpectrogramFeatures` (log-mel magnitudes + IPD), without the
-    echo channels: with :class:`EchoPart` it splits the features into two independent halves that run
-    on two workers. Verified against the module's own forward when built (see ``split_features``)."""
+    """The first half of :class:`SpectrogramFeatures`' channels for the ``-parallel`` backends: the
+    spectrogram channels (log-mel magnitudes + IPD), and with direction maps also the echo beams, so
+    that the two halves cost about the same. With :class:`EchoPart` it splits the features into two
+    independent halves that run on two workers; verified against the module's own forward when built
+    (see ``split_features``)."""
 
     def __init__(self, features: nn.Module):
         super().__init__()
         self.features = features
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        cfg = self.features.config
+        if cfg.direction_maps and cfg.echo:
+            return torch.cat([self.features.spectral(audio), self.features.echogram(audio.float())], dim=1)
         return self.features.spectral(audio)
 
 
 class EchoPart(nn.Module):
+    """The second half: the echo beams, or with direction maps the packed maps."""
+
     def __init__(self, features: nn.Module):
         super().__init__()
         self.features = features
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        return self.features.spatial(audio)
+        if self.features.config.direction_maps:
+            return self.features.packed_direction_maps(audio)
+        return self.features.echogram(audio.float())
 
 
 def _run_net(net, parts, codec=None):
@@ -213,7 +222,8 @@ class Backend:
     def split_features(self, example_audio: torch.Tensor) -> None:
         """-parallel: compute the spectrogram and the echo channels on two workers at once, if the two
         halves reproduce the feature module's output exactly on ``example_audio``."""
-        if not getattr(self.feature_module.config, 'echo', False):
+        cfg = self.feature_module.config
+        if not (getattr(cfg, 'echo', False) or getattr(cfg, 'direction_maps', False)):
             return
         parts = tuple(self.compile_features(p(self.feature_module).eval(), example_audio)
                       for p in (SpectralPart, EchoPart))
@@ -252,7 +262,7 @@ class Backend:
             self._workers.close()
             self._workers = None
 
-    def __del__(self):
+    def __del__(self):     # a safety net only: owners call AudioToVision.close() (or use it in a with block)
         try:
             self.close()
         except Exception:  # noqa: BLE001 - interpreter shutdown

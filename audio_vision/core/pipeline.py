@@ -97,6 +97,18 @@ class AudioToVision:
         models = {m: load_checkpoint(model_dir / f'{m}.pt', expect={'modality': m}, device=dev) for m in modalities}
         return cls(models, dev, quantize, backend)
 
+    def close(self) -> None:
+        """Release the inference engine (its worker threads) now; idempotent. Owners call it when done
+        (the perception node in ``destroy_node``) or use the pipeline as a context manager; afterwards a
+        parallel backend runs on the calling thread."""
+        self.backend.close()
+
+    def __enter__(self) -> 'AudioToVision':
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     # -- what the model expects -------------------------------------------------------------
     @property
     def modalities(self) -> tuple[str, ...]:

@@ -216,6 +216,9 @@ class PerceptionNode(ShellNode):
                 self._stop = True
                 self._cv.notify_all()
             self._worker.join(timeout=10.0)
+        worker, model = getattr(self, '_worker', None), getattr(self, 'model', None)
+        if model is not None and (worker is None or not worker.is_alive()):   # not while it still infers
+            model.close()
         return super().destroy_node()
 
     # ------------------------------------------------------------ input
