@@ -100,14 +100,20 @@ def fusion(channels: int, map_features: int, out_channels: int) -> nn.Sequential
                          nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
 
 
+def feature_encoder(cfg) -> ResNet18:
+    """The ResNet-18 over the feature channels but the direction-map planes, of an ATNet or EndToEnd config;
+    refuses an unset ``in_channels``."""
+    if cfg.in_channels <= cfg.map_planes:
+        raise ValueError(f'{type(cfg).__name__}.in_channels ({cfg.in_channels}) must be the number of feature '
+                         'channels, FeatureConfig.num_feature_channels(num_mics) (training/specs.py derives it)')
+    return ResNet18(cfg.in_channels - cfg.map_planes, cfg.encoder_width)
+
+
 class ATNet(nn.Module):
     def __init__(self, cfg: ATNetConfig):
         super().__init__()
         self.config = cfg
-        if cfg.in_channels <= cfg.map_planes:
-            raise ValueError(f'ATNetConfig.in_channels ({cfg.in_channels}) must be the number of feature channels, '
-                             'FeatureConfig.num_feature_channels(num_mics) (training/specs.py derives it)')
-        self.encoder = ResNet18(cfg.in_channels - cfg.map_planes, cfg.encoder_width)
+        self.encoder = feature_encoder(cfg)
         self.mlp = transformation_mlp(self.encoder.out_features, cfg.mlp_hidden,
                                       cfg.start_channels * cfg.start_size ** 2, cfg.dropout)
         self.upsample, c = upsampling_stages(cfg.start_channels, cfg.num_upsamples)

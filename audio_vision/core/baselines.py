@@ -15,14 +15,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from audio_vision.core.atnet import DirectionMapEncoder, fusion, transformation_mlp, upsampling_stages
+from audio_vision.core.atnet import DirectionMapEncoder, feature_encoder, fusion, transformation_mlp, upsampling_stages
 from audio_vision.core.checkpoint import (BASELINE_FORMAT, VERSION, CheckpointError, ModalitySpec,
                                           load_state_for_compute, read_checkpoint, state_for_storage,
                                           write_payload)
 from audio_vision.core.configs import config_from_dict, config_to_dict
 from audio_vision.core.features import unpack_direction_maps
 from audio_vision.core.modality import make_codec
-from audio_vision.core.resnet import ResNet18
 
 
 @dataclass(frozen=True)
@@ -63,10 +62,7 @@ class EndToEnd(nn.Module):
     def __init__(self, cfg: EndToEndConfig):
         super().__init__()
         self.config = cfg
-        if cfg.in_channels <= cfg.map_planes:
-            raise ValueError(f'EndToEndConfig.in_channels ({cfg.in_channels}) must be the number of feature '
-                             'channels, FeatureConfig.num_feature_channels(num_mics) (training/specs.py derives it)')
-        self.encoder = ResNet18(cfg.in_channels - cfg.map_planes, cfg.encoder_width)
+        self.encoder = feature_encoder(cfg)
         self.mlp = transformation_mlp(self.encoder.out_features, cfg.mlp_hidden,
                                       cfg.start_channels * cfg.start_size ** 2, cfg.dropout)
         self.upsample, c = upsampling_stages(cfg.start_channels, cfg.upsamples_before_maps, cfg.min_channels)
