@@ -225,8 +225,9 @@ def main() -> None:
         pr = probe['rows']
         a, b = pr['decoded mean latent']['depth']['abs_rel'], pr['mean image']['depth']['abs_rel']
         c, d = pr['decoded mean latent']['segmentation']['miou'], pr['mean image']['segmentation']['miou']
-        probe_md = (f"\nWhy a latent target can lose to a pixel target: an L2-trained network predicts the conditional "
-                    f"mean of its target. `{probe['command']}` (docs/latent_mean_probe.json) measures the unconditional "
+        probe_md = (f"\nWhy a latent target can lose to a pixel target: an L2-trained network predicts the "
+                    f"conditional mean of its target. `{probe['command']}` (docs/latent_mean_probe.json) "
+                    f"measures the unconditional "
                     f"case on {probe['test_windows']} test windows: the VQ-VAE decoder applied to the training set's "
                     f"mean latent scores depth AbsRel {a:.3f} and mIoU {c:.3f}, the mean image (the pixel loss' "
                     f"answer) {b:.3f} and {d:.3f}: "
@@ -246,13 +247,15 @@ def main() -> None:
                          f"{v['abs_rel_half']:.3f} | {v['half_ratio']:.3f} | {ause:.3f} |")
         seg = conf['modalities'].get('segmentation', {}).get(conf['default_kind'])
         default = dk[conf['default_kind']]
-        conf_md = (f"\n## Per-pixel confidence\n\n`python {conf['command']}` (docs/confidence.json, {conf['date'][:10]}, "
+        conf_md = (f"\n## Per-pixel confidence\n\n`python {conf['command']}` "
+                   f"(docs/confidence.json, {conf['date'][:10]}, "
                    f"{conf['samples']} windows of `{conf['data']}` split {conf['split']}); what the kinds are: "
                    f"docs/MAPPING.md.\n\n" + '\n'.join(lines) + '\n\n'
                    + f"Target (AbsRel of the most-confident half <= {conf['target_half_ratio']} x all pixels) with the "
                      f"default kind: {'met' if default['half_ratio'] <= conf['target_half_ratio'] else '**not met**'} "
                      f"({default['half_ratio']:.3f})."
-                   + (f" Segmentation: pixel error {seg['error_all']:.3f} over all pixels, {seg['error_half']:.3f} over "
+                   + (f" Segmentation: pixel error {seg['error_all']:.3f} over all pixels, "
+                      f"{seg['error_half']:.3f} over "
                       f"the most-confident half, AUSE {seg['ause']:.3f}." if seg else '')
                    + '\n\n![sparsification curves](confidence_sparsification.png)\n')
     mapping = read_json(DOCS / 'mapping.json')
@@ -260,7 +263,8 @@ def main() -> None:
     if mapping:
         names = {'method': 'method depth + confidence', 'method_no_confidence': 'method depth, no confidence',
                  'ground_truth': 'ground-truth depth (the mapper\'s ceiling)'}
-        lines = ['| depth fused | occupied F1 (0.2 m) | precision | recall | free-space IoU |', '| --- | --- | --- | --- | --- |']
+        lines = ['| depth fused | occupied F1 (0.2 m) | precision | recall | free-space IoU |',
+                 '| --- | --- | --- | --- | --- |']
         lines += [f"| {names.get(k, k)} | {v['occupied_f1']:.3f} | {v['occupied_precision']:.3f} | "
                   f"{v['occupied_recall']:.3f} | {v['free_iou']:.3f} |" for k, v in mapping['mean'].items()]
         f1 = mapping['mean']['method']['occupied_f1']
