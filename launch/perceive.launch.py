@@ -140,6 +140,8 @@ def plan(args: dict, config: Path | None = None, rviz_installed=rviz_available) 
                 'parameters': files + [{**common, **overrides}], 'arguments': log_args}
 
     perception = {'array_frame_id': array_frame, 'camera_frame_id': camera_frame}
+    if mapping:
+        perception['publish_confidence'] = True     # the occupancy grid weighs depth by it
     if a['model_dir']:
         perception['model_dir'] = a['model_dir']
     nodes = [node('perception_node', 'perception.yaml', **perception)]

@@ -63,7 +63,7 @@ def run(model_dir, audio, t0, windows, **params):
 def test_confidence_topics_share_the_image_header_and_equal_the_offline_pipeline(model_dir):
     audio = (0.1 * np.random.default_rng(5).normal(size=(CH, 4 * WINDOW))).astype(np.float32)
     t0 = 1_700_000_000 * NS_PER_S
-    _, got = run(model_dir, audio, t0, 4)
+    _, got = run(model_dir, audio, t0, 4, publish_confidence=True)
     offline = AudioToVision.load(model_dir, backend='eager')
     for image, conf in (('depth/image', 'depth/confidence'), ('segmentation/image', 'segmentation/confidence')):
         assert len(got[conf]) == len(got[image]) == 4
@@ -89,7 +89,7 @@ def test_min_confidence_publishes_low_confidence_depth_as_nan(model_dir):
     offline = AudioToVision.load(model_dir, backend='eager')
     _, conf = offline.predict_with_confidence(audio[:, :WINDOW])
     threshold = float(np.median(conf['depth']))           # masks about half of the pixels
-    _, got = run(model_dir, audio, t0, 2, min_confidence=threshold)
+    _, got = run(model_dir, audio, t0, 2, min_confidence=threshold, publish_confidence=True)
     for d, c in zip(got['depth/image'], got['depth/confidence']):
         end = (conv.time_to_ns(d.header.stamp) - t0) * FS // NS_PER_S
         images, want = offline.predict_with_confidence(audio[:, end - WINDOW:end])

@@ -64,8 +64,8 @@ PARAMS = [
     Param('points_stride', 1, 'pixel stride of depth/points', range=(1, 64), read_only=False),
     Param('diagnostics_period_s', 1.0, 'period of /diagnostics', range=(0.1, 60.0)),
     Param('warmup', True, 'run one inference at start-up so the first real window is not slow'),
-    Param('publish_confidence', True, 'also publish depth/confidence and segmentation/confidence (32FC1 in '
-                                      '[0, 1], same header as the image; runs the eager engine)'),
+    Param('publish_confidence', False, 'also publish depth/confidence and segmentation/confidence (32FC1 in '
+                                       '[0, 1], same header as the image; runs the eager engine)'),
     Param('confidence_kind', 'decoder', 'per-pixel confidence signal: decoder, latent, margin or posterior '
                                         '(audio_vision.core.confidence)'),
     Param('min_confidence', 0.0, 'depth pixels with a confidence below this are published as NaN '
