@@ -93,6 +93,8 @@ def run_demo(out: Path, duration: float, scenes: int, seed: int | None = None, m
     perception_params = {k: v for k, v in (('model_dir', model_dir), ('device', device)) if v}
     # the simulator's chirp (its sim_config, or its default) must be the one the model matched-filters
     perception_params['sim_config'] = str(sim_config) if sim_config else str(config_dir() / 'simulation.yaml')
+    if mapping:
+        perception_params['publish_confidence'] = True     # occupancy_node weighs depth by it (use_confidence)
 
     with Graph(domain_id=domain_id) as graph:
         perception = graph.add(PerceptionNode, perception_params)   # first: a bad model fails before anything runs
