@@ -76,13 +76,9 @@ def default_specs(modalities=('depth', 'segmentation')):
     return {m: modality_spec(cfg, m, sim.camera, array, DEFAULT_CLASS_TABLE) for m in modalities}, cfg
 
 
-def end_to_end_config(spec, cfg):
-    from audio_vision.training.specs import end_to_end_config as build
-    return build(cfg, spec)
-
-
 def write_random_default_models(model_dir: Path, seed: int = 0) -> dict:
     """depth.pt, segmentation.pt and end_to_end_*.pt of the default architecture with random weights."""
+    from audio_vision.training.specs import end_to_end_config
     import torch
     from audio_vision.core.baselines import EndToEnd, save_end_to_end
     from audio_vision.core.checkpoint import ModalityModel, save_checkpoint
@@ -92,7 +88,7 @@ def write_random_default_models(model_dir: Path, seed: int = 0) -> dict:
     for m, spec in specs.items():
         models[m] = ModalityModel(spec).eval()
         save_checkpoint(Path(model_dir) / f'{m}.pt', models[m])
-        save_end_to_end(Path(model_dir) / f'end_to_end_{m}.pt', EndToEnd(end_to_end_config(spec, cfg)).eval(), spec)
+        save_end_to_end(Path(model_dir) / f'end_to_end_{m}.pt', EndToEnd(end_to_end_config(cfg, spec)).eval(), spec)
     return models
 
 
@@ -207,19 +203,22 @@ def bench_stages(model_dir: Path, n: int) -> dict:
         stages['features_ipd'] = lambda: feats_mod.phase_differences(spec)
     if feats_mod.config.echo:
         stages['features_echogram'] = lambda: feats_mod.echogram(x)
+    if feats_mod.config.direction_maps:
+        stages['features_direction_maps'] = lambda: feats_mod.packed_direction_maps(x)
     with torch.inference_mode():
         f = feats_mod(x)
         for m, model in pipe.models.items():
             at, vq = model.atnet, model.vqvae
-            e = at.encoder(f)
-            h = at.mlp(e).view(-1, at.config.start_channels, at.config.start_size, at.config.start_size)
-            z = at.project(at.upsample(h))
+            spectral, maps = at.split_input(f)
+            e = at.encoder(spectral)
+            h = at.mlp(e)
+            z = at.decode_manifold(h, maps)
             q = vq.quantizer.lookup(vq.quantizer.nearest(z))
             o = vq.decoder(q)
             stages.update({
-                f'{m}_atnet_encoder': lambda at=at: at.encoder(f),
+                f'{m}_atnet_encoder': lambda at=at, spectral=spectral: at.encoder(spectral),
                 f'{m}_atnet_mlp': lambda at=at, e=e: at.mlp(e),
-                f'{m}_atnet_manifold_decoder': lambda at=at, h=h: at.project(at.upsample(h)),
+                f'{m}_atnet_manifold_decoder': lambda at=at, h=h, maps=maps: at.decode_manifold(h, maps),
                 f'{m}_quantize': lambda vq=vq, z=z: vq.quantizer.lookup(vq.quantizer.nearest(z)),
                 f'{m}_vqvae_decoder': lambda vq=vq, q=q: vq.decoder(q),
                 f'{m}_codec_decode': lambda model=model, o=o: model.codec.decode(o)})
@@ -236,6 +235,7 @@ def bench_stages(model_dir: Path, n: int) -> dict:
 
 def bench_baseline(model_dir: Path, backends: list[str], n: int, source: str = 'trained') -> dict:
     """The end-to-end baseline (features -> encoder -> MLP -> image decoder), both modalities."""
+    from audio_vision.training.specs import end_to_end_config
     import torch
     from audio_vision.core.backends import build_backend
     from audio_vision.core.baselines import EndToEnd, load_end_to_end
@@ -249,7 +249,7 @@ def bench_baseline(model_dir: Path, backends: list[str], n: int, source: str = '
             nets[m], spec = load_end_to_end(path)
         else:
             spec, source = specs[m], 'random weights, default architecture'
-            nets[m] = EndToEnd(end_to_end_config(spec, cfg)).eval()
+            nets[m] = EndToEnd(end_to_end_config(cfg, spec)).eval()
             nets[m].codec = make_codec(m, len(spec.class_table))
     features = SpectrogramFeatures(spec.features, spec.array.mic_positions)
     windows = random_windows(spec.array.num_channels, spec.features.window_samples)
@@ -394,6 +394,7 @@ def bench_simulator(n: int, record_s: float) -> dict:
 def bench_training(steps: int, batch: int) -> dict:
     """Samples/s (batch / median step time) of a few AdamW steps per stage on random tensors of the real
     shapes (features are precomputed in training, as the trainer does)."""
+    from audio_vision.training.specs import end_to_end_config
     import torch
     import torch.nn.functional as F
     from audio_vision.core.baselines import EndToEnd
@@ -412,7 +413,7 @@ def bench_training(steps: int, batch: int) -> dict:
         else:
             images = codec.encode(torch.randint(0, len(spec.class_table), (batch, size, size)))
         latent = torch.randn(batch, spec.vqvae.code_dim, spec.vqvae.latent_size, spec.vqvae.latent_size)
-        e2e = EndToEnd(end_to_end_config(spec, cfg)).train()
+        e2e = EndToEnd(end_to_end_config(cfg, spec)).train()
 
         def vq_step():
             o = model.vqvae(images)

@@ -124,11 +124,18 @@ class ATNet(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """(B, F_ch, bins, frames) -> (B, code_dim, latent, latent) continuous manifold point."""
+        spectral, maps = self.split_input(features)
+        return self.decode_manifold(self.mlp(self.encoder(spectral)), maps)
+
+    def split_input(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The spectrogram-encoder channels and the direction maps (None without a map branch)."""
         cfg = self.config
-        spectral, maps = unpack_direction_maps(features, cfg.map_channels, cfg.map_grid, cfg.map_planes)
-        h = self.mlp(self.encoder(spectral))                                  # (B, C0*s*s)
-        h = h.view(-1, cfg.start_channels, cfg.start_size, cfg.start_size)    # (B, C0, s, s)
-        h = self.upsample(h)                                                  # (B, c, latent, latent)
+        return unpack_direction_maps(features, cfg.map_channels, cfg.map_grid, cfg.map_planes)
+
+    def decode_manifold(self, h: torch.Tensor, maps: torch.Tensor | None) -> torch.Tensor:
+        """MLP output (B, C0*s*s) (+ direction maps) -> (B, code_dim, latent, latent)."""
+        cfg = self.config
+        h = self.upsample(h.view(-1, cfg.start_channels, cfg.start_size, cfg.start_size))   # (B, c, latent, latent)
         if maps is not None:
             h = self.fuse(torch.cat([h, self.map_encoder(maps, cfg.latent_size)], dim=1))
         return self.project(h)
