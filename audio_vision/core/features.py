@@ -388,13 +388,13 @@ class SpectrogramFeatures(nn.Module):
         flat = F.pad(flat, (0, size - flat.shape[1]))
         return flat.reshape(-1, cfg.map_planes, cfg.num_bins, cfg.num_frames)
 
-    def spatial(self, audio: torch.Tensor) -> torch.Tensor:
+    def spatial(self, audio: torch.Tensor, spec: torch.Tensor | None = None) -> torch.Tensor:
         """The channels after the spectral ones: echo beams and packed direction maps (may be empty)."""
         parts = []
         if self.config.echo:
             parts.append(self.echogram(audio.float()))
         if self.config.direction_maps:
-            parts.append(self.packed_direction_maps(audio))
+            parts.append(self.packed_direction_maps(audio, spec))
         if not parts:
             return audio.new_zeros(audio.shape[0], 0, self.config.num_bins, self.config.num_frames)
         return torch.cat(parts, dim=1)
@@ -428,12 +428,13 @@ class SpectrogramFeatures(nn.Module):
         return spec.reshape(b, c, *spec.shape[-2:])
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.spectral(audio), self.spatial(audio)], dim=1)
+        spec = self.stft(audio.float())           # shared by the spectral channels and the SRP maps
+        return torch.cat([self.spectral(audio, spec), self.spatial(audio, spec)], dim=1)
 
-    def spectral(self, audio: torch.Tensor) -> torch.Tensor:
+    def spectral(self, audio: torch.Tensor, spec: torch.Tensor | None = None) -> torch.Tensor:
         """The passive part: (B, C, N) -> (B, C + 2(C-1), bins, frames) log-magnitudes and phase differences."""
         cfg = self.config
-        spec = self.stft(audio.float())                           # (B, C, K, T) complex
+        spec = self.stft(audio.float()) if spec is None else spec  # (B, C, K, T) complex
         power = spec.real.square() + spec.imag.square()           # (B, C, K, T)
         if self.filterbank is not None:
             power = torch.einsum('mk,bckt->bcmt', self.filterbank, power)
