@@ -29,6 +29,7 @@ from audio_vision.core.modality import image_to_tensor, make_codec
 from audio_vision.simulation.dataset import DatasetReader
 from audio_vision.training.config import TrainConfig
 from audio_vision.training.data import SplitData, load_split
+from audio_vision.training.objectives import ATNetObjective
 from audio_vision.training.loop import DistInfo, Monitor, fit, init_distributed, stopped_early, unwrap, wrap_ddp
 from audio_vision.training.specs import end_to_end_config, modality_spec
 from audio_vision.training.plots import plot_curves
@@ -160,8 +161,11 @@ class Trainer:
         targets, val_targets = self.latents(model, self.train), self.latents(model, self.val)
         at = wrap_ddp(model.atnet, self.info)
 
+        objective = ATNetObjective(cfg.atnet_objective, model.vqvae, codec)
+
         def step(net, idx):
-            return F.mse_loss(net(self.train.features[idx].float()), targets[idx])
+            images = self._images(self.train, modality, codec, idx) if objective.needs_images else None
+            return objective(net(self.train.features[idx].float()), targets[idx], images)
 
         def validate(net):
             preds, latent_loss = [], []

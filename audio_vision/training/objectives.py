@@ -1,0 +1,75 @@
+# SPDX-License-Identifier: Apache-2.0
+"""What the AT-net is trained against, given the frozen VQ-VAE of its modality.
+
+The patent's objective is the L2 distance between the AT-net's latent and the VQ-VAE encoder's
+continuous latent of the true image (``latent_weight``). Inference then snaps every latent cell to
+its nearest codeword and decodes. Under uncertainty the L2 target pays the *mean* of the plausible
+latents, which lies between codewords and decodes to none of the plausible images
+(scripts/latent_mean_probe.py measures it). Two further terms keep the method (latent -> nearest
+codeword -> frozen decoder) but train the latent for what inference does with it:
+
+``code_weight``   cross-entropy of the true image's codeword per cell, with logits ``-||z - e_k||^2 / T``
+                  (``T``: the codebook's median neighbour distance, :func:`codebook_temperature`). The
+                  nearest codeword of ``z`` is the argmax of these logits, so this trains exactly the
+                  choice inference makes, and under uncertainty it picks the most likely codeword
+                  instead of averaging them.
+``image_weight``  the modality's image loss (depth L1 on log-depth + validity, segmentation
+                  cross-entropy) of the frozen decoder's output on the quantized latent, with the
+                  straight-through gradient to ``z``: the codewords are chosen for the pixels they
+                  decode to.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from audio_vision.core.confidence import codebook_temperature, codeword_sq_distances
+from audio_vision.core.vqvae import VQVAE
+
+
+@dataclass(frozen=True)
+class ATNetObjectiveConfig:
+    latent_weight: float = 1.0      # MSE to the continuous target latent (the patent's objective)
+    code_weight: float = 0.0        # cross-entropy of the target latent's nearest codeword per cell
+    image_weight: float = 0.0       # image loss through the frozen decoder (straight-through quantization)
+
+    def __post_init__(self):
+        weights = (self.latent_weight, self.code_weight, self.image_weight)
+        if min(weights) < 0 or max(weights) <= 0:
+            raise ValueError(f'AT-net objective weights must be >= 0 with one > 0, got {weights}')
+
+
+class ATNetObjective:
+    """``objective(z, target_latent, target_image) -> scalar loss`` for one modality's frozen VQ-VAE.
+
+    ``codec`` is the modality's codec (``loss(output, encoded_image)``); ``target_image`` is the
+    codec-encoded image, needed only when ``image_weight > 0``.
+    """
+
+    def __init__(self, cfg: ATNetObjectiveConfig, vqvae: VQVAE, codec):
+        self.cfg, self.vqvae, self.codec = cfg, vqvae, codec
+        self.temperature = codebook_temperature(vqvae.quantizer.codebook)
+
+    @property
+    def needs_images(self) -> bool:
+        return self.cfg.image_weight > 0
+
+    def __call__(self, z: torch.Tensor, target_latent: torch.Tensor,
+                 target_image: torch.Tensor | None = None) -> torch.Tensor:
+        cfg, quantizer = self.cfg, self.vqvae.quantizer
+        loss = z.new_zeros(())
+        if cfg.latent_weight > 0:
+            loss = loss + cfg.latent_weight * F.mse_loss(z, target_latent)
+        if cfg.code_weight > 0:
+            logits = -codeword_sq_distances(z, quantizer.codebook) / self.temperature   # (B, h, w, K)
+            codes = quantizer.nearest(target_latent)                                    # (B, h, w)
+            loss = loss + cfg.code_weight * F.cross_entropy(logits.permute(0, 3, 1, 2), codes)
+        if cfg.image_weight > 0:
+            if target_image is None:
+                raise ValueError('image_weight > 0 needs the encoded target image')
+            snapped = quantizer.lookup(quantizer.nearest(z))
+            decoded = self.vqvae.decoder(z + (snapped - z).detach())                  # straight-through
+            loss = loss + cfg.image_weight * self.codec.loss(decoded, target_image)
+        return loss

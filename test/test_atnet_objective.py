@@ -1,0 +1,79 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The AT-net objective: each term trains what it claims, against a frozen VQ-VAE."""
+import pytest
+import torch
+
+from audio_vision.core.checkpoint import ModalityModel
+from audio_vision.core.confidence import codeword_sq_distances
+from audio_vision.training.objectives import ATNetObjective, ATNetObjectiveConfig
+from helpers import tiny_spec
+
+
+def frozen_model(modality: str) -> ModalityModel:
+    torch.manual_seed(0)
+    model = ModalityModel(tiny_spec(modality)).eval()
+    for p in model.vqvae.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def random_latent(model: ModalityModel, batch: int = 3) -> torch.Tensor:
+    cfg = model.spec.vqvae
+    return torch.randn(batch, cfg.code_dim, cfg.latent_size, cfg.latent_size) * 0.1
+
+
+def test_weights_must_be_non_negative_with_one_positive():
+    for bad in ({'latent_weight': 0.0}, {'code_weight': -1.0}):
+        with pytest.raises(ValueError, match='weights'):
+            ATNetObjectiveConfig(**bad)
+
+
+def test_latent_term_alone_is_the_patents_mse():
+    model = frozen_model('depth')
+    objective = ATNetObjective(ATNetObjectiveConfig(), model.vqvae, model.codec)
+    z, target = random_latent(model), random_latent(model)
+    assert torch.allclose(objective(z, target), torch.nn.functional.mse_loss(z, target))
+    assert float(objective(target, target)) == 0.0
+    assert not objective.needs_images
+
+
+def test_code_term_ranks_the_codeword_that_inference_picks():
+    """The code logits' argmax is the nearest codeword (what inference decodes), and a gradient step
+    on the term moves the latent's nearest codeword toward the target's."""
+    model = frozen_model('segmentation')
+    quantizer = model.vqvae.quantizer
+    objective = ATNetObjective(ATNetObjectiveConfig(latent_weight=0.0, code_weight=1.0), model.vqvae, model.codec)
+    z = random_latent(model)
+    logits = -codeword_sq_distances(z, quantizer.codebook)
+    assert torch.equal(logits.argmax(-1), quantizer.nearest(z))
+
+    target = quantizer.lookup(torch.randint(0, quantizer.codebook_size, z.shape[:1] + z.shape[2:]))
+    z = z.clone().requires_grad_(True)
+    opt = torch.optim.SGD([z], lr=0.5)
+    before = float((quantizer.nearest(z) == quantizer.nearest(target)).float().mean())
+    for _ in range(200):
+        opt.zero_grad()
+        objective(z, target).backward()
+        opt.step()
+    after = float((quantizer.nearest(z) == quantizer.nearest(target)).float().mean())
+    assert after > max(before, 0.9)
+
+
+@pytest.mark.parametrize('modality', ['depth', 'segmentation'])
+def test_image_term_reaches_the_latent_and_never_the_frozen_decoder(modality):
+    model = frozen_model(modality)
+    objective = ATNetObjective(ATNetObjectiveConfig(latent_weight=0.0, image_weight=1.0), model.vqvae, model.codec)
+    assert objective.needs_images
+    z = random_latent(model).requires_grad_(True)
+    size = model.spec.vqvae.image_size
+    if modality == 'depth':
+        image = model.codec.encode(torch.rand(z.shape[0], size, size) * 4 + 0.5)
+    else:
+        image = model.codec.encode(torch.randint(0, 6, (z.shape[0], size, size)))
+    with pytest.raises(ValueError, match='target image'):
+        objective(z, z.detach())
+    before = {k: v.clone() for k, v in model.vqvae.state_dict().items()}
+    objective(z, z.detach(), image).backward()
+    assert z.grad is not None and float(z.grad.abs().sum()) > 0
+    assert all(p.grad is None for p in model.vqvae.parameters())
+    assert all(torch.equal(before[k], v) for k, v in model.vqvae.state_dict().items())
