@@ -5,7 +5,7 @@ scripts/reproduce_default_model.sh and the evaluation commands wrote, so that ev
 comparative sentence in them is computed from a result file, never typed.
 
 Inputs: docs/results.json (test split), docs/results_fresh.json (optional: a dataset of a new seed),
-docs/ablation_features.json (optional: feature ablation), docs/reproduce_timings.json (the reproduction
+docs/ablation_<study>.json (optional: scripts/ablation.py studies), docs/reproduce_timings.json (the reproduction
 script's own stage timings), runs/default-<modality>/ (training logs; summarised into
 docs/training_summary.json so the docs can be regenerated without the runs).
 
@@ -142,6 +142,26 @@ def stage_lines(summary: dict) -> list[str]:
     return lines
 
 
+ABLATION_STUDIES = {'features': 'Feature ablation', 'objective': 'AT-net objective ablation',
+                    'width': 'ResNet width', 'data': 'Learning curve'}
+
+
+def ablation_section(study: str) -> str:
+    """docs/ablation_<study>.json (scripts/ablation.py) as a Markdown section; '' when absent."""
+    ablation = read_json(DOCS / f'ablation_{study}.json')
+    if not ablation:
+        return ''
+    rows = ablation['rows']
+    lines = [f"| {name} | {r['depth']['abs_rel']:.3f} | {r['depth']['delta1']:.3f} | {r['segmentation']['miou']:.3f} | "
+             f"{(r['segmentation']['per_class_iou'].get('person') or 0):.3f} |" for name, r in rows.items()]
+    best_depth = min(rows, key=lambda n: rows[n]['depth']['abs_rel'])
+    best_seg = max(rows, key=lambda n: rows[n]['segmentation']['miou'])
+    return (f"\n## {ABLATION_STUDIES[study]}\n\n{ablation.get('description', '')}\n\n"
+            f"| {ablation.get('variable', 'input')} | depth AbsRel | δ1 | mIoU | person IoU |\n"
+            f"| --- | --- | --- | --- | --- |\n" + '\n'.join(lines) +
+            f"\n\nLowest depth AbsRel: {best_depth}; highest mIoU: {best_seg}.\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument('--runs', type=Path, default=ROOT / 'runs' / 'default',
@@ -149,7 +169,6 @@ def main() -> None:
     args = ap.parse_args()
     res = read_json(DOCS / 'results.json')
     fresh = read_json(DOCS / 'results_fresh.json')
-    ablation = read_json(DOCS / 'ablation_features.json')
     timings = read_json(DOCS / 'reproduce_timings.json') or {}
     summary_path = DOCS / 'training_summary.json'
     summary = summarise_training(args.runs)
@@ -189,14 +208,7 @@ def main() -> None:
                     f"(seed {fresh['dataset'].get('seed')}, "
                     f"{fresh['n_samples']} windows of its test split, rooms and poses never generated before):\n\n"
                     + table(fresh_rows(res, fresh)) + '\n\n' + markdown_table(fresh))
-    ablation_md = ''
-    if ablation:
-        ablation_md = '\n## Feature ablation\n\n' + ablation.get('description', '') + '\n\n' + \
-            '| input | depth AbsRel | δ1 | mIoU | person IoU |\n| --- | --- | --- | --- | --- |\n' + \
-            '\n'.join(f"| {name} | {r['depth']['abs_rel']:.3f} | {r['depth']['delta1']:.3f} | "
-                      f"{r['segmentation']['miou']:.3f} | "
-                      f"{(r['segmentation']['per_class_iou'].get('person') or 0):.3f} |"
-                      for name, r in ablation['rows'].items()) + '\n'
+    ablation_md = ''.join(ablation_section(study) for study in ABLATION_STUDIES)
     diag = read_json(DOCS / 'direction_maps_diagnostic.json')
     diag_md = ''
     if diag:

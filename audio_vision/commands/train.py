@@ -32,6 +32,8 @@ def add_arguments(parser):
                         help='multiply every stage\'s epochs (e.g. 0.1 for a quick try)')
     parser.add_argument('--max-steps', type=int, help='cap optimizer steps per epoch (smoke tests)')
     parser.add_argument('--limit', type=int, help='use at most this many samples per split')
+    parser.add_argument('--train-limit', type=int,
+                        help='use at most this many training samples (learning curves; validation stays whole)')
     parser.add_argument('--export', type=Path, help='also write fp16 copies of the trained models here')
     parser.add_argument('--threads', type=int, help='torch threads (e.g. 1 per process when training the '
                         'modalities as parallel processes)')
@@ -97,7 +99,8 @@ def run(args):
                   f'({data.features[0].numel() * 2} bytes per window)')
         return 0
     from audio_vision.training.trainer import Trainer
-    trainer = Trainer(args.data, args.run_dir, cfg, progress=not args.no_progress, limit=args.limit)
+    trainer = Trainer(args.data, args.run_dir, cfg, progress=not args.no_progress, limit=args.limit,
+                      train_limit=args.train_limit)
     try:
         result = trainer.run()
     except FileNotFoundError as exc:

@@ -26,7 +26,7 @@ from audio_vision.core.checkpoint import ArrayGeometry, ModalityModel, ModalityS
 from audio_vision.core.classes import DEFAULT_CLASS_TABLE, ClassTable
 from audio_vision.core.metrics import MetricAccumulator
 from audio_vision.core.modality import image_to_tensor, make_codec
-from audio_vision.simulation.dataset import DatasetReader
+from audio_vision.dataset import DatasetReader
 from audio_vision.training.config import TrainConfig
 from audio_vision.training.data import SplitData, load_split
 from audio_vision.training.objectives import ATNetObjective
@@ -71,7 +71,10 @@ def batched(fn, n: int, batch: int = 64) -> np.ndarray:
 
 class Trainer:
     def __init__(self, data_dir: str | Path, run_dir: str | Path, cfg: TrainConfig,
-                 info: DistInfo | None = None, progress: bool = True, limit: int | None = None):
+                 info: DistInfo | None = None, progress: bool = True, limit: int | None = None,
+                 train_limit: int | None = None):
+        """``limit`` caps every split (smoke runs); ``train_limit`` only the training split (learning
+        curves: the validation split that early stopping watches stays whole)."""
         self.data_dir, self.run_dir, self.cfg = Path(data_dir), Path(run_dir), cfg
         self.info = info or init_distributed()
         self.progress = progress and self.info.is_main
@@ -79,7 +82,9 @@ class Trainer:
         np.random.seed(cfg.seed)
         torch.set_num_threads(cfg.threads)
         self.summary, self.table, self.camera, self.array = dataset_summary(self.data_dir, cfg.features)
-        self.train = load_split(self.data_dir, 'train', cfg.features, limit=limit, progress=self.progress)
+        caps = [c for c in (limit, train_limit) if c is not None]
+        self.train = load_split(self.data_dir, 'train', cfg.features, limit=min(caps) if caps else None,
+                                progress=self.progress)
         self.val = load_split(self.data_dir, 'val', cfg.features, limit=limit, progress=self.progress)
         self.histories: dict[str, list[dict]] = {}
         self.timings: dict[str, float] = {}
