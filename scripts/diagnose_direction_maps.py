@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audio_vision.simulation.dataset import DatasetReader
+from audio_vision.dataset import DatasetReader
 from audio_vision.training.config import TrainConfig
 from audio_vision.training.data import load_split
 

@@ -27,7 +27,7 @@ from audio_vision.core.baselines import load_mean
 from audio_vision.core.checkpoint import load_checkpoint
 from audio_vision.core.metrics import MetricAccumulator
 from audio_vision.core.modality import image_to_tensor
-from audio_vision.simulation.dataset import DatasetReader
+from audio_vision.dataset import DatasetReader
 
 ROOT = Path(__file__).resolve().parents[1]
 

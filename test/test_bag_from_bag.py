@@ -17,13 +17,15 @@ from audio_vision.bag.convert import (FromBagOptions, bag_to_dataset, crop_box, 
                                       resize_labels)
 from audio_vision.bag.record import Segment, write_segments
 from audio_vision.bag.writer import BagWriter
-from audio_vision.simulation import dataset as ds
+from audio_vision import dataset as ds
+from audio_vision.simulation import dataset as sim_ds
 from audio_vision.simulation.config import SimConfig
 from audio_vision.simulation.simulator import Simulator
 
 REPO = Path(__file__).resolve().parents[1]
 GT = FromBagOptions(depth_topic='/ground_truth/depth/image', segmentation_topic='/ground_truth/segmentation/image')
 NS = 1_000_000_000
+LAYOUT = sim_ds.dataset_layout(SimConfig())      # the package's default array, window, classes, splits
 
 
 def all_samples(path):
@@ -43,11 +45,11 @@ def test_simulated_recording_converts_to_the_simulators_own_dataset(tmp_path):
     cfg = SimConfig()
     sim = Simulator(cfg)
     n, seed = 6, 5
-    ds.generate_dataset(tmp_path / 'sim', n, seed, cfg, workers=1, progress=False)
-    samples = (ds.make_sample(sim, seed, i)[0] for i in range(n))
+    sim_ds.generate_dataset(tmp_path / 'sim', n, seed, cfg, workers=1, progress=False)
+    samples = (sim_ds.make_sample(sim, seed, i)[0] for i in range(n))
     write_segments(tmp_path / 'bag', (Segment(a['audio'], a['depth'], a['segmentation'], a['K'], int(a['seed']))
                                       for a in samples), sim.sample_rate, start_ns=1_600_000_000 * NS)
-    result = bag_to_dataset(tmp_path / 'bag', tmp_path / 'from_bag', cfg, GT)
+    result = bag_to_dataset(tmp_path / 'bag', tmp_path / 'from_bag', sim_ds.dataset_layout(cfg), GT)
     assert (result.windows, result.samples, result.unmatched) == (n, n, 0)
     assert result.stream_resets == n - 1 and not result.invalid_frames
 
@@ -111,7 +113,7 @@ def test_robot_layout_alignment_crop_resize_and_label_map(tmp_path):
     opts = FromBagOptions(audio_topic='/mic_array/frames', depth_topic='/camera/depth/image_rect_raw',
                           segmentation_topic='/segmenter/labels', tolerance_s=0.02, image_size=(32, 32),
                           label_map={7: 0, 9: 1}, split='test')
-    result = bag_to_dataset(tmp_path / 'bag', tmp_path / 'ds', None, opts)
+    result = bag_to_dataset(tmp_path / 'bag', tmp_path / 'ds', LAYOUT, opts)
     # 2 s of audio, 1 s windows every 0.25 s -> 5 windows; camera frames every 33 ms from 7 ms: the last
     # window (ending at 2.0 s) is 26 ms after the last frame (1.974 s), outside the tolerance
     assert (result.windows, result.samples, result.unmatched) == (5, 4, 1)
@@ -134,7 +136,7 @@ def test_robot_layout_alignment_crop_resize_and_label_map(tmp_path):
     # without a segmentation topic every label is unknown, never a class (255 was clamped to 5 'alarm')
     from audio_vision.core.classes import IGNORE_LABEL
     from audio_vision.core.modality import SegmentationCodec
-    bag_to_dataset(tmp_path / 'bag', tmp_path / 'noseg', None,
+    bag_to_dataset(tmp_path / 'bag', tmp_path / 'noseg', LAYOUT,
                    FromBagOptions(**{**opts.__dict__, 'segmentation_topic': None}))
     labels = np.stack([item['segmentation'] for item in all_samples(tmp_path / 'noseg')])
     assert labels.shape == (4, 32, 32) and (labels == IGNORE_LABEL).all()
@@ -142,15 +144,15 @@ def test_robot_layout_alignment_crop_resize_and_label_map(tmp_path):
 
     # a tolerance tighter than the camera's offset keeps nothing: a clear error, nothing left behind
     with pytest.raises(BagError, match='within 0.001 s'):
-        bag_to_dataset(tmp_path / 'bag', tmp_path / 'none', None,
+        bag_to_dataset(tmp_path / 'bag', tmp_path / 'none', LAYOUT,
                        FromBagOptions(**{**opts.__dict__, 'tolerance_s': 0.001}))
     assert not (tmp_path / 'none').exists()
     with pytest.raises(BagError, match=r'class ids \[9\] are not in the label map'):
-        bag_to_dataset(tmp_path / 'bag', tmp_path / 'bad', None,
+        bag_to_dataset(tmp_path / 'bag', tmp_path / 'bad', LAYOUT,
                        FromBagOptions(**{**opts.__dict__, 'label_map': {7: 0}}))
     with pytest.raises(BagError, match='channels but the array config has 4'):
         cfg = SimConfig.from_dict({'array': {'mics_per_ring': 2}})
-        bag_to_dataset(tmp_path / 'bag', tmp_path / 'bad2', cfg, opts)
+        bag_to_dataset(tmp_path / 'bag', tmp_path / 'bad2', sim_ds.dataset_layout(cfg), opts)
 
 
 def test_resizing_helpers():

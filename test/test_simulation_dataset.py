@@ -10,8 +10,8 @@ import yaml
 
 from audio_vision.cli import main as cli_main
 from audio_vision.simulation import SimConfig, Simulator
-from audio_vision.simulation.dataset import (ARRAY_NAMES, DatasetReader, generate_dataset, make_sample,
-                                             split_of_room)
+from audio_vision.dataset import ARRAY_NAMES, DatasetReader, split_of_room
+from audio_vision.simulation.dataset import generate_dataset, make_sample
 
 
 def _small_cfg() -> SimConfig:
@@ -110,18 +110,6 @@ def test_two_workers_and_two_shards_give_byte_identical_samples(dataset, tmp_pat
         generate_dataset(sharded, 13, seed=7, cfg=_small_cfg(), shard=0, num_shards=2, progress=False)
 
 
-def test_torch_dataset_wraps_the_reader(dataset):
-    torch = pytest.importorskip('torch')
-    from audio_vision.simulation import AudioVisionDataset
-    out, _ = dataset
-    ds = AudioVisionDataset(out, 'train', transform=lambda s: dict(s, extra=1))
-    sample = ds[0]
-    assert isinstance(sample['audio'], torch.Tensor) and sample['audio'].shape == (8, 4000)
-    assert sample['segmentation'].dtype == torch.int64 and sample['extra'] == 1
-    batch = next(iter(torch.utils.data.DataLoader(ds, batch_size=2)))
-    assert batch['depth'].shape == (2, 16, 16)
-
-
 def test_cli_generates_a_dataset_and_refuses_bad_input(tmp_path, capsys):
     cfg_path = tmp_path / 'sim.yaml'
     cfg_path.write_text(yaml.safe_dump(_small_cfg().to_dict()))
@@ -130,7 +118,10 @@ def test_cli_generates_a_dataset_and_refuses_bad_input(tmp_path, capsys):
                      '--config', str(cfg_path), '--no-progress']) == 0
     card = json.loads((out / 'card.json').read_text())
     assert card['count'] == 3 and card['generator']['config']['camera']['width'] == 16
+    written = (out / 'card.json').read_bytes()
+    (out / 'card.json').write_text(json.dumps(dict(card, count=0, splits={})))      # a stale card
     assert cli_main(['dataset', 'card', str(out)]) == 0
+    assert (out / 'card.json').read_bytes() == written                  # rebuilt from the shards, as written
     assert cli_main(['dataset', '--out', str(out), '--n', '3', '--shard', '2/2']) == 2
     assert cli_main(['dataset', '--out', str(out), '--n', '3', '--shard', 'half']) == 2
     bad = tmp_path / 'bad.yaml'

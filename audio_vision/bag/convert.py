@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""A robot's recording -> the training dataset (the schema the simulator writes, docs/SIMULATOR.md).
+"""A robot's recording -> the training dataset (the schema of :mod:`audio_vision.dataset`, docs/SIMULATOR.md).
 
 1. **Audio windows.** The audio frames are validated and pushed, in the order they were received, through
    the perception node's own ring buffer (:class:`audio_vision.core.windowing.WindowAssembler`): the
@@ -17,15 +17,16 @@
    block); a block plays the role of a simulator room: ``room_id`` = block, the split comes from the
    simulator's own room-to-split rule, and windows that would straddle two blocks are dropped, so no audio
    is shared between splits. ``split='test'`` (etc.) puts everything in one split instead.
-5. **Writing.** Arrays, ``meta.json``, ``shard.json`` and ``card.json`` are written with the simulator
-   dataset module's schema, hashes and card writer, so ``train``/``evaluate`` read the result unchanged.
+5. **Writing.** Arrays, ``meta.json``, ``shard.json`` and ``card.json`` are written through the dataset layer
+   (:mod:`audio_vision.dataset`: the schema, shard writer, card and hashes the simulator's generator uses too),
+   so ``train``/``evaluate`` read the result unchanged. The card is written from plain data (the robot's
+   :class:`~audio_vision.dataset.DatasetLayout` with the cropped camera); nothing of the simulator is imported.
    Unknowns are explicit: ``camera_pose`` and ``room_size`` are NaN, ``seed`` is -1.
 
 Everything but the processed outputs is streamed: memory stays small for long recordings.
 """
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import warnings
 from dataclasses import dataclass, field
@@ -38,8 +39,10 @@ from audio_vision.bag import messages as m
 from audio_vision.bag.errors import BagError
 from audio_vision.bag.reader import BagMessage, BagReader
 from audio_vision.bag.schema import IMAGE, qualify
+from audio_vision.core.camera import PinholeCamera
 from audio_vision.core.classes import IGNORE_LABEL
 from audio_vision.core.windowing import NS_PER_S, FrameError, FrameSpec, WindowAssembler
+from audio_vision.dataset import DatasetLayout, DatasetWriter, generator_info, split_of_room
 
 CAMERA_INFO = 'sensor_msgs/msg/CameraInfo'
 
@@ -185,19 +188,29 @@ class _ImageTopic:
         return best
 
 
-def _frame_samples(reader: BagReader, msg: BagMessage, spec: FrameSpec) -> tuple[np.ndarray, int]:
-    img = reader.decode(msg)
-    return m.audio_samples(img, spec), m.stamp_ns(img)
+@dataclass(frozen=True)
+class WindowSettings:
+    """How analysis windows are assembled from the audio frames (the perception node's ring buffer)."""
+
+    spec: FrameSpec                   # a valid frame: channels, sample rate, chunk size limits
+    window: int                       # samples per window
+    hop: int                          # samples between window starts
+    stream_tolerance_ns: int          # stamp continuity of consecutive frames
+
+    def assembler(self) -> WindowAssembler:
+        return WindowAssembler(self.spec.num_channels, self.spec.sample_rate, self.window, self.hop,
+                               self.spec.max_samples, self.stream_tolerance_ns)
 
 
-def _windows(reader: BagReader, topic: str, spec: FrameSpec, window: int, hop: int, tol_ns: int,
-             max_chunk: int, stats: FromBagResult | None = None):
-    """Yield (window, stream id) as the perception node would assemble them."""
-    assembler = WindowAssembler(spec.num_channels, spec.sample_rate, window, hop, max_chunk, tol_ns)
+def iter_windows(reader: BagReader, topic: str, settings: WindowSettings, stats: FromBagResult | None = None):
+    """Yield (window, stream id) as the perception node would assemble them from ``topic``'s frames; an
+    invalid frame or a stamp gap starts a new stream (counted in ``stats`` when given)."""
+    assembler = settings.assembler()
     stream = 0
     for msg in reader.messages([topic]):
+        img = reader.decode(msg)
         try:
-            samples, stamp = _frame_samples(reader, msg, spec)
+            samples, stamp = m.audio_samples(img, settings.spec), m.stamp_ns(img)
         except FrameError as exc:
             if stats is not None:
                 stats.invalid_frames[exc.reason] = stats.invalid_frames.get(exc.reason, 0) + 1
@@ -262,18 +275,40 @@ def _camera_K(reader: BagReader, opts: FromBagOptions, width: int, height: int) 
     return np.array([[f, 0, (width - 1) / 2.0], [0, f, (height - 1) / 2.0], [0, 0, 1.0]])
 
 
-def bag_to_dataset(bag: str | Path, out: str | Path, cfg=None, opts: FromBagOptions | None = None,
+@dataclass
+class _Sample:
+    """An analysis window that becomes a sample: where it is in the audio, its block and its images."""
+
+    ordinal: int                      # the window's number among all windows of the bag
+    start_ns: int
+    end_ns: int
+    block: int                        # the block of continuous audio it lies in: its room_id
+    image_stamps: dict[str, int]      # modality -> header stamp of the image paired with it
+
+
+@dataclass
+class _Images:
+    """The images the samples use, processed to the output size, and the output camera matrix."""
+
+    by_stamp: dict[str, dict[int, np.ndarray]]     # modality -> stamp -> image
+    K: np.ndarray
+
+
+def bag_to_dataset(bag: str | Path, out: str | Path, layout: DatasetLayout, opts: FromBagOptions | None = None,
                    progress: Callable[[str], None] | None = None) -> FromBagResult:
-    """Convert ``bag`` into a dataset directory ``out`` (see the module doc). ``cfg`` (a SimConfig)
-    gives the array (channels, sample rate, mic positions), the analysis window, class table and
-    split fractions; it defaults to the package's simulation config. On any error nothing is left
-    behind in ``out``."""
+    """Convert ``bag`` into a dataset directory ``out`` (see the module doc). ``layout`` describes the robot:
+    the array (channels, sample rate, mic positions), the analysis window, class table and split fractions
+    (``audio_vision.simulation.dataset.dataset_layout(cfg)`` makes it from a simulation config); the camera
+    and window of the output follow the bag and ``opts``. On any error nothing is left behind in ``out``."""
+    if not isinstance(layout, DatasetLayout):
+        raise TypeError(f'layout must be an audio_vision.dataset.DatasetLayout, got {type(layout).__name__} '
+                        '(audio_vision.simulation.dataset.dataset_layout(cfg) makes one from a SimConfig)')
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise BagError(f'{out} exists and is not an empty directory; choose a new output directory')
     existed = out.exists()
     try:
-        return _bag_to_dataset(bag, out, cfg, opts, progress)
+        return _convert(Path(bag), out, layout, opts or FromBagOptions(), progress or (lambda text: None))
     except BaseException:
         if out.exists():
             if existed:
@@ -284,183 +319,164 @@ def bag_to_dataset(bag: str | Path, out: str | Path, cfg=None, opts: FromBagOpti
         raise
 
 
-def _bag_to_dataset(bag, out: Path, cfg, opts, progress) -> FromBagResult:
-    from audio_vision.simulation import dataset as ds
-    from audio_vision.simulation.config import CameraConfig, SimConfig
-    from audio_vision.simulation.simulator import Simulator
-
-    opts = opts or FromBagOptions()
-    cfg = cfg or SimConfig()
-    say = progress or (lambda text: None)
-    splits = list(cfg.dataset.split_fractions)
-    if opts.split != 'auto' and opts.split not in splits:
-        raise BagError(f"split must be 'auto' or one of {splits}, got {opts.split!r}")
-    if not opts.tolerance_s >= 0 or not opts.hop_s > 0 or not opts.block_s > 0:
-        raise BagError('tolerance must be >= 0, hop and block lengths > 0')
-    out_w, out_h = (int(v) for v in opts.image_size)
-    if min(out_w, out_h) < 8:
-        raise BagError(f'image size must be at least 8x8, got {out_w}x{out_h}')
-
-    probe = Simulator(cfg)
-    fs, channels = probe.sample_rate, probe.num_channels
-    window_s = opts.window_s or cfg.recording.window_s
-    window, hop = int(round(window_s * fs)), int(round(opts.hop_s * fs))
-    block = int(round(opts.block_s * fs))
-    if block < window:
-        raise BagError(f'block length ({opts.block_s} s) is shorter than the window ({window_s} s)')
+def _convert(bag: Path, out: Path, layout: DatasetLayout, opts: FromBagOptions, say) -> FromBagResult:
+    settings = _window_settings(layout, opts)
     tol_ns = int(round(opts.tolerance_s * NS_PER_S))
-    stream_tol = int(round(opts.stream_tolerance_s * NS_PER_S))
-    spec = FrameSpec(channels, fs, 1, opts.max_chunk_samples)
-    num_classes = len(probe.class_table)
-
+    result = FromBagResult(card={})
     with BagReader(bag) as reader:
         audio_topic = reader.topic(opts.audio_topic, IMAGE, 'audio topic').name
-        _check_audio(reader, audio_topic, channels, fs)
-        images = {'depth': _ImageTopic(reader, opts.depth_topic, 'depth topic')}
-        if opts.segmentation_topic:
-            images['segmentation'] = _ImageTopic(reader, opts.segmentation_topic, 'segmentation topic')
+        _check_audio(reader, audio_topic, layout.num_channels, layout.sample_rate)
+        images = _image_topics(reader, opts)
+        say('scanning image stamps')                                  # pass 1: stamps and matches
         by_topic = {t.topic: t for t in images.values()}
-        if len(by_topic) != len(images):
-            raise BagError('depth and segmentation topics must differ')
-
-        # pass 1: image stamps, window stamps, matches
-        say('scanning image stamps')
         for msg in reader.messages(list(by_topic)):
             by_topic[msg.topic].add_stamp(msg)
         for t in images.values():
             t.finish()
         say('assembling audio windows')
-        result = FromBagResult(card={})
-        plan = []        # (window ordinal, start_ns, end_ns, block id, {modality: image stamp})
-        block_ids: dict[tuple[int, int], int] = {}
-        current, k = -1, 0     # stream id, ordinal of the window within its stream
-        for w, stream in _windows(reader, audio_topic, spec, window, hop, stream_tol, opts.max_chunk_samples,
-                                  result):
-            result.windows += 1
-            if stream != current:
-                current, k = stream, 0
-            offset = k * hop       # start of the window, in samples from its stream's start
-            k += 1
-            b_lo, b_hi = offset // block, (offset + window - 1) // block
-            if b_lo != b_hi:
-                result.straddling += 1
-                continue
-            match = {k: t.nearest(w.end_ns, tol_ns) for k, t in images.items()}
-            if any(v is None for v in match.values()):
-                result.unmatched += 1
-                continue
-            bid = block_ids.setdefault((stream, b_lo), len(block_ids))
-            plan.append((result.windows - 1, w.start_ns, w.end_ns, bid, match))
-        if not plan:
+        samples = _plan(reader, audio_topic, settings, images, tol_ns, opts.block_s, result)
+        if not samples:
+            window_s = settings.window / layout.sample_rate
             raise BagError(f'no analysis window of {window_s:g} s has a depth'
                            + (' and a segmentation' if opts.segmentation_topic else '')
                            + f' image within {opts.tolerance_s:g} s of its end ({result.windows} windows, '
                              f'{len(images["depth"].sorted)} depth images); check the topics and the clocks')
-
-        # pass 2: the images that are used, processed to the output size
-        say(f'processing {len({p[4]["depth"] for p in plan})} depth images')
-        needed = {k: {p[4][k] for p in plan} for k in images}
-        processed: dict[str, dict[int, np.ndarray]] = {k: {} for k in images}
-        K_out = None
-        box_of = {}
-        for msg in reader.messages(list(by_topic)):
-            kind = 'depth' if msg.topic == images['depth'].topic else 'segmentation'
-            stamp = header_stamp_ns(msg.data)
-            if stamp not in needed[kind] or stamp in processed[kind]:
-                continue
-            img = reader.decode(msg)
-            try:
-                arr = m.depth_to_metres(img) if kind == 'depth' else m.labels_to_array(img)
-            except ValueError as exc:
-                raise BagError(f'{msg.topic}: {exc}') from None
-            h, w_ = arr.shape
-            box = box_of.setdefault((kind, w_, h), crop_box(w_, h, out_w, out_h))
-            if kind == 'depth':
-                if K_out is None:
-                    K_out = crop_resize_K(_camera_K(reader, opts, w_, h), box, out_w, out_h)
-                processed[kind][stamp] = resize_depth(arr, box, out_w, out_h)
-            else:
-                labels = _map_labels(arr, opts.label_map, num_classes, msg.topic)
-                processed[kind][stamp] = resize_labels(labels, box, out_w, out_h)
-
-        # output layout: the simulator's schema, with this camera and window
-        hfov = float(np.degrees(2 * np.arctan((out_w / 2.0) / K_out[0, 0])))
-        if not 10.0 <= hfov <= 170.0:
-            raise BagError(f'the cropped camera has a {hfov:.1f} deg field of view; supported: 10..170')
-        out_cfg = dataclasses.replace(
-            cfg, camera=CameraConfig(out_w, out_h, round(hfov, 6)),
-            recording=dataclasses.replace(cfg.recording, window_s=window / fs))
-        sim = Simulator(out_cfg)
-        specs = ds.array_specs(sim)
-        split_of = {p[3]: (opts.split if opts.split != 'auto' else
-                           ds.split_of_room(p[3], cfg.dataset.split_fractions)) for p in plan}
-        counts = {s: sum(1 for p in plan if split_of[p[3]] == s) for s in splits}
-        generator = {'format_version': ds.FORMAT_VERSION, 'seed': -1, 'n': len(plan), 'num_shards': 1,
-                     'sharding': 'index % num_shards == shard', 'config': out_cfg.to_dict(),
-                     'source': {'kind': 'rosbag2', 'bag': str(Path(bag).resolve()), 'audio_topic': audio_topic,
-                                'depth_topic': images['depth'].topic,
-                                'segmentation_topic': images['segmentation'].topic
-                                if 'segmentation' in images else None,
-                                'tolerance_s': opts.tolerance_s, 'hop_s': hop / fs, 'block_s': opts.block_s,
-                                'split': opts.split}}
-        name = ds.shard_name(0, 1)
-        out.mkdir(parents=True, exist_ok=True)
-        writers = {}
-        for s, count in counts.items():
-            if count == 0:
-                continue
-            tmp = out / s / f'.{name}.partial'
-            tmp.mkdir(parents=True)
-            writers[s] = (tmp, {k: np.lib.format.open_memmap(tmp / f'{k}.npy', mode='w+', dtype=dt,
-                                                             shape=(count,) + shape)
-                                for k, (shape, dt) in specs.items()}, [])
-
-        # pass 3: the audio of the planned windows, written with their images
-        say(f'writing {len(plan)} samples')
-        plan_by_ordinal = {p[0]: (i, p) for i, p in enumerate(plan)}
-        rows = {s: 0 for s in writers}
-        seg_blank = np.full((out_h, out_w), IGNORE_LABEL, np.uint8)      # no segmentation topic: unknown
-        for n, (w, _stream) in enumerate(_windows(reader, audio_topic, spec, window, hop, stream_tol,
-                                                  opts.max_chunk_samples)):
-            if n not in plan_by_ordinal:
-                continue
-            index, (_, start_ns, end_ns, bid, match) = plan_by_ordinal[n]
-            if (w.start_ns, w.end_ns) != (start_ns, end_ns):
-                raise BagError(f'{bag}: the bag changed while it was read')
-            s = split_of[bid]
-            tmp, mm, metas = writers[s]
-            r = rows[s]
-            mm['audio'][r] = w.audio
-            mm['depth'][r] = processed['depth'][match['depth']]
-            mm['segmentation'][r] = (processed['segmentation'][match['segmentation']]
-                                     if 'segmentation' in match else seg_blank)
-            mm['K'][r] = K_out
-            mm['camera_pose'][r] = np.nan
-            mm['room_size'][r] = np.nan
-            mm['seed'][r], mm['index'][r], mm['room_id'][r] = -1, index, bid
-            metas.append({'index': index, 'seed': -1, 'room_id': bid, 'split': s,
-                          'source': 'rosbag2', 'window_start_ns': start_ns, 'window_end_ns': end_ns,
-                          'image_stamps_ns': match})
-            rows[s] = r + 1
-
-    for s, (tmp, mm, metas) in writers.items():
-        for arr in mm.values():
-            arr.flush()
-        del mm
-        info = {'split': s, 'shard': 0, 'num_shards': 1, 'count': rows[s],
-                'indices': [x['index'] for x in metas], 'rooms': sorted({x['room_id'] for x in metas}),
-                'content_hash': ds.hash_arrays(tmp), 'config_hash': ds.hash_json(generator)}
-        ds.write_json(tmp / 'meta.json', metas)
-        ds.write_json(tmp / 'shard.json', info)
-        final = out / s / name
-        if final.exists():
-            shutil.rmtree(final)
-        tmp.rename(final)
-    np.save(out / 'mic_positions.npy', np.asarray(sim.mic_positions, dtype=np.float64))
-    result.card = ds.write_card(out, generator, sim)
-    result.samples = len(plan)
-    result.splits = {s: c for s, c in counts.items() if c}
+        say(f'processing {len({s.image_stamps["depth"] for s in samples})} depth images')     # pass 2
+        processed = _process_images(reader, images, samples, opts, len(layout.class_table))
+        out_layout = _output_layout(layout, processed.K, opts, settings.window)
+        split_of = {s.block: (opts.split if opts.split != 'auto' else
+                              split_of_room(s.block, layout.split_fractions)) for s in samples}
+        counts = {split: sum(1 for s in samples if split_of[s.block] == split) for split in layout.splits}
+        source = {'kind': 'rosbag2', 'bag': str(bag.resolve()), 'audio_topic': audio_topic,
+                  'depth_topic': images['depth'].topic,
+                  'segmentation_topic': images['segmentation'].topic if 'segmentation' in images else None,
+                  'tolerance_s': opts.tolerance_s, 'hop_s': settings.hop / layout.sample_rate,
+                  'block_s': opts.block_s, 'split': opts.split}
+        writer = DatasetWriter(out, out_layout, generator_info(out_layout.config, -1, len(samples), source=source))
+        shards = {split: writer.shard(split, 0, 1, count) for split, count in counts.items() if count}
+        say(f'writing {len(samples)} samples')                          # pass 3: the audio, with its images
+        _write_samples(reader, audio_topic, settings, samples, processed, split_of, shards, bag)
+    for shard in shards.values():
+        shard.commit()
+    result.card = writer.finish()
+    result.samples = len(samples)
+    result.splits = {split: count for split, count in counts.items() if count}
     return result
+
+
+def _window_settings(layout: DatasetLayout, opts: FromBagOptions) -> WindowSettings:
+    """Check the options against the layout; the window assembly they ask for."""
+    if opts.split != 'auto' and opts.split not in layout.splits:
+        raise BagError(f"split must be 'auto' or one of {layout.splits}, got {opts.split!r}")
+    if not opts.tolerance_s >= 0 or not opts.hop_s > 0 or not opts.block_s > 0:
+        raise BagError('tolerance must be >= 0, hop and block lengths > 0')
+    if min(int(v) for v in opts.image_size) < 8:
+        raise BagError('image size must be at least 8x8, got {}x{}'.format(*opts.image_size))
+    fs = layout.sample_rate
+    window_s = opts.window_s or layout.window_s
+    window = int(round(window_s * fs))
+    if int(round(opts.block_s * fs)) < window:
+        raise BagError(f'block length ({opts.block_s} s) is shorter than the window ({window_s} s)')
+    return WindowSettings(FrameSpec(layout.num_channels, fs, 1, opts.max_chunk_samples), window,
+                          int(round(opts.hop_s * fs)), int(round(opts.stream_tolerance_s * NS_PER_S)))
+
+
+def _image_topics(reader: BagReader, opts: FromBagOptions) -> dict[str, _ImageTopic]:
+    images = {'depth': _ImageTopic(reader, opts.depth_topic, 'depth topic')}
+    if opts.segmentation_topic:
+        images['segmentation'] = _ImageTopic(reader, opts.segmentation_topic, 'segmentation topic')
+    if len({t.topic for t in images.values()}) != len(images):
+        raise BagError('depth and segmentation topics must differ')
+    return images
+
+
+def _plan(reader: BagReader, audio_topic: str, settings: WindowSettings, images: dict[str, _ImageTopic],
+          tol_ns: int, block_s: float, result: FromBagResult) -> list[_Sample]:
+    """The windows that become samples: within one block, with every image within tolerance of their end
+    (the others are counted in ``result``)."""
+    block = int(round(block_s * settings.spec.sample_rate))
+    samples: list[_Sample] = []
+    block_ids: dict[tuple[int, int], int] = {}
+    current, k = -1, 0     # stream id, ordinal of the window within its stream
+    for w, stream in iter_windows(reader, audio_topic, settings, result):
+        result.windows += 1
+        if stream != current:
+            current, k = stream, 0
+        offset = k * settings.hop       # start of the window, in samples from its stream's start
+        k += 1
+        b_lo, b_hi = offset // block, (offset + settings.window - 1) // block
+        if b_lo != b_hi:
+            result.straddling += 1
+            continue
+        match = {kind: t.nearest(w.end_ns, tol_ns) for kind, t in images.items()}
+        if any(v is None for v in match.values()):
+            result.unmatched += 1
+            continue
+        bid = block_ids.setdefault((stream, b_lo), len(block_ids))
+        samples.append(_Sample(result.windows - 1, w.start_ns, w.end_ns, bid, match))
+    return samples
+
+
+def _process_images(reader: BagReader, images: dict[str, _ImageTopic], samples: list[_Sample],
+                    opts: FromBagOptions, num_classes: int) -> _Images:
+    """Decode the images the samples use, crop and resize them to the output size; the output K."""
+    out_w, out_h = (int(v) for v in opts.image_size)
+    needed = {kind: {s.image_stamps[kind] for s in samples} for kind in images}
+    processed: dict[str, dict[int, np.ndarray]] = {kind: {} for kind in images}
+    K_out = None
+    box_of = {}
+    for msg in reader.messages([t.topic for t in images.values()]):
+        kind = 'depth' if msg.topic == images['depth'].topic else 'segmentation'
+        stamp = header_stamp_ns(msg.data)
+        if stamp not in needed[kind] or stamp in processed[kind]:
+            continue
+        img = reader.decode(msg)
+        try:
+            arr = m.depth_to_metres(img) if kind == 'depth' else m.labels_to_array(img)
+        except ValueError as exc:
+            raise BagError(f'{msg.topic}: {exc}') from None
+        h, w = arr.shape
+        box = box_of.setdefault((kind, w, h), crop_box(w, h, out_w, out_h))
+        if kind == 'depth':
+            if K_out is None:
+                K_out = crop_resize_K(_camera_K(reader, opts, w, h), box, out_w, out_h)
+            processed[kind][stamp] = resize_depth(arr, box, out_w, out_h)
+        else:
+            labels = _map_labels(arr, opts.label_map, num_classes, msg.topic)
+            processed[kind][stamp] = resize_labels(labels, box, out_w, out_h)
+    return _Images(processed, K_out)
+
+
+def _output_layout(layout: DatasetLayout, K: np.ndarray, opts: FromBagOptions, window: int) -> DatasetLayout:
+    """The dataset's layout: the robot's array and splits, the cropped camera, the window actually used."""
+    out_w, out_h = (int(v) for v in opts.image_size)
+    hfov = float(np.degrees(2 * np.arctan((out_w / 2.0) / K[0, 0])))
+    if not 10.0 <= hfov <= 170.0:
+        raise BagError(f'the cropped camera has a {hfov:.1f} deg field of view; supported: 10..170')
+    return layout.with_images(PinholeCamera(out_w, out_h, round(hfov, 6)), window / layout.sample_rate)
+
+
+def _write_samples(reader: BagReader, audio_topic: str, settings: WindowSettings, samples: list[_Sample],
+                   images: _Images, split_of: dict[int, str], shards: dict, bag: Path) -> None:
+    """Assemble the windows again and write the planned ones, with their images, to their split's shard."""
+    planned = {s.ordinal: (index, s) for index, s in enumerate(samples)}
+    h, w = next(iter(images.by_stamp['depth'].values())).shape
+    seg_blank = np.full((h, w), IGNORE_LABEL, np.uint8)      # no segmentation topic: every label unknown
+    for n, (window, _stream) in enumerate(iter_windows(reader, audio_topic, settings)):
+        if n not in planned:
+            continue
+        index, s = planned[n]
+        if (window.start_ns, window.end_ns) != (s.start_ns, s.end_ns):
+            raise BagError(f'{bag}: the bag changed while it was read')
+        split = split_of[s.block]
+        seg = s.image_stamps.get('segmentation')
+        arrays = {'audio': window.audio, 'depth': images.by_stamp['depth'][s.image_stamps['depth']],
+                  'segmentation': seg_blank if seg is None else images.by_stamp['segmentation'][seg],
+                  'K': images.K, 'camera_pose': np.nan, 'room_size': np.nan,   # unknown on a robot
+                  'seed': -1, 'index': index, 'room_id': s.block}
+        meta = {'index': index, 'seed': -1, 'room_id': s.block, 'split': split, 'source': 'rosbag2',
+                'window_start_ns': s.start_ns, 'window_end_ns': s.end_ns, 'image_stamps_ns': s.image_stamps}
+        shards[split].append(arrays, meta)
 
 
 def _map_labels(labels: np.ndarray, label_map: dict[int, int] | None, num_classes: int, topic: str) -> np.ndarray:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audio_vision.bag.convert import _windows
+from audio_vision.bag.convert import WindowSettings, iter_windows
 from audio_vision.bag.reader import BagReader
 from audio_vision.bag.schema import AUDIO_TOPIC, IMAGE
 from audio_vision.core.windowing import FrameSpec, Window
@@ -32,9 +32,8 @@ def bag_windows(bag: str | Path, num_channels: int, sample_rate: int, window: in
     """The analysis windows the perception node would assemble from the bag's audio frames."""
     with BagReader(bag) as reader:
         topic = reader.topic(audio_topic, IMAGE, 'audio topic').name
-        spec = FrameSpec(num_channels, sample_rate)
-        return [w for w, _ in _windows(reader, topic, spec, window, hop, int(stamp_tolerance_s * 1e9),
-                                       spec.max_samples)]
+        settings = WindowSettings(FrameSpec(num_channels, sample_rate), window, hop, int(stamp_tolerance_s * 1e9))
+        return [w for w, _ in iter_windows(reader, topic, settings)]
 
 
 def _blocks(depth: np.ndarray, n: int = 8) -> list[list[float | None]]:

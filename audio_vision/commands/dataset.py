@@ -56,7 +56,7 @@ def run(args) -> int:
     if action == 'from-bag':
         return dataset_from_bag.run(args)
     if action == 'card':
-        from audio_vision.simulation.dataset import rebuild_card
+        from audio_vision.dataset import rebuild_card
         try:
             card = rebuild_card(args.dir)
         except (ValueError, FileNotFoundError) as exc:

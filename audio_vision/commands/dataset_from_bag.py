@@ -96,21 +96,21 @@ def _label_map(path: Path | None, class_table) -> dict[int, int] | None:
 def run(args) -> int:
     from audio_vision.cli import UserError
     from audio_vision.commands.record import load_sim_config
-    cfg = load_sim_config(args.config)
+    from audio_vision.simulation.dataset import dataset_layout
+    layout = dataset_layout(load_sim_config(args.config))      # the robot's array, window, classes, splits
     from audio_vision.bag import BagError
     from audio_vision.bag.convert import FromBagOptions, bag_to_dataset
-    from audio_vision.core.classes import DEFAULT_CLASS_TABLE
     opts = FromBagOptions(
         audio_topic=args.audio_topic, depth_topic=args.depth_topic, segmentation_topic=args.segmentation_topic,
         depth_info_topic=args.depth_info_topic, tolerance_s=args.tolerance, window_s=args.window,
         hop_s=args.hop, image_size=args.image_size, block_s=args.block, split=args.split,
-        label_map=_label_map(args.label_map, DEFAULT_CLASS_TABLE), hfov_deg=args.hfov)
+        label_map=_label_map(args.label_map, layout.class_table), hfov_deg=args.hfov)
 
     def say(text):
         if not args.quiet:
             print(f'from-bag: {text}', file=sys.stderr, flush=True)
     try:
-        result = bag_to_dataset(args.bag, args.out, cfg, opts, progress=say)
+        result = bag_to_dataset(args.bag, args.out, layout, opts, progress=say)
     except (BagError, ValueError) as exc:
         raise UserError(str(exc)) from None
     card = result.card

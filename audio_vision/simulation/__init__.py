@@ -1,22 +1,23 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Pure simulation layer (numpy, scipy, pyroomacoustics): scenes, ground truth, recordings, datasets.
+"""Pure simulation layer (numpy, scipy, pyroomacoustics): scenes, ground truth, recordings, simulated datasets.
 
-Never imports rclpy or torch at import time. Public API:
-`SimConfig`, `Simulator`, `Scene`, `GroundTruth`, `DatasetReader`, `generate_dataset`
-(and `AudioVisionDataset`, which imports torch when first used).
+Never imports rclpy or torch. Public API: `SimConfig`, `Simulator`, `Scene`, `GroundTruth`, `generate_dataset`
+(the dataset format and its reader: `audio_vision.dataset`). Each is imported when first used, so that
+`audio_vision.simulation.config` (a robot's array description, e.g. for converting a bag) loads without
+the acoustics (pyroomacoustics).
 """
-from .config import SimConfig
-from .render import GroundTruth
-from .scene import Scene
-from .simulator import Simulator
+from importlib import import_module
 
-__all__ = ['SimConfig', 'Simulator', 'Scene', 'GroundTruth', 'DatasetReader', 'generate_dataset',
-           'AudioVisionDataset']
+_WHERE = {'SimConfig': 'config', 'Simulator': 'simulator', 'Scene': 'scene', 'GroundTruth': 'render',
+          'generate_dataset': 'dataset'}
+__all__ = list(_WHERE)
 
 
 def __getattr__(name):
-    # Lazy: the dataset module pulls in multiprocessing/tqdm, the torch wrapper pulls in torch.
-    if name in ('DatasetReader', 'generate_dataset', 'AudioVisionDataset'):
-        from . import dataset
-        return getattr(dataset, name)
-    raise AttributeError(name)
+    if name in _WHERE:
+        return getattr(import_module(f'{__name__}.{_WHERE[name]}'), name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from audio_vision.core.configs import config_to_dict
 from audio_vision.core.features import FeatureConfig, SpectrogramFeatures
-from audio_vision.simulation.dataset import DatasetReader
+from audio_vision.dataset import DatasetReader
 
 
 @dataclass

@@ -18,7 +18,7 @@ from audio_vision.core.checkpoint import CheckpointError, load_checkpoint
 from audio_vision.core.configs import config_to_dict
 from audio_vision.core.metrics import DEPTH_KEYS, MetricAccumulator
 from audio_vision.core.modality import MODALITIES, image_to_tensor
-from audio_vision.simulation.dataset import DatasetReader
+from audio_vision.dataset import DatasetReader
 from audio_vision.training.data import load_split
 from audio_vision.training.plots import plot_mosaic
 from audio_vision.training.trainer import batched
