@@ -13,6 +13,9 @@ overrides them for every node that it names (keys like ``/**/perception_node``).
 (``array_frame``, ``camera_frame``, with ``frame_prefix``) are given to every node and to the static
 transforms from here, so they cannot disagree. With a ``namespace`` the frame prefix defaults to
 ``<namespace>/``: two robots publish ``robot1/audio_array`` and ``robot2/audio_array``, not one frame twice.
+Likewise one simulation YAML (``sim_config``, default config/simulation.yaml) goes to the node that emits
+the chirp (simulator or capture node) and to perception_node, which refuses to start when the model
+matched-filters another chirp than that file's (audio_vision.core.chirp.check_chirp_match).
 
 The node plan is computed by :func:`plan` without importing ``launch`` (tested without a ROS install).
 """
@@ -35,6 +38,8 @@ ARGUMENTS = (
     ('log_level', 'info', 'log level of every node: debug, info, warn, error, fatal'),
     ('params_file', '', 'extra ROS 2 parameter file applied after config/<node>.yaml'),
     ('model_dir', '', "perception model directory; '' = the shipped models"),
+    ('sim_config', '', "simulation YAML whose 'chirp' the audio source emits and perception checks its model "
+                       "against; '' = config/simulation.yaml of the package"),
     ('namespace', '', 'namespace of every node and topic'),
     ('frame_prefix', 'auto', "prefix of every frame id; 'auto' = '<namespace>/' with a namespace, else ''"),
     ('array_frame', 'audio_array', 'frame of the microphone array (REP 103 body: x forward, z up)'),
@@ -128,6 +133,10 @@ def plan(args: dict, config: Path | None = None, rviz_installed=rviz_available) 
     odom_frame, base_frame = prefix + 'odom', prefix + 'base_link'
     if mapping and a['source'] == 'sim' and not parent_frame:
         parent_frame = base_frame      # the simulated robot's base_link is at the array (identity mount)
+    # one chirp: the emitter and perception read the same simulation YAML
+    sim_config = a['sim_config'] or str(config / 'simulation.yaml')
+    if not Path(sim_config).is_file():
+        raise LaunchArgumentError(f'sim_config:={sim_config!r}: file not found')
     rviz = a['rviz'].strip().lower()
     start_rviz = rviz_installed() if rviz == 'auto' else _bool('rviz', rviz)
 
@@ -144,13 +153,16 @@ def plan(args: dict, config: Path | None = None, rviz_installed=rviz_available) 
         perception['publish_confidence'] = True     # the occupancy grid weighs depth by it
     if a['model_dir']:
         perception['model_dir'] = a['model_dir']
+    if a['source'] != 'none' or a['sim_config']:   # a bag (source none): checked only when sim_config is given
+        perception['sim_config'] = sim_config
     nodes = [node('perception_node', 'perception.yaml', **perception)]
     if a['source'] == 'sim':   # the static TF comes from static_transform_publisher below, not the simulator
         traj = {'trajectory': True, 'odom_frame_id': odom_frame, 'base_frame_id': base_frame} if mapping else {}
         nodes.append(node('simulator_node', 'simulator.yaml', array_frame_id=array_frame,
-                          camera_frame_id=camera_frame, publish_tf=False, **traj))
+                          camera_frame_id=camera_frame, publish_tf=False, sim_config=sim_config, **traj))
     elif a['source'] == 'mic':
-        nodes.append(node('audio_capture_node', 'audio_capture.yaml', array_frame_id=array_frame))
+        nodes.append(node('audio_capture_node', 'audio_capture.yaml', array_frame_id=array_frame,
+                          sim_config=sim_config))
 
     if mapping:
         nodes.append(node('occupancy_node', 'occupancy.yaml', map_frame_id=odom_frame, base_frame_id=base_frame))

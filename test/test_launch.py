@@ -17,9 +17,9 @@ NODE_CONFIGS = {'perception_node': 'perception.yaml', 'simulator_node': 'simulat
                 'audio_capture_node': 'audio_capture.yaml', 'occupancy_node': 'occupancy.yaml'}
 
 
-DOCUMENTED_ARGUMENTS = ('source', 'use_sim_time', 'log_level', 'params_file', 'model_dir', 'namespace',
-                        'frame_prefix', 'array_frame', 'camera_frame', 'parent_frame', 'x', 'y', 'z', 'roll',
-                        'pitch', 'yaw', 'mapping', 'rviz')
+DOCUMENTED_ARGUMENTS = ('source', 'use_sim_time', 'log_level', 'params_file', 'model_dir', 'sim_config',
+                        'namespace', 'frame_prefix', 'array_frame', 'camera_frame', 'parent_frame', 'x', 'y', 'z',
+                        'roll', 'pitch', 'yaw', 'mapping', 'rviz')
 
 
 def test_launch_file_parses_and_declares_the_documented_arguments():
@@ -130,6 +130,52 @@ def test_plan_frames_come_from_one_place():
     for name, spec in _by_name(_plan(module)).items():       # and the YAML files cannot override the frames
         if name != 'audio_camera_tf':
             assert isinstance(spec['parameters'][-1], dict)
+
+
+def test_plan_one_simulation_config_for_the_emitter_and_perception(tmp_path):
+    """The chirp is configured once: the node that emits it and perception (which checks its model against
+    it) get the same simulation YAML, after the YAML files so a params_file cannot split them."""
+    module = _load_launch_module()
+    default = str(ROOT / 'config' / 'simulation.yaml')
+    mine = tmp_path / 'my_simulation.yaml'
+    mine.write_text('chirp:\n  f_end: 7000.0\n')
+    for source, emitter in (('sim', 'simulator_node'), ('mic', 'audio_capture_node')):
+        for arg, expected in (({}, default), ({'sim_config': str(mine)}, str(mine))):
+            nodes = _by_name(_plan(module, source=source, **arg))
+            assert _param(nodes[emitter], 'sim_config') == _param(nodes['perception_node'], 'sim_config') == expected
+            for name in (emitter, 'perception_node'):
+                assert 'sim_config' in nodes[name]['parameters'][-1]
+    bag = _by_name(_plan(module, source='none'))     # a bag: its chirp is unknown unless a file is named
+    assert _param(bag['perception_node'], 'sim_config') is None
+    assert _param(_by_name(_plan(module, source='none', sim_config=str(mine)))['perception_node'],
+                  'sim_config') == str(mine)
+    with pytest.raises(module.LaunchArgumentError, match='sim_config'):
+        _plan(module, sim_config=str(tmp_path / 'missing.yaml'))
+
+
+def test_launched_perception_refuses_a_chirp_the_model_does_not_matched_filter(tmp_path):
+    """Graph-free: the start-up check perception_node runs on the launch plan's ``sim_config`` passes for the
+    shipped model and config/simulation.yaml, and refuses an edited chirp with a line saying what to do."""
+    pytest.importorskip('rclpy', reason='perception_node needs rclpy: pip install -r requirements-ros.txt')
+    from audio_vision.core.checkpoint import load_checkpoint
+    from audio_vision.ros.node_utils import StartupError
+    from audio_vision.ros.perception_node import check_chirp
+    model = ROOT / 'models' / 'depth.pt'
+    if not model.is_file():
+        pytest.skip(f'no shipped model {model}')
+    features = load_checkpoint(model).spec.features
+    module = _load_launch_module()
+    check_chirp(features, _param(_by_name(_plan(module))['perception_node'], 'sim_config'))
+    data = yaml.safe_load((ROOT / 'config' / 'simulation.yaml').read_text())
+    data['chirp']['f_end'] = float(data['chirp']['f_end']) - 500.0
+    edited = tmp_path / 'simulation.yaml'
+    edited.write_text(yaml.safe_dump(data))
+    with pytest.raises(StartupError) as err:
+        check_chirp(features, _param(_by_name(_plan(module, sim_config=str(edited)))['perception_node'], 'sim_config'))
+    message = str(err.value)
+    assert "parameter 'sim_config'" in message and str(edited) in message and '\n' not in message
+    assert f"f_end {data['chirp']['f_end']!r} (emitted) vs chirp_f_end {features.chirp_f_end!r}" in message
+    assert "set the `chirp` section of the simulation YAML" in message and 'or train the model' in message
 
 
 def test_plan_mount_transform():

@@ -4,8 +4,9 @@
 
 The chirp's parameters are configured twice, ``FeatureConfig.chirp_*`` (the model) and the simulation
 YAML's ``chirp`` section (the simulator node and the capture node emit that one): wherever both meet
-(perception node start-up with ``sim_config``, the demo, training on a simulated dataset),
-:func:`check_chirp_match` refuses a mismatch instead of letting the matched filter silently miss."""
+(perception node start-up with ``sim_config``, which perceive.launch.py and the demo set to the emitting
+node's file; training on a simulated dataset), :func:`check_chirp_match` refuses a mismatch instead of
+letting the matched filter silently miss."""
 from __future__ import annotations
 
 import math
@@ -77,5 +78,7 @@ def check_chirp_match(features, chirp, emitter: str) -> None:
         if not same:
             diffs.append(f'{f} {b!r} (emitted) vs chirp_{f} {a!r} (features)')
     if diffs:
+        wanted = ', '.join(f'{f}: {expected[f]!r}' for f in CHIRP_FIELDS)
         raise ChirpMismatch(f'the chirp of {emitter} is not the one the features matched-filter: '
-                            + '; '.join(diffs) + ' (one chirp for both: edit the simulation YAML or retrain)')
+                            + '; '.join(diffs) + f'. One chirp for both: set the `chirp` section of the simulation '
+                            f'YAML to the features\' ({wanted}), or train the model on audio with this chirp')
