@@ -25,7 +25,7 @@ def layout() -> DatasetLayout:
 
 
 def sample(index: int) -> tuple[dict, dict]:
-    """A deterministic made-up sample (nothing simulated): values follow from the index."""
+    """Made-up arrays and metadata of dataset index `index` (nothing simulated), a function of the index."""
     arrays = {'audio': np.arange(20, dtype=np.float32).reshape(2, 10) * np.float32(index + 1) / np.float32(7),
               'depth': np.full((8, 8), 1.0 + index, np.float32),
               'segmentation': np.full((8, 8), index % 6, np.uint8), 'K': PinholeCamera(8, 8, 90.0).K,
