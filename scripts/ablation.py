@@ -32,6 +32,13 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 MODALITIES = ('depth', 'segmentation')
+
+
+def both(objective: dict) -> dict:
+    """A config patch giving both modalities' AT-nets the same objective."""
+    return {'atnet_objective': {m: objective for m in MODALITIES}}
+
+
 # study -> (what the first column names, {variant: (config patch, share of the training windows)})
 STUDIES = {
     'features': ('input', {
@@ -40,12 +47,11 @@ STUDIES = {
         '+ echo beams': ({'features': {'spatial': 'ipd', 'echo': True, 'direction_maps': False}}, 1.0),
         '+ direction maps (default)': ({'features': {'spatial': 'ipd', 'echo': True, 'direction_maps': True}}, 1.0),
     }),
-    'objective': ('AT-net objective', {
-        'latent MSE (the patent)': ({'atnet_objective': {'latent_weight': 1.0}}, 1.0),
-        '+ codeword cross-entropy': ({'atnet_objective': {'latent_weight': 1.0, 'code_weight': 1.0}}, 1.0),
-        '+ codeword CE + image loss': (
-            {'atnet_objective': {'latent_weight': 1.0, 'code_weight': 1.0, 'image_weight': 1.0}}, 1.0),
-        'image loss + 0.1 latent MSE': ({'atnet_objective': {'latent_weight': 0.1, 'image_weight': 1.0}}, 1.0),
+    'objective': ('AT-net objective (both modalities)', {
+        'latent MSE (the patent)': (both({'latent_weight': 1.0}), 1.0),
+        '+ codeword cross-entropy': (both({'latent_weight': 1.0, 'code_weight': 1.0}), 1.0),
+        '+ codeword CE + image loss': (both({'latent_weight': 1.0, 'code_weight': 1.0, 'image_weight': 1.0}), 1.0),
+        '+ image loss': (both({'latent_weight': 1.0, 'image_weight': 1.0}), 1.0),
     }),
     'width': ('ResNet-18 base width', {
         '32': ({'atnet': {'encoder_width': 32}}, 1.0),

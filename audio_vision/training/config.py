@@ -12,7 +12,7 @@ from audio_vision.core.baselines import EndToEndConfig
 from audio_vision.core.configs import config_from_dict, config_to_dict
 from audio_vision.core.features import FeatureConfig
 from audio_vision.core.vqvae import VQVAEConfig
-from audio_vision.training.objectives import ATNetObjectiveConfig
+from audio_vision.training.objectives import ATNetObjectives
 
 STAGES = ('vqvae', 'atnet', 'end_to_end', 'mean')
 
@@ -39,7 +39,7 @@ class TrainConfig:
     features: FeatureConfig = field(default_factory=FeatureConfig)
     vqvae: VQVAEConfig = field(default_factory=VQVAEConfig)      # in/out channels set per modality
     atnet: ATNetConfig = field(default_factory=ATNetConfig)      # in_channels/latent set from the data
-    atnet_objective: ATNetObjectiveConfig = field(default_factory=ATNetObjectiveConfig)
+    atnet_objective: ATNetObjectives = field(default_factory=ATNetObjectives)   # per modality
     end_to_end: EndToEndConfig = field(default_factory=EndToEndConfig)
     vqvae_optim: OptimConfig = field(default_factory=lambda: OptimConfig(epochs=8, batch_size=32, lr=2e-3))
     atnet_optim: OptimConfig = field(default_factory=lambda: OptimConfig(epochs=20, batch_size=32, lr=1e-3))
@@ -53,12 +53,13 @@ class TrainConfig:
     def from_dict(cls, d: dict) -> 'TrainConfig':
         d = dict(d)
         nested = {'features': FeatureConfig, 'vqvae': VQVAEConfig, 'atnet': ATNetConfig,
-                  'atnet_objective': ATNetObjectiveConfig,
                   'end_to_end': EndToEndConfig, 'vqvae_optim': OptimConfig, 'atnet_optim': OptimConfig,
                   'end_to_end_optim': OptimConfig}
         for key, cls_ in nested.items():
             if key in d:
                 d[key] = config_from_dict(cls_, d[key])
+        if 'atnet_objective' in d:
+            d['atnet_objective'] = ATNetObjectives.from_dict(d['atnet_objective'])
         cfg = config_from_dict(cls, d)
         bad = [s for s in cfg.stages if s not in STAGES]
         if bad:

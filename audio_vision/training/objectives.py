@@ -20,12 +20,13 @@ codeword -> frozen decoder) but train the latent for what inference does with it
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 
 from audio_vision.core.confidence import codebook_temperature, codeword_sq_distances
+from audio_vision.core.configs import config_from_dict
 from audio_vision.core.vqvae import VQVAE
 
 
@@ -39,6 +40,23 @@ class ATNetObjectiveConfig:
         weights = (self.latent_weight, self.code_weight, self.image_weight)
         if min(weights) < 0 or max(weights) <= 0:
             raise ValueError(f'AT-net objective weights must be >= 0 with one > 0, got {weights}')
+
+
+@dataclass(frozen=True)
+class ATNetObjectives:
+    """One objective per modality: a depth codeword stands for a patch of *continuous* depth, with
+    near-duplicate neighbours that a cross-entropy would punish as wrong as a distant one, while a
+    segmentation codeword stands for a discrete class layout."""
+    depth: ATNetObjectiveConfig = field(default_factory=ATNetObjectiveConfig)
+    segmentation: ATNetObjectiveConfig = field(default_factory=ATNetObjectiveConfig)
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> 'ATNetObjectives':
+        d = dict(d or {})
+        return config_from_dict(cls, {k: config_from_dict(ATNetObjectiveConfig, v) for k, v in d.items()})
+
+    def of(self, modality: str) -> ATNetObjectiveConfig:
+        return getattr(self, modality)
 
 
 class ATNetObjective:

@@ -166,7 +166,7 @@ class Trainer:
         targets, val_targets = self.latents(model, self.train), self.latents(model, self.val)
         at = wrap_ddp(model.atnet, self.info)
 
-        objective = ATNetObjective(cfg.atnet_objective, model.vqvae, codec)
+        objective = ATNetObjective(cfg.atnet_objective.of(modality), model.vqvae, codec)
 
         def step(net, idx):
             images = self._images(self.train, modality, codec, idx) if objective.needs_images else None
