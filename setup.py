@@ -10,6 +10,8 @@ setup(
     name=PACKAGE,
     version='0.1.0',
     packages=find_packages(exclude=['test']),
+    # message definitions shipped as data (audio_common_msgs, for reading and writing bags with rosbags)
+    package_data={'audio_vision.bag': ['definitions/*/msg/*.msg', 'definitions/*/README.md']},
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + PACKAGE]),
         ('share/' + PACKAGE, ['package.xml']),

@@ -4,7 +4,9 @@
 1. **Audio windows.** The audio frames are validated and pushed, in the order they were received, through
    the perception node's own ring buffer (:class:`audio_vision.core.windowing.WindowAssembler`): the
    windows (``window_s`` every ``hop_s``, stream restarts at stamp gaps) are exactly those the node would
-   run the model on.
+   run the model on. The audio topic holds ``sensor_msgs/Image`` audio frames (32FC1) or, as ROS 2's
+   audio_capture records it, ``audio_common_msgs/AudioDataStamped`` with an ``AudioInfo`` topic (interleaved
+   S16LE / S32LE / F32LE PCM; compressed audio is refused): :class:`~audio_vision.bag.audio_common.AudioTopic`.
 2. **Alignment.** Each window is paired with the depth image (and segmentation image) whose header stamp
    is nearest to the window's *end* (the instant the node stamps its output with), if within
    ``tolerance_s``; windows without a partner are dropped.
@@ -36,6 +38,7 @@ from typing import Callable
 import numpy as np
 
 from audio_vision.bag import messages as m
+from audio_vision.bag.audio_common import AudioTopic
 from audio_vision.bag.errors import BagError
 from audio_vision.bag.reader import BagMessage, BagReader
 from audio_vision.bag.schema import IMAGE, qualify
@@ -49,7 +52,8 @@ CAMERA_INFO = 'sensor_msgs/msg/CameraInfo'
 
 @dataclass
 class FromBagOptions:
-    audio_topic: str = '/audio/frames'
+    audio_topic: str = '/audio/frames'         # Image audio frames or audio_common_msgs/AudioDataStamped
+    audio_info_topic: str | None = None       # AudioDataStamped: its AudioInfo (None = the sibling audio_info)
     depth_topic: str = '/camera/depth/image_rect_raw'
     segmentation_topic: str | None = None
     depth_info_topic: str | None = None       # None = the depth topic's sibling camera_info
@@ -202,18 +206,18 @@ class WindowSettings:
                                self.spec.max_samples, self.stream_tolerance_ns)
 
 
-def iter_windows(reader: BagReader, topic: str, settings: WindowSettings, stats: FromBagResult | None = None):
-    """Yield (window, stream id) as the perception node would assemble them from ``topic``'s frames; an
+def iter_windows(reader: BagReader, topic: str | AudioTopic, settings: WindowSettings,
+                 stats: FromBagResult | None = None):
+    """Yield (window, stream id) as the perception node would assemble them from ``topic``'s frames (Image
+    audio frames or ``AudioDataStamped``, see :class:`~audio_vision.bag.audio_common.AudioTopic`); an
     invalid frame or a stamp gap starts a new stream (counted in ``stats`` when given)."""
+    audio = topic if isinstance(topic, AudioTopic) else AudioTopic(reader, topic)
     assembler = settings.assembler()
     stream = 0
-    for msg in reader.messages([topic]):
-        img = reader.decode(msg)
-        try:
-            samples, stamp = m.audio_samples(img, settings.spec), m.stamp_ns(img)
-        except FrameError as exc:
+    for samples, stamp in audio.frames(settings.spec):
+        if isinstance(samples, FrameError):
             if stats is not None:
-                stats.invalid_frames[exc.reason] = stats.invalid_frames.get(exc.reason, 0) + 1
+                stats.invalid_frames[samples.reason] = stats.invalid_frames.get(samples.reason, 0) + 1
             assembler.reset()
             stream += 1
             continue
@@ -224,32 +228,6 @@ def iter_windows(reader: BagReader, topic: str, settings: WindowSettings, stats:
                 stats.stream_resets += 1
         for w in out:
             yield w, stream
-
-
-def _check_audio(reader: BagReader, topic: str, num_channels: int, sample_rate: int) -> None:
-    """Fail early, with the reason, when the frames cannot be this config's array at this rate."""
-    stamps, widths = [], []
-    for msg in reader.messages([topic]):
-        img = reader.decode(msg)
-        if img.encoding != '32FC1':
-            raise BagError(f'{topic}: audio frames must be 32FC1 Images (height = channels), got '
-                           f'encoding {img.encoding!r}')
-        if img.height != num_channels:
-            raise BagError(f'{topic}: frames have {img.height} channels but the array config has '
-                           f'{num_channels} microphones (pass --config with the robot\'s array)')
-        stamps.append(m.stamp_ns(img))
-        widths.append(img.width)
-        if len(stamps) >= 200:
-            break
-    if len(stamps) >= 3:
-        d = np.diff(np.array(stamps, np.float64)) / NS_PER_S
-        w = np.array(widths[:-1], np.float64)
-        ok = d > 0
-        if ok.sum() >= 2:
-            rate = float(np.median(w[ok] / d[ok]))
-            if abs(rate - sample_rate) > 0.02 * sample_rate:
-                raise BagError(f'{topic}: frame stamps advance like {rate:.0f} Hz audio but the config says '
-                               f'{sample_rate} Hz (pass --config with the robot\'s sample rate)')
 
 
 def _camera_K(reader: BagReader, opts: FromBagOptions, width: int, height: int) -> np.ndarray:
@@ -324,8 +302,9 @@ def _convert(bag: Path, out: Path, layout: DatasetLayout, opts: FromBagOptions, 
     tol_ns = int(round(opts.tolerance_s * NS_PER_S))
     result = FromBagResult(card={})
     with BagReader(bag) as reader:
-        audio_topic = reader.topic(opts.audio_topic, IMAGE, 'audio topic').name
-        _check_audio(reader, audio_topic, layout.num_channels, layout.sample_rate)
+        audio = AudioTopic(reader, opts.audio_topic, opts.audio_info_topic)
+        audio.check(layout.num_channels, layout.sample_rate)
+        audio_topic = audio.name
         images = _image_topics(reader, opts)
         say('scanning image stamps')                                  # pass 1: stamps and matches
         by_topic = {t.topic: t for t in images.values()}
@@ -334,7 +313,7 @@ def _convert(bag: Path, out: Path, layout: DatasetLayout, opts: FromBagOptions, 
         for t in images.values():
             t.finish()
         say('assembling audio windows')
-        samples = _plan(reader, audio_topic, settings, images, tol_ns, opts.block_s, result)
+        samples = _plan(reader, audio, settings, images, tol_ns, opts.block_s, result)
         if not samples:
             window_s = settings.window / layout.sample_rate
             raise BagError(f'no analysis window of {window_s:g} s has a depth'
@@ -348,6 +327,7 @@ def _convert(bag: Path, out: Path, layout: DatasetLayout, opts: FromBagOptions, 
                               split_of_room(s.block, layout.split_fractions)) for s in samples}
         counts = {split: sum(1 for s in samples if split_of[s.block] == split) for split in layout.splits}
         source = {'kind': 'rosbag2', 'bag': str(bag.resolve()), 'audio_topic': audio_topic,
+                  'audio_format': audio.describe(),
                   'depth_topic': images['depth'].topic,
                   'segmentation_topic': images['segmentation'].topic if 'segmentation' in images else None,
                   'tolerance_s': opts.tolerance_s, 'hop_s': settings.hop / layout.sample_rate,
@@ -355,7 +335,7 @@ def _convert(bag: Path, out: Path, layout: DatasetLayout, opts: FromBagOptions, 
         writer = DatasetWriter(out, out_layout, generator_info(out_layout.config, -1, len(samples), source=source))
         shards = {split: writer.shard(split, 0, 1, count) for split, count in counts.items() if count}
         say(f'writing {len(samples)} samples')                          # pass 3: the audio, with its images
-        _write_samples(reader, audio_topic, settings, samples, processed, split_of, shards, bag)
+        _write_samples(reader, audio, settings, samples, processed, split_of, shards, bag)
     for shard in shards.values():
         shard.commit()
     result.card = writer.finish()
@@ -390,7 +370,7 @@ def _image_topics(reader: BagReader, opts: FromBagOptions) -> dict[str, _ImageTo
     return images
 
 
-def _plan(reader: BagReader, audio_topic: str, settings: WindowSettings, images: dict[str, _ImageTopic],
+def _plan(reader: BagReader, audio_topic: AudioTopic, settings: WindowSettings, images: dict[str, _ImageTopic],
           tol_ns: int, block_s: float, result: FromBagResult) -> list[_Sample]:
     """The windows that become samples: within one block, with every image within tolerance of their end
     (the others are counted in ``result``)."""
@@ -456,7 +436,7 @@ def _output_layout(layout: DatasetLayout, K: np.ndarray, opts: FromBagOptions, w
     return layout.with_images(PinholeCamera(out_w, out_h, round(hfov, 6)), window / layout.sample_rate)
 
 
-def _write_samples(reader: BagReader, audio_topic: str, settings: WindowSettings, samples: list[_Sample],
+def _write_samples(reader: BagReader, audio_topic: AudioTopic, settings: WindowSettings, samples: list[_Sample],
                    images: _Images, split_of: dict[int, str], shards: dict, bag: Path) -> None:
     """Assemble the windows again and write the planned ones, with their images, to their split's shard."""
     planned = {s.ordinal: (index, s) for index, s in enumerate(samples)}

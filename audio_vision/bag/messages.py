@@ -13,6 +13,7 @@ import functools
 import numpy as np
 from rosbags.typesys import Stores, get_typestore
 
+from audio_vision.bag import audio_common
 from audio_vision.core import codec
 from audio_vision.core.codec import (  # noqa: F401  (re-exported for the bag modules and tests)
     BODY_TO_OPTICAL_QUATERNION, NS_PER_S, audio_samples, camera_matrix, depth_to_metres, image_to_array,
@@ -25,10 +26,15 @@ ENCODINGS = codec.IMAGE_ENCODINGS
 STORE = getattr(Stores, 'ROS2_KILTED', None) or Stores.ROS2_JAZZY
 
 
+def new_typestore():
+    """A new store of ROS 2 Kilted's message types plus the shipped ``audio_common_msgs`` ones."""
+    return audio_common.register(get_typestore(STORE))
+
+
 @functools.lru_cache(maxsize=1)
 def typestore():
     """Return the one shared store of message types (bag-specific types stay out: see BagReader.decode)."""
-    return get_typestore(STORE)
+    return new_typestore()
 
 
 def _t(name: str):
@@ -64,6 +70,20 @@ def audio_frame(samples: np.ndarray, stamp_ns: int, frame_id: str):
     return image(samples, '32FC1', stamp_ns, frame_id)
 
 
+def audio_data_stamped(samples: np.ndarray, stamp_ns: int, frame_id: str, sample_format: str = 'S16LE'):
+    """(C, N) float samples (+-1 full scale) -> ``audio_common_msgs/AudioDataStamped`` with interleaved
+    ``sample_format`` PCM, stamped at the first sample (as ROS 2's audio_capture publishes it)."""
+    data = _t(audio_common.AUDIO_DATA)(data=codec.pcm_bytes(samples, sample_format))
+    return _t(audio_common.AUDIO_DATA_STAMPED)(header=header(stamp_ns, frame_id), audio=data)
+
+
+def audio_info(channels: int, sample_rate: int, sample_format: str = 'S16LE', coding_format: str = 'wave',
+               bitrate: int = 0):
+    """``audio_common_msgs/AudioInfo`` (audio_capture's ``format: wave`` publishes coding_format 'wave')."""
+    return _t(audio_common.AUDIO_INFO)(channels=int(channels), sample_rate=int(sample_rate),
+                                       sample_format=sample_format, bitrate=int(bitrate), coding_format=coding_format)
+
+
 def camera_info(K: np.ndarray, width: int, height: int, stamp_ns: int, frame_id: str):
     """Distortion-free pinhole CameraInfo (plumb_bob with zero coefficients, R = I, P = [K | 0])."""
     fields = codec.camera_info_fields(K, width, height)
@@ -89,4 +109,5 @@ def serialize(msg) -> bytes:
     return bytes(typestore().serialize_cdr(msg, msg.__msgtype__))
 
 
-# decoding: image_to_array, depth_to_metres, labels_to_array, audio_samples, camera_matrix (audio_vision.core.codec)
+# decoding: image_to_array, depth_to_metres, labels_to_array, audio_samples, pcm_samples, camera_matrix
+# (audio_vision.core.codec)

@@ -5,7 +5,8 @@
 ``.db3`` file; a directory whose metadata is missing or unreadable (a recording that was killed, a newer
 metadata version) is read from its single storage file instead, as ``ros2 bag reindex`` would.
 Messages come out raw (CDR bytes) in receive-time order; :meth:`BagReader.decode` turns them into
-``rosbags`` message objects (types from the bag's own definitions when it has them, else ROS 2 Kilted's).
+``rosbags`` message objects (ROS 2 Kilted's types and the shipped ``audio_common_msgs``; any other type from
+the bag's own definition).
 """
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ from typing import Iterable, Iterator
 
 from rosbags.interfaces import Qos
 from rosbags.rosbag2 import Reader
-from rosbags.typesys import get_types_from_idl, get_types_from_msg, get_typestore
+from rosbags.typesys import get_types_from_idl, get_types_from_msg
 
 from audio_vision.bag.errors import BagError
-from audio_vision.bag.messages import NS_PER_S, STORE, typestore
+from audio_vision.bag.messages import NS_PER_S, new_typestore, typestore
 from audio_vision.bag.schema import qualify
 
 STORAGE_SUFFIXES = ('.mcap', '.db3')
@@ -182,7 +183,7 @@ class BagReader:
             raise BagError(f'{self.path}: unknown message type {msgtype} (not a ROS 2 Kilted type and the '
                            'bag has no definition for it)')
         if self._store is typestore():     # a private copy: the bag's types must not leak into others
-            self._store = get_typestore(STORE)
+            self._store = new_typestore()
         try:
             if conn.msgdef.format.name == 'IDL':
                 types = get_types_from_idl(conn.msgdef.data)

@@ -12,6 +12,8 @@ How to record such a bag on a robot: docs/RECORDING.md.
 examples:
   python -m audio_vision dataset from-bag robot_bag --out data/robot \
       --depth-topic /camera/camera/aligned_depth_to_color/image_raw --segmentation-topic /segmenter/labels
+  python -m audio_vision dataset from-bag audio_capture_bag --out data/robot --audio-topic /audio/audio_stamped \
+      --depth-topic /camera/depth/image_rect_raw
   python -m audio_vision dataset from-bag sim_bag --out data/check --split test \
       --depth-topic /ground_truth/depth/image --segmentation-topic /ground_truth/segmentation/image
 """
@@ -42,7 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument('bag', type=Path, help='bag directory or .mcap / .db3 file')
     parser.add_argument('--out', type=Path, required=True, help='dataset directory to create')
-    parser.add_argument('--audio-topic', default='/audio/frames', help='audio frames (default /audio/frames)')
+    parser.add_argument('--audio-topic', default='/audio/frames',
+                        help='audio: 32FC1 Image frames or audio_common_msgs/AudioDataStamped (default /audio/frames)')
+    parser.add_argument('--audio-info-topic',
+                        help='AudioInfo of an AudioDataStamped audio topic (default: its sibling audio_info)')
     parser.add_argument('--depth-topic', required=True, help='depth images (32FC1 m or 16UC1 mm)')
     parser.add_argument('--segmentation-topic',
                         help='segmentation images (mono8 class ids, pixel-aligned with depth); without it '
@@ -101,7 +106,8 @@ def run(args) -> int:
     from audio_vision.bag import BagError
     from audio_vision.bag.convert import FromBagOptions, bag_to_dataset
     opts = FromBagOptions(
-        audio_topic=args.audio_topic, depth_topic=args.depth_topic, segmentation_topic=args.segmentation_topic,
+        audio_topic=args.audio_topic, audio_info_topic=args.audio_info_topic, depth_topic=args.depth_topic,
+        segmentation_topic=args.segmentation_topic,
         depth_info_topic=args.depth_info_topic, tolerance_s=args.tolerance, window_s=args.window,
         hop_s=args.hop, image_size=args.image_size, block_s=args.block, split=args.split,
         label_map=_label_map(args.label_map, layout.class_table), hfov_deg=args.hfov)

@@ -9,6 +9,8 @@ here and decode any message through the functions here, so both speak exactly th
 - images: ``sensor_msgs/Image`` little-endian, no row padding when built; decoding honours row padding
   (``step`` > row size) and ``is_bigendian`` (encodings: :data:`audio_vision.core.camera.IMAGE_ENCODINGS`);
 - audio frames: ``32FC1`` Images with height = channels and width = samples, stamped at the first sample;
+- PCM audio of ``audio_common_msgs`` (``AudioDataStamped`` + ``AudioInfo``): interleaved S16LE / S32LE /
+  F32LE samples, scaled to +-1 full scale (:func:`pcm_layout`, :func:`pcm_samples`);
 - depth: ``32FC1`` metres with NaN where unknown (REP 118); ``16UC1``/``mono16`` millimetres are read too;
 - segmentation: ``mono8`` class ids;
 - CameraInfo: distortion-free pinhole (plumb_bob, zero coefficients, R = I, P = [K | 0]);
@@ -18,15 +20,18 @@ Pure: numpy only (no rclpy, no rosbags); messages are read by their field names 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from audio_vision.core.camera import BODY_TO_OPTICAL_QUATERNION, IMAGE_ENCODINGS, image_pixels
-from audio_vision.core.windowing import NS_PER_S, FrameSpec, check_layout, check_samples
+from audio_vision.core.windowing import NS_PER_S, FrameError, FrameSpec, check_layout, check_samples
 
 __all__ = ['NS_PER_S', 'BODY_TO_OPTICAL_QUATERNION', 'IMAGE_ENCODINGS', 'split_ns', 'stamp_to_ns',
-           'header_stamp_to_ns', 'image_fields', 'image_to_array', 'audio_samples', 'depth_to_metres',
-           'labels_to_array', 'camera_info_fields', 'camera_matrix', 'transform_values', 'yaw_quaternion',
-           'quaternion_to_matrix']
+           'header_stamp_to_ns', 'image_fields', 'image_to_array', 'audio_samples', 'PCM_SAMPLE_FORMATS',
+           'PCM_CODINGS', 'PcmLayout', 'pcm_layout', 'check_pcm_layout', 'pcm_samples', 'pcm_bytes',
+           'depth_to_metres', 'labels_to_array', 'camera_info_fields', 'camera_matrix', 'transform_values',
+           'yaw_quaternion', 'quaternion_to_matrix']
 
 
 # ---------------------------------------------------------------- stamps
@@ -103,6 +108,109 @@ def audio_samples(msg, spec: FrameSpec | None = None) -> np.ndarray:
     samples = data.view('<f4').reshape(msg.height, msg.width)
     check_samples(samples)
     return samples
+
+
+# ---------------------------------------------------------------- PCM audio (audio_common_msgs)
+
+#: ``AudioInfo.sample_format`` (GStreamer raw-audio format names, as audio_capture sets them) -> numpy dtype
+#: and the factor that maps the format's full scale to +-1 (the float convention of the audio frames)
+PCM_SAMPLE_FORMATS = {'S16LE': ('<i2', 2.0 ** -15), 'S32LE': ('<i4', 2.0 ** -31), 'F32LE': ('<f4', 1.0)}
+#: ``AudioInfo.coding_format`` values whose data is raw interleaved PCM (audio_capture: ``format: wave``);
+#: anything else (``mp3``, ...) is compressed and refused
+PCM_CODINGS = ('wave', 'wav', 'pcm', 'raw')
+
+
+@dataclass(frozen=True)
+class PcmLayout:
+    """How the bytes of an ``audio_common_msgs/AudioData`` are laid out (from an ``AudioInfo``)."""
+
+    channels: int
+    sample_rate: int
+    sample_format: str
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The numpy dtype of one sample."""
+        return np.dtype(PCM_SAMPLE_FORMATS[self.sample_format][0])
+
+    @property
+    def frame_bytes(self) -> int:
+        """Bytes of one sample instant (all channels)."""
+        return self.channels * self.dtype.itemsize
+
+
+def pcm_layout(info) -> PcmLayout:
+    """An ``audio_common_msgs/AudioInfo`` (anything with ``channels``, ``sample_rate``, ``sample_format``,
+    ``coding_format``) -> :class:`PcmLayout`.
+
+    Raises ValueError, saying what is supported, for compressed audio (``coding_format`` mp3, ...), a sample
+    format other than :data:`PCM_SAMPLE_FORMATS`, or no channels / no sample rate.
+    """
+    coding = str(info.coding_format).strip().lower()
+    if coding not in PCM_CODINGS:
+        raise ValueError(f'AudioInfo coding_format {info.coding_format!r} is not raw PCM: only uncompressed audio '
+                         f"is supported (audio_capture: format 'wave'; coding_format one of {list(PCM_CODINGS)})")
+    fmt = str(info.sample_format).strip().upper()
+    if fmt not in PCM_SAMPLE_FORMATS:
+        raise ValueError(f'AudioInfo sample_format {info.sample_format!r} is not supported '
+                         f'(supported: {", ".join(PCM_SAMPLE_FORMATS)}: interleaved, little-endian)')
+    channels, rate = int(info.channels), int(info.sample_rate)
+    if channels < 1 or rate < 1:
+        raise ValueError(f'AudioInfo has {channels} channels at {rate} Hz (both must be >= 1)')
+    return PcmLayout(channels, rate, fmt)
+
+
+def check_pcm_layout(layout: PcmLayout, spec: FrameSpec) -> None:
+    """Raise :class:`FrameError` when audio of ``layout`` cannot be what ``spec`` takes: 'channels' for another
+    channel count, 'encoding' for another sample rate."""
+    if layout.channels != spec.num_channels:
+        raise FrameError('channels', f'AudioInfo says {layout.channels} channels, expected {spec.num_channels}')
+    if layout.sample_rate != spec.sample_rate:
+        raise FrameError('encoding', f'AudioInfo says {layout.sample_rate} Hz, expected {spec.sample_rate} Hz')
+
+
+def pcm_samples(data, layout: PcmLayout, spec: FrameSpec | None = None) -> np.ndarray:
+    """The ``data`` of an ``audio_common_msgs/AudioData`` (interleaved PCM of ``layout``) -> (C, N) float32,
+    full scale = +-1 (a new C-contiguous array).
+
+    With ``spec`` (the live and bag-to-dataset paths) the frame is validated like an Image audio frame:
+    :func:`check_pcm_layout`, whole sample instants ('layout'), the chunk size limits ('chunk_size'), then
+    finite and in-range samples; a failed check raises :class:`FrameError` with its reason. Without ``spec``
+    only the whole-instant check is made (ValueError).
+    """
+    raw = _bytes(data)
+    if raw.size % layout.frame_bytes:
+        raise FrameError('layout', f'{raw.size} bytes of {layout.sample_format} audio is not a whole number of '
+                                   f'{layout.channels}-channel samples ({layout.frame_bytes} bytes each)')
+    n = raw.size // layout.frame_bytes
+    if spec is not None:
+        check_pcm_layout(layout, spec)
+        if not spec.min_samples <= n <= spec.max_samples:
+            raise FrameError('chunk_size', f'frame has {n} samples, expected {spec.min_samples}..{spec.max_samples}')
+    dtype, scale = PCM_SAMPLE_FORMATS[layout.sample_format]
+    interleaved = raw.view(dtype).reshape(n, layout.channels)
+    samples = np.empty((layout.channels, n), np.float32)
+    np.multiply(interleaved.T, np.float32(scale), out=samples, casting='unsafe')
+    if spec is not None:
+        check_samples(samples)
+    return samples
+
+
+def pcm_bytes(samples: np.ndarray, sample_format: str) -> np.ndarray:
+    """(C, N) float samples (+-1 full scale) -> the interleaved ``sample_format`` bytes of an
+    ``audio_common_msgs/AudioData`` (flat uint8). Integer formats are rounded and clipped to their range."""
+    samples = np.asarray(samples)
+    if samples.ndim != 2:
+        raise ValueError(f'audio needs (channels, samples), got shape {samples.shape}')
+    if sample_format not in PCM_SAMPLE_FORMATS:
+        raise ValueError(f'sample format {sample_format!r} is not one of {", ".join(PCM_SAMPLE_FORMATS)}')
+    dtype, scale = PCM_SAMPLE_FORMATS[sample_format]
+    dtype = np.dtype(dtype)
+    values = samples.T.astype(np.float64) / scale
+    if dtype.kind == 'i':
+        info = np.iinfo(dtype)
+        values = np.clip(np.rint(values), info.min, info.max)
+    return np.ascontiguousarray(values.astype(dtype)).view(np.uint8).reshape(-1)
 
 
 def depth_to_metres(msg) -> np.ndarray:
