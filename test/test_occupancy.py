@@ -105,3 +105,50 @@ def test_f1_with_tolerance_and_iou():
     r = occupied_f1(half, true, 0.1, 0.0)
     assert r['precision'] == 1.0 and r['recall'] == 0.5
     assert iou(half, true) == 0.5 and iou(true, true) == 1.0
+
+
+def lifted_floor_scene():
+    """wall_depth with the floor rows' depth halved (a predicted depth too short on the floor: their end
+    points rise into the height band) and labels: wall above, floor below."""
+    from audio_vision.core.classes import DEFAULT_CLASS_TABLE
+    depth = wall_depth(3.0)
+    labels = np.full(depth.shape, DEFAULT_CLASS_TABLE.id_of('wall'), np.uint8)
+    floor = depth < 2.99
+    labels[floor] = DEFAULT_CLASS_TABLE.id_of('floor')
+    depth[floor] *= 0.5
+    return depth, labels
+
+
+def test_labels_floor_pixels_only_clear_and_walls_still_mark():
+    from audio_vision.core.classes import IGNORE_LABEL
+    cfg = GridConfig(resolution=0.1, width_m=6, height_m=6, origin=(-1, -3), z_min=0.2, z_max=2.0)
+    T = camera_to_room((0.0, 0.0, 1.0), 0.0)
+    depth, labels = lifted_floor_scene()
+    plain, labelled, unknown = OccupancyGrid2D(cfg), OccupancyGrid2D(cfg), OccupancyGrid2D(cfg)
+    plain.integrate(depth, CAM.K, T)
+    labelled.integrate(depth, CAM.K, T, labels=labels)
+    unknown.integrate(depth, CAM.K, T, labels=np.full(labels.shape, IGNORE_LABEL, np.uint8))
+    xs, _ = plain.cell_centers()
+    assert plain.occupied_mask()[xs < 2.5].sum() > 3                 # lifted floor end points: false obstacles
+    occ = labelled.occupied_mask()
+    assert occ.any() and np.all(np.abs(xs[occ] - 3.0) <= 0.1)        # with labels: only the wall
+    assert (labelled.logodds[(xs > 0.3) & (xs < 1.0) & labelled.observed] < 0).all()
+    np.testing.assert_array_equal(unknown.logodds, plain.logodds)    # unknown labels: the height band decides
+    with pytest.raises(ValueError, match='labels shape'):
+        labelled.integrate(depth, CAM.K, T, labels=labels[:16])
+
+
+def test_obstacle_any_height_marks_wall_pixels_above_the_band():
+    from audio_vision.core.classes import DEFAULT_CLASS_TABLE
+    T = camera_to_room((0.0, 0.0, 1.0), 0.0)
+    depth = wall_depth(3.0)
+    depth[16:] = np.nan                                    # only the wall above the camera (z > 1 m) is seen
+    labels = np.full(depth.shape, DEFAULT_CLASS_TABLE.id_of('wall'), np.uint8)
+    band = dict(resolution=0.1, width_m=6, height_m=6, origin=(-1, -3), z_min=0.2, z_max=0.5)
+    low, any_height = OccupancyGrid2D(GridConfig(**band)), OccupancyGrid2D(GridConfig(**band, obstacle_any_height=True))
+    low.integrate(depth, CAM.K, T, labels=labels)
+    any_height.integrate(depth, CAM.K, T, labels=labels)
+    assert not low.occupied_mask().any()
+    occ = any_height.occupied_mask()
+    xs, _ = low.cell_centers()
+    assert occ.sum() > 20 and np.all(np.abs(xs[occ] - 3.0) <= 0.1)

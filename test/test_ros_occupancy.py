@@ -31,7 +31,7 @@ os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
 CAM = PinholeCamera(32, 32, 90.0)
 PARAMS = {'pose_source': 'odom', 'resolution': 0.1, 'width_m': 8.0, 'height_m': 8.0, 'origin_x': -4.0,
           'origin_y': -4.0, 'pixel_stride': 1, 'publish_period_s': 0.2, 'diagnostics_period_s': 0.2,
-          'max_pose_age_s': 0.05}
+          'max_pose_age_s': 0.05, 'use_segmentation': False}   # (with segmentation: test_ros_occupancy_segmentation)
 T0 = 1_700_000_000 * NS_PER_S
 
 

@@ -9,6 +9,14 @@ and the cell of its end point is observed occupied when the end point lies in th
 most once (OctoMap's rule: occupied wins over free within one frame), by its log-odds increment times the
 largest confidence of the rays that observed it; log-odds are clamped to ``[l_min, l_max]``.
 
+With a semantic label per pixel (``labels``, e.g. the predicted segmentation), only pixels of an obstacle
+class (``obstacle_classes``: wall, person, appliance, alarm) may mark their end point occupied; floor and
+ceiling pixels only clear the cells their ray crosses. This keeps a depth error on the floor (an end point
+lifted into the height band) from filling the room's interior with obstacles. Pixels labelled
+:data:`~audio_vision.core.classes.IGNORE_LABEL` (unknown) fall back to the height band alone. With
+``obstacle_any_height`` an obstacle pixel's end point marks its cell occupied at any height (walls and bodies
+stand on the floor: their footprint is below every point of them), still only within ``max_range``.
+
     grid = OccupancyGrid2D(GridConfig(resolution=0.05, width_m=12, height_m=12, origin=(-1, -1)))
     grid.integrate(depth, K, T_map_camera, confidence)
     grid.occupancy_values()    # int8 (rows = y, cols = x): -1 unknown, 0..100 (nav_msgs/OccupancyGrid data)
@@ -19,6 +27,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+
+from audio_vision.core.classes import DEFAULT_CLASS_TABLE, IGNORE_LABEL
 
 POSE_REJECT_REASONS = ('missing', 'non_finite', 'not_rigid', 'stale')
 
@@ -34,6 +44,8 @@ class GridConfig:
     z_min: float = 0.1                    # height band of obstacles (map z)
     z_max: float = 2.0
     max_range: float = 8.0
+    free_fraction: float = 1.0            # a ray clears only this first part of its length (a noisy depth's
+                                          # end may lie before the obstacle: the cells near it stay unknown)
     l_occ: float = 0.85                   # log-odds increment of an occupied observation (confidence 1)
     l_free: float = -0.4                  # ... of a free observation
     l_min: float = -4.0
@@ -42,6 +54,10 @@ class GridConfig:
     min_confidence: float = 0.0           # pixels with a lower confidence are not fused
     occupied_threshold: float = 0.65      # probability above which a cell counts as occupied (evaluation)
     free_threshold: float = 0.35          # ... below which as free
+    # with labels: classes whose pixels may mark their end point occupied (the others only clear)
+    obstacle_classes: tuple[int, ...] = tuple(DEFAULT_CLASS_TABLE.id_of(n)
+                                              for n in ('wall', 'person', 'appliance', 'alarm'))
+    obstacle_any_height: bool = False     # with labels: an obstacle pixel's end point counts outside the band
 
     def __post_init__(self):
         if not (self.resolution > 0 and self.width_m > 0 and self.height_m > 0):
@@ -50,6 +66,8 @@ class GridConfig:
             raise ValueError(f'z_max ({self.z_max}) must exceed z_min ({self.z_min})')
         if not (self.max_range > 0 and self.l_occ > 0 > self.l_free and self.l_min < 0 < self.l_max):
             raise ValueError('need max_range > 0, l_occ > 0 > l_free and l_min < 0 < l_max')
+        if not 0.0 < self.free_fraction <= 1.0:
+            raise ValueError(f'free_fraction must be in (0, 1], got {self.free_fraction}')
         if self.pixel_stride < 1 or not 0.0 <= self.min_confidence <= 1.0:
             raise ValueError('pixel_stride must be >= 1 and min_confidence in [0, 1]')
 
@@ -135,9 +153,10 @@ class OccupancyGrid2D:
 
     # ------------------------------------------------------------------------------ fusion
     def integrate(self, depth: np.ndarray, K: np.ndarray, T_map_camera: np.ndarray,
-                  confidence: np.ndarray | None = None) -> dict:
+                  confidence: np.ndarray | None = None, labels: np.ndarray | None = None) -> dict:
         """Fuse one depth image (H, W) m with intrinsics ``K`` (3x3) seen from ``T_map_camera`` (4x4,
-        REP 103 optical frame in the map frame); ``confidence`` (H, W) in [0, 1] weights every pixel.
+        REP 103 optical frame in the map frame); ``confidence`` (H, W) in [0, 1] weights every pixel;
+        ``labels`` (H, W) class ids decide which pixels may mark an obstacle (see the module docstring).
         Returns counts: rays used, cells updated free / occupied. Raises ValueError on a bad pose."""
         reason = check_pose(T_map_camera)
         if reason:
@@ -151,9 +170,14 @@ class OccupancyGrid2D:
         w = np.ones_like(d) if confidence is None else np.asarray(confidence, np.float64)[::s, ::s]
         if w.shape != d.shape:
             raise ValueError(f'confidence shape {np.shape(confidence)} differs from depth {depth.shape}')
+        lab = None if labels is None else np.asarray(labels)[::s, ::s]
+        if lab is not None and lab.shape != d.shape:
+            raise ValueError(f'labels shape {np.shape(labels)} differs from depth {depth.shape}')
         with np.errstate(invalid='ignore'):
             ok = np.isfinite(d) & (d > 0) & np.isfinite(w) & (w > 0) & (w >= c.min_confidence)
         d, u, v, w = d[ok], u[ok], v[ok], np.clip(w[ok], 0.0, 1.0)
+        if lab is not None:
+            lab = lab[ok]
         K = np.asarray(K, dtype=np.float64)
         rays = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones_like(d)], axis=1)  # REP 103
         pts_cam = rays * d[:, None]
@@ -165,6 +189,9 @@ class OccupancyGrid2D:
         frac = np.where(cut, c.max_range / np.maximum(dist, 1e-9), 1.0)
         end = t + (end - t) * frac[:, None]
         hit = ~cut & (end[:, 2] >= c.z_min) & (end[:, 2] <= c.z_max)
+        if lab is not None:                   # floor / ceiling pixels only clear; unknown ones: the band decides
+            obstacle, unknown = np.isin(lab, c.obstacle_classes), lab == IGNORE_LABEL
+            hit = ((~cut & obstacle) if c.obstacle_any_height else hit & obstacle) | (hit & unknown)
         # the part [ta, tb] of each segment t -> end inside the height band
         dz = end[:, 2] - t[2]
         with np.errstate(divide='ignore', invalid='ignore'):
@@ -173,6 +200,7 @@ class OccupancyGrid2D:
         in_band_flat = (t[2] >= c.z_min) & (t[2] <= c.z_max)
         ta = np.where(np.abs(dz) > 1e-12, np.clip(np.minimum(t_lo, t_hi), 0, 1), 0.0 if in_band_flat else 1.0)
         tb = np.where(np.abs(dz) > 1e-12, np.clip(np.maximum(t_lo, t_hi), 0, 1), 1.0 if in_band_flat else 0.0)
+        tb = np.minimum(tb, c.free_fraction)
         free_w = np.zeros(c.shape, dtype=np.float64)
         occ_w = np.zeros(c.shape, dtype=np.float64)
         span = tb > ta

@@ -2,13 +2,16 @@
 """occupancy_node: depth images (+ confidence) and poses in, a 2-D occupancy grid (nav_msgs/OccupancyGrid) out.
 
 Thin shell around :class:`audio_vision.core.occupancy.OccupancyGrid2D`. Subscribes ``depth/image`` and
-``depth/camera_info`` (reliable) and, with ``use_confidence``, ``depth/confidence`` (paired with the image by
-exact stamp). The camera pose at the image stamp comes from TF (``map_frame_id`` -> the image's frame) where
-tf2_ros is importable and ``pose_source`` is auto or tf; otherwise from ``odom`` (nav_msgs/Odometry of
-``base_frame_id`` in ``map_frame_id``, the message nearest the image stamp within ``max_pose_age_s``) plus the
-mount pose of the array on the base (``mount_xyz``, ``mount_yaw``) and the fixed array -> optical rotation.
-A missing, stale, non-finite or non-rigid pose is rejected (counted by reason in /diagnostics, WARN), never
-fused. The map is published every ``publish_period_s`` (1 Hz) on ``map`` (reliable, transient local).
+``depth/camera_info`` (reliable) and, with ``use_confidence``, ``depth/confidence`` and, with ``use_segmentation``,
+``segmentation/image`` (mono8 class ids), each paired with the depth image by exact stamp (message_filters'
+ExactTime rule: a depth image waits for its companions, at most ``queue_size`` of them). With segmentation only
+pixels of the ``obstacle_classes`` mark occupied cells; floor and ceiling pixels only clear (see
+:mod:`audio_vision.core.occupancy`). The camera pose at the image stamp comes from TF (``map_frame_id`` -> the
+image's frame) where tf2_ros is importable and ``pose_source`` is auto or tf; otherwise from ``odom``
+(nav_msgs/Odometry of ``base_frame_id`` in ``map_frame_id``, the message nearest the image stamp within
+``max_pose_age_s``) plus the mount pose of the array on the base (``mount_xyz``, ``mount_yaw``) and the fixed array
+-> optical rotation. A missing, stale, non-finite or non-rigid pose is rejected (counted by reason in /diagnostics,
+WARN), never fused. The map is published every ``publish_period_s`` (1 Hz) on ``map`` (reliable, transient local).
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from nav_msgs.msg import OccupancyGrid, Odometry
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
+from audio_vision.core import codec
 from audio_vision.core.camera import BODY_TO_OPTICAL_QUATERNION
 from audio_vision.core.occupancy import (POSE_REJECT_REASONS, GridConfig, OccupancyGrid2D, check_pose,
                                          pose_from_planar, quaternion_pose)
@@ -30,7 +34,7 @@ from audio_vision.ros.node_utils import (Counters, Param, ShellNode, StartupErro
                                          diagnostic_array, run_node)
 
 NODE_NAME = 'occupancy_node'
-REJECT_REASONS = POSE_REJECT_REASONS + ('no_camera_info', 'bad_image', 'no_confidence')
+REJECT_REASONS = POSE_REJECT_REASONS + ('no_camera_info', 'bad_image', 'no_confidence', 'no_segmentation')
 
 PARAMS = [
     Param('map_frame_id', 'odom', 'frame of the map (the odometry / TF parent frame)'),
@@ -52,6 +56,10 @@ PARAMS = [
     Param('pixel_stride', 2, 'fuse every n-th depth pixel in both directions', range=(1, 64)),
     Param('use_confidence', True, 'weight pixels by depth/confidence (paired by stamp)'),
     Param('min_confidence', 0.0, 'pixels with a lower confidence are not fused', range=(0.0, 1.0)),
+    Param('use_segmentation', True, 'pair depth with segmentation/image (by stamp): only obstacle_classes pixels '
+                                    'mark occupied cells, floor/ceiling pixels only clear (docs/MAPPING.md)'),
+    Param('obstacle_classes', [0, 3, 4, 5], 'class ids that may mark occupied cells (default: wall, person, '
+                                            'appliance, alarm of the class table)'),
     Param('l_occ', 0.85, 'log-odds increment of an occupied observation', range=(0.001, 10.0)),
     Param('l_free', -0.4, 'log-odds increment of a free observation', range=(-10.0, -0.001)),
     Param('publish_period_s', 1.0, 'period of the map publication', range=(0.05, 3600.0)),
@@ -80,7 +88,7 @@ class OccupancyNode(ShellNode):
                 resolution=p['resolution'], width_m=p['width_m'], height_m=p['height_m'],
                 origin=(p['origin_x'], p['origin_y']), z_min=p['z_min'], z_max=p['z_max'], max_range=p['max_range'],
                 l_occ=p['l_occ'], l_free=p['l_free'], pixel_stride=p['pixel_stride'],
-                min_confidence=p['min_confidence']))
+                min_confidence=p['min_confidence'], obstacle_classes=tuple(int(c) for c in p['obstacle_classes'])))
         except ValueError as exc:
             raise StartupError(f'map parameters: {exc}') from None
         if len(p['mount_xyz']) != 3:
@@ -95,6 +103,10 @@ class OccupancyNode(ShellNode):
         self._K = None
         self._pending_depth: collections.OrderedDict[int, Image] = collections.OrderedDict()
         self._confidence: collections.OrderedDict[int, np.ndarray] = collections.OrderedDict()
+        self._labels: collections.OrderedDict[int, np.ndarray] = collections.OrderedDict()
+        # the companions a depth image waits for (exact stamp): (name, received images by stamp)
+        self._companions = ([('confidence', self._confidence)] if p['use_confidence'] else []) + \
+            ([('segmentation', self._labels)] if p['use_segmentation'] else [])
         self._odom: list[tuple[int, np.ndarray]] = []        # (stamp ns, T_map_base), sorted by stamp
         self.rejected = Counters(REJECT_REASONS)
         self.fused = 0
@@ -115,12 +127,15 @@ class OccupancyNode(ShellNode):
         self.create_subscription(CameraInfo, 'depth/camera_info', self.on_info, reliable)
         if p['use_confidence']:
             self.create_subscription(Image, 'depth/confidence', self.on_confidence, reliable)
+        if p['use_segmentation']:
+            self.create_subscription(Image, 'segmentation/image', self.on_segmentation, reliable)
         self.create_subscription(Image, 'depth/image', self.on_depth, reliable)
         self.map_timer = self.create_timer(p['publish_period_s'], self.publish_map)
         self.diag_timer = self.create_timer(p['diagnostics_period_s'], self.publish_diagnostics)
         rows, cols = self.grid.config.shape
         self.get_logger().info(f'mapping {cols} x {rows} cells of {p["resolution"]:g} m in {p["map_frame_id"]}, '
-                               f'pose from {self.pose_source}, confidence {"on" if p["use_confidence"] else "off"}')
+                               f'pose from {self.pose_source}, confidence {"on" if p["use_confidence"] else "off"}, '
+                               f'segmentation {"on" if p["use_segmentation"] else "off"}')
 
     # ------------------------------------------------------------ inputs
 
@@ -136,25 +151,36 @@ class OccupancyNode(ShellNode):
         del self._odom[:-max(100, self.params['queue_size'])]
 
     def on_confidence(self, msg: Image) -> None:
+        self._companion(msg, self._confidence, conv.image_to_array)
+
+    def on_segmentation(self, msg: Image) -> None:
+        self._companion(msg, self._labels, codec.labels_to_array)
+
+    def _companion(self, msg: Image, store: collections.OrderedDict, decode) -> None:
+        """Keep a confidence / segmentation image by stamp; fuse its depth image once all companions are in."""
         stamp = conv.time_to_ns(msg.header.stamp)
         try:
-            self._confidence[stamp] = conv.image_to_array(msg)
+            store[stamp] = decode(msg)
         except Exception:  # noqa: BLE001 - a malformed image is counted, not fatal
             self.rejected.add('bad_image')
             return
-        self._trim(self._confidence)
-        if stamp in self._pending_depth:
+        self._trim(store)
+        if stamp in self._pending_depth and self._complete(stamp):
             self.fuse(self._pending_depth.pop(stamp))
+
+    def _complete(self, stamp: int) -> bool:
+        return all(stamp in store for _, store in self._companions)
 
     def on_depth(self, msg: Image) -> None:
         stamp = conv.time_to_ns(msg.header.stamp)
-        if not self.params['use_confidence'] or stamp in self._confidence:
+        if self._complete(stamp):
             self.fuse(msg)
             return
-        self._pending_depth[stamp] = msg          # its confidence is still on the way
+        self._pending_depth[stamp] = msg          # a companion is still on the way
         if len(self._pending_depth) > self.params['queue_size']:
-            self._pending_depth.popitem(last=False)
-            self.rejected.add('no_confidence')
+            old, _ = self._pending_depth.popitem(last=False)
+            missing = next(name for name, store in self._companions if old not in store)
+            self.rejected.add(f'no_{missing}')
 
     def _trim(self, d: collections.OrderedDict) -> None:
         while len(d) > self.params['queue_size']:
@@ -183,6 +209,7 @@ class OccupancyNode(ShellNode):
         """Fuse one depth image if its pose, intrinsics and pixels are usable; count the reason otherwise."""
         stamp = conv.time_to_ns(msg.header.stamp)
         confidence = self._confidence.pop(stamp, None)
+        labels = self._labels.pop(stamp, None)
         if self._K is None:
             self.rejected.add('no_camera_info')
             return False
@@ -195,7 +222,8 @@ class OccupancyNode(ShellNode):
             return False
         try:
             depth = conv.image_to_array(msg)
-            self.grid.integrate(depth, self._K, T, confidence if self.params['use_confidence'] else None)
+            self.grid.integrate(depth, self._K, T, confidence if self.params['use_confidence'] else None,
+                                labels if self.params['use_segmentation'] else None)
         except ValueError as exc:
             self.rejected.add('bad_image')
             self.get_logger().warning(f'depth image not fused: {exc}', throttle_duration_sec=5.0)
