@@ -107,9 +107,12 @@ def test_bad_inputs_give_one_line_errors(tmp_path):
     assert 'Traceback' not in proc.stderr
 
 
-def test_atnet_learns_the_encoders_continuous_latents_and_leaves_the_vqvae_bit_identical(tiny_dataset, tmp_path):
-    """The method's second stage: AT-net regresses the VQ-VAE encoder's continuous latents z_e (not the
-    codewords), and the VQ-VAE (encoder, codebook, EMA buffers, decoder) does not change while it does."""
+@pytest.mark.parametrize('objective', [{}, {'code_weight': 1.0, 'image_weight': 1.0}], ids=['patent', 'code+image'])
+def test_atnet_learns_the_encoders_continuous_latents_and_leaves_the_vqvae_bit_identical(tiny_dataset, tmp_path,
+                                                                                          objective):
+    """The method's second stage: AT-net is trained toward the VQ-VAE encoder's continuous latents z_e (not
+    the codewords), and the VQ-VAE (encoder, codebook, EMA buffers, decoder) does not change while it is,
+    also when the image loss backpropagates through the frozen decoder."""
     import torch.nn.functional as F
     import yaml
 
@@ -119,7 +122,8 @@ def test_atnet_learns_the_encoders_continuous_latents_and_leaves_the_vqvae_bit_i
     from audio_vision.training.trainer import Trainer
 
     raw = yaml.safe_load(tiny_train_config(tmp_path).read_text())
-    cfg = TrainConfig.from_dict({**raw, 'modalities': ['depth'], 'stages': ['vqvae', 'atnet']})
+    cfg = TrainConfig.from_dict({**raw, 'modalities': ['depth'], 'stages': ['vqvae', 'atnet'],
+                                 'atnet_objective': {'depth': objective}})
     trainer = Trainer(tiny_dataset, tmp_path / 'run', cfg, progress=False)
     model = ModalityModel(trainer.spec('depth'))
     trainer.train_vqvae(model)
