@@ -17,11 +17,12 @@ SUBCOMMANDS = {
     'dataset': 'dataset',
     'train': 'train',
     'evaluate': 'evaluate',
-    'bench': 'bench',
     'record': 'record',
     'replay': 'replay',
     'node': 'node',
 }
+#: former subcommands that are scripts of the source checkout now, not part of the installed package
+MOVED = {'bench': 'benchmarks/bench_perception.py'}
 
 
 class UserError(Exception):
@@ -43,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] and argv[0] in MOVED:
+        print(f'audio_vision {argv[0]}: error: not part of the installed package any more; from a source checkout '
+              f'of the repository run: python {" ".join([MOVED[argv[0]], *argv[1:]])}', file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     try:
         return int(args._run(args) or 0)

@@ -22,8 +22,8 @@ FILES = ('depth.pt', 'segmentation.pt')
 
 def bench(model_dir: Path, windows: int, out: Path) -> dict:
     from audio_vision.core.backends import DEFAULT_BACKEND
-    subprocess.run([sys.executable, '-m', 'audio_vision', 'bench', '--model-dir', str(model_dir), '--backends',
-                    DEFAULT_BACKEND, '--skip', 'stages,baseline,rss,graph,simulator,training',
+    subprocess.run([sys.executable, str(ROOT / 'benchmarks' / 'bench_perception.py'), '--model-dir', str(model_dir),
+                    '--backends', DEFAULT_BACKEND, '--skip', 'stages,baseline,rss,graph,simulator,training',
                     '--windows', str(windows),
                     '--json', str(out)], check=True, cwd=ROOT)
     return json.loads(out.read_text())

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
 """Benchmark the perception pipeline on this machine, every inference backend side by side.
 
@@ -7,18 +8,22 @@ against eager; windows/s and the real-time factor (latency / hop) of the default
 timings (features, AT-net encoder, MLP, manifold decoder, quantize, VQ-VAE decoder); the end-to-end
 baseline's latency; parameter counts and checkpoint sizes; the peak RSS of a perception process;
 the latency frame stamp -> output publish in the composed ROS graph (simulator + perception node);
-the simulator's real-time factor and dataset samples/s (benchmarks/bench_simulator.py); training
+the simulator's real-time factor and dataset samples/s (bench_simulator.py beside this file); training
 samples/s per stage on random tensors of the real shapes.
 
 Uses the models in --model-dir (default: the shipped models/); when they are absent, the default
 architecture (config/train.yaml, config/simulation.yaml) with random weights -- speed does not depend on
 the weights. Keep it to one run on a shared machine: the full run takes a few minutes.
 
-  python -m audio_vision bench --json docs/benchmarks.json
-  python -m audio_vision bench --backends eager,onnx-parallel --skip graph,training --windows 50
+  .venv/bin/python benchmarks/bench_perception.py --json docs/benchmarks.json
+  .venv/bin/python benchmarks/bench_perception.py --backends eager,onnx-parallel --skip graph,training --windows 50
+  .venv/bin/python benchmarks/bench_report.py docs/benchmarks.json     # the tables of docs/BENCHMARKS.md
+
+A script of the source checkout, not part of the installed package (like every file in benchmarks/).
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -31,12 +36,16 @@ from pathlib import Path
 
 import numpy as np
 
-from audio_vision.cli import UserError
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+for _path in (str(REPO_ROOT), str(BENCH_DIR)):      # the package of this checkout; bench_simulator.py beside us
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
 
-HELP = 'measure latency per inference backend, graph latency, simulator and training throughput'
+from audio_vision.cli import UserError  # noqa: E402
+
 SECTIONS = ('perception', 'stages', 'baseline', 'rss', 'graph', 'simulator', 'training')
 MODES = ('depth', 'segmentation', 'both')
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def add_arguments(parser):
@@ -45,8 +54,7 @@ def add_arguments(parser):
                         help='model directory (default: the shipped models; random weights of the default '
                              'architecture when they are absent)')
     parser.add_argument('--backends', default=None,
-                        help="comma-separated backends to compare (default: every available one except the "
-                             "slow-to-build 'compile' ones; 'all' = every available one)")
+                        help="comma-separated backends to compare (default or 'all': every available one)")
     parser.add_argument('--windows', type=int, default=200, help='timed windows per backend and mode (default 200)')
     parser.add_argument('--threads', type=int, default=2, help='torch intra-op threads (default 2)')
     parser.add_argument('--graph-s', type=float, default=20.0,
@@ -314,7 +322,7 @@ def rss_probe(model_dir: str, backend: str, n: int, threads: int) -> None:
 def bench_rss(model_dir: Path, backends: list[str], threads: int, n: int) -> dict:
     out = {}
     for b in backends:
-        code = ('import sys; from audio_vision.commands.bench import rss_probe; '
+        code = (f'import sys; sys.path.insert(0, {str(BENCH_DIR)!r}); from bench_perception import rss_probe; '
                 f'rss_probe({str(model_dir)!r}, {b!r}, {n}, {threads})')
         proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=600,
                               env={**os.environ, 'PYTHONPATH': os.pathsep.join([str(REPO_ROOT)] + sys.path[1:])})
@@ -332,14 +340,18 @@ def bench_graph(model_dir: Path, backend: str, seconds: float, domain_id: int, l
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     from sensor_msgs.msg import Image
 
+    from audio_vision.paths import config_dir
     from audio_vision.ros import conversions as conv
     from audio_vision.ros.graph import Graph, TopicRecorder
     from audio_vision.ros.perception_node import PerceptionNode
     from audio_vision.ros.simulator_node import SimulatorNode
     topics = {'depth/image': Image, 'segmentation/image': Image}
     with Graph(domain_id=domain_id) as g:
-        sim = g.add(SimulatorNode, {'chunk_samples': int(chunk_samples)} if chunk_samples else None)
-        node = g.add(PerceptionNode, {'model_dir': str(model_dir), 'backend': backend})
+        # one simulation config for both nodes, as perceive.launch.py does: perception checks its chirp
+        sim_config = str(config_dir() / 'simulation.yaml')
+        sim = g.add(SimulatorNode, {'sim_config': sim_config,
+                                    **({'chunk_samples': int(chunk_samples)} if chunk_samples else {})})
+        node = g.add(PerceptionNode, {'model_dir': str(model_dir), 'backend': backend, 'sim_config': sim_config})
         rec = g.add(TopicRecorder, topics=topics, depth=100)
         g.start()
         if not g.wait_for(lambda: sim.audio_pub.get_subscription_count() >= 1
@@ -374,18 +386,12 @@ def bench_graph(model_dir: Path, backend: str, seconds: float, domain_id: int, l
 
 
 def bench_simulator(n: int, record_s: float) -> dict:
-    import importlib.util
-    path = REPO_ROOT / 'benchmarks' / 'bench_simulator.py'
-    if not path.is_file():
-        return {'error': f'{path} not found (run from a source checkout)'}
-    spec = importlib.util.spec_from_file_location('bench_simulator', path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    """The simulator's record() real-time factor and dataset samples/s (bench_simulator.py's functions)."""
+    from bench_simulator import SimConfig, Simulator, bench_dataset, bench_record
     from audio_vision.paths import config_dir
-    cfg = mod.SimConfig.from_yaml(config_dir() / 'simulation.yaml')
-    sim = mod.Simulator(cfg)
-    record = mod.bench_record(sim, record_s, 3)
-    dataset = mod.bench_dataset(cfg, n, os.cpu_count() or 1)
+    cfg = SimConfig.from_yaml(config_dir() / 'simulation.yaml')
+    record = bench_record(Simulator(cfg), record_s, 3)
+    dataset = bench_dataset(cfg, n, os.cpu_count() or 1)
     return {'real_time_factor': record['real_time_factor_mean'], 'real_time_factor_max': record['real_time_factor_max'],
             'record_duration_s': record_s, 'dataset_samples_per_s': dataset['samples_per_s'],
             'dataset_samples': n, 'dataset_workers': dataset['workers']}
@@ -475,12 +481,10 @@ def machine_info() -> dict:
 
 
 def choose_backends(spec: str | None) -> list[str]:
+    """The backends to measure: ``spec`` (comma-separated names) or every available one; eager first."""
     from audio_vision.core.backends import BACKENDS, available_backends, unavailable_reason
-    available = available_backends('cpu')
-    if not spec:
-        chosen = [b for b in available if not b.startswith('compile')]
-    elif spec == 'all':
-        chosen = list(available)
+    if not spec or spec == 'all':
+        chosen = list(available_backends('cpu'))
     else:
         chosen = [b.strip() for b in spec.split(',') if b.strip()]
         for b in chosen:
@@ -506,8 +510,9 @@ def run(args) -> int:
     backends = choose_backends(args.backends)
     log = lambda msg: print(msg, flush=True)  # noqa: E731
     started = datetime.now(timezone.utc)
-    argv = sys.argv[2:] if sys.argv[1:2] == ['bench'] else sys.argv[1:]
-    result = {'command': 'python -m audio_vision bench ' + ' '.join(argv),
+    argv = getattr(args, 'argv', None)
+    argv = sys.argv[1:] if argv is None else argv
+    result = {'command': 'python benchmarks/bench_perception.py ' + ' '.join(argv),
               'date': started.isoformat(timespec='seconds'), 'machine': machine_info(), 'threads': args.threads,
               'batch': 1}
     with tempfile.TemporaryDirectory(prefix='av_bench_') as tmp:
@@ -599,3 +604,21 @@ def print_summary(r: dict) -> None:
     for key in ('default_backend', 'real_time_factor', 'windows_per_s', 'peak_rss_mb'):
         if key in r:
             print(f'{key}: {r[key]}')
+
+
+def main(argv=None) -> int:
+    """Command line: see the module docstring (``--help``)."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parser.parse_args(argv)
+    args.argv = argv
+    try:
+        return run(args)
+    except UserError as exc:
+        print(f'bench_perception: error: {exc}', file=sys.stderr)
+        return 2
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Render the JSON of `python -m audio_vision bench --json FILE` as the Markdown tables of docs/BENCHMARKS.md.
+"""Render the JSON of `benchmarks/bench_perception.py --json FILE` as the Markdown tables of docs/BENCHMARKS.md.
 
 Usage:
     .venv/bin/python benchmarks/bench_report.py docs/benchmarks.json

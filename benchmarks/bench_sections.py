@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
 """Write the 'Direction maps' and 'Input chunk size' sections of docs/BENCHMARKS.md from the JSON files
-of benchmarks/bench_features.py and `bench --graph-chunks` (every figure and comparison computed).
+of benchmarks/bench_features.py and `benchmarks/bench_perception.py --graph-chunks` (every figure and
+comparison computed).
 
     .venv/bin/python benchmarks/bench_sections.py docs/bench_features.json docs/bench_chunks.json
 """
@@ -54,7 +55,7 @@ def chunks_section(data: dict) -> str:
     verdict = (f"The largest chunk meeting the {LATENCY_BUDGET_MS:g} ms p50 target here: {best} samples."
                if best else f"No chunk size met the {LATENCY_BUDGET_MS:g} ms p50 target on this run.")
     machine = data.get('machine', {})
-    command = data.get('command', 'python -m audio_vision bench --graph-chunks ...')
+    command = data.get('command', 'python benchmarks/bench_perception.py --graph-chunks ...')
     return (f"## Input chunk size and latency\n\n`{command}`"
             f" ({data.get('date', '')[:10]}, load average at the end {machine.get('load_average_at_end')}; "
             f"`docs/bench_chunks.json`): the composed graph (simulator + perception, shipped models) at each chunk "

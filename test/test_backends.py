@@ -1,10 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """Inference backends (audio_vision.core.backends): every backend gives the same images as eager PyTorch
-on the default architecture (random weights, real shapes), the default resolves sensibly, and the
-benchmark command writes the documented JSON."""
+on the default architecture (random weights, real shapes), the default is chosen in one place and resolves
+sensibly, and the benchmark script (benchmarks/bench_perception.py, not part of the package) writes the
+documented JSON."""
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -14,16 +14,17 @@ import numpy as np
 import pytest
 import torch
 
-from audio_vision.commands.bench import default_specs
 from audio_vision.core import backends as B
 from audio_vision.core.checkpoint import ModalityModel
 from audio_vision.core.pipeline import AudioToVision
 from helpers import write_tiny_models
 
 ROOT = Path(__file__).resolve().parents[1]
-# torch.compile needs ~1 min of compilation per modality: only when asked for
-FAST = [b for b in B.available_backends('cpu') if not b.startswith('compile')]
-COMPILE = [b for b in B.available_backends('cpu') if b.startswith('compile')]
+BENCH_SCRIPT = ROOT / 'benchmarks' / 'bench_perception.py'
+sys.path.insert(0, str(BENCH_SCRIPT.parent))
+from bench_perception import default_specs  # noqa: E402
+
+AVAILABLE = list(B.available_backends('cpu'))
 
 
 @pytest.fixture(scope='module')
@@ -61,7 +62,7 @@ def check_equivalent(pipe, reference):
     assert B.compare_outputs(reference['batched'], batched)['equivalent']
 
 
-@pytest.mark.parametrize('name', [b for b in FAST if b != 'eager'])
+@pytest.mark.parametrize('name', [b for b in AVAILABLE if b != 'eager'])
 def test_backend_gives_the_same_images_as_eager(default_models, reference, name):
     pipe = AudioToVision(default_models, backend=name)
     try:
@@ -71,14 +72,6 @@ def test_backend_gives_the_same_images_as_eager(default_models, reference, name)
         check_equivalent(pipe, reference)
     finally:
         pipe.backend.close()
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(not os.environ.get('AUDIO_VISION_TEST_COMPILE'), reason='set AUDIO_VISION_TEST_COMPILE=1 '
-                    '(torch.compile takes minutes on 2 cores)')
-@pytest.mark.parametrize('name', COMPILE)
-def test_compiled_backend_gives_the_same_images_as_eager(default_models, reference, name):
-    check_equivalent(AudioToVision(default_models, backend=name), reference)
 
 
 def test_default_backend_is_used_and_equivalent(default_models, reference):
@@ -96,7 +89,7 @@ def test_single_modality_pipelines(tmp_path, rng):
     ref = both.predict(audio)
     for m in ('depth', 'segmentation'):
         for name in ('onnx-parallel', 'script'):
-            if name not in FAST:
+            if name not in AVAILABLE:
                 continue
             out = AudioToVision.load(tmp_path, modalities=(m,), backend=name).predict(audio)
             assert set(out) == {m}
@@ -111,15 +104,24 @@ def test_backend_resolution_and_errors(monkeypatch):
     with pytest.raises(B.BackendError, match="unknown backend 'tensorrt'.*eager") as err:
         B.resolve_backend('tensorrt')
     assert '\n' not in str(err.value)
+    for pruned in ('channels_last', 'compile', 'onnx', 'eager-parallel'):   # never fastest in the benchmark
+        with pytest.raises(B.BackendError, match='unknown backend'):
+            B.resolve_backend(pruned)
+    # one place chooses the default: resolving names the first candidate, building moves down the same list
+    assert B.default_candidates('cpu') == B.DEFAULT_ORDER and B.DEFAULT_ORDER[0] == B.DEFAULT_BACKEND
     # a GPU gets eager: the ONNX Runtime and -parallel backends are CPU engines
+    assert B.default_candidates('cuda') == ('eager',)
     assert B.resolve_backend(None, 'cuda') == 'eager'
-    assert 'CPU only' in B.unavailable_reason('onnx', 'cuda')
+    assert 'CPU only' in B.unavailable_reason('onnx-parallel', 'cuda')
+    assert 'CPU only' in B.unavailable_reason('script-parallel', 'cuda')
+    assert B.unavailable_reason('script', 'cuda') is None
     # without onnxruntime the default falls back to the next usable backend; naming it explicitly fails
     real = importlib.util.find_spec
     monkeypatch.setattr(B.importlib.util, 'find_spec', lambda n, *a: None if n == 'onnxruntime' else real(n, *a))
+    assert B.default_candidates('cpu') == ('script-parallel', 'eager')
     assert B.resolve_backend(None) == 'script-parallel'
     with pytest.raises(B.BackendError, match="needs the Python package 'onnxruntime'"):
-        B.resolve_backend('onnx')
+        B.resolve_backend('onnx-parallel')
 
 
 @pytest.mark.skipif(B.unavailable_reason(B.DEFAULT_BACKEND) is not None, reason='the default cannot run here')
@@ -132,8 +134,8 @@ def test_default_falls_back_when_it_cannot_be_built(tmp_path, monkeypatch):
     with pytest.warns(RuntimeWarning, match="using backend 'script-parallel'"):
         pipe = AudioToVision.load(tmp_path)
     assert pipe.backend_name == 'script-parallel'
-    with pytest.raises(B.BackendError, match="cannot build backend 'onnx'.*exporter unavailable"):
-        AudioToVision.load(tmp_path, backend='onnx')
+    with pytest.raises(B.BackendError, match="cannot build backend 'onnx-parallel'.*exporter unavailable"):
+        AudioToVision.load(tmp_path, backend='onnx-parallel')
 
 
 def test_unknown_backend_is_refused_at_load(tmp_path):
@@ -145,7 +147,7 @@ def test_unknown_backend_is_refused_at_load(tmp_path):
 def test_parallel_workers_do_not_change_the_thread_count(tmp_path):
     write_tiny_models(tmp_path)
     before = torch.get_num_threads()
-    pipe = AudioToVision.load(tmp_path, backend='eager-parallel')
+    pipe = AudioToVision.load(tmp_path, backend='script-parallel')
     pipe.predict(np.zeros((pipe.num_channels, pipe.window_samples), np.float32))
     assert torch.get_num_threads() == before
     seen = {}
@@ -158,16 +160,17 @@ def test_parallel_workers_do_not_change_the_thread_count(tmp_path):
     pipe.backend.close()
 
 
-def test_bench_command_writes_the_documented_json(tmp_path):
+def test_bench_script_writes_the_documented_json(tmp_path):
     write_tiny_models(tmp_path / 'models')
     out = tmp_path / 'bench.json'
-    env = {**os.environ, 'PYTHONPATH': str(ROOT)}
-    proc = subprocess.run([sys.executable, '-m', 'audio_vision', 'bench', '--quick', '--model-dir',
-                           str(tmp_path / 'models'), '--backends', 'eager,script', '--json', str(out),
-                           '--skip', 'graph,simulator,training,rss,stages', '--windows', '5'],
-                          capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    args = ['--quick', '--model-dir', str(tmp_path / 'models'), '--backends', 'eager,script', '--json', str(out),
+            '--skip', 'graph,simulator,training,rss,stages', '--windows', '5']
+    # run from elsewhere, as a script: it finds the package of its checkout itself
+    proc = subprocess.run([sys.executable, str(BENCH_SCRIPT), *args], capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     r = json.loads(out.read_text())
+    assert r['command'] == 'python benchmarks/bench_perception.py ' + ' '.join(args)
     for key in ('machine', 'date', 'command', 'perception', 'default_backend', 'real_time_factor',
                 'end_to_end_baseline', 'model'):
         assert key in r, key
@@ -180,10 +183,20 @@ def test_bench_command_writes_the_documented_json(tmp_path):
     assert r['model']['parameters']['depth']['atnet'] > 0 and r['model']['checkpoint_mb']['depth.pt'] > 0
 
 
+def test_the_package_carries_no_benchmark_and_the_old_command_says_where_it_went():
+    from audio_vision.cli import SUBCOMMANDS
+    assert 'bench' not in SUBCOMMANDS
+    assert not (ROOT / 'audio_vision' / 'commands' / 'bench.py').exists()
+    proc = subprocess.run([sys.executable, '-m', 'audio_vision', 'bench', '--quick', '--json', 'x.json'],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 2
+    assert 'benchmarks/bench_perception.py --quick --json x.json' in proc.stderr, proc.stderr
+
+
 def test_recorded_benchmark_is_complete_and_its_default_is_the_code_default():
     path = ROOT / 'docs' / 'benchmarks.json'
     if not path.is_file():
-        pytest.skip('no recorded benchmark (python -m audio_vision bench --json docs/benchmarks.json)')
+        pytest.skip('no recorded benchmark (python benchmarks/bench_perception.py --json docs/benchmarks.json)')
     r = json.loads(path.read_text())
     assert r['default_backend'] == B.DEFAULT_BACKEND
     assert r['perception'][B.DEFAULT_BACKEND]['equivalence']['equivalent']
@@ -221,7 +234,7 @@ def test_close_ends_the_worker_threads_and_a_with_block_closes(tmp_path):
         return {t for t in threading.enumerate() if t.name.startswith('audio_vision_infer')}
 
     before = workers()
-    with AudioToVision.load(tmp_path, backend='eager-parallel') as pipe:
+    with AudioToVision.load(tmp_path, backend='script-parallel') as pipe:
         window = np.zeros((pipe.num_channels, pipe.window_samples), np.float32)
         expected = pipe.predict(window)
         mine = workers() - before

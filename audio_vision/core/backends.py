@@ -5,31 +5,34 @@ Every backend runs the same computation -- spectrogram features -> AT-net -> nea
 -> frozen VQ-VAE decoder -- and returns, per modality, the network output the modality's codec
 decodes into an image (depth metres / class ids). They differ only in the engine that executes it:
 
-==================  ===================================================================================
-``eager``           plain PyTorch modules (the reference every other backend is tested against)
-``channels_last``   eager PyTorch, weights and activations in channels-last (NHWC) memory format
-``script``          TorchScript: features and each modality's network traced, frozen (constants
-                    folded, conv+BN fused) and ``optimize_for_inference``
-``onnx``            ONNX Runtime (CPU) runs each modality's AT-net + quantize + decoder as ONE fused
-                    graph (exported in memory at load time); features stay in PyTorch
-``compile``         ``torch.compile`` (Inductor, needs a C++ compiler; ~1 min of compilation per
-                    modality at load time)
-``<x>-parallel``    backend ``<x>`` with *inter-op* instead of intra-op parallelism: one worker thread
-                    per modality, each single-threaded (1 intra-op thread); the features run on the
-                    first worker, then the modalities run concurrently. Far less sensitive to other
-                    processes competing for the cores than two intra-op threads (see docs/BENCHMARKS.md)
-==================  ===================================================================================
+===================  ==================================================================================
+``eager``            plain PyTorch modules (the reference every other backend is tested against; the
+                     default on a GPU)
+``script``           TorchScript: features and each modality's network traced, frozen (constants
+                     folded, conv+BN fused) and ``optimize_for_inference`` (the fastest on an idle CPU)
+``script-parallel``  ``script`` with *inter-op* instead of intra-op parallelism: two worker threads,
+                     each single-threaded (1 intra-op thread); the spectrogram and echo halves of the
+                     features run on the two workers at once, then the modalities run concurrently. Far
+                     less sensitive to other processes competing for the cores (the default without
+                     onnxruntime)
+``onnx-parallel``    ONNX Runtime (CPU) runs each modality's AT-net + quantize + decoder as ONE fused
+                     graph (exported in memory at load time) on the same workers; features stay in
+                     PyTorch (the default on a CPU)
+===================  ==================================================================================
 
-``backend=None`` (or '' / 'default') picks :data:`DEFAULT_BACKEND` when it can run here (CPU device,
-its packages importable), else the first usable one of :data:`DEFAULT_FALLBACKS`. The default is the
-fastest backend in ``python -m audio_vision bench`` that passes the output-equivalence test
-(test/test_backends.py: same segmentation labels on >= 99.9 % of the pixels and depth within float
-tolerance of ``eager``). Intra-op threads of the non-parallel backends follow ``torch.get_num_threads()``
-of the thread that builds them (ONNX Runtime gets the same count).
+These are the engines that were fastest somewhere in docs/BENCHMARKS.md (idle or loaded machine) or are
+needed as reference/fallback; the others measured there (channels-last, ``torch.compile``, ONNX Runtime
+with intra-op threads, eager on the workers) were never the fastest and are gone.
+
+``backend=None`` (or '' / 'default') picks the first backend of :data:`DEFAULT_ORDER` that can run here
+(device, packages) and builds: :func:`default_candidates` is the one place the default is chosen. The
+default is the fastest backend of benchmarks/bench_perception.py under load that passes the
+output-equivalence test (test/test_backends.py: same segmentation labels on >= 99.9 % of the pixels and
+depth within float tolerance of ``eager``). Intra-op threads of ``eager`` and ``script`` follow
+``torch.get_num_threads()`` of the thread that builds them.
 """
 from __future__ import annotations
 
-import copy
 import importlib.util
 import io
 import threading
@@ -41,19 +44,19 @@ import numpy as np
 import torch
 from torch import nn
 
-#: the default when it can run here (chosen from docs/BENCHMARKS.md; see the module docstring)
-DEFAULT_BACKEND = 'onnx-parallel'
-#: tried in order when the default cannot run (e.g. onnxruntime missing, or a CUDA device)
-DEFAULT_FALLBACKS = ('onnx-parallel', 'script-parallel', 'eager')
+#: the default, best first (chosen from docs/BENCHMARKS.md; see the module docstring): the first that can
+#: run here (e.g. not onnxruntime-less, not a CUDA device for the CPU engines) and builds is used
+DEFAULT_ORDER = ('onnx-parallel', 'script-parallel', 'eager')
+#: the default where it can run (a CPU with onnxruntime)
+DEFAULT_BACKEND = DEFAULT_ORDER[0]
 
-_ENGINES = ('eager', 'channels_last', 'script', 'onnx', 'compile')
 _PARALLEL = '-parallel'
 #: every selectable backend name
-BACKENDS = _ENGINES + tuple(e + _PARALLEL for e in _ENGINES)
+BACKENDS = ('eager', 'script', 'script-parallel', 'onnx-parallel')
 _DEFAULT_NAMES = (None, '', 'default')
 #: packages an engine needs beyond torch
 _REQUIRES = {'onnx': ('onnxruntime',)}
-_CPU_ONLY = ('onnx', 'compile')
+_CPU_ONLY = ('onnx',)
 
 
 class BackendError(ValueError):
@@ -74,21 +77,27 @@ def unavailable_reason(name: str, device: torch.device | str = 'cpu') -> str | N
         if importlib.util.find_spec(module) is None:
             return f'backend {name!r} needs the Python package {module!r} (pip install {module})'
     if (engine in _CPU_ONLY or parallel) and torch.device(device).type != 'cpu':
-        return f'backend {name!r} runs on the CPU only, not on {device}; use eager, channels_last or script'
+        return f'backend {name!r} runs on the CPU only, not on {device}; use eager or script'
     return None
 
 
 def available_backends(device: torch.device | str = 'cpu') -> tuple[str, ...]:
+    """The backends of :data:`BACKENDS` that can run on ``device`` here."""
     return tuple(n for n in BACKENDS if unavailable_reason(n, device) is None)
+
+
+def default_candidates(device: torch.device | str = 'cpu') -> tuple[str, ...]:
+    """The backends ``backend=None`` may use on ``device``, best first: :data:`DEFAULT_ORDER` less those
+    that cannot run there (``eager`` always can). The one place the default is chosen:
+    :func:`resolve_backend` names the first, :func:`build_backend` moves down the list when one fails
+    to build."""
+    return tuple(n for n in DEFAULT_ORDER if unavailable_reason(n, device) is None)
 
 
 def resolve_backend(name: str | None, device: torch.device | str = 'cpu') -> str:
     """The backend name to build: ``name`` itself (validated), or the default for ``device``."""
     if name in _DEFAULT_NAMES:
-        for candidate in (DEFAULT_BACKEND, *DEFAULT_FALLBACKS):
-            if unavailable_reason(candidate, device) is None:
-                return candidate
-        return 'eager'
+        return default_candidates(device)[0]
     if not isinstance(name, str):
         raise BackendError(f'backend must be a string, got {name!r}')
     reason = unavailable_reason(name, device)
@@ -273,23 +282,6 @@ class EagerBackend(Backend):
     engine = 'eager'
 
 
-class ChannelsLastBackend(Backend):
-    engine = 'channels_last'
-
-    def compile(self, example_audio):
-        for k, net in list(self.nets.items()):
-            self.nets[k] = _ChannelsLast(copy.deepcopy(net).to(memory_format=torch.channels_last))
-
-
-class _ChannelsLast(nn.Module):
-    def __init__(self, net):
-        super().__init__()
-        self.net = net
-
-    def forward(self, features):
-        return self.net(features.contiguous(memory_format=torch.channels_last)).contiguous()
-
-
 class ScriptBackend(Backend):
     engine = 'script'
 
@@ -359,36 +351,19 @@ class _OrtNet:
         return torch.from_numpy(self.session.run(None, {'features': x})[0])
 
 
-class CompileBackend(Backend):
-    engine = 'compile'
-
-    def compile(self, example_audio):
-        try:
-            with torch.no_grad():
-                feats = self.features(example_audio)
-                for k, net in list(self.nets.items()):
-                    compiled = torch.compile(net, dynamic=False)
-                    compiled(feats)               # compile now, not on the first real window
-                    self.nets[k] = compiled
-        except Exception as exc:  # noqa: BLE001 - no C++ compiler, unsupported platform, ...
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise BackendError(f'backend {self.name!r}: torch.compile failed: {first}') from None
-
-
-_CLASSES = {c.engine: c for c in (EagerBackend, ChannelsLastBackend, ScriptBackend, OnnxBackend, CompileBackend)}
+_CLASSES = {c.engine: c for c in (EagerBackend, ScriptBackend, OnnxBackend)}
 
 
 def build_backend(name: str | None, features: nn.Module, models: dict[str, nn.Module], num_channels: int,
                   quantize: bool = True, device: torch.device | str = 'cpu') -> Backend:
     """Build backend ``name`` (None/'' = the default) for a pipeline's feature module and models
     (``num_channels`` microphones). A named backend that fails raises :class:`BackendError`; when the
-    default fails to build (e.g. a torch without a working ONNX exporter) the next usable one of
-    :data:`DEFAULT_FALLBACKS` is built instead, with a warning."""
+    default fails to build (e.g. a torch without a working ONNX exporter) the next of
+    :func:`default_candidates` is built instead, with a warning."""
     device = torch.device(device)
     if name not in _DEFAULT_NAMES:
         return _build(resolve_backend(name, device), features, models, num_channels, quantize, device)
-    candidates = [c for c in dict.fromkeys((DEFAULT_BACKEND, *DEFAULT_FALLBACKS, 'eager'))
-                  if unavailable_reason(c, device) is None]
+    candidates = default_candidates(device)
     for i, candidate in enumerate(candidates):
         try:
             return _build(candidate, features, models, num_channels, quantize, device)
