@@ -56,8 +56,8 @@ PARAMS = [
     Param('pixel_stride', 2, 'fuse every n-th depth pixel in both directions', range=(1, 64)),
     Param('use_confidence', True, 'weight pixels by depth/confidence (paired by stamp)'),
     Param('min_confidence', 0.0, 'pixels with a lower confidence are not fused', range=(0.0, 1.0)),
-    Param('use_segmentation', True, 'pair depth with segmentation/image (by stamp): only obstacle_classes pixels '
-                                    'mark occupied cells, floor/ceiling pixels only clear (docs/MAPPING.md)'),
+    Param('use_segmentation', False, 'pair depth with segmentation/image (by stamp): only obstacle_classes pixels '
+                                     'mark occupied cells, floor/ceiling pixels only clear (docs/MAPPING.md)'),
     Param('obstacle_classes', [0, 3, 4, 5], 'class ids that may mark occupied cells (default: wall, person, '
                                             'appliance, alarm of the class table)'),
     Param('l_occ', 0.85, 'log-odds increment of an occupied observation', range=(0.001, 10.0)),

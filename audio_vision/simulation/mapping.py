@@ -7,11 +7,14 @@
 
 Windows of the drive's audio (the model's window, every ``hop_s``) are predicted with confidence and fused at
 the camera pose of the window's end (the stamp the perception node gives its outputs); the ground-truth depth
-rendered at the same poses is fused into a second grid, the ceiling of the mapper itself.
+rendered at the same poses is fused into a second grid, the ceiling of the mapper itself. Each grid is a
+:class:`MapVariant` (which depth, with or without its confidence / the predicted segmentation, which grid
+configuration), so several mapper configurations are compared on the same predictions.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -56,21 +59,45 @@ def floor_plan_masks(drive: TrajectoryDrive, config: GridConfig) -> tuple[np.nda
     return occupied, in_room & ~occupied
 
 
+@dataclass(frozen=True)
+class MapVariant:
+    """One grid of a drive: the depth fused (``'method'`` or ``'ground_truth'``), weighted by the method's depth
+    confidence or not, gated by the method's predicted segmentation or not (occupancy_node's
+    ``use_confidence`` / ``use_segmentation``), and grid-parameter overrides (``GridConfig`` fields)."""
+
+    depth: str = 'method'
+    confidence: bool = True
+    segmentation: bool = False
+    overrides: tuple[tuple[str, object], ...] = ()
+
+    def describe(self) -> dict:
+        return {'depth': self.depth, 'confidence': self.confidence, 'segmentation': self.segmentation,
+                **dict(self.overrides)}
+
+
+#: the grids map_drive fuses by default
+DEFAULT_VARIANTS = {'method': MapVariant(), 'method_no_confidence': MapVariant(confidence=False),
+                    'ground_truth': MapVariant('ground_truth', confidence=False)}
+
+
 def map_drive(drive: TrajectoryDrive, model, audio: np.ndarray | None = None, hop_s: float = 0.25,
               update_s: float = 0.25, config: GridConfig | None = None, tolerance_m: float = 0.2,
-              batch: int = 16, progress=None) -> dict:
-    """Fuse the method's depth (+ confidence), the same without confidence, and the ground-truth depth along
-    ``drive``; score each grid against the floor plan. Returns grids, masks, poses and scores."""
+              batch: int = 16, progress=None, variants: dict[str, MapVariant] | None = None) -> dict:
+    """Fuse each of ``variants`` (default: :data:`DEFAULT_VARIANTS`) along ``drive`` and score each grid
+    against the floor plan. Returns grids, masks, poses and scores (by variant name). A variant with
+    ``segmentation`` needs ``model`` to predict segmentation too."""
     sim = drive.sim
     fs = sim.sample_rate
+    variants = dict(DEFAULT_VARIANTS if variants is None else variants)
+    if any(v.segmentation for v in variants.values()) and 'segmentation' not in model.modalities:
+        raise ValueError('a variant with segmentation needs a model that predicts segmentation')
     if audio is None:
         audio = drive.record(update_s)
     config = config or grid_for_room(drive.scene.room.size)
     window = int(model.window_samples)
     hop = int(round(hop_s * fs))
     ends = np.arange(window, audio.shape[1] + 1, hop)
-    grids = {'method': OccupancyGrid2D(config), 'method_no_confidence': OccupancyGrid2D(config),
-             'ground_truth': OccupancyGrid2D(config)}
+    grids = {name: OccupancyGrid2D(replace(config, **dict(v.overrides))) for name, v in variants.items()}
     K = sim.camera.K
     poses = []
     for start in range(0, len(ends), batch):
@@ -82,9 +109,14 @@ def map_drive(drive: TrajectoryDrive, model, audio: np.ndarray | None = None, ho
             scene = drive.scene_at(t)
             T = scene.camera_pose
             poses.append((t, *scene.robot_position[:2], scene.robot_yaw))
-            grids['method'].integrate(images['depth'][i], K, T, conf['depth'][i])
-            grids['method_no_confidence'].integrate(images['depth'][i], K, T)
-            grids['ground_truth'].integrate(sim.render(scene).depth, K, T)
+            gt_depth = sim.render(scene).depth if any(v.depth == 'ground_truth' for v in variants.values()) \
+                else None
+            for name, v in variants.items():
+                if v.depth == 'ground_truth':
+                    grids[name].integrate(gt_depth, K, T)
+                else:
+                    grids[name].integrate(images['depth'][i], K, T, conf['depth'][i] if v.confidence else None,
+                                          images['segmentation'][i] if v.segmentation else None)
         if progress is not None:
             progress(min(start + batch, len(ends)), len(ends))
     occupied, free = floor_plan_masks(drive, config)
@@ -102,9 +134,9 @@ def score_grid(grid: OccupancyGrid2D, occupied: np.ndarray, free: np.ndarray, to
                                                / max((occupied | free).sum(), 1))}
 
 
-def plot_maps(result: dict, path, title: str = '') -> None:
-    """PNG: floor plan, then the ground-truth-depth and method maps present in ``result['grids']`` (with the
-    path ``result['poses']``: rows of t, x, y, yaw)."""
+def plot_maps(result: dict, path, title: str = '', labels=None) -> None:
+    """PNG: floor plan, then the maps of ``labels`` ((grid name, panel label) pairs; default: ground-truth depth,
+    method) present in ``result['grids']`` (with the path ``result['poses']``: rows of t, x, y, yaw)."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -115,7 +147,7 @@ def plot_maps(result: dict, path, title: str = '') -> None:
     plan[result['true_free']] = 0.0
     plan[result['true_occupied']] = 1.0
     panels = [('floor plan', plan, None)]
-    labels = (('ground_truth', 'ground-truth depth'), ('method', 'method depth + confidence'))
+    labels = labels or (('ground_truth', 'ground-truth depth'), ('method', 'method depth + confidence'))
     for name, label in ((n, lb) for n, lb in labels if n in result['grids']):
         g = result['grids'][name]
         img = np.where(g.observed, g.probabilities(), 0.5)
