@@ -14,6 +14,12 @@ stamped with the capture time of its first sample (see docs/ARCHITECTURE.md). Th
   (dropped chunks, overrun, paused source) and a lasting jump back (a bag loop, a clock reset) restart the
   stream at that point, so a window never stitches unrelated audio together.
 
+Alignment (``align``): 'hop' (the default; what ``dataset from-bag`` and the golden summaries use) ends a
+window exactly every ``hop_samples`` on the stream's sample grid, so a window ending inside a frame waits
+for the rest of that frame; 'frame' emits a window when a frame reaches the next grid point, ending at the
+newest sample the stream holds: the window holds the freshest audio and never waits for the rest of a
+frame (windows still come once per hop on average; the interval between two jitters by up to one frame).
+
 Window stamps: ``start_ns`` is the capture time of the window's first sample and ``end_ns`` =
 ``start_ns + window_samples / sample_rate``, i.e. the instant the window is complete (the capture time
 of the sample after its last one). The perception node stamps its outputs with ``end_ns``.
@@ -38,6 +44,8 @@ DISCONTINUITY_REASONS = ('gap', 'rewind')
 DROP_REASONS = ('frame_id', 'stale', 'duplicate')
 #: everything :attr:`WindowAssembler.counts` counts; 'reordered' = a late frame placed into its hole
 ASSEMBLY_EVENTS = DISCONTINUITY_REASONS + DROP_REASONS + ('reordered',)
+#: where windows end: on the hop grid, or at the newest sample when a frame reaches the grid (module doc)
+ALIGNMENTS = ('hop', 'frame')
 
 
 class FrameError(ValueError):
@@ -126,7 +134,8 @@ class WindowAssembler:
       (a bag loop, a clock reset): the stream restarts at the last of them ('rewind').
 
     A frame whose ``frame_id`` is not the configured one (when ``frame_id`` is set) is dropped
-    ('frame_id'): two arrays are never spliced into one window. A window is emitted only when all of its
+    ('frame_id'): two arrays are never spliced into one window. ``align`` places the window ends (module doc:
+    'hop' grid or 'frame'). A window is emitted only when all of its
     samples are present. A hole still open when ``window_samples`` of newer audio have arrived (the first
     window after it would be complete) is given up: counted as a 'gap' and the stream restarts after it,
     which is what restarting at the gap gives, without delay. :attr:`counts` holds the number of each event
@@ -136,7 +145,7 @@ class WindowAssembler:
 
     def __init__(self, num_channels: int, sample_rate: int, window_samples: int, hop_samples: int,
                  max_chunk_samples: int, tolerance_ns: int = 1_000_000, frame_id: str | None = None,
-                 max_reorder_samples: int | None = None, rewind_frames: int = 3):
+                 max_reorder_samples: int | None = None, rewind_frames: int = 3, align: str = 'hop'):
         if window_samples < 1 or hop_samples < 1 or max_chunk_samples < 1:
             raise ValueError('window_samples, hop_samples and max_chunk_samples must be >= 1')
         if tolerance_ns < 0:
@@ -145,6 +154,9 @@ class WindowAssembler:
             raise ValueError(f'max_reorder_samples must be >= 0, got {max_reorder_samples}')
         if rewind_frames < 1:
             raise ValueError(f'rewind_frames must be >= 1, got {rewind_frames}')
+        if align not in ALIGNMENTS:
+            raise ValueError(f'align must be one of {ALIGNMENTS}, got {align!r}')
+        self.align = align
         self.num_channels = int(num_channels)
         self.sample_rate = int(sample_rate)
         self.window_samples = int(window_samples)
@@ -286,6 +298,9 @@ class WindowAssembler:
         out = []
         while True:
             limit = self._holes[0][0] if self._holes else self._head
+            if self.align == 'frame' and self._next_window_end <= limit:
+                out.append(self._window(limit))          # the newest complete window; the grid goes on
+                self._next_window_end += ((limit - self._next_window_end) // self.hop_samples + 1) * self.hop_samples
             while self._next_window_end <= limit:
                 out.append(self._window(self._next_window_end))
                 self._next_window_end += self.hop_samples

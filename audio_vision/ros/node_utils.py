@@ -413,6 +413,12 @@ class ChunkPacer:
         self.done = 0
         self.skipped = 0
 
+    def wait_time(self, now: float) -> float:
+        """Seconds from ``now`` until the next chunk is complete (0 before the first call of :meth:`due`)."""
+        if self.t0 is None:
+            return 0.0
+        return max(self.t0 + (self.done + 1) * self.period - now, 0.0)
+
     def due(self, now: float) -> list[int]:
         if self.t0 is None:
             self.t0 = now
@@ -422,3 +428,47 @@ class ChunkPacer:
         first = self.done + skip
         self.done += n
         return [k * self.chunk for k in range(first, self.done)]
+
+
+class PacedLoop:
+    """Runs ``tick()`` on its own thread at the instants ``pacer`` says a chunk is complete: the thread sleeps
+    until the next chunk's due time (:meth:`ChunkPacer.wait_time`), so a chunk is published when its last
+    sample is "captured", not up to one polling-timer period later, and the process wakes once per chunk
+    instead of every few milliseconds. ``tick`` calls ``pacer.due(time.monotonic())`` itself (as a timer
+    callback would) and may publish: rclpy publishers are thread-safe. ``cancel()`` stops the loop (like a
+    timer's) and waits for a running tick; an exception in ``tick`` is logged with ``logger`` and the loop
+    goes on with the next chunk, unless the ROS context has shut down. The thread starts with :meth:`start`
+    (nodes call it from their first executor callback, so nothing is published before the graph spins).
+    """
+
+    def __init__(self, pacer: ChunkPacer, tick: Callable[[], None], name: str, logger=None, context=None):
+        self.pacer, self._tick, self._logger, self._context = pacer, tick, logger, context
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> None:
+        if not self._thread.is_alive() and not self._stop.is_set():
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            wait = self.pacer.wait_time(time.monotonic())
+            if wait > 0 and self._stop.wait(wait):
+                return
+            try:
+                self._tick()
+            except Exception as exc:  # noqa: BLE001 - keep streaming; a shut-down context ends the loop
+                if self._context is not None and not self._context.ok():
+                    return
+                if self._logger is not None:
+                    self._logger.error(f'{self._thread.name}: {type(exc).__name__}: {exc}', throttle_duration_sec=5.0)
+                self._stop.wait(self.pacer.period)
+
+    def cancel(self) -> None:
+        """Stop calling ``tick`` (idempotent); waits for a tick in progress unless called from the loop."""
+        self._stop.set()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout=5.0)
+
+    def is_canceled(self) -> bool:
+        return self._stop.is_set()

@@ -1,8 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
 """perception_node: audio frames in, depth and semantic segmentation images out.
 
-Subscribes ``audio/frames`` (sensor-data QoS), validates every frame, assembles analysis windows in a
-ring buffer (:mod:`audio_vision.core.windowing`) and runs the model (:class:`AudioToVision`) on a
+Subscribes ``audio/frames`` (sensor-data QoS; ``audio_msg_type: image``, 32FC1 Image frames) or, with
+``audio_msg_type: audio_common``, ``audio_stamped`` (``audio_common_msgs/AudioDataStamped``, interleaved PCM as
+ROS 2's audio_capture publishes it) + the latched ``audio_info`` (``AudioInfo``: channels, rate, sample format);
+both are decoded by :mod:`audio_vision.core.codec`, as bags are. It validates every frame, assembles analysis
+windows in a ring buffer (:mod:`audio_vision.core.windowing`) and runs the model (:class:`AudioToVision`) on a
 worker thread, never in the subscription callback. The inference queue is bounded and the latest
 window wins: when it is full the oldest waiting window is dropped and counted.
 
@@ -14,18 +17,20 @@ Outputs (reliable QoS, stamped with the END of the analysis window, frame = came
 from __future__ import annotations
 
 import collections
+import os
 import threading
 import time
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
+from audio_vision.core import codec
 from audio_vision.core.confidence import KINDS as CONFIDENCE_KINDS
 from audio_vision.core.confidence import mask_low_confidence
-from audio_vision.core.windowing import (DISCONTINUITY_REASONS, DROP_REASONS, FRAME_ERROR_REASONS, NS_PER_S,
-                                         FrameError, FrameSpec, Window, WindowAssembler)
+from audio_vision.core.windowing import (ALIGNMENTS, DISCONTINUITY_REASONS, DROP_REASONS, FRAME_ERROR_REASONS,
+                                         NS_PER_S, FrameError, FrameSpec, Window, WindowAssembler)
 from audio_vision.paths import default_model_dir
 from audio_vision.ros import conversions as conv
 from audio_vision.ros.node_utils import (Counters, LatencyStats, Param, RateMeter, ShellNode, StartupError,
@@ -34,6 +39,8 @@ from audio_vision.ros.node_utils import (Counters, LatencyStats, Param, RateMete
 
 NODE_NAME = 'perception_node'
 MODALITIES = ('depth', 'segmentation')
+#: audio_msg_type values: sensor_msgs/Image audio frames, or audio_common_msgs/AudioDataStamped + AudioInfo
+AUDIO_MSG_TYPES = ('image', 'audio_common')
 
 PARAMS = [
     Param('model_dir', str(default_model_dir()),
@@ -46,6 +53,16 @@ PARAMS = [
                            'equal it)', range=(0.0, 60.0)),
     Param('hop_s', 0.0, "time between the starts of consecutive analysis windows in seconds; 0 = the "
                         "model's hop (its feature config)", range=(0.0, 60.0)),
+    Param('audio_msg_type', 'image', "audio input: 'image' = 32FC1 sensor_msgs/Image frames on audio/frames; "
+                                     "'audio_common' = audio_common_msgs/AudioDataStamped on audio_stamped + its "
+                                     'AudioInfo on audio_info (ROS 2 audio_capture, format wave; needs '
+                                     'ros-<distro>-audio-common-msgs)', choices=AUDIO_MSG_TYPES,
+          why='the audio subscription is created at start-up; restart the node to change it'),
+    Param('window_alignment', 'hop', "where analysis windows end: 'hop' = every hop_s on the stream's sample grid "
+                                     "(as dataset from-bag assembles them); 'frame' = at the newest sample when a "
+                                     'frame reaches the next hop point (no wait for the rest of the frame: lower '
+                                     'latency when frames do not divide the hop; the interval jitters by up to '
+                                     'one frame)', choices=ALIGNMENTS),
     Param('array_frame_id', 'audio_array', 'frame_id expected on audio/frames (the array frame)'),
     Param('accept_any_frame_id', False, 'accept audio frames of any frame_id; false: frames whose frame_id is '
                                         'not array_frame_id are dropped and counted'),
@@ -89,6 +106,20 @@ def load_model(model_dir: str, modalities, device: str, backend: str):
         raise StartupError(f'cannot load the model from {model_dir}: {type(exc).__name__}: {exc}') from None
 
 
+def audio_common_types():
+    """(AudioDataStamped, AudioInfo) of the installed ``audio_common_msgs``; :class:`StartupError` saying what
+    to install when it is not importable."""
+    try:
+        from audio_common_msgs.msg import AudioDataStamped, AudioInfo
+    except ImportError as exc:
+        distro = os.environ.get('ROS_DISTRO') or '<distro>'
+        raise StartupError(f"parameter 'audio_msg_type' is 'audio_common' but audio_common_msgs cannot be imported "
+                           f'({exc}): install ros-{distro}-audio-common-msgs (sudo apt install '
+                           f'ros-{distro}-audio-common-msgs, or rosdep install) and source the ROS setup, '
+                           "or use audio_msg_type 'image'") from None
+    return AudioDataStamped, AudioInfo
+
+
 def check_chirp(features, sim_config: str) -> None:
     """Refuse to start (:class:`StartupError`) when the model matched-filters another chirp than the one
     ``sim_config`` (a simulation YAML) emits."""
@@ -122,6 +153,7 @@ class PerceptionNode(ShellNode):
         if p['confidence_kind'] not in CONFIDENCE_KINDS:
             raise StartupError(f"parameter 'confidence_kind': {p['confidence_kind']!r} is not one of "
                                f'{list(CONFIDENCE_KINDS)}')
+        audio_types = audio_common_types() if p['audio_msg_type'] == 'audio_common' else None
         self.model = load_model(p['model_dir'] or str(default_model_dir()), modalities, p['device'], p['backend'])
         if p['sim_config']:
             check_chirp(self.model.feature_config, p['sim_config'])
@@ -139,7 +171,8 @@ class PerceptionNode(ShellNode):
         self.spec = FrameSpec(self.model.num_channels, fs, p['min_chunk_samples'], p['max_chunk_samples'])
         self.assembler = WindowAssembler(self.model.num_channels, fs, window, hop, p['max_chunk_samples'],
                                          tolerance_ns=round(p['stamp_tolerance_s'] * NS_PER_S),
-                                         frame_id=None if p['accept_any_frame_id'] else p['array_frame_id'])
+                                         frame_id=None if p['accept_any_frame_id'] else p['array_frame_id'],
+                                         align=p['window_alignment'])
         camera = self.model.camera
         self._K, self._size = camera.K, (camera.width, camera.height)
         self._rays = camera.pixel_rays() if p['publish_points'] else None
@@ -188,7 +221,14 @@ class PerceptionNode(ShellNode):
         in_qos = QoSProfile(depth=p['input_qos_depth'], reliability=qos_profile_sensor_data.reliability,
                             durability=qos_profile_sensor_data.durability,
                             history=qos_profile_sensor_data.history)
-        self.sub = self.create_subscription(Image, 'audio/frames', self.on_frame, in_qos)
+        self._pcm: codec.PcmLayout | FrameError | None = None      # audio_common: the AudioInfo's layout
+        if audio_types is None:
+            self.sub = self.create_subscription(Image, 'audio/frames', self.on_frame, in_qos)
+        else:
+            self.sub = self.create_subscription(audio_types[0], 'audio_stamped', self.on_audio_data, in_qos)
+            latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                                 durability=DurabilityPolicy.TRANSIENT_LOCAL)   # audio_capture's audio_info
+            self.info_sub = self.create_subscription(audio_types[1], 'audio_info', self.on_audio_info, latched)
         self.diag_timer = self.create_timer(p['diagnostics_period_s'], self.publish_diagnostics)
         live_parameters(self, PARAMS, self._apply_parameters)
         # diagnostic_updater-style health of the main output (what topic monitors and aggregators read);
@@ -229,9 +269,50 @@ class PerceptionNode(ShellNode):
         try:
             samples = conv.msg_to_audio(msg, self.spec)
         except FrameError as exc:
-            self.invalid.add(exc.reason)
-            self.get_logger().warning(f'dropping audio frame: {exc}', throttle_duration_sec=5.0)
+            self._invalid_frame(exc)
             return
+        self._push(samples, msg)
+
+    def on_audio_info(self, msg) -> None:
+        """``audio_info`` callback (audio_common): the layout of the PCM that follows, checked against the model."""
+        try:
+            layout = codec.pcm_layout(msg)
+            codec.check_pcm_layout(layout, self.spec)
+        except FrameError as exc:
+            self._pcm = exc
+        except ValueError as exc:
+            self._pcm = FrameError('encoding', str(exc))
+        else:
+            if layout != self._pcm:
+                self.get_logger().info(f'audio_info: {layout.channels} ch @ {layout.sample_rate} Hz '
+                                       f'{layout.sample_format}')
+            self._pcm = layout
+            return
+        self.get_logger().error(f'audio_info: {self._pcm}; audio frames are dropped until a usable AudioInfo '
+                                'arrives', throttle_duration_sec=5.0)
+
+    def on_audio_data(self, msg) -> None:
+        """``audio_stamped`` callback (audio_common): decode the PCM with the AudioInfo's layout, then as on_frame."""
+        self.frames_in.tick()
+        layout = self._pcm
+        try:
+            if layout is None:
+                raise FrameError('encoding', 'no AudioInfo received on audio_info yet (channels, rate and sample '
+                                             'format come from it)')
+            if isinstance(layout, FrameError):
+                raise layout
+            samples = codec.pcm_samples(msg.audio.data, layout, self.spec)
+        except FrameError as exc:
+            self._invalid_frame(exc)
+            return
+        self._push(samples, msg)
+
+    def _invalid_frame(self, exc: FrameError) -> None:
+        self.invalid.add(exc.reason)
+        self.get_logger().warning(f'dropping audio frame: {exc}', throttle_duration_sec=5.0)
+
+    def _push(self, samples: np.ndarray, msg) -> None:
+        """Buffer a validated frame (``msg`` gives its header) and enqueue the windows it completes."""
         windows = self.assembler.push(samples, conv.time_to_ns(msg.header.stamp), msg.header.frame_id)
         if self.assembler.last_event == 'frame_id':
             self.get_logger().warning(f"dropping audio frames of frame '{msg.header.frame_id}': expected "
@@ -276,21 +357,24 @@ class PerceptionNode(ShellNode):
         header = conv.make_header(stamp_ns, self.params['camera_frame_id'])
         info = conv.camera_info_msg(self._K, *self._size, header)
         confidence = confidence or {}
+        # the images first (what consumers wait for), then what is derived from them
         if 'depth' in self.modalities:
             depth = np.asarray(prediction['depth'], np.float32)
             if 'depth' in confidence:
                 depth = mask_low_confidence(depth, confidence['depth'], self.params['min_confidence'])
-                if 'depth' in self.conf_pubs:
-                    self.conf_pubs['depth'].publish(
-                        conv.array_to_image(np.asarray(confidence['depth'], np.float32), '32FC1', header))
             self.pubs['depth'].publish(conv.array_to_image(depth, '32FC1', header))
+        if 'segmentation' in self.modalities:
+            labels = np.asarray(prediction['segmentation'], np.uint8)
+            self.pubs['seg'].publish(conv.array_to_image(labels, 'mono8', header))
+        if 'depth' in self.modalities:
             self.pubs['depth_info'].publish(info)
+            if 'depth' in confidence and 'depth' in self.conf_pubs:
+                self.conf_pubs['depth'].publish(
+                    conv.array_to_image(np.asarray(confidence['depth'], np.float32), '32FC1', header))
             if 'points' in self.pubs and self.params['publish_points']:
                 pts = conv.depth_to_points(depth, self._rays, self.params['points_stride'])
                 self.pubs['points'].publish(conv.points_to_cloud(pts, header))
         if 'segmentation' in self.modalities:
-            labels = np.asarray(prediction['segmentation'], np.uint8)
-            self.pubs['seg'].publish(conv.array_to_image(labels, 'mono8', header))
             self.pubs['seg_info'].publish(info)
             if 'segmentation' in self.conf_pubs and 'segmentation' in confidence:
                 self.conf_pubs['segmentation'].publish(

@@ -29,7 +29,8 @@ from audio_vision.core.classes import DEFAULT_CLASS_TABLE
 from audio_vision.core.windowing import NS_PER_S
 from audio_vision.paths import config_dir
 from audio_vision.ros import conversions as conv
-from audio_vision.ros.node_utils import ChunkPacer, Param, ShellNode, StartupError, declare_parameters, run_node
+from audio_vision.ros.node_utils import (ChunkPacer, PacedLoop, Param, ShellNode, StartupError, declare_parameters,
+                                         run_node)
 
 NODE_NAME = 'simulator_node'
 
@@ -132,12 +133,23 @@ class SimulatorNode(ShellNode):
 
         self.pacer = ChunkPacer(self.sample_rate, p['chunk_samples'], p['rate'])
         self.start_ns: int | None = None        # stamp of stream index 0, set when streaming starts
-        period = min(0.01, max(0.002, self.pacer.period / 2))
-        self.timer = self.create_timer(period, self.tick)
+        # each chunk is published at the instant its last sample is "captured" by a thread that sleeps until
+        # then (a polling timer added up to its period of latency); it starts with the executor's first spin
+        self.timer = PacedLoop(self.pacer, self.tick, 'simulator_stream', self.get_logger(), self.context)
+        self._starter = self.create_timer(0.001, self._start_streaming)
         self.get_logger().info(
             f'simulating {self.sim.num_channels} mics @ {self.sample_rate} Hz, scene seed {p["seed"]}'
             + (f', new scene every {p["scene_period_s"]:g} s' if self._switch_at else ' (held)')
             + f', chunks of {p["chunk_samples"]} at {p["rate"]:g}x real time')
+
+    def _start_streaming(self) -> None:
+        self._starter.cancel()
+        self.timer.start()
+
+    def destroy_node(self):
+        if getattr(self, 'timer', None) is not None:
+            self.timer.cancel()                 # no tick publishes on a destroyed publisher
+        return super().destroy_node()
 
     def _samples(self, seconds: float) -> int:
         return int(round(seconds * self.sample_rate))
