@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Where the graph latency goes: window end -> image received, split into its stages, per configuration.
+r"""Where the graph latency goes: window end -> image received, split into its stages, per configuration.
 
     .venv/bin/python benchmarks/latency_breakdown.py --seconds 20 --json docs/latency_breakdown.json \\
         chunk=1024,align=hop chunk=1024,align=frame chunk=1000,align=hop
