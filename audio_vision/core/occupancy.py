@@ -44,8 +44,7 @@ class GridConfig:
     z_min: float = 0.1                    # height band of obstacles (map z)
     z_max: float = 2.0
     max_range: float = 8.0
-    free_fraction: float = 1.0            # a ray clears only this first part of its length (a noisy depth's
-                                          # end may lie before the obstacle: the cells near it stay unknown)
+    free_fraction: float = 1.0            # a ray clears only this first part of its length (noisy depth)
     l_occ: float = 0.85                   # log-odds increment of an occupied observation (confidence 1)
     l_free: float = -0.4                  # ... of a free observation
     l_min: float = -4.0
