@@ -206,7 +206,8 @@ def main() -> None:
     if fresh:
         fresh_md = (f"\n## A dataset of a new seed\n\n`{fresh['dataset']['path']}` "
                     f"(seed {fresh['dataset'].get('seed')}, "
-                    f"{fresh['n_samples']} windows of its {fresh['split']} split, rooms and poses never generated before):\n\n"
+                    f"{fresh['n_samples']} windows of its {fresh['split']} split, "
+                    f"rooms and poses never generated before):\n\n"
                     + table(fresh_rows(res, fresh)) + '\n\n' + markdown_table(fresh))
     ablation_md = ''.join(ablation_section(study) for study in ABLATION_STUDIES)
     diag = read_json(DOCS / 'direction_maps_diagnostic.json')
