@@ -152,3 +152,17 @@ def test_obstacle_any_height_marks_wall_pixels_above_the_band():
     occ = any_height.occupied_mask()
     xs, _ = low.cell_centers()
     assert occ.sum() > 20 and np.all(np.abs(xs[occ] - 3.0) <= 0.1)
+
+
+def test_free_fraction_clears_only_the_first_part_of_each_ray():
+    T = camera_to_room((0.0, 0.0, 1.0), 0.0)
+    cfg = dict(resolution=0.1, width_m=6, height_m=6, origin=(-1, -3), z_min=0.2, z_max=2.0)
+    full, half = OccupancyGrid2D(GridConfig(**cfg)), OccupancyGrid2D(GridConfig(**cfg, free_fraction=0.5))
+    full.integrate(wall_depth(3.0), CAM.K, T)
+    half.integrate(wall_depth(3.0), CAM.K, T)
+    xs, ys = full.cell_centers()
+    middle = (np.abs(ys) < 0.2) & (xs > 1.8) & (xs < 2.8)           # beyond half of the 3 m rays
+    assert (full.logodds[middle] < 0).mean() > 0.5 and not half.observed[middle].any()
+    np.testing.assert_array_equal(half.occupied_mask(), full.occupied_mask())   # the wall is still marked
+    with pytest.raises(ValueError, match='free_fraction'):
+        GridConfig(free_fraction=0.0)
