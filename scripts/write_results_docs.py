@@ -50,7 +50,7 @@ def summarise_training(runs: Path) -> dict:
         if not run.is_dir():
             continue
         cfg = read_json(run / 'config.json')
-        out['config'] = out['config'] or cfg
+        out['config'] = cfg or out['config']       # the last modality's run: the newest config
         for stage in ('vqvae', 'atnet', 'end_to_end'):
             log = run / f'{stage}_{m}' / 'log.jsonl'
             if not log.is_file():
