@@ -123,7 +123,7 @@ def main() -> int:
     variable, variants = STUDIES[args.study]
     base = yaml.safe_load(args.config.read_text())
     total = args.limit or train_windows(args.data)
-    rows, seconds, windows = {}, {}, {}
+    rows, seconds, windows, objectives = {}, {}, {}, {}
     for i, (name, (patch, share)) in enumerate(variants.items()):
         run = Path(f'{args.runs}-{args.study}{i}')
         cfg = merged(base, {**patch, 'atnet_optim': {'epochs': args.epochs}})
@@ -135,6 +135,7 @@ def main() -> int:
                         str(run / 'models'), '--json', str(out), '--limit', str(args.eval_limit), '--no-progress'],
                        check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
         seconds[name], windows[name] = round(time.time() - t0, 1), limit
+        objectives[name] = cfg.get('atnet_objective')
         result = json.loads(out.read_text())
         rows[name] = {**result['rows']['method'], 'person_iou': result.get('person_iou', {}).get('method')}
         print(f'[ablation {args.study}] {name}: depth AbsRel {rows[name]["depth"]["abs_rel"]:.3f}, '
@@ -149,7 +150,7 @@ def main() -> int:
                         + f', {args.epochs} epochs of at most {base["atnet_optim"].get("max_steps_per_epoch")} '
                         f'steps with early stopping as configured, scored on {args.eval_limit} test windows '
                         f'(`{command}`).'),
-        'rows': rows, 'training_windows': windows, 'seconds': seconds}, indent=1))
+        'rows': rows, 'training_windows': windows, 'atnet_objective': objectives, 'seconds': seconds}, indent=1))
     return 0
 
 
