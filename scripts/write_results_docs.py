@@ -318,6 +318,10 @@ def main() -> None:
     if nested:
         time_lines += '\n' + '\n'.join(f'| within train_parallel: {k} | {v / 60:.1f} min |' for k, v in nested.items())
 
+    objectives = t.get('atnet_objective') or {}
+    objective_text = '; '.join(
+        f"{m}: " + ' + '.join(f"{k.replace('_weight', '')} x {w:g}" for k, w in objectives.get(m, {}).items() if w)
+        for m in ('depth', 'segmentation') if m in objectives) or 'latent MSE (the patent)'
     results_md = f"""# Results
 
 Test split of the default simulated dataset (rooms never seen in training): {res['n_samples']} windows,
@@ -381,6 +385,8 @@ From `docs/reproduce_timings.json`, written by `scripts/reproduce_default_model.
 - STFT overlap {features.get('overlap')} ({features.get('n_fft')}-point): the ResNet's stem strides by 4 at once.
 - Extra input channels beyond the log-mel spectrograms (phase differences, echo beams, direction maps);
   the spectrogram-only input stays selectable (`features: {{spatial: none, echo: false, direction_maps: false}}`).
+- The AT-net's objective per modality: {objective_text}; the patent's latent MSE alone stays selectable
+  (`atnet_objective: {{segmentation: {{latent_weight: 1.0}}}}`), see "AT-net objective ablation".
 """  # noqa: E501 (the template's lines are the document's lines)
     (DOCS / 'RESULTS.md').write_text(results_md)
 
