@@ -11,12 +11,16 @@ OUT=${OUT:-docs/ci_under_load.json}
 REPO=$(pwd)
 WORK=$(mktemp -d)
 COMMIT=$(git rev-parse --short HEAD)
+# the clones live elsewhere: point test_package_xml at the rosdep reference data beside this checkout
+if [ -d "$REPO/../shared/reference/rosdep" ]; then
+  export AUDIO_VISION_ROSDEP_REFERENCE=${AUDIO_VISION_ROSDEP_REFERENCE:-$(cd "$REPO/../shared/reference/rosdep" && pwd)}
+fi
 python3 -c 'while True: pass' &
 HOG=$!
 trap 'kill $HOG 2>/dev/null; rm -rf "$WORK"' EXIT
 results=()
 for i in $(seq 1 "$RUNS"); do
-  git clone -q "$REPO" "$WORK/run$i"
+  git clone -q "$REPO" "$WORK/run$i" && git -C "$WORK/run$i" checkout -q "$COMMIT"
   t0=$(date +%s)
   (cd "$WORK/run$i" && bash .ci/run) > "$WORK/run$i.log" 2>&1
   rc=$?

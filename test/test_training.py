@@ -108,8 +108,8 @@ def test_bad_inputs_give_one_line_errors(tmp_path):
 
 
 @pytest.mark.parametrize('objective', [{}, {'code_weight': 1.0, 'image_weight': 1.0}], ids=['patent', 'code+image'])
-def test_atnet_learns_the_encoders_continuous_latents_and_leaves_the_vqvae_bit_identical(tiny_dataset, tmp_path,
-                                                                                          objective):
+def test_atnet_learns_the_encoders_continuous_latents_and_leaves_the_vqvae_bit_identical(
+        tiny_dataset, tmp_path, objective):
     """The method's second stage: AT-net is trained toward the VQ-VAE encoder's continuous latents z_e (not
     the codewords), and the VQ-VAE (encoder, codebook, EMA buffers, decoder) does not change while it is,
     also when the image loss backpropagates through the frozen decoder."""

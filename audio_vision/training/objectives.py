@@ -47,6 +47,7 @@ class ATNetObjectives:
     """One objective per modality: a depth codeword stands for a patch of *continuous* depth, with
     near-duplicate neighbours that a cross-entropy would punish as wrong as a distant one, while a
     segmentation codeword stands for a discrete class layout."""
+
     depth: ATNetObjectiveConfig = field(default_factory=ATNetObjectiveConfig)
     segmentation: ATNetObjectiveConfig = field(default_factory=ATNetObjectiveConfig)
 
