@@ -95,8 +95,8 @@ def train_variant(run: Path, cfg: dict, data: Path, runs: Path, train_limit: int
                '--no-progress']
         if train_limit is not None:
             cmd += ['--train-limit', str(train_limit)]
-        log = open(mrun / 'train.log', 'w')
-        procs.append((subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT), mrun))
+        with open(mrun / 'train.log', 'w') as log:     # the child keeps its own descriptor
+            procs.append((subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT), mrun))
     for proc, mrun in procs:
         if proc.wait() != 0:
             raise SystemExit(f'training failed, see {mrun / "train.log"}')
