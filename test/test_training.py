@@ -192,3 +192,47 @@ def test_training_refuses_features_whose_chirp_the_dataset_did_not_emit(tiny_dat
     assert summary['path'] == str(tiny_dataset)
     with pytest.raises(ChirpMismatch, match=f'{tiny_dataset.name} .*f_end 7500.0 \\(emitted\\) vs chirp_f_end 7000.0'):
         dataset_summary(tiny_dataset, FeatureConfig(chirp_f_end=7000.0))
+
+
+def test_weight_average_is_what_is_validated_kept_and_resumed(tmp_path):
+    from audio_vision.training.config import OptimConfig
+    from audio_vision.training.loop import Monitor, WeightAverage, fit
+
+    x = torch.randn(64, 2)
+    step = lambda net, idx: (net(x[idx]) - 1.0).square().mean()  # noqa: E731
+    seen = []
+
+    def validate(net):
+        seen.append(net.weight.detach().clone())
+        return {'val_abs_rel': float((net(x) - 1.0).square().mean())}
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(2, 1)
+    optim = OptimConfig(epochs=3, batch_size=16, lr=0.05, ema_decay=0.9)
+    hist = fit(model, step, len(x), optim, tmp_path / 'stage', 0, validate, progress=False,
+               monitor=Monitor('val_abs_rel', higher_is_better=False))
+    state = torch.load(tmp_path / 'stage' / 'state.pt', weights_only=True)
+    average = state['average']
+    assert average['updates'] == 3 * 4                                 # one update per optimizer step
+    torch.testing.assert_close(seen[-1], average['shadow']['weight'])  # validation saw the average ...
+    assert not torch.equal(state['model']['weight'], average['shadow']['weight'])   # ... not the raw weights
+    torch.testing.assert_close(model.weight.detach(), average['shadow']['weight'])  # and the model returns it
+    assert len(hist) == 3
+    # Extending the run resumes the average where it stopped.
+    longer = OptimConfig(epochs=4, batch_size=16, lr=0.05, ema_decay=0.9)
+    fit(torch.nn.Linear(2, 1), step, len(x), longer, tmp_path / 'stage', 0, validate, progress=False)
+    assert torch.load(tmp_path / 'stage' / 'state.pt', weights_only=True)['average']['updates'] == 4 * 4
+
+    net = torch.nn.Linear(2, 1)
+    avg = WeightAverage(net, 0.5)
+    before = net.weight.detach().clone()
+    with torch.no_grad():
+        net.weight.add_(1.0)
+    avg.update(net)                           # ramp: d = min(0.5, 2 / 11)
+    d = 2 / 11
+    torch.testing.assert_close(avg.shadow['weight'], d * before + (1 - d) * (before + 1.0))
+    with avg.applied(net):
+        torch.testing.assert_close(net.weight.detach(), avg.shadow['weight'])
+    torch.testing.assert_close(net.weight.detach(), before + 1.0)
+    with pytest.raises(ValueError, match='ema_decay'):
+        WeightAverage(net, 1.0)

@@ -28,6 +28,10 @@ class OptimConfig:
     # segmentation): stop after `patience` epochs without improvement and keep the best
     # epoch's weights. None = run every epoch and keep the last.
     patience: int | None = None
+    # Exponential moving average of the weights (Polyak averaging, per optimizer step): validation,
+    # early stopping and the saved model use the averaged weights, which do not swing with the
+    # high learning rate of the one-cycle schedule's middle. None = the raw weights.
+    ema_decay: float | None = None
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import json
 import math
 import os
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -92,6 +93,53 @@ def stopped_early(history: list[dict], optim: OptimConfig, monitor: Monitor | No
     return best is not None and int(history[-1]['epoch']) - best >= optim.patience
 
 
+class WeightAverage:
+    """Exponential moving average of a model's parameters and float buffers (BatchNorm statistics).
+
+    The decay ramps up as ``min(decay, (1 + n) / (10 + n))`` over the first updates, so the average
+    does not drag the random initialisation along; integer buffers (batch counters) are copied.
+    """
+
+    def __init__(self, model: nn.Module, decay: float):
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f'ema_decay must lie in (0, 1), got {decay}')
+        self.decay, self.updates = decay, 0
+        self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        self.updates += 1
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for key, value in model.state_dict().items():
+            avg = self.shadow[key]
+            if avg.is_floating_point():
+                avg.mul_(d).add_(value.detach(), alpha=1.0 - d)
+            else:
+                avg.copy_(value)
+
+    def state_dict(self) -> dict:
+        return {'updates': self.updates, 'shadow': self.shadow}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.updates = int(state['updates'])
+        self.shadow = {k: v.clone() for k, v in state['shadow'].items()}
+
+    @contextmanager
+    def applied(self, model: nn.Module):
+        """Run the block with the averaged weights in ``model``; its own weights come back after."""
+        own = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        model.load_state_dict(self.shadow)
+        try:
+            yield model
+        finally:
+            model.load_state_dict(own)
+
+
+@contextmanager
+def _raw(model: nn.Module):
+    yield model
+
+
 def fit(model: nn.Module, step: Callable[[nn.Module, torch.Tensor], torch.Tensor], n_train: int,
         optim: OptimConfig, stage_dir: Path, seed: int, validate: Callable[[nn.Module], dict] | None = None,
         info: DistInfo = DistInfo(), desc: str = 'train', progress: bool = True,
@@ -101,7 +149,8 @@ def fit(model: nn.Module, step: Callable[[nn.Module, torch.Tensor], torch.Tensor
     Returns the history: one dict per epoch with the mean train loss and `validate`'s metrics.
     With `optim.patience` and a `monitor`, training stops once the monitored validation metric
     has not improved for `patience` epochs, and the model ends with its best epoch's weights
-    (kept in `<stage_dir>/best.pt`; the history marks it with `best_epoch`).
+    (kept in `<stage_dir>/best.pt`; the history marks it with `best_epoch`). With
+    `optim.ema_decay`, the weights validated, kept and returned are the moving average.
     """
     stage_dir = Path(stage_dir)
     stage_dir.mkdir(parents=True, exist_ok=True)
@@ -116,11 +165,17 @@ def fit(model: nn.Module, step: Callable[[nn.Module, torch.Tensor], torch.Tensor
                                                 pct_start=0.1 if total > 20 else 0.3)
     history: list[dict] = []
     start_epoch = 0
-    if state_path.exists():
-        state = torch.load(state_path, map_location='cpu', weights_only=True)
+    state = torch.load(state_path, map_location='cpu', weights_only=True) if state_path.exists() else None
+    if state is not None:
         unwrap(model).load_state_dict(state['model'])
         opt.load_state_dict(state['optimizer'])
         history, start_epoch = list(state['history']), int(state['epoch'])
+    # A resumed run that was not averaging before starts its average from the loaded weights.
+    average = WeightAverage(unwrap(model), optim.ema_decay) if optim.ema_decay else None
+    if average is not None and state is not None and 'average' in state:
+        average.load_state_dict(state['average'])
+    averaged = average.applied if average is not None else _raw
+    if state is not None:
         # Re-derive the LR schedule position instead of loading it, so a resumed run may also
         # extend the number of epochs (the one-cycle schedule is stretched to the new total).
         with warnings.catch_warnings():
@@ -153,23 +208,27 @@ def fit(model: nn.Module, step: Callable[[nn.Module, torch.Tensor], torch.Tensor
             torch.nn.utils.clip_grad_norm_(params, 5.0)
             opt.step()
             sched.step()
+            if average is not None:
+                average.update(unwrap(model))
             losses.append(loss.item())
             bar.set_postfix(loss=f'{losses[-1]:.4f}')
         row = {'epoch': epoch + 1, 'train_loss': sum(losses) / len(losses), 'lr': sched.get_last_lr()[0]}
         if validate is not None and info.is_main:
             unwrap(model).eval()
-            with torch.no_grad():
-                row.update(validate(unwrap(model)))
+            with torch.no_grad(), averaged(unwrap(model)) as net:
+                row.update(validate(net))
         history.append(row)
         if early and info.is_main and best_epoch(history, monitor) == epoch + 1:
-            atomic_save(unwrap(model).state_dict(), best_path)
+            with averaged(unwrap(model)) as net:
+                atomic_save(net.state_dict(), best_path)
         if info.is_main:
             print(f'[{desc}] ' + ' '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}'
                                           for k, v in row.items()))
             with open(stage_dir / 'log.jsonl', 'a') as f:
                 f.write(json.dumps(row) + '\n')
             atomic_save({'model': unwrap(model).state_dict(), 'optimizer': opt.state_dict(),
-                         'epoch': epoch + 1, 'history': history}, state_path)
+                         'epoch': epoch + 1, 'history': history,
+                         **({'average': average.state_dict()} if average is not None else {})}, state_path)
         if info.world_size > 1:
             dist.barrier()
     if early and best_path.exists():
@@ -178,5 +237,7 @@ def fit(model: nn.Module, step: Callable[[nn.Module, torch.Tensor], torch.Tensor
         unwrap(model).load_state_dict(torch.load(best_path, map_location='cpu', weights_only=True))
         best = best_epoch(history, monitor)
         history = [dict(row, best_epoch=best) for row in history]
+    elif average is not None:
+        unwrap(model).load_state_dict(average.shadow)
     unwrap(model).eval()
     return history
