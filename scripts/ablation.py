@@ -123,7 +123,7 @@ def main() -> int:
     variable, variants = STUDIES[args.study]
     base = yaml.safe_load(args.config.read_text())
     total = args.limit or train_windows(args.data)
-    rows, seconds, windows, objectives = {}, {}, {}, {}
+    rows, seconds, windows, objectives, train_seconds = {}, {}, {}, {}, {}
     for i, (name, (patch, share)) in enumerate(variants.items()):
         run = Path(f'{args.runs}-{args.study}{i}')
         cfg = merged(base, {**patch, 'atnet_optim': {'epochs': args.epochs}})
@@ -136,6 +136,9 @@ def main() -> int:
                        check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
         seconds[name], windows[name] = round(time.time() - t0, 1), limit
         objectives[name] = cfg.get('atnet_objective')
+        # What training each modality's AT-net took, from its run (right also for a run only re-scored).
+        train_seconds[name] = {m: round(json.loads((Path(f'{run}-{m}') / 'timings.json').read_text())[f'atnet_{m}'], 1)
+                               for m in MODALITIES if (Path(f'{run}-{m}') / 'timings.json').is_file()}
         result = json.loads(out.read_text())
         rows[name] = {**result['rows']['method'], 'person_iou': result.get('person_iou', {}).get('method')}
         print(f'[ablation {args.study}] {name}: depth AbsRel {rows[name]["depth"]["abs_rel"]:.3f}, '
@@ -150,7 +153,8 @@ def main() -> int:
                         + f', {args.epochs} epochs of at most {base["atnet_optim"].get("max_steps_per_epoch")} '
                         f'steps with early stopping as configured, scored on {args.eval_limit} test windows '
                         f'(`{command}`).'),
-        'rows': rows, 'training_windows': windows, 'atnet_objective': objectives, 'seconds': seconds}, indent=1))
+        'rows': rows, 'training_windows': windows, 'atnet_objective': objectives, 'seconds': seconds,
+        'train_seconds': train_seconds}, indent=1))
     return 0
 
 
