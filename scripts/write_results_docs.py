@@ -152,14 +152,82 @@ def ablation_section(study: str) -> str:
     if not ablation:
         return ''
     rows = ablation['rows']
+    train_s = ablation.get('train_seconds') or {}
+    timed = all(train_s.get(name) for name in rows)
+
+    def clock(name: str) -> str:
+        return ' / '.join(f"{train_s[name][m] / 60:.1f}" for m in ('depth', 'segmentation') if m in train_s[name])
+
     lines = [f"| {name} | {r['depth']['abs_rel']:.3f} | {r['depth']['delta1']:.3f} | {r['segmentation']['miou']:.3f} | "
-             f"{(r['segmentation']['per_class_iou'].get('person') or 0):.3f} |" for name, r in rows.items()]
+             f"{(r['segmentation']['per_class_iou'].get('person') or 0):.3f} |" + (f' {clock(name)} |' if timed else '')
+             for name, r in rows.items()]
     best_depth = min(rows, key=lambda n: rows[n]['depth']['abs_rel'])
     best_seg = max(rows, key=lambda n: rows[n]['segmentation']['miou'])
     return (f"\n## {ABLATION_STUDIES[study]}\n\n{ablation.get('description', '')}\n\n"
-            f"| {ablation.get('variable', 'input')} | depth AbsRel | δ1 | mIoU | person IoU |\n"
-            f"| --- | --- | --- | --- | --- |\n" + '\n'.join(lines) +
+            f"| {ablation.get('variable', 'input')} | depth AbsRel | δ1 | mIoU | person IoU |"
+            + (' AT-net training, depth / segmentation (min, 1 thread each) |' if timed else '') + "\n"
+            "| --- | --- | --- | --- | --- |" + (' --- |' if timed else '') + "\n" + '\n'.join(lines) +
             f"\n\nLowest depth AbsRel: {best_depth}; highest mIoU: {best_seg}.\n")
+
+
+def width_deviation(width: int | None) -> str:
+    """The deviation line for the ResNet width, from docs/ablation_width.json when it was measured."""
+    study = read_json(DOCS / 'ablation_width.json')
+    line = f'ResNet-18 base width {width} instead of 64: CPU speed'
+    if not study or str(width) not in study['rows'] or '64 (the original)' not in study['rows']:
+        return line + '; not re-measured against width 64 on this dataset.'
+    ours, orig = study['rows'][str(width)], study['rows']['64 (the original)']
+    train_s = study.get('train_seconds') or {}
+    cost = ''
+    if train_s.get(str(width)) and train_s.get('64 (the original)'):
+        mine = sum(train_s[str(width)].values())
+        theirs = sum(train_s['64 (the original)'].values())
+        cost = f', and width 64 takes {theirs / mine:.1f} x the training time'
+    return (line + f'. Measured (docs/ablation_width.json, {study["command"]}): width 64 scores depth AbsRel '
+            f"{orig['depth']['abs_rel']:.3f} vs {ours['depth']['abs_rel']:.3f} and mIoU "
+            f"{orig['segmentation']['miou']:.3f} vs {ours['segmentation']['miou']:.3f}{cost}.")
+
+
+def depth_error_section() -> str:
+    """docs/depth_error_probe.json (scripts/depth_error_probe.py) as a Markdown section; '' when absent."""
+    probe = read_json(DOCS / 'depth_error_probe.json')
+    if not probe:
+        return ''
+    rows = probe['rows']
+    names = [n for n in ('method', 'end_to_end', 'mean') if n in rows]
+    classes = list(rows[names[0]]['by_class'])
+    ranges = list(rows[names[0]]['by_range'])
+
+    def cell(v):
+        return '–' if v is None else f'{v:.3f}'
+
+    head = '| row | AbsRel | AbsRel, each image scaled by its median ratio | ' + ' | '.join(classes) + ' |'
+    lines = [head, '|' + ' --- |' * (3 + len(classes))]
+    lines += [f"| {n} | {rows[n]['abs_rel']:.3f} | {rows[n]['abs_rel_median_scaled']:.3f} | "
+              + ' | '.join(cell(rows[n]['by_class'][c]) for c in classes) + ' |' for n in names]
+    share = rows[names[0]]['class_pixel_share']
+    lines += ['| share of pixels | | | ' + ' | '.join(f'{share[c] * 100:.0f} %' for c in classes) + ' |']
+    rlines = ['| row | ' + ' | '.join(ranges) + ' |', '|' + ' --- |' * (1 + len(ranges))]
+    rlines += [f'| {n} | ' + ' | '.join(cell(rows[n]['by_range'][r]['abs_rel']) for r in ranges) + ' |' for n in names]
+    rlines += ['| share of pixels | ' + ' | '.join(f"{rows[names[0]]['by_range'][r]['pixel_share'] * 100:.0f} %"
+                                                   for r in ranges) + ' |']
+    m = rows['method']
+    removed = m['abs_rel'] - m['abs_rel_median_scaled']
+    text = (f"Scaling each predicted image by its own median ratio to the truth (the overall distance made right) "
+            f"takes the method's AbsRel from {m['abs_rel']:.3f} to {m['abs_rel_median_scaled']:.3f}: "
+            f"{removed / m['abs_rel'] * 100:.0f} % of the error is the scene's overall distance, the rest its shape.")
+    if 'mean' in rows:
+        text += (f" The training set's mean image, scaled the same way, scores "
+                 f"{rows['mean']['abs_rel_median_scaled']:.3f}: with the right scale, what the audio adds to the "
+                 f"shape is worth "
+                 f"{rows['mean']['abs_rel_median_scaled'] - m['abs_rel_median_scaled']:.3f} AbsRel.")
+    worst = max((c for c in classes if m['by_class'][c] is not None),
+                key=lambda c: m['by_class'][c] * share[c])
+    text += (f" The largest share of the error sits on {worst} pixels ({share[worst] * 100:.0f} % of the pixels, "
+             f"AbsRel {m['by_class'][worst]:.3f}).")
+    return (f"\n## Where the depth error lies\n\n`{probe['command']}` (docs/depth_error_probe.json, {probe['date']}, "
+            f"{probe['windows']} {probe['split']} windows), AbsRel pooled over the pixels of each ground-truth class "
+            f"and range:\n\n" + '\n'.join(lines) + '\n\n' + '\n'.join(rlines) + '\n\n' + text + '\n')
 
 
 def main() -> None:
@@ -352,6 +420,7 @@ Both networks read the same features (log-mel, phase differences, echo beams and
 registered to the camera) and trained for the same budget with the same early stopping. {comparisons}
 {person_sentence}
 {probe_md}
+{depth_error_section()}
 {fresh_md}
 {ablation_md}
 {diag_md}
@@ -381,7 +450,7 @@ From `docs/reproduce_timings.json`, written by `scripts/reproduce_default_model.
 ## Deviations from the patent's configuration
 
 - Images 64x64 and manifold {t.get('latent_size')}x{t.get('latent_size')}: CPU-only training and a 25 ms inference budget on 2 cores.
-- ResNet-18 base width {t.get('atnet', {}).get('encoder_width')} instead of 64: CPU speed; not re-measured against width 64 on this dataset.
+- {width_deviation(t.get('atnet', {}).get('encoder_width'))}
 - STFT overlap {features.get('overlap')} ({features.get('n_fft')}-point): the ResNet's stem strides by 4 at once.
 - Extra input channels beyond the log-mel spectrograms (phase differences, echo beams, direction maps);
   the spectrogram-only input stays selectable (`features: {{spatial: none, echo: false, direction_maps: false}}`).
