@@ -6,11 +6,15 @@ r"""Where the graph latency goes: window end -> image received, split into its s
 
 simulator_node -> perception_node -> a recorder in one process (``audio_vision.ros.graph``, real DDS, the
 shipped models, config/*.yaml), the way ``benchmarks/bench_perception.py``'s graph section runs them, once
-per configuration given on the command line (``chunk=`` simulator chunk_samples, ``align=`` perception
-window_alignment, ``points=`` publish_points true/false, ``backend=``). Nothing in the nodes is changed:
-the script wraps, from outside, the simulator's audio publisher, the perception node's subscription callback,
-its model's ``predict`` and its ``publish_prediction``, and stamps each event with the system clock (the
-clock the simulator stamps the audio with). Per output window (stamped with its window end):
+per configuration given on the command line (``chunk=`` the source's chunk_samples, ``align=`` perception
+window_alignment, ``points=`` publish_points true/false, ``backend=``, ``source=`` sim (simulator_node, the
+default) | wav (audio_capture_node playing a WAV file of the simulator's audio, the graph a robot runs with a
+recording) | none (no graph: the same model's ``predict`` called once per hop on the same audio, for
+comparison)). A configuration without ``chunk=`` / ``align=`` uses config/*.yaml's values. Nothing in the
+nodes is changed: the script wraps, from outside, the source's audio publisher, the perception node's
+subscription callback, its model's ``predict`` (and, inside it, the backend's feature parts and networks) and
+its ``publish_prediction``, and stamps each event with the system clock (the clock the sources stamp the
+audio with). Per output window (stamped with its window end):
 
 - ``chunk_wait``: the window end -> the capture time of the last sample of the frame that completed it
   (0 when windows end on frame boundaries);
@@ -21,6 +25,15 @@ clock the simulator stamps the audio with). Per output window (stamped with its 
 - ``publish``: building and publishing every output message;
 - ``received``: window end -> the depth / segmentation image received by the recorder (what
   bench_perception.py reports as graph latency, both images pooled: ``total``).
+
+Inside ``inference`` (``inference_parts_ms``): each feature part and each modality's network, wall time, the
+CPU time of the thread that ran it (``cpu``), the time it waited for a core (``runq``: load) and the rest
+(``blocked``: a single-threaded part blocks only on the GIL, i.e. on other Python threads), ``features``
+(predict start -> the last feature part done) and ``networks`` (-> the last network done). ``cpu`` and
+``blocked`` hardly depend on other processes' load, wall and ``runq`` do.
+``threads_cpu``: CPU time per thread over the measured span, as a share of one core (``/proc/self/task``;
+Python threads by name, native ones -- DDS, onnxruntime -- by their OS name), so the cost of the source node
+(simulating the next scene, pacing) shows next to the perception node's.
 
 Percentiles are over the windows of ``--seconds`` after a warm-up. Compare configurations within one run:
 absolute numbers follow the machine's load (the JSON records the load average).
@@ -33,6 +46,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from datetime import datetime, timezone
@@ -45,20 +59,23 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
 
 STAGES = ('chunk_wait', 'pacing', 'delivery', 'queue', 'inference', 'publish')
-KEYS = {'chunk': ('simulator', 'chunk_samples', int), 'align': ('perception', 'window_alignment', str),
+SOURCES = ('sim', 'wav', 'none')
+KEYS = {'chunk': ('source', 'chunk_samples', int), 'align': ('perception', 'window_alignment', str),
         'points': ('perception', 'publish_points', lambda v: v.lower() == 'true'),
-        'backend': ('perception', 'backend', str)}
+        'backend': ('perception', 'backend', str), 'source': ('graph', 'source', str)}
 
 
 def parse_config(text: str) -> dict:
-    """'chunk=1024,align=hop' -> {'simulator': {...}, 'perception': {...}}."""
-    out = {'simulator': {}, 'perception': {}}
+    """'chunk=1024,align=hop' -> {'graph': {'source': 'sim'}, 'source': {...}, 'perception': {...}}."""
+    out = {'graph': {'source': 'sim'}, 'source': {}, 'perception': {}}
     for item in filter(None, text.split(',')):
         key, _, value = item.partition('=')
         if key not in KEYS:
             raise SystemExit(f'unknown key {key!r} in {text!r}; keys: {", ".join(KEYS)}')
         node, name, cast = KEYS[key]
         out[node][name] = cast(value)
+    if out['graph']['source'] not in SOURCES:
+        raise SystemExit(f"source must be one of {', '.join(SOURCES)}, got {out['graph']['source']!r}")
     return out
 
 
@@ -70,14 +87,59 @@ class Trace:
         self.published = {}      # frame stamp -> (publish ns, frame end stamp ns)
         self.received = {}       # frame stamp -> callback start ns
         self.inference = []      # (start ns, end ns) per predict call, in order
+        self.parts = []          # (name, start ns, end ns, thread CPU ns, run-queue ns) per part call
         self.outputs = {}        # window end -> (inference start, inference end, publish start, publish end)
 
 
-def instrument(sim, node, trace: Trace) -> None:
-    """Wrap the simulator's audio publisher, the node's frame callback, predict and publish_prediction."""
+def _schedstat() -> tuple[int, int]:
+    """(CPU ns, ns waited on a run queue) of the calling thread (Linux ``schedstat``; zeros elsewhere)."""
+    try:
+        with open('/proc/thread-self/schedstat') as f:
+            cpu, runq, _ = f.read().split()
+        return int(cpu), int(runq)
+    except (OSError, ValueError):
+        return 0, 0
+
+
+def _timed(name: str, fn, trace: Trace):
+    """``fn`` stamped as inference part ``name``: wall, the CPU time of the thread that runs it, the time it
+    waited for a core (run queue: other processes' load) and the rest of the wall time, when the thread was
+    blocked (within one single-threaded part: waiting for the GIL)."""
+    def run(*args, **kwargs):
+        t0, (c0, q0) = time.time_ns(), _schedstat()
+        out = fn(*args, **kwargs)
+        (c1, q1), t1 = _schedstat(), time.time_ns()
+        with trace.lock:
+            trace.parts.append((name, t0, t1, c1 - c0, q1 - q0))
+        return out
+    return run
+
+
+def instrument_model(model, trace: Trace) -> None:
+    """Wrap ``model.predict`` and, inside it, the backend's feature parts (or features) and networks."""
+    backend = model.backend
+    if backend.feature_parts is not None:
+        backend.feature_parts = tuple(_timed(f'features:{name}', part, trace)
+                                      for name, part in zip(('spectral', 'echo'), backend.feature_parts))
+    else:
+        backend.features = _timed('features:all', backend.features, trace)
+    for k in list(backend.nets):
+        backend.nets[k] = _timed(f'network:{k}', backend.nets[k], trace)
+    predict = model.predict
+
+    def timed_predict(*args, **kwargs):
+        t0 = time.time_ns()
+        out = predict(*args, **kwargs)
+        trace.inference.append((t0, time.time_ns()))
+        return out
+    model.predict = timed_predict
+
+
+def instrument(source_pub, sample_rate: int, node, trace: Trace) -> None:
+    """Wrap the source's audio publisher, the node's frame callback, predict and publish_prediction."""
     from audio_vision.ros import conversions as conv
-    fs = sim.sample_rate
-    publish = sim.audio_pub.publish
+    fs = sample_rate
+    publish = source_pub.publish
 
     def audio_publish(msg):
         stamp = conv.time_to_ns(msg.header.stamp)
@@ -85,7 +147,7 @@ def instrument(sim, node, trace: Trace) -> None:
         publish(msg)
         with trace.lock:
             trace.published[stamp] = (t, stamp + msg.width * 1_000_000_000 // fs)
-    sim.audio_pub.publish = audio_publish
+    source_pub.publish = audio_publish
 
     callback = node.sub.callback
 
@@ -96,14 +158,7 @@ def instrument(sim, node, trace: Trace) -> None:
             trace.received.setdefault(conv.time_to_ns(msg.header.stamp), t)
     node.sub.callback = on_frame
 
-    predict = node.model.predict
-
-    def timed_predict(*args, **kwargs):
-        t0 = time.time_ns()
-        out = predict(*args, **kwargs)
-        trace.inference.append((t0, time.time_ns()))
-        return out
-    node.model.predict = timed_predict
+    instrument_model(node.model, trace)
 
     publish_prediction = node.publish_prediction
 
@@ -125,37 +180,161 @@ def percentiles(values) -> dict:
             'mean': round(float(v.mean()), 2), 'n': int(v.size)}
 
 
-def run(config: dict, seconds: float, warmup: float, domain_id: int, log) -> dict:
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds so far of each thread of this process, by name: the Python thread's name where there is one
+    (the ``-N`` of pool threads folded), else the OS name (DDS, onnxruntime, OpenMP threads)."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    tick = os.sysconf('SC_CLK_TCK')
+    out: dict[str, float] = {}
+    for task in os.listdir('/proc/self/task'):
+        try:
+            with open(f'/proc/self/task/{task}/stat') as f:
+                stat = f.read()
+        except OSError:         # the thread ended
+            continue
+        fields = stat[stat.rindex(')') + 2:].split()
+        name = names.get(int(task)) or stat[stat.index('(') + 1:stat.rindex(')')]
+        name = 'MainThread' if int(task) == os.getpid() else name.split(' (')[0]
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def cpu_shares(before: dict, after: dict, wall_s: float) -> dict[str, float]:
+    """Per-thread CPU over a span as a share of one core, largest first; shares below 0.5 % pooled as 'other'."""
+    shares = {k: (after[k] - before.get(k, 0.0)) / wall_s for k in after}
+    out, other = {}, 0.0
+    for k, v in sorted(shares.items(), key=lambda kv: -kv[1]):
+        if v >= 0.005:
+            out[k] = round(v, 3)
+        else:
+            other += max(v, 0.0)
+    out['other'] = round(other, 3)
+    return out
+
+
+def part_stats(trace: Trace, spans) -> dict:
+    """Per predict call ``(start, end)`` of ``spans``: wall / thread CPU of each inference part, and the
+    features / networks phases, in ms."""
+    parts = sorted(trace.parts, key=lambda p: p[1])
+    starts = np.array([p[1] for p in parts], np.int64)
+    rows = []
+    for i0, i1 in spans:
+        inside = [p for p in parts[np.searchsorted(starts, i0):np.searchsorted(starts, i1, 'right')] if p[2] <= i1]
+        if not inside:
+            continue
+        row = {}
+        for name, t0, t1, cpu, runq in inside:
+            row[f'{name}'] = (t1 - t0) * 1e-6
+            row[f'{name} cpu'] = cpu * 1e-6
+            row[f'{name} runq'] = runq * 1e-6
+            row[f'{name} blocked'] = max(t1 - t0 - cpu - runq, 0) * 1e-6
+        feats = [p[2] for p in inside if p[0].startswith('features')]
+        nets = [p[2] for p in inside if p[0].startswith('network')]
+        if feats:
+            row['features'] = (max(feats) - i0) * 1e-6
+            if nets:
+                row['networks'] = (max(nets) - max(feats)) * 1e-6
+        if nets:
+            row['after networks'] = (i1 - max(nets)) * 1e-6
+        rows.append(row)
+    keys = sorted({k for r in rows for k in r})
+    return {k: percentiles([r[k] for r in rows if k in r]) for k in keys}
+
+
+def write_wav(sim_config: str, seconds: float, path: Path) -> Path:
+    """The simulator's audio of its first scene (as simulator_node would stream it) as a float WAV file."""
+    import soundfile
+
+    from audio_vision.simulation.config import SimConfig
+    from audio_vision.simulation.simulator import Simulator
+    sim = Simulator(SimConfig.from_yaml(sim_config))
+    seed = 1000000                      # config/simulator.yaml's first scene
+    audio = sim.record(sim.sample_scene(seed), seconds, seed)
+    soundfile.write(str(path), np.ascontiguousarray(audio.T, np.float32), int(sim.sample_rate), subtype='FLOAT')
+    return path
+
+
+def run_standalone(config: dict, seconds: float, warmup: float, wav: Path, log) -> dict:
+    """No graph: the model's predict once per hop on windows of the WAV's audio (paced as in the graph)."""
+    import soundfile
+
+    from audio_vision.core.pipeline import AudioToVision
+    from audio_vision.paths import default_model_dir
+    backend = config['perception'].get('backend') or None
+    audio = soundfile.read(str(wav), dtype='float32', always_2d=True)[0].T
+    trace = Trace()
+    with AudioToVision.load(default_model_dir(), backend=backend) as model:
+        instrument_model(model, trace)
+        window, hop = model.window_samples, round(model.feature_config.hop_s * model.sample_rate)
+        period = hop / model.sample_rate
+        k, start_ns, t_next = 0, None, time.monotonic()
+        cpu0 = wall0 = None
+        deadline = time.monotonic() + warmup + seconds
+        before = None
+        while time.monotonic() < deadline:
+            if start_ns is None and time.monotonic() >= deadline - seconds:
+                start_ns, before = time.time_ns(), thread_cpu()
+                cpu0, wall0 = time.process_time(), time.monotonic()
+            a = (k * hop) % (audio.shape[1] - window)
+            model.predict(audio[:, a:a + window])
+            k += 1
+            t_next += period
+            time.sleep(max(t_next - time.monotonic(), 0.0))
+        wall = time.monotonic() - wall0
+        process_cpu = (time.process_time() - cpu0) / wall
+        threads = cpu_shares(before, thread_cpu(), wall)
+        name = model.backend_name
+    spans = [(i0, i1) for i0, i1 in trace.inference if i0 >= start_ns]
+    out = {'config': {'source': 'none', 'backend': name}, 'seconds': seconds, 'windows': len(spans),
+           'process_cpu': round(process_cpu, 3),
+           'stages_ms': {'inference': percentiles([(i1 - i0) * 1e-6 for i0, i1 in spans])},
+           'inference_parts_ms': part_stats(trace, spans), 'threads_cpu': threads}
+    log(f"  standalone {name}: inference p50 {out['stages_ms']['inference'].get('p50')} ms; cpu {process_cpu:.2f}")
+    return out
+
+
+def run(config: dict, seconds: float, warmup: float, domain_id: int, wav: Path | None, log) -> dict:
+    if config['graph']['source'] == 'none':
+        return run_standalone(config, seconds, warmup, wav, log)
     from sensor_msgs.msg import Image
 
     from audio_vision.paths import config_dir, default_model_dir
     from audio_vision.ros import conversions as conv
     from audio_vision.ros.graph import Graph, TopicRecorder
     from audio_vision.ros.perception_node import PerceptionNode
-    from audio_vision.ros.simulator_node import SimulatorNode
     sim_config = str(config_dir() / 'simulation.yaml')
     trace = Trace()
     with Graph(domain_id=domain_id) as g:
-        sim = g.add(SimulatorNode, {'sim_config': sim_config, **config['simulator']})
+        if config['graph']['source'] == 'sim':
+            from audio_vision.ros.simulator_node import SimulatorNode
+            src = g.add(SimulatorNode, {'sim_config': sim_config, **config['source']})
+            src_pub = src.audio_pub
+        else:
+            from audio_vision.ros.audio_capture_node import AudioCaptureNode
+            src = g.add(AudioCaptureNode, {'source': 'wav', 'wav_path': str(wav), 'loop': True, **config['source']})
+            src_pub = src.pub
         node = g.add(PerceptionNode, {'model_dir': str(default_model_dir()), 'sim_config': sim_config,
                                       **config['perception']})
         rec = g.add(TopicRecorder, topics={'depth/image': Image, 'segmentation/image': Image}, depth=200)
-        instrument(sim, node, trace)
+        instrument(src_pub, src.sample_rate, node, trace)
         g.start()
-        if not g.wait_for(lambda: sim.audio_pub.get_subscription_count() >= 1
+        if not g.wait_for(lambda: src_pub.get_subscription_count() >= 1
                           and rec.subs[0].get_publisher_count() >= 1, 20.0):
             return {'error': 'discovery timed out'}
         time.sleep(warmup)
         start_ns = time.time_ns()
+        before = thread_cpu()
         cpu0, wall0 = time.process_time(), time.monotonic()
         time.sleep(seconds)
-        process_cpu = (time.process_time() - cpu0) / (time.monotonic() - wall0)
+        wall = time.monotonic() - wall0
+        process_cpu = (time.process_time() - cpu0) / wall
+        threads = cpu_shares(before, thread_cpu(), wall)
         time.sleep(0.5)                       # the last windows' outputs arrive
         stats = node.stats()
         received = {topic: {conv.time_to_ns(m.header.stamp): t for t, m in rec.get(topic)}
                     for topic in ('depth/image', 'segmentation/image')}
-        params = {'chunk_samples': sim.params['chunk_samples'], 'backend': node.model.backend_name,
-                  'publish_points': node.params['publish_points'],
+        params = {'source': config['graph']['source'], 'chunk_samples': src.params['chunk_samples'],
+                  'backend': node.model.backend_name, 'publish_points': node.params['publish_points'],
                   'window_alignment': node.params.get('window_alignment', 'hop (before the parameter)')}
     with trace.lock:
         frames = np.array(sorted(trace.published), np.int64)
@@ -170,7 +349,7 @@ def run(config: dict, seconds: float, warmup: float, domain_id: int, log) -> dic
             t_pub, frame_end = trace.published[frame]
             rows.append({'end': end, 'chunk_wait': frame_end - end, 'pacing': t_pub - frame_end,
                          'delivery': trace.received[frame] - t_pub, 'queue': i0 - trace.received[frame],
-                         'inference': i1 - i0, 'publish': p1 - i1,
+                         'inference': i1 - i0, 'publish': p1 - i1, 'span': (i0, i1),
                          'depth': received['depth/image'].get(end),
                          'segmentation': received['segmentation/image'].get(end)})
     ms = 1e-6
@@ -180,6 +359,8 @@ def run(config: dict, seconds: float, warmup: float, domain_id: int, log) -> dic
     for topic in ('depth', 'segmentation'):
         out[f'{topic}_received_ms'] = percentiles([(r[topic] - r['end']) * ms for r in rows if r[topic]])
     out['total_ms'] = percentiles([(r[t] - r['end']) * ms for r in rows for t in ('depth', 'segmentation') if r[t]])
+    out['inference_parts_ms'] = part_stats(trace, [r['span'] for r in rows])
+    out['threads_cpu'] = threads
     log(f"  {params}: total p50 {out['total_ms'].get('p50')} ms; "
         + ', '.join(f"{s} {out['stages_ms'][s].get('p50')}" for s in STAGES) + f'; cpu {process_cpu:.2f}')
     return out
@@ -187,8 +368,9 @@ def run(config: dict, seconds: float, warmup: float, domain_id: int, log) -> dic
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('configs', nargs='*', default=['chunk=1024'],
-                        help="configurations, e.g. 'chunk=1024,align=hop' (default: config/*.yaml with chunk 1024)")
+    parser.add_argument('configs', nargs='*', default=['source=sim'],
+                        help="configurations, e.g. 'chunk=1024,align=hop' or 'source=wav' (default: 'source=sim', "
+                             'config/*.yaml as shipped)')
     parser.add_argument('--seconds', type=float, default=20.0, help='measured seconds per configuration')
     parser.add_argument('--warmup', type=float, default=3.0, help='seconds before measuring')
     parser.add_argument('--domain-id', type=int, default=118)
@@ -204,9 +386,15 @@ def main(argv=None) -> int:
                           'git_commit': commit.stdout.strip() or None,
                           'load_average_at_start': [round(x, 2) for x in os.getloadavg()]},
               'results': {}}
-    for text in args.configs:
-        log(f'latency breakdown: {text}')
-        result['results'][text] = run(parse_config(text), args.seconds, args.warmup, args.domain_id, log)
+    configs = {text: parse_config(text) for text in args.configs}
+    with tempfile.TemporaryDirectory(prefix='latency_breakdown_') as tmp:
+        wav = None
+        if any(c['graph']['source'] != 'sim' for c in configs.values()):
+            from audio_vision.paths import config_dir
+            wav = write_wav(str(config_dir() / 'simulation.yaml'), 10.0, Path(tmp) / 'array.wav')
+        for text, config in configs.items():
+            log(f'latency breakdown: {text}')
+            result['results'][text] = run(config, args.seconds, args.warmup, args.domain_id, wav, log)
     result['machine']['load_average_at_end'] = [round(x, 2) for x in os.getloadavg()]
     text = json.dumps(result, indent=1)
     if args.json:
