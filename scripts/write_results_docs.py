@@ -124,9 +124,9 @@ def stage_lines(summary: dict) -> list[str]:
         hist = info.get('history')
         if not hist:
             continue
-        stage = name.rsplit('_', 1)[0]
-        optim = cfg.get(f'{stage}_optim', {})
-        modality = name.rsplit('_', 1)[-1]
+        stage, modality = name.rsplit('_', 1)
+        optim = {**cfg.get(f'{stage}_optim', {}),
+                 **(cfg.get('optim_overrides') or {}).get(modality, {}).get(f'{stage}_optim', {})}
         patience = optim.get('patience')
         best = best_epoch(hist, MONITOR[modality]) if patience is not None else None
         best = best or hist[-1]['epoch']          # without early stopping the last epoch is kept

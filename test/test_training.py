@@ -236,3 +236,30 @@ def test_weight_average_is_what_is_validated_kept_and_resumed(tmp_path):
     torch.testing.assert_close(net.weight.detach(), before + 1.0)
     with pytest.raises(ValueError, match='ema_decay'):
         WeightAverage(net, 1.0)
+
+
+def test_per_modality_optim_overrides_apply_to_one_modality_and_scale_with_the_cli(tmp_path):
+    import argparse
+
+    import yaml
+
+    from audio_vision.commands.train import load_config
+    from audio_vision.training.config import TrainConfig
+    cfg = TrainConfig.from_dict({'atnet_optim': {'epochs': 14, 'lr': 0.001},
+                                 'optim_overrides': {'depth': {'atnet_optim': {'epochs': 28, 'ema_decay': 0.998}}}})
+    assert cfg.optim('atnet_optim', 'depth').epochs == 28 and cfg.optim('atnet_optim', 'depth').lr == 0.001
+    assert cfg.optim('atnet_optim', 'depth').ema_decay == 0.998
+    assert cfg.optim('atnet_optim', 'segmentation').epochs == 14
+    assert cfg.optim('atnet_optim', 'segmentation').ema_decay is None
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match='unknown stage optimizer'):
+        TrainConfig.from_dict({'optim_overrides': {'depth': {'atnet': {'epochs': 3}}}})
+    with pytest.raises(ValueError, match=r"unknown setting\(s\) \['epoch'\]"):
+        TrainConfig.from_dict({'optim_overrides': {'depth': {'atnet_optim': {'epoch': 3}}}})
+    path = tmp_path / 'train.yaml'
+    path.write_text(yaml.safe_dump(cfg.to_dict()))
+    args = argparse.Namespace(config=path, modalities=None, stages=None, latent_size=None, seed=None, threads=None,
+                              epochs_scale=0.5, max_steps=3)
+    scaled = load_config(args)
+    assert scaled.optim('atnet_optim', 'depth').epochs == 14 and scaled.optim('atnet_optim', 'segmentation').epochs == 7
+    assert scaled.optim('atnet_optim', 'depth').max_steps_per_epoch == 3

@@ -45,7 +45,7 @@ def add_arguments(parser):
 
 def load_config(args):
     from audio_vision.paths import config_dir
-    from audio_vision.training.config import TrainConfig
+    from audio_vision.training.config import OPTIM_NAMES, TrainConfig
     path = args.config or (config_dir() / 'train.yaml')
     if args.config and not path.is_file():
         from audio_vision.cli import UserError
@@ -56,12 +56,19 @@ def load_config(args):
                                  ('latent_size', args.latent_size), ('seed', args.seed),
                                  ('threads', args.threads)) if v is not None}
     cfg = dataclasses.replace(cfg, **changes)
-    for name in ('vqvae_optim', 'atnet_optim', 'end_to_end_optim'):
+
+    def scaled(epochs: int) -> int:
+        return max(1, round(epochs * args.epochs_scale))
+
+    for name in OPTIM_NAMES:
         optim = getattr(cfg, name)
-        optim = dataclasses.replace(optim, epochs=max(1, round(optim.epochs * args.epochs_scale)),
+        optim = dataclasses.replace(optim, epochs=scaled(optim.epochs),
                                     max_steps_per_epoch=args.max_steps or optim.max_steps_per_epoch)
         cfg = dataclasses.replace(cfg, **{name: optim})
-    return cfg
+    overrides = {m: {name: {**patch, **({'epochs': scaled(patch['epochs'])} if 'epochs' in patch else {}),
+                            **({'max_steps_per_epoch': args.max_steps} if args.max_steps else {})}
+                     for name, patch in stages.items()} for m, stages in cfg.optim_overrides.items()}
+    return dataclasses.replace(cfg, optim_overrides=overrides)
 
 
 def export_models(src: Path, dst: Path) -> list[Path]:

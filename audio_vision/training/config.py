@@ -2,6 +2,7 @@
 """Training configuration: one dataclass per stage, one for the run; YAML twin in config/train.yaml."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from audio_vision.core.vqvae import VQVAEConfig
 from audio_vision.training.objectives import ATNetObjectives
 
 STAGES = ('vqvae', 'atnet', 'end_to_end', 'mean')
+OPTIM_NAMES = ('vqvae_optim', 'atnet_optim', 'end_to_end_optim')
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,25 @@ class TrainConfig:
     vqvae_optim: OptimConfig = field(default_factory=lambda: OptimConfig(epochs=8, batch_size=32, lr=2e-3))
     atnet_optim: OptimConfig = field(default_factory=lambda: OptimConfig(epochs=20, batch_size=32, lr=1e-3))
     end_to_end_optim: OptimConfig = field(default_factory=lambda: OptimConfig(epochs=20, batch_size=32, lr=1e-3))
+    # Per-modality changes to a stage's optimizer settings, e.g. {'depth': {'atnet_optim': {'epochs': 28}}}:
+    # a modality whose networks keep improving may get a longer budget without retraining the other.
+    optim_overrides: dict = field(default_factory=dict)
     threads: int = 2
+
+    def __post_init__(self):
+        fields = {f.name for f in dataclasses.fields(OptimConfig)}
+        for modality, stages in self.optim_overrides.items():
+            bad = [s for s in stages if s not in OPTIM_NAMES]
+            if bad:
+                raise ValueError(f'optim_overrides.{modality}: unknown stage optimizer(s) {bad}; known: {OPTIM_NAMES}')
+            for name, patch in stages.items():
+                unknown = sorted(set(patch) - fields)
+                if unknown:
+                    raise ValueError(f'optim_overrides.{modality}.{name}: unknown setting(s) {unknown}')
+
+    def optim(self, name: str, modality: str) -> OptimConfig:
+        """The optimizer settings of stage optimizer `name` ('atnet_optim', ...) for `modality`."""
+        return dataclasses.replace(getattr(self, name), **self.optim_overrides.get(modality, {}).get(name, {}))
 
     def to_dict(self) -> dict:
         return config_to_dict(self)

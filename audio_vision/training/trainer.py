@@ -129,7 +129,7 @@ class Trainer:
             return {'codebook_used': net.quantizer.fraction_used(), 'perplexity': float(np.mean(perp)),
                     **image_scores(modality, np.concatenate(recon), self.val.images(modality), self.table)}
 
-        self._timed_fit(f'vqvae_{modality}', vq, step, len(self.train), cfg.vqvae_optim,
+        self._timed_fit(f'vqvae_{modality}', vq, step, len(self.train), cfg.optim('vqvae_optim', modality),
                         self.run_dir / f'vqvae_{modality}', cfg.seed, validate)
 
     def load_trained_vqvae(self, model: ModalityModel) -> None:
@@ -142,11 +142,11 @@ class Trainer:
                 f'--stages atnet needs the trained {modality} VQ-VAE of this run ({state_path} is missing): '
                 f'add the vqvae stage (`--stages vqvae atnet`) or use the --run-dir that holds it')
         state = torch.load(state_path, map_location='cpu', weights_only=True)
-        if int(state['epoch']) < self.cfg.vqvae_optim.epochs and not stopped_early(
-                state['history'], self.cfg.vqvae_optim, MONITOR[modality]):
+        optim = self.cfg.optim('vqvae_optim', modality)
+        if int(state['epoch']) < optim.epochs and not stopped_early(state['history'], optim, MONITOR[modality]):
             raise FileNotFoundError(
                 f'the {modality} VQ-VAE in {state_path} is unfinished (epoch {state["epoch"]} of '
-                f'{self.cfg.vqvae_optim.epochs}): run `--stages vqvae atnet` to finish it first')
+                f'{optim.epochs}): run `--stages vqvae atnet` to finish it first')
         best = state_path.with_name('best.pt')
         weights = torch.load(best, map_location='cpu', weights_only=True) if best.is_file() else state['model']
         model.vqvae.load_state_dict(weights)
@@ -181,7 +181,7 @@ class Trainer:
             return {'val_latent_mse': sum(latent_loss) / len(self.val),
                     **image_scores(modality, np.concatenate(preds), self.val.images(modality), self.table)}
 
-        self._timed_fit(f'atnet_{modality}', at, step, len(self.train), cfg.atnet_optim,
+        self._timed_fit(f'atnet_{modality}', at, step, len(self.train), cfg.optim('atnet_optim', modality),
                         self.run_dir / f'atnet_{modality}', cfg.seed, validate)
 
     def train_end_to_end(self, spec: ModalitySpec) -> EndToEnd:
@@ -198,7 +198,7 @@ class Trainer:
             pred = batched(lambda s: codec.decode(m(self.val.features[s].float())).numpy(), len(self.val))
             return image_scores(modality, pred, self.val.images(modality), self.table)
 
-        self._timed_fit(f'end_to_end_{modality}', net, step, len(self.train), cfg.end_to_end_optim,
+        self._timed_fit(f'end_to_end_{modality}', net, step, len(self.train), cfg.optim('end_to_end_optim', modality),
                         self.run_dir / f'end_to_end_{modality}', cfg.seed, validate)
         return unwrap(net)
 
