@@ -7,7 +7,8 @@ r"""Where the graph latency goes: window end -> image received, split into its s
 simulator_node -> perception_node -> a recorder in one process (``audio_vision.ros.graph``, real DDS, the
 shipped models, config/*.yaml), the way ``benchmarks/bench_perception.py``'s graph section runs them, once
 per configuration given on the command line (``chunk=`` the source's chunk_samples, ``align=`` perception
-window_alignment, ``points=`` publish_points true/false, ``backend=``, ``source=`` sim (simulator_node, the
+window_alignment, ``points=`` publish_points true/false, ``backend=``, ``rviz=true`` (the recorder also
+subscribes to segmentation/color and depth/points, as RViz does), ``source=`` sim (simulator_node, the
 default) | wav (audio_capture_node playing a WAV file of the simulator's audio, the graph a robot runs with a
 recording) | none (no graph: the same model's ``predict`` called once per hop on the same audio, for
 comparison)). A configuration without ``chunk=`` / ``align=`` uses config/*.yaml's values. Nothing in the
@@ -33,7 +34,8 @@ CPU time of the thread that ran it (``cpu``), the time it waited for a core (``r
 ``blocked`` hardly depend on other processes' load, wall and ``runq`` do.
 ``threads_cpu``: CPU time per thread over the measured span, as a share of one core (``/proc/self/task``;
 Python threads by name, native ones -- DDS, onnxruntime -- by their OS name), so the cost of the source node
-(simulating the next scene, pacing) shows next to the perception node's.
+(simulating the next scene, pacing) shows next to the perception node's. ``gc``: Python garbage collections
+in the span per generation (count, total and longest wall time; one stalls every Python thread).
 
 Percentiles are over the windows of ``--seconds`` after a warm-up. Compare configurations within one run:
 absolute numbers follow the machine's load (the JSON records the load average).
@@ -62,12 +64,13 @@ STAGES = ('chunk_wait', 'pacing', 'delivery', 'queue', 'inference', 'publish')
 SOURCES = ('sim', 'wav', 'none')
 KEYS = {'chunk': ('source', 'chunk_samples', int), 'align': ('perception', 'window_alignment', str),
         'points': ('perception', 'publish_points', lambda v: v.lower() == 'true'),
-        'backend': ('perception', 'backend', str), 'source': ('graph', 'source', str)}
+        'backend': ('perception', 'backend', str), 'source': ('graph', 'source', str),
+        'rviz': ('graph', 'rviz', lambda v: v.lower() == 'true')}
 
 
 def parse_config(text: str) -> dict:
     """'chunk=1024,align=hop' -> {'graph': {'source': 'sim'}, 'source': {...}, 'perception': {...}}."""
-    out = {'graph': {'source': 'sim'}, 'source': {}, 'perception': {}}
+    out = {'graph': {'source': 'sim', 'rviz': False}, 'source': {}, 'perception': {}}
     for item in filter(None, text.split(',')):
         key, _, value = item.partition('=')
         if key not in KEYS:
@@ -241,6 +244,43 @@ def part_stats(trace: Trace, spans) -> dict:
     return {k: percentiles([r[k] for r in rows if k in r]) for k in keys}
 
 
+class GcTimes:
+    """Python garbage collections during a span (``gc.callbacks``): count and wall time per generation. A
+    collection runs on whichever thread allocates and holds the GIL, so it stalls every Python thread."""
+
+    def __init__(self):
+        self.start: dict[int, int] = {}
+        self.times: list[tuple[int, float]] = []
+        self.on = False
+
+    def __call__(self, phase, info):
+        if not self.on:
+            return
+        if phase == 'start':
+            self.start[threading.get_ident()] = time.perf_counter_ns()
+        elif threading.get_ident() in self.start:
+            self.times.append((info['generation'], (time.perf_counter_ns() - self.start.pop(threading.get_ident()))
+                               * 1e-6))
+
+    def __enter__(self):
+        import gc
+        gc.callbacks.append(self)
+        self.on = True
+        return self
+
+    def __exit__(self, *exc):
+        import gc
+        self.on = False
+        gc.callbacks.remove(self)
+
+    def summary(self) -> dict:
+        out = {}
+        for gen in (0, 1, 2):
+            t = [ms for g, ms in self.times if g == gen]
+            out[f'gen{gen}'] = {'count': len(t), 'total_ms': round(sum(t), 1), 'max_ms': round(max(t, default=0.0), 2)}
+        return out
+
+
 def write_wav(sim_config: str, seconds: float, path: Path) -> Path:
     """The simulator's audio of its first scene (as simulator_node would stream it) as a float WAV file."""
     import soundfile
@@ -271,10 +311,13 @@ def run_standalone(config: dict, seconds: float, warmup: float, wav: Path, log) 
         cpu0 = wall0 = None
         deadline = time.monotonic() + warmup + seconds
         before = None
+        gc_times = GcTimes().__enter__()
+        gc_times.on = False
         while time.monotonic() < deadline:
             if start_ns is None and time.monotonic() >= deadline - seconds:
                 start_ns, before = time.time_ns(), thread_cpu()
                 cpu0, wall0 = time.process_time(), time.monotonic()
+                gc_times.on = True
             a = (k * hop) % (audio.shape[1] - window)
             model.predict(audio[:, a:a + window])
             k += 1
@@ -283,12 +326,13 @@ def run_standalone(config: dict, seconds: float, warmup: float, wav: Path, log) 
         wall = time.monotonic() - wall0
         process_cpu = (time.process_time() - cpu0) / wall
         threads = cpu_shares(before, thread_cpu(), wall)
+        gc_times.__exit__()
         name = model.backend_name
     spans = [(i0, i1) for i0, i1 in trace.inference if i0 >= start_ns]
     out = {'config': {'source': 'none', 'backend': name}, 'seconds': seconds, 'windows': len(spans),
            'process_cpu': round(process_cpu, 3),
            'stages_ms': {'inference': percentiles([(i1 - i0) * 1e-6 for i0, i1 in spans])},
-           'inference_parts_ms': part_stats(trace, spans), 'threads_cpu': threads}
+           'inference_parts_ms': part_stats(trace, spans), 'threads_cpu': threads, 'gc': gc_times.summary()}
     log(f"  standalone {name}: inference p50 {out['stages_ms']['inference'].get('p50')} ms; cpu {process_cpu:.2f}")
     return out
 
@@ -296,7 +340,7 @@ def run_standalone(config: dict, seconds: float, warmup: float, wav: Path, log) 
 def run(config: dict, seconds: float, warmup: float, domain_id: int, wav: Path | None, log) -> dict:
     if config['graph']['source'] == 'none':
         return run_standalone(config, seconds, warmup, wav, log)
-    from sensor_msgs.msg import Image
+    from sensor_msgs.msg import Image, PointCloud2
 
     from audio_vision.paths import config_dir, default_model_dir
     from audio_vision.ros import conversions as conv
@@ -315,7 +359,10 @@ def run(config: dict, seconds: float, warmup: float, domain_id: int, wav: Path |
             src_pub = src.pub
         node = g.add(PerceptionNode, {'model_dir': str(default_model_dir()), 'sim_config': sim_config,
                                       **config['perception']})
-        rec = g.add(TopicRecorder, topics={'depth/image': Image, 'segmentation/image': Image}, depth=200)
+        topics = {'depth/image': Image, 'segmentation/image': Image}
+        if config['graph']['rviz']:           # what perceive.launch.py's RViz also subscribes to
+            topics.update({'segmentation/color': Image, 'depth/points': PointCloud2})
+        rec = g.add(TopicRecorder, topics=topics, depth=200)
         instrument(src_pub, src.sample_rate, node, trace)
         g.start()
         if not g.wait_for(lambda: src_pub.get_subscription_count() >= 1
@@ -325,7 +372,8 @@ def run(config: dict, seconds: float, warmup: float, domain_id: int, wav: Path |
         start_ns = time.time_ns()
         before = thread_cpu()
         cpu0, wall0 = time.process_time(), time.monotonic()
-        time.sleep(seconds)
+        with GcTimes() as gc_times:
+            time.sleep(seconds)
         wall = time.monotonic() - wall0
         process_cpu = (time.process_time() - cpu0) / wall
         threads = cpu_shares(before, thread_cpu(), wall)
@@ -333,7 +381,8 @@ def run(config: dict, seconds: float, warmup: float, domain_id: int, wav: Path |
         stats = node.stats()
         received = {topic: {conv.time_to_ns(m.header.stamp): t for t, m in rec.get(topic)}
                     for topic in ('depth/image', 'segmentation/image')}
-        params = {'source': config['graph']['source'], 'chunk_samples': src.params['chunk_samples'],
+        params = {'source': config['graph']['source'], 'rviz_subscribers': config['graph']['rviz'],
+                  'chunk_samples': src.params['chunk_samples'],
                   'backend': node.model.backend_name, 'publish_points': node.params['publish_points'],
                   'window_alignment': node.params.get('window_alignment', 'hop (before the parameter)')}
     with trace.lock:
@@ -361,9 +410,42 @@ def run(config: dict, seconds: float, warmup: float, domain_id: int, wav: Path |
     out['total_ms'] = percentiles([(r[t] - r['end']) * ms for r in rows for t in ('depth', 'segmentation') if r[t]])
     out['inference_parts_ms'] = part_stats(trace, [r['span'] for r in rows])
     out['threads_cpu'] = threads
+    out['gc'] = gc_times.summary()
     log(f"  {params}: total p50 {out['total_ms'].get('p50')} ms; "
         + ', '.join(f"{s} {out['stages_ms'][s].get('p50')}" for s in STAGES) + f'; cpu {process_cpu:.2f}')
     return out
+
+
+def report(result: dict) -> str:
+    """A markdown table of a result JSON (docs/BENCHMARKS.md quotes it): one row per configuration; process CPU
+    also relative to the first configuration (today's setting in the documented command)."""
+    m = result['machine']
+    lines = [f"`{result['command']}` ({result['date']}, git {m.get('git_commit')}, {m.get('cpus')} CPUs, "
+             f"{m.get('platform')}; load average at start {m.get('load_average_at_start')}, at end "
+             f"{m.get('load_average_at_end')}):", '',
+             '| configuration | source | chunk | alignment | RViz subscribers | window end -> image received p50 '
+             '| p95 | chunk wait p50 | pacing p50 | inference p50 | publish p50 | process CPU (1 = one core) '
+             '| CPU vs first row | windows (dropped) |',
+             '| --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |']
+    first_cpu = None
+    for text, r in result['results'].items():
+        if 'error' in r:
+            lines.append(f"| `{text}` | {r['error']} |")
+            continue
+        c, st = r['config'], r['stages_ms']
+        first_cpu = r['process_cpu'] if first_cpu is None else first_cpu
+
+        def p50(d, key='p50'):
+            return '' if not d or d.get(key) is None else f'{d[key]:.1f}'
+        rel = f"{100 * (r['process_cpu'] / first_cpu - 1):+.0f} %" if first_cpu else ''
+        lines.append(f"| `{text}` | {c.get('source')} | {c.get('chunk_samples', '')} | {c.get('window_alignment', '')} "
+                     f"| {'yes' if c.get('rviz_subscribers') else 'no'} | {p50(r.get('total_ms'))} "
+                     f"| {p50(r.get('total_ms'), 'p95')} | {p50(st.get('chunk_wait'))} | {p50(st.get('pacing'))} "
+                     f"| {p50(st.get('inference'))} | {p50(st.get('publish'))} | {r['process_cpu']:.3f} | {rel} "
+                     f"| {r['windows']} ({r.get('dropped_windows', '')}) |")
+    lines += ['', 'Milliseconds; `source=none` is the model alone, once per hop, no graph (its inference is the '
+              "comparison for the graph's)."]
+    return '\n'.join(lines)
 
 
 def main(argv=None) -> int:
@@ -375,7 +457,12 @@ def main(argv=None) -> int:
     parser.add_argument('--warmup', type=float, default=3.0, help='seconds before measuring')
     parser.add_argument('--domain-id', type=int, default=118)
     parser.add_argument('--json', type=Path, help='write the results here')
+    parser.add_argument('--report', type=Path, metavar='JSON',
+                        help='print the markdown table of a result JSON written before, measure nothing')
     args = parser.parse_args(argv)
+    if args.report:
+        print(report(json.loads(args.report.read_text())))
+        return 0
 
     def log(text):
         print(text, file=sys.stderr, flush=True)

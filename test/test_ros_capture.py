@@ -72,6 +72,19 @@ def test_capture_buffer_callback_stamps_counts_and_bounds():
         assert stamp == 99 * NS_PER_S + round((1.0 + k * 0.01) * NS_PER_S)
 
 
+def test_capture_buffer_wakes_the_consumer_after_each_block_is_queued():
+    """The audio thread's callback calls ``notify`` once per block, with the block already drainable (the
+    node publishes it from the executor at once instead of on a polling timer)."""
+    drained = []
+    buf = CaptureBuffer(channels=2, sample_rate=FS, dtype='float32', now_ns=lambda: 100 * NS_PER_S,
+                        notify=lambda: drained.append(buf.drain()))
+    for k in range(4):
+        t = SimpleNamespace(inputBufferAdcTime=1.0 + k * 0.01, currentTime=1.0 + k * 0.01 + 0.005)
+        buf.callback(np.full((160, 2), k, np.float32), 160, t, None)
+    assert [len(d) for d in drained] == [1, 1, 1, 1]
+    assert [float(d[0][0][0, 0]) for d in drained] == [0.0, 1.0, 2.0, 3.0]
+
+
 def test_find_device_by_index_or_name():
     devices = [{'name': 'HDA Intel PCH: ALC (hw:0,0)', 'max_input_channels': 2, 'max_output_channels': 2},
                {'name': 'ReSpeaker 8-Mic Array', 'max_input_channels': 8, 'max_output_channels': 0},

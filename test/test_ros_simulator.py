@@ -57,10 +57,12 @@ def test_simulated_stream_feeds_perception_in_real_time(model_dir):
 
     # audio frames: the documented convention; stamps on the chunk grid. A busy machine may starve the
     # simulator's timer: the pacer then skips chunks (counted) and the skip is a stamp gap, never a shift.
-    chunk_ns = 1024 * NS_PER_S // 16000
+    chunk = sim.params['chunk_samples']                   # config/simulator.yaml's
+    chunk_ns = chunk * NS_PER_S // 16000
+    assert chunk_ns * 16000 == chunk * NS_PER_S           # a whole number of ns: stamps exactly on the grid
     frames = [m for _, m in rec.get('audio/frames')]
     assert all((m.encoding, m.height, m.width, m.step, m.header.frame_id) ==
-               ('32FC1', 8, 1024, 4096, 'audio_array') for m in frames)
+               ('32FC1', 8, chunk, 4 * chunk, 'audio_array') for m in frames)
     stamps = np.array([conv.time_to_ns(m.header.stamp) for m in frames])
     steps = np.diff(stamps)
     assert (steps > 0).all() and (steps % chunk_ns == 0).all(), steps

@@ -16,8 +16,10 @@ decodes into an image (depth metres / class ids). They differ only in the engine
                      less sensitive to other processes competing for the cores (the default without
                      onnxruntime)
 ``onnx-parallel``    ONNX Runtime (CPU) runs each modality's AT-net + quantize + decoder as ONE fused
-                     graph (exported in memory at load time) on the same workers; features stay in
-                     PyTorch (the default on a CPU)
+                     graph (exported in memory at load time) on the same workers; the two feature halves
+                     run as TorchScript as in ``script`` (less CPU and less time holding the GIL than
+                     eager modules, which matters beside the ROS executor's Python threads) when the
+                     traced halves reproduce the eager features exactly, else eager (the default on a CPU)
 ===================  ==================================================================================
 
 These are the engines that were fastest somewhere in docs/BENCHMARKS.md (idle or loaded machine) or are
@@ -230,17 +232,20 @@ class Backend:
 
     def split_features(self, example_audio: torch.Tensor) -> None:
         """-parallel: compute the spectrogram and the echo channels on two workers at once, if the two
-        halves reproduce the feature module's output exactly on ``example_audio``."""
+        halves reproduce the feature module's output exactly on ``example_audio``: the engine's versions of
+        the halves, else the eager halves."""
         cfg = self.feature_module.config
         if not (getattr(cfg, 'echo', False) or getattr(cfg, 'direction_maps', False)):
             return
-        parts = tuple(self.compile_features(p(self.feature_module).eval(), example_audio)
-                      for p in (SpectralPart, EchoPart))
+        eager = tuple(p(self.feature_module).eval() for p in (SpectralPart, EchoPart))
         with torch.inference_mode():
             whole = self.feature_module(example_audio)
-            split = torch.cat([p(example_audio) for p in parts], dim=1)
-        if whole.shape == split.shape and torch.equal(whole, split):
-            self.feature_parts = parts
+        for parts in (tuple(self.compile_features(p, example_audio) for p in eager), eager):
+            with torch.inference_mode():
+                split = torch.cat([p(example_audio) for p in parts], dim=1)
+            if whole.shape == split.shape and torch.equal(whole, split):
+                self.feature_parts = parts
+                return
 
     def __call__(self, audio: torch.Tensor) -> dict[str, torch.Tensor]:
         """{modality: (B, out, H, W) network output}: what the modality's codec decodes."""
@@ -309,12 +314,17 @@ def _freeze(traced):
 
 class OnnxBackend(Backend):
     engine = 'onnx'
+    compile_features = ScriptBackend.compile_features       # the feature halves traced (split_features checks them)
 
     def compile(self, example_audio):
         import onnxruntime as ort
         threads = 1 if self._workers is not None else max(1, torch.get_num_threads())
         with torch.no_grad():
             feats = self.features(example_audio)
+        traced = self.compile_features(self.feature_module, example_audio)
+        with torch.inference_mode():
+            if torch.equal(traced(example_audio), self.feature_module(example_audio)):
+                self.features = traced          # the whole feature module, when the halves are not split
         for k, net in list(self.nets.items()):
             buf = io.BytesIO()
             with torch.no_grad(), warnings.catch_warnings():

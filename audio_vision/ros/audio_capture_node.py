@@ -26,8 +26,8 @@ from audio_vision.core.windowing import NS_PER_S
 from audio_vision.paths import config_dir
 from audio_vision.ros import conversions as conv
 from audio_vision.ros.audio_io import PCM_SCALE, CaptureBuffer, ChirpPlayer, WavReader, find_device
-from audio_vision.ros.node_utils import (ChunkPacer, Param, RateMeter, ShellNode, StartupError, declare_parameters,
-                                         diagnostic_array, run_node)
+from audio_vision.ros.node_utils import (ChunkPacer, PacedLoop, Param, RateMeter, ShellNode, StartupError,
+                                         declare_parameters, diagnostic_array, run_node)
 
 NODE_NAME = 'audio_capture_node'
 
@@ -39,7 +39,8 @@ PARAMS = [
           range=(0, 256)),
     Param('sample_rate', 16000, 'sample rate in Hz; for a wav source 0 = the rate of the file',
           range=(0, 384000)),
-    Param('chunk_samples', 1024, 'samples per audio frame (PortAudio block size)', range=(16, 65536)),
+    Param('chunk_samples', 1000, 'samples per audio frame (PortAudio block size); a divisor of the model\'s hop '
+                                 '(4000 at 16 kHz) means no window waits for the rest of a frame', range=(16, 65536)),
     Param('dtype', 'float32', 'PortAudio sample format', choices=tuple(PCM_SCALE)),
     Param('latency', 'low', "PortAudio latency hint: 'low' or 'high'", choices=('low', 'high')),
     Param('wav_path', '', 'sound file played when source is wav (any format libsndfile reads)'),
@@ -103,9 +104,16 @@ class AudioCaptureNode(ShellNode):
         self.pacer = ChunkPacer(r.sample_rate, p['chunk_samples'], p['rate'])
         self.start_ns: int | None = None     # stamp of the file's first sample, set when playback starts
         self.connected = True
-        self.wav_timer = self.create_timer(min(0.01, max(0.002, self.pacer.period / 2)), self._tick_wav)
+        # each chunk is published when its last sample is due, by a thread that sleeps until then (a polling
+        # timer added up to its period of latency); it starts with the executor's first spin
+        self.wav_timer = PacedLoop(self.pacer, self._tick_wav, 'wav_stream', self.get_logger(), self.context)
+        self._starter = self.create_timer(0.001, self._start_wav)
         self.get_logger().info(f"playing {p['wav_path']}: {r.channels} ch @ {r.sample_rate} Hz, "
                                f"{r.frames / r.sample_rate:.1f} s{' (looped)' if p['loop'] else ''}")
+
+    def _start_wav(self) -> None:
+        self._starter.cancel()
+        self.wav_timer.start()
 
     def _tick_wav(self):
         now = time.monotonic()
@@ -134,16 +142,18 @@ class AudioCaptureNode(ShellNode):
                                '(scripts/setup.sh does)') from None
         self.sd = sounddevice
         self.sample_rate, self.channels = p['sample_rate'], p['channels']
+        # the audio thread wakes the executor for each block (a guard condition), so a block is published as
+        # soon as PortAudio delivers it, not up to one polling period later
+        self._block_ready = self.create_guard_condition(self._drain)
         self.capture = CaptureBuffer(self.channels, self.sample_rate, p['dtype'],
-                                     lambda: self.get_clock().now().nanoseconds)
+                                     lambda: self.get_clock().now().nanoseconds, notify=self._notify_block)
         self.chirp = self._make_chirp() if p['chirp'] else None
         self.output_underflows = 0
         try:
             self._open_stream()
         except (LookupError, self.sd.PortAudioError, ValueError) as exc:
             raise StartupError(f'cannot open the audio device: {exc}') from None
-        chunk_s = p['chunk_samples'] / self.sample_rate
-        self.create_timer(min(0.02, chunk_s / 2), self._drain)
+        self.create_timer(max(0.1, p['chunk_samples'] / self.sample_rate), self._drain)     # a safety net only
         self.create_timer(p['reconnect_period_s'], self._watchdog)
 
     def _make_chirp(self) -> ChirpPlayer:
@@ -188,6 +198,13 @@ class AudioCaptureNode(ShellNode):
     def _on_finished(self):
         self.connected = False  # called from the PortAudio thread when the stream stops or aborts
 
+    def _notify_block(self) -> None:
+        """Called on the audio thread after each block: wake the executor to publish it."""
+        try:
+            self._block_ready.trigger()
+        except Exception:  # noqa: BLE001 - node shutting down; the block is dropped with the node
+            pass
+
     def _drain(self):
         for samples, stamp_ns in self.capture.drain():
             self._publish(samples, stamp_ns)
@@ -226,6 +243,8 @@ class AudioCaptureNode(ShellNode):
             self.stream = None
 
     def destroy_node(self):
+        if getattr(self, 'wav_timer', None) is not None:
+            self.wav_timer.cancel()             # no tick publishes on a destroyed publisher
         self._close_stream()
         if getattr(self, 'reader', None) is not None:
             self.reader.close()

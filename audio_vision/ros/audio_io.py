@@ -63,15 +63,17 @@ class CaptureBuffer:
     ``callback(indata, frames, time_info, status)`` has sounddevice's signature (``time_info`` has
     ``inputBufferAdcTime`` and ``currentTime``, ``status`` has ``input_overflow``). Blocks wait in a
     bounded queue for :meth:`drain`; when the consumer stalls the oldest block is dropped and counted.
+    ``notify()``, when given, is called (on the audio thread) after each block is queued, to wake the consumer.
     """
 
-    def __init__(self, channels: int, sample_rate: int, dtype: str, now_ns, max_blocks: int = 64):
+    def __init__(self, channels: int, sample_rate: int, dtype: str, now_ns, max_blocks: int = 64, notify=None):
         self.channels, self.sample_rate, self.dtype = int(channels), int(sample_rate), dtype
         self.clock = AdcClock(sample_rate)
         self._now_ns = now_ns
         self._queue = collections.deque()
         self._max = max_blocks
         self._lock = threading.Lock()
+        self._notify = notify
         self.blocks = 0
         self.overruns = 0
         self.dropped_blocks = 0
@@ -91,6 +93,8 @@ class CaptureBuffer:
             self._queue.append((samples, stamp))
             self.blocks += 1
             self.last_block_ns = now
+        if self._notify is not None:
+            self._notify()
 
     def drain(self) -> list[tuple[np.ndarray, int]]:
         with self._lock:

@@ -12,7 +12,8 @@ window wins: when it is full the oldest waiting window is dropped and counted.
 Outputs (reliable QoS, stamped with the END of the analysis window, frame = camera optical frame):
 ``depth/image`` (32FC1 m, NaN invalid) + ``depth/camera_info``, ``segmentation/image`` (mono8 class ids)
 + ``segmentation/camera_info``, ``segmentation/color`` (rgb8), optionally ``depth/points``
-(PointCloud2), and ``/diagnostics`` every ``diagnostics_period_s``.
+(PointCloud2), and ``/diagnostics`` every ``diagnostics_period_s``. The images go out first; the colour view,
+points and confidence are computed only while something subscribes to them.
 """
 from __future__ import annotations
 
@@ -77,12 +78,14 @@ PARAMS = [
     Param('stamp_tolerance_s', 0.002, 'allowed deviation of a frame stamp from where the stream expects it '
                                       '(the end of the newest frame, or a hole a late frame fills)',
           range=(0.0, 1.0)),
-    Param('publish_points', False, 'also publish depth/points (PointCloud2 in the optical frame)', read_only=False),
+    Param('publish_points', False, 'also publish depth/points (PointCloud2 in the optical frame; computed only '
+                                   'while it has a subscriber)', read_only=False),
     Param('points_stride', 1, 'pixel stride of depth/points', range=(1, 64), read_only=False),
     Param('diagnostics_period_s', 1.0, 'period of /diagnostics', range=(0.1, 60.0)),
     Param('warmup', True, 'run one inference at start-up so the first real window is not slow'),
     Param('publish_confidence', False, 'also publish depth/confidence and segmentation/confidence (32FC1 in '
-                                       '[0, 1], same header as the image; runs the eager engine)'),
+                                       '[0, 1], same header as the image; runs the eager engine, only while a '
+                                       'confidence topic has a subscriber or min_confidence > 0)'),
     Param('confidence_kind', 'decoder', 'per-pixel confidence signal: decoder, latent, margin or posterior '
                                         '(audio_vision.core.confidence)'),
     Param('min_confidence', 0.0, 'depth pixels with a confidence below this are published as NaN '
@@ -169,6 +172,7 @@ class PerceptionNode(ShellNode):
         self.modalities = tuple(m for m in MODALITIES if m in self.model.modalities)
         self.device = str(self.model.device)
         self.spec = FrameSpec(self.model.num_channels, fs, p['min_chunk_samples'], p['max_chunk_samples'])
+        self._hop, self._frame_sizes = hop, set()      # frame sizes seen (a note on latency for each new one)
         self.assembler = WindowAssembler(self.model.num_channels, fs, window, hop, p['max_chunk_samples'],
                                          tolerance_ns=round(p['stamp_tolerance_s'] * NS_PER_S),
                                          frame_id=None if p['accept_any_frame_id'] else p['array_frame_id'],
@@ -314,6 +318,15 @@ class PerceptionNode(ShellNode):
     def _push(self, samples: np.ndarray, msg) -> None:
         """Buffer a validated frame (``msg`` gives its header) and enqueue the windows it completes."""
         windows = self.assembler.push(samples, conv.time_to_ns(msg.header.stamp), msg.header.frame_id)
+        n = samples.shape[1]
+        if n not in self._frame_sizes and len(self._frame_sizes) < 16:
+            self._frame_sizes.add(n)
+            if self._hop % n and self.params['window_alignment'] == 'hop':
+                fs = self.spec.sample_rate
+                self.get_logger().info(
+                    f'audio frames of {n} samples do not divide the hop ({self._hop} samples): a window waits up '
+                    f'to {1e3 * n / fs:.0f} ms for the rest of the frame holding its last sample; a chunk size '
+                    f'that divides {self._hop} (or window_alignment: frame) avoids it')
         if self.assembler.last_event == 'frame_id':
             self.get_logger().warning(f"dropping audio frames of frame '{msg.header.frame_id}': expected "
                                       f"'{self.params['array_frame_id']}' (accept_any_frame_id: false)",
@@ -341,7 +354,7 @@ class PerceptionNode(ShellNode):
             try:
                 t0 = time.perf_counter()
                 confidence = None
-                if self._with_confidence:
+                if self._needs_confidence():
                     prediction, confidence = self.model.predict_with_confidence(window.audio,
                                                                                 self.params['confidence_kind'])
                 else:
@@ -353,7 +366,16 @@ class PerceptionNode(ShellNode):
                 self._last_error = f'{type(exc).__name__}: {exc}'
                 self.get_logger().error(f'inference failed: {self._last_error}', throttle_duration_sec=5.0)
 
+    def _needs_confidence(self) -> bool:
+        """Run the (slower) confidence path for this window: min_confidence masks depth, or a confidence topic
+        has a subscriber (publish_confidence without one costs nothing)."""
+        if not self._with_confidence:
+            return False
+        return self.params['min_confidence'] > 0 or any(_subscribed(pub) for pub in self.conf_pubs.values())
+
     def publish_prediction(self, prediction: dict, stamp_ns: int, confidence: dict | None = None) -> None:
+        """Publish one window's outputs, the images first; derived outputs (points, colour, confidence) only
+        when something subscribes to them."""
         header = conv.make_header(stamp_ns, self.params['camera_frame_id'])
         info = conv.camera_info_msg(self._K, *self._size, header)
         confidence = confidence or {}
@@ -368,19 +390,21 @@ class PerceptionNode(ShellNode):
             self.pubs['seg'].publish(conv.array_to_image(labels, 'mono8', header))
         if 'depth' in self.modalities:
             self.pubs['depth_info'].publish(info)
-            if 'depth' in confidence and 'depth' in self.conf_pubs:
+            if 'depth' in confidence and 'depth' in self.conf_pubs and _subscribed(self.conf_pubs['depth']):
                 self.conf_pubs['depth'].publish(
                     conv.array_to_image(np.asarray(confidence['depth'], np.float32), '32FC1', header))
-            if 'points' in self.pubs and self.params['publish_points']:
+            if 'points' in self.pubs and self.params['publish_points'] and _subscribed(self.pubs['points']):
                 pts = conv.depth_to_points(depth, self._rays, self.params['points_stride'])
                 self.pubs['points'].publish(conv.points_to_cloud(pts, header))
         if 'segmentation' in self.modalities:
             self.pubs['seg_info'].publish(info)
-            if 'segmentation' in self.conf_pubs and 'segmentation' in confidence:
+            if 'segmentation' in self.conf_pubs and 'segmentation' in confidence \
+                    and _subscribed(self.conf_pubs['segmentation']):
                 self.conf_pubs['segmentation'].publish(
                     conv.array_to_image(np.asarray(confidence['segmentation'], np.float32), '32FC1', header))
-            self.pubs['seg_color'].publish(
-                conv.array_to_image(self._class_table.colorize(labels), 'rgb8', header))
+            if _subscribed(self.pubs['seg_color']):
+                self.pubs['seg_color'].publish(
+                    conv.array_to_image(self._class_table.colorize(labels), 'rgb8', header))
         self.outputs.tick()
         now_ns = self.get_clock().now().nanoseconds
         self.output_latency.add((now_ns - stamp_ns) / NS_PER_S)
@@ -444,6 +468,11 @@ class PerceptionNode(ShellNode):
         self.diag_pub.publish(diagnostic_array(now.to_msg(), f'{self.get_name()}: audio perception',
                                                self.params['array_frame_id'], level, '; '.join(problems) or 'OK',
                                                values, [self.output_status.status(now.nanoseconds)]))
+
+
+def _subscribed(publisher) -> bool:
+    """Whether any subscription (in this process or another, a bag recorder included) matches ``publisher``."""
+    return publisher.get_subscription_count() > 0
 
 
 def main(args=None):

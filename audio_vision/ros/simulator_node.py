@@ -41,7 +41,8 @@ PARAMS = [
     Param('scene_period_s', 0.0, 'audio time between scene changes in seconds; 0 = hold one scene',
           range=(0.0, 86400.0)),
     Param('rate', 1.0, 'playback speed relative to real time', range=(0.01, 100.0)),
-    Param('chunk_samples', 1024, 'samples per audio frame', range=(16, 65536)),
+    Param('chunk_samples', 1000, 'samples per audio frame; a divisor of the model\'s hop (4000 at 16 kHz) means no '
+                                 'window waits for the rest of a frame', range=(16, 65536)),
     Param('segment_s', 10.0, 'seconds of audio simulated per scene (looped when the scene lasts longer)',
           range=(0.25, 600.0)),
     Param('array_frame_id', 'audio_array', 'frame_id of audio/frames (the array frame)'),
