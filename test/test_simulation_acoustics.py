@@ -10,7 +10,7 @@ from scipy import signal as sps
 
 from audio_vision.core.classes import DEFAULT_CLASS_TABLE as CT
 from audio_vision.simulation import SimConfig, Simulator
-from audio_vision.simulation.acoustics import build_shoebox, ism_rirs
+from audio_vision.simulation.acoustics import build_shoebox, diffuse_tail, ism_rirs, octave_band_sum
 from audio_vision.simulation.scene import Body, Room, Scene, Source
 from audio_vision.simulation.signals import chirp_pulse
 from audio_vision.simulation.simulator import level_dbfs
@@ -54,6 +54,43 @@ def test_batched_ism_matches_pyroomacoustics_compute_rir():
             n = min(len(ref), ours.shape[-1])
             # pyroomacoustics filters each pair with an FFT of its own length: tiny differences.
             assert np.abs(ours[s, m, :n] - ref[:n]).max() < 1e-2 * np.abs(ref).max()
+
+
+def test_octave_band_sum_is_pyroomacoustics_analysis_bit_for_bit():
+    """The batched mirror of the Antoni filter bank gives pyroomacoustics' own numbers, so datasets do not change."""
+    bank = build_shoebox(Room((7.0, 5.0, 3.0), MIXED, 0.5, 0), FS, 3).octave_bands
+    rng = np.random.default_rng(3)
+    for rows, length in ((1, 40), (8, 781), (24, 1703), (5, 2049)):
+        x = rng.standard_normal((bank.n_bands, rows, length))
+        reference = sum(bank.analysis(x[b], band=b) for b in range(bank.n_bands))
+        ours = octave_band_sum(bank, x)
+        assert ours.shape == (rows, length)
+        assert np.array_equal(ours, reference), (rows, length)
+
+
+def test_diffuse_tail_is_the_plain_overlap_add_bit_for_bit():
+    """In-place complex view and overlap-add views: the same values as the straightforward synthesis."""
+    rt60, centers = np.linspace(0.9, 0.3, 7), 125.0 * 2.0 ** np.arange(7)
+    n_rows, length, latency, volume, c = 6, 3001, 40, 60.0, 343.0
+    ours = diffuse_tail(n_rows, length, latency, FS, rt60, centers, volume, c, np.random.default_rng(5))
+    # The straightforward version (as first written): complex from two real arrays, reshaped copies.
+    n_fft, hop = 256, 128
+    rng = np.random.default_rng(5)
+    n_frames = int(math.ceil(length / hop)) + 1
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / FS)
+    rt60_f = np.interp(np.log2(np.maximum(freqs, centers[0])), np.log2(centers), rt60)
+    t_frames = ((np.arange(n_frames) + 1) * hop - latency) / FS
+    gain = 10.0 ** (-3.0 * np.maximum(t_frames, 0.0)[:, None] / rt60_f[None, :])
+    gain[:, 0] = 0.0
+    coeffs = rng.standard_normal((n_rows, n_frames, len(freqs), 2), dtype=np.float32)
+    spec = (coeffs[..., 0] + 1j * coeffs[..., 1]) * (gain * math.sqrt(n_fft / 2.0)).astype(np.float32)
+    frames = np.fft.irfft(spec, n=n_fft, axis=-1)
+    frames *= np.sqrt(sps.windows.hann(n_fft, sym=False))
+    out = np.zeros((n_rows, (n_frames + 1) * hop))
+    out[:, :n_frames * hop] += frames[:, :, :hop].reshape(n_rows, -1)
+    out[:, hop:] += frames[:, :, hop:].reshape(n_rows, -1)
+    reference = out[:, :length] * math.sqrt(4.0 * math.pi * c / (volume * FS))
+    assert np.array_equal(ours, reference)
 
 
 def test_direct_path_delay_at_each_mic_is_distance_over_c():

@@ -2,6 +2,7 @@
 """Dataset engine: determinism across workers and shards, splits by room, reader round trip, CLI."""
 import dataclasses
 import json
+import platform
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import yaml
 from audio_vision.cli import main as cli_main
 from audio_vision.simulation import SimConfig, Simulator
 from audio_vision.dataset import ARRAY_NAMES, DatasetReader, split_of_room
-from audio_vision.simulation.dataset import generate_dataset, make_sample
+from audio_vision.simulation.dataset import generate_dataset, make_sample, reuse_freed_memory
 
 
 def _small_cfg() -> SimConfig:
@@ -108,6 +109,16 @@ def test_two_workers_and_two_shards_give_byte_identical_samples(dataset, tmp_pat
     _assert_same(reference, _all_arrays(sharded))                   # merged in index order
     with pytest.raises(ValueError, match='another config'):
         generate_dataset(sharded, 13, seed=7, cfg=_small_cfg(), shard=0, num_shards=2, progress=False)
+
+
+@pytest.mark.skipif(platform.system() != 'Linux' or platform.libc_ver()[0] != 'glibc', reason='glibc mallopt only')
+def test_generation_keeps_freed_memory_on_glibc_and_samples_do_not_change():
+    sim = Simulator(_small_cfg())
+    before = make_sample(sim, 7, 3)[0]
+    assert reuse_freed_memory()               # every mallopt setting accepted
+    after = make_sample(Simulator(_small_cfg()), 7, 3)[0]
+    for k in ARRAY_NAMES:
+        assert np.asarray(before[k]).tobytes() == np.asarray(after[k]).tobytes(), k
 
 
 def test_cli_generates_a_dataset_and_refuses_bad_input(tmp_path, capsys):

@@ -119,15 +119,27 @@ def ism_rirs(shoebox: pra.ShoeBox) -> tuple[np.ndarray, int]:
     n_bands = amps[0].shape[0] if amps else 1
     band_irs = _sinc_builder(times, amps, n_bands, n_src * n_mic, length, fs, fdl)
     if n_bands > 1:
-        rir = sum(_band_filter(shoebox.octave_bands, band_irs[b], b) for b in range(n_bands))
+        rir = octave_band_sum(shoebox.octave_bands, band_irs)
     else:
         rir = band_irs[0]
     if pra.constants.get('rir_hpf_enable'):
-        from pyroomacoustics.utilities import design_highpass_filter_sos
-        sos = design_highpass_filter_sos(fs, pra.constants.get('rir_hpf_fc'),
-                                         **pra.constants.get('rir_hpf_kwargs'))
-        rir = sps.sosfiltfilt(sos, rir, axis=-1)
+        rir = sps.sosfiltfilt(_rir_highpass_sos(fs), rir, axis=-1)
     return np.asarray(rir, dtype=np.float64).reshape(n_src, n_mic, length), latency
+
+
+def _rir_highpass_sos(fs: int) -> np.ndarray:
+    """pyroomacoustics' RIR high-pass (`rir_hpf_fc`, `rir_hpf_kwargs`) as second-order sections, designed
+    once per setting (the design costs more than the filtering of a whole room's RIRs)."""
+    kwargs = pra.constants.get('rir_hpf_kwargs')
+    key = (int(fs), float(pra.constants.get('rir_hpf_fc')), tuple(sorted(kwargs.items())))
+    sos = _HPF_CACHE.get(key)
+    if sos is None:
+        from pyroomacoustics.utilities import design_highpass_filter_sos
+        sos = _HPF_CACHE[key] = np.array(design_highpass_filter_sos(key[0], key[1], **kwargs))
+    return sos.copy()                   # scipy's sosfilt wants a writable array; the cache stays pristine
+
+
+_HPF_CACHE: dict = {}
 
 
 def _sinc_builder(times: list[np.ndarray], amps: list[np.ndarray], n_bands: int, n_pairs: int,
@@ -151,6 +163,100 @@ def _sinc_builder(times: list[np.ndarray], amps: list[np.ndarray], n_bands: int,
     for b in range(n_bands):
         weights = (a_all[b][:, None] * kernel).ravel()
         out[b] = np.bincount(index, weights, minlength=n_pairs * length).reshape(n_pairs, length)
+    return out
+
+
+def octave_band_sum(octave_bands, band_irs: np.ndarray) -> np.ndarray:
+    """(P, L) sum over bands b of octave band b of `band_irs[b]` (B, P, L), as pyroomacoustics'
+    `octave_bands.analysis(band_irs[b], band=b)` summed in band order gives it, bit for bit.
+
+    For pyroomacoustics' `AntoniOctaveFilterBank` the analysis and synthesis are mirrored here with their
+    per-FFT-size constants (window, bins, phase factors) computed once and every band's FFTs batched in
+    one call; the mirror is checked once per filter bank setting against pyroomacoustics itself (any
+    difference, e.g. after an upgrade, and pyroomacoustics is used). Other filter banks: band by band.
+    """
+    band_irs = np.asarray(band_irs, dtype=np.float64)
+    if isinstance(octave_bands, pra.acoustics.AntoniOctaveFilterBank) and _antoni_mirror_ok(octave_bands):
+        return _antoni_band_sum(octave_bands, band_irs)
+    return sum(_band_filter(octave_bands, band_irs[b], b) for b in range(len(band_irs)))
+
+
+def _antoni_key(octave_bands) -> tuple:
+    ob = octave_bands
+    return (float(ob.fs), float(ob.overlap_ratio), int(ob.slope), np.asarray(ob.centers, dtype=np.float64).tobytes(),
+            np.asarray(ob.bands, dtype=np.float64).tobytes())
+
+
+_ANTONI_PLANS: dict = {}
+_ANTONI_CHECKED: dict = {}
+
+
+def _antoni_mirror_ok(octave_bands) -> bool:
+    """Whether `_antoni_band_sum` reproduces pyroomacoustics exactly for this filter bank (checked once)."""
+    key = _antoni_key(octave_bands)
+    ok = _ANTONI_CHECKED.get(key)
+    if ok is None:
+        x = np.random.default_rng(0).standard_normal((octave_bands.n_bands, 3, 301))
+        try:
+            ref = sum(_band_filter(octave_bands, x[b], b) for b in range(len(x)))
+            ok = bool(np.array_equal(_antoni_band_sum(octave_bands, x), ref))
+        except Exception:                   # noqa: BLE001  any mismatch of internals: use pyroomacoustics
+            ok = False
+        _ANTONI_CHECKED[key] = ok
+    return ok
+
+
+def _antoni_plan(octave_bands, n_fft: int) -> tuple:
+    """Constants of `AntoniOctaveFilterBank.wavelet_analysis` + `wavelet_synthesis` for FFT size n_fft, per band:
+    (bins k, window G[b, k], analysis factor, synthesis cexp2, synthesis factor), built by the same expressions."""
+    key = _antoni_key(octave_bands) + (int(n_fft),)
+    plan = _ANTONI_PLANS.get(key)
+    if plan is not None:
+        return plan
+    G, n_freq, k1, km, k2 = octave_bands._make_window_function(n_fft)
+    Nm = np.ceil((k2 - k1) / 2.0).astype(int)
+    upper = np.max(k1 + 2 * Nm)
+    padded_length = n_freq + max(int(upper - n_freq), 0)
+    if upper > n_freq:
+        G = np.concatenate((G, np.zeros(G.shape[:-1] + (upper - n_freq,), dtype=G.dtype)), axis=-1)
+    bands = []
+    for band in range(octave_bands.n_bands):
+        N = Nm[band]
+        k = k1[band] + np.arange(2 * N, dtype=int)
+        delta = np.sqrt(1 / (2.0 * N))
+        window = G[band, k]
+        j = np.arange(-N + 1, N + 1)
+        analysis = 1j**band * delta * np.exp(1j * np.pi * (km[band] - k1[band]) * j / N)
+        cexp1 = np.exp(-1j * np.pi * (k - km[band]) * (N - 1) / N)
+        cexp2 = np.exp(-1j * np.pi * (km[band] - k1[band]) * np.arange(2 * N) / N)
+        synthesis = (-1j) ** band * window * delta * cexp1
+        bands.append((int(N), k, int(k1[band]), window, analysis, cexp2, synthesis))
+    plan = (n_freq, padded_length, bands)
+    _ANTONI_PLANS[key] = plan
+    return plan
+
+
+def _antoni_band_sum(octave_bands, x: np.ndarray) -> np.ndarray:
+    """`AntoniOctaveFilterBank.analysis(x[b], band=b)` summed over b: the same operations on the same values
+    (band by band: one band's arrays stay in cache)."""
+    n_bands, n_rows, length = x.shape
+    n_fft = 2 ** math.ceil(math.log2(2 * length))          # oversampling 2, as `analysis` defaults
+    n_freq, padded_length, bands = _antoni_plan(octave_bands, n_fft)
+    scale = np.sqrt(n_fft)
+    out = 0
+    for b in range(n_bands):                                 # the band order of sum(...)
+        N, k, k1, window, analysis, cexp2, synthesis = bands[b]
+        X = np.fft.rfft(x[b], axis=-1, n=n_fft)
+        inside = k < n_freq                                  # bins past n_freq: pyroomacoustics' zero padding
+        Xk = X[..., k] if inside.all() else np.where(inside, X[..., np.minimum(k, n_freq - 1)], 0)
+        Xk = Xk / scale
+        W_pos = np.fft.fft(window * Xk, axis=-1)
+        W_neg = np.conj(np.fft.fft(window * np.conj(Xk), axis=-1))
+        coeffs = analysis * np.concatenate((W_neg[..., N - 1:0:-1], W_pos[..., :N + 1]), axis=-1)
+        Y = np.conj(np.fft.fft(np.conj(cexp2 * coeffs)))
+        X_filt = np.zeros((n_rows, max(padded_length, n_freq)), dtype=X.dtype)
+        X_filt[:, k1:k1 + 2 * N] = synthesis * Y
+        out = out + np.fft.irfft(X_filt[:, :n_freq], axis=-1)[:, :length] * scale
     return out
 
 
@@ -181,14 +287,23 @@ def diffuse_tail(n_rows: int, length: int, latency: int, fs: int, rt60_bands: np
     gain = 10.0 ** (-3.0 * np.maximum(t_frames, 0.0)[:, None] / rt60_f[None, :])  # amplitude
     gain[:, 0] = 0.0                                                              # no DC
     coeffs = rng.standard_normal((n_rows, n_frames, len(freqs), 2), dtype=np.float32)
-    spec = (coeffs[..., 0] + 1j * coeffs[..., 1]) * (gain * math.sqrt(_STFT_N / 2.0)).astype(np.float32)
+    # (real, imaginary) pairs read as complex64 in place: the values of coeffs[..., 0] + 1j * coeffs[..., 1]
+    spec = coeffs.view(np.complex64)[..., 0] * (gain * math.sqrt(_STFT_N / 2.0)).astype(np.float32)
     frames = np.fft.irfft(spec, n=_STFT_N, axis=-1)
     frames *= np.sqrt(sps.windows.hann(_STFT_N, sym=False))
     out = np.zeros((n_rows, (n_frames + 1) * _STFT_HOP))
-    out[:, :n_frames * _STFT_HOP] += frames[:, :, :_STFT_HOP].reshape(n_rows, -1)
-    out[:, _STFT_HOP:] += frames[:, :, _STFT_HOP:].reshape(n_rows, -1)
+    # Overlap-add through (rows, frames, hop) views of out: no reshaped copies of the frame halves.
+    _frame_view(out[:, :n_frames * _STFT_HOP], n_frames)[...] += frames[:, :, :_STFT_HOP]
+    _frame_view(out[:, _STFT_HOP:], n_frames)[...] += frames[:, :, _STFT_HOP:]
     # Image-source density for amplitude 1/r: energy 4*pi*c/V per second.
     return out[:, :length] * math.sqrt(4.0 * math.pi * c / (volume * fs))
+
+
+def _frame_view(x: np.ndarray, n_frames: int) -> np.ndarray:
+    """(rows, n_frames, hop) view of the rows of x (each row contiguous), for in-place overlap-add."""
+    rows, row_stride, item = x.shape[0], x.strides[0], x.strides[1]
+    hop = x.shape[1] // n_frames
+    return np.lib.stride_tricks.as_strided(x, (rows, n_frames, hop), (row_stride, hop * item, item), writeable=True)
 
 
 def body_echo_paths(emitters: np.ndarray, mics: np.ndarray, scatterers, air_np: float = 0.0
@@ -277,10 +392,7 @@ def body_rirs(emitters: np.ndarray, mics: np.ndarray, scatterers, fs: int, c: fl
     amps = [amp.reshape(n_s * n_m, n_b)[i][valid[i]][None, :] for i in range(n_s * n_m)]
     rir = _sinc_builder(times, amps, 1, n_s * n_m, length, fs, fdl)[0]
     if pra.constants.get('rir_hpf_enable'):
-        from pyroomacoustics.utilities import design_highpass_filter_sos
-        sos = design_highpass_filter_sos(fs, pra.constants.get('rir_hpf_fc'),
-                                         **pra.constants.get('rir_hpf_kwargs'))
-        rir = sps.sosfiltfilt(sos, rir, axis=-1)
+        rir = sps.sosfiltfilt(_rir_highpass_sos(fs), rir, axis=-1)
     return rir.reshape(n_s, n_m, length), latency
 
 

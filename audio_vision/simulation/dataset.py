@@ -71,6 +71,7 @@ _WORKER_SIM = None  # per worker process only, set by the pool initialiser
 
 def _init_worker(cfg_dict: dict) -> None:
     global _WORKER_SIM
+    reuse_freed_memory()
     from .simulator import Simulator
     _WORKER_SIM = Simulator(SimConfig.from_dict(cfg_dict))
 
@@ -78,6 +79,28 @@ def _init_worker(cfg_dict: dict) -> None:
 def _work(task: tuple[int, int]):
     seed, index = task
     return make_sample(_WORKER_SIM, seed, index)
+
+
+# glibc mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
+
+
+def reuse_freed_memory() -> bool:
+    """Let glibc serve a sample's large temporaries (RIRs, spectra, tails: up to a few MB each) from the heap
+    and keep freed memory for the next sample, instead of one mmap/munmap and fresh zeroed pages per array.
+
+    The page faults of those fresh pages cost about a fifth of a sample's CPU time; the samples themselves
+    do not change (allocation only). The generating process keeps up to a few hundred MB of freed heap.
+    Returns whether the allocator took the settings (False off glibc: nothing changes there).
+    """
+    try:
+        import ctypes
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError, TypeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    settings = ((_M_MMAP_THRESHOLD, 32 << 20), (_M_TRIM_THRESHOLD, 256 << 20), (_M_TOP_PAD, 64 << 20))
+    return all([mallopt(option, value) == 1 for option, value in settings])
 
 
 @contextmanager
@@ -99,6 +122,7 @@ def _single_threaded_env():
 def _iter_samples(cfg: SimConfig, seed: int, indices: list[int], workers: int) -> Iterator:
     tasks = [(seed, i) for i in indices]
     if workers <= 1 or len(tasks) <= 1:
+        reuse_freed_memory()
         from .simulator import Simulator
         sim = Simulator(cfg)
         for task in tasks:
