@@ -188,6 +188,23 @@ def width_deviation(width: int | None) -> str:
             f"{orig['segmentation']['miou']:.3f} vs {ours['segmentation']['miou']:.3f}{cost}.")
 
 
+def budget_note(train: dict) -> str:
+    """A sentence on per-modality budgets and weight averaging in the training config ('' when none)."""
+    parts = []
+    for modality, stages in (train.get('optim_overrides') or {}).items():
+        for name, patch in stages.items():
+            base = train.get(name, {})
+            what = []
+            if 'epochs' in patch:
+                what.append(f"{patch['epochs']} epochs instead of {base.get('epochs')}")
+            if patch.get('ema_decay'):
+                what.append(f"validated and kept as an exponential moving average of its weights (decay "
+                            f"{patch['ema_decay']:g})")
+            if what:
+                parts.append(f"{name.replace('_optim', '').replace('_', '-')} {modality}: " + ', '.join(what))
+    return (' Per modality (`optim_overrides` in config/train.yaml): ' + '; '.join(parts) + '.') if parts else ''
+
+
 def depth_error_section() -> str:
     """docs/depth_error_probe.json (scripts/depth_error_probe.py) as a Markdown section; '' when absent."""
     probe = read_json(DOCS / 'depth_error_probe.json')
@@ -431,7 +448,7 @@ registered to the camera) and trained for the same budget with the same early st
 {chr(10).join(stage_lines(summary))}
 
 Early stopping watches the validation image metric (depth AbsRel, segmentation mIoU) with patience
-{t.get('atnet_optim', {}).get('patience')} epochs and keeps the best epoch's weights (docs/training_summary.json).
+{t.get('atnet_optim', {}).get('patience')} epochs and keeps the best epoch's weights (docs/training_summary.json).{budget_note(t)}
 
 ![GT vs every row on fixed test scenes](figures/results_mosaic.png)
 
