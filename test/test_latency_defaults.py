@@ -1,8 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
 """The default latency path (issue 11), on stamps and counts: the shipped chunk sizes divide the shipped model's
-hop (no window waits for the rest of a frame), and perception computes the derived outputs (colour view, points,
+hop (no window waits for the rest of a frame), a capture device's blocks are published when the audio thread
+delivers them (not on a polling timer), and perception computes the derived outputs (colour view, points,
 confidence) only while something subscribes to them."""
 import os
+import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -19,6 +22,7 @@ from audio_vision.core.windowing import NS_PER_S  # noqa: E402
 from audio_vision.paths import config_dir, default_model_dir  # noqa: E402
 from audio_vision.ros import conversions as conv  # noqa: E402
 from audio_vision.ros.audio_capture_node import PARAMS as CAPTURE_PARAMS  # noqa: E402
+from audio_vision.ros.audio_capture_node import AudioCaptureNode  # noqa: E402
 from audio_vision.ros.graph import Graph, TopicRecorder  # noqa: E402
 from audio_vision.ros.perception_node import PerceptionNode  # noqa: E402
 from audio_vision.ros.simulator_node import PARAMS as SIM_PARAMS  # noqa: E402
@@ -101,3 +105,54 @@ def test_derived_outputs_are_computed_only_while_subscribed(model_dir):
         for topic in DERIVED:
             got = sorted(conv.time_to_ns(m.header.stamp) for _, m in derived.get(topic))
             assert got == sorted(stamps)[2:], topic
+
+
+class FakeSoundDevice:
+    """The PortAudio boundary only (as test_robustness_capture.py fakes it): one 8-channel input device whose
+    stream callback the test calls itself, from its own thread, as PortAudio's audio thread would."""
+
+    class PortAudioError(Exception):
+        pass
+
+    def __init__(self):
+        self.streams = []
+
+    def query_devices(self, device=None):
+        info = {'name': 'Fake 8-Mic Array', 'max_input_channels': 8, 'max_output_channels': 0}
+        return info if device is not None else [info]
+
+    def InputStream(self, device=None, callback=None, **kwargs):  # noqa: N802 - the sounddevice name
+        stream = SimpleNamespace(device=0 if device is None else device, callback=callback, start=lambda: None,
+                                 abort=lambda ignore_errors=True: None, close=lambda ignore_errors=True: None)
+        self.streams.append(stream)
+        return stream
+
+    def _terminate(self):
+        pass
+
+    def _initialize(self):
+        pass
+
+
+def test_device_blocks_are_published_when_the_audio_thread_delivers_them(monkeypatch):
+    """The polling drain timer is cancelled: every block still goes out, woken by the audio thread's callback."""
+    sd = FakeSoundDevice()
+    monkeypatch.setitem(sys.modules, 'sounddevice', sd)
+    block = 1000
+    with Graph(domain_id=DOMAIN) as graph:
+        node = graph.add(AudioCaptureNode, {'source': 'device', 'channels': 8, 'sample_rate': FS,
+                                            'chunk_samples': block, 'reconnect_period_s': 600.0})
+        rec = graph.add(TopicRecorder, topics={'audio/frames': Image}, depth=100)
+        node._drain_timer.cancel()
+        graph.start()
+        assert graph.wait_for(lambda: node.pub.get_subscription_count() >= 1, 10.0)
+        (stream,) = sd.streams
+        for k in range(6):
+            indata = np.full((block, 8), k / 10, np.float32)
+            t = SimpleNamespace(inputBufferAdcTime=1.0 + k * block / FS, currentTime=1.0 + (k + 1) * block / FS)
+            stream.callback(indata, block, t, None)
+        assert graph.wait_for(lambda: rec.count('audio/frames') >= 6, 20.0), rec.counts
+    frames = [m for _, m in rec.get('audio/frames')]
+    assert len(frames) == 6 and node.capture.dropped_blocks == 0
+    assert np.all(np.diff([conv.time_to_ns(m.header.stamp) for m in frames]) > 0)
+    assert [float(conv.image_to_array(m)[0, 0]) for m in frames] == pytest.approx([k / 10 for k in range(6)])

@@ -153,7 +153,8 @@ class AudioCaptureNode(ShellNode):
             self._open_stream()
         except (LookupError, self.sd.PortAudioError, ValueError) as exc:
             raise StartupError(f'cannot open the audio device: {exc}') from None
-        self.create_timer(max(0.1, p['chunk_samples'] / self.sample_rate), self._drain)     # a safety net only
+        # a safety net only: blocks are drained on the guard condition
+        self._drain_timer = self.create_timer(max(0.1, p['chunk_samples'] / self.sample_rate), self._drain)
         self.create_timer(p['reconnect_period_s'], self._watchdog)
 
     def _make_chirp(self) -> ChirpPlayer:
