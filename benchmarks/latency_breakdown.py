@@ -483,6 +483,9 @@ def main(argv=None) -> int:
             log(f'latency breakdown: {text}')
             result['results'][text] = run(config, args.seconds, args.warmup, args.domain_id, wav, log)
     result['machine']['load_average_at_end'] = [round(x, 2) for x in os.getloadavg()]
+    for t in threading.enumerate():     # a scene still being simulated: exiting under it aborted the process
+        if t.name == 'simulate_next_scene':
+            t.join(timeout=60.0)
     text = json.dumps(result, indent=1)
     if args.json:
         args.json.write_text(text + '\n')
