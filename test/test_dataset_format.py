@@ -12,6 +12,7 @@ import pytest
 from audio_vision.core.camera import PinholeCamera
 from audio_vision.dataset import (ARRAY_NAMES, DatasetLayout, DatasetReader, DatasetWriter, generator_info,
                                   hash_arrays, rebuild_card)
+from audio_vision.dataset.files import write_json
 
 REPO = Path(__file__).resolve().parents[1]
 FRACTIONS = {'train': 0.5, 'test': 0.5}
@@ -75,6 +76,23 @@ def test_shards_card_and_reader_round_trip(tmp_path):
     (out / 'card.json').write_text(json.dumps(dict(card, count=0, splits={})))
     rebuild_card(out)
     assert (out / 'card.json').read_bytes() == written
+
+
+def test_meta_json_is_the_plain_json_dump_of_the_metadata_list(tmp_path):
+    """meta.json entries are serialised as samples arrive; the file is still json.dump(list, indent=1, sort_keys)."""
+    lay = layout()
+    writer = DatasetWriter(tmp_path / 'ds', lay, generator_info(lay.config, 3, 4, 1))
+    metas = [{'index': 0, 'room_id': 0, 'scene': {'sources': [], 'z': {'b': [1.5, -0.0, 1e-300], 'a': None}},
+              'text': 'line\nbreak "quoted" \u00e9'},
+             {'index': 2, 'room_id': 1, 'nested': [[1, 2], [{'k': True}], {}]}]
+    w = writer.shard('train', 0, 1, len(metas))
+    for meta in metas:
+        w.append(sample(meta['index'])[0], meta)
+    w.commit()
+    expected = tmp_path / 'expected.json'
+    write_json(expected, metas)
+    assert (tmp_path / 'ds' / 'train' / 'shard-00000-of-00001' / 'meta.json').read_bytes() == expected.read_bytes()
+    assert json.loads(expected.read_text()) == metas
 
 
 def test_the_format_is_pinned(tmp_path):

@@ -14,6 +14,7 @@ shard present so that shards written on several machines (or runs) add up.
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -31,6 +32,21 @@ def generator_info(config: dict, seed: int, n: int, num_shards: int = 1, **extra
     ``extra`` adds entries (the bag converter's ``source``)."""
     return {'format_version': FORMAT_VERSION, 'seed': int(seed), 'n': int(n), 'num_shards': int(num_shards),
             'sharding': SHARDING, 'config': config, **extra}
+
+
+def meta_entry_json(entry) -> str:
+    """One element of a top-level list as ``json.dump(list, indent=1, sort_keys=True)`` writes it (without the
+    separator): the element's own indent-1 text, every line one level deeper (JSON strings hold no raw newlines)."""
+    return json.dumps(entry, indent=1, sort_keys=True).replace('\n', '\n ')
+
+
+def write_json_list(path: Path, entries: list[str]) -> None:
+    """Write the list of pre-serialised `meta_entry_json` texts atomically, byte for byte as ``write_json`` would
+    write the list itself."""
+    text = '[\n ' + ',\n '.join(entries) + '\n]\n' if entries else '[]\n'
+    tmp = Path(str(path) + '.tmp')
+    tmp.write_text(text, encoding='utf-8')
+    tmp.replace(path)
 
 
 class ShardWriter:
@@ -51,37 +67,41 @@ class ShardWriter:
         self._arrays = {k: np.lib.format.open_memmap(self.tmp / f'{k}.npy', mode='w+', dtype=dt,
                                                      shape=(self.count,) + tuple(shape))
                         for k, (shape, dt) in specs.items()}
-        self.metas: list[dict] = []
+        # Each sample's meta.json entry is serialised as it arrives (while the generators still run), not all
+        # at commit; the file is byte for byte what json.dump(metas, indent=1, sort_keys=True) writes.
+        self._meta_texts: list[str] = []
+        self._ids: list[tuple[int, int]] = []          # (index, room_id) per row, for shard.json
 
     def __len__(self) -> int:
-        return len(self.metas)
+        return len(self._ids)
 
     def append(self, arrays: dict, meta: dict) -> None:
         """Write the next row: every array of the schema (a scalar fills a whole array), and its metadata
         (``index`` and ``room_id`` at least)."""
         if self._arrays is None:
             raise RuntimeError(f'{self.final.name} of {self.split} is already committed')
-        row = len(self.metas)
+        row = len(self._ids)
         if row >= self.count:
             raise ValueError(f'{self.final.name} of {self.split} holds {self.count} samples; one more was given')
         if arrays.keys() != self._arrays.keys():
             raise ValueError(f'sample arrays {sorted(arrays)} are not the schema {sorted(self._arrays)}')
         for k, v in arrays.items():
             self._arrays[k][row] = v
-        self.metas.append(meta)
+        self._ids.append((meta['index'], meta['room_id']))
+        self._meta_texts.append(meta_entry_json(meta))
 
     def commit(self) -> dict:
         """Flush, write meta.json and shard.json, rename into place (replacing an older copy); returns the
         shard info (shard.json)."""
-        if len(self.metas) != self.count:
-            raise ValueError(f'{self.final.name} of {self.split}: {len(self.metas)} of {self.count} samples written')
+        if len(self._ids) != self.count:
+            raise ValueError(f'{self.final.name} of {self.split}: {len(self._ids)} of {self.count} samples written')
         for arr in self._arrays.values():
             arr.flush()
         self._arrays = None
-        info = {'split': self.split, 'shard': self.shard, 'num_shards': self.num_shards, 'count': len(self.metas),
-                'indices': [m['index'] for m in self.metas], 'rooms': sorted({m['room_id'] for m in self.metas}),
+        info = {'split': self.split, 'shard': self.shard, 'num_shards': self.num_shards, 'count': len(self._ids),
+                'indices': [i for i, _ in self._ids], 'rooms': sorted({r for _, r in self._ids}),
                 'content_hash': hash_arrays(self.tmp), 'config_hash': self._config_hash}
-        write_json(self.tmp / 'meta.json', self.metas)
+        write_json_list(self.tmp / 'meta.json', self._meta_texts)
         write_json(self.tmp / 'shard.json', info)
         if self.final.exists():
             shutil.rmtree(self.final)

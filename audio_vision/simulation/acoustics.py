@@ -72,8 +72,29 @@ class RoomResponse:
     fs: int
 
 
+class _DatabaseMaterial(pra.Material):
+    """A pyroomacoustics database material whose octave-band resampling (two interpolators per material and
+    room) is computed once per (material, bands) and copied afterwards: the same coefficients, less time."""
+
+    _resampled: dict = {}
+
+    def __init__(self, name: str):
+        super().__init__(name)
+        self._name = name
+
+    def resample(self, octave_bands):
+        key = (self._name, np.asarray(octave_bands.centers, dtype=np.float64).tobytes())
+        cached = self._resampled.get(key)
+        if cached is None:
+            super().resample(octave_bands)
+            self._resampled[key] = (np.array(self.energy_absorption['coeffs']), np.array(self.scattering['coeffs']))
+            return
+        self.energy_absorption = {'coeffs': cached[0].copy(), 'center_freqs': octave_bands.centers}
+        self.scattering = {'coeffs': cached[1].copy(), 'center_freqs': octave_bands.centers}
+
+
 def build_shoebox(room: Room, fs: int, ism_order: int, air_absorption: bool = True) -> pra.ShoeBox:
-    materials = {surface: pra.Material(name) for surface, name in room.materials.items()}
+    materials = {surface: _DatabaseMaterial(name) for surface, name in room.materials.items()}
     return pra.ShoeBox(list(room.size), fs=fs, materials=materials, max_order=ism_order,
                        air_absorption=air_absorption)
 
