@@ -47,13 +47,13 @@ def median_scaled(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
 
 
 def abs_rel_over(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> float | None:
-    """AbsRel pooled over the masked pixels of every image (None when there are none)."""
+    """The AbsRel pooled over the masked pixels of every image (None when there are none)."""
     ok = mask & np.isfinite(gt) & (gt > 0) & np.isfinite(pred) & (pred > 0)
     return float(np.mean(np.abs(pred[ok] - gt[ok]) / gt[ok])) if ok.any() else None
 
 
 def per_image_abs_rel(pred: np.ndarray, gt: np.ndarray) -> float:
-    """AbsRel averaged over images, as docs/results.json reports it."""
+    """The AbsRel averaged over images, as docs/results.json reports it."""
     rows = [abs_rel_over(p, g, np.ones_like(g, dtype=bool)) for p, g in zip(pred, gt)]
     return float(np.mean([r for r in rows if r is not None]))
 
