@@ -36,20 +36,58 @@ TARGET_HALF_RATIO = 0.7
 
 
 def predict_split(models: dict, data, kinds, batch: int = 32) -> dict:
-    """{modality: {'image': (n, H, W), 'confidence': {kind: (n, H, W)}}} for the whole split."""
+    """{modality: {'image': (n, H, W), 'confidence': {kind: (n, H, W)}, 'ms_per_window': {...}}} for the split.
+
+    ``ms_per_window``: CPU milliseconds per window (batched) of the AT-net (``atnet``), of the plain quantized
+    decode (``decode``, the node's path without confidence) and of decode + confidence for every kind.
+    """
     out = {}
     with torch.inference_mode():
         for m, model in models.items():
             images, conf = [], {k: [] for k in kinds}
+            secs = dict.fromkeys(('atnet', 'decode') + tuple(kinds), 0.0)
             for s in range(0, len(data), batch):
+                t = time.perf_counter()
                 z = model.atnet(data.features[s:s + batch].float())
+                secs['atnet'] += time.perf_counter() - t
+                t = time.perf_counter()
+                model.vqvae.decode_latent(z)
+                secs['decode'] += time.perf_counter() - t
                 for i, kind in enumerate(kinds):
+                    t = time.perf_counter()
                     o, c = decode_with_confidence(model, z, kind)
+                    secs[kind] += time.perf_counter() - t
                     if i == 0:
                         images.append(model.codec.decode(o).numpy())
                     conf[kind].append(c.numpy())
-            out[m] = {'image': np.concatenate(images), 'confidence': {k: np.concatenate(v) for k, v in conf.items()}}
+            out[m] = {'image': np.concatenate(images), 'confidence': {k: np.concatenate(v) for k, v in conf.items()},
+                      'ms_per_window': {k: round(1000.0 * v / max(len(data), 1), 3) for k, v in secs.items()}}
     return out
+
+
+def window_oracle_half_ratio(pred, gt) -> float:
+    """half_ratio of the ordering by each window's true AbsRel (every pixel of a window equally confident):
+    how much of the error a per-window signal alone could rank."""
+    with np.errstate(invalid='ignore'):
+        err = np.abs(pred - gt) / gt
+        per_window = np.nanmean(np.where(np.isfinite(pred) & (gt > 0), err, np.nan), axis=(1, 2))
+    return sparsification(pred, gt, -np.broadcast_to(per_window[:, None, None], pred.shape))['half_ratio']
+
+
+def abs_rel_by_band(pred, gt, axis: int, bands: int = 8, depth_range=(1.0, 3.0)) -> list[dict]:
+    """AbsRel of the pixels with a predicted depth in ``depth_range`` per image row (axis 1) or column (axis 2)
+    band: how the error depends on the pixel's direction at a fixed predicted depth."""
+    with np.errstate(invalid='ignore'):
+        ok = np.isfinite(pred) & np.isfinite(gt) & (gt > 0) & (pred >= depth_range[0]) & (pred < depth_range[1])
+    size = pred.shape[axis]
+    index = np.arange(size) * bands // size
+    band = np.broadcast_to(index[:, None] if axis == 1 else index[None, :], pred.shape[1:])[None]
+    rows = []
+    for b in range(bands):
+        m = ok & (band == b)
+        rows.append({'band': b, 'from_px': int(np.flatnonzero(index == b)[0]), 'pixels': int(m.sum()),
+                     'abs_rel': float(np.mean(np.abs(pred[m] - gt[m]) / gt[m])) if m.any() else None})
+    return rows
 
 
 def abs_rel_by_depth(pred, gt, edges=(0, 1, 2, 3, 4, 6, 20)) -> list[dict]:
@@ -134,10 +172,14 @@ def main(argv=None) -> int:
         result['modalities']['depth'] = {k: sparsification(p['image'], data.depth, c)
                                          for k, c in p['confidence'].items()}
         result['depth_abs_rel_by_predicted_depth'] = abs_rel_by_depth(p['image'], data.depth)
+        result['depth_abs_rel_by_row_band'] = abs_rel_by_band(p['image'], data.depth, axis=1)
+        result['depth_abs_rel_by_column_band'] = abs_rel_by_band(p['image'], data.depth, axis=2)
+        result['window_oracle_half_ratio'] = window_oracle_half_ratio(p['image'], np.asarray(data.depth))
     if 'segmentation' in preds:
         p = preds['segmentation']
         wrong = p['image'] != data.segmentation
         result['modalities']['segmentation'] = {k: error_sparsification(wrong, c) for k, c in p['confidence'].items()}
+    result['ms_per_window'] = {m: p['ms_per_window'] for m, p in preds.items()}
     if 'depth' in result['modalities']:
         ratio = result['modalities']['depth'][DEFAULT_KIND]['half_ratio']
         result['target_met'] = bool(ratio <= TARGET_HALF_RATIO)

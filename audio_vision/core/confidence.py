@@ -18,7 +18,7 @@ snap was and how much it *matters* for the pixel:
                confidence. Depth: ``exp(-E / ln 1.25)`` with ``E`` the expected change of ln(depth) (a
                pixel expected to move by the delta1 threshold gets 0.37); segmentation: ``1 - E`` with
                ``E`` the expected total-variation change of the class probabilities.
-``decoder``    (default) ``latent``, and for depth also a range term: ``exp(-(E / ln 1.25 + d / r0))``
+``decoder``    ``latent``, and for depth also a range term: ``exp(-(E / ln 1.25 + d / r0))``
                with ``d`` the predicted depth and ``r0`` = ``range_scale_m`` (4 m). The relative depth error
                of sound grows with range (scripts/eval_confidence.py reports AbsRel per predicted-depth
                bin): far surfaces return weaker echoes later, among more reverberation, their direction
@@ -26,6 +26,26 @@ snap was and how much it *matters* for the pixel:
                resolve toward the training rooms' mean; near pixels are mostly floor, fixed by the mount
                height. On the shipped models the latent term alone barely ranks depth errors (measured
                in the same JSON), so the range term is what makes depth confidence useful.
+``echo_range`` (default) depth: ``exp(-(rho / r0) * sqrt(q_cell * q_window))``. ``q = d1 / T`` is how far the
+               AT-net's latent lies from its nearest codeword, in units of the codebook temperature ``T`` (the
+               median squared distance between neighbouring codewords, a property of the codebook): a
+               regressor trained with L2 towards codewords answers an ambiguous input with an average of the
+               plausible codewords, which lies *between* them, so a large ``q`` marks a guess; ``q_cell`` is
+               per latent cell (upsampled), ``q_window`` its mean over the window (unfamiliar audio makes the
+               whole image wrong: ranking the pixels by their window's true AbsRel alone goes a long way,
+               ``window_oracle_half_ratio`` in scripts/eval_confidence.py's JSON).
+               ``rho = d * sqrt(1 + x^2) / sqrt(1 + y^2)`` (``d`` the predicted z-depth, ``x, y`` the
+               pixel's normalised image coordinates of the level camera): ``d * sqrt(1 + x^2)`` is the
+               horizontal range to the surface point, which the two horizontal rings of microphones
+               resolve worse the farther it is (weaker, later echoes among more reverberation); the
+               ``1 / sqrt(1 + y^2)`` = cos(elevation) factor discounts steep rays,
+               which end on the floor or ceiling, whose depth is pinned by the mount and room heights (one
+               strong specular echo each) rather than by the room's horizontal extent. At a fixed predicted
+               depth the AbsRel peaks at the horizon rows and grows towards the left/right edges, as this
+               predicts (``depth_abs_rel_by_row_band`` / ``_by_column_band`` in the same JSON). ``r0`` =
+               ``range_scale_m`` only scales the values, not the ranking. No constant is fitted (nor chosen on
+               the test split: the form was picked among variants on the val split).
+               Segmentation: as ``latent``. Cheaper than ``decoder`` (one decode for depth).
 
 All confidences are in [0, 1], per pixel at the image size (cell signals upsampled bilinearly).
 """
@@ -37,9 +57,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-KINDS = ('decoder', 'latent', 'margin', 'posterior')
+KINDS = ('echo_range', 'decoder', 'latent', 'margin', 'posterior')
 RANGE_SCALE_M = 4.0
-DEFAULT_KIND = 'decoder'
+DEFAULT_KIND = 'echo_range'
 _LN_DELTA1 = math.log(1.25)
 
 
@@ -91,6 +111,19 @@ def upsample(cells: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(cells[:, None].float(), size=size, mode='bilinear', align_corners=False)[:, 0].clamp(0, 1)
 
 
+def echo_range_confidence(model, out: torch.Tensor, q: torch.Tensor, range_scale_m: float = RANGE_SCALE_M
+                          ) -> torch.Tensor:
+    """The ``echo_range`` depth confidence (module docstring): ``out`` the depth codec output (B, 2, H, W), ``q``
+    the per-cell squared distance to the nearest codeword over the codebook temperature (B, h, w)."""
+    codec, size = model.codec, tuple(out.shape[-2:])
+    depth = torch.exp(out[:, 0] * codec.log_scale + codec.log_center).clamp(codec.min_depth, codec.max_depth)
+    rays = torch.as_tensor(model.spec.camera.pixel_rays(), dtype=depth.dtype, device=depth.device)
+    rho = depth * torch.sqrt((1.0 + rays[..., 0].square()) / (1.0 + rays[..., 1].square()))
+    q_cell = F.interpolate(q[:, None].float(), size=size, mode='bilinear', align_corners=False)[:, 0].clamp_min(0)
+    q_window = q.float().mean(dim=(1, 2))[:, None, None]
+    return torch.exp(-(rho / range_scale_m) * torch.sqrt(q_cell * q_window)).clamp(0.0, 1.0)
+
+
 def decode_with_confidence(model, z: torch.Tensor, kind: str = DEFAULT_KIND,
                            range_scale_m: float = RANGE_SCALE_M) -> tuple[torch.Tensor, torch.Tensor]:
     """One modality's AT-net latent ``z`` (B, D, h, w) -> (codec output (B, out, H, W), confidence (B, H, W)).
@@ -111,6 +144,8 @@ def decode_with_confidence(model, z: torch.Tensor, kind: str = DEFAULT_KIND,
     if kind in ('margin', 'posterior'):
         temperature = codebook_temperature(codebook) if kind == 'posterior' else 1.0
         return out, upsample(cell_confidence(dist, kind, temperature), size)
+    if kind == 'echo_range' and model.spec.modality == 'depth':
+        return out, echo_range_confidence(model, out, d1 / codebook_temperature(codebook), range_scale_m)
     runner_up = upsample(d1 / (d1 + d2).clamp_min(1e-12), size)            # 0 (decided) ... 0.5 (tie)
     alt = vq.decoder(vq.quantizer.lookup(i2))
     if model.spec.modality == 'depth':
