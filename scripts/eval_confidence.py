@@ -7,7 +7,7 @@ most-confident 10 ... 100 % of the depth pixels (pooled over the split) against 
 true error), the area between them (AUSE), and AbsRel(most-confident half) / AbsRel(all) — the target is
 <= 0.7 for the default kind. Segmentation: the same for the pixel error rate. Writes JSON + PNG.
 
-    .venv/bin/python scripts/eval_confidence.py --data data/conf_eval --models models \
+    .venv/bin/python scripts/eval_confidence.py --data data/default --models models --limit 400 \
         --json docs/confidence.json --png docs/confidence_sparsification.png
 """
 from __future__ import annotations

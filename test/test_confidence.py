@@ -60,6 +60,30 @@ def test_confidence_is_one_on_a_codeword_and_falls_at_a_tie(tiny):
     assert torch.allclose(c_latent_on, torch.ones_like(c_latent_on), atol=1e-4)
 
 
+def test_echo_range_is_one_on_codewords_and_falls_off_the_codebook_and_with_range(tiny):
+    """echo_range: a latent on codewords (q = 0) is certain; off the codebook, the farther predicted pixel of two in
+    the same direction is less confident, and a direction nearer the horizon less than a steep one."""
+    from audio_vision.core.confidence import codebook_temperature, echo_range_confidence
+    model = tiny.models['depth']
+    cb = model.vqvae.quantizer.codebook
+    h = model.spec.vqvae.latent_size
+    on = cb[0][None, :, None, None].expand(1, -1, h, h).contiguous()
+    _, c_on = decode_with_confidence(model, on, 'echo_range')
+    assert torch.allclose(c_on, torch.ones_like(c_on), atol=1e-4)
+    _, c_off = decode_with_confidence(model, on + 0.5 * cb.std(), 'echo_range')
+    assert float(c_off.detach().max()) < 1.0
+    assert codebook_temperature(cb) > 0
+    size = (model.spec.camera.height, model.spec.camera.width)
+    codec = model.codec
+    ln_d = torch.log(torch.tensor([1.0, 4.0]))[:, None, None].expand(2, *size)   # two windows: 1 m and 4 m
+    out = torch.stack([(ln_d - codec.log_center) / codec.log_scale, torch.ones(2, *size)], dim=1)
+    conf = echo_range_confidence(model, out, torch.ones(2, h, h))
+    assert (conf[1] < conf[0]).all()
+    mid = size[1] // 2
+    assert conf[0, size[0] // 2, mid] < conf[0, 0, mid] and conf[0, size[0] // 2, mid] < conf[0, -1, mid]
+    assert conf[0, size[0] // 2, mid] > conf[0, size[0] // 2, 0]     # the image's side edge: longer horizontal range
+
+
 def test_unknown_kind_and_unquantized_are_refused(tiny):
     with pytest.raises(ValueError, match='kind'):
         decode_with_confidence(tiny.models['depth'], torch.zeros(1, 8, 8, 8), 'entropy')

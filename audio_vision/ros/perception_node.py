@@ -28,6 +28,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profi
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 from audio_vision.core import codec
+from audio_vision.core.confidence import DEFAULT_KIND as DEFAULT_CONFIDENCE_KIND
 from audio_vision.core.confidence import KINDS as CONFIDENCE_KINDS
 from audio_vision.core.confidence import mask_low_confidence
 from audio_vision.core.windowing import (ALIGNMENTS, DISCONTINUITY_REASONS, DROP_REASONS, FRAME_ERROR_REASONS,
@@ -86,8 +87,8 @@ PARAMS = [
     Param('publish_confidence', False, 'also publish depth/confidence and segmentation/confidence (32FC1 in '
                                        '[0, 1], same header as the image; runs the eager engine, only while a '
                                        'confidence topic has a subscriber or min_confidence > 0)'),
-    Param('confidence_kind', 'decoder', 'per-pixel confidence signal: decoder, latent, margin or posterior '
-                                        '(audio_vision.core.confidence)'),
+    Param('confidence_kind', DEFAULT_CONFIDENCE_KIND, 'per-pixel confidence signal: echo_range, decoder, latent, '
+                                                      'margin or posterior (audio_vision.core.confidence)'),
     Param('min_confidence', 0.0, 'depth pixels with a confidence below this are published as NaN '
                                  '(REP 118 invalid); 0 = off', range=(0.0, 1.0), read_only=False),
     Param('sim_config', '', "simulation YAML whose chirp the audio carries (simulator node, capture node with "
