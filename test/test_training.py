@@ -83,6 +83,10 @@ def test_resume_continues_from_the_saved_epoch(tiny_dataset, tmp_path):
     proc = run_cli(*args)                            # same run, full schedule: resumes at epoch 2
     assert 'resuming after epoch 1' in proc.stdout
     assert len((tmp_path / 'run' / 'vqvae_depth' / 'log.jsonl').read_text().splitlines()) == 3
+    # Another process training another stage of the same run directory (as scripts/reproduce_default_model.sh
+    # does) adds its timings to the directory's instead of replacing them.
+    run_cli(*args[:-1], 'end_to_end', '--epochs-scale', 0.5)
+    assert set(json.loads((tmp_path / 'run' / 'timings.json').read_text())) == {'vqvae_depth', 'end_to_end_depth'}
 
 
 def test_torchrun_data_parallel_on_two_cpu_processes(tiny_dataset, tmp_path):

@@ -25,7 +25,7 @@ from audio_vision.core.chirp import check_chirp_match
 from audio_vision.core.checkpoint import ArrayGeometry, ModalityModel, ModalitySpec, save_checkpoint
 from audio_vision.core.classes import DEFAULT_CLASS_TABLE, ClassTable
 from audio_vision.core.metrics import MetricAccumulator
-from audio_vision.core.modality import image_to_tensor, make_codec
+from audio_vision.core.modality import MODALITIES, image_to_tensor, make_codec
 from audio_vision.dataset import DatasetReader
 from audio_vision.training.config import TrainConfig
 from audio_vision.training.data import SplitData, load_split
@@ -202,6 +202,18 @@ class Trainer:
                         self.run_dir / f'end_to_end_{modality}', cfg.seed, validate)
         return unwrap(net)
 
+    def stage_histories(self) -> dict[str, list[dict]]:
+        """Every stage's epoch history in the run directory: this process' own, else its log.jsonl."""
+        out = {}
+        for modality in MODALITIES:
+            for stage in ('vqvae', 'atnet', 'end_to_end'):
+                name, log = f'{stage}_{modality}', self.run_dir / f'{stage}_{modality}' / 'log.jsonl'
+                if name in self.histories:
+                    out[name] = self.histories[name]
+                elif log.is_file():
+                    out[name] = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+        return out
+
     # -- the whole run -------------------------------------------------------------------------
     def run(self) -> dict:
         cfg, out_dir = self.cfg, self.run_dir / 'models'
@@ -229,6 +241,11 @@ class Trainer:
                                  len(self.table))
             save_mean(out_dir / 'mean.pt', mean)
         if self.info.is_main:
-            plot_curves(self.histories, self.run_dir / 'curves.png')
-            (self.run_dir / 'timings.json').write_text(json.dumps(self.timings, indent=2))
+            # Several processes may train the stages of one run directory (scripts/reproduce_default_model.sh
+            # trains a modality's AT-net and end-to-end baseline side by side): the curves and timings
+            # cover every stage the directory holds, not only this process'.
+            plot_curves(self.stage_histories(), self.run_dir / 'curves.png')
+            path = self.run_dir / 'timings.json'
+            earlier = json.loads(path.read_text()) if path.is_file() else {}
+            path.write_text(json.dumps({**earlier, **self.timings}, indent=2))
         return {'histories': self.histories, 'timings': self.timings, 'models': str(out_dir)}
