@@ -5,7 +5,9 @@ Early part: a pyroomacoustics `ShoeBox` with the room's database materials (7 oc
 `air_absorption=True`, image sources up to `recording.ism_order`. The per-(mic, source) RIRs
 are assembled exactly as `Room.compute_rir()` does (same image sources, damping, air
 absorption, fractional-delay sinc builder, octave filter bank, high-pass) but batched over
-all pairs, which is several times faster than pyroomacoustics' per-pair loop.
+all pairs, which is several times faster than pyroomacoustics' per-pair loop. The octave filter
+bank is pyroomacoustics' own computation with its per-FFT-size constants kept (`octave_band_sum`,
+checked bit for bit against pyroomacoustics), so a dataset's samples do not depend on these shortcuts.
 
 Late part: a low ISM order alone truncates the reverberant tail (RT60 collapses to the order's
 horizon) and hybrid ray tracing costs seconds per room. Beyond the time where the ISM stops
