@@ -151,7 +151,7 @@ def ism_rirs(shoebox: pra.ShoeBox) -> tuple[np.ndarray, int]:
 
 
 def _rir_highpass_sos(fs: int) -> np.ndarray:
-    """pyroomacoustics' RIR high-pass (`rir_hpf_fc`, `rir_hpf_kwargs`) as second-order sections, designed
+    """The RIR high-pass of pyroomacoustics (`rir_hpf_fc`, `rir_hpf_kwargs`) as second-order sections, designed
     once per setting (the design costs more than the filtering of a whole room's RIRs)."""
     kwargs = pra.constants.get('rir_hpf_kwargs')
     key = (int(fs), float(pra.constants.get('rir_hpf_fc')), tuple(sorted(kwargs.items())))
