@@ -75,7 +75,7 @@ def window_oracle_half_ratio(pred, gt) -> float:
 
 
 def abs_rel_by_band(pred, gt, axis: int, bands: int = 8, depth_range=(1.0, 3.0)) -> list[dict]:
-    """AbsRel of the pixels with a predicted depth in ``depth_range`` per image row (axis 1) or column (axis 2)
+    """The AbsRel of the pixels with a predicted depth in ``depth_range`` per image row (axis 1) or column (axis 2)
     band: how the error depends on the pixel's direction at a fixed predicted depth."""
     with np.errstate(invalid='ignore'):
         ok = np.isfinite(pred) & np.isfinite(gt) & (gt > 0) & (pred >= depth_range[0]) & (pred < depth_range[1])
