@@ -170,7 +170,7 @@ class AudioToVision:
         """(B, C, N) audio -> (images as :meth:`predict_batch`, {modality: (B, H, W) float32 confidence in [0, 1]}).
 
         Runs the eager modules (the latent is needed; the images equal the eager backend's). ``kind``: one
-        of :data:`audio_vision.core.confidence.KINDS` (None = the default, decoder disagreement).
+        of :data:`audio_vision.core.confidence.KINDS` (None = its ``DEFAULT_KIND``).
         """
         from audio_vision.core.confidence import DEFAULT_KIND, decode_with_confidence
         if not self.quantize:
