@@ -416,6 +416,10 @@ def run(config: dict, seconds: float, warmup: float, domain_id: int, wav: Path |
     return out
 
 
+LATENCY_TARGET_MS = 40.0       # issue 11: window end -> image received p50 in the composed graph
+CPU_GROWTH_TARGET_PCT = 10.0   # ... for at most this much more process CPU than the previous setting
+
+
 def report(result: dict) -> str:
     """A markdown table of a result JSON (docs/BENCHMARKS.md quotes it): one row per configuration; process CPU
     also relative to the first configuration (today's setting in the documented command)."""
@@ -445,6 +449,18 @@ def report(result: dict) -> str:
                      f"| {r['windows']} ({r.get('dropped_windows', '')}) |")
     lines += ['', 'Milliseconds; `source=none` is the model alone, once per hop, no graph (its inference is the '
               "comparison for the graph's)."]
+    rows = {t: r for t, r in result['results'].items() if 'error' not in r}
+    if 'source=sim' in rows and len(rows) > 1:
+        first_text, first = next(iter(rows.items()))
+        shipped = rows['source=sim']
+        p50 = (shipped.get('total_ms') or {}).get('p50')
+        cpu = 100 * (shipped['process_cpu'] / first['process_cpu'] - 1) if first['process_cpu'] else None
+        if p50 is not None and cpu is not None:
+            lines += ['', f"The shipped configuration (`source=sim`): window end -> image received p50 {p50:.1f} ms, "
+                      f"{'within' if p50 <= LATENCY_TARGET_MS else '**above**'} the {LATENCY_TARGET_MS:g} ms target; "
+                      f"process CPU {cpu:+.0f} % against `{first_text}`, "
+                      f"{'within' if cpu <= CPU_GROWTH_TARGET_PCT else '**above**'} the "
+                      f"+{CPU_GROWTH_TARGET_PCT:g} % allowed."]
     return '\n'.join(lines)
 
 
