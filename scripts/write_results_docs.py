@@ -165,7 +165,8 @@ def ablation_section(study: str) -> str:
     best_seg = max(rows, key=lambda n: rows[n]['segmentation']['miou'])
     return (f"\n## {ABLATION_STUDIES[study]}\n\n{ablation.get('description', '')}\n\n"
             f"| {ablation.get('variable', 'input')} | depth AbsRel | δ1 | mIoU | person IoU |"
-            + (' AT-net training, depth / segmentation (min, 1 thread each) |' if timed else '') + "\n"
+            + (' AT-net training wall clock, depth / segmentation (min, 1 thread each, shared machine) |'
+               if timed else '') + "\n"
             "| --- | --- | --- | --- | --- |" + (' --- |' if timed else '') + "\n" + '\n'.join(lines) +
             f"\n\nLowest depth AbsRel: {best_depth}; highest mIoU: {best_seg}.\n")
 
@@ -177,15 +178,11 @@ def width_deviation(width: int | None) -> str:
     if not study or str(width) not in study['rows'] or '64 (the original)' not in study['rows']:
         return line + '; not re-measured against width 64 on this dataset.'
     ours, orig = study['rows'][str(width)], study['rows']['64 (the original)']
-    train_s = study.get('train_seconds') or {}
-    cost = ''
-    if train_s.get(str(width)) and train_s.get('64 (the original)'):
-        mine = sum(train_s[str(width)].values())
-        theirs = sum(train_s['64 (the original)'].values())
-        cost = f', and width 64 takes {theirs / mine:.1f} x the training time'
+    cost = (' (training time per variant is in that section, measured on a machine whose load differed between '
+            'the two variants)')
     return (line + f'. Measured (docs/ablation_width.json, {study["command"]}): width 64 scores depth AbsRel '
             f"{orig['depth']['abs_rel']:.3f} vs {ours['depth']['abs_rel']:.3f} and mIoU "
-            f"{orig['segmentation']['miou']:.3f} vs {ours['segmentation']['miou']:.3f}{cost}.")
+            f"{orig['segmentation']['miou']:.3f} vs {ours['segmentation']['miou']:.3f}, see \"ResNet width\"{cost}.")
 
 
 def budget_note(train: dict) -> str:
