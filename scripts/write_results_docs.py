@@ -292,7 +292,7 @@ def main() -> None:
     today, mach = date.today().isoformat(), machine()
     rows = res['rows']
     e2e = rows.get('end_to_end')
-    repro = ('bash scripts/reproduce_default_model.sh   # dataset -> features -> train (2 processes) -> mean -> '
+    repro = ('bash scripts/reproduce_default_model.sh   # dataset -> features -> train (3 processes) -> mean -> '
              'export -> evaluate\n.venv/bin/python scripts/write_results_docs.py')
     bar = bar_rows(res)
     bar_met = all(ok for _, ok, _ in bar)
