@@ -122,16 +122,14 @@ def main() -> int:
     args = ap.parse_args()
     variable, variants = STUDIES[args.study]
     base = yaml.safe_load(args.config.read_text())
+    # Every variant's AT-nets get the study's epochs, also where the config gives a modality more.
+    for stages in (base.get('optim_overrides') or {}).values():
+        stages.get('atnet_optim', {}).pop('epochs', None)
     total = args.limit or train_windows(args.data)
     rows, seconds, windows, objectives, train_seconds = {}, {}, {}, {}, {}
     for i, (name, (patch, share)) in enumerate(variants.items()):
         run = Path(f'{args.runs}-{args.study}{i}')
         cfg = merged(base, {**patch, 'atnet_optim': {'epochs': args.epochs}})
-        # Every variant's AT-nets get the study's epochs, also where the config gives a modality more.
-        cfg['optim_overrides'] = {m: {name: {k: v for k, v in o.items()
-                                             if not (name == 'atnet_optim' and k == 'epochs')}
-                                      for name, o in stages.items()}
-                                  for m, stages in (cfg.get('optim_overrides') or {}).items()}
         limit = round(total * share)
         t0 = time.time()
         train_variant(run, cfg, args.data, args.runs, None if limit >= train_windows(args.data) else limit)

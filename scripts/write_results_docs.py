@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from audio_vision.training.evaluate import markdown_table
-from audio_vision.training.loop import best_epoch
+from audio_vision.training.loop import best_epoch, read_log
 from audio_vision.training.trainer import MONITOR
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,11 +52,9 @@ def summarise_training(runs: Path) -> dict:
         cfg = read_json(run / 'config.json')
         out['config'] = cfg or out['config']       # the last modality's run: the newest config
         for stage in ('vqvae', 'atnet', 'end_to_end'):
-            log = run / f'{stage}_{m}' / 'log.jsonl'
-            if not log.is_file():
-                continue
-            rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-            out['stages'][f'{stage}_{m}'] = {'epochs_run': len(rows), 'history': rows}
+            rows = read_log(run / f'{stage}_{m}')
+            if rows:
+                out['stages'][f'{stage}_{m}'] = {'epochs_run': len(rows), 'history': rows}
         timings = read_json(run / 'timings.json') or {}
         for name, seconds in timings.items():
             out['stages'].setdefault(name, {})['seconds'] = round(seconds, 1)

@@ -12,7 +12,7 @@ import json
 import math
 import os
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -135,9 +135,10 @@ class WeightAverage:
             model.load_state_dict(own)
 
 
-@contextmanager
-def _raw(model: nn.Module):
-    yield model
+def read_log(stage_dir: Path) -> list[dict]:
+    """The epoch rows `fit` appended to `<stage_dir>/log.jsonl` ([] when the stage has none)."""
+    log = Path(stage_dir) / 'log.jsonl'
+    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.is_file() else []
 
 
 def fit(model: nn.Module, step: Callable[[nn.Module, torch.Tensor], torch.Tensor], n_train: int,
@@ -174,7 +175,7 @@ def fit(model: nn.Module, step: Callable[[nn.Module, torch.Tensor], torch.Tensor
     average = WeightAverage(unwrap(model), optim.ema_decay) if optim.ema_decay else None
     if average is not None and state is not None and 'average' in state:
         average.load_state_dict(state['average'])
-    averaged = average.applied if average is not None else _raw
+    averaged = average.applied if average is not None else nullcontext
     if state is not None:
         # Re-derive the LR schedule position instead of loading it, so a resumed run may also
         # extend the number of epochs (the one-cycle schedule is stretched to the new total).

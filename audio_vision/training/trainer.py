@@ -30,7 +30,8 @@ from audio_vision.dataset import DatasetReader
 from audio_vision.training.config import TrainConfig
 from audio_vision.training.data import SplitData, load_split
 from audio_vision.training.objectives import ATNetObjective
-from audio_vision.training.loop import DistInfo, Monitor, fit, init_distributed, stopped_early, unwrap, wrap_ddp
+from audio_vision.training.loop import (DistInfo, Monitor, fit, init_distributed, read_log, stopped_early, unwrap,
+                                        wrap_ddp)
 from audio_vision.training.specs import end_to_end_config, modality_spec
 from audio_vision.training.plots import plot_curves
 
@@ -204,15 +205,9 @@ class Trainer:
 
     def stage_histories(self) -> dict[str, list[dict]]:
         """Every stage's epoch history in the run directory: this process' own, else its log.jsonl."""
-        out = {}
-        for modality in MODALITIES:
-            for stage in ('vqvae', 'atnet', 'end_to_end'):
-                name, log = f'{stage}_{modality}', self.run_dir / f'{stage}_{modality}' / 'log.jsonl'
-                if name in self.histories:
-                    out[name] = self.histories[name]
-                elif log.is_file():
-                    out[name] = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-        return out
+        names = [f'{stage}_{modality}' for modality in MODALITIES for stage in ('vqvae', 'atnet', 'end_to_end')]
+        out = {name: self.histories.get(name) or read_log(self.run_dir / name) for name in names}
+        return {name: rows for name, rows in out.items() if rows}
 
     # -- the whole run -------------------------------------------------------------------------
     def run(self) -> dict:
