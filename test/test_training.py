@@ -260,6 +260,8 @@ def test_per_modality_optim_overrides_apply_to_one_modality_and_scale_with_the_c
         TrainConfig.from_dict({'optim_overrides': {'depth': {'atnet': {'epochs': 3}}}})
     with pytest.raises(ValueError, match=r"unknown setting\(s\) \['epoch'\]"):
         TrainConfig.from_dict({'optim_overrides': {'depth': {'atnet_optim': {'epoch': 3}}}})
+    with pytest.raises(ValueError, match='ema_decay must lie in'):              # at load, before any training
+        TrainConfig.from_dict({'optim_overrides': {'depth': {'atnet_optim': {'ema_decay': 1.5}}}})
     path = tmp_path / 'train.yaml'
     path.write_text(yaml.safe_dump(cfg.to_dict()))
     args = argparse.Namespace(config=path, modalities=None, stages=None, latent_size=None, seed=None, threads=None,

@@ -35,6 +35,10 @@ class OptimConfig:
     # high learning rate of the one-cycle schedule's middle. None = the raw weights.
     ema_decay: float | None = None
 
+    def __post_init__(self):
+        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
+            raise ValueError(f'ema_decay must lie in (0, 1) or be null, got {self.ema_decay}')
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -65,6 +69,7 @@ class TrainConfig:
                 unknown = sorted(set(patch) - fields)
                 if unknown:
                     raise ValueError(f'optim_overrides.{modality}.{name}: unknown setting(s) {unknown}')
+                self.optim(name, modality)        # the overridden values checked as the stage's own are
 
     def optim(self, name: str, modality: str) -> OptimConfig:
         """The optimizer settings of stage optimizer `name` ('atnet_optim', ...) for `modality`."""
