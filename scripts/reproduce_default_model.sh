@@ -17,7 +17,16 @@ MODELS=${MODELS:-models}
 CONFIG=${CONFIG:-config/train.yaml}
 mkdir -p "$RUN"
 TIMINGS="$RUN/timings.json"
-echo '{}' > "$TIMINGS"
+# Where and when the times below were taken, so that docs can quote them with their machine and date.
+$PY - "$TIMINGS" "$N" "$SEED" <<'EOF'
+import json, os, platform, subprocess, sys, time
+cpu = next((line.split(':', 1)[1].strip() for line in open('/proc/cpuinfo') if line.startswith('model name')), '')
+commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True).stdout.strip()
+json.dump({'run': {'started_utc': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), 'cpus': os.cpu_count(),
+                   'cpu_model': cpu, 'python': platform.python_version(), 'commit': commit,
+                   'command': f'N={sys.argv[2]} SEED={sys.argv[3]} bash scripts/reproduce_default_model.sh'}},
+          open(sys.argv[1], 'w'), indent=2)
+EOF
 record() {  # record NAME SECONDS: add one stage to timings.json
   $PY - "$TIMINGS" "$1" "$2" <<'EOF'
 import json, sys
@@ -43,16 +52,17 @@ fi
 step features $PY -m audio_vision train --data "$DATA" --run-dir "$RUN" --config "$CONFIG" --cache-features --no-progress
 t0=$SECONDS
 pids=()
-# Three single-threaded processes: segmentation's three stages; depth's VQ-VAE + AT-net; depth's
-# end-to-end baseline (depth trains twice as many epochs: config/train.yaml, optim_overrides), so that
-# neither core idles while the longest chain runs. They share each modality's run directory.
+# Four single-threaded processes, two per modality: its VQ-VAE + AT-net, and its end-to-end baseline
+# (which needs no VQ-VAE), so that neither core idles while the longest chain runs. The two processes of a
+# modality share its run directory (the trainer merges their timings and curves).
 train() {  # train LOG MODALITY STAGES...
   local log=$1 m=$2; shift 2
   $PY -m audio_vision train --data "$DATA" --run-dir "$RUN-$m" --config "$CONFIG" --modalities "$m" \
     --stages "$@" --threads 1 --export "$MODELS" --no-progress > "$RUN/$log" 2>&1 &
   pids+=($!)
 }
-train train-segmentation.log segmentation vqvae atnet end_to_end
+train train-segmentation.log segmentation vqvae atnet
+train train-segmentation-end_to_end.log segmentation end_to_end
 train train-depth.log depth vqvae atnet
 train train-depth-end_to_end.log depth end_to_end
 for p in "${pids[@]}"; do wait "$p"; done
