@@ -80,49 +80,86 @@ DEFAULT_VARIANTS = {'method': MapVariant(), 'method_no_confidence': MapVariant(c
                     'ground_truth': MapVariant('ground_truth', confidence=False)}
 
 
+@dataclass
+class DriveFrames:
+    """What a drive gives the mapper, predicted once and fused into any number of grids: per window (the
+    model's window every ``hop_s``, stamped at its end) the camera pose and the method's depth, depth
+    confidence and segmentation, plus the ground-truth depth at the same pose where asked for."""
+
+    poses: np.ndarray                     # (N, 4, 4) camera pose (optical frame in the room frame)
+    path: np.ndarray                      # (N, 4) rows of t, x, y, yaw of the robot
+    depth: np.ndarray                     # (N, H, W) m
+    confidence: np.ndarray                # (N, H, W) in [0, 1]
+    segmentation: np.ndarray | None       # (N, H, W) class ids, None without a segmentation model
+    gt_depth: np.ndarray | None           # (N, H, W) m, None unless rendered
+    K: np.ndarray                         # (3, 3) camera intrinsics
+
+
+def predict_drive(drive: TrajectoryDrive, model, audio: np.ndarray | None = None, hop_s: float = 0.25,
+                  update_s: float = 0.25, batch: int = 16, progress=None, ground_truth: bool = True) -> DriveFrames:
+    """Record ``drive`` (unless its ``audio`` is given) and predict every window once."""
+    sim = drive.sim
+    fs = sim.sample_rate
+    if audio is None:
+        audio = drive.record(update_s)
+    window = int(model.window_samples)
+    hop = int(round(hop_s * fs))
+    ends = np.arange(window, audio.shape[1] + 1, hop)
+    poses, path, depth, conf, seg, gt = [], [], [], [], [], []
+    for start in range(0, len(ends), batch):
+        chunk = ends[start:start + batch]
+        x = np.stack([audio[:, e - window:e] for e in chunk]).astype(np.float32)
+        images, confidence = model.predict_batch_with_confidence(x)
+        depth.extend(images['depth'])
+        conf.extend(confidence['depth'])
+        if 'segmentation' in images:
+            seg.extend(images['segmentation'])
+        for e in chunk:
+            t = e / fs
+            scene = drive.scene_at(t)
+            poses.append(scene.camera_pose)
+            path.append((t, *scene.robot_position[:2], scene.robot_yaw))
+            if ground_truth:
+                gt.append(sim.render(scene).depth)
+        if progress is not None:
+            progress(min(start + batch, len(ends)), len(ends))
+    return DriveFrames(np.array(poses), np.array(path), np.array(depth), np.array(conf),
+                       np.array(seg) if seg else None, np.array(gt) if ground_truth else None, sim.camera.K)
+
+
+def fuse_drive(frames: DriveFrames, config: GridConfig, variant: MapVariant) -> OccupancyGrid2D:
+    """One grid: every frame of ``frames`` fused as ``variant`` says, on ``config`` + the variant's overrides."""
+    if variant.segmentation and frames.segmentation is None:
+        raise ValueError('a variant with segmentation needs a model that predicts segmentation')
+    if variant.depth == 'ground_truth' and frames.gt_depth is None:
+        raise ValueError('a ground-truth variant needs frames predicted with ground_truth=True')
+    grid = OccupancyGrid2D(replace(config, **dict(variant.overrides)))
+    for i, T in enumerate(frames.poses):
+        if variant.depth == 'ground_truth':
+            grid.integrate(frames.gt_depth[i], frames.K, T)
+        else:
+            grid.integrate(frames.depth[i], frames.K, T, frames.confidence[i] if variant.confidence else None,
+                           frames.segmentation[i] if variant.segmentation else None)
+    return grid
+
+
 def map_drive(drive: TrajectoryDrive, model, audio: np.ndarray | None = None, hop_s: float = 0.25,
               update_s: float = 0.25, config: GridConfig | None = None, tolerance_m: float = 0.2,
               batch: int = 16, progress=None, variants: dict[str, MapVariant] | None = None) -> dict:
     """Fuse each of ``variants`` (default: :data:`DEFAULT_VARIANTS`) along ``drive`` and score each grid
     against the floor plan. Returns grids, masks, poses and scores (by variant name). A variant with
     ``segmentation`` needs ``model`` to predict segmentation too."""
-    sim = drive.sim
-    fs = sim.sample_rate
     variants = dict(DEFAULT_VARIANTS if variants is None else variants)
     if any(v.segmentation for v in variants.values()) and 'segmentation' not in model.modalities:
         raise ValueError('a variant with segmentation needs a model that predicts segmentation')
-    if audio is None:
-        audio = drive.record(update_s)
     config = config or grid_for_room(drive.scene.room.size)
-    window = int(model.window_samples)
-    hop = int(round(hop_s * fs))
-    ends = np.arange(window, audio.shape[1] + 1, hop)
-    grids = {name: OccupancyGrid2D(replace(config, **dict(v.overrides))) for name, v in variants.items()}
-    K = sim.camera.K
-    poses = []
-    for start in range(0, len(ends), batch):
-        chunk = ends[start:start + batch]
-        x = np.stack([audio[:, e - window:e] for e in chunk]).astype(np.float32)
-        images, conf = model.predict_batch_with_confidence(x)
-        for i, e in enumerate(chunk):
-            t = e / fs
-            scene = drive.scene_at(t)
-            T = scene.camera_pose
-            poses.append((t, *scene.robot_position[:2], scene.robot_yaw))
-            gt_depth = sim.render(scene).depth if any(v.depth == 'ground_truth' for v in variants.values()) \
-                else None
-            for name, v in variants.items():
-                if v.depth == 'ground_truth':
-                    grids[name].integrate(gt_depth, K, T)
-                else:
-                    grids[name].integrate(images['depth'][i], K, T, conf['depth'][i] if v.confidence else None,
-                                          images['segmentation'][i] if v.segmentation else None)
-        if progress is not None:
-            progress(min(start + batch, len(ends)), len(ends))
+    frames = predict_drive(drive, model, audio, hop_s, update_s, batch, progress,
+                           ground_truth=any(v.depth == 'ground_truth' for v in variants.values()))
+    grids = {name: fuse_drive(frames, config, v) for name, v in variants.items()}
     occupied, free = floor_plan_masks(drive, config)
     scores = {name: score_grid(g, occupied, free, tolerance_m) for name, g in grids.items()}
-    return {'grids': grids, 'true_occupied': occupied, 'true_free': free, 'poses': np.array(poses),
-            'scores': scores, 'windows': int(len(ends)), 'config': config, 'tolerance_m': tolerance_m}
+    return {'grids': grids, 'true_occupied': occupied, 'true_free': free, 'poses': frames.path,
+            'scores': scores, 'windows': int(len(frames.poses)), 'config': config, 'tolerance_m': tolerance_m}
 
 
 def score_grid(grid: OccupancyGrid2D, occupied: np.ndarray, free: np.ndarray, tolerance_m: float = 0.2) -> dict:
