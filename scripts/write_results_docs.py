@@ -268,6 +268,34 @@ def budget_section(res: dict) -> str:
             + ('\n' + rerun if rerun else ''))
 
 
+def mapping_tuning_section(mapping: dict) -> str:
+    """Is the mapper the limit? docs/mapping_tuning.json (scripts/tune_mapping.py) as a paragraph; '' when absent."""
+    tuning = read_json(DOCS / 'mapping_tuning.json')
+    if not tuning:
+        return ''
+    val, test = tuning['validation'], tuning['test']
+    changed = ', '.join(f'`{k}` {v}' for k, v in tuning['chosen'].items()
+                        if k in tuning['default'] and v != tuning['default'][k]) or 'the default'
+    loose = max(val['tried'], key=lambda r: r['mean']['occupied_f1'])['mean']
+    search = ', '.join(f'`{k}` {list(c)}' for k, c in tuning['search'].items())
+    d, c = test['default']['mean'], test['chosen']['mean']
+    target = mapping['target_occupied_f1']
+    verdict = ('No setting of the mapper reaches the target: the cells it marks occupied in the wrong place come '
+               'from depth that is consistently wrong, not from noise a sensor model can average away.'
+               if loose['occupied_f1'] < target else
+               'A setting of the mapper reaches the target on the validation rooms.')
+    return (f"\nIs the mapper the limit? `python {tuning['command']}` (docs/mapping_tuning.json, "
+            f"{tuning['date'][:10]}) searches its sensor model ({search}) one setting at a time on "
+            f"{len(tuning['val_seeds'])} validation rooms (seeds {', '.join(str(x) for x in tuning['val_seeds'])}), "
+            f"keeping the free-space IoU within {tuning['max_free_iou_drop']:g} of the default's; "
+            f"{len(val['tried'])} settings tried. Validation occupied F1: default "
+            f"{val['default']['occupied_f1']:.3f}, chosen {val['chosen']['occupied_f1']:.3f} ({changed}); the best "
+            f"F1 of any setting tried, free IoU ignored, is {loose['occupied_f1']:.3f} (precision "
+            f"{loose['occupied_precision']:.3f}, free IoU {loose['free_iou']:.3f}). On the test rooms above "
+            f"(occupied F1 / free IoU): default {d['occupied_f1']:.3f} / {d['free_iou']:.3f}, chosen "
+            f"{c['occupied_f1']:.3f} / {c['free_iou']:.3f}. {verdict}\n")
+
+
 def depth_error_section() -> str:
     """docs/depth_error_probe.json (scripts/depth_error_probe.py) as a Markdown section; '' when absent."""
     probe = read_json(DOCS / 'depth_error_probe.json')
@@ -458,6 +486,7 @@ def main() -> None:
                   + '\n\n' + f"Target occupied F1 >= {mapping['target_occupied_f1']} with the method: "
                   f"{'met' if f1 >= mapping['target_occupied_f1'] else '**not met**'} ({f1:.3f})." + seg_note
                   + "\n\n![map](mapping.png)\n")
+    map_md += mapping_tuning_section(mapping) if map_md else ''
     time_lines = '\n'.join(f'| {k} | {v / 60:.1f} min |' for k, v in timings.items() if isinstance(v, (int, float)))
     features = t.get('features', {})
     notes_path = DOCS / 'reproduce_notes.md'          # how the times were taken (written by whoever ran it)
