@@ -185,7 +185,7 @@ def width_deviation(width: int | None) -> str:
 
 def budget_note(train: dict) -> str:
     """A sentence on weight averaging and per-modality budgets in the training config ('' when none)."""
-    averaged = [name.replace('_optim', '').replace('_', '-') for name in ('atnet_optim', 'end_to_end_optim')
+    averaged = [label for name, label in (('atnet_optim', 'AT-nets'), ('end_to_end_optim', 'end-to-end baselines'))
                 if train.get(name, {}).get('ema_decay')]
     note = ''
     if averaged:
@@ -240,15 +240,6 @@ def budget_section(res: dict) -> str:
                     lines.append(f'| segmentation | method | person IoU ({kind}) | {a:.3f} | {b:.3f} | {b - a:+.3f} |')
     if not sources:
         return ''
-    # The depth models trained at 28 epochs before segmentation followed are in the segmentation file's
-    # depth rows: against docs/results.json they show how closely a second training reproduces them.
-    earlier = (read_json(DOCS / BUDGET_BEFORE['segmentation'][0]) or {}).get('rows', {})
-    rerun = ''
-    if 'method' in earlier and 'end_to_end' in earlier:
-        rerun = ('Depth at 28 epochs, trained twice with the same config and seed (the models shipped before '
-                 'segmentation followed, then docs/results.json): ' + '; '.join(
-                     f"{row} AbsRel {earlier[row]['depth']['abs_rel']:.3f} then "
-                     f"{res['rows'][row]['depth']['abs_rel']:.3f}" for row in ('method', 'end_to_end')) + '.\n')
     verdicts = []
     for modality, g in gains.items():
         if 'method' in g and 'end_to_end' in g:
@@ -264,8 +255,7 @@ def budget_section(res: dict) -> str:
             "MSE + image loss, the objective ablation's best depth), segmentation after. Test split, same "
             f"command; before: {', '.join(sources)}, the results of the models shipped before; after: "
             "docs/results.json:\n\n" + '\n'.join(lines) + '\n\n'
-            + ('; '.join(verdicts)[:1].upper() + '; '.join(verdicts)[1:] + '.\n' if verdicts else '')
-            + ('\n' + rerun if rerun else ''))
+            + ('; '.join(verdicts)[:1].upper() + '; '.join(verdicts)[1:] + '.\n' if verdicts else ''))
 
 
 def mapping_tuning_section(mapping: dict) -> str:
