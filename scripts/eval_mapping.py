@@ -23,14 +23,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from audio_vision.core.pipeline import AudioToVision  # noqa: E402
 from audio_vision.simulation.config import SimConfig  # noqa: E402
-from audio_vision.simulation.mapping import MapVariant, grid_for_room, map_drive, plot_maps  # noqa: E402
+from audio_vision.simulation.mapping import MapVariant, grid_for_room, map_drive, mean_scores, plot_maps  # noqa: E402
 from audio_vision.simulation.simulator import Simulator  # noqa: E402
 from audio_vision.simulation.trajectory import TrajectoryDrive  # noqa: E402
 
@@ -87,9 +86,7 @@ def main(argv=None) -> int:
             args.png.parent.mkdir(parents=True, exist_ok=True)
             plot_maps(result, args.png, f'seed {seed}: {args.duration:g} s drive, room {room.size[0]:.1f} x '
                                         f'{room.size[1]:.1f} m, {len(drive.scene.sources)} bodies', PANELS)
-    mean = {name: {key: float(np.mean([r['scores'][name][key] for r in rooms]))
-                   for key in ('occupied_f1', 'occupied_precision', 'occupied_recall', 'free_iou')}
-            for name in rooms[0]['scores']}
+    mean = {name: mean_scores([r['scores'][name] for r in rooms]) for name in rooms[0]['scores']}
     out = {'command': ' '.join([Path(sys.argv[0]).as_posix()] + (argv if argv is not None else sys.argv[1:])),
            'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
            'machine': f'{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, '

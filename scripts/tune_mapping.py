@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import json
 import platform
 import sys
@@ -37,7 +38,7 @@ from audio_vision.core.occupancy import GridConfig  # noqa: E402
 from audio_vision.core.pipeline import AudioToVision  # noqa: E402
 from audio_vision.simulation.config import SimConfig  # noqa: E402
 from audio_vision.simulation.mapping import (DriveFrames, MapVariant, floor_plan_masks, fuse_drive,  # noqa: E402
-                                             grid_for_room, predict_drive, score_grid)
+                                             grid_for_room, mean_scores, predict_drive, score_grid)
 from audio_vision.simulation.simulator import Simulator  # noqa: E402
 from audio_vision.simulation.trajectory import TrajectoryDrive  # noqa: E402
 
@@ -61,15 +62,18 @@ def variant_of(setting: dict) -> MapVariant:
 def drive_frames(sim: Simulator, model, seed: int, duration: float, cache: Path) -> tuple[TrajectoryDrive,
                                                                                           DriveFrames]:
     """The drive of room ``seed`` and its predictions. Both its audio (the slow part, the same for every model)
-    and this model's predictions are cached in ``cache``."""
+    and this model's predictions are cached in ``cache``, named by the simulator's config (its hash), the
+    seed and the duration, so that a changed config never reuses another config's drives."""
     drive = TrajectoryDrive.sample(sim, seed, duration)
     cache.mkdir(parents=True, exist_ok=True)
-    path = cache / f"{model.model_id.replace(':', '-').replace('+', '_')}-seed{seed}-{duration:g}s.npz"
+    config_id = hashlib.sha256(json.dumps(sim.cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+    name = f'sim{config_id}-seed{seed}-{duration:g}s'
+    path = cache / f"{model.model_id.replace(':', '-').replace('+', '_')}-{name}.npz"
     if path.is_file():
         with np.load(path, allow_pickle=False) as z:
             frames = DriveFrames(**{k: (z[k] if k in z.files else None) for k in DriveFrames.__dataclass_fields__})
         return drive, frames
-    audio_path = cache / f'audio-seed{seed}-{duration:g}s.npy'
+    audio_path = cache / f'audio-{name}.npy'
     if audio_path.is_file():
         audio = np.load(audio_path, allow_pickle=False)
     else:
@@ -85,11 +89,6 @@ def score(drive: TrajectoryDrive, frames: DriveFrames, variant: MapVariant, reso
     config = grid_for_room(drive.scene.room.size, resolution, pixel_stride=pixel_stride)
     occupied, free = floor_plan_masks(drive, config)
     return score_grid(fuse_drive(frames, config, variant), occupied, free)
-
-
-def mean_of(scores: list[dict]) -> dict:
-    keys = ('occupied_f1', 'occupied_precision', 'occupied_recall', 'free_iou')
-    return {k: float(np.mean([s[k] for s in scores])) for k in keys}
 
 
 def main(argv=None) -> int:
@@ -122,8 +121,8 @@ def main(argv=None) -> int:
         key = tuple(sorted(setting.items()))
         if key not in tried:
             variant = variant_of(setting)
-            tried[key] = mean_of([score(*drives[s], variant, args.resolution, args.pixel_stride)
-                                  for s in args.val_seeds])
+            tried[key] = mean_scores([score(*drives[s], variant, args.resolution, args.pixel_stride)
+                                      for s in args.val_seeds])
         return tried[key]
 
     start = {k: (False if k == 'segmentation' else getattr(GridConfig(), k)) for k in SEARCH}   # = MapVariant()
@@ -144,7 +143,7 @@ def main(argv=None) -> int:
     test = {}
     for name, variant in (('default', variant_of(start)), ('chosen', chosen)):
         rooms = {s: score(*drives[s], variant, args.resolution, args.pixel_stride) for s in args.test_seeds}
-        test[name] = {'variant': variant.describe(), 'rooms': rooms, 'mean': mean_of(list(rooms.values()))}
+        test[name] = {'variant': variant.describe(), 'rooms': rooms, 'mean': mean_scores(list(rooms.values()))}
     out = {'command': ' '.join([Path(sys.argv[0]).as_posix()] + (argv if argv is not None else sys.argv[1:])),
            'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
            'machine': f'{platform.processor() or platform.machine()}, Python {platform.python_version()}, '

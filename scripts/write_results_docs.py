@@ -185,12 +185,12 @@ def width_deviation(width: int | None) -> str:
 
 def budget_note(train: dict) -> str:
     """A sentence on weight averaging and per-modality budgets in the training config ('' when none)."""
-    averaged = [label for name, label in (('atnet_optim', 'AT-nets'), ('end_to_end_optim', 'end-to-end baselines'))
-                if train.get(name, {}).get('ema_decay')]
+    stages = (('atnet_optim', 'AT-nets'), ('end_to_end_optim', 'end-to-end baselines'))
+    averaged = {label: train[name]['ema_decay'] for name, label in stages if train.get(name, {}).get('ema_decay')}
     note = ''
     if averaged:
         note = (f" The {' and '.join(averaged)} are validated and kept as an exponential moving average of their "
-                f"weights (decay {train['atnet_optim'].get('ema_decay') or train['end_to_end_optim']['ema_decay']:g}).")
+                f"weights (decay {' / '.join(f'{d:g}' for d in dict.fromkeys(averaged.values()))}).")
     parts = []
     for modality, stages in (train.get('optim_overrides') or {}).items():
         for name, patch in stages.items():

@@ -42,12 +42,17 @@ def test_confidence_shapes_range_and_images_unchanged(tiny, kind):
     np.testing.assert_allclose(one_conf['depth'], conf['depth'][1], rtol=1e-5, atol=1e-6)
 
 
-def test_confidence_is_one_on_a_codeword_and_falls_at_a_tie(tiny):
-    """A latent exactly on codewords is certain; half-way between two codewords is not (margin -> 0)."""
+def _on_first_codeword(tiny):
+    """(depth model, its codebook, its latent size h, a latent whose every h x h cell is codeword 0)."""
     model = tiny.models['depth']
     cb = model.vqvae.quantizer.codebook
     h = model.spec.vqvae.latent_size
-    on = cb[0][None, :, None, None].expand(1, -1, h, h).contiguous()
+    return model, cb, h, cb[0][None, :, None, None].expand(1, -1, h, h).contiguous()
+
+
+def test_confidence_is_one_on_a_codeword_and_falls_at_a_tie(tiny):
+    """A latent exactly on codewords is certain; half-way between two codewords is not (margin -> 0)."""
+    model, cb, h, on = _on_first_codeword(tiny)
     _, c_on = decode_with_confidence(model, on, 'margin')
     assert torch.allclose(c_on, torch.ones_like(c_on), atol=1e-4)
     d = ((cb - cb[0]) ** 2).sum(1)
@@ -64,10 +69,7 @@ def test_echo_range_is_one_on_codewords_and_falls_off_the_codebook_and_with_rang
     """echo_range: a latent on codewords (q = 0) is certain; off the codebook, the farther predicted pixel of two in
     the same direction is less confident, and a direction nearer the horizon less than a steep one."""
     from audio_vision.core.confidence import codebook_temperature, echo_range_confidence
-    model = tiny.models['depth']
-    cb = model.vqvae.quantizer.codebook
-    h = model.spec.vqvae.latent_size
-    on = cb[0][None, :, None, None].expand(1, -1, h, h).contiguous()
+    model, cb, h, on = _on_first_codeword(tiny)
     _, c_on = decode_with_confidence(model, on, 'echo_range')
     assert torch.allclose(c_on, torch.ones_like(c_on), atol=1e-4)
     _, c_off = decode_with_confidence(model, on + 0.5 * cb.std(), 'echo_range')

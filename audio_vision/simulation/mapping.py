@@ -171,6 +171,14 @@ def score_grid(grid: OccupancyGrid2D, occupied: np.ndarray, free: np.ndarray, to
                                                / max((occupied | free).sum(), 1))}
 
 
+SCORE_KEYS = ('occupied_f1', 'occupied_precision', 'occupied_recall', 'free_iou')
+
+
+def mean_scores(scores: list[dict]) -> dict:
+    """The mean over rooms of :func:`score_grid`'s headline scores."""
+    return {k: float(np.mean([s[k] for s in scores])) for k in SCORE_KEYS}
+
+
 def plot_maps(result: dict, path, title: str = '', labels=None) -> None:
     """PNG: floor plan, then the maps of ``labels`` ((grid name, panel label) pairs; default: ground-truth depth,
     method) present in ``result['grids']`` (with the path ``result['poses']``: rows of t, x, y, yaw)."""
