@@ -26,3 +26,15 @@ def default_model_dir() -> Path:
 
 def config_dir() -> Path:
     return share_dir() / 'config'
+
+
+def source_commit() -> str | None:
+    """The short git commit of the source checkout this package runs from, for result files to record;
+    None on an install or a tree without git."""
+    import subprocess
+    try:
+        out = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=_SOURCE_ROOT, capture_output=True,
+                             text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out or None

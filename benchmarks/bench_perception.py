@@ -43,6 +43,7 @@ for _path in (str(REPO_ROOT), str(BENCH_DIR)):      # the package of this checko
         sys.path.insert(0, _path)
 
 from audio_vision.cli import UserError  # noqa: E402
+from audio_vision.paths import source_commit  # noqa: E402
 
 SECTIONS = ('perception', 'stages', 'baseline', 'rss', 'graph', 'simulator', 'training')
 MODES = ('depth', 'segmentation', 'both')
@@ -472,11 +473,7 @@ def machine_info() -> dict:
         pass
     if hasattr(os, 'getloadavg'):
         info['load_average_at_start'] = [round(x, 2) for x in os.getloadavg()]
-    try:
-        info['git_commit'] = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=REPO_ROOT, capture_output=True,
-                                            text=True, timeout=10).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        info['git_commit'] = None
+    info['git_commit'] = source_commit()
     return info
 
 

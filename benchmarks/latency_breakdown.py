@@ -46,7 +46,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import threading
@@ -482,11 +481,11 @@ def main(argv=None) -> int:
 
     def log(text):
         print(text, file=sys.stderr, flush=True)
-    commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT, capture_output=True, text=True)
+    from audio_vision.paths import source_commit
     result = {'command': 'python benchmarks/latency_breakdown.py ' + ' '.join(sys.argv[1:] if argv is None else argv),
               'date': datetime.now(timezone.utc).isoformat(timespec='seconds'),
               'machine': {'platform': platform.platform(), 'cpus': os.cpu_count(),
-                          'git_commit': commit.stdout.strip() or None,
+                          'git_commit': source_commit(),
                           'load_average_at_start': [round(x, 2) for x in os.getloadavg()]},
               'results': {}}
     configs = {text: parse_config(text) for text in args.configs}

@@ -16,7 +16,6 @@ import argparse
 import datetime
 import json
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,6 +29,7 @@ from audio_vision.core.checkpoint import load_checkpoint  # noqa: E402
 from audio_vision.core.confidence import (DEFAULT_KIND, KINDS, decode_with_confidence,  # noqa: E402
                                           error_sparsification, sparsification)
 from audio_vision.core.modality import MODALITIES  # noqa: E402
+from audio_vision.paths import source_commit  # noqa: E402
 from audio_vision.training.data import load_split  # noqa: E402
 
 TARGET_HALF_RATIO = 0.7
@@ -102,14 +102,6 @@ def abs_rel_by_depth(pred, gt, edges=(0, 1, 2, 3, 4, 6, 20)) -> list[dict]:
     return rows
 
 
-def git_rev() -> str:
-    try:
-        return subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True,
-                              cwd=Path(__file__).resolve().parents[1], check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return 'unknown'
-
-
 def plot(result: dict, path: Path) -> None:
     import matplotlib
     matplotlib.use('Agg')
@@ -164,7 +156,8 @@ def main(argv=None) -> int:
               'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
               'machine': f'{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, '
                          f'Python {platform.python_version()}, torch {torch.__version__}',
-              'git': git_rev(), 'data': str(args.data), 'split': args.split, 'samples': len(data),
+              'git': source_commit() or 'unknown', 'data': str(args.data), 'split': args.split,
+              'samples': len(data),
               'models': str(args.models), 'model_ids': {m: getattr(mm, 'model_id', None) for m, mm in models.items()},
               'default_kind': DEFAULT_KIND, 'target_half_ratio': TARGET_HALF_RATIO, 'modalities': {}}
     if 'depth' in preds:

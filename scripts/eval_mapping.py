@@ -18,7 +18,6 @@ import argparse
 import datetime
 import json
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from audio_vision.core.pipeline import AudioToVision  # noqa: E402
+from audio_vision.paths import source_commit  # noqa: E402
 from audio_vision.simulation.config import SimConfig  # noqa: E402
 from audio_vision.simulation.mapping import MapVariant, grid_for_room, map_drive, mean_scores, plot_maps  # noqa: E402
 from audio_vision.simulation.simulator import Simulator  # noqa: E402
@@ -43,14 +43,6 @@ VARIANTS = {
 }
 PANELS = (('ground_truth', 'ground-truth depth'), ('method', 'method depth + confidence'),
           ('method_segmentation', 'method depth + confidence + segmentation'))
-
-
-def git_rev() -> str:
-    try:
-        return subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True,
-                              cwd=Path(__file__).resolve().parents[1], check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return 'unknown'
 
 
 def main(argv=None) -> int:
@@ -91,7 +83,8 @@ def main(argv=None) -> int:
            'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
            'machine': f'{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, '
                       f'Python {platform.python_version()}, torch {torch.__version__}',
-           'git': git_rev(), 'models': str(args.models), 'model_id': model.model_id, 'config': str(args.config),
+           'git': source_commit() or 'unknown', 'models': str(args.models), 'model_id': model.model_id,
+           'config': str(args.config),
            'duration_s': args.duration, 'hop_s': args.hop, 'update_s': args.update,
            'resolution_m': args.resolution, 'pixel_stride': args.pixel_stride, 'tolerance_m': 0.2,
            'target_occupied_f1': TARGET_F1, 'variants': {k: v.describe() for k, v in VARIANTS.items()},

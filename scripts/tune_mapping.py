@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from audio_vision.core.occupancy import GridConfig  # noqa: E402
 from audio_vision.core.pipeline import AudioToVision  # noqa: E402
+from audio_vision.paths import source_commit  # noqa: E402
 from audio_vision.simulation.config import SimConfig  # noqa: E402
 from audio_vision.simulation.mapping import (DriveFrames, MapVariant, floor_plan_masks, fuse_drive,  # noqa: E402
                                              grid_for_room, mean_scores, predict_drive, score_grid)
@@ -148,7 +149,8 @@ def main(argv=None) -> int:
            'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
            'machine': f'{platform.processor() or platform.machine()}, Python {platform.python_version()}, '
                       f'torch {torch.__version__}',
-           'model_id': model.model_id, 'duration_s': args.duration, 'resolution_m': args.resolution,
+           'git': source_commit() or 'unknown', 'model_id': model.model_id,
+           'duration_s': args.duration, 'resolution_m': args.resolution,
            'pixel_stride': args.pixel_stride, 'val_seeds': args.val_seeds, 'test_seeds': args.test_seeds,
            'search': {k: list(v) for k, v in SEARCH.items()},
            'default': start,
