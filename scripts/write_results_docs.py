@@ -744,7 +744,8 @@ Class table (id, name, RGB): """ + ', '.join(f"{c['id']} {c['name']} {tuple(c['c
                f"\n\nReproduce:\n\n```bash\n{repro}\n```\n\n" + (comparisons + ' ' if comparisons else '') +
                ('The quality bar of issue #10 is met. ' if not misses else
                 f"Not yet met from the quality bar of issue #10: {'; '.join(misses)}. ") +
-               "Full table, bar, mosaic and training: [docs/RESULTS.md](docs/RESULTS.md). "
+               "Full table, bar (each miss with its measured cause and what was tried), mosaic and training: "
+               "[docs/RESULTS.md](docs/RESULTS.md). "
                "Speed: [docs/BENCHMARKS.md](docs/BENCHMARKS.md).")
     readme = re.sub(r'(## Results\n\n)(.*?)(\n\n## Layout)', lambda m_: m_.group(1) + section + m_.group(3),
                     readme, flags=re.S)
