@@ -406,6 +406,43 @@ def misses_section(res: dict, bar: list[tuple[str, bool, str]]) -> str:
             + '\n\n'.join(blocks) + '\n')
 
 
+def reproduction_comparison(res: dict) -> str:
+    """The reproduction's own models against the shipped ones: docs/results_reproduction.json (its evaluation
+    on the same test split) and docs/models_compared.json (scripts/compare_models.py); '' when absent."""
+    rep, weights = read_json(DOCS / 'results_reproduction.json'), read_json(DOCS / 'models_compared.json')
+    if not rep:
+        return ''
+    lines = ['| row | metric | shipped (docs/results.json) | reproduced | difference |',
+             '| --- | --- | --- | --- | --- |']
+    metrics = (('depth', 'abs_rel', 'depth AbsRel'), ('depth', 'delta1', 'δ1'), ('segmentation', 'miou', 'mIoU'))
+    worst = 0.0
+    for row in ('method', 'end_to_end', 'mean'):
+        if row not in rep['rows'] or row not in res['rows']:
+            continue
+        for modality, key, label in metrics:
+            a, b = res['rows'][row][modality][key], rep['rows'][row][modality][key]
+            worst = max(worst, abs(b - a))
+            lines.append(f'| {row} | {label} | {a:.3f} | {b:.3f} | {b - a:+.3f} |')
+    for kind in ('speaking', 'silent'):
+        a = res.get('person_iou', {}).get('method', {}).get(kind)
+        b = rep.get('person_iou', {}).get('method', {}).get(kind)
+        if a is not None and b is not None:
+            lines.append(f'| method | person IoU ({kind}) | {a:.3f} | {b:.3f} | {b - a:+.3f} |')
+    text = ("\nThe run's own models, scored by its evaluation step on the same test split "
+            "(docs/results_reproduction.json), against the shipped models:\n\n" + '\n'.join(lines)
+            + f"\n\nThe largest difference of a headline metric is {worst:.3f}.")
+    if weights:
+        same = [n for n, r in weights['files'].items() if r['identical']]
+        other = {n: r['max_abs_diff'] for n, r in weights['files'].items() if not r['identical']}
+        text += (f" Weight by weight (`{weights['command']}`, docs/models_compared.json): "
+                 + (f"{', '.join(f'`{n}`' for n in same)} {'is' if len(same) == 1 else 'are'} bit-identical to the "
+                    f"shipped {'file' if len(same) == 1 else 'files'}" if same else 'no file is bit-identical')
+                 + ('' if not other else '; ' + ', '.join(f'`{n}` differs (largest weight difference {d:.2g})'
+                                                          for n, d in other.items()))
+                 + '.')
+    return text + '\n'
+
+
 def mapping_tuning_section(mapping: dict) -> str:
     """Is the mapper the limit? docs/mapping_tuning.json (scripts/tune_mapping.py) as a paragraph; '' when absent."""
     tuning = read_json(DOCS / 'mapping_tuning.json')
@@ -705,7 +742,7 @@ From `docs/reproduce_timings.json`, written by `scripts/reproduce_default_model.
 | step | wall clock |
 | --- | --- |
 {time_lines}
-
+{reproduction_comparison(res)}
 {notes}
 
 ## Deviations from the patent's configuration

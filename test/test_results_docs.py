@@ -52,3 +52,22 @@ def test_a_single_miss_is_the_only_one_explained(docs, results):
     section = docs.misses_section(res, docs.bar_rows(res))
     assert section.count('- Measured cause:') == 1
     assert '**person IoU >= 0.30 (silent persons): 0.100**' in section
+
+
+def test_reproduction_is_compared_with_the_shipped_models(docs, results, tmp_path, monkeypatch):
+    rep = copy.deepcopy(results)
+    rep['rows']['method']['depth']['abs_rel'] += 0.004
+    (tmp_path / 'results_reproduction.json').write_text(json.dumps(rep))
+    compared = {'command': 'python scripts/compare_models.py a b',
+                'files': {'segmentation.pt': {'identical': True, 'max_abs_diff': 0.0},
+                          'depth.pt': {'identical': False, 'max_abs_diff': 0.0012}}}
+    (tmp_path / 'models_compared.json').write_text(json.dumps(compared))
+    monkeypatch.setattr(docs, 'DOCS', tmp_path)
+    text = docs.reproduction_comparison(results)
+    shipped = results['rows']['method']['depth']['abs_rel']
+    assert f'| method | depth AbsRel | {shipped:.3f} | {shipped + 0.004:.3f} | +0.004 |' in text
+    assert 'The largest difference of a headline metric is 0.004.' in text
+    assert '`segmentation.pt` is bit-identical' in text
+    assert '`depth.pt` differs (largest weight difference 0.0012)' in text
+    (tmp_path / 'results_reproduction.json').unlink()
+    assert docs.reproduction_comparison(results) == ''
