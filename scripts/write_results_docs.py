@@ -437,8 +437,9 @@ def reproduction_comparison(res: dict) -> str:
         text += (f" Weight by weight (`{weights['command']}`, docs/models_compared.json): "
                  + (f"{', '.join(f'`{n}`' for n in same)} {'is' if len(same) == 1 else 'are'} bit-identical to the "
                     f"shipped {'file' if len(same) == 1 else 'files'}" if same else 'no file is bit-identical')
-                 + ('' if not other else '; ' + ', '.join(f'`{n}` differs (largest weight difference {d:.2g})'
-                                                          for n, d in other.items()))
+                 + ('' if not other else '; ' + ', '.join(
+                     f'`{n}` differs (largest difference of any tensor, BatchNorm statistics included: {d:.2g})'
+                     for n, d in other.items()))
                  + '.')
     return text + '\n'
 

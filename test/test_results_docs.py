@@ -68,6 +68,6 @@ def test_reproduction_is_compared_with_the_shipped_models(docs, results, tmp_pat
     assert f'| method | depth AbsRel | {shipped:.3f} | {shipped + 0.004:.3f} | +0.004 |' in text
     assert 'The largest difference of a headline metric is 0.004.' in text
     assert '`segmentation.pt` is bit-identical' in text
-    assert '`depth.pt` differs (largest weight difference 0.0012)' in text
+    assert '`depth.pt` differs (largest difference of any tensor, BatchNorm statistics included: 0.0012)' in text
     (tmp_path / 'results_reproduction.json').unlink()
     assert docs.reproduction_comparison(results) == ''
