@@ -144,6 +144,16 @@ ABLATION_STUDIES = {'features': 'Feature ablation', 'objective': 'AT-net objecti
                     'width': 'ResNet width', 'data': 'Learning curve'}
 
 
+def ablation_person_iou(row: dict) -> float:
+    """An ablation row's person IoU (0 where no person was predicted or present)."""
+    return row['segmentation']['per_class_iou'].get('person') or 0.0
+
+
+def ablation_epochs(ablation: dict) -> list[int]:
+    """The epochs an ablation trained, from its command (older files state it in their description)."""
+    return [int(e) for e in re.findall(r'--epochs (\d+)', ablation.get('command') or ablation.get('description', ''))]
+
+
 def ablation_section(study: str) -> str:
     """docs/ablation_<study>.json (scripts/ablation.py) as a Markdown section; '' when absent."""
     ablation = read_json(DOCS / f'ablation_{study}.json')
@@ -157,7 +167,7 @@ def ablation_section(study: str) -> str:
         return ' / '.join(f"{train_s[name][m] / 60:.1f}" for m in ('depth', 'segmentation') if m in train_s[name])
 
     lines = [f"| {name} | {r['depth']['abs_rel']:.3f} | {r['depth']['delta1']:.3f} | {r['segmentation']['miou']:.3f} | "
-             f"{(r['segmentation']['per_class_iou'].get('person') or 0):.3f} |" + (f' {clock(name)} |' if timed else '')
+             f"{ablation_person_iou(r):.3f} |" + (f' {clock(name)} |' if timed else '')
              for name, r in rows.items()]
     best_depth = min(rows, key=lambda n: rows[n]['depth']['abs_rel'])
     best_seg = max(rows, key=lambda n: rows[n]['segmentation']['miou'])
@@ -179,15 +189,15 @@ def learning_curve_note(train: dict, dataset_windows: int) -> str:
     depth = [r['depth']['abs_rel'] for r in rows]
     miou = [r['segmentation']['miou'] for r in rows]
     optim = train.get('atnet_optim', {})
-    epochs = re.findall(r'--epochs (\d+)', study.get('command', ''))
+    epochs = ablation_epochs(study)
     same_steps = ''
     if optim.get('batch_size') and optim.get('max_steps_per_epoch'):
         steps = [min(optim['max_steps_per_epoch'], -(-w // optim['batch_size'])) for w in windows[1:]]
         if steps[0] == steps[1]:
             same_steps = (f" Both of the larger shares train the same {steps[0]} steps per epoch"
                           + (f" for {epochs[0]} epochs" if epochs else '')
-                          + ", so the curve measures more data at a fixed budget; whether the 28-epoch budget of "
-                            "the shipped models would use more data is not measured.")
+                          + f", so the curve measures more data at a fixed budget; whether the {optim.get('epochs')}-"
+                            "epoch budget of the shipped models would use more data is not measured.")
     flat = abs(depth[2] - depth[1]) < 0.5 * abs(depth[1] - depth[0])
     return (f"\nFrom {windows[1]} to {windows[2]} training windows depth AbsRel changes by {depth[2] - depth[1]:+.3f} "
             f"and mIoU by {miou[2] - miou[1]:+.3f}, against {depth[1] - depth[0]:+.3f} and {miou[1] - miou[0]:+.3f} "
@@ -297,7 +307,7 @@ def ablation_effect(study: str, modality: str, metric: str, label: str) -> str |
         return None
 
     def value(r: dict) -> float:
-        return (r[modality]['per_class_iou'].get('person') or 0.0) if metric == 'person' else r[modality][metric]
+        return ablation_person_iou(r) if metric == 'person' else r[modality][metric]
 
     steps = ' → '.join(f'{name} {value(r):.3f}' for name, r in ablation['rows'].items())
     return f'{ABLATION_STUDIES[study]} ({label}: {steps})'
@@ -396,8 +406,8 @@ def misses_section(res: dict, bar: list[tuple[str, bool, str]]) -> str:
     for heading, cause, tried in out:
         blocks.append(f'**{heading}**\n- Measured cause: ' + ' '.join(cause or ['–']) + '\n- Tried (measured):\n'
                       + '\n'.join(f'  - {t}' for t in tried if t))
-    epochs = sorted({int(e) for study in ABLATION_STUDIES if (a := read_json(DOCS / f'ablation_{study}.json'))
-                     for e in re.findall(r'--epochs (\d+)', a.get('command') or a.get('description', ''))})
+    epochs = sorted({e for study in ABLATION_STUDIES if (a := read_json(DOCS / f'ablation_{study}.json'))
+                     for e in ablation_epochs(a)})
     short = (f" The ablations train {'-'.join(str(e) for e in dict.fromkeys([epochs[0], epochs[-1]]))} epochs, so "
              f"their absolute figures sit above the shipped models'; what they show is the order of their rows."
              if epochs else '')
