@@ -18,7 +18,7 @@ from audio_vision.ros.node_utils import StartupError  # noqa: E402
 from audio_vision.ros.perception_node import PerceptionNode  # noqa: E402
 from audio_vision.ros.simulator_node import SimulatorNode  # noqa: E402
 from audio_vision.simulation.config import SimConfig  # noqa: E402
-from audio_vision.simulation.geometry import R_BODY_FROM_OPTICAL  # noqa: E402
+from audio_vision.core.camera import R_BODY_FROM_OPTICAL  # noqa: E402
 from audio_vision.simulation.simulator import Simulator  # noqa: E402
 from helpers import write_tiny_models  # noqa: E402
 

@@ -28,6 +28,8 @@ def add_arguments(parser):
     parser.add_argument('--markdown', type=Path, help='also write the Markdown table here')
     parser.add_argument('--mosaic', type=Path, help='also write a GT-vs-rows PNG mosaic here')
     parser.add_argument('--limit', type=int, help='score at most this many samples')
+    parser.add_argument('--no-layout', action='store_true',
+                        help='skip the sonar front-end\'s layout row and layout errors (simulated datasets only)')
     parser.add_argument('--no-progress', action='store_true')
 
 
@@ -39,7 +41,7 @@ def run(args):
     from audio_vision.training.evaluate import evaluate, markdown_table
     try:
         result = evaluate(args.data, args.models, args.split, tuple(args.ablation), args.limit,
-                          args.mosaic, progress=not args.no_progress)
+                          args.mosaic, progress=not args.no_progress, layout=not args.no_layout)
     except (CheckpointError, ValueError, KeyError, FileNotFoundError) as exc:
         raise UserError(str(exc)) from None
     args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,11 @@ import numpy as np
 # frame (z forward, x right, y down), as the quaternion (x, y, z, w) of the optical frame in the
 # body frame. Used by the static TF of every publisher and bag writer.
 BODY_TO_OPTICAL_QUATERNION = (-0.5, 0.5, -0.5, 0.5)
+# The same rotation as a matrix: its columns are the optical-frame axes expressed in the body frame.
+R_BODY_FROM_OPTICAL = np.array([[0.0, 0.0, 1.0],
+                                [-1.0, 0.0, 0.0],
+                                [0.0, -1.0, 0.0]])
+R_BODY_FROM_OPTICAL.setflags(write=False)
 
 # sensor_msgs/Image encoding -> (numpy dtype, channels), for the encodings this package reads/writes.
 IMAGE_ENCODINGS = {

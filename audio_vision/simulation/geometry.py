@@ -13,12 +13,10 @@ import math
 
 import numpy as np
 
+from audio_vision.core.camera import R_BODY_FROM_OPTICAL
+
 from .config import ArrayConfig
 
-# Columns are the optical-frame axes expressed in the array (body) frame.
-R_BODY_FROM_OPTICAL = np.array([[0.0, 0.0, 1.0],
-                                [-1.0, 0.0, 0.0],
-                                [0.0, -1.0, 0.0]])
 
 
 def rot_z(yaw: float) -> np.ndarray:

@@ -2,8 +2,9 @@
 """Evaluation on a dataset split (default: test, rooms never seen in training).
 
 Rows: vqvae_upper_bound (decode(quantize(encode(GT)))), method (AT-net + quantization),
-method_no_quant (AT-net output decoded without snapping to codewords), end_to_end, mean,
-and method_latent<N> for each ablation model directory.
+method_no_quant (AT-net output decoded without snapping to codewords), end_to_end, layout (the sonar
+front-end's rendered priors, model-based, no learning), mean, and method_latent<N> for each ablation model
+directory. The layout row's measurement errors against the simulator's room are in ``layout_errors``.
 """
 from __future__ import annotations
 
@@ -20,15 +21,17 @@ from audio_vision.core.metrics import DEPTH_KEYS, MetricAccumulator
 from audio_vision.core.modality import MODALITIES, image_to_tensor
 from audio_vision.dataset import DatasetReader
 from audio_vision.training.data import load_split
+from audio_vision.training.layout_eval import predict_layout
 from audio_vision.training.plots import plot_mosaic
 from audio_vision.training.trainer import batched
 
-ROW_ORDER = ('vqvae_upper_bound', 'method', 'method_no_quant', 'end_to_end', 'mean')
+ROW_ORDER = ('vqvae_upper_bound', 'method', 'method_no_quant', 'end_to_end', 'layout', 'mean')
 
 
 def evaluate(data_dir: str | Path, models_dir: str | Path, split: str = 'test',
              ablation_dirs: tuple[str | Path, ...] = (), limit: int | None = None,
-             mosaic_path: str | Path | None = None, mosaic_scenes: int = 6, progress: bool = True) -> dict:
+             mosaic_path: str | Path | None = None, mosaic_scenes: int = 6, progress: bool = True,
+             layout: bool = True) -> dict:
     data_dir, models_dir = Path(data_dir), Path(models_dir)
     found = [m for m in MODALITIES if (models_dir / f'{m}.pt').exists()]
     if not found:
@@ -70,6 +73,11 @@ def evaluate(data_dir: str | Path, models_dir: str | Path, split: str = 'test',
             if e2e_path.exists():
                 e2e, _ = load_end_to_end(e2e_path)
                 put('end_to_end', m, batched(lambda s: e2e.codec.decode(e2e(feats(s))).numpy(), n))
+        layout_result = None
+        if layout and DatasetReader(data_dir, split).card.get('generator', {}).get('config'):
+            layout_result = predict_layout(data_dir, split, limit=n, progress=progress)
+            for m in models:
+                put('layout', m, getattr(layout_result, m))
         if (models_dir / 'mean.pt').exists():
             for m, images in load_mean(models_dir / 'mean.pt').predict(n).items():
                 if m in models:
@@ -109,6 +117,9 @@ def evaluate(data_dir: str | Path, models_dir: str | Path, split: str = 'test',
               'dataset': {'path': str(data_dir), 'content_hash': card.get('content_hash'),
                           'counts': {k: v.get('count') for k, v in card.get('splits', {}).items()},
                           'seed': card.get('seed', card.get('generator', {}).get('seed'))}}
+    if layout_result is not None:
+        result['layout_errors'] = layout_result.errors
+        result['layout_seconds_per_window'] = layout_result.seconds_per_window
     if mosaic_path:
         pick = np.linspace(0, n - 1, min(mosaic_scenes, n)).astype(int)
         gt = {m: data.images(m)[pick] for m in models}
@@ -161,4 +172,14 @@ def markdown_table(result: dict) -> str:
         for row, ious in result['person_iou'].items():
             cells = ('–' if ious.get(k) is None else f'{ious[k]:.3f}' for k in ('speaking', 'silent'))
             lines.append(f'| {row} | ' + ' | '.join(cells) + ' |')
+    errors = result.get('layout_errors')
+    if errors:
+        lines += ['', '| layout error (sonar front-end vs the simulator\'s room) | median | p90 | not measured |',
+                  '|---|---|---|---|']
+        for key, name in (('floor_m', 'floor distance (m)'), ('ceiling_m', 'ceiling distance (m)'),
+                          ('wall_distance_m', 'wall distance along its normal (m)'),
+                          ('wall_angle_deg', 'wall orientation (deg)')):
+            e = errors[key]
+            cells = ['–' if e[k] is None else f'{e[k]:.3f}' for k in ('median', 'p90')]
+            lines.append(f'| {name} | ' + ' | '.join(cells) + f' | {e["failed"]:.1%} |')
     return '\n'.join(lines) + '\n'

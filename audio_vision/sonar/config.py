@@ -1,0 +1,72 @@
+# SPDX-License-Identifier: Apache-2.0
+"""`SonarConfig`: every number of the sonar front-end (docs/SONAR.md).
+
+The chirp fields are the emitter's (the simulation YAML's or capture node's ``chirp`` section):
+:meth:`SonarConfig.from_sim_config` builds one from a ``SimConfig`` so the front-end measures the
+chirp that is emitted, from the speaker where it is mounted.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SonarConfig:
+    sample_rate: int = 16000
+    chirp_kind: str = 'linear'
+    chirp_f_start: float = 500.0
+    chirp_f_end: float = 7500.0
+    chirp_duration_s: float = 0.01
+    chirp_period_s: float = 0.25
+    speaker_position: tuple[float, float, float] = (0.0, 0.0, 0.0)   # array frame, m
+    speed_of_sound: float = 343.0
+    upsample: int = 4                      # matched-filter output at upsample x fs (sub-sample delays)
+    # Search ranges, distances from the array centre to the plane, m.
+    floor_range_m: tuple[float, float] = (0.1, 2.5)
+    ceiling_range_m: tuple[float, float] = (0.3, 6.0)
+    wall_range_m: tuple[float, float] = (0.3, 12.0)
+    # A peak of the vertical range profile is the floor / ceiling only if the vertical direction holds at
+    # least this share of the strongest coherent echo on a sphere of directions at its range.
+    vertical_share: float = 0.5
+    vertical_candidates: int = 16          # the range profile's strongest local maxima examined
+    cfar_window_m: float = 1.0             # range window of the local clutter level a wall echo must stand out of
+    azimuth_step_deg: float = 2.0          # horizontal scan for the walls' yaw
+    explain_bands: int = 4                 # sub-bands with their own amplitude when an echo is explained away
+    vertical_family_order: int = 4         # floor-ceiling images (h, H - h, H, ...) explained away
+    peak_fraction: float = 0.1             # an echo candidate: a local maximum >= this x the profile's maximum
+    residual_reflectors: int = 8           # strongest unexplained echoes kept (bodies)
+
+    def __post_init__(self):
+        if self.sample_rate <= 0:
+            raise ValueError(f'sample_rate must be > 0, got {self.sample_rate}')
+        if not 0 < self.chirp_f_start < self.chirp_f_end <= self.sample_rate / 2:
+            raise ValueError(f'chirp band must satisfy 0 < f_start < f_end <= Nyquist, got '
+                             f'{self.chirp_f_start}..{self.chirp_f_end} Hz')
+        if not 0 < self.chirp_duration_s < self.chirp_period_s:
+            raise ValueError('need 0 < chirp_duration_s < chirp_period_s')
+        if self.upsample < 1:
+            raise ValueError(f'upsample must be >= 1, got {self.upsample}')
+        for name in ('floor_range_m', 'ceiling_range_m', 'wall_range_m'):
+            lo, hi = getattr(self, name)
+            if not 0 < lo < hi:
+                raise ValueError(f'{name} must be (min, max) with 0 < min < max, got {(lo, hi)}')
+        if 2 * self.wall_range_m[1] / self.speed_of_sound >= self.chirp_period_s:
+            raise ValueError('wall_range_m[1]: its round trip must be shorter than the chirp period')
+        if len(self.speaker_position) != 3:
+            raise ValueError(f'speaker_position must be [x, y, z], got {self.speaker_position}')
+
+    @property
+    def period_samples(self) -> int:
+        return int(round(self.chirp_period_s * self.sample_rate))
+
+    @classmethod
+    def from_sim_config(cls, sim_cfg, **overrides) -> 'SonarConfig':
+        """The front-end for the chirp and speaker of a ``SimConfig`` (its sample rate too)."""
+        ch = sim_cfg.chirp
+        if not ch.enabled:
+            raise ValueError('the sonar front-end needs a chirp: the simulation config has chirp.enabled: false')
+        kw = dict(sample_rate=int(sim_cfg.recording.sample_rate), chirp_kind=ch.kind, chirp_f_start=ch.f_start,
+                  chirp_f_end=ch.f_end, chirp_duration_s=ch.duration_s, chirp_period_s=ch.period_s,
+                  speaker_position=tuple(float(v) for v in ch.speaker_position))
+        kw.update(overrides)
+        return cls(**kw)
