@@ -18,7 +18,6 @@ from audio_vision.core.camera import R_BODY_FROM_OPTICAL
 from .config import ArrayConfig
 
 
-
 def rot_z(yaw: float) -> np.ndarray:
     c, s = math.cos(yaw), math.sin(yaw)
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])

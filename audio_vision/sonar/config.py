@@ -24,7 +24,7 @@ class SonarConfig:
     # Search ranges, distances from the array centre to the plane, m.
     floor_range_m: tuple[float, float] = (0.1, 2.5)
     ceiling_range_m: tuple[float, float] = (0.3, 6.0)
-    wall_range_m: tuple[float, float] = (0.3, 12.0)
+    wall_range_m: tuple[float, float] = (0.3, 16.0)
     # A peak of the vertical range profile is the floor / ceiling only if the vertical direction holds at
     # least this share of the strongest coherent echo on a sphere of directions at its range.
     vertical_share: float = 0.5

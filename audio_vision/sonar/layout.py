@@ -135,12 +135,13 @@ class LayoutEstimator:
         """The floor (sign -1) or ceiling (+1): of the range profile's local maxima (incoherent: smooth, so a
         parabola places the peak finely), those whose vertical image holds at least ``vertical_share`` of the
         strongest coherent echo at their range (an echo of a wall at the same range leaks into the vertical
-        profile but is far stronger in its own direction); the strongest of them."""
+        profile but is far stronger in its own direction); of them the earliest with at least half the best
+        evidence (the ceiling's evidence includes its images with the floor)."""
         cfg = self.cfg
         n = sign * _UP
         offsets = np.arange(limits[0], limits[1], 0.001)
         profile = f.score(image_of(self.speaker, n, offsets), coherent=False)
-        best = None
+        accepted = []
         peaks = _peaks(profile, cfg.peak_fraction)
         # Examined: the peaks strongest in the coherent vertical image (the incoherent profile ranks the walls'
         # leaks too high), each within a few mm of its incoherent peak.
@@ -162,11 +163,13 @@ class LayoutEstimator:
             if after is not None:               # the ceiling: its images with the floor corroborate it
                 evidence += float(f.score(image_of(first, after.n, after.offset)).max())
                 evidence += float(f.score(image_of(image_of(self.speaker, after.n, after.offset), n, near)).max())
-            if best is None or evidence > best[1]:
-                best = (k, evidence)
-        if best is None:
+            accepted.append((k, evidence))
+        if not accepted:
             return None
-        k = best[0]
+        # Multiples (floor-ceiling images) come later than their plane and may gather as much evidence: the
+        # earliest candidate with at least half the best evidence.
+        top = max(e for _, e in accepted)
+        k = min(k for k, e in accepted if e >= 0.5 * top)
         d = offsets[k] + _parabola_offset(profile, k) * (offsets[1] - offsets[0])
         return Plane(FLOOR if sign < 0 else CEILING, tuple(n), float(d),
                      confidence=float(min(1.0, profile[k] / (np.median(profile) * 10 + 1e-30))),

@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""The sonar front-end measured against the simulator's exact rooms: layout errors and the layout baseline's
+depth and segmentation, beside the exact shell (the true room rendered without its bodies: what a perfect
+room estimator blind to bodies would give), on the test split of each dataset given.
+
+    python scripts/eval_sonar.py --data default=data/default fresh=data/fresh shifted=data/shifted \
+        --json docs/sonar.json --markdown docs/SONAR.md
+
+``--markdown`` rewrites the generated block of docs/SONAR.md (between its RESULTS markers) from the JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from audio_vision.core.metrics import MetricAccumulator
+from audio_vision.dataset import DatasetReader
+from audio_vision.paths import source_commit
+from audio_vision.sonar import render_layout, true_layout
+from audio_vision.training.layout_eval import predict_layout
+
+#: issue #21's bar, checked on every dataset but the shifted one (which must stay within SHIFT_TOLERANCE)
+BAR = {'floor_m': (0.01, 0.05), 'ceiling_m': (0.01, 0.05), 'wall_distance_m': (0.05, 0.30),
+       'wall_angle_deg': (2.0, 6.0)}
+DEPTH_BAR = {'abs_rel': 0.15, 'delta1': 0.85}
+SHIFT_TOLERANCE = 0.15
+MARK_BEGIN, MARK_END = '<!-- RESULTS BEGIN (scripts/eval_sonar.py) -->', '<!-- RESULTS END -->'
+
+
+def exact_shell(reader: DatasetReader, n: int) -> dict:
+    acc = MetricAccumulator(len(reader.class_table), reader.class_table.names)
+    for i in range(n):
+        item = reader[i]
+        prior = render_layout(true_layout(item['camera_pose'], item['room_size']), reader.layout.camera,
+                              reader.class_table)
+        acc.add({'depth': prior.depth[None], 'segmentation': prior.classes[None]},
+                {'depth': item['depth'][None], 'segmentation': item['segmentation'][None]})
+    return acc.result()
+
+
+def measure(path: Path, split: str, limit: int | None) -> dict:
+    reader = DatasetReader(path, split)
+    n = len(reader) if limit is None else min(limit, len(reader))
+    pred = predict_layout(path, split, limit=n)
+    acc = MetricAccumulator(len(reader.class_table), reader.class_table.names)
+    acc.add({'depth': pred.depth, 'segmentation': pred.segmentation},
+            {'depth': np.stack([reader[i]['depth'] for i in range(n)]),
+             'segmentation': np.stack([reader[i]['segmentation'] for i in range(n)])})
+    card = reader.card
+    return {'path': str(path), 'split': split, 'n': n, 'content_hash': card.get('content_hash'),
+            'seed': card.get('generator', {}).get('seed'), 'layout_errors': pred.errors,
+            'ms_per_window': 1000.0 * pred.seconds_per_window,
+            'rows': {'layout': acc.result(), 'exact_shell': exact_shell(reader, n)}}
+
+
+def verdicts(result: dict) -> list[tuple[str, str, bool]]:
+    """(dataset, criterion, met) for issue #21's bar."""
+    out = []
+    sets = result['datasets']
+    for name, d in sets.items():
+        if name == 'shifted':
+            continue
+        for key, (med, p90) in BAR.items():
+            e = d['layout_errors'][key]
+            ok = e['median'] is not None and e['median'] <= med and e['p90'] <= p90
+            out.append((name, f'{key}: median <= {med:g}, p90 <= {p90:g}', ok))
+        depth = d['rows']['layout']['depth']
+        out.append((name, f"layout AbsRel <= {DEPTH_BAR['abs_rel']:g}", depth['abs_rel'] <= DEPTH_BAR['abs_rel']))
+        out.append((name, f"layout δ1 >= {DEPTH_BAR['delta1']:g}", depth['delta1'] >= DEPTH_BAR['delta1']))
+    if 'shifted' in sets and 'default' in sets:
+        a, b = sets['default']['rows']['layout']['depth'], sets['shifted']['rows']['layout']['depth']
+        for key in ('abs_rel', 'delta1'):
+            rel = abs(b[key] - a[key]) / a[key]
+            out.append(('shifted', f'layout {key} within {SHIFT_TOLERANCE:.0%} of default ({rel:.1%})',
+                        rel <= SHIFT_TOLERANCE))
+    return out
+
+
+def markdown(result: dict) -> str:
+    run = result['run']
+    names = list(result['datasets'])
+    lines = [f"Measured {run['date']} on {run['machine']} at commit {run['commit']}: `{run['command']}`.", '',
+             '| layout error (test split) | ' + ' | '.join(f'{n} median / p90 / not measured' for n in names) + ' |',
+             '|---|' + '---|' * len(names)]
+    labels = {'floor_m': 'floor distance (m)', 'ceiling_m': 'ceiling distance (m)',
+              'wall_distance_m': 'wall distance along its true normal (m)', 'wall_angle_deg': 'wall orientation (deg)'}
+    for key, label in labels.items():
+        cells = []
+        for n in names:
+            e = result['datasets'][n]['layout_errors'][key]
+            cells.append('–' if e['median'] is None else f"{e['median']:.3f} / {e['p90']:.3f} / {e['failed']:.1%}")
+        lines.append(f'| {label} | ' + ' | '.join(cells) + ' |')
+    lines += ['', '| dataset (test split) | windows | row | depth AbsRel | δ1 | RMSE (m) | mIoU | ms / window |',
+              '|---|---|---|---|---|---|---|---|']
+    for n in names:
+        d = result['datasets'][n]
+        for row in ('layout', 'exact_shell'):
+            r = d['rows'][row]
+            ms = f"{d['ms_per_window']:.0f}" if row == 'layout' else '–'
+            lines.append(f"| {n} (`{d['path']}`, seed {d['seed']}) | {d['n']} | {row} | {r['depth']['abs_rel']:.3f} | "
+                         f"{r['depth']['delta1']:.3f} | {r['depth']['rmse']:.3f} | {r['segmentation']['miou']:.3f} | "
+                         f'{ms} |')
+    met = [v for v in verdicts(result) if v[2]]
+    missed = [v for v in verdicts(result) if not v[2]]
+    lines += ['', f'Issue #21\'s bar: {len(met)} of {len(met) + len(missed)} criteria met.']
+    if missed:
+        lines.append('Not met: ' + '; '.join(f'{d}: {c}' for d, c, _ in missed) + '.')
+    return '\n'.join(lines) + '\n'
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--data', nargs='+', required=True, metavar='NAME=DIR')
+    ap.add_argument('--split', default='test')
+    ap.add_argument('--limit', type=int)
+    ap.add_argument('--json', type=Path, required=True)
+    ap.add_argument('--markdown', type=Path, help='rewrite the generated block of this Markdown file')
+    args = ap.parse_args(argv)
+    cpu = next((line.split(':', 1)[1].strip() for line in open('/proc/cpuinfo') if line.startswith('model name')),
+               platform.processor()) if os.path.exists('/proc/cpuinfo') else platform.processor()
+    result = {'run': {'command': 'python scripts/eval_sonar.py ' + ' '.join(argv if argv is not None else sys.argv[1:]),
+                      'date': time.strftime('%Y-%m-%d'), 'commit': source_commit(),
+                      'machine': f'{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}'},
+              'datasets': {}}
+    for spec in args.data:
+        name, _, path = spec.partition('=')
+        result['datasets'][name] = measure(Path(path), args.split, args.limit)
+        print(f'{name}: {json.dumps(result["datasets"][name]["layout_errors"])}', flush=True)
+    result['bar'] = [{'dataset': d, 'criterion': c, 'met': ok} for d, c, ok in verdicts(result)]
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2))
+    table = markdown(result)
+    print(table)
+    if args.markdown:
+        text = args.markdown.read_text()
+        block = f'{MARK_BEGIN}\n{table}{MARK_END}'
+        text = re.sub(re.escape(MARK_BEGIN) + '.*?' + re.escape(MARK_END), lambda _: block, text, flags=re.S)
+        args.markdown.write_text(text)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,149 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The sonar front-end against exact synthetic echoes (known planes), then on simulated rooms."""
+import math
+
+import numpy as np
+import pytest
+
+from audio_vision.core.camera import PinholeCamera
+from audio_vision.core.classes import DEFAULT_CLASS_TABLE
+from audio_vision.simulation.config import ArrayConfig, ChirpConfig, SimConfig
+from audio_vision.simulation.geometry import mic_positions
+from audio_vision.sonar import (CEILING, FLOOR, WALL, LayoutEstimator, Plane, SonarConfig, layout_errors,
+                                render_layout, true_layout)
+from audio_vision.sonar.layout import horizontal
+from audio_vision.sonar.synthetic import echo_recording
+from audio_vision.sonar.truth import angle_deg, distance_along
+
+CFG = SonarConfig()
+MICS = mic_positions(ArrayConfig())
+# A ReSpeaker-like planar circle of 6 mics (no vertical aperture).
+PLANAR = np.stack([0.0463 * np.cos(np.arange(6) * np.pi / 3), 0.0463 * np.sin(np.arange(6) * np.pi / 3),
+                   np.zeros(6)], axis=1)
+
+
+def floor(h, r=0.9):
+    return Plane(FLOOR, (0.0, 0.0, -1.0), h, strength=r)
+
+
+def ceiling(d, r=0.8):
+    return Plane(CEILING, (0.0, 0.0, 1.0), d, strength=r)
+
+
+def wall(az_deg, d, r=0.9):
+    return Plane(WALL, tuple(horizontal(az_deg)), d, strength=r)
+
+
+def nearest_wall(layout, truth: Plane) -> Plane:
+    return min(layout.get(WALL), key=lambda w: angle_deg(w.n, truth.n))
+
+
+def estimate(planes, cfg=CFG, mics=MICS, **kw):
+    audio = echo_recording(cfg, mics, planes, noise_rms=kw.pop('noise_rms', 1e-4), **kw)
+    return LayoutEstimator(cfg, mics).estimate(audio)
+
+
+def test_one_floor_plane_within_a_millimetre():
+    layout = estimate([floor(0.731)], order=1)
+    assert abs(layout.get(FLOOR)[0].offset - 0.731) < 0.001
+
+
+@pytest.mark.parametrize('az, d', [(30.0, 2.3), (-100.0, 1.1), (175.0, 4.2)])
+def test_one_wall_plane_distance_and_normal(az, d):
+    truth = wall(az, d)
+    layout = estimate([truth], order=1)
+    w = nearest_wall(layout, truth)
+    assert angle_deg(w.n, truth.n) < 2.0
+    assert abs(distance_along(w, truth.n) - d) < 0.01
+
+
+def test_floor_ceiling_pair_and_their_multiples_labelled():
+    # Order 4: h, H - h, H, H + h, ... all present; only the first two are planes, each with its own label.
+    layout = estimate([floor(0.62), ceiling(1.93)], order=4)
+    assert abs(layout.get(FLOOR)[0].offset - 0.62) < 0.01
+    assert abs(layout.get(CEILING)[0].offset - 1.93) < 0.01
+    assert len(layout.get(FLOOR)) == 1 and len(layout.get(CEILING)) == 1
+
+
+def test_unknown_playback_latency_cancels():
+    """Times are measured from the direct path: a latency the front-end is not told changes nothing."""
+    planes = [floor(0.55), ceiling(2.1), wall(20.0, 1.4)]
+    a = estimate(planes, phase_s=0.0123)
+    b = estimate(planes, phase_s=0.0123, latency_s=0.0371)
+    assert abs(a.get(FLOOR)[0].offset - b.get(FLOOR)[0].offset) < 1e-3
+    assert abs(nearest_wall(a, planes[2]).offset - nearest_wall(b, planes[2]).offset) < 1e-2
+
+
+def test_off_centre_speaker_bistatic():
+    cfg = SonarConfig(speaker_position=(0.06, -0.04, 0.03))
+    planes = [floor(0.8), wall(-45.0, 1.7)]
+    layout = estimate(planes, cfg=cfg, order=2)
+    assert abs(layout.get(FLOOR)[0].offset - 0.8) < 0.01
+    w = nearest_wall(layout, planes[1])
+    assert angle_deg(w.n, planes[1].n) < 2.0 and abs(distance_along(w, planes[1].n) - 1.7) < 0.01
+
+
+def test_planar_array_takes_the_nearer_vertical_plane_as_floor():
+    """A planar array hears up and down alike: it can range the vertical planes, not tell them apart."""
+    layout = estimate([floor(0.45), ceiling(2.2)], mics=PLANAR, order=2)
+    assert abs(layout.get(FLOOR)[0].offset - 0.45) < 0.01
+
+
+def test_a_window_without_echoes_reports_what_failed():
+    audio = np.random.default_rng(0).standard_normal((8, 16000)).astype(np.float32) * 1e-3
+    layout = LayoutEstimator(CFG, MICS).estimate(audio)
+    assert all(p.offset > 0 for p in layout.planes)
+    assert isinstance(layout.failed, tuple)
+
+
+def test_config_refuses_bad_values_and_a_silent_emitter():
+    with pytest.raises(ValueError, match='chirp band'):
+        SonarConfig(chirp_f_start=9000.0)
+    with pytest.raises(ValueError, match='round trip'):
+        SonarConfig(wall_range_m=(0.3, 60.0))
+    with pytest.raises(ValueError, match='chirp.enabled'):
+        SonarConfig.from_sim_config(SimConfig(chirp=ChirpConfig(enabled=False)))
+    with pytest.raises(ValueError, match='channels'):
+        LayoutEstimator(CFG, MICS).estimate(np.zeros((6, 16000), dtype=np.float32))
+
+
+def test_exact_layout_renders_the_simulator_shell():
+    """The true layout rendered equals the simulator's ground truth of a room without bodies."""
+    from audio_vision.simulation.render import render
+    from audio_vision.simulation.scene import Scene
+    sim_scene = Scene(room=_room((5.0, 4.0, 2.7)), robot_position=(1.3, 2.9, 0.7), robot_yaw=0.4)
+    camera = PinholeCamera()
+    gt = render(sim_scene, camera, DEFAULT_CLASS_TABLE)
+    prior = render_layout(true_layout(gt.camera_pose, sim_scene.room.size), camera, DEFAULT_CLASS_TABLE)
+    np.testing.assert_allclose(prior.depth, gt.depth, rtol=1e-5)
+    assert (prior.classes == gt.segmentation).mean() > 0.995      # pixels on an edge may go either way
+
+
+def _room(size):
+    from audio_vision.simulation.scene import Room
+    return Room(size, {s: 'hard_surface' for s in ('west', 'east', 'south', 'north', 'floor', 'ceiling')}, 0.5, 0)
+
+
+def test_simulated_rooms_floor_within_a_centimetre_and_walls_mostly_found():
+    pytest.importorskip('pyroomacoustics')
+    from audio_vision.simulation.simulator import Simulator
+    sim = Simulator(SimConfig())
+    est = LayoutEstimator(SonarConfig.from_sim_config(sim.cfg), sim.mic_positions)
+    wall_errors = []
+    for seed in range(424200, 424206):
+        scene = sim.sample_scene(seed)
+        gt = sim.render(scene)
+        errors = layout_errors(est.estimate(sim.record(scene, 1.0, seed)), true_layout(gt.camera_pose, scene.room.size))
+        assert errors[FLOOR] is not None and errors[FLOOR] < 0.01
+        wall_errors += [w['distance'] for w in errors['walls'] if w['distance'] is not None]
+    assert np.median(wall_errors) < 0.05
+
+
+def test_true_layout_planes_contain_the_room_corners():
+    from audio_vision.simulation.geometry import camera_to_room
+    size = (6.0, 3.5, 2.8)
+    pose = camera_to_room((2.0, 1.0, 0.9), math.radians(33.0))
+    layout = true_layout(pose, size)
+    offsets = sorted(p.offset for p in layout.planes)
+    np.testing.assert_allclose(offsets, sorted([2.0, 4.0, 1.0, 2.5, 0.9, 1.9]), atol=1e-12)
+    assert layout.get(FLOOR)[0].normal == pytest.approx((0.0, 0.0, -1.0))
