@@ -101,7 +101,7 @@ def test_config_refuses_bad_values_and_a_silent_emitter():
         SonarConfig(chirp_f_start=9000.0)
     with pytest.raises(ValueError, match='round trip'):
         SonarConfig(wall_range_m=(0.3, 60.0))
-    with pytest.raises(ValueError, match='chirp.enabled'):
+    with pytest.raises(ValueError, match='chirp.enabled: false'):
         SonarConfig.from_sim_config(SimConfig(chirp=ChirpConfig(enabled=False)))
     with pytest.raises(ValueError, match='channels'):
         LayoutEstimator(CFG, MICS).estimate(np.zeros((6, 16000), dtype=np.float32))

@@ -2,8 +2,8 @@
 """`SonarConfig`: every number of the sonar front-end (docs/SONAR.md).
 
 The chirp fields are the emitter's (the simulation YAML's or capture node's ``chirp`` section):
-:meth:`SonarConfig.from_sim_config` builds one from a ``SimConfig`` so the front-end measures the
-chirp that is emitted, from the speaker where it is mounted.
+:meth:`SonarConfig.from_sim_config` / :meth:`SonarConfig.from_emitter` build one from what the emitter
+uses, so the front-end measures the chirp that is emitted, from the speaker where it is mounted.
 """
 from __future__ import annotations
 
@@ -61,12 +61,19 @@ class SonarConfig:
 
     @classmethod
     def from_sim_config(cls, sim_cfg, **overrides) -> 'SonarConfig':
-        """The front-end for the chirp and speaker of a ``SimConfig`` (its sample rate too)."""
-        ch = sim_cfg.chirp
-        if not ch.enabled:
-            raise ValueError('the sonar front-end needs a chirp: the simulation config has chirp.enabled: false')
-        kw = dict(sample_rate=int(sim_cfg.recording.sample_rate), chirp_kind=ch.kind, chirp_f_start=ch.f_start,
-                  chirp_f_end=ch.f_end, chirp_duration_s=ch.duration_s, chirp_period_s=ch.period_s,
-                  speaker_position=tuple(float(v) for v in ch.speaker_position))
+        """The front-end for the chirp, speaker and sample rate of a ``SimConfig``."""
+        return cls.from_emitter(sim_cfg.chirp, int(sim_cfg.recording.sample_rate), **overrides)
+
+    @classmethod
+    def from_emitter(cls, chirp, sample_rate: int, **overrides) -> 'SonarConfig':
+        """The front-end for an emitter's ``chirp`` (a ``ChirpConfig``, or its dict as a dataset card stores it)."""
+        def get(key, default=None):
+            return chirp.get(key, default) if isinstance(chirp, dict) else getattr(chirp, key, default)
+        if not get('enabled', True):
+            raise ValueError('the sonar front-end needs a chirp: the emitter has chirp.enabled: false')
+        kw = dict(sample_rate=int(sample_rate), chirp_kind=get('kind'), chirp_f_start=float(get('f_start')),
+                  chirp_f_end=float(get('f_end')), chirp_duration_s=float(get('duration_s')),
+                  chirp_period_s=float(get('period_s')),
+                  speaker_position=tuple(float(v) for v in get('speaker_position', (0.0, 0.0, 0.0))))
         kw.update(overrides)
         return cls(**kw)

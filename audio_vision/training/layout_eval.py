@@ -12,7 +12,6 @@ import numpy as np
 from tqdm import tqdm
 
 from audio_vision.dataset import DatasetReader
-from audio_vision.simulation.config import SimConfig
 from audio_vision.sonar import (LayoutEstimator, SonarConfig, layout_errors, render_layout, summarize_errors,
                                 true_layout)
 
@@ -27,8 +26,10 @@ class LayoutPredictions:
 
 def sonar_config_for(reader: DatasetReader) -> SonarConfig:
     """The front-end for the chirp, speaker and sample rate the dataset was recorded with."""
-    sim = SimConfig.from_dict(reader.card.get('generator', {}).get('config'))
-    return SonarConfig.from_sim_config(sim)
+    sim = reader.card.get('generator', {}).get('config') or {}
+    if 'chirp' not in sim:
+        raise ValueError(f'{reader.path}: the card records no emitter (chirp); the layout needs a simulated dataset')
+    return SonarConfig.from_emitter(sim['chirp'], reader.sample_rate)
 
 
 def predict_layout(data_dir: str | Path, split: str = 'test', limit: int | None = None,
