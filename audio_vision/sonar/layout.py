@@ -200,12 +200,14 @@ class LayoutEstimator:
     def _wall_evidence(self, f: EchoField, azimuth_deg, offset, vertical) -> np.ndarray:
         return f.score(self._wall_images(azimuth_deg, offset, vertical)).sum(axis=-1)
 
-    def _wall_candidates(self, f: EchoField, azimuths: np.ndarray, vertical, count: int = 6):
+    def _wall_candidates(self, f: EchoField, azimuths: np.ndarray, vertical, count: int = 6,
+                         steering: np.ndarray | None = None):
         """Strongest local maxima of the far-field beams over (azimuth, wall range), refined by their exact
-        wall evidence: [(evidence, azimuth, offset)], best first."""
+        wall evidence: [(evidence, azimuth, offset)], best first. ``steering``: the azimuths' far-field
+        steering, if at hand."""
         cfg = self.cfg
-        steering = self.azimuth_steering if azimuths is self.azimuths else far_field_steering(
-            horizontal(azimuths), self.mics, self.matched_filter.freqs, cfg.speed_of_sound)
+        if steering is None:
+            steering = self.azimuth_steering if azimuths is self.azimuths else self._steering(azimuths)
         beams = f.beams(steering)                                                       # (A, P)
         fs, c = cfg.sample_rate, cfg.speed_of_sound
         k0 = int(math.floor(2 * cfg.wall_range_m[0] / c * fs))
@@ -234,6 +236,9 @@ class LayoutEstimator:
             out.append((float(ratio), float(az[i]), float(rr[j] + _parabola_offset(ev[i], j) * 0.002)))
         return sorted(out, reverse=True)
 
+    def _steering(self, azimuths: np.ndarray) -> np.ndarray:
+        return far_field_steering(horizontal(azimuths), self.mics, self.matched_filter.freqs, self.cfg.speed_of_sound)
+
     def _walls(self, f: EchoField, floor: Plane | None, ceiling: Plane | None):
         vertical = [p for p in (floor, ceiling) if p is not None]
         found = []                                           # (evidence, azimuth, offset, quadrant)
@@ -244,11 +249,12 @@ class LayoutEstimator:
         found.append((ev, az, r, 0))
         f.explain(self._wall_images(az, r, vertical))
         remaining = [1, 2, 3]
+        sectors = {q: az + 90.0 * q + np.arange(-4.0, 4.01, 0.5) for q in remaining}
+        steering = {q: self._steering(a) for q, a in sectors.items()}    # the field changes, the sectors don't
         while remaining:
             best = None
             for q in remaining:
-                sector = az + 90.0 * q + np.arange(-4.0, 4.01, 0.5)
-                c = self._wall_candidates(f, sector, vertical, count=4)
+                c = self._wall_candidates(f, sectors[q], vertical, count=4, steering=steering[q])
                 if c and (best is None or c[0][0] > best[0][0]):
                     best = (c[0], q)
             if best is None:
