@@ -39,6 +39,9 @@ def add_arguments(parser):
     parser.add_argument('--mapping', action='store_true',
                         help='drive the simulated robot through one room and map it (occupancy_node): also '
                              'writes <out>/map.png and a mapping section in summary.json')
+    parser.add_argument('--sim-config', default=None,
+                        help='simulation YAML of the demo\'s simulator (default: config/simulation.yaml); its array '
+                             'must be the one the model was trained for')
     parser.add_argument('--domain-id', type=int, default=None,
                         help='ROS domain id of the demo graph (default: $ROS_DOMAIN_ID or 0)')
 
@@ -47,9 +50,11 @@ def run(args) -> int:
     if args.duration <= 0 or args.scenes < 1:
         raise UserError('--duration must be > 0 and --scenes >= 1')
     from audio_vision.ros.node_utils import StartupError
+    check_model_array(args.model_dir, args.sim_config)
     try:
         result = run_demo(Path(args.out), args.duration, args.scenes, seed=args.seed, model_dir=args.model_dir,
-                          device=args.device, domain_id=args.domain_id, mapping=args.mapping)
+                          device=args.device, domain_id=args.domain_id, mapping=args.mapping,
+                          sim_config=args.sim_config)
     except StartupError as exc:
         raise UserError(str(exc)) from None
     print_table(result)
@@ -59,6 +64,33 @@ def run(args) -> int:
               f"{m['fused_images']} images fused; wrote {Path(args.out) / 'map.png'}")
     print(f'wrote {Path(args.out) / "summary.json"} and {Path(args.out) / "mosaic.png"}')
     return 0
+
+
+def check_model_array(model_dir: str | None, sim_config: str | None) -> None:
+    """Refuse, naming both, a simulator whose microphone array is not the one the model was trained for (the
+    perception node would drop every frame as invalid and the demo would end with an empty mosaic)."""
+    from audio_vision.core.checkpoint import CheckpointError, load_checkpoint
+    from audio_vision.paths import default_model_dir
+    from audio_vision.simulation.config import SimConfig
+    from audio_vision.simulation.geometry import mic_positions
+    directory = Path(model_dir) if model_dir else default_model_dir()
+    path = next((directory / f'{m}.pt' for m in ('depth', 'segmentation') if (directory / f'{m}.pt').is_file()), None)
+    if path is None:
+        return                                  # the perception node says what is missing
+    try:
+        model_mics = load_checkpoint(path).spec.array.mic_positions
+    except CheckpointError:
+        return
+    yaml = Path(sim_config) if sim_config else config_dir() / 'simulation.yaml'
+    try:
+        sim_mics = mic_positions(SimConfig.from_yaml(yaml).array if yaml.is_file() else SimConfig().array)
+    except (OSError, ValueError) as exc:
+        raise UserError(f'{yaml}: {exc}') from None
+    if sim_mics.shape != model_mics.shape or not np.allclose(sim_mics, model_mics, atol=1e-6):
+        where = '' if len(sim_mics) != len(model_mics) else ' at other positions'
+        raise UserError(f'the model in {directory} was trained for a {len(model_mics)}-mic array, the simulator '
+                        f'config {yaml} has a {len(sim_mics)}-mic array{where}: pass --sim-config with the '
+                        f'simulation YAML the model was trained on')
 
 
 def run_demo(out: Path, duration: float, scenes: int, seed: int | None = None, model_dir: str | None = None,
