@@ -38,6 +38,11 @@ def machine() -> str:
     return f'{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, torch {torch.__version__}'
 
 
+def signed(delta: float) -> str:
+    """A difference with its sign, to 3 decimals; a difference that rounds to zero is +0.000, never -0.000."""
+    return f'{round(delta, 3) + 0.0:+.3f}'
+
+
 def read_json(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
@@ -267,7 +272,7 @@ def budget_section(res: dict) -> str:
         for row in ('method', 'end_to_end'):
             for key, label, higher_is_better in metrics:
                 a, b = before['rows'][row][modality][key], res['rows'][row][modality][key]
-                lines.append(f'| {modality} | {row} | {label} | {a:.3f} | {b:.3f} | {round(b - a, 3) + 0.0:+.3f} |')
+                lines.append(f'| {modality} | {row} | {label} | {a:.3f} | {b:.3f} | {signed(b - a)} |')
                 if key == metrics[0][0]:            # the verdict speaks of the modality's headline metric
                     gains.setdefault(modality, {})[row] = (b - a) if higher_is_better else (a - b)
         if modality == 'segmentation':
@@ -276,7 +281,8 @@ def budget_section(res: dict) -> str:
             for kind in ('speaking', 'silent'):
                 a, b = persons_before.get(kind), persons_now.get(kind)
                 if a is not None and b is not None:
-                    lines.append(f'| segmentation | method | person IoU ({kind}) | {a:.3f} | {b:.3f} | {round(b - a, 3) + 0.0:+.3f} |')
+                    lines.append(f'| segmentation | method | person IoU ({kind}) | {a:.3f} | {b:.3f} | '
+                                 f'{signed(b - a)} |')
     if not sources:
         return ''
     verdicts = []
@@ -432,12 +438,12 @@ def reproduction_comparison(res: dict) -> str:
         for modality, key, label in metrics:
             a, b = res['rows'][row][modality][key], rep['rows'][row][modality][key]
             worst = max(worst, abs(b - a))
-            lines.append(f'| {row} | {label} | {a:.3f} | {b:.3f} | {round(b - a, 3) + 0.0:+.3f} |')
+            lines.append(f'| {row} | {label} | {a:.3f} | {b:.3f} | {signed(b - a)} |')
     for kind in ('speaking', 'silent'):
         a = res.get('person_iou', {}).get('method', {}).get(kind)
         b = rep.get('person_iou', {}).get('method', {}).get(kind)
         if a is not None and b is not None:
-            lines.append(f'| method | person IoU ({kind}) | {a:.3f} | {b:.3f} | {round(b - a, 3) + 0.0:+.3f} |')
+            lines.append(f'| method | person IoU ({kind}) | {a:.3f} | {b:.3f} | {signed(b - a)} |')
     text = ("\nThe run's own models, scored by its evaluation step on the same test split "
             "(docs/results_reproduction.json), against the shipped models:\n\n" + '\n'.join(lines)
             + f"\n\nThe largest difference of a headline metric is {worst:.3f}.")

@@ -148,8 +148,8 @@ class LayoutEstimator:
         near = offsets[peaks][:, None] + np.arange(-0.01, 0.0101, 0.002)[None]
         coherent = f.score(image_of(self.speaker, n, near)).max(axis=1)
         for k in peaks[np.argsort(coherent)[::-1][:cfg.vertical_candidates]]:
-            if self.vertical_aperture == 0 and after is not None and abs(offsets[k] - after.offset) < 0.05:
-                continue                        # a planar array hears the floor's echo "up" as well
+            if after is not None and abs(offsets[k] - after.offset) < 0.05:
+                continue                        # what is left of the floor's echo, heard "up" by half the mics
             reach = np.maximum(2.0 * offsets[k] + self.reach_window, 1e-3)
             around = f.score(self.speaker + reach[:, None, None] * self.sphere[None])       # (R, S)
             vertical = f.score(self.speaker + reach[:, None] * n[None])                     # (R,)
