@@ -67,8 +67,9 @@ def run(args) -> int:
 
 
 def check_model_array(model_dir: str | None, sim_config: str | None) -> None:
-    """Refuse, naming both, a simulator whose microphone array is not the one the model was trained for (the
-    perception node would drop every frame as invalid and the demo would end with an empty mosaic)."""
+    """Refuse, naming both, a simulator whose array has another channel count than the model's (the perception
+    node would drop every frame as invalid and the demo would end with an empty mosaic); warn when only the
+    mics' positions differ."""
     from audio_vision.core.checkpoint import CheckpointError, load_checkpoint
     from audio_vision.paths import default_model_dir
     from audio_vision.simulation.config import SimConfig
@@ -86,11 +87,14 @@ def check_model_array(model_dir: str | None, sim_config: str | None) -> None:
         sim_mics = mic_positions(SimConfig.from_yaml(yaml).array if yaml.is_file() else SimConfig().array)
     except (OSError, ValueError) as exc:
         raise UserError(f'{yaml}: {exc}') from None
-    if sim_mics.shape != model_mics.shape or not np.allclose(sim_mics, model_mics, atol=1e-6):
-        where = '' if len(sim_mics) != len(model_mics) else ' at other positions'
+    if sim_mics.shape != model_mics.shape:
         raise UserError(f'the model in {directory} was trained for a {len(model_mics)}-mic array, the simulator '
-                        f'config {yaml} has a {len(sim_mics)}-mic array{where}: pass --sim-config with the '
-                        f'simulation YAML the model was trained on')
+                        f'config {yaml} has a {len(sim_mics)}-mic array: pass --sim-config with the simulation '
+                        f'YAML the model was trained on')
+    if not np.allclose(sim_mics, model_mics, atol=1e-6):
+        # The frames are valid (same channel count), only the physics differs: say so, run anyway.
+        print(f'warning: the simulator config {yaml} places its {len(sim_mics)} mics elsewhere than the array '
+              f'the model in {directory} was trained for; its predictions will suffer', file=sys.stderr)
 
 
 def run_demo(out: Path, duration: float, scenes: int, seed: int | None = None, model_dir: str | None = None,
