@@ -32,9 +32,7 @@ class SonarConfig:
     cfar_window_m: float = 1.0             # range window of the local clutter level a wall echo must stand out of
     azimuth_step_deg: float = 2.0          # horizontal scan for the walls' yaw
     explain_bands: int = 4                 # sub-bands with their own amplitude when an echo is explained away
-    vertical_family_order: int = 4         # floor-ceiling images (h, H - h, H, ...) explained away
     peak_fraction: float = 0.1             # an echo candidate: a local maximum >= this x the profile's maximum
-    residual_reflectors: int = 8           # strongest unexplained echoes kept (bodies)
 
     def __post_init__(self):
         if self.sample_rate <= 0:

@@ -92,6 +92,7 @@ class EchoField:
         self.length = mf.period * cfg.upsample
         self.direct_delays = np.linalg.norm(self.mics - self.speaker, axis=1) / cfg.speed_of_sound  # (C,)
         self.t_e = self._emission_time(np.abs(mf.analytic(spectrum)))
+        self._emission_phase = np.exp(2j * np.pi * mf.freqs * self.t_e)                # moves t_e to t = 0
         self.direct_amplitude = self._remove(spectrum, self.direct_delays[:, None], direct_template)
         self.spectrum = spectrum                                                 # direct path removed
         self.signal = mf.analytic(spectrum)                                      # (C, L) complex
@@ -105,7 +106,7 @@ class EchoField:
         for m, s in enumerate(shifts):
             total += _sample(env[m], grid + s)
         k = int(np.argmax(total))
-        return ((k + _parabola(total, k)) / self.rate) % (self.length / self.rate)
+        return ((k + parabola_offset(total, k, circular=True)) / self.rate) % (self.length / self.rate)
 
     def delays(self, images: np.ndarray) -> np.ndarray:
         """(K, 3) image positions -> (K, C) arrival times after emission, s."""
@@ -176,14 +177,10 @@ class EchoField:
         delay-and-sum beams of the analytic signal at the sample rate: sample k holds arrivals k / fs after
         the emission. A coarse, fast scan (the 0.2 m array's near field is ignored); candidates found in it
         are refined with :meth:`score`."""
-        spec = self.spectrum * np.exp(2j * np.pi * self.mf.freqs * self.t_e)[None]      # emission at t = 0
+        spec = self.spectrum * self._emission_phase[None]                               # emission at t = 0
         full = np.zeros((steering.shape[0], self.mf.period), dtype=np.complex128)
         full[:, self.mf.bins] = np.einsum('dcf,cf->df', steering, spec)
         return np.abs(np.fft.ifft(full, axis=-1)) * (2.0 / len(self.mics))
-
-    def arrival_range(self, seconds: float) -> float:
-        """A round-trip time (s after emission) as a monostatic range, m."""
-        return 0.5 * seconds * self.cfg.speed_of_sound
 
 
 def far_field_steering(directions: np.ndarray, mics: np.ndarray, freqs: np.ndarray, c: float) -> np.ndarray:
@@ -202,9 +199,12 @@ def _sample(row: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return row[i0] * (1.0 - frac) + row[(i0 + 1) % n] * frac
 
 
-def _parabola(values: np.ndarray, k: int) -> float:
-    """Sub-sample offset of the peak at k from a parabola through its neighbours (circular)."""
+def parabola_offset(values: np.ndarray, k: int, circular: bool = False) -> float:
+    """Sub-sample offset (in [-0.5, 0.5]) of the peak at k from a parabola through its neighbours; at an
+    end of a non-circular row, 0."""
     n = len(values)
+    if not circular and (k == 0 or k == n - 1):
+        return 0.0
     a, b, c = values[(k - 1) % n], values[k], values[(k + 1) % n]
     den = a - 2.0 * b + c
     return 0.0 if den >= 0 else float(np.clip(0.5 * (a - c) / den, -0.5, 0.5))

@@ -6,14 +6,15 @@ vertical, and in a shoebox they meet at right angles. Each plane is a normal ``n
 pointing from the array to the plane) and an offset ``d`` (the array centre's distance to it):
 {x : n . x = d}. Its first-order echo is the speaker's image across it (:func:`echoes.image_of`).
 
-Order of the fit, each step explaining away what it found:
-1. floor and ceiling: range profiles of images straight down and up; the earliest strong peak whose
-   best direction (on a sphere of look directions at its range) lies within ``vertical_cone_deg`` of
-   the vertical; sub-millimetre by a parabola;
-2. the vertical image family (floor-ceiling multiples) removed from the mics' signals;
-3. the walls' yaw: a horizontal scan of first-order images, every azimuth's strongest range-compensated
-   echo, the four perpendicular directions of a box summed; each wall's distance the strongest range on
-   its direction, corroborated by its corner images with floor and ceiling.
+Order of the fit, each step explaining away what it found (docs/SONAR.md, "Model"):
+1. floor: the range profile of images straight down; a peak counts only if the vertical holds at least
+   ``vertical_share`` of the strongest coherent echo on a sphere of directions at its range; the earliest
+   with at least half the best evidence, placed by a parabola;
+2. walls: far-field beams over azimuth x range, peaks against the local clutter (CFAR), refined with the
+   exact evidence of the first-order image and its corner image with the floor; the strongest wall fixes
+   the box's yaw, the other three are searched around yaw + 90 deg k;
+3. ceiling last (an absorbing ceiling's echo is weaker than the walls' leaks), corroborated by its images
+   with the floor.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ import numpy as np
 from scipy.ndimage import uniform_filter1d
 
 from .config import SonarConfig
-from .echoes import EchoField, MatchedFilter, far_field_steering, image_of
+from .echoes import EchoField, MatchedFilter, far_field_steering, image_of, parabola_offset
 
 FLOOR, CEILING, WALL = 'floor', 'ceiling', 'wall'
 _UP = np.array([0.0, 0.0, 1.0])
@@ -44,24 +45,9 @@ class Plane:
 
 
 @dataclass(frozen=True)
-class Reflector:
-    """An echo no plane explains (a body): where and how strong."""
-
-    range_m: float                      # array centre to the reflector (monostatic), m
-    azimuth_deg: float                  # array frame, 0 = forward (camera axis), + = left
-    strength: float
-
-    @property
-    def direction(self) -> np.ndarray:
-        a = math.radians(self.azimuth_deg)
-        return np.array([math.cos(a), math.sin(a), 0.0])
-
-
-@dataclass(frozen=True)
 class RoomLayout:
     planes: tuple[Plane, ...] = ()
     yaw_deg: float | None = None        # walls' yaw in the array frame (box fit), mod 90
-    reflectors: tuple[Reflector, ...] = ()
     failed: tuple[str, ...] = field(default_factory=tuple)   # what could not be measured, and why
 
     def get(self, label: str) -> list[Plane]:
@@ -70,9 +56,7 @@ class RoomLayout:
     def to_dict(self) -> dict:
         return {'planes': [{'label': p.label, 'normal': list(p.normal), 'offset': p.offset,
                             'confidence': p.confidence, 'strength': p.strength} for p in self.planes],
-                'yaw_deg': self.yaw_deg, 'failed': list(self.failed),
-                'reflectors': [{'range_m': r.range_m, 'azimuth_deg': r.azimuth_deg, 'strength': r.strength}
-                               for r in self.reflectors]}
+                'yaw_deg': self.yaw_deg, 'failed': list(self.failed)}
 
 
 def fibonacci_sphere(n: int) -> np.ndarray:
@@ -104,7 +88,6 @@ class LayoutEstimator:
         self.azimuths = np.arange(0.0, 360.0, cfg.azimuth_step_deg)
         freqs, c = self.matched_filter.freqs, cfg.speed_of_sound
         self.azimuth_steering = far_field_steering(horizontal(self.azimuths), self.mics, freqs, c)
-        self.wall_ranges = np.arange(cfg.wall_range_m[0], cfg.wall_range_m[1], 0.01)
         self.speaker = np.asarray(cfg.speaker_position, dtype=np.float64)
 
     def field(self, audio: np.ndarray) -> EchoField:
@@ -118,7 +101,7 @@ class LayoutEstimator:
             f.explain(image_of(self.speaker, floor.n, floor.offset)[None])
         # The walls before the ceiling: an absorbing ceiling's echo is weaker than the walls' leaks into the
         # vertical profile, so those are explained away first.
-        walls, yaw = self._walls(f, floor, None)
+        walls, yaw = self._walls(f, floor)
         ceiling = self._vertical(f, 1.0, self.cfg.ceiling_range_m, after=floor)
         for label, plane in ((FLOOR, floor), (CEILING, ceiling)):
             if plane is None:
@@ -128,7 +111,7 @@ class LayoutEstimator:
         planes += walls
         if yaw is None:
             failed.append('walls: no wall echo')
-        return RoomLayout(tuple(planes), yaw, (), tuple(failed))
+        return RoomLayout(tuple(planes), yaw, tuple(failed))
 
     # --- floor and ceiling -------------------------------------------------------------------
     def _vertical(self, f: EchoField, sign: float, limits, after: Plane | None = None) -> Plane | None:
@@ -145,8 +128,8 @@ class LayoutEstimator:
         peaks = _peaks(profile, cfg.peak_fraction)
         # Examined: the peaks strongest in the coherent vertical image (the incoherent profile ranks the walls'
         # leaks too high), each within a few mm of its incoherent peak.
-        near = offsets[peaks][:, None] + np.arange(-0.01, 0.0101, 0.002)[None]
-        coherent = f.score(image_of(self.speaker, n, near)).max(axis=1)
+        around_peaks = offsets[peaks][:, None] + np.arange(-0.01, 0.0101, 0.002)[None]
+        coherent = f.score(image_of(self.speaker, n, around_peaks)).max(axis=1)
         for k in peaks[np.argsort(coherent)[::-1][:cfg.vertical_candidates]]:
             if after is not None and abs(offsets[k] - after.offset) < 0.05:
                 continue                        # what is left of the floor's echo, heard "up" by half the mics
@@ -170,25 +153,10 @@ class LayoutEstimator:
         # earliest candidate with at least half the best evidence.
         top = max(e for _, e in accepted)
         k = min(k for k, e in accepted if e >= 0.5 * top)
-        d = offsets[k] + _parabola_offset(profile, k) * (offsets[1] - offsets[0])
+        d = offsets[k] + parabola_offset(profile, k) * (offsets[1] - offsets[0])
         return Plane(FLOOR if sign < 0 else CEILING, tuple(n), float(d),
                      confidence=float(min(1.0, profile[k] / (np.median(profile) * 10 + 1e-30))),
                      strength=float(profile[k]))
-
-    def _vertical_family(self, floor: Plane | None, ceiling: Plane | None) -> np.ndarray:
-        """Images of the speaker reflected alternately by floor and ceiling, orders 1..N."""
-        planes = [p for p in (floor, ceiling) if p is not None]
-        images = []
-        for first in range(len(planes)):
-            point, k = self.speaker, first
-            for _ in range(self.cfg.vertical_family_order):
-                p = planes[k % len(planes)]
-                point = image_of(point, p.n, p.offset)
-                images.append(point)
-                if len(planes) == 1:
-                    break
-                k += 1
-        return np.array(images).reshape(-1, 3)
 
     # --- walls ---------------------------------------------------------------------------------
     def _wall_images(self, azimuth_deg: np.ndarray, offset: np.ndarray, vertical: list[Plane]) -> np.ndarray:
@@ -233,14 +201,14 @@ class LayoutEstimator:
             ev = self._wall_evidence(f, az[:, None], rr[None, :], vertical)
             i, j = np.unravel_index(int(np.argmax(ev)), ev.shape)
             ratio = ev[i, j] / ((len(vertical) + 1) * noise[a, k] + 1e-30)
-            out.append((float(ratio), float(az[i]), float(rr[j] + _parabola_offset(ev[i], j) * 0.002)))
+            out.append((float(ratio), float(az[i]), float(rr[j] + parabola_offset(ev[i], j) * 0.002)))
         return sorted(out, reverse=True)
 
     def _steering(self, azimuths: np.ndarray) -> np.ndarray:
         return far_field_steering(horizontal(azimuths), self.mics, self.matched_filter.freqs, self.cfg.speed_of_sound)
 
-    def _walls(self, f: EchoField, floor: Plane | None, ceiling: Plane | None):
-        vertical = [p for p in (floor, ceiling) if p is not None]
+    def _walls(self, f: EchoField, floor: Plane | None):
+        vertical = [] if floor is None else [floor]
         found = []                                           # (evidence, azimuth, offset, quadrant)
         cands = self._wall_candidates(f, self.azimuths, vertical)
         if not cands:
@@ -280,12 +248,3 @@ def _peaks(profile: np.ndarray, fraction: float) -> np.ndarray:
     is_peak = np.zeros(len(p), dtype=bool)
     is_peak[1:-1] = (p[1:-1] >= p[:-2]) & (p[1:-1] > p[2:])
     return np.flatnonzero(is_peak & (p >= fraction * p.max()))
-
-
-def _parabola_offset(values: np.ndarray, k: int, circular: bool = False) -> float:
-    n = len(values)
-    if not circular and (k == 0 or k == n - 1):
-        return 0.0
-    a, b, c = values[(k - 1) % n], values[k], values[(k + 1) % n]
-    den = a - 2.0 * b + c
-    return 0.0 if den >= 0 else float(np.clip(0.5 * (a - c) / den, -0.5, 0.5))

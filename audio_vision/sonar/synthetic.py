@@ -35,26 +35,20 @@ def image_sources(speaker: np.ndarray, planes: list[Plane], order: int) -> list[
 
 def echo_recording(cfg: SonarConfig, mics: np.ndarray, planes: list[Plane], order: int = 2,
                    periods: int = 4, phase_s: float = 0.0, latency_s: float = 0.0, noise_rms: float = 0.0,
-                   seed: int = 0, extra: list[tuple[np.ndarray, float]] = ()) -> np.ndarray:
+                   seed: int = 0) -> np.ndarray:
     """(C, periods x period) float32: a steady chirp train (first sweep at ``phase_s`` + ``latency_s``) heard
-    through the planes' image sources; ``extra``: further (position, amplitude factor) point reflectors."""
+    through the planes' image sources."""
     fs, period = cfg.sample_rate, cfg.period_samples
     mics = np.asarray(mics, dtype=np.float64).reshape(-1, 3)
     pulse = chirp_pulse(fs, cfg.chirp_f_start, cfg.chirp_f_end, cfg.chirp_duration_s, cfg.chirp_kind)
     spectrum = np.fft.rfft(pulse, period)
     freqs = np.fft.rfftfreq(period, 1.0 / fs)
     sources = image_sources(np.asarray(cfg.speaker_position), planes, order)
-    speaker = np.asarray(cfg.speaker_position, dtype=np.float64)
-    for position, gain in extra:           # a point reflector: speaker -> point -> mic, like an image at the
-        sources.append((np.asarray(position, dtype=np.float64), gain))   # same path length (monostatic)
     out = np.zeros((len(mics), period))
     for m, mic in enumerate(mics):
         acc = np.zeros(len(freqs), dtype=np.complex128)
-        for k, (position, gain) in enumerate(sources):
-            if k >= len(sources) - len(extra):                         # point reflector: two legs
-                r = np.linalg.norm(position - speaker) + np.linalg.norm(position - mic)
-            else:
-                r = np.linalg.norm(position - mic)
+        for position, gain in sources:
+            r = np.linalg.norm(position - mic)
             acc += gain / r * np.exp(-2j * np.pi * freqs * (r / cfg.speed_of_sound + phase_s + latency_s))
         out[m] = np.fft.irfft(spectrum * acc, period)
     audio = np.tile(out, (1, periods))
