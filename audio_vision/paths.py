@@ -38,3 +38,25 @@ def source_commit() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out or None
+
+
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo), for result files to record where they were measured."""
+    import platform
+    try:
+        with open('/proc/cpuinfo') as f:
+            return next((line.split(':', 1)[1].strip() for line in f if line.startswith('model name')),
+                        platform.processor() or platform.machine())
+    except OSError:
+        return platform.processor() or platform.machine()
+
+
+def rewrite_generated_block(path: Path, begin: str, end: str, body: str) -> None:
+    """Replace what lies between the markers ``begin`` and ``end`` of a document with ``body`` (the part a
+    script generates from its result file; the rest of the document stays as written)."""
+    import re
+    text = Path(path).read_text()
+    if begin not in text or end not in text:
+        raise ValueError(f'{path} has no generated block {begin!r} ... {end!r}')
+    block = f'{begin}\n{body}{end}'
+    Path(path).write_text(re.sub(re.escape(begin) + '.*?' + re.escape(end), lambda _: block, text, flags=re.S))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import re
 import sys
 import time
 from pathlib import Path
@@ -23,18 +22,9 @@ import torch
 from audio_vision.core.checkpoint import load_checkpoint
 from audio_vision.core.features import SpectrogramFeatures
 from audio_vision.dataset import DatasetReader
-from audio_vision.paths import default_model_dir, source_commit
+from audio_vision.paths import cpu_model, default_model_dir, rewrite_generated_block, source_commit
 from audio_vision.sonar import LayoutEstimator
 from audio_vision.training.layout_eval import sonar_config_for
-
-
-def cpu_model() -> str:
-    try:
-        with open('/proc/cpuinfo') as f:
-            return next((line.split(':', 1)[1].strip() for line in f if line.startswith('model name')),
-                        platform.processor())
-    except OSError:
-        return platform.processor() or platform.machine()
 
 
 def timed(fn, windows, repeats: int) -> dict:
@@ -96,10 +86,7 @@ def main(argv=None) -> int:
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     if args.markdown:
-        text = args.markdown.read_text()
-        block = f'{MARK_BEGIN}\n{paragraph(result)}{MARK_END}'
-        text = re.sub(re.escape(MARK_BEGIN) + '.*?' + re.escape(MARK_END), lambda _: block, text, flags=re.S)
-        args.markdown.write_text(text)
+        rewrite_generated_block(args.markdown, MARK_BEGIN, MARK_END, paragraph(result))
     return 0
 
 

@@ -15,16 +15,14 @@ import argparse
 import json
 import os
 import platform
-import re
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 from audio_vision.core.metrics import MetricAccumulator
 from audio_vision.dataset import DatasetReader
-from audio_vision.paths import source_commit
+from audio_vision.paths import cpu_model, rewrite_generated_block, source_commit
 from audio_vision.sonar import render_layout, true_layout
 from audio_vision.training.layout_eval import predict_layout
 
@@ -36,30 +34,24 @@ SHIFT_TOLERANCE = 0.15
 MARK_BEGIN, MARK_END = '<!-- RESULTS BEGIN (scripts/eval_sonar.py) -->', '<!-- RESULTS END -->'
 
 
-def exact_shell(reader: DatasetReader, n: int) -> dict:
-    acc = MetricAccumulator(len(reader.class_table), reader.class_table.names)
-    for i in range(n):
-        item = reader[i]
-        prior = render_layout(true_layout(item['camera_pose'], item['room_size']), reader.layout.camera,
-                              reader.class_table)
-        acc.add({'depth': prior.depth[None], 'segmentation': prior.classes[None]},
-                {'depth': item['depth'][None], 'segmentation': item['segmentation'][None]})
-    return acc.result()
-
-
 def measure(path: Path, split: str, limit: int | None) -> dict:
     reader = DatasetReader(path, split)
     n = len(reader) if limit is None else min(limit, len(reader))
     pred = predict_layout(path, split, limit=n)
-    acc = MetricAccumulator(len(reader.class_table), reader.class_table.names)
-    acc.add({'depth': pred.depth, 'segmentation': pred.segmentation},
-            {'depth': np.stack([reader[i]['depth'] for i in range(n)]),
-             'segmentation': np.stack([reader[i]['segmentation'] for i in range(n)])})
+    table, camera = reader.class_table, reader.layout.camera
+    layout = MetricAccumulator(len(table), table.names)
+    shell = MetricAccumulator(len(table), table.names)
+    for i in range(n):
+        item = reader[i]
+        gt = {'depth': item['depth'][None], 'segmentation': item['segmentation'][None]}
+        layout.add({'depth': pred.depth[i:i + 1], 'segmentation': pred.segmentation[i:i + 1]}, gt)
+        prior = render_layout(true_layout(item['camera_pose'], item['room_size']), camera, table)
+        shell.add({'depth': prior.depth[None], 'segmentation': prior.classes[None]}, gt)
     card = reader.card
     return {'path': str(path), 'split': split, 'n': n, 'content_hash': card.get('content_hash'),
             'seed': card.get('generator', {}).get('seed'), 'layout_errors': pred.errors,
             'ms_per_window': 1000.0 * pred.seconds_per_window,
-            'rows': {'layout': acc.result(), 'exact_shell': exact_shell(reader, n)}}
+            'rows': {'layout': layout.result(), 'exact_shell': shell.result()}}
 
 
 def verdicts(result: dict) -> list[tuple[str, str, bool]]:
@@ -125,11 +117,9 @@ def main(argv=None) -> int:
     ap.add_argument('--json', type=Path, required=True)
     ap.add_argument('--markdown', type=Path, help='rewrite the generated block of this Markdown file')
     args = ap.parse_args(argv)
-    cpu = next((line.split(':', 1)[1].strip() for line in open('/proc/cpuinfo') if line.startswith('model name')),
-               platform.processor()) if os.path.exists('/proc/cpuinfo') else platform.processor()
     result = {'run': {'command': 'python scripts/eval_sonar.py ' + ' '.join(argv if argv is not None else sys.argv[1:]),
                       'date': time.strftime('%Y-%m-%d'), 'commit': source_commit(),
-                      'machine': f'{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}'},
+                      'machine': f'{cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}'},
               'datasets': {}}
     for spec in args.data:
         name, _, path = spec.partition('=')
@@ -141,10 +131,7 @@ def main(argv=None) -> int:
     table = markdown(result)
     print(table)
     if args.markdown:
-        text = args.markdown.read_text()
-        block = f'{MARK_BEGIN}\n{table}{MARK_END}'
-        text = re.sub(re.escape(MARK_BEGIN) + '.*?' + re.escape(MARK_END), lambda _: block, text, flags=re.S)
-        args.markdown.write_text(text)
+        rewrite_generated_block(args.markdown, MARK_BEGIN, MARK_END, table)
     return 0
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from audio_vision.paths import cpu_model
 from audio_vision.training.evaluate import markdown_table
 from audio_vision.training.loop import best_epoch, read_log
 from audio_vision.training.trainer import MONITOR
@@ -33,9 +34,7 @@ MODALITIES = ('depth', 'segmentation')
 
 
 def machine() -> str:
-    cpu = next((line.split(':', 1)[1].strip() for line in Path('/proc/cpuinfo').read_text().splitlines()
-                if line.startswith('model name')), platform.processor())
-    return f'{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, torch {torch.__version__}'
+    return f'{cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, torch {torch.__version__}'
 
 
 def signed(delta: float) -> str:

@@ -71,3 +71,13 @@ def test_reproduction_is_compared_with_the_shipped_models(docs, results, tmp_pat
     assert '`depth.pt` differs (largest difference of any tensor, BatchNorm statistics included: 0.0012)' in text
     (tmp_path / 'results_reproduction.json').unlink()
     assert docs.reproduction_comparison(results) == ''
+
+
+def test_generated_block_is_replaced_and_a_missing_block_refused(tmp_path):
+    from audio_vision.paths import rewrite_generated_block
+    doc = tmp_path / 'doc.md'
+    doc.write_text('intro\n<!-- B -->\nold\n<!-- E -->\noutro\n')
+    rewrite_generated_block(doc, '<!-- B -->', '<!-- E -->', 'new\n')
+    assert doc.read_text() == 'intro\n<!-- B -->\nnew\n<!-- E -->\noutro\n'
+    with pytest.raises(ValueError, match='no generated block'):
+        rewrite_generated_block(doc, '<!-- X -->', '<!-- E -->', 'x\n')

@@ -70,7 +70,7 @@ def check_model_array(model_dir: str | None, sim_config: str | None) -> None:
     """Refuse, naming both, a simulator whose array has another channel count than the model's (the perception
     node would drop every frame as invalid and the demo would end with an empty mosaic); warn when only the
     mics' positions differ."""
-    from audio_vision.core.checkpoint import CheckpointError, load_checkpoint
+    from audio_vision.core.checkpoint import CheckpointError, ModalitySpec, read_checkpoint
     from audio_vision.paths import default_model_dir
     from audio_vision.simulation.config import SimConfig
     from audio_vision.simulation.geometry import mic_positions
@@ -78,10 +78,10 @@ def check_model_array(model_dir: str | None, sim_config: str | None) -> None:
     path = next((directory / f'{m}.pt' for m in ('depth', 'segmentation') if (directory / f'{m}.pt').is_file()), None)
     if path is None:
         return                                  # the perception node says what is missing
-    try:
-        model_mics = load_checkpoint(path).spec.array.mic_positions
-    except CheckpointError:
-        return
+    try:                                        # the stored config only: no network is built here
+        model_mics = ModalitySpec.from_dict(read_checkpoint(path)['config']).array.mic_positions
+    except (CheckpointError, KeyError, TypeError, ValueError):
+        return                                  # the perception node says what is wrong with the file
     yaml = Path(sim_config) if sim_config else config_dir() / 'simulation.yaml'
     try:
         sim_mics = mic_positions(SimConfig.from_yaml(yaml).array if yaml.is_file() else SimConfig().array)

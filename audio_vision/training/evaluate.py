@@ -51,6 +51,7 @@ def evaluate(data_dir: str | Path, models_dir: str | Path, split: str = 'test',
         return data_cache[key]
 
     data = split_for(spec)
+    reader = DatasetReader(data_dir, split)
     if data.audio_shape[0] != spec.array.num_channels:
         raise CheckpointError(f'dataset has {data.audio_shape[0]} channels but the models expect '
                               f'{spec.array.num_channels}')
@@ -74,7 +75,7 @@ def evaluate(data_dir: str | Path, models_dir: str | Path, split: str = 'test',
                 e2e, _ = load_end_to_end(e2e_path)
                 put('end_to_end', m, batched(lambda s: e2e.codec.decode(e2e(feats(s))).numpy(), n))
         layout_result = None
-        if layout and DatasetReader(data_dir, split).card.get('generator', {}).get('config'):
+        if layout and reader.card.get('generator', {}).get('config'):
             layout_result = predict_layout(data_dir, split, limit=n, progress=progress)
             for m in models:
                 put('layout', m, getattr(layout_result, m))
@@ -101,7 +102,6 @@ def evaluate(data_dir: str | Path, models_dir: str | Path, split: str = 'test',
         acc = MetricAccumulator(len(table), table.names)
         acc.add(preds[row], {'depth': data.depth, 'segmentation': data.segmentation})
         rows[row] = acc.result()
-    reader = DatasetReader(data_dir, split)
     card = reader.card
     subsets = person_subsets(reader, n)
     persons = {}
