@@ -105,6 +105,12 @@ def test_config_refuses_bad_values_and_a_silent_emitter():
         SonarConfig.from_sim_config(SimConfig(chirp=ChirpConfig(enabled=False)))
     with pytest.raises(ValueError, match='channels'):
         LayoutEstimator(CFG, MICS).estimate(np.zeros((6, 16000), dtype=np.float32))
+    with pytest.raises(ValueError, match='shorter than one chirp period'):
+        LayoutEstimator(CFG, MICS).estimate(np.zeros((8, 1000), dtype=np.float32))
+    audio = np.zeros((8, 16000), dtype=np.float32)
+    audio[3, 500] = np.nan
+    with pytest.raises(ValueError, match='non-finite'):
+        LayoutEstimator(CFG, MICS).estimate(audio)
 
 
 def test_exact_layout_renders_the_simulator_shell():

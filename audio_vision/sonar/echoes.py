@@ -52,7 +52,10 @@ class MatchedFilter:
         return audio[..., :n * self.period].reshape(*audio.shape[:-1], n, self.period).sum(axis=-2) / n
 
     def __call__(self, audio: np.ndarray) -> np.ndarray:
-        spec = np.fft.rfft(self.fold(audio), axis=-1)[..., self.bins]
+        folded = self.fold(audio)
+        if not np.isfinite(folded).all():
+            raise ValueError('the window has non-finite samples (NaN or inf): drop it instead of measuring it')
+        spec = np.fft.rfft(folded, axis=-1)[..., self.bins]
         return spec * self.filter
 
     def analytic(self, spectrum: np.ndarray) -> np.ndarray:

@@ -74,8 +74,10 @@ def evaluate(data_dir: str | Path, models_dir: str | Path, split: str = 'test',
             if e2e_path.exists():
                 e2e, _ = load_end_to_end(e2e_path)
                 put('end_to_end', m, batched(lambda s: e2e.codec.decode(e2e(feats(s))).numpy(), n))
-        layout_result = None
-        if layout and reader.card.get('generator', {}).get('config'):
+        layout_result, layout_skipped = None, None
+        if layout and not reader.card.get('generator', {}).get('config'):
+            layout_skipped = 'the dataset records no emitter (not simulated): no layout row'
+        elif layout:
             layout_result = predict_layout(data_dir, split, limit=n, progress=progress)
             for m in models:
                 put('layout', m, getattr(layout_result, m))
@@ -117,6 +119,8 @@ def evaluate(data_dir: str | Path, models_dir: str | Path, split: str = 'test',
               'dataset': {'path': str(data_dir), 'content_hash': card.get('content_hash'),
                           'counts': {k: v.get('count') for k, v in card.get('splits', {}).items()},
                           'seed': card.get('seed', card.get('generator', {}).get('seed'))}}
+    if layout_skipped:
+        result['layout_skipped'] = layout_skipped
     if layout_result is not None:
         result['layout_errors'] = layout_result.errors
         result['layout_seconds_per_window'] = layout_result.seconds_per_window
@@ -172,6 +176,8 @@ def markdown_table(result: dict) -> str:
         for row, ious in result['person_iou'].items():
             cells = ('–' if ious.get(k) is None else f'{ious[k]:.3f}' for k in ('speaking', 'silent'))
             lines.append(f'| {row} | ' + ' | '.join(cells) + ' |')
+    if result.get('layout_skipped'):
+        lines += ['', f"Layout row: {result['layout_skipped']}."]
     errors = result.get('layout_errors')
     if errors:
         lines += ['', '| layout error (sonar front-end vs the simulator\'s room) | median | p90 | not measured |',
