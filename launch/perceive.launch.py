@@ -7,6 +7,7 @@ the static TF parent_frame -> array -> camera optical frame, and RViz where it i
     ros2 launch audio_vision perceive.launch.py source:=none use_sim_time:=true   # + ros2 bag play --clock BAG
     ros2 launch audio_vision perceive.launch.py namespace:=robot1 rviz:=false log_level:=debug
     ros2 launch audio_vision perceive.launch.py mapping:=true            # + occupancy_node, simulator drives a path
+    ros2 launch audio_vision perceive.launch.py layout:=false            # no sonar layout (layout/depth, layout/planes)
 
 Each node reads its own config/<node>.yaml; ``params_file`` (optional) is loaded after those and
 overrides them for every node that it names (keys like ``/**/perception_node``). The frame ids
@@ -53,6 +54,8 @@ ARGUMENTS = (
     ('yaw', '0.0', 'array orientation in parent_frame, rad'),
     ('mapping', 'false', 'also run occupancy_node (depth + confidence -> nav_msgs/OccupancyGrid on map); with '
                          "source:=sim the simulator drives a trajectory and publishes odom (+ TF odom -> base_link)"),
+    ('layout', 'true', 'perception also measures the room from the chirp\'s echoes and publishes layout/depth and '
+                       'layout/planes (sonar front-end, docs/SONAR.md)'),
     ('rviz', 'auto', "start RViz with config/audio_vision.rviz: 'true', 'false', or 'auto' (when rviz2 is "
                      'installed and a display is set)'),
 )
@@ -149,6 +152,7 @@ def plan(args: dict, config: Path | None = None, rviz_installed=rviz_available) 
                 'parameters': files + [{**common, **overrides}], 'arguments': log_args}
 
     perception = {'array_frame_id': array_frame, 'camera_frame_id': camera_frame}
+    perception['publish_layout'] = _bool('layout', a['layout'])
     if mapping:
         perception['publish_confidence'] = True     # the occupancy grid weighs depth by it
     if a['model_dir']:

@@ -17,7 +17,8 @@ from audio_vision.core.vqvae import VQVAEConfig
 
 
 def tiny_spec(modality: str, num_mics: int = 4, image: int = 32, latent: int = 8,
-              features: FeatureConfig | None = None) -> ModalitySpec:
+              features: FeatureConfig | None = None, mic_positions: np.ndarray | None = None) -> ModalitySpec:
+    """``mic_positions`` (num_mics, 3): the array's geometry; default random within ~0.1 m."""
     fc = features or FeatureConfig(window_s=0.25, n_fft=256, n_mels=32)
     codec = make_codec(modality, len(DEFAULT_CLASS_TABLE))
     rng = np.random.default_rng(1)
@@ -29,7 +30,8 @@ def tiny_spec(modality: str, num_mics: int = 4, image: int = 32, latent: int = 8
         atnet=ATNetConfig(in_channels=fc.num_feature_channels(num_mics), encoder_width=8, mlp_hidden=32,
                           start_size=4, start_channels=32, latent_size=latent, code_dim=8, **fc.map_layout()),
         camera=PinholeCamera(image, image, 90.0),
-        array=ArrayGeometry(fc.sample_rate, rng.normal(scale=0.1, size=(num_mics, 3))))
+        array=ArrayGeometry(fc.sample_rate, rng.normal(scale=0.1, size=(num_mics, 3)) if mic_positions is None
+                            else np.asarray(mic_positions, dtype=np.float64)))
 
 
 def write_tiny_models(model_dir: Path, seed: int = 0, **kwargs) -> dict[str, ModalityModel]:

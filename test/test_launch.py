@@ -19,7 +19,7 @@ NODE_CONFIGS = {'perception_node': 'perception.yaml', 'simulator_node': 'simulat
 
 DOCUMENTED_ARGUMENTS = ('source', 'use_sim_time', 'log_level', 'params_file', 'model_dir', 'sim_config',
                         'namespace', 'frame_prefix', 'array_frame', 'camera_frame', 'parent_frame', 'x', 'y', 'z',
-                        'roll', 'pitch', 'yaw', 'mapping', 'rviz')
+                        'roll', 'pitch', 'yaw', 'mapping', 'layout', 'rviz')
 
 
 def test_launch_file_parses_and_declares_the_documented_arguments():
@@ -64,6 +64,8 @@ def test_rviz_config_shows_ground_truth_and_predictions():
     assert topics['Predicted segmentation'] == 'segmentation/color'
     assert displays['Predicted points']['Class'] == 'rviz_default_plugins/PointCloud2'
     assert topics['Predicted points'] == 'depth/points'
+    assert topics['Layout depth'] == 'layout/depth' and topics['Layout planes'] == 'layout/planes'
+    assert displays['Layout planes']['Class'] == 'rviz_default_plugins/MarkerArray'
     assert rviz['Visualization Manager']['Global Options']['Fixed Frame'] == 'audio_array'
 
 
@@ -115,6 +117,14 @@ def test_plan_mapping_adds_the_occupancy_node_and_a_driving_simulator():
     assert 'occupancy_node' not in _by_name(_plan(module))
     with pytest.raises(module.LaunchArgumentError, match='mapping'):
         _plan(module, mapping='maybe')
+
+
+def test_plan_layout_on_by_default_and_switchable():
+    module = _load_launch_module()
+    assert _param(_by_name(_plan(module))['perception_node'], 'publish_layout') is True
+    assert _param(_by_name(_plan(module, layout='false'))['perception_node'], 'publish_layout') is False
+    with pytest.raises(module.LaunchArgumentError, match='layout'):
+        _plan(module, layout='sometimes')
 
 
 def test_plan_frames_come_from_one_place():

@@ -276,7 +276,7 @@ def test_fuzzed_frames_through_the_subscription_callback(model_dir):
                             and all(diagnostics_values(rec).get(k) == v for k, v in want.items()), 60.0)
         values = diagnostics_values(rec)
         assert ok, {k: (values.get(k), v) for k, v in want.items() if values.get(k) != v}
-        assert node._worker.is_alive()
+        assert node.inference.alive
     assert len(frames) >= 1000 and fuzz.sizes['16MB'] >= 1
     assert all(fuzz.invalid[r] > 20 for r in FRAME_ERROR_REASONS), fuzz.invalid
     assert fuzz.resets['gap'] > 5 and fuzz.resets['rewind'] >= 1, fuzz.resets

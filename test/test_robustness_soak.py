@@ -68,7 +68,7 @@ def soak(model_dir: str) -> dict:
         t0 = time.monotonic()
         samples = []                        # (audio s, rss MB, inference queue length)
         while audio_time_s(sim) < AUDIO_S:
-            samples.append((streamed_audio_s(sim), proc.memory_info().rss / 2 ** 20, len(node._queue)))
+            samples.append((streamed_audio_s(sim), proc.memory_info().rss / 2 ** 20, node.inference.pending))
             time.sleep(0.25)
         wall = time.monotonic() - t0
         sim.timer.cancel()                  # stop the source, let the perception node drain
@@ -78,7 +78,7 @@ def soak(model_dir: str) -> dict:
         def settled():                      # no frame arrived since the previous poll, nothing queued
             s = node.stats()
             now, last[0] = (s['frames'], s['windows'], s['outputs']), (s['frames'], s['windows'], s['outputs'])
-            return now == last[0] and not node._queue and s['windows'] == s['outputs'] + s['dropped_windows']
+            return now == last[0] and not node.inference.pending and s['windows'] == s['outputs'] + s['dropped_windows']
         graph.wait_for(lambda: settled() and time.sleep(0.5) is None and settled(), 20.0)
         closed = graph.wait_for(lambda: diagnostics(rec).get('windows') == str(node.stats()['windows'])
                                 and diagnostics(rec).get('dropped windows') == str(node.stats()['dropped_windows'])

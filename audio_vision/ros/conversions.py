@@ -21,7 +21,8 @@ from std_msgs.msg import Header
 from audio_vision.core import codec
 from audio_vision.core.camera import image_pixels
 from audio_vision.core.codec import (  # noqa: F401  (re-exported: callers use them from here)
-    BODY_TO_OPTICAL_QUATERNION, IMAGE_ENCODINGS, NS_PER_S, quaternion_to_matrix, yaw_quaternion)
+    BODY_TO_OPTICAL_QUATERNION, IMAGE_ENCODINGS, NS_PER_S, matrix_to_quaternion, quaternion_to_matrix,
+    yaw_quaternion)
 from audio_vision.core.windowing import FrameSpec
 
 ENCODINGS = IMAGE_ENCODINGS
@@ -179,3 +180,38 @@ def odometry_to_transform(msg) -> TransformStamped:
         p.position.z
     t.transform.rotation = p.orientation
     return t
+
+
+# ---------------------------------------------------------------- layout markers
+
+#: thickness of a plane's slab in layout/planes, m
+PLANE_THICKNESS_M = 0.02
+
+
+def layout_markers(patches, header: Header, class_table, namespace: str = 'layout'):
+    """visualization_msgs/MarkerArray of a room layout (``sonar.render.plane_patches``, array frame): a
+    DELETEALL first (a plane not measured this window disappears), then one thin CUBE per plane in its class
+    colour, opaque as it is confident, and a TEXT label at its centre."""
+    from visualization_msgs.msg import Marker, MarkerArray
+    clear = Marker(header=header, ns=namespace, action=Marker.DELETEALL)
+    markers = [clear]
+    palette = class_table.palette()
+    for i, patch in enumerate(patches):
+        r, g, b = (float(v) / 255.0 for v in palette[class_table.id_of(patch.label)])
+        qx, qy, qz, qw = matrix_to_quaternion(patch.axes.T)       # columns u, v, n: the slab's x, y, z
+        cube = Marker(header=header, ns=namespace, id=2 * i, type=Marker.CUBE, action=Marker.ADD)
+        cube.pose.position.x, cube.pose.position.y, cube.pose.position.z = (float(v) for v in patch.center)
+        cube.pose.orientation.x, cube.pose.orientation.y = qx, qy
+        cube.pose.orientation.z, cube.pose.orientation.w = qz, qw
+        cube.scale.x, cube.scale.y = (max(2.0 * float(h), PLANE_THICKNESS_M) for h in patch.half_size)
+        cube.scale.z = PLANE_THICKNESS_M
+        cube.color.r, cube.color.g, cube.color.b = r, g, b
+        cube.color.a = float(0.2 + 0.6 * min(max(patch.confidence, 0.0), 1.0))
+        text = Marker(header=header, ns=namespace, id=2 * i + 1, type=Marker.TEXT_VIEW_FACING, action=Marker.ADD)
+        text.pose.position = cube.pose.position
+        text.pose.orientation.w = 1.0
+        text.scale.z = 0.2
+        text.color.r = text.color.g = text.color.b = text.color.a = 1.0
+        text.text = f'{patch.label} {patch.confidence:.2f}'
+        markers += [cube, text]
+    return MarkerArray(markers=markers)

@@ -17,9 +17,7 @@ points and confidence are computed only while something subscribes to them.
 """
 from __future__ import annotations
 
-import collections
 import os
-import threading
 import time
 
 import numpy as np
@@ -31,6 +29,7 @@ from audio_vision.core import codec
 from audio_vision.core.confidence import DEFAULT_KIND as DEFAULT_CONFIDENCE_KIND
 from audio_vision.core.confidence import KINDS as CONFIDENCE_KINDS
 from audio_vision.core.confidence import mask_low_confidence
+from audio_vision.core.inference_queue import InferenceQueue
 from audio_vision.core.windowing import (ALIGNMENTS, DISCONTINUITY_REASONS, DROP_REASONS, FRAME_ERROR_REASONS,
                                          NS_PER_S, FrameError, FrameSpec, Window, WindowAssembler)
 from audio_vision.paths import default_model_dir
@@ -93,7 +92,12 @@ PARAMS = [
                                  '(REP 118 invalid); 0 = off', range=(0.0, 1.0), read_only=False),
     Param('sim_config', '', "simulation YAML whose chirp the audio carries (simulator node, capture node with "
                             "chirp: true); the node refuses to start when the model matched-filters another "
-                            "chirp; '' = not checked"),
+                            "chirp; '' = not checked (and the layout assumes the built-in chirp)"),
+    Param('publish_layout', False, 'also measure the room from the chirp\'s echoes (sonar front-end, no learning; '
+                                   'docs/SONAR.md) and publish layout/depth (32FC1, the image\'s header) and '
+                                   'layout/planes (visualization_msgs/MarkerArray, array frame); on its own thread, '
+                                   'latest window wins, never delaying the images',
+          why='the front-end is built at start-up; restart the node to switch it'),
 ]
 
 
@@ -136,6 +140,39 @@ def check_chirp(features, sim_config: str) -> None:
         raise StartupError(f"parameter 'sim_config': file {sim_config} not found") from None
     except (ValueError, TypeError) as exc:     # ChirpMismatch, or a broken simulation YAML
         raise StartupError(f"parameter 'sim_config': {exc}") from None
+
+
+def layout_estimator(model, sim_config: str):
+    """The sonar front-end for the emitter's chirp and speaker (``sim_config``'s chirp section, the built-in
+    one when '') and the model's array; :class:`StartupError` when it cannot measure this stream."""
+    from audio_vision.simulation.config import SimConfig
+    from audio_vision.sonar import LayoutEstimator, SonarConfig
+    try:
+        sim = SimConfig.from_yaml(sim_config) if sim_config else SimConfig()
+        cfg = SonarConfig.from_emitter(sim.chirp, int(model.sample_rate))
+    except FileNotFoundError:
+        raise StartupError(f"parameter 'sim_config': file {sim_config} not found") from None
+    except (ValueError, TypeError) as exc:     # no chirp, or a chirp the front-end cannot use
+        raise StartupError(f"parameter 'publish_layout': {exc}") from None
+    if model.window_samples < cfg.period_samples:
+        raise StartupError(f"parameter 'publish_layout': the model's window ({model.window_samples} samples) is "
+                           f'shorter than one chirp period ({cfg.period_samples}); the layout needs a whole period')
+    return LayoutEstimator(cfg, model.spec.array.mic_positions)
+
+
+class LayoutOutput:
+    """The layout's stage of the node: front-end, its queue (latest window wins), publishers, statistics."""
+
+    def __init__(self, node: 'PerceptionNode', qos: QoSProfile):
+        from visualization_msgs.msg import MarkerArray
+        self.estimator = layout_estimator(node.model, node.params['sim_config'])
+        self.depth_pub = node.create_publisher(Image, 'layout/depth', qos)
+        self.planes_pub = node.create_publisher(MarkerArray, 'layout/planes', qos)
+        self.latency = LatencyStats()
+        self.outputs = 0
+        self.unmeasured = Counters(('floor', 'ceiling', 'walls'))   # windows where that part was not found
+        self.last_error: str | None = None
+        self.queue = InferenceQueue(node._measure_layout, 1, 'perception_layout', on_error=node._layout_failed)
 
 
 class PerceptionNode(ShellNode):
@@ -216,12 +253,10 @@ class PerceptionNode(ShellNode):
                 self.conf_pubs['segmentation'] = self.create_publisher(Image, 'segmentation/confidence', out_qos)
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
 
-        # inference worker: bounded queue, latest window wins
-        self._queue: collections.deque[Window] = collections.deque()
-        self._cv = threading.Condition()
-        self._stop = False
-        self._worker = threading.Thread(target=self._work, name='perception_inference', daemon=True)
-        self._worker.start()
+        # inference off the callbacks: bounded queue, latest window wins
+        self.inference = InferenceQueue(self._infer, p['queue_size'], 'perception_inference',
+                                        on_error=self._inference_failed)
+        self.layout = LayoutOutput(self, out_qos) if p['publish_layout'] else None
 
         in_qos = QoSProfile(depth=p['input_qos_depth'], reliability=qos_profile_sensor_data.reliability,
                             durability=qos_profile_sensor_data.durability,
@@ -253,16 +288,16 @@ class PerceptionNode(ShellNode):
             self._rays = self.model.camera.pixel_rays()
             self.pubs['points'] = self.create_publisher(PointCloud2, 'depth/points', self._out_qos)
         self._with_confidence = bool(params['publish_confidence'] or params['min_confidence'] > 0)
+        self.inference.set_capacity(params['queue_size'])
         self.params = params      # one assignment: the worker sees the old or the new set, never a mix
 
     def destroy_node(self):
-        if getattr(self, '_worker', None) is not None:
-            with self._cv:
-                self._stop = True
-                self._cv.notify_all()
-            self._worker.join(timeout=10.0)
-        worker, model = getattr(self, '_worker', None), getattr(self, 'model', None)
-        if model is not None and (worker is None or not worker.is_alive()):   # not while it still infers
+        stopped = True
+        for queue in (getattr(self, 'inference', None), getattr(getattr(self, 'layout', None), 'queue', None)):
+            if queue is not None:
+                stopped &= queue.close()
+        model = getattr(self, 'model', None)
+        if model is not None and stopped:           # not while it still infers
             model.close()
         return super().destroy_node()
 
@@ -332,40 +367,50 @@ class PerceptionNode(ShellNode):
             self.get_logger().warning(f"dropping audio frames of frame '{msg.header.frame_id}': expected "
                                       f"'{self.params['array_frame_id']}' (accept_any_frame_id: false)",
                                       throttle_duration_sec=5.0)
-        if windows:
-            with self._cv:
-                for w in windows:
-                    self.windows += 1
-                    if len(self._queue) >= self.params['queue_size']:
-                        self._queue.popleft()
-                        self.dropped_windows += 1
-                    self._queue.append(w)
-                self._cv.notify()
+        for w in windows:
+            self.windows += 1
+            self.dropped_windows += self.inference.put(w)
+            if self.layout is not None:
+                self.layout.queue.put(w)
 
     # ------------------------------------------------------------ inference worker
 
-    def _work(self):
-        while True:
-            with self._cv:
-                while not self._queue and not self._stop:
-                    self._cv.wait()
-                if self._stop:
-                    return
-                window = self._queue.popleft()
-            try:
-                t0 = time.perf_counter()
-                confidence = None
-                if self._needs_confidence():
-                    prediction, confidence = self.model.predict_with_confidence(window.audio,
-                                                                                self.params['confidence_kind'])
-                else:
-                    prediction = self.model.predict(window.audio)
-                self.inference_latency.add(time.perf_counter() - t0)
-                self.publish_prediction(prediction, window.end_ns, confidence)
-            except Exception as exc:  # noqa: BLE001 - keep serving; reported in diagnostics
-                self.inference_errors += 1
-                self._last_error = f'{type(exc).__name__}: {exc}'
-                self.get_logger().error(f'inference failed: {self._last_error}', throttle_duration_sec=5.0)
+    def _infer(self, window: Window) -> None:
+        t0 = time.perf_counter()
+        confidence = None
+        if self._needs_confidence():
+            prediction, confidence = self.model.predict_with_confidence(window.audio, self.params['confidence_kind'])
+        else:
+            prediction = self.model.predict(window.audio)
+        self.inference_latency.add(time.perf_counter() - t0)
+        self.publish_prediction(prediction, window.end_ns, confidence)
+
+    def _inference_failed(self, exc: BaseException) -> None:
+        """The inference queue's error handler: keep serving; reported in diagnostics."""
+        self.inference_errors += 1
+        self._last_error = f'{type(exc).__name__}: {exc}'
+        self.get_logger().error(f'inference failed: {self._last_error}', throttle_duration_sec=5.0)
+
+    def _measure_layout(self, window: Window) -> None:
+        """The layout queue's handler: measure the room in ``window``, publish its depth prior and planes."""
+        from audio_vision.sonar import render_layout
+        from audio_vision.sonar.render import plane_patches
+        out = self.layout
+        t0 = time.perf_counter()
+        layout = out.estimator.estimate(window.audio)
+        prior = render_layout(layout, self.model.camera, self._class_table)
+        out.latency.add(time.perf_counter() - t0)
+        for reason in layout.failed:
+            out.unmeasured.add(reason.split(':')[0])
+        header = conv.make_header(window.end_ns, self.params['camera_frame_id'])
+        out.depth_pub.publish(conv.array_to_image(prior.depth, '32FC1', header))
+        array_header = conv.make_header(window.end_ns, self.params['array_frame_id'])
+        out.planes_pub.publish(conv.layout_markers(plane_patches(layout), array_header, self._class_table))
+        out.outputs += 1
+
+    def _layout_failed(self, exc: BaseException) -> None:
+        self.layout.last_error = f'{type(exc).__name__}: {exc}'
+        self.get_logger().error(f'layout failed: {self.layout.last_error}', throttle_duration_sec=5.0)
 
     def _needs_confidence(self) -> bool:
         """Run the (slower) confidence path for this window: min_confidence masks depth, or a confidence topic
@@ -425,7 +470,14 @@ class PerceptionNode(ShellNode):
             'dropped_frames': {r: counts[r] for r in DROP_REASONS}, 'reordered_frames': counts['reordered'],
             'inference_errors': self.inference_errors,
             'inference_ms': {'p50': inf50, 'p95': inf95}, 'latency_ms': {'p50': out50, 'p95': out95},
+            **({'layout': self.layout_stats()} if self.layout is not None else {}),
         }
+
+    def layout_stats(self) -> dict:
+        out = self.layout
+        p50, p95 = out.latency.percentiles_ms()
+        return {'outputs': out.outputs, 'dropped_windows': out.queue.dropped, 'errors': out.queue.errors,
+                'unmeasured': out.unmeasured.snapshot(), 'ms': {'p50': p50, 'p95': p95}}
 
     def publish_diagnostics(self) -> None:
         s = self.stats()
@@ -447,6 +499,9 @@ class PerceptionNode(ShellNode):
         if self._last_error:
             level, problems = DiagnosticStatus.ERROR, [f'inference failed: {self._last_error}'] + problems
             self._last_error = None
+        if self.layout is not None and self.layout.last_error:
+            level, problems = DiagnosticStatus.ERROR, problems + [f'layout failed: {self.layout.last_error}']
+            self.layout.last_error = None
         values = {
             'input rate (frames/s)': self.frames_in.rate(),
             'output rate (Hz)': self.outputs.rate(),
@@ -464,11 +519,20 @@ class PerceptionNode(ShellNode):
             'inference errors': s['inference_errors'],
             'model id': self.model.model_id,
             'device': self.device,
+            **(_layout_diagnostics(s['layout']) if 'layout' in s else {}),
         }
         now = self.get_clock().now()
         self.diag_pub.publish(diagnostic_array(now.to_msg(), f'{self.get_name()}: audio perception',
                                                self.params['array_frame_id'], level, '; '.join(problems) or 'OK',
                                                values, [self.output_status.status(now.nanoseconds)]))
+
+
+def _layout_diagnostics(layout: dict) -> dict:
+    """The layout's /diagnostics values (totals since start-up)."""
+    return {'layout outputs': layout['outputs'], 'layout dropped windows': layout['dropped_windows'],
+            'layout errors': layout['errors'], 'layout latency p50 (ms)': layout['ms']['p50'],
+            'layout latency p95 (ms)': layout['ms']['p95'],
+            **{f'layout windows without {part}': n for part, n in layout['unmeasured'].items()}}
 
 
 def _subscribed(publisher) -> bool:

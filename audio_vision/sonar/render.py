@@ -2,6 +2,7 @@
 """A room layout rendered into the camera: depth prior (REP 118 z-depth, m), class prior and confidence."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,3 +37,46 @@ def render_layout(layout: RoomLayout, camera: PinholeCamera, class_table: ClassT
         confidence[nearer] = plane.confidence
     depth = np.where(np.isfinite(depth), depth, np.nan).astype(np.float32)
     return LayoutPrior(depth, classes, confidence)
+
+
+@dataclass(frozen=True)
+class PlanePatch:
+    """The part of a plane the layout bounds, for display (RViz markers): a rectangle in the array frame."""
+    label: str
+    center: np.ndarray        # (3,) m
+    axes: np.ndarray          # (3, 3) rows: in-plane u, in-plane v, normal (a right-handed rotation's columns)
+    half_size: np.ndarray     # (2,) half extents along u and v, m
+    confidence: float
+
+
+def plane_patches(layout: RoomLayout, default_half_size: float = 3.0) -> list[PlanePatch]:
+    """Each plane of ``layout`` as the rectangle the other planes cut out of it (a shoebox: walls between floor
+    and ceiling, each between its two neighbours); where a bounding plane was not measured, the rectangle
+    reaches ``default_half_size`` from the foot of the array's perpendicular."""
+    planes = list(layout.planes)
+
+    def extent(point: np.ndarray, direction: np.ndarray) -> tuple[float, float]:
+        """How far the planes facing +-direction lie from ``point`` (the default where none does)."""
+        lo, hi = -default_half_size, default_half_size
+        for q in planes:
+            cos = float(q.n @ direction)
+            if abs(cos) > 0.9:                         # a plane across this direction bounds it
+                reach = (q.offset - float(q.n @ point)) / cos
+                lo, hi = (lo, reach) if reach > 0 else (reach, hi)
+        return lo, hi
+
+    # floor and ceiling are cut along the walls' yaw (the box's axes), or the array's x without walls
+    yaw = math.radians(layout.yaw_deg or 0.0)
+    along_walls = np.array([math.cos(yaw), math.sin(yaw), 0.0])
+    patches = []
+    for p in planes:
+        n = p.n
+        u = np.cross([0.0, 0.0, 1.0], n)
+        u = u / np.linalg.norm(u) if np.linalg.norm(u) > 1e-6 else along_walls
+        v = np.cross(n, u)
+        foot = p.offset * n
+        (u0, u1), (v0, v1) = extent(foot, u), extent(foot, v)
+        center = foot + 0.5 * (u0 + u1) * u + 0.5 * (v0 + v1) * v
+        patches.append(PlanePatch(p.label, center, np.stack([u, v, n]),
+                                  np.array([0.5 * (u1 - u0), 0.5 * (v1 - v0)]), float(p.confidence)))
+    return patches

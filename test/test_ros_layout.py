@@ -1,0 +1,114 @@
+# SPDX-License-Identifier: Apache-2.0
+"""layout/depth and layout/planes over real DDS (rclpy + Fast DDS): the sonar front-end in the graph, on exact
+synthetic echoes of a known box, against the offline front-end on the same windows."""
+import os
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip('rclpy', reason='needs rclpy + DDS: pip install -r requirements-ros.txt')
+pytest.importorskip('visualization_msgs', reason='needs visualization_msgs: pip install -r requirements-ros.txt')
+
+from rclpy.node import Node  # noqa: E402
+from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
+from visualization_msgs.msg import Marker, MarkerArray  # noqa: E402
+
+from audio_vision.core.camera import PinholeCamera  # noqa: E402
+from audio_vision.core.classes import DEFAULT_CLASS_TABLE  # noqa: E402
+from audio_vision.core.windowing import NS_PER_S  # noqa: E402
+from audio_vision.ros import conversions as conv  # noqa: E402
+from audio_vision.ros.graph import Graph, TopicRecorder  # noqa: E402
+from audio_vision.ros.node_utils import StartupError  # noqa: E402
+from audio_vision.ros.perception_node import PerceptionNode  # noqa: E402
+from audio_vision.simulation.config import ArrayConfig  # noqa: E402
+from audio_vision.simulation.geometry import mic_positions  # noqa: E402
+from audio_vision.sonar import CEILING, FLOOR, WALL, LayoutEstimator, Plane, SonarConfig, render_layout  # noqa: E402
+from audio_vision.sonar.layout import horizontal  # noqa: E402
+from audio_vision.sonar.synthetic import echo_recording  # noqa: E402
+from helpers import write_tiny_models  # noqa: E402
+
+pytestmark = pytest.mark.ros
+DOMAIN = 93   # one ROS domain per test module
+os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+MICS = mic_positions(ArrayConfig())          # the default 8-mic array: the tiny model is trained "for" it
+FS, CH, WINDOW, CHUNK = 16000, len(MICS), 4000, 500   # tiny model: 0.25 s windows = one chirp period
+CFG = SonarConfig()                           # the built-in chirp (perception's sim_config '')
+BOX = [Plane(FLOOR, (0.0, 0.0, -1.0), 0.45, strength=0.9), Plane(CEILING, (0.0, 0.0, 1.0), 2.1, strength=0.8)] + [
+    Plane(WALL, tuple(horizontal(az)), d, strength=0.9) for az, d in ((20.0, 1.3), (110.0, 2.0), (200.0, 1.7),
+                                                                     (290.0, 2.4))]
+TOPICS = {'depth/image': Image, 'layout/depth': Image, 'layout/planes': MarkerArray}
+
+
+@pytest.fixture(scope='module')
+def model_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp('tiny_model_layout')
+    write_tiny_models(path, num_mics=CH, mic_positions=MICS)
+    return path
+
+
+class FramePublisher(Node):
+    def __init__(self, **kwargs):
+        super().__init__('test_layout_frame_publisher', **kwargs)
+        self.pub = self.create_publisher(Image, 'audio/frames',
+                                         QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
+
+
+def test_layout_topics_carry_the_measured_box_with_the_image_stamps(model_dir):
+    windows = 3
+    audio = echo_recording(CFG, MICS, BOX, order=2, periods=windows, phase_s=0.031, noise_rms=1e-4)
+    t0 = 1_700_000_000 * NS_PER_S
+    graph = Graph(domain_id=DOMAIN)
+    node = graph.add(PerceptionNode, {'model_dir': str(model_dir), 'input_qos_depth': 200, 'queue_size': 16,
+                                      'publish_layout': True, 'publish_points': False})
+    rec = graph.add(TopicRecorder, topics=TOPICS)
+    src = graph.add(FramePublisher)
+    graph.start()
+    with graph:
+        assert graph.wait_for(lambda: src.pub.get_subscription_count() >= 1
+                              and node.layout.planes_pub.get_subscription_count() >= 1, 10.0)
+        for k in range(0, audio.shape[1], CHUNK):
+            src.pub.publish(conv.audio_to_msg(audio[:, k:k + CHUNK], t0 + k * NS_PER_S // FS, 'audio_array'))
+        # every window is measured or counted as pushed out by a newer one (latest wins)
+        assert graph.wait_for(lambda: rec.count('depth/image') >= windows and node.layout_stats()['outputs']
+                              + node.layout_stats()['dropped_windows'] == windows
+                              and rec.count('layout/planes') == node.layout_stats()['outputs'], 30.0), \
+            (rec.counts, node.stats())
+        graph.wait_for(lambda: False, 0.3)
+        stats = node.layout_stats()
+        got = {name: [m for _, m in rec.get(name)] for name in TOPICS}
+    assert stats['errors'] == 0 and stats['outputs'] >= 1
+    assert len(got['layout/depth']) == len(got['layout/planes']) == stats['outputs']
+    image_stamps = {conv.time_to_ns(m.header.stamp) for m in got['depth/image']}
+    offline = LayoutEstimator(CFG, MICS)
+    camera = PinholeCamera(32, 32, 90.0)                      # the tiny model's camera
+    for depth_msg, planes_msg in zip(got['layout/depth'], got['layout/planes']):
+        stamp = conv.time_to_ns(depth_msg.header.stamp)
+        assert stamp in image_stamps                          # the same header as the images of that window
+        assert conv.time_to_ns(planes_msg.markers[0].header.stamp) == stamp
+        assert depth_msg.header.frame_id == 'audio_camera_optical' and depth_msg.encoding == '32FC1'
+        assert planes_msg.markers[0].header.frame_id == 'audio_array'
+        assert planes_msg.markers[0].action == Marker.DELETEALL
+        end = (stamp - t0) * FS // NS_PER_S
+        want = render_layout(offline.estimate(audio[:, end - WINDOW:end]), camera, DEFAULT_CLASS_TABLE)
+        np.testing.assert_allclose(conv.image_to_array(depth_msg), want.depth, rtol=1e-6, equal_nan=True)
+        cubes = {m.text.split()[0]: [] for m in planes_msg.markers if m.type == Marker.TEXT_VIEW_FACING}
+        for cube, text in zip(planes_msg.markers[1::2], planes_msg.markers[2::2]):
+            assert cube.type == Marker.CUBE
+            cubes[text.text.split()[0]].append(cube)
+        assert len(cubes['floor']) == len(cubes['ceiling']) == 1 and len(cubes['wall']) == 4
+        assert abs(cubes['floor'][0].pose.position.z + 0.45) < 0.01
+        assert abs(cubes['ceiling'][0].pose.position.z - 2.1) < 0.01
+        # the floor's slab spans the box the walls bound (a wall 1.3 m away at 20 deg, the opposite 1.7 m)
+        assert cubes['floor'][0].scale.x == pytest.approx(3.0, abs=0.05) or \
+            cubes['floor'][0].scale.y == pytest.approx(3.0, abs=0.05)
+
+
+def test_layout_is_refused_for_a_window_shorter_than_a_chirp_period(tmp_path):
+    from audio_vision.core.features import FeatureConfig
+    write_tiny_models(tmp_path, num_mics=CH, mic_positions=MICS,
+                      features=FeatureConfig(window_s=0.125, n_fft=256, n_mels=32, echo=False,
+                                                           direction_maps=False))
+    with Graph(domain_id=DOMAIN) as graph:
+        with pytest.raises(StartupError, match='shorter than one chirp period'):
+            graph.add(PerceptionNode, {'model_dir': str(tmp_path), 'publish_layout': True})
