@@ -34,9 +34,9 @@ os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
 MICS = mic_positions(ArrayConfig())          # the default 8-mic array: the tiny model is trained "for" it
 FS, CH, WINDOW, CHUNK = 16000, len(MICS), 4000, 500   # tiny model: 0.25 s windows = one chirp period
 CFG = SonarConfig()                           # the built-in chirp (perception's sim_config '')
+WALLS = ((20.0, 1.3), (110.0, 2.0), (200.0, 1.7), (290.0, 2.4))   # (azimuth deg, distance m)
 BOX = [Plane(FLOOR, (0.0, 0.0, -1.0), 0.45, strength=0.9), Plane(CEILING, (0.0, 0.0, 1.0), 2.1, strength=0.8)] + [
-    Plane(WALL, tuple(horizontal(az)), d, strength=0.9) for az, d in ((20.0, 1.3), (110.0, 2.0), (200.0, 1.7),
-                                                                     (290.0, 2.4))]
+    Plane(WALL, tuple(horizontal(az)), d, strength=0.9) for az, d in WALLS]
 TOPICS = {'depth/image': Image, 'layout/depth': Image, 'layout/planes': MarkerArray}
 
 
@@ -108,7 +108,7 @@ def test_layout_is_refused_for_a_window_shorter_than_a_chirp_period(tmp_path):
     from audio_vision.core.features import FeatureConfig
     write_tiny_models(tmp_path, num_mics=CH, mic_positions=MICS,
                       features=FeatureConfig(window_s=0.125, n_fft=256, n_mels=32, echo=False,
-                                                           direction_maps=False))
+                                             direction_maps=False))
     with Graph(domain_id=DOMAIN) as graph:
         with pytest.raises(StartupError, match='shorter than one chirp period'):
             graph.add(PerceptionNode, {'model_dir': str(tmp_path), 'publish_layout': True})

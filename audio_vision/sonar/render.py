@@ -42,6 +42,7 @@ def render_layout(layout: RoomLayout, camera: PinholeCamera, class_table: ClassT
 @dataclass(frozen=True)
 class PlanePatch:
     """The part of a plane the layout bounds, for display (RViz markers): a rectangle in the array frame."""
+
     label: str
     center: np.ndarray        # (3,) m
     axes: np.ndarray          # (3, 3) rows: in-plane u, in-plane v, normal (a right-handed rotation's columns)
