@@ -91,15 +91,17 @@ def markdown(result: dict) -> str:
             e = result['datasets'][n]['layout_errors'][key]
             cells.append('–' if e['median'] is None else f"{e['median']:.3f} / {e['p90']:.3f} / {e['failed']:.1%}")
         lines.append(f'| {label} | ' + ' | '.join(cells) + ' |')
-    lines += ['', '| dataset (test split) | windows | row | depth AbsRel | δ1 | RMSE (m) | mIoU | ms / window |',
-              '|---|---|---|---|---|---|---|---|']
+    lines += ['', '| dataset (test split) | windows | row | depth AbsRel | δ1 | RMSE (m) | pixels with a prior | mIoU '
+              '| ms / window |', '|---|---|---|---|---|---|---|---|---|']
     for n in names:
         d = result['datasets'][n]
         for row in ('layout', 'exact_shell'):
             r = d['rows'][row]
             ms = f"{d['ms_per_window']:.0f}" if row == 'layout' else '–'
             lines.append(f"| {n} (`{d['path']}`, seed {d['seed']}) | {d['n']} | {row} | {r['depth']['abs_rel']:.3f} | "
-                         f"{r['depth']['delta1']:.3f} | {r['depth']['rmse']:.3f} | {r['segmentation']['miou']:.3f} | "
+                         f"{r['depth']['delta1']:.3f} | {r['depth']['rmse']:.3f} | "
+                         f"{r['depth']['valid_fraction']:.1%} | "
+                         f"{r['segmentation']['miou']:.3f} | "
                          f'{ms} |')
     met = [v for v in verdicts(result) if v[2]]
     missed = [v for v in verdicts(result) if not v[2]]

@@ -153,3 +153,22 @@ def test_true_layout_planes_contain_the_room_corners():
     offsets = sorted(p.offset for p in layout.planes)
     np.testing.assert_allclose(offsets, sorted([2.0, 4.0, 1.0, 2.5, 0.9, 1.9]), atol=1e-12)
     assert layout.get(FLOOR)[0].normal == pytest.approx((0.0, 0.0, -1.0))
+
+
+def test_a_body_no_plane_explains_is_kept_as_a_residual_reflector():
+    """A point scatterer (a body) in a box: the planes are measured as without it, and the strongest residual
+    reflector lies at the body (range within 2 cm, direction within 4 deg); without the body no reflector lies
+    there."""
+    planes = [floor(0.45), ceiling(2.1), wall(20.0, 1.3), wall(110.0, 2.0), wall(200.0, 1.7), wall(290.0, 2.4)]
+    body = np.array([0.9, -0.6, 0.1])
+    layout = estimate(planes, order=2, scatterers=[(body, 0.15)])   # its echo half the nearest wall's
+    empty = estimate(planes, order=2)
+    assert [p.label for p in layout.planes] == [p.label for p in empty.planes]
+    for a, b in zip(layout.planes, empty.planes):
+        assert abs(a.offset - b.offset) < 0.01 and angle_deg(a.n, b.n) < 1.0, (a, b)
+    assert layout.reflectors, layout
+    best = layout.reflectors[0]
+    assert abs(best.range_m - np.linalg.norm(body)) < 0.02
+    assert angle_deg(best.direction, body / np.linalg.norm(body)) < 4.0
+    assert best.contrast >= CFG.reflector_cfar
+    assert all(np.linalg.norm(np.asarray(r.position) - body) > 0.2 for r in empty.reflectors), empty.reflectors

@@ -28,11 +28,19 @@ class SonarConfig:
     # A peak of the vertical range profile is the floor / ceiling only if the vertical direction holds at
     # least this share of the strongest coherent echo on a sphere of directions at its range.
     vertical_share: float = 0.5
+    vertical_contrast: float = 2.0         # ... and only if its peak stands this far above the profile's median
     vertical_candidates: int = 16          # the range profile's strongest local maxima examined
     cfar_window_m: float = 1.0             # range window of the local clutter level a wall echo must stand out of
+    wall_cfar: float = 6.0                 # a wall is measured where its echo stands this far above the clutter
     azimuth_step_deg: float = 2.0          # horizontal scan for the walls' yaw
+    explain_per_mic: bool = False          # an echo explained away with one amplitude for all mics, or one per mic
     explain_bands: int = 4                 # sub-bands with their own amplitude when an echo is explained away
     peak_fraction: float = 0.1             # an echo candidate: a local maximum >= this x the profile's maximum
+    # Residual reflectors (bodies, edges): echoes left once the planes are explained away.
+    max_reflectors: int = 4
+    reflector_cfar: float = 3.0            # kept if it stands this many times above the local clutter
+    reflector_range_m: tuple[float, float] = (0.3, 6.0)
+    reflector_directions: int = 160        # far-field scan over the sphere (|elevation| <= 60 deg kept)
 
     def __post_init__(self):
         if self.sample_rate <= 0:
@@ -44,7 +52,9 @@ class SonarConfig:
             raise ValueError('need 0 < chirp_duration_s < chirp_period_s')
         if self.upsample < 1:
             raise ValueError(f'upsample must be >= 1, got {self.upsample}')
-        for name in ('floor_range_m', 'ceiling_range_m', 'wall_range_m'):
+        if self.max_reflectors < 0:
+            raise ValueError(f'max_reflectors must be >= 0, got {self.max_reflectors}')
+        for name in ('floor_range_m', 'ceiling_range_m', 'wall_range_m', 'reflector_range_m'):
             lo, hi = getattr(self, name)
             if not 0 < lo < hi:
                 raise ValueError(f'{name} must be (min, max) with 0 < min < max, got {(lo, hi)}')

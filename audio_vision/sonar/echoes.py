@@ -123,14 +123,24 @@ class EchoField:
         sharp direction, sidelobes ~1/sqrt(C)) or not (sum of moduli: a smooth range profile whose peak a
         parabola places to a fraction of a millimetre)."""
         images = np.asarray(images, dtype=np.float64)
-        shape = images.shape[:-1]
-        t = self.delays(images.reshape(-1, 3)) + self.t_e                     # (K, C)
-        idx = t * self.rate
+        return self._score_at(self.delays(images.reshape(-1, 3)), coherent).reshape(images.shape[:-1])
+
+    def score_points(self, points: np.ndarray, coherent: bool = True) -> np.ndarray:
+        """(..., 3) point scatterers (a body, an edge: what no plane explains) -> (...) as :meth:`score`, for the
+        path speaker -> point -> mic."""
+        points = np.asarray(points, dtype=np.float64)
+        flat = points.reshape(-1, 3)
+        out = np.linalg.norm(flat - self.speaker, axis=1)[:, None] / self.cfg.speed_of_sound
+        return self._score_at(self.delays(flat) + out, coherent).reshape(points.shape[:-1])
+
+    def _score_at(self, delays: np.ndarray, coherent: bool) -> np.ndarray:
+        """(K, C) arrival times after emission -> (K,) mean over mics of the signal (or envelope) there."""
+        idx = (delays + self.t_e) * self.rate
         rows = self.signal if coherent else self.envelope
         out = np.zeros(idx.shape[0], dtype=rows.dtype)
         for m in range(len(self.mics)):
             out += _sample(rows[m], idx[:, m])
-        return (np.abs(out) / len(self.mics)).reshape(shape)
+        return np.abs(out) / len(self.mics)
 
     @property
     def envelope(self) -> np.ndarray:
@@ -152,15 +162,29 @@ class EchoField:
         images = np.asarray(images, dtype=np.float64).reshape(-1, 3)
         if not len(images):
             return np.zeros((len(self.mics), 0), dtype=np.complex128)
-        amps = self._remove(self.spectrum, self.delays(images).T)
+        amps = self._remove(self.spectrum, self.delays(images).T, per_mic=self.cfg.explain_per_mic)
         self.signal = self.mf.analytic(self.spectrum)
         return amps
 
-    def _remove(self, spectrum: np.ndarray, delays: np.ndarray, template: np.ndarray | None = None) -> np.ndarray:
+    def explain_points(self, points: np.ndarray) -> np.ndarray:
+        """As :meth:`explain`, for point scatterers (K, 3) (path speaker -> point -> mic)."""
+        points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+        out = np.linalg.norm(points - self.speaker, axis=1)[:, None] / self.cfg.speed_of_sound
+        amps = self._remove(self.spectrum, (self.delays(points) + out).T, per_mic=self.cfg.explain_per_mic)
+        self.signal = self.mf.analytic(self.spectrum)
+        return amps
+
+    def _remove(self, spectrum: np.ndarray, delays: np.ndarray, template: np.ndarray | None = None,
+                per_mic: bool = True) -> np.ndarray:
         """Subtract arrivals at ``t_e + delays`` (C, K) of the compressed pulse (or a calibrated (C, F)
-        template) from ``spectrum`` in place, amplitudes by least squares per mic, one complex amplitude per
-        arrival and sub-band (``explain_bands``: a surface reflects each band differently, and a single
-        amplitude would leave the difference behind as a false echo); returns the amplitudes (C, K, B)."""
+        template) from ``spectrum`` in place, amplitudes by least squares, one complex amplitude per arrival and
+        sub-band (``explain_bands``: a surface reflects each band differently, and a single amplitude would
+        leave the difference behind as a false echo); returns the amplitudes (C, K, B).
+
+        ``per_mic``: each mic its own amplitudes (the direct path: its near field differs from mic to mic);
+        otherwise one amplitude for all mics (an echo: the same wave at every mic), so an arrival removes only
+        what lines up with its delays across the array and not another echo of nearly the same range from
+        another direction, which a per-mic amplitude would absorb."""
         g = self.mf.template[None, None] if template is None else np.asarray(template)[:, None]   # (C|1, 1, F)
         phase = np.exp(-2j * np.pi * self.mf.freqs[None, None] * (self.t_e + delays)[..., None])  # (C, K, F)
         basis = g * phase                                                                         # (C, K, F)
@@ -170,6 +194,8 @@ class EchoField:
             part = basis[..., sl]
             gram = np.einsum('ckf,clf->ckl', part.conj(), part)                                 # (C, K, K)
             rhs = np.einsum('ckf,cf->ck', part.conj(), spectrum[:, sl])
+            if not per_mic:
+                gram, rhs = gram.sum(axis=0, keepdims=True), rhs.sum(axis=0, keepdims=True)
             gram += 1e-9 * np.trace(gram, axis1=1, axis2=2).real[:, None, None] / k * np.eye(k)
             amps[..., b] = np.linalg.solve(gram, rhs[..., None])[..., 0]
             spectrum[:, sl] -= np.einsum('ck,ckf->cf', amps[..., b], part)

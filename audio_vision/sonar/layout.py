@@ -45,10 +45,28 @@ class Plane:
 
 
 @dataclass(frozen=True)
+class Reflector:
+    """An echo no plane explains (a body, an edge): the point that scattered it."""
+
+    position: tuple[float, float, float]   # array frame, m
+    strength: float                        # echo envelope (matched filter units) at the array
+    contrast: float                        # how far it stands above the local clutter (CFAR ratio)
+
+    @property
+    def range_m(self) -> float:
+        return float(np.linalg.norm(self.position))
+
+    @property
+    def direction(self) -> np.ndarray:
+        return np.asarray(self.position, dtype=np.float64) / max(self.range_m, 1e-12)
+
+
+@dataclass(frozen=True)
 class RoomLayout:
     planes: tuple[Plane, ...] = ()
     yaw_deg: float | None = None        # walls' yaw in the array frame (box fit), mod 90
     failed: tuple[str, ...] = field(default_factory=tuple)   # what could not be measured, and why
+    reflectors: tuple[Reflector, ...] = ()   # strongest first
 
     def get(self, label: str) -> list[Plane]:
         return [p for p in self.planes if p.label == label]
@@ -56,7 +74,9 @@ class RoomLayout:
     def to_dict(self) -> dict:
         return {'planes': [{'label': p.label, 'normal': list(p.normal), 'offset': p.offset,
                             'confidence': p.confidence, 'strength': p.strength} for p in self.planes],
-                'yaw_deg': self.yaw_deg, 'failed': list(self.failed)}
+                'yaw_deg': self.yaw_deg, 'failed': list(self.failed),
+                'reflectors': [{'position': list(r.position), 'strength': r.strength, 'contrast': r.contrast}
+                               for r in self.reflectors]}
 
 
 def fibonacci_sphere(n: int) -> np.ndarray:
@@ -89,6 +109,9 @@ class LayoutEstimator:
         freqs, c = self.matched_filter.freqs, cfg.speed_of_sound
         self.azimuth_steering = far_field_steering(horizontal(self.azimuths), self.mics, freqs, c)
         self.speaker = np.asarray(cfg.speaker_position, dtype=np.float64)
+        sphere = fibonacci_sphere(cfg.reflector_directions)
+        self.scan_directions = sphere[np.abs(sphere[:, 2]) <= math.sin(math.radians(60.0))]
+        self._scan_steering = None                                   # built on first use
 
     def field(self, audio: np.ndarray) -> EchoField:
         return EchoField(self.matched_filter, self.mics, audio, self.direct_template)
@@ -96,31 +119,87 @@ class LayoutEstimator:
     def estimate(self, audio: np.ndarray) -> RoomLayout:
         f = self.field(audio)
         planes, failed = [], []
-        floor = self._vertical(f, -1.0, self.cfg.floor_range_m)
+        floor = self._measured(self._vertical(f, -1.0, self.cfg.floor_range_m), failed)
         if floor is not None:               # its echo, heard by half the mics, would pose as a ceiling
             f.explain(image_of(self.speaker, floor.n, floor.offset)[None])
         # The walls before the ceiling: an absorbing ceiling's echo is weaker than the walls' leaks into the
         # vertical profile, so those are explained away first.
-        walls, yaw = self._walls(f, floor)
-        ceiling = self._vertical(f, 1.0, self.cfg.ceiling_range_m, after=floor)
-        for label, plane in ((FLOOR, floor), (CEILING, ceiling)):
-            if plane is None:
-                failed.append(f'{label}: no echo that comes from the vertical')
-            else:
-                planes.append(plane)
-        planes += walls
+        walls, yaw, weak_walls = self._walls(f, floor)
+        ceiling = self._measured(self._vertical(f, 1.0, self.cfg.ceiling_range_m, after=floor), failed)
+        planes += [p for p in (floor, ceiling) if p is not None] + walls
+        failed += weak_walls
         if yaw is None:
             failed.append('walls: no wall echo')
-        return RoomLayout(tuple(planes), yaw, tuple(failed))
+        if ceiling is not None:
+            f.explain(image_of(self.speaker, ceiling.n, ceiling.offset)[None])
+        if self.cfg.max_reflectors:             # what the box explains at second order is not a reflector
+            f.explain(box_images(self.speaker, planes, order=2))
+        return RoomLayout(tuple(planes), yaw, tuple(failed), self._reflectors(f))
+
+    # --- residual reflectors --------------------------------------------------------------------
+    def _reflectors(self, f: EchoField) -> tuple[Reflector, ...]:
+        """What is left once the planes are explained: peaks of far-field beams over the sphere x range that
+        stand ``reflector_cfar`` above the local clutter, strongest first, each placed by the exact
+        point-scatter evidence around it; one scan, a reflector's neighbourhood (15 deg, 0.3 m) masked once
+        taken, so one body is one reflector."""
+        cfg = self.cfg
+        if cfg.max_reflectors == 0:
+            return ()
+        if self._scan_steering is None:
+            self._scan_steering = self._steering_for(self.scan_directions)
+        ratio, _ = self._cfar(f.beams(self._scan_steering), cfg.reflector_range_m)     # (D, K)
+        k0 = int(math.floor(2 * cfg.reflector_range_m[0] / cfg.speed_of_sound * cfg.sample_rate))
+        ranges = (np.arange(ratio.shape[1]) + k0) / cfg.sample_rate * cfg.speed_of_sound / 2.0
+        out = []
+        for _ in range(cfg.max_reflectors):
+            d, k = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
+            if ratio[d, k] < cfg.reflector_cfar:
+                break
+            point, strength = self._place_scatterer(f, self.scan_directions[d], ranges[k])
+            out.append(Reflector(tuple(float(v) for v in point), strength, float(ratio[d, k])))
+            near = self.scan_directions @ self.scan_directions[d] > math.cos(math.radians(15.0))
+            ratio[np.ix_(near, np.abs(ranges - ranges[k]) < 0.3)] = 0.0
+        return tuple(out)
+
+    def _place_scatterer(self, f: EchoField, u: np.ndarray, r0: float) -> tuple[np.ndarray, float]:
+        """Best point-scatter evidence within +-5 deg and +-5 cm of (u, r0): (position, strength)."""
+        a = np.cross(u, [0.0, 0.0, 1.0])
+        a = a / np.linalg.norm(a) if np.linalg.norm(a) > 1e-6 else np.array([1.0, 0.0, 0.0])
+        b = np.cross(u, a)
+        t = np.tan(np.radians(np.arange(-5.0, 5.01, 1.0)))
+        dirs = u[None, None] + t[:, None, None] * a + t[None, :, None] * b
+        dirs /= np.linalg.norm(dirs, axis=-1, keepdims=True)                              # (T, T, 3)
+        ranges = r0 + np.arange(-0.05, 0.0501, 0.005)
+        points = ranges[:, None, None, None] * dirs[None]                                   # (R, T, T, 3)
+        ev = f.score_points(points)
+        i = np.unravel_index(int(np.argmax(ev)), ev.shape)
+        return points[i], float(ev[i])
+
+    def _measured(self, found: tuple[str, Plane | None, float], failed: list[str]) -> Plane | None:
+        """The floor or ceiling if its echo stands ``vertical_contrast`` above its range profile's median (an
+        absorbing ceiling's echo does not, and the best peak is then a multiple's or a body's); else None, the
+        reason appended to ``failed``."""
+        label, plane, contrast = found
+        if plane is None:
+            failed.append(f'{label}: no echo that comes from the vertical')
+            return None
+        if contrast < self.cfg.vertical_contrast:
+            failed.append(f'{label}: its best echo stands {contrast:.1f}x above the range profile\'s median, '
+                          f'under vertical_contrast {self.cfg.vertical_contrast:g}')
+            return None
+        return plane
 
     # --- floor and ceiling -------------------------------------------------------------------
-    def _vertical(self, f: EchoField, sign: float, limits, after: Plane | None = None) -> Plane | None:
+    def _vertical(self, f: EchoField, sign: float, limits,
+                  after: Plane | None = None) -> tuple[str, Plane | None, float]:
         """The floor (sign -1) or ceiling (+1): of the range profile's local maxima (incoherent: smooth, so a
         parabola places the peak finely), those whose vertical image holds at least ``vertical_share`` of the
         strongest coherent echo at their range (an echo of a wall at the same range leaks into the vertical
         profile but is far stronger in its own direction); of them the earliest with at least half the best
-        evidence (the ceiling's evidence includes its images with the floor)."""
+        evidence (the ceiling's evidence includes its images with the floor). Returns (label, plane or None, the
+        peak's contrast: its height over the profile's median)."""
         cfg = self.cfg
+        label = FLOOR if sign < 0 else CEILING
         n = sign * _UP
         offsets = np.arange(limits[0], limits[1], 0.001)
         profile = f.score(image_of(self.speaker, n, offsets), coherent=False)
@@ -148,15 +227,15 @@ class LayoutEstimator:
                 evidence += float(f.score(image_of(image_of(self.speaker, after.n, after.offset), n, near)).max())
             accepted.append((k, evidence))
         if not accepted:
-            return None
+            return label, None, 0.0
         # Multiples (floor-ceiling images) come later than their plane and may gather as much evidence: the
         # earliest candidate with at least half the best evidence.
         top = max(e for _, e in accepted)
         k = min(k for k, e in accepted if e >= 0.5 * top)
         d = offsets[k] + parabola_offset(profile, k) * (offsets[1] - offsets[0])
-        return Plane(FLOOR if sign < 0 else CEILING, tuple(n), float(d),
-                     confidence=float(min(1.0, profile[k] / (np.median(profile) * 10 + 1e-30))),
-                     strength=float(profile[k]))
+        contrast = float(profile[k] / (np.median(profile) + 1e-30))
+        return label, Plane(label, tuple(n), float(d), confidence=min(1.0, contrast / 10.0),
+                            strength=float(profile[k])), contrast
 
     # --- walls ---------------------------------------------------------------------------------
     def _wall_images(self, azimuth_deg: np.ndarray, offset: np.ndarray, vertical: list[Plane]) -> np.ndarray:
@@ -176,16 +255,9 @@ class LayoutEstimator:
         cfg = self.cfg
         if steering is None:
             steering = self.azimuth_steering if azimuths is self.azimuths else self._steering(azimuths)
-        beams = f.beams(steering)                                                       # (A, P)
         fs, c = cfg.sample_rate, cfg.speed_of_sound
         k0 = int(math.floor(2 * cfg.wall_range_m[0] / c * fs))
-        k1 = int(math.ceil(2 * cfg.wall_range_m[1] / c * fs))
-        # Detection against the local clutter (cell-averaging CFAR along range): far walls are weak, but
-        # so is what surrounds them; range-compensated amplitudes would favour the reverberant tail.
-        cells = int(round(2 * cfg.cfar_window_m / c * fs)) | 1
-        noise = uniform_filter1d(beams, cells, axis=1, mode='wrap')
-        window = beams[:, k0:k1] / (noise[:, k0:k1] + 1e-30)
-        noise = noise[:, k0:k1]
+        window, noise = self._cfar(f.beams(steering), cfg.wall_range_m)                # (A, K) each
         peak = np.ones_like(window, dtype=bool)
         peak[:, 1:-1] = (window[:, 1:-1] >= window[:, :-2]) & (window[:, 1:-1] > window[:, 2:])
         if len(azimuths) > 2:
@@ -204,15 +276,32 @@ class LayoutEstimator:
             out.append((float(ratio), float(az[i]), float(rr[j] + parabola_offset(ev[i], j) * 0.002)))
         return sorted(out, reverse=True)
 
+    def _cfar(self, beams: np.ndarray, range_m) -> tuple[np.ndarray, np.ndarray]:
+        """(D, P) beams -> (ratio, clutter) on the round trips of ``range_m``: detection against the local
+        clutter (cell-averaging CFAR along range). Far echoes are weak, but so is what surrounds them;
+        range-compensated amplitudes would favour the reverberant tail."""
+        cfg = self.cfg
+        fs, c = cfg.sample_rate, cfg.speed_of_sound
+        k0, k1 = int(math.floor(2 * range_m[0] / c * fs)), int(math.ceil(2 * range_m[1] / c * fs))
+        cells = int(round(2 * cfg.cfar_window_m / c * fs)) | 1
+        noise = uniform_filter1d(beams, cells, axis=1, mode='wrap')[:, k0:k1]
+        return beams[:, k0:k1] / (noise + 1e-30), noise
+
     def _steering(self, azimuths: np.ndarray) -> np.ndarray:
-        return far_field_steering(horizontal(azimuths), self.mics, self.matched_filter.freqs, self.cfg.speed_of_sound)
+        return self._steering_for(horizontal(azimuths))
+
+    def _steering_for(self, directions: np.ndarray) -> np.ndarray:
+        return far_field_steering(directions, self.mics, self.matched_filter.freqs, self.cfg.speed_of_sound)
 
     def _walls(self, f: EchoField, floor: Plane | None):
+        """The box's walls, strongest first: the strongest far-field echo fixes the yaw, then of the three
+        remaining quadrants (yaw + 90 deg k) the one with the best candidate is taken, and so on; each wall
+        found is explained away (its first-order image and its corner image with the floor) before the next."""
         vertical = [] if floor is None else [floor]
         found = []                                           # (evidence, azimuth, offset, quadrant)
         cands = self._wall_candidates(f, self.azimuths, vertical)
         if not cands:
-            return [], None
+            return [], None, []
         ev, az, r = cands[0]
         found.append((ev, az, r, 0))
         f.explain(self._wall_images(az, r, vertical))
@@ -231,6 +320,15 @@ class LayoutEstimator:
             found.append((ev_q, az_q, r_q, q))
             f.explain(self._wall_images(az_q, r_q, vertical))
             remaining.remove(q)
+        # A wall is measured where its echo stands ``wall_cfar`` above the clutter; a farther or absorbing wall's
+        # echo sinks into the reverberation and the best candidate of its quadrant is then a body's or a
+        # multiple's echo: reported as not measured, not rendered.
+        weak = [t for t in found if t[0] < self.cfg.wall_cfar]
+        found = [t for t in found if t[0] >= self.cfg.wall_cfar]
+        failed = [f'wall near azimuth {a:.0f} deg: its best echo stands {e:.1f}x above the clutter, '
+                  f'under wall_cfar {self.cfg.wall_cfar:g}' for e, a, _, _ in weak]
+        if not found:
+            return [], None, failed
         # The box: one yaw for all walls, the evidence-weighted circular mean of (azimuth - 90 q) mod 90.
         w = np.array([e for e, *_ in found])
         ang = np.radians(4.0 * np.array([a - 90.0 * q for _, a, _, q in found]))
@@ -239,7 +337,28 @@ class LayoutEstimator:
         walls = []
         for e, a, r, q in sorted(found, key=lambda t: t[3]):
             walls.append(Plane(WALL, tuple(horizontal(a)), float(r), confidence=float(e / top), strength=float(e / r)))
-        return walls, float(yaw % 90.0)
+        return walls, float(yaw % 90.0), failed
+
+
+def box_images(speaker: np.ndarray, planes: list[Plane], order: int = 2, involving: Plane | None = None) -> np.ndarray:
+    """(K, 3) the speaker's images across up to ``order`` reflections on ``planes`` (no plane twice in a row:
+    floor-ceiling multiples, corners wall-wall and wall-floor, parallel-wall multiples, ...), of order >= 2
+    only, duplicates within 1 cm merged; ``involving``: only those whose path touches that plane."""
+    out: list[np.ndarray] = []
+    layer = [(np.asarray(speaker, dtype=np.float64), None, False)]       # (image, last plane, touched)
+    for depth in range(1, order + 1):
+        nxt = []
+        for x, last, touched in layer:
+            for p in planes:
+                if p is last:
+                    continue
+                y = image_of(x, p.n, p.offset)
+                hit = touched or p is involving
+                nxt.append((y, p, hit))
+                if depth >= 2 and (involving is None or hit) and all(np.linalg.norm(y - z) > 0.01 for z in out):
+                    out.append(y)
+        layer = nxt
+    return np.asarray(out, dtype=np.float64).reshape(-1, 3)
 
 
 def _peaks(profile: np.ndarray, fraction: float) -> np.ndarray:

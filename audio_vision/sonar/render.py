@@ -10,7 +10,7 @@ import numpy as np
 from audio_vision.core.camera import R_BODY_FROM_OPTICAL, PinholeCamera
 from audio_vision.core.classes import ClassTable
 
-from .layout import RoomLayout
+from .layout import CEILING, FLOOR, WALL, Plane, RoomLayout, horizontal
 
 
 @dataclass(frozen=True)
@@ -20,23 +20,42 @@ class LayoutPrior:
     confidence: np.ndarray   # (H, W) float32 in [0, 1]: the confidence of the plane each pixel sees
 
 
-def render_layout(layout: RoomLayout, camera: PinholeCamera, class_table: ClassTable) -> LayoutPrior:
-    """Cast every pixel's ray (optical frame, z = 1, so the ray parameter is z-depth) against the planes."""
+def render_layout(layout: RoomLayout, camera: PinholeCamera, class_table: ClassTable,
+                  open_reach_m: float = 4.0) -> LayoutPrior:
+    """Cast every pixel's ray (optical frame, z = 1, so the ray parameter is z-depth) against the planes.
+
+    A box side whose wall was not measured (its echo did not stand out of the clutter: a far or absorbing
+    wall) is an unknown boundary ``open_reach_m`` from the array: the floor and ceiling are rendered up to it,
+    what lies beyond has no prior (NaN, class 255, confidence 0) rather than a floor running to the horizon.
+    """
     rays = camera.pixel_rays() @ R_BODY_FROM_OPTICAL.T                    # (H, W, 3) in the array frame
     shape = rays.shape[:2]
     depth = np.full(shape, np.inf)
     classes = np.full(shape, 255, dtype=np.uint8)
     confidence = np.zeros(shape, dtype=np.float32)
-    for plane in layout.planes:
+    for plane in list(layout.planes) + _open_sides(layout, open_reach_m):
         den = rays @ plane.n
         with np.errstate(divide='ignore', invalid='ignore'):
             t = np.where(den > 1e-9, plane.offset / den, np.inf)
         nearer = t < depth
         depth = np.where(nearer, t, depth)
-        classes[nearer] = class_table.id_of(plane.label)
-        confidence[nearer] = plane.confidence
-    depth = np.where(np.isfinite(depth), depth, np.nan).astype(np.float32)
+        known = plane.label in (FLOOR, CEILING, WALL)
+        classes[nearer] = class_table.id_of(plane.label) if known else 255
+        confidence[nearer] = plane.confidence if known else 0.0
+    depth = np.where(np.isfinite(depth) & (classes != 255), depth, np.nan).astype(np.float32)
     return LayoutPrior(depth, classes, confidence)
+
+
+def _open_sides(layout: RoomLayout, reach: float) -> list[Plane]:
+    """Stand-ins (label 'open') at ``reach`` for the box sides (yaw + 90 deg k) with no measured wall."""
+    yaw = layout.yaw_deg or 0.0
+    walls = [w.n for w in layout.get(WALL)]
+    out = []
+    for k in range(4):
+        n = horizontal(yaw + 90.0 * k)
+        if not any(float(n @ w) > math.cos(math.radians(45.0)) for w in walls):
+            out.append(Plane('open', tuple(n), reach, confidence=0.0))
+    return out
 
 
 @dataclass(frozen=True)

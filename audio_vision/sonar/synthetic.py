@@ -35,9 +35,10 @@ def image_sources(speaker: np.ndarray, planes: list[Plane], order: int) -> list[
 
 def echo_recording(cfg: SonarConfig, mics: np.ndarray, planes: list[Plane], order: int = 2,
                    periods: int = 4, phase_s: float = 0.0, latency_s: float = 0.0, noise_rms: float = 0.0,
-                   seed: int = 0) -> np.ndarray:
+                   seed: int = 0, scatterers=()) -> np.ndarray:
     """(C, periods x period) float32: a steady chirp train (first sweep at ``phase_s`` + ``latency_s``) heard
-    through the planes' image sources."""
+    through the planes' image sources and ``scatterers``: (position, gain) points that re-radiate what
+    reaches them (first order, amplitude gain / (r_in r_out))."""
     fs, period = cfg.sample_rate, cfg.period_samples
     mics = np.asarray(mics, dtype=np.float64).reshape(-1, 3)
     pulse = chirp_pulse(fs, cfg.chirp_f_start, cfg.chirp_f_end, cfg.chirp_duration_s, cfg.chirp_kind)
@@ -50,6 +51,11 @@ def echo_recording(cfg: SonarConfig, mics: np.ndarray, planes: list[Plane], orde
         for position, gain in sources:
             r = np.linalg.norm(position - mic)
             acc += gain / r * np.exp(-2j * np.pi * freqs * (r / cfg.speed_of_sound + phase_s + latency_s))
+        for position, gain in scatterers:
+            r_in = np.linalg.norm(np.asarray(position) - np.asarray(cfg.speaker_position))
+            r_out = np.linalg.norm(np.asarray(position) - mic)
+            delay = (r_in + r_out) / cfg.speed_of_sound + phase_s + latency_s
+            acc += gain / (r_in * r_out) * np.exp(-2j * np.pi * freqs * delay)
         out[m] = np.fft.irfft(spectrum * acc, period)
     audio = np.tile(out, (1, periods))
     if noise_rms:
