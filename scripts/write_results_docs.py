@@ -845,8 +845,10 @@ Class table (id, name, RGB): """ + ', '.join(f"{c['id']} {c['name']} {tuple(c['c
                 f"Not yet met from the quality bar of issue #10: {'; '.join(misses)}. ") +
                "Full table, bar (each miss with its measured cause and what was tried), mosaic and training: "
                "[docs/RESULTS.md](docs/RESULTS.md). "
-               + ("The layout row is the sonar front-end's measured room rendered into the camera; its errors "
-                  "against the simulator's rooms: [docs/SONAR.md](docs/SONAR.md). " if 'layout' in rows else '')
+               + ("The layout row is the sonar front-end's measured room rendered into the camera, its depth over "
+                  f"the {rows['layout']['depth'].get('valid_fraction', 1.0):.0%} of pixels with a prior (a wall it "
+                  "could not measure leaves its side open); its errors against the simulator's rooms: "
+                  "[docs/SONAR.md](docs/SONAR.md). " if 'layout' in rows else '')
                + "Speed: [docs/BENCHMARKS.md](docs/BENCHMARKS.md).")
     readme = re.sub(r'(## Results\n\n)(.*?)(\n\n## Layout)', lambda m_: m_.group(1) + section + m_.group(3),
                     readme, flags=re.S)

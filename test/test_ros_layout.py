@@ -90,13 +90,15 @@ def test_layout_topics_carry_the_measured_box_with_the_image_stamps(model_dir):
         assert planes_msg.markers[0].header.frame_id == 'audio_array'
         assert planes_msg.markers[0].action == Marker.DELETEALL
         end = (stamp - t0) * FS // NS_PER_S
-        want = render_layout(offline.estimate(audio[:, end - WINDOW:end]), camera, DEFAULT_CLASS_TABLE)
+        expected = offline.estimate(audio[:, end - WINDOW:end])
+        want = render_layout(expected, camera, DEFAULT_CLASS_TABLE)
         np.testing.assert_allclose(conv.image_to_array(depth_msg), want.depth, rtol=1e-6, equal_nan=True)
         cubes = {m.text.split()[0]: [] for m in planes_msg.markers if m.type == Marker.TEXT_VIEW_FACING}
         for cube, text in zip(planes_msg.markers[1::2], planes_msg.markers[2::2]):
             assert cube.type == Marker.CUBE
             cubes[text.text.split()[0]].append(cube)
-        assert len(cubes['floor']) == len(cubes['ceiling']) == 1 and len(cubes['wall']) == 4
+        assert len(cubes['floor']) == len(cubes['ceiling']) == 1
+        assert len(cubes['wall']) == len(expected.get(WALL)) >= 2     # the walls the front-end measured
         assert abs(cubes['floor'][0].pose.position.z + 0.45) < 0.01
         assert abs(cubes['ceiling'][0].pose.position.z - 2.1) < 0.01
         # the floor's slab spans the box the walls bound (a wall 1.3 m away at 20 deg, the opposite 1.7 m)

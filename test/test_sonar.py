@@ -9,7 +9,7 @@ from audio_vision.core.camera import PinholeCamera
 from audio_vision.core.classes import DEFAULT_CLASS_TABLE
 from audio_vision.simulation.config import ArrayConfig, ChirpConfig, SimConfig
 from audio_vision.simulation.geometry import mic_positions
-from audio_vision.sonar import (CEILING, FLOOR, WALL, LayoutEstimator, Plane, SonarConfig, layout_errors,
+from audio_vision.sonar import (CEILING, FLOOR, WALL, LayoutEstimator, Plane, RoomLayout, SonarConfig, layout_errors,
                                 render_layout, true_layout)
 from audio_vision.sonar.layout import horizontal
 from audio_vision.sonar.synthetic import echo_recording
@@ -123,6 +123,32 @@ def test_exact_layout_renders_the_simulator_shell():
     prior = render_layout(true_layout(gt.camera_pose, sim_scene.room.size), camera, DEFAULT_CLASS_TABLE)
     np.testing.assert_allclose(prior.depth, gt.depth, rtol=1e-5)
     assert (prior.classes == gt.segmentation).mean() > 0.995      # pixels on an edge may go either way
+
+
+def test_an_unmeasured_wall_leaves_its_side_open_at_the_reach():
+    """Without the wall the camera faces, the render stops at the open boundary (open_reach_m along that
+    wall's normal): no floor runs to the horizon, what has no prior is NaN / 255 / confidence 0, and the
+    pixels nearer than the missing wall are unchanged."""
+    from audio_vision.core.camera import R_BODY_FROM_OPTICAL
+    from audio_vision.simulation.render import render
+    from audio_vision.simulation.scene import Scene
+    sim_scene = Scene(room=_room((5.0, 4.0, 2.7)), robot_position=(1.3, 2.9, 0.7), robot_yaw=0.4)
+    camera = PinholeCamera()
+    truth = true_layout(render(sim_scene, camera, DEFAULT_CLASS_TABLE).camera_pose, sim_scene.room.size)
+    full = render_layout(truth, camera, DEFAULT_CLASS_TABLE, open_reach_m=4.0)
+    assert np.isfinite(full.depth).all()
+    faced = max(truth.get(WALL), key=lambda w: w.n[0])               # the array looks along its +x
+    assert faced.offset < 4.0
+    layout = RoomLayout(tuple(p for p in truth.planes if p is not faced), truth.yaw_deg)
+    prior = render_layout(layout, camera, DEFAULT_CLASS_TABLE, open_reach_m=4.0)
+    empty = ~np.isfinite(prior.depth)
+    assert empty.any() and (~empty).any()
+    assert ((prior.classes == 255) == empty).all() and (prior.confidence[empty] == 0).all()
+    rays = camera.pixel_rays() @ R_BODY_FROM_OPTICAL.T                 # z-depth 1 in the array frame
+    along = np.where(empty, 0.0, prior.depth) * (rays @ faced.n)
+    assert along.max() <= 4.0 + 1e-4
+    nearer = (full.depth * (rays @ faced.n)) < faced.offset - 1e-3
+    np.testing.assert_allclose(prior.depth[nearer], full.depth[nearer], rtol=1e-6)
 
 
 def _room(size):

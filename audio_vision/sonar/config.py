@@ -29,6 +29,9 @@ class SonarConfig:
     # least this share of the strongest coherent echo on a sphere of directions at its range.
     vertical_share: float = 0.5
     vertical_contrast: float = 2.0         # ... and only if its peak stands this far above the profile's median
+    # A ceiling candidate this close to the floor's distance is what is left of the floor's echo, heard "up"
+    # (explained with one amplitude for all mics, the floor's strong echo leaves the mics' gain mismatch behind).
+    floor_residual_m: float = 0.12
     vertical_candidates: int = 16          # the range profile's strongest local maxima examined
     cfar_window_m: float = 1.0             # range window of the local clutter level a wall echo must stand out of
     wall_cfar: float = 6.0                 # a wall is measured where its echo stands this far above the clutter

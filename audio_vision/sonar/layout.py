@@ -12,9 +12,13 @@ Order of the fit, each step explaining away what it found (docs/SONAR.md, "Model
    with at least half the best evidence, placed by a parabola;
 2. walls: far-field beams over azimuth x range, peaks against the local clutter (CFAR), refined with the
    exact evidence of the first-order image and its corner image with the floor; the strongest wall fixes
-   the box's yaw, the other three are searched around yaw + 90 deg k;
-3. ceiling last (an absorbing ceiling's echo is weaker than the walls' leaks), corroborated by its images
-   with the floor.
+   the box's yaw, the other three are searched around yaw + 90 deg k; a wall at the sum of two parallel
+   walls' distances is their multiple and is replaced;
+3. ceiling (an absorbing ceiling's echo is weaker than the walls' leaks), corroborated by its images with
+   the floor; the best candidate unless it is the floor-ceiling multiple of an earlier one;
+4. residual reflectors: what the box (up to second-order images) does not explain.
+A plane whose echo does not stand ``wall_cfar`` / ``vertical_contrast`` above the clutter is reported in
+``RoomLayout.failed``, not as a plane.
 """
 from __future__ import annotations
 
@@ -38,6 +42,9 @@ class Plane:
     offset: float                      # m, array centre to the plane along `normal`
     confidence: float = 1.0            # [0, 1]
     strength: float = 0.0              # echo envelope (matched filter units)
+    # How far its echo stands above the clutter (walls: CFAR ratio; floor, ceiling: over the range profile's
+    # median): what `wall_cfar` / `vertical_contrast` test.
+    contrast: float = 0.0
 
     @property
     def n(self) -> np.ndarray:
@@ -73,7 +80,8 @@ class RoomLayout:
 
     def to_dict(self) -> dict:
         return {'planes': [{'label': p.label, 'normal': list(p.normal), 'offset': p.offset,
-                            'confidence': p.confidence, 'strength': p.strength} for p in self.planes],
+                            'confidence': p.confidence, 'strength': p.strength, 'contrast': p.contrast}
+                           for p in self.planes],
                 'yaw_deg': self.yaw_deg, 'failed': list(self.failed),
                 'reflectors': [{'position': list(r.position), 'strength': r.strength, 'contrast': r.contrast}
                                for r in self.reflectors]}
@@ -101,7 +109,7 @@ class LayoutEstimator:
         self.mics = np.asarray(mic_positions, dtype=np.float64).reshape(-1, 3)
         self.matched_filter = MatchedFilter(cfg)
         self.direct_template = direct_template
-        self.sphere = fibonacci_sphere(400)
+        self.sphere = fibonacci_sphere(200)
         self.reach_window = np.arange(-0.1, 0.1001, 0.02)      # m of image distance around a candidate
         # An array without vertical aperture hears up and down alike: it cannot tell floor from ceiling.
         self.vertical_aperture = float(np.ptp(self.mics[:, 2]))
@@ -210,7 +218,7 @@ class LayoutEstimator:
         around_peaks = offsets[peaks][:, None] + np.arange(-0.01, 0.0101, 0.002)[None]
         coherent = f.score(image_of(self.speaker, n, around_peaks)).max(axis=1)
         for k in peaks[np.argsort(coherent)[::-1][:cfg.vertical_candidates]]:
-            if after is not None and abs(offsets[k] - after.offset) < 0.05:
+            if after is not None and abs(offsets[k] - after.offset) < self.cfg.floor_residual_m:
                 continue                        # what is left of the floor's echo, heard "up" by half the mics
             reach = np.maximum(2.0 * offsets[k] + self.reach_window, 1e-3)
             around = f.score(self.speaker + reach[:, None, None] * self.sphere[None])       # (R, S)
@@ -228,14 +236,21 @@ class LayoutEstimator:
             accepted.append((k, evidence))
         if not accepted:
             return label, None, 0.0
-        # Multiples (floor-ceiling images) come later than their plane and may gather as much evidence: the
-        # earliest candidate with at least half the best evidence.
-        top = max(e for _, e in accepted)
-        k = min(k for k, e in accepted if e >= 0.5 * top)
+        # Multiples (floor-ceiling images) come later than their plane and may gather as much evidence. The
+        # floor (nothing known yet): the earliest candidate with at least half the best evidence. The ceiling:
+        # the best, unless it lies at the floor-ceiling multiple (d + floor) of an earlier candidate d with at
+        # least half its evidence (an earlier peak alone is often a corner's residual, not the ceiling).
+        top_k, top = max(accepted, key=lambda t: t[1])
+        if after is None:
+            k = min(k for k, e in accepted if e >= 0.5 * top)
+        else:
+            under = [k for k, e in accepted
+                     if e >= 0.5 * top and abs(offsets[k] + after.offset - offsets[top_k]) < 0.03]
+            k = min(under) if under else top_k
         d = offsets[k] + parabola_offset(profile, k) * (offsets[1] - offsets[0])
         contrast = float(profile[k] / (np.median(profile) + 1e-30))
         return label, Plane(label, tuple(n), float(d), confidence=min(1.0, contrast / 10.0),
-                            strength=float(profile[k])), contrast
+                            strength=float(profile[k]), contrast=contrast), contrast
 
     # --- walls ---------------------------------------------------------------------------------
     def _wall_images(self, azimuth_deg: np.ndarray, offset: np.ndarray, vertical: list[Plane]) -> np.ndarray:
@@ -276,6 +291,25 @@ class LayoutEstimator:
             out.append((float(ratio), float(az[i]), float(rr[j] + parabola_offset(ev[i], j) * 0.002)))
         return sorted(out, reverse=True)
 
+    def _not_multiples(self, found: list[tuple], options: dict[int, list]) -> dict[int, tuple]:
+        """Walls to replace: {quadrant: (evidence, azimuth, offset)}. Two parallel walls at d1 and d2 give an echo
+        at d1 + d2 from each side, alone in a quiet stretch of range where the CFAR can rank it above the walls'
+        own echoes among the corner images. A wall chosen at the sum (within 3 cm) of a nearer candidate of its
+        own quadrant and a candidate of the opposite one, both standing half ``wall_cfar`` above the clutter,
+        is that multiple: the strongest of its quadrant's other candidates replaces it."""
+        half = 0.5 * self.cfg.wall_cfar
+        chosen = {q: (e, a, r) for e, a, r, q in found}
+        out = {}
+        for q, (_, _, r) in chosen.items():
+            opposite = (q + 2) % 4
+            if opposite not in options:
+                continue
+            own = [c for c in options[q] if c[0] >= half and c[2] < r - 0.1]
+            other = [c for c in options[opposite] if c[0] >= half]
+            if any(abs(x[2] + y[2] - r) < 0.03 for x in own for y in other):
+                out[q] = max(own, key=lambda c: c[0])
+        return out
+
     def _cfar(self, beams: np.ndarray, range_m) -> tuple[np.ndarray, np.ndarray]:
         """(D, P) beams -> (ratio, clutter) on the round trips of ``range_m``: detection against the local
         clutter (cell-averaging CFAR along range). Far echoes are weak, but so is what surrounds them;
@@ -296,7 +330,8 @@ class LayoutEstimator:
     def _walls(self, f: EchoField, floor: Plane | None):
         """The box's walls, strongest first: the strongest far-field echo fixes the yaw, then of the three
         remaining quadrants (yaw + 90 deg k) the one with the best candidate is taken, and so on; each wall
-        found is explained away (its first-order image and its corner image with the floor) before the next."""
+        found is explained away (its first-order image and its corner image with the floor) before the next.
+        Last, a wall that is the multiple of a parallel pair is replaced (:meth:`_not_multiples`)."""
         vertical = [] if floor is None else [floor]
         found = []                                           # (evidence, azimuth, offset, quadrant)
         cands = self._wall_candidates(f, self.azimuths, vertical)
@@ -304,22 +339,31 @@ class LayoutEstimator:
             return [], None, []
         ev, az, r = cands[0]
         found.append((ev, az, r, 0))
+        # Each quadrant's sector: the scan's azimuths within 4 deg of yaw + 90 q (its steering at hand; the
+        # candidates' exact refinement places them to a quarter degree).
+        offsets = (self.azimuths - az + 180.0) % 360.0 - 180.0
+        index = {q: np.flatnonzero(np.abs((offsets - 90.0 * q + 180.0) % 360.0 - 180.0) <= 4.0) for q in range(4)}
+        sectors = {q: self.azimuths[i] for q, i in index.items()}
+        steering = {q: self.azimuth_steering[i] for q, i in index.items()}
+        options = {0: self._wall_candidates(f, sectors[0], vertical, count=4, steering=steering[0])}
         f.explain(self._wall_images(az, r, vertical))
         remaining = [1, 2, 3]
-        sectors = {q: az + 90.0 * q + np.arange(-4.0, 4.01, 0.5) for q in remaining}
-        steering = {q: self._steering(a) for q, a in sectors.items()}    # the field changes, the sectors don't
         while remaining:
             best = None
             for q in remaining:
                 c = self._wall_candidates(f, sectors[q], vertical, count=4, steering=steering[q])
-                if c and (best is None or c[0][0] > best[0][0]):
-                    best = (c[0], q)
+                if c and (best is None or c[0][0] > best[0][0][0]):
+                    best = (c, q)
             if best is None:
                 break
-            (ev_q, az_q, r_q), q = best
-            found.append((ev_q, az_q, r_q, q))
-            f.explain(self._wall_images(az_q, r_q, vertical))
+            c, q = best
+            found.append(c[0] + (q,))
+            options[q] = c
+            f.explain(self._wall_images(c[0][1], c[0][2], vertical))
             remaining.remove(q)
+        for q, (e, a, r) in self._not_multiples(found, options).items():
+            found = [(e, a, r, q) if t[3] == q else t for t in found]
+            f.explain(self._wall_images(a, r, vertical))
         # A wall is measured where its echo stands ``wall_cfar`` above the clutter; a farther or absorbing wall's
         # echo sinks into the reverberation and the best candidate of its quadrant is then a body's or a
         # multiple's echo: reported as not measured, not rendered.
@@ -336,7 +380,8 @@ class LayoutEstimator:
         top = max(w.max(), 1e-30)
         walls = []
         for e, a, r, q in sorted(found, key=lambda t: t[3]):
-            walls.append(Plane(WALL, tuple(horizontal(a)), float(r), confidence=float(e / top), strength=float(e / r)))
+            walls.append(Plane(WALL, tuple(horizontal(a)), float(r), confidence=float(e / top), strength=float(e / r),
+                               contrast=float(e)))
         return walls, float(yaw % 90.0), failed
 
 

@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Where the sonar front-end's detection thresholds and render boundary come from, on a validation split
+(never the test split the results are quoted on): docs/SONAR.md, "Measured, or said not to be".
+
+    python scripts/sonar_thresholds.py --data data/fresh --limit 150 --json docs/sonar_thresholds.json \
+        --markdown docs/SONAR.md
+
+- walls: every wall candidate kept (``wall_cfar`` 0), by its CFAR contrast: the share kept at each threshold
+  and how many of those are more than 30 cm off along the true normal;
+- floor / ceiling: the same for ``vertical_contrast``;
+- walls by true distance: the share measured within 30 cm with the shipped thresholds;
+- the render's open boundary (``open_reach_m``): layout depth and the share of pixels with a prior;
+- the explained echoes' amplitude, shared by all mics or one per mic: ceiling and wall errors.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from audio_vision.core.metrics import MetricAccumulator
+from audio_vision.dataset import DatasetReader
+from audio_vision.paths import rewrite_generated_block, source_commit
+from audio_vision.sonar import (CEILING, FLOOR, WALL, LayoutEstimator, layout_errors, render_layout,
+                                summarize_errors, true_layout)
+from audio_vision.sonar.truth import MATCH_DEG, angle_deg, distance_along
+from audio_vision.training.layout_eval import sonar_config_for
+
+WALL_THRESHOLDS = (3.0, 4.0, 5.0, 6.0, 8.0)
+VERTICAL_THRESHOLDS = (1.5, 2.0, 2.5, 3.0)
+DISTANCE_BINS = ((0.0, 2.0), (2.0, 4.0), (4.0, 6.0), (6.0, math.inf))
+REACHES = (math.inf, 6.0, 4.0)
+DEPTH_KEYS = ('abs_rel', 'delta1', 'valid_fraction')
+OFF_M = {WALL: 0.30, FLOOR: 0.05, CEILING: 0.05}     # "off": beyond issue #21's p90 bar for the plane
+MARK_BEGIN, MARK_END = '<!-- THRESHOLDS BEGIN (scripts/sonar_thresholds.py) -->', '<!-- THRESHOLDS END -->'
+
+
+def plane_error(plane, truth) -> float:
+    """An estimated plane's error along the true plane nearest in normal (inf if none within MATCH_DEG)."""
+    cands = [t for t in truth.get(plane.label) if angle_deg(plane.n, t.n) <= MATCH_DEG]
+    if not cands:
+        return math.inf
+    t = min(cands, key=lambda q: angle_deg(plane.n, q.n))
+    return abs(distance_along(plane, t.n) - t.offset)
+
+
+def threshold_table(rows: list[tuple[float, float]], thresholds, off: float) -> list[dict]:
+    a = np.asarray(rows, dtype=np.float64).reshape(-1, 2)
+    out = []
+    for th in (0.0,) + tuple(thresholds):
+        kept = a[a[:, 0] >= th]
+        out.append({'threshold': th, 'kept': float(len(kept) / max(len(a), 1)),
+                    'off_among_kept': float(np.mean(kept[:, 1] > off)) if len(kept) else None,
+                    'p90_m': float(np.percentile(kept[:, 1], 90)) if len(kept) else None})
+    return out
+
+
+def measure(data: Path, split: str, limit: int) -> dict:
+    reader = DatasetReader(data, split)
+    n = min(limit, len(reader))
+    base = sonar_config_for(reader)
+    permissive = LayoutEstimator(dataclasses.replace(base, wall_cfar=0.0, vertical_contrast=0.0, max_reflectors=0),
+                                 reader.mic_positions)
+    shipped = LayoutEstimator(dataclasses.replace(base, max_reflectors=0), reader.mic_positions)
+    per_mic = LayoutEstimator(dataclasses.replace(base, max_reflectors=0, explain_per_mic=True), reader.mic_positions)
+    table, camera = reader.class_table, reader.layout.camera
+    rows = {WALL: [], FLOOR: [], CEILING: []}
+    by_distance = [[0, 0] for _ in DISTANCE_BINS]            # (walls, measured within 30 cm)
+    renders = {r: MetricAccumulator(len(table), table.names) for r in REACHES}
+    errors = {'shared': [], 'per_mic': []}
+    for i in tqdm(range(n), desc=f'thresholds {split}', unit='window'):
+        item = reader[i]
+        truth = true_layout(item['camera_pose'], item['room_size'])
+        for p in permissive.estimate(item['audio']).planes:
+            rows[p.label].append((p.contrast, plane_error(p, truth)))
+        layout = shipped.estimate(item['audio'])
+        errors['shared'].append(layout_errors(layout, truth))
+        errors['per_mic'].append(layout_errors(per_mic.estimate(item['audio']), truth))
+        for w in errors['shared'][-1]['walls']:
+            b = next(k for k, (lo, hi) in enumerate(DISTANCE_BINS) if lo <= w['offset'] < hi)
+            by_distance[b][0] += 1
+            by_distance[b][1] += w['distance'] is not None and w['distance'] <= OFF_M[WALL]
+        gt = {'depth': item['depth'][None], 'segmentation': item['segmentation'][None]}
+        for reach, acc in renders.items():
+            prior = render_layout(layout, camera, table, open_reach_m=reach)
+            seg = np.where(prior.classes == 255, table.id_of('wall'), prior.classes).astype(np.uint8)
+            acc.add({'depth': prior.depth[None], 'segmentation': seg[None]}, gt)
+    return {
+        'wall_cfar': threshold_table(rows[WALL], WALL_THRESHOLDS, OFF_M[WALL]),
+        'ceiling_vertical_contrast': threshold_table(rows[CEILING], VERTICAL_THRESHOLDS, OFF_M[CEILING]),
+        'floor_vertical_contrast': threshold_table(rows[FLOOR], VERTICAL_THRESHOLDS, OFF_M[FLOOR]),
+        'walls_by_distance': [{'from_m': lo, 'to_m': None if math.isinf(hi) else hi, 'walls': c,
+                               'measured_within_30cm': (m / c if c else None)}
+                              for (lo, hi), (c, m) in zip(DISTANCE_BINS, by_distance)],
+        'open_reach': [{'open_reach_m': None if math.isinf(r) else r,
+                        **{k: acc.result()['depth'][k] for k in DEPTH_KEYS}} for r, acc in renders.items()],
+        'explain_amplitude': {k: summarize_errors(v) for k, v in errors.items()},
+        'shipped': {'wall_cfar': base.wall_cfar, 'vertical_contrast': base.vertical_contrast},
+        'n': n, 'split': split, 'path': str(data)}
+
+
+def markdown(res: dict, run: dict) -> str:
+    pct = lambda v: '–' if v is None else f'{v:.0%}'  # noqa: E731
+    lines = [f"Measured {run['date']} at commit {run['commit']} on {res['n']} windows of `{res['path']}` "
+             f"({res['split']} split): `{run['command']}`.", '',
+             '| plane | threshold | kept | off among kept | p90 error among kept (m) |', '|---|---|---|---|---|']
+    for key, label, off in (('wall_cfar', 'wall (`wall_cfar`)', OFF_M[WALL]),
+                            ('ceiling_vertical_contrast', 'ceiling (`vertical_contrast`)', OFF_M[CEILING]),
+                            ('floor_vertical_contrast', 'floor (`vertical_contrast`)', OFF_M[FLOOR])):
+        for r in res[key]:
+            p90 = '–' if r['p90_m'] is None else f"{r['p90_m']:.3f}"
+            lines.append(f"| {label} | {r['threshold']:g} | {pct(r['kept'])} | {pct(r['off_among_kept'])} "
+                         f"(> {off:g} m) | {p90} |")
+    lines += ['', '| true wall distance | walls | measured within 30 cm (shipped thresholds) |', '|---|---|---|']
+    for r in res['walls_by_distance']:
+        hi = '∞' if r['to_m'] is None else f"{r['to_m']:g}"
+        lines.append(f"| {r['from_m']:g}–{hi} m | {r['walls']} | {pct(r['measured_within_30cm'])} |")
+    lines += ['', '| `open_reach_m` | layout depth AbsRel | δ1 | pixels with a prior |', '|---|---|---|---|']
+    for r in res['open_reach']:
+        reach = 'none (floor to the horizon)' if r['open_reach_m'] is None else f"{r['open_reach_m']:g} m"
+        lines.append(f"| {reach} | {r['abs_rel']:.3f} | {r['delta1']:.3f} | {r['valid_fraction']:.1%} |")
+    lines += ['', '| explained echo amplitude | ceiling median / p90 (m) | wall median / p90 (m) '
+              '| walls not measured |', '|---|---|---|---|']
+    for k, label in (('shared', 'one for all mics (shipped)'), ('per_mic', 'one per mic')):
+        e = res['explain_amplitude'][k]
+        c, w = e['ceiling_m'], e['wall_distance_m']
+        fmt = lambda d: '–' if d['median'] is None else f"{d['median']:.4f} / {d['p90']:.3f}"  # noqa: E731
+        lines.append(f"| {label} | {fmt(c)} | {fmt(w)} | {pct(w['failed'])} |")
+    return '\n'.join(lines) + '\n'
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--data', type=Path, required=True)
+    ap.add_argument('--split', default='val')
+    ap.add_argument('--limit', type=int, default=150)
+    ap.add_argument('--json', type=Path, required=True)
+    ap.add_argument('--markdown', type=Path, help='rewrite the generated block of this Markdown file')
+    args = ap.parse_args(argv)
+    if args.split == 'test':
+        ap.error('thresholds are read off a validation split, never the test split the results are quoted on')
+    run = {'command': 'python scripts/sonar_thresholds.py ' + ' '.join(argv if argv is not None else sys.argv[1:]),
+           'date': time.strftime('%Y-%m-%d'), 'commit': source_commit()}
+    res = measure(args.data, args.split, args.limit)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({'run': run, **res}, indent=2))
+    table = markdown(res, run)
+    print(table)
+    if args.markdown:
+        rewrite_generated_block(args.markdown, MARK_BEGIN, MARK_END, table)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
