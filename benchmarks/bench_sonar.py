@@ -1,7 +1,12 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
 """Speed of the sonar front-end per window on one core, side by side with today's feature extractor
-(the shipped model's `SpectrogramFeatures`), on the same windows of a dataset.
+(the shipped model's `SpectrogramFeatures`), on the same windows of a dataset; and its walls' directions
+side by side with pyroomacoustics' DOA (SRP-PHAT, MUSIC) run on the same echoes, range-gated.
+
+The peers are given what the front-end has to find itself: each wall's echo gated (+-2 ms of the
+compressed, direct-path-free signal) at its true arrival time; they then estimate its azimuth on a 1 deg
+grid. The front-end's error is that of the walls it measured (its own range and direction).
 
     python benchmarks/bench_sonar.py --data data/default --json docs/bench_sonar.json --markdown docs/BENCHMARKS.md
 
@@ -23,7 +28,8 @@ from audio_vision.core.checkpoint import load_checkpoint
 from audio_vision.core.features import SpectrogramFeatures
 from audio_vision.dataset import DatasetReader
 from audio_vision.paths import cpu_model, default_model_dir, rewrite_generated_block, source_commit
-from audio_vision.sonar import LayoutEstimator
+from audio_vision.sonar import WALL, LayoutEstimator, image_of, true_layout
+from audio_vision.sonar.truth import MATCH_DEG, angle_deg, distance_along
 from audio_vision.training.layout_eval import sonar_config_for
 
 
@@ -40,6 +46,58 @@ def timed(fn, windows, repeats: int) -> dict:
             'n': len(times)}
 
 
+def azimuth_deg(n: np.ndarray) -> float:
+    return float(np.degrees(np.arctan2(n[1], n[0])))
+
+
+def doa_peers(reader: DatasetReader, estimator: LayoutEstimator, n: int, max_range_m: float = 4.0,
+              gate_s: float = 0.002, nfft: int = 64) -> dict:
+    """Wall directions: the front-end's (walls it measured) and pyroomacoustics' SRP-PHAT and MUSIC on the
+    same windows' wall echoes within ``max_range_m``, gated at their true arrival; errors (deg) and ms."""
+    import pyroomacoustics as pra
+    cfg = estimator.cfg
+    grid = np.radians(np.arange(0.0, 360.0, 1.0))
+    peers = {name: pra.doa.algorithms[name](estimator.mics.T, cfg.sample_rate * cfg.upsample, nfft,
+                                            c=cfg.speed_of_sound, num_src=1, azimuth=grid,
+                                            colatitude=np.array([np.pi / 2]), dim=3) for name in ('SRP', 'MUSIC')}
+    errors = {name: [] for name in ('front_end', *peers)}
+    seconds = {name: 0.0 for name in peers}
+    for i in range(n):
+        item = reader[i]
+        truth = true_layout(item['camera_pose'], item['room_size'])
+        layout = estimator.estimate(item['audio'])
+        f = estimator.field(item['audio'])                          # direct path removed, nothing else
+        signal = f.mf.analytic(f.spectrum).real                    # (C, L) compressed, at fs x upsample
+        half = int(round(gate_s * f.rate))
+        for wall in truth.get(WALL):
+            if wall.offset > max_range_m:
+                continue
+            measured = [w for w in layout.get(WALL) if angle_deg(w.n, wall.n) <= MATCH_DEG
+                        and abs(distance_along(w, wall.n) - wall.offset) <= 0.3]
+            if measured:
+                errors['front_end'].append(min(angle_deg(w.n, wall.n) for w in measured))
+            arrival = f.t_e + f.delays(image_of(estimator.speaker, wall.n, wall.offset)[None])[0].mean()
+            centre = int(round(arrival * f.rate))
+            gated = np.take(signal, np.arange(centre - half, centre + half), axis=1, mode='wrap')   # (C, 2 half)
+            frames = np.lib.stride_tricks.sliding_window_view(gated, nfft, axis=1)[:, ::nfft // 4]  # (C, S, nfft)
+            stft = np.fft.rfft(frames * np.hanning(nfft), axis=-1).transpose(0, 2, 1)              # (C, F, S)
+            for name, doa in peers.items():
+                t0 = time.perf_counter()
+                doa.locate_sources(stft, freq_range=[cfg.chirp_f_start, cfg.chirp_f_end])
+                seconds[name] += time.perf_counter() - t0
+                err = abs((np.degrees(doa.azimuth_recon[0]) - azimuth_deg(wall.n) + 180.0) % 360.0 - 180.0)
+                errors[name].append(float(err))
+    echoes = len(errors['SRP'])
+    out = {'windows': n, 'echoes': echoes, 'max_range_m': max_range_m, 'gate_s': gate_s}
+    for name, e in errors.items():
+        e = np.asarray(e)
+        out[name] = {'median_deg': float(np.median(e)) if len(e) else None,
+                     'p90_deg': float(np.percentile(e, 90)) if len(e) else None, 'n': int(len(e))}
+        if name in seconds:
+            out[name]['ms_per_echo'] = 1000.0 * seconds[name] / max(echoes, 1)
+    return out
+
+
 #: issue #21's budget for the front-end, ms per window on one core
 BUDGET_MS = 10.0
 MARK_BEGIN, MARK_END = '<!-- SONAR BEGIN (benchmarks/bench_sonar.py) -->', '<!-- SONAR END -->'
@@ -48,11 +106,25 @@ MARK_BEGIN, MARK_END = '<!-- SONAR BEGIN (benchmarks/bench_sonar.py) -->', '<!--
 def paragraph(result: dict) -> str:
     s, f = result['sonar_front_end'], result['feature_extractor']
     verdict = 'met' if s['p50_ms'] <= BUDGET_MS else 'not met'
-    return (f"`{result['command']}`, {result['machine']['torch_threads']} thread, {s['n']} timed windows, measured "
+    text = (f"`{result['command']}`, {result['machine']['torch_threads']} thread, {s['n']} timed windows, measured "
             f"{result['date']} at commit {result['commit']} on {result['machine']['cpu_model']} "
             f"(docs/bench_sonar.json): the front-end (`LayoutEstimator.estimate`) takes **{s['p50_ms']:.0f} ms p50** "
             f"({s['p90_ms']:.0f} ms p90) per window, the shipped model's feature extractor {f['p50_ms']:.0f} ms p50 "
             f"on the same windows; the budget of {BUDGET_MS:g} ms is {verdict}.\n")
+    d = result.get('doa')
+    if d:
+        def row(name, label):
+            e = d[name]
+            ms = f"{e['ms_per_echo']:.1f} ms per echo" if 'ms_per_echo' in e else 'its whole window above'
+            return f"| {label} | {e['n']} | {e['median_deg']:.2f} | {e['p90_deg']:.2f} | {ms} |"
+        text += ('\nWall directions on the same run\'s first ' + str(d['windows']) + ' windows (walls within '
+                 f"{d['max_range_m']:g} m, {d['echoes']} echoes; the peers get each echo gated +-"
+                 f"{1000 * d['gate_s']:g} ms at its true arrival, the front-end finds range and direction itself "
+                 "and is scored on the walls it measured):\n\n| method | walls | median error (deg) | p90 (deg) | "
+                 "time |\n|---|---|---|---|---|\n" + '\n'.join(
+                     [row('front_end', 'front-end (`LayoutEstimator`)'), row('SRP', 'pyroomacoustics SRP-PHAT'),
+                      row('MUSIC', 'pyroomacoustics MUSIC')]) + '\n')
+    return text
 
 
 def main(argv=None) -> int:
@@ -61,6 +133,7 @@ def main(argv=None) -> int:
     ap.add_argument('--split', default='test')
     ap.add_argument('--windows', type=int, default=20)
     ap.add_argument('--repeats', type=int, default=2)
+    ap.add_argument('--doa-windows', type=int, default=100, help='windows for the direction peers (0: skip)')
     ap.add_argument('--models', type=Path, default=default_model_dir())
     ap.add_argument('--json', type=Path)
     ap.add_argument('--markdown', type=Path, help='rewrite the generated block of this Markdown file')
@@ -82,6 +155,8 @@ def main(argv=None) -> int:
                           'python': platform.python_version(), 'torch_threads': torch.get_num_threads()},
               'commit': source_commit(), 'date': time.strftime('%Y-%m-%d'),
               'command': 'python benchmarks/bench_sonar.py ' + ' '.join(argv if argv is not None else sys.argv[1:])}
+    if args.doa_windows:
+        result['doa'] = doa_peers(reader, estimator, min(args.doa_windows, len(reader)))
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))

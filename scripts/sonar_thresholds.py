@@ -11,7 +11,8 @@
 - floor / ceiling: the same for ``vertical_contrast``;
 - walls by true distance: the share measured within 30 cm with the shipped thresholds;
 - the render's open boundary (``open_reach_m``): layout depth and the share of pixels with a prior;
-- the explained echoes' amplitude, shared by all mics or one per mic: ceiling and wall errors.
+- the explained echoes' amplitude, shared by all mics or one per mic: ceiling and wall errors;
+- ``earliest_fraction`` (the earliest floor / ceiling candidate with this share of the best evidence).
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ WALL_THRESHOLDS = (3.0, 4.0, 5.0, 6.0, 8.0)
 VERTICAL_THRESHOLDS = (1.5, 2.0, 2.5, 3.0)
 DISTANCE_BINS = ((0.0, 2.0), (2.0, 4.0), (4.0, 6.0), (6.0, math.inf))
 REACHES = (math.inf, 6.0, 4.0)
+EARLIEST_FRACTIONS = (0.5, 0.6, 0.7)
 DEPTH_KEYS = ('abs_rel', 'delta1', 'valid_fraction')
 OFF_M = {WALL: 0.30, FLOOR: 0.05, CEILING: 0.05}     # "off": beyond issue #21's p90 bar for the plane
 MARK_BEGIN, MARK_END = '<!-- THRESHOLDS BEGIN (scripts/sonar_thresholds.py) -->', '<!-- THRESHOLDS END -->'
@@ -50,6 +52,10 @@ def plane_error(plane, truth) -> float:
         return math.inf
     t = min(cands, key=lambda q: angle_deg(plane.n, q.n))
     return abs(distance_along(plane, t.n) - t.offset)
+
+
+def _share(flags: list[bool]) -> float | None:
+    return float(np.mean(flags)) if flags else None
 
 
 def threshold_table(rows: list[tuple[float, float]], thresholds, off: float) -> list[dict]:
@@ -71,6 +77,9 @@ def measure(data: Path, split: str, limit: int) -> dict:
                                  reader.mic_positions)
     shipped = LayoutEstimator(dataclasses.replace(base, max_reflectors=0), reader.mic_positions)
     per_mic = LayoutEstimator(dataclasses.replace(base, max_reflectors=0, explain_per_mic=True), reader.mic_positions)
+    fractions = {q: LayoutEstimator(dataclasses.replace(base, max_reflectors=0, earliest_fraction=q),
+                                    reader.mic_positions) for q in EARLIEST_FRACTIONS}
+    ceilings = {q: [] for q in EARLIEST_FRACTIONS}
     table, camera = reader.class_table, reader.layout.camera
     rows = {WALL: [], FLOOR: [], CEILING: []}
     by_distance = [[0, 0] for _ in DISTANCE_BINS]            # (walls, measured within 30 cm)
@@ -84,6 +93,8 @@ def measure(data: Path, split: str, limit: int) -> dict:
         layout = shipped.estimate(item['audio'])
         errors['shared'].append(layout_errors(layout, truth))
         errors['per_mic'].append(layout_errors(per_mic.estimate(item['audio']), truth))
+        for q, est in fractions.items():
+            ceilings[q].append(layout_errors(est.estimate(item['audio']), truth)[CEILING])
         for w in errors['shared'][-1]['walls']:
             b = next(k for k, (lo, hi) in enumerate(DISTANCE_BINS) if lo <= w['offset'] < hi)
             by_distance[b][0] += 1
@@ -103,6 +114,10 @@ def measure(data: Path, split: str, limit: int) -> dict:
         'open_reach': [{'open_reach_m': None if math.isinf(r) else r,
                         **{k: acc.result()['depth'][k] for k in DEPTH_KEYS}} for r, acc in renders.items()],
         'explain_amplitude': {k: summarize_errors(v) for k, v in errors.items()},
+        'earliest_fraction': [{'earliest_fraction': q, 'ceilings': len(v),
+                               'not_measured': sum(e is None for e in v) / max(len(v), 1),
+                               'off_among_measured': _share([e > OFF_M[CEILING] for e in v if e is not None])}
+                              for q, v in ceilings.items()],
         'shipped': {'wall_cfar': base.wall_cfar, 'vertical_contrast': base.vertical_contrast},
         'n': n, 'split': split, 'path': str(data)}
 
@@ -134,6 +149,9 @@ def markdown(res: dict, run: dict) -> str:
         c, w = e['ceiling_m'], e['wall_distance_m']
         fmt = lambda d: '–' if d['median'] is None else f"{d['median']:.4f} / {d['p90']:.3f}"  # noqa: E731
         lines.append(f"| {label} | {fmt(c)} | {fmt(w)} | {pct(w['failed'])} |")
+    lines += ['', '| `earliest_fraction` | ceilings not measured | measured ceilings > 5 cm off |', '|---|---|---|']
+    for r in res['earliest_fraction']:
+        lines.append(f"| {r['earliest_fraction']:g} | {pct(r['not_measured'])} | {pct(r['off_among_measured'])} |")
     return '\n'.join(lines) + '\n'
 
 

@@ -32,6 +32,7 @@ class SonarConfig:
     # A ceiling candidate this close to the floor's distance is what is left of the floor's echo, heard "up"
     # (explained with one amplitude for all mics, the floor's strong echo leaves the mics' gain mismatch behind).
     floor_residual_m: float = 0.12
+    earliest_fraction: float = 0.6         # the earliest vertical candidate with this share of the best evidence
     vertical_candidates: int = 16          # the range profile's strongest local maxima examined
     cfar_window_m: float = 1.0             # range window of the local clutter level a wall echo must stand out of
     wall_cfar: float = 6.0                 # a wall is measured where its echo stands this far above the clutter

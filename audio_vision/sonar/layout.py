@@ -9,13 +9,13 @@ pointing from the array to the plane) and an offset ``d`` (the array centre's di
 Order of the fit, each step explaining away what it found (docs/SONAR.md, "Model"):
 1. floor: the range profile of images straight down; a peak counts only if the vertical holds at least
    ``vertical_share`` of the strongest coherent echo on a sphere of directions at its range; the earliest
-   with at least half the best evidence, placed by a parabola;
+   with at least ``earliest_fraction`` of the best evidence, placed by a parabola;
 2. walls: far-field beams over azimuth x range, peaks against the local clutter (CFAR), refined with the
    exact evidence of the first-order image and its corner image with the floor; the strongest wall fixes
    the box's yaw, the other three are searched around yaw + 90 deg k; a wall at the sum of two parallel
    walls' distances is their multiple and is replaced;
 3. ceiling (an absorbing ceiling's echo is weaker than the walls' leaks), corroborated by its images with
-   the floor; the best candidate unless it is the floor-ceiling multiple of an earlier one;
+   the floor; the earliest candidate with ``earliest_fraction`` of the best evidence;
 4. residual reflectors: what the box (up to second-order images) does not explain.
 A plane whose echo does not stand ``wall_cfar`` / ``vertical_contrast`` above the clutter is reported in
 ``RoomLayout.failed``, not as a plane.
@@ -203,9 +203,9 @@ class LayoutEstimator:
         """The floor (sign -1) or ceiling (+1): of the range profile's local maxima (incoherent: smooth, so a
         parabola places the peak finely), those whose vertical image holds at least ``vertical_share`` of the
         strongest coherent echo at their range (an echo of a wall at the same range leaks into the vertical
-        profile but is far stronger in its own direction); of them the earliest with at least half the best
-        evidence (the ceiling's evidence includes its images with the floor). Returns (label, plane or None, the
-        peak's contrast: its height over the profile's median)."""
+        profile but is far stronger in its own direction); of them the earliest with at least
+        ``earliest_fraction`` of the best evidence (the ceiling's evidence includes its images with the floor).
+        Returns (label, plane or None, the peak's contrast: its height over the profile's median)."""
         cfg = self.cfg
         label = FLOOR if sign < 0 else CEILING
         n = sign * _UP
@@ -236,17 +236,10 @@ class LayoutEstimator:
             accepted.append((k, evidence))
         if not accepted:
             return label, None, 0.0
-        # Multiples (floor-ceiling images) come later than their plane and may gather as much evidence. The
-        # floor (nothing known yet): the earliest candidate with at least half the best evidence. The ceiling:
-        # the best, unless it lies at the floor-ceiling multiple (d + floor) of an earlier candidate d with at
-        # least half its evidence (an earlier peak alone is often a corner's residual, not the ceiling).
-        top_k, top = max(accepted, key=lambda t: t[1])
-        if after is None:
-            k = min(k for k, e in accepted if e >= 0.5 * top)
-        else:
-            under = [k for k, e in accepted
-                     if e >= 0.5 * top and abs(offsets[k] + after.offset - offsets[top_k]) < 0.03]
-            k = min(under) if under else top_k
+        # Multiples (floor-ceiling images) come later than their plane and may gather as much evidence: the
+        # earliest candidate with at least ``earliest_fraction`` of the best evidence.
+        top = max(e for _, e in accepted)
+        k = min(k for k, e in accepted if e >= cfg.earliest_fraction * top)
         d = offsets[k] + parabola_offset(profile, k) * (offsets[1] - offsets[0])
         contrast = float(profile[k] / (np.median(profile) + 1e-30))
         return label, Plane(label, tuple(n), float(d), confidence=min(1.0, contrast / 10.0),
