@@ -256,3 +256,14 @@ def test_bag_directory_without_metadata_is_read_from_its_storage_file(tmp_path, 
     with BagReader(killed) as r:
         assert r.topics['/audio/frames'].count == 40
         assert r.topics['/audio/frames'].qos[0].reliability.name == 'RELIABLE'   # from the MCAP channel
+
+
+def test_writer_makes_missing_parent_folders_and_refuses_a_file_as_parent(tmp_path):
+    """`record --out bags/sim` on a fresh clone: bags/ is created; a file where a folder should be is refused."""
+    nested = tmp_path / 'bags' / 'today' / 'sim'
+    with BagWriter(nested) as w:
+        w.add_topic('/audio/frames', schema.IMAGE, schema.SENSOR_DATA_QOS)
+    assert nested.is_dir() and (nested / 'metadata.yaml').exists()
+    (tmp_path / 'a_file').write_text('x')
+    with pytest.raises(BagError, match='is not a directory'):
+        BagWriter(tmp_path / 'a_file' / 'sim')

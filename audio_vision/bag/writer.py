@@ -34,8 +34,10 @@ class BagWriter:
         self.path = Path(path)
         if self.path.exists():
             raise BagError(f'{self.path} exists already; choose a new output path')
-        if not self.path.parent.is_dir():
-            raise BagError(f'{self.path.parent} is not a directory')
+        try:                                # record --out bags/sim on a fresh clone: bags/ is made
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise BagError(f'{self.path.parent} is not a directory') from None
         self.storage = storage
         self._writer = Writer(self.path, version=BAG_VERSION, storage_plugin=STORAGES[storage])
         for key, value in (custom_data or {}).items():
