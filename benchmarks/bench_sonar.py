@@ -57,9 +57,11 @@ def doa_peers(reader: DatasetReader, estimator: LayoutEstimator, n: int, max_ran
     import pyroomacoustics as pra
     cfg = estimator.cfg
     grid = np.radians(np.arange(0.0, 360.0, 1.0))
-    peers = {name: pra.doa.algorithms[name](estimator.mics.T, cfg.sample_rate * cfg.upsample, nfft,
-                                            c=cfg.speed_of_sound, num_src=1, azimuth=grid,
-                                            colatitude=np.array([np.pi / 2]), dim=3) for name in ('SRP', 'MUSIC')}
+    # A wall's echo arrives horizontally, so the mics' heights do not change its delays: the peers search the
+    # horizontal plane (dim 2) with the array's x, y.
+    peers = {name: pra.doa.algorithms[name](estimator.mics[:, :2].T, cfg.sample_rate * cfg.upsample, nfft,
+                                            c=cfg.speed_of_sound, num_src=1, azimuth=grid, dim=2)
+             for name in ('SRP', 'MUSIC')}
     errors = {name: [] for name in ('front_end', *peers)}
     seconds = {name: 0.0 for name in peers}
     for i in range(n):
