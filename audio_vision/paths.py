@@ -51,6 +51,19 @@ def cpu_model() -> str:
         return platform.processor() or platform.machine()
 
 
+def publish_result(result: dict, json_path: Path, table: str, markdown_path: Path | None, begin: str,
+                   end: str) -> None:
+    """A measurement script's last step: its result as JSON, its table printed and, if asked, written into
+    the generated block of a document (:func:`rewrite_generated_block`)."""
+    import json
+    json_path = Path(json_path)
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(result, indent=2))
+    print(table)
+    if markdown_path:
+        rewrite_generated_block(markdown_path, begin, end, table)
+
+
 def rewrite_generated_block(path: Path, begin: str, end: str, body: str) -> None:
     """Replace what lies between the markers ``begin`` and ``end`` of a document with ``body`` (the part a
     script generates from its result file; the rest of the document stays as written)."""

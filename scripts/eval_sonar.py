@@ -22,7 +22,7 @@ from pathlib import Path
 
 from audio_vision.core.metrics import MetricAccumulator
 from audio_vision.dataset import DatasetReader
-from audio_vision.paths import cpu_model, rewrite_generated_block, source_commit
+from audio_vision.paths import cpu_model, publish_result, source_commit
 from audio_vision.sonar import render_layout, true_layout
 from audio_vision.training.layout_eval import predict_layout
 
@@ -129,12 +129,7 @@ def main(argv=None) -> int:
         result['datasets'][name] = measure(Path(path), args.split, args.limit)
         print(f'{name}: {json.dumps(result["datasets"][name]["layout_errors"])}', flush=True)
     result['bar'] = [{'dataset': d, 'criterion': c, 'met': ok} for d, c, ok in verdicts(result)]
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2))
-    table = markdown(result)
-    print(table)
-    if args.markdown:
-        rewrite_generated_block(args.markdown, MARK_BEGIN, MARK_END, table)
+    publish_result(result, args.json, markdown(result), args.markdown, MARK_BEGIN, MARK_END)
     return 0
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
 import sys
 import time
@@ -29,7 +28,7 @@ from tqdm import tqdm
 
 from audio_vision.core.metrics import MetricAccumulator
 from audio_vision.dataset import DatasetReader
-from audio_vision.paths import rewrite_generated_block, source_commit
+from audio_vision.paths import publish_result, source_commit
 from audio_vision.sonar import (CEILING, FLOOR, WALL, LayoutEstimator, layout_errors, render_layout,
                                 summarize_errors, true_layout)
 from audio_vision.sonar.truth import MATCH_DEG, angle_deg, distance_along
@@ -168,12 +167,7 @@ def main(argv=None) -> int:
     run = {'command': 'python scripts/sonar_thresholds.py ' + ' '.join(argv if argv is not None else sys.argv[1:]),
            'date': time.strftime('%Y-%m-%d'), 'commit': source_commit()}
     res = measure(args.data, args.split, args.limit)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({'run': run, **res}, indent=2))
-    table = markdown(res, run)
-    print(table)
-    if args.markdown:
-        rewrite_generated_block(args.markdown, MARK_BEGIN, MARK_END, table)
+    publish_result({'run': run, **res}, args.json, markdown(res, run), args.markdown, MARK_BEGIN, MARK_END)
     return 0
 
 
