@@ -198,3 +198,15 @@ def test_a_body_no_plane_explains_is_kept_as_a_residual_reflector():
     assert angle_deg(best.direction, body / np.linalg.norm(body)) < 4.0
     assert best.contrast >= CFG.reflector_cfar
     assert all(np.linalg.norm(np.asarray(r.position) - body) > 0.2 for r in empty.reflectors), empty.reflectors
+
+
+def test_box_images_are_the_multiples_and_corners_once_each():
+    """Second-order images of floor (0.5 m), ceiling (2.0 m) and a wall (1.5 m along +x), speaker at the centre:
+    the floor-ceiling multiples at +-2H (H = 2.5 m), the two corners (orthogonal reflections commute: one image
+    each), nothing else."""
+    from audio_vision.sonar.layout import box_images
+    images = box_images(np.zeros(3), [floor(0.5), ceiling(2.0), wall(0.0, 1.5)], order=2)
+    want = np.array([[0.0, 0.0, 5.0], [0.0, 0.0, -5.0], [3.0, 0.0, -1.0], [3.0, 0.0, 4.0]])
+    assert len(images) == len(want)
+    for w in want:
+        assert np.min(np.linalg.norm(images - w, axis=1)) < 1e-9, (w, images)

@@ -378,22 +378,21 @@ class LayoutEstimator:
         return walls, float(yaw % 90.0), failed
 
 
-def box_images(speaker: np.ndarray, planes: list[Plane], order: int = 2, involving: Plane | None = None) -> np.ndarray:
-    """(K, 3) the speaker's images across up to ``order`` reflections on ``planes`` (no plane twice in a row:
-    floor-ceiling multiples, corners wall-wall and wall-floor, parallel-wall multiples, ...), of order >= 2
-    only, duplicates within 1 cm merged; ``involving``: only those whose path touches that plane."""
+def box_images(speaker: np.ndarray, planes: list[Plane], order: int = 2) -> np.ndarray:
+    """(K, 3) the speaker's images across 2 .. ``order`` reflections on ``planes`` (no plane twice in a row:
+    floor-ceiling multiples, corners wall-wall and wall-floor, parallel-wall multiples, ...), duplicates
+    within 1 cm merged."""
     out: list[np.ndarray] = []
-    layer = [(np.asarray(speaker, dtype=np.float64), None, False)]       # (image, last plane, touched)
+    layer = [(np.asarray(speaker, dtype=np.float64), None)]              # (image, last plane)
     for depth in range(1, order + 1):
         nxt = []
-        for x, last, touched in layer:
+        for x, last in layer:
             for p in planes:
                 if p is last:
                     continue
                 y = image_of(x, p.n, p.offset)
-                hit = touched or p is involving
-                nxt.append((y, p, hit))
-                if depth >= 2 and (involving is None or hit) and all(np.linalg.norm(y - z) > 0.01 for z in out):
+                nxt.append((y, p))
+                if depth >= 2 and all(np.linalg.norm(y - z) > 0.01 for z in out):
                     out.append(y)
         layer = nxt
     return np.asarray(out, dtype=np.float64).reshape(-1, 3)
