@@ -2,6 +2,7 @@
 """Where installed data lives: share/audio_vision on a ROS 2 install, the source tree otherwise."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 PACKAGE = 'audio_vision'
@@ -55,7 +56,6 @@ def publish_result(result: dict, json_path: Path, table: str, markdown_path: Pat
                    end: str) -> None:
     """A measurement script's last step: its result as JSON, its table printed and, if asked, written into
     the generated block of a document (:func:`rewrite_generated_block`)."""
-    import json
     json_path = Path(json_path)
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(result, indent=2))

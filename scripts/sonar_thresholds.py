@@ -76,8 +76,9 @@ def measure(data: Path, split: str, limit: int) -> dict:
                                  reader.mic_positions)
     shipped = LayoutEstimator(dataclasses.replace(base, max_reflectors=0), reader.mic_positions)
     per_mic = LayoutEstimator(dataclasses.replace(base, max_reflectors=0, explain_per_mic=True), reader.mic_positions)
+    # the shipped fraction's ceilings are the shipped estimator's
     fractions = {q: LayoutEstimator(dataclasses.replace(base, max_reflectors=0, earliest_fraction=q),
-                                    reader.mic_positions) for q in EARLIEST_FRACTIONS}
+                                    reader.mic_positions) for q in EARLIEST_FRACTIONS if q != base.earliest_fraction}
     ceilings = {q: [] for q in EARLIEST_FRACTIONS}
     table, camera = reader.class_table, reader.layout.camera
     rows = {WALL: [], FLOOR: [], CEILING: []}
@@ -92,8 +93,10 @@ def measure(data: Path, split: str, limit: int) -> dict:
         layout = shipped.estimate(item['audio'])
         errors['shared'].append(layout_errors(layout, truth))
         errors['per_mic'].append(layout_errors(per_mic.estimate(item['audio']), truth))
-        for q, est in fractions.items():
-            ceilings[q].append(layout_errors(est.estimate(item['audio']), truth)[CEILING])
+        for q in EARLIEST_FRACTIONS:
+            other = fractions.get(q)
+            e = layout_errors(other.estimate(item['audio']), truth) if other else errors['shared'][-1]
+            ceilings[q].append(e[CEILING])
         for w in errors['shared'][-1]['walls']:
             b = next(k for k, (lo, hi) in enumerate(DISTANCE_BINS) if lo <= w['offset'] < hi)
             by_distance[b][0] += 1

@@ -166,14 +166,6 @@ class EchoField:
         self.signal = self.mf.analytic(self.spectrum)
         return amps
 
-    def explain_points(self, points: np.ndarray) -> np.ndarray:
-        """As :meth:`explain`, for point scatterers (K, 3) (path speaker -> point -> mic)."""
-        points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
-        out = np.linalg.norm(points - self.speaker, axis=1)[:, None] / self.cfg.speed_of_sound
-        amps = self._remove(self.spectrum, (self.delays(points) + out).T, per_mic=self.cfg.explain_per_mic)
-        self.signal = self.mf.analytic(self.spectrum)
-        return amps
-
     def _remove(self, spectrum: np.ndarray, delays: np.ndarray, template: np.ndarray | None = None,
                 per_mic: bool = True) -> np.ndarray:
         """Subtract arrivals at ``t_e + delays`` (C, K) of the compressed pulse (or a calibrated (C, F)

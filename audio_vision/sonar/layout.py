@@ -119,7 +119,8 @@ class LayoutEstimator:
         self.speaker = np.asarray(cfg.speaker_position, dtype=np.float64)
         sphere = fibonacci_sphere(cfg.reflector_directions)
         self.scan_directions = sphere[np.abs(sphere[:, 2]) <= math.sin(math.radians(60.0))]
-        self._scan_steering = None                                   # built on first use
+        self.scan_steering = (far_field_steering(self.scan_directions, self.mics, freqs, c)
+                              if cfg.max_reflectors else None)
 
     def field(self, audio: np.ndarray) -> EchoField:
         return EchoField(self.matched_filter, self.mics, audio, self.direct_template)
@@ -153,9 +154,7 @@ class LayoutEstimator:
         cfg = self.cfg
         if cfg.max_reflectors == 0:
             return ()
-        if self._scan_steering is None:
-            self._scan_steering = self._steering_for(self.scan_directions)
-        ratio, _ = self._cfar(f.beams(self._scan_steering), cfg.reflector_range_m)     # (D, K)
+        ratio, _ = self._cfar(f.beams(self.scan_steering), cfg.reflector_range_m)     # (D, K)
         k0 = int(math.floor(2 * cfg.reflector_range_m[0] / cfg.speed_of_sound * cfg.sample_rate))
         ranges = (np.arange(ratio.shape[1]) + k0) / cfg.sample_rate * cfg.speed_of_sound / 2.0
         out = []
@@ -218,7 +217,7 @@ class LayoutEstimator:
         around_peaks = offsets[peaks][:, None] + np.arange(-0.01, 0.0101, 0.002)[None]
         coherent = f.score(image_of(self.speaker, n, around_peaks)).max(axis=1)
         for k in peaks[np.argsort(coherent)[::-1][:cfg.vertical_candidates]]:
-            if after is not None and abs(offsets[k] - after.offset) < self.cfg.floor_residual_m:
+            if after is not None and abs(offsets[k] - after.offset) < cfg.floor_residual_m:
                 continue                        # what is left of the floor's echo, heard "up" by half the mics
             reach = np.maximum(2.0 * offsets[k] + self.reach_window, 1e-3)
             around = f.score(self.speaker + reach[:, None, None] * self.sphere[None])       # (R, S)
@@ -255,14 +254,12 @@ class LayoutEstimator:
     def _wall_evidence(self, f: EchoField, azimuth_deg, offset, vertical) -> np.ndarray:
         return f.score(self._wall_images(azimuth_deg, offset, vertical)).sum(axis=-1)
 
-    def _wall_candidates(self, f: EchoField, azimuths: np.ndarray, vertical, count: int = 6,
-                         steering: np.ndarray | None = None):
+    def _wall_candidates(self, f: EchoField, azimuths: np.ndarray, steering: np.ndarray, vertical,
+                         count: int = 6):
         """Strongest local maxima of the far-field beams over (azimuth, wall range), refined by their exact
         wall evidence: [(evidence, azimuth, offset)], best first. ``steering``: the azimuths' far-field
-        steering, if at hand."""
+        steering (rows of ``azimuth_steering``)."""
         cfg = self.cfg
-        if steering is None:
-            steering = self.azimuth_steering if azimuths is self.azimuths else self._steering(azimuths)
         fs, c = cfg.sample_rate, cfg.speed_of_sound
         k0 = int(math.floor(2 * cfg.wall_range_m[0] / c * fs))
         window, noise = self._cfar(f.beams(steering), cfg.wall_range_m)                # (A, K) each
@@ -314,12 +311,6 @@ class LayoutEstimator:
         noise = uniform_filter1d(beams, cells, axis=1, mode='wrap')[:, k0:k1]
         return beams[:, k0:k1] / (noise + 1e-30), noise
 
-    def _steering(self, azimuths: np.ndarray) -> np.ndarray:
-        return self._steering_for(horizontal(azimuths))
-
-    def _steering_for(self, directions: np.ndarray) -> np.ndarray:
-        return far_field_steering(directions, self.mics, self.matched_filter.freqs, self.cfg.speed_of_sound)
-
     def _walls(self, f: EchoField, floor: Plane | None):
         """The box's walls, strongest first: the strongest far-field echo fixes the yaw, then of the three
         remaining quadrants (yaw + 90 deg k) the one with the best candidate is taken, and so on; each wall
@@ -327,7 +318,7 @@ class LayoutEstimator:
         Last, a wall that is the multiple of a parallel pair is replaced (:meth:`_not_multiples`)."""
         vertical = [] if floor is None else [floor]
         found = []                                           # (evidence, azimuth, offset, quadrant)
-        cands = self._wall_candidates(f, self.azimuths, vertical)
+        cands = self._wall_candidates(f, self.azimuths, self.azimuth_steering, vertical)
         if not cands:
             return [], None, []
         ev, az, r = cands[0]
@@ -338,13 +329,13 @@ class LayoutEstimator:
         index = {q: np.flatnonzero(np.abs((offsets - 90.0 * q + 180.0) % 360.0 - 180.0) <= 4.0) for q in range(4)}
         sectors = {q: self.azimuths[i] for q, i in index.items()}
         steering = {q: self.azimuth_steering[i] for q, i in index.items()}
-        options = {0: self._wall_candidates(f, sectors[0], vertical, count=4, steering=steering[0])}
+        options = {0: self._wall_candidates(f, sectors[0], steering[0], vertical, count=4)}
         f.explain(self._wall_images(az, r, vertical))
         remaining = [1, 2, 3]
         while remaining:
             best = None
             for q in remaining:
-                c = self._wall_candidates(f, sectors[q], vertical, count=4, steering=steering[q])
+                c = self._wall_candidates(f, sectors[q], steering[q], vertical, count=4)
                 if c and (best is None or c[0][0] > best[0][0][0]):
                     best = (c, q)
             if best is None:
