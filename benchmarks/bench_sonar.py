@@ -136,6 +136,8 @@ def main(argv=None) -> int:
     ap.add_argument('--windows', type=int, default=20)
     ap.add_argument('--repeats', type=int, default=2)
     ap.add_argument('--doa-windows', type=int, default=100, help='windows for the direction peers (0: skip)')
+    ap.add_argument('--profile', action='store_true',
+                    help="only print where the front-end's time goes (cProfile, cumulative) on the windows")
     ap.add_argument('--models', type=Path, default=default_model_dir())
     ap.add_argument('--json', type=Path)
     ap.add_argument('--markdown', type=Path, help='rewrite the generated block of this Markdown file')
@@ -144,6 +146,15 @@ def main(argv=None) -> int:
     reader = DatasetReader(args.data, args.split)
     windows = [reader[i]['audio'] for i in range(min(args.windows, len(reader)))]
     estimator = LayoutEstimator(sonar_config_for(reader), reader.mic_positions)
+    if args.profile:
+        import cProfile
+        import pstats
+        estimator.estimate(windows[0])
+        with cProfile.Profile() as prof:
+            for w in windows:
+                estimator.estimate(w)
+        pstats.Stats(prof).sort_stats('cumulative').print_stats(20)
+        return 0
     spec = load_checkpoint(args.models / 'depth.pt', expect={'modality': 'depth'}).spec
     features = SpectrogramFeatures(spec.features, spec.array.mic_positions)
 

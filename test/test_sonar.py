@@ -149,6 +149,8 @@ def test_an_unmeasured_wall_leaves_its_side_open_at_the_reach():
     assert along.max() <= 4.0 + 1e-4
     nearer = (full.depth * (rays @ faced.n)) < faced.offset - 1e-3
     np.testing.assert_allclose(prior.depth[nearer], full.depth[nearer], rtol=1e-6)
+    with pytest.raises(ValueError, match='open_reach_m'):
+        render_layout(layout, camera, DEFAULT_CLASS_TABLE, open_reach_m=0.0)
 
 
 def _room(size):

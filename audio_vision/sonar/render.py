@@ -28,6 +28,8 @@ def render_layout(layout: RoomLayout, camera: PinholeCamera, class_table: ClassT
     wall) is an unknown boundary ``open_reach_m`` from the array: the floor and ceiling are rendered up to it,
     what lies beyond has no prior (NaN, class 255, confidence 0) rather than a floor running to the horizon.
     """
+    if not open_reach_m > 0:
+        raise ValueError(f'open_reach_m must be > 0 (m from the array), got {open_reach_m}')
     rays = camera.pixel_rays() @ R_BODY_FROM_OPTICAL.T                    # (H, W, 3) in the array frame
     shape = rays.shape[:2]
     depth = np.full(shape, np.inf)
