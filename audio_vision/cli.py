@@ -20,6 +20,7 @@ SUBCOMMANDS = {
     'record': 'record',
     'replay': 'replay',
     'node': 'node',
+    'calibrate': 'calibrate',
 }
 #: former subcommands that are scripts of the source checkout now, not part of the installed package
 MOVED = {'bench': 'benchmarks/bench_perception.py'}

@@ -56,6 +56,8 @@ ARGUMENTS = (
                          "source:=sim the simulator drives a trajectory and publishes odom (+ TF odom -> base_link)"),
     ('layout', 'true', 'perception also measures the room from the chirp\'s echoes and publishes layout/depth and '
                        'layout/planes (sonar front-end, docs/SONAR.md)'),
+    ('sonar_calibration', '', "the chirp speaker's measured response for the layout (python -m audio_vision "
+                              "calibrate); '' = an ideal speaker"),
     ('rviz', 'auto', "start RViz with config/audio_vision.rviz: 'true', 'false', or 'auto' (when rviz2 is "
                      'installed and a display is set)'),
 )
@@ -153,6 +155,11 @@ def plan(args: dict, config: Path | None = None, rviz_installed=rviz_available) 
 
     perception = {'array_frame_id': array_frame, 'camera_frame_id': camera_frame}
     perception['publish_layout'] = _bool('layout', a['layout'])
+    if a['sonar_calibration']:
+        if not Path(a['sonar_calibration']).is_file():
+            raise LaunchArgumentError(f"sonar_calibration:={a['sonar_calibration']!r}: file not found "
+                                      '(make it with python -m audio_vision calibrate)')
+        perception['sonar_calibration'] = a['sonar_calibration']
     if mapping:
         perception['publish_confidence'] = True     # the occupancy grid weighs depth by it
     if a['model_dir']:

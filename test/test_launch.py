@@ -19,7 +19,7 @@ NODE_CONFIGS = {'perception_node': 'perception.yaml', 'simulator_node': 'simulat
 
 DOCUMENTED_ARGUMENTS = ('source', 'use_sim_time', 'log_level', 'params_file', 'model_dir', 'sim_config',
                         'namespace', 'frame_prefix', 'array_frame', 'camera_frame', 'parent_frame', 'x', 'y', 'z',
-                        'roll', 'pitch', 'yaw', 'mapping', 'layout', 'rviz')
+                        'roll', 'pitch', 'yaw', 'mapping', 'layout', 'sonar_calibration', 'rviz')
 
 
 def test_launch_file_parses_and_declares_the_documented_arguments():
@@ -125,6 +125,17 @@ def test_plan_layout_on_by_default_and_switchable():
     assert _param(_by_name(_plan(module, layout='false'))['perception_node'], 'publish_layout') is False
     with pytest.raises(module.LaunchArgumentError, match='layout'):
         _plan(module, layout='sometimes')
+
+
+def test_plan_passes_a_speaker_calibration_and_refuses_a_missing_one(tmp_path):
+    module = _load_launch_module()
+    assert _param(_by_name(_plan(module))['perception_node'], 'sonar_calibration') is None
+    cal = tmp_path / 'speaker.npz'
+    cal.write_bytes(b'')
+    perception = _by_name(_plan(module, sonar_calibration=str(cal)))['perception_node']
+    assert _param(perception, 'sonar_calibration') == str(cal)
+    with pytest.raises(module.LaunchArgumentError, match='sonar_calibration.*audio_vision calibrate'):
+        _plan(module, sonar_calibration=str(tmp_path / 'missing.npz'))
 
 
 def test_plan_frames_come_from_one_place():

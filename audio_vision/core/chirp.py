@@ -26,6 +26,37 @@ def chirp_pulse(fs: int, f_start: float, f_end: float, duration_s: float, kind: 
     return pulse / (np.sqrt(np.mean(pulse ** 2)) + 1e-12)
 
 
+def played_pulse(pulse: np.ndarray, fs: int, response_db=(), latency_s: float = 0.0,
+                 tail_s: float = 0.02) -> tuple[np.ndarray, int]:
+    """The pulse as a real speaker plays it: ``response_db`` (Hz, dB) points of its magnitude response
+    (linear in between, held beyond the ends; the phase minimum, as a small loudspeaker's nearly is) and a
+    playback-to-capture ``latency_s``. Returns (pulse with ``tail_s`` of ringing appended, whole samples of
+    latency to add to its start); the fractional part of the latency is in the pulse. With neither, the pulse
+    itself and 0."""
+    if not response_db and latency_s == 0.0:
+        return pulse, 0
+    lag = int(math.floor(latency_s * fs))
+    n = len(pulse) + int(round(tail_s * fs))
+    nfft = 1 << int(math.ceil(math.log2(4 * n)))
+    freqs = np.fft.rfftfreq(nfft, 1.0 / fs)
+    response = minimum_phase_response(freqs, response_db) if response_db else np.ones(len(freqs))
+    shift = np.exp(-2j * np.pi * freqs * (latency_s - lag / fs))
+    return np.fft.irfft(np.fft.rfft(pulse, nfft) * response * shift, nfft)[:n], lag
+
+
+def minimum_phase_response(freqs: np.ndarray, response_db) -> np.ndarray:
+    """(F,) complex minimum-phase response on the rfft grid ``freqs`` (0 .. Nyquist, even FFT length) whose
+    magnitude interpolates the (Hz, dB) points (real cepstrum folded onto positive quefrencies)."""
+    points = np.asarray(response_db, dtype=np.float64).reshape(-1, 2)
+    log_mag = np.interp(freqs, points[:, 0], points[:, 1]) * (math.log(10.0) / 20.0)
+    nfft = 2 * (len(freqs) - 1)
+    cepstrum = np.fft.irfft(log_mag, nfft)
+    fold = np.zeros(nfft)
+    fold[0], fold[nfft // 2] = cepstrum[0], cepstrum[nfft // 2]
+    fold[1:nfft // 2] = 2.0 * cepstrum[1:nfft // 2]
+    return np.exp(np.fft.rfft(fold))
+
+
 #: what defines the chirp as both sides see it (ChirpConfig's names; FeatureConfig prefixes them with chirp_)
 CHIRP_FIELDS = ('kind', 'f_start', 'f_end', 'duration_s', 'period_s')
 

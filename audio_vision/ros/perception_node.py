@@ -98,6 +98,9 @@ PARAMS = [
                                    'layout/planes (visualization_msgs/MarkerArray, array frame); on its own thread, '
                                    'latest window wins, never delaying the images',
           why='the front-end is built at start-up; restart the node to switch it'),
+    Param('sonar_calibration', '', "the chirp speaker's measured response for the layout (python -m audio_vision "
+                                   "calibrate; docs/SONAR.md, \"Calibration\"); '' = an ideal speaker",
+          why='the front-end is built at start-up; restart the node to switch it'),
 ]
 
 
@@ -142,11 +145,13 @@ def check_chirp(features, sim_config: str) -> None:
         raise StartupError(f"parameter 'sim_config': {exc}") from None
 
 
-def layout_estimator(model, sim_config: str):
+def layout_estimator(model, sim_config: str, calibration: str = ''):
     """The sonar front-end for the emitter's chirp and speaker (``sim_config``'s chirp section, the built-in
-    one when '') and the model's array; :class:`StartupError` when it cannot measure this stream."""
+    one when ''), the model's array and the speaker's ``calibration`` file ('' = ideal); :class:`StartupError`
+    when it cannot measure this stream."""
     from audio_vision.simulation.config import SimConfig
     from audio_vision.sonar import LayoutEstimator, SonarConfig
+    from audio_vision.sonar.calibration import SpeakerCalibration
     try:
         sim = SimConfig.from_yaml(sim_config) if sim_config else SimConfig()
         cfg = SonarConfig.from_emitter(sim.chirp, int(model.sample_rate))
@@ -154,10 +159,16 @@ def layout_estimator(model, sim_config: str):
         raise StartupError(f"parameter 'sim_config': file {sim_config} not found") from None
     except (ValueError, TypeError) as exc:     # no chirp, or a chirp the front-end cannot use
         raise StartupError(f"parameter 'publish_layout': {exc}") from None
+    try:
+        speaker = SpeakerCalibration.load(calibration) if calibration else None
+        if speaker is not None:
+            speaker.check(cfg)
+    except (OSError, ValueError) as exc:
+        raise StartupError(f"parameter 'sonar_calibration': {exc}") from None
     if model.window_samples < cfg.period_samples:
         raise StartupError(f"parameter 'publish_layout': the model's window ({model.window_samples} samples) is "
                            f'shorter than one chirp period ({cfg.period_samples}); the layout needs a whole period')
-    return LayoutEstimator(cfg, model.spec.array.mic_positions)
+    return LayoutEstimator(cfg, model.spec.array.mic_positions, speaker)
 
 
 class LayoutOutput:
@@ -165,7 +176,7 @@ class LayoutOutput:
 
     def __init__(self, node: 'PerceptionNode', qos: QoSProfile):
         from visualization_msgs.msg import MarkerArray
-        self.estimator = layout_estimator(node.model, node.params['sim_config'])
+        self.estimator = layout_estimator(node.model, node.params['sim_config'], node.params['sonar_calibration'])
         self.depth_pub = node.create_publisher(Image, 'layout/depth', qos)
         self.planes_pub = node.create_publisher(MarkerArray, 'layout/planes', qos)
         self.latency = LatencyStats()

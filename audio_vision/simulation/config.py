@@ -118,6 +118,13 @@ class SourcesConfig:
 
 
 @dataclass(frozen=True)
+class SpeakerConfig:
+    """The chirp speaker as it really plays (docs/SONAR.md, "Calibration"): the front-end is told neither."""
+    response_db: tuple[tuple[float, float], ...] = ()   # (Hz, dB) magnitude points, minimum phase; () = flat
+    latency_s: float = 0.0                              # playback-to-capture latency
+
+
+@dataclass(frozen=True)
 class ChirpConfig:
     enabled: bool = True
     kind: str = 'linear'                           # 'linear' or 'exponential'
@@ -127,7 +134,7 @@ class ChirpConfig:
     period_s: float = 0.25                         # divides a 1 s window: 4 pings per window
     level_db_spl: float = 85.0                     # RMS during the sweep, at 1 m
     speaker_position: tuple[float, float, float] = (0.0, 0.0, 0.0)  # array frame, m
-
+    speaker: SpeakerConfig = field(default_factory=SpeakerConfig)   # ideal by default
 
 @dataclass(frozen=True)
 class NoiseConfig:
@@ -232,7 +239,7 @@ _SECTIONS = {
     (SimConfig, 'robot'): RobotConfig, (SimConfig, 'camera'): CameraConfig,
     (SimConfig, 'sources'): SourcesConfig, (SimConfig, 'chirp'): ChirpConfig,
     (SimConfig, 'noise'): NoiseConfig, (SimConfig, 'recording'): RecordingConfig,
-    (SimConfig, 'dataset'): DatasetConfig,
+    (SimConfig, 'dataset'): DatasetConfig, (ChirpConfig, 'speaker'): SpeakerConfig,
 }
 
 
@@ -281,6 +288,12 @@ def _validate(cfg: SimConfig) -> None:
         raise ValueError(f'chirp band must lie in (0, {nyquist}) Hz')
     if not 0.0 < ch.duration_s <= ch.period_s:
         raise ValueError('chirp.duration_s must be positive and at most chirp.period_s')
+    sp = ch.speaker
+    if sp.response_db and (any(len(p) != 2 for p in sp.response_db)
+                           or any(a[0] >= b[0] for a, b in zip(sp.response_db, sp.response_db[1:]))):
+        raise ValueError('chirp.speaker.response_db must be [[Hz, dB], ...] with increasing frequencies')
+    if not 0.0 <= sp.latency_s < ch.period_s:
+        raise ValueError('chirp.speaker.latency_s must be in [0, chirp.period_s)')
     _check_range('noise.snr_db_range', cfg.noise.snr_db_range)
     if cfg.noise.gain_mismatch_db < 0:
         raise ValueError('noise.gain_mismatch_db must be >= 0')

@@ -11,6 +11,7 @@ Recorded audio is in digital full-scale units: a 94 dB SPL (1 Pa RMS) tone at a 
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -24,7 +25,7 @@ from .config import SimConfig
 from .geometry import mic_positions, transform_points
 from .render import GroundTruth, render
 from .scene import Room, Scene
-from .signals import GENERATORS, chirp_pulse, chirp_train
+from .signals import GENERATORS, chirp_pulse, chirp_train, played_pulse
 
 _RECORD_TAG, _TAIL_TAG, _NOISE_TAG = 0x52454344, 0x5441494C, 0x4E4F4953  # 'RECD', 'TAIL', 'NOIS'
 _P_REF = 20e-6  # Pa, 0 dB SPL
@@ -108,9 +109,11 @@ class Simulator:
             ch = cfg.chirp
             period = int(round(ch.period_s * fs))
             phase = int(rng.integers(0, period))
-            pulse = chirp_pulse(fs, ch.f_start, ch.f_end, ch.duration_s, ch.kind)
+            pulse, lag = played_pulse(chirp_pulse(fs, ch.f_start, ch.f_end, ch.duration_s, ch.kind), fs,
+                                      ch.speaker.response_db, ch.speaker.latency_s)
             level = _P_REF * 10.0 ** (ch.level_db_spl / 20.0) * full_scale_per_pa
-            signals[0] = level * chirp_train(n_total, pulse, period, t0 + phase)
+            # chirp_phase_s is when the sweep was commanded; a speaker's latency plays it later
+            signals[0] = level * chirp_train(n_total, pulse, period, t0 + phase + lag)
             info['chirp_phase_s'] = phase / fs
             k = 1
         for i, source in enumerate(scene.sources):
@@ -166,6 +169,14 @@ class Simulator:
         return {'sample_rate': self.sample_rate, 'num_channels': self.num_channels,
                 'mic_positions': self._mics.tolist(), 'camera': self.camera.to_dict(),
                 'K': self.camera.K.tolist(), 'class_table': self.class_table.to_list()}
+
+
+def free_field(cfg: SimConfig) -> SimConfig:
+    """The same array, speaker, mics and noise with nothing to reflect: no image sources, no reverberant tail,
+    no bodies (what a speaker calibration records; docs/SONAR.md, "Calibration")."""
+    return dataclasses.replace(
+        cfg, recording=dataclasses.replace(cfg.recording, ism_order=0, diffuse_tail=False, body_scattering=False),
+        sources=dataclasses.replace(cfg.sources, count_range=(0, 0)))
 
 
 def level_dbfs(audio: np.ndarray) -> float:

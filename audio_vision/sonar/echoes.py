@@ -23,9 +23,11 @@ from .config import SonarConfig
 
 class MatchedFilter:
     """Folds a window by the chirp period and compresses the chirp: (C, N) audio -> the analytic
-    matched-filter spectrum (C, F) on the in-band bins of the period's FFT."""
+    matched-filter spectrum (C, F) on the in-band bins of the period's FFT. With a ``calibration``
+    (:class:`~audio_vision.sonar.calibration.SpeakerCalibration`) the speaker's measured response is equalised
+    (regularised inverse), so every arrival compresses to the ideal pulse."""
 
-    def __init__(self, cfg: SonarConfig):
+    def __init__(self, cfg: SonarConfig, calibration=None):
         self.cfg = cfg
         fs, period = cfg.sample_rate, cfg.period_samples
         pulse = chirp_pulse(fs, cfg.chirp_f_start, cfg.chirp_f_end, cfg.chirp_duration_s, cfg.chirp_kind)
@@ -36,7 +38,12 @@ class MatchedFilter:
         spectrum = np.fft.rfft(pulse, period)[band]
         self.bins = band                                       # (F,) rfft bins kept
         self.freqs = freqs[band]                               # (F,) Hz
+        self.pulse_spectrum = spectrum                         # (F,) the ideal chirp as emitted
         self.filter = (np.conj(spectrum) * taper / len(pulse)).astype(np.complex128)
+        if calibration is not None:            # a measured speaker (sonar/calibration.py) equalised away
+            calibration.check(cfg)
+            g = calibration.on(self.freqs)
+            self.filter *= np.conj(g) / (np.abs(g) ** 2 + 0.01 * np.mean(np.abs(g) ** 2))
         #: the compressed pulse (zero-phase) as spectrum: what one arrival of unit amplitude looks like
         self.template = (np.abs(spectrum) ** 2 * taper / len(pulse)).astype(np.float64)
         self.period = period
@@ -81,8 +88,7 @@ class EchoField:
     within the period (s), from the direct path.
     """
 
-    def __init__(self, mf: MatchedFilter, mics: np.ndarray, audio: np.ndarray,
-                 direct_template: np.ndarray | None = None):
+    def __init__(self, mf: MatchedFilter, mics: np.ndarray, audio: np.ndarray):
         cfg = mf.cfg
         self.mf, self.cfg = mf, cfg
         self.mics = np.asarray(mics, dtype=np.float64).reshape(-1, 3)
@@ -96,7 +102,7 @@ class EchoField:
         self.direct_delays = np.linalg.norm(self.mics - self.speaker, axis=1) / cfg.speed_of_sound  # (C,)
         self.t_e = self._emission_time(np.abs(mf.analytic(spectrum)))
         self._emission_phase = np.exp(2j * np.pi * mf.freqs * self.t_e)                # moves t_e to t = 0
-        self.direct_amplitude = self._remove(spectrum, self.direct_delays[:, None], direct_template)
+        self.direct_amplitude = self._remove(spectrum, self.direct_delays[:, None])
         self.spectrum = spectrum                                                 # direct path removed
         self.signal = mf.analytic(spectrum)                                      # (C, L) complex
 
@@ -166,10 +172,8 @@ class EchoField:
         self.signal = self.mf.analytic(self.spectrum)
         return amps
 
-    def _remove(self, spectrum: np.ndarray, delays: np.ndarray, template: np.ndarray | None = None,
-                per_mic: bool = True) -> np.ndarray:
-        """Subtract arrivals at ``t_e + delays`` (C, K) of the compressed pulse (or a calibrated (C, F)
-        template) from ``spectrum`` in place, amplitudes by least squares, one complex amplitude per arrival and
+    def _remove(self, spectrum: np.ndarray, delays: np.ndarray, per_mic: bool = True) -> np.ndarray:
+        """Subtract arrivals at ``t_e + delays`` (C, K) of the compressed pulse from ``spectrum`` in place, amplitudes by least squares, one complex amplitude per arrival and
         sub-band (``explain_bands``: a surface reflects each band differently, and a single amplitude would
         leave the difference behind as a false echo); returns the amplitudes (C, K, B).
 
@@ -177,7 +181,7 @@ class EchoField:
         otherwise one amplitude for all mics (an echo: the same wave at every mic), so an arrival removes only
         what lines up with its delays across the array and not another echo of nearly the same range from
         another direction, which a per-mic amplitude would absorb."""
-        g = self.mf.template[None, None] if template is None else np.asarray(template)[:, None]   # (C|1, 1, F)
+        g = self.mf.template[None, None]                                                          # (1, 1, F)
         phase = np.exp(-2j * np.pi * self.mf.freqs[None, None] * (self.t_e + delays)[..., None])  # (C, K, F)
         basis = g * phase                                                                         # (C, K, F)
         c, k, _ = basis.shape

@@ -104,11 +104,12 @@ def horizontal(azimuth_deg) -> np.ndarray:
 class LayoutEstimator:
     """(C, N) window -> :class:`RoomLayout`, for one array and chirp."""
 
-    def __init__(self, cfg: SonarConfig, mic_positions: np.ndarray, direct_template: np.ndarray | None = None):
+    def __init__(self, cfg: SonarConfig, mic_positions: np.ndarray, calibration=None):
+        """``calibration``: the speaker's measured response (:class:`~.calibration.SpeakerCalibration`), or
+        None for an ideal speaker."""
         self.cfg = cfg
         self.mics = np.asarray(mic_positions, dtype=np.float64).reshape(-1, 3)
-        self.matched_filter = MatchedFilter(cfg)
-        self.direct_template = direct_template
+        self.matched_filter = MatchedFilter(cfg, calibration)
         self.sphere = fibonacci_sphere(200)
         self.reach_window = np.arange(-0.1, 0.1001, 0.02)      # m of image distance around a candidate
         # An array without vertical aperture hears up and down alike: it cannot tell floor from ceiling.
@@ -123,7 +124,7 @@ class LayoutEstimator:
                               if cfg.max_reflectors else None)
 
     def field(self, audio: np.ndarray) -> EchoField:
-        return EchoField(self.matched_filter, self.mics, audio, self.direct_template)
+        return EchoField(self.matched_filter, self.mics, audio)
 
     def estimate(self, audio: np.ndarray) -> RoomLayout:
         f = self.field(audio)

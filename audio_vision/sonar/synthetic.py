@@ -9,7 +9,7 @@ import itertools
 
 import numpy as np
 
-from audio_vision.core.chirp import chirp_pulse
+from audio_vision.core.chirp import chirp_pulse, played_pulse
 
 from .config import SonarConfig
 from .echoes import image_of
@@ -35,13 +35,15 @@ def image_sources(speaker: np.ndarray, planes: list[Plane], order: int) -> list[
 
 def echo_recording(cfg: SonarConfig, mics: np.ndarray, planes: list[Plane], order: int = 2,
                    periods: int = 4, phase_s: float = 0.0, latency_s: float = 0.0, noise_rms: float = 0.0,
-                   seed: int = 0, scatterers=()) -> np.ndarray:
+                   seed: int = 0, scatterers=(), speaker_response_db=()) -> np.ndarray:
     """(C, periods x period) float32: a steady chirp train (first sweep at ``phase_s`` + ``latency_s``) heard
     through the planes' image sources and ``scatterers``: (position, gain) points that re-radiate what
-    reaches them (first order, amplitude gain / (r_in r_out))."""
+    reaches them (first order, amplitude gain / (r_in r_out)); a speaker with ``speaker_response_db`` (Hz, dB
+    points, minimum phase: :func:`~audio_vision.core.chirp.played_pulse`) colours every path alike."""
     fs, period = cfg.sample_rate, cfg.period_samples
     mics = np.asarray(mics, dtype=np.float64).reshape(-1, 3)
-    pulse = chirp_pulse(fs, cfg.chirp_f_start, cfg.chirp_f_end, cfg.chirp_duration_s, cfg.chirp_kind)
+    pulse, _ = played_pulse(chirp_pulse(fs, cfg.chirp_f_start, cfg.chirp_f_end, cfg.chirp_duration_s, cfg.chirp_kind),
+                            fs, speaker_response_db)
     spectrum = np.fft.rfft(pulse, period)
     freqs = np.fft.rfftfreq(period, 1.0 / fs)
     sources = image_sources(np.asarray(cfg.speaker_position), planes, order)

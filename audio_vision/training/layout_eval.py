@@ -33,12 +33,14 @@ def sonar_config_for(reader: DatasetReader) -> SonarConfig:
 
 
 def predict_layout(data_dir: str | Path, split: str = 'test', limit: int | None = None,
-                   progress: bool = True) -> LayoutPredictions:
+                   progress: bool = True, calibration=None) -> LayoutPredictions:
+    """``calibration``: the speaker's measured response (:class:`~audio_vision.sonar.calibration.SpeakerCalibration`)
+    or None (an ideal speaker)."""
     reader = DatasetReader(data_dir, split)
     n = len(reader) if limit is None else min(limit, len(reader))
     camera = reader.layout.camera
     table = reader.class_table
-    estimator = LayoutEstimator(sonar_config_for(reader), reader.mic_positions)
+    estimator = LayoutEstimator(sonar_config_for(reader), reader.mic_positions, calibration)
     wall = table.id_of('wall')
     depth, seg, errors, failed, seconds = [], [], [], 0, 0.0
     for i in tqdm(range(n), desc=f'layout {split}', unit='window', disable=not progress, leave=False):
