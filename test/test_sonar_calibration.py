@@ -19,7 +19,8 @@ MICS = mic_positions(ArrayConfig())
 #: the non-ideal speaker of config/simulation_speaker.yaml
 RESPONSE = ((500.0, -12.0), (1200.0, 0.0), (2500.0, 8.0), (4000.0, -4.0), (5500.0, 3.0), (7500.0, -10.0))
 BOX = [Plane(FLOOR, (0.0, 0.0, -1.0), 0.62, strength=0.9), Plane(CEILING, (0.0, 0.0, 1.0), 2.1, strength=0.8),
-       Plane(WALL, tuple(horizontal(20.0)), 1.3, strength=0.9), Plane(WALL, tuple(horizontal(200.0)), 1.8, strength=0.9)]
+       Plane(WALL, tuple(horizontal(20.0)), 1.3, strength=0.9),
+       Plane(WALL, tuple(horizontal(200.0)), 1.8, strength=0.9)]
 
 
 def free_field(response=RESPONSE, latency_s=0.0, seed=0):

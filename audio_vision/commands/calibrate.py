@@ -4,8 +4,7 @@
 Record a few seconds with the speaker playing the chirp (the capture node does) and the robot away from
 surfaces (every surface farther than about 0.4 m from the array; free field is best), then:
 
-  python -m audio_vision calibrate --wav calibration.wav --sim-config config/simulation.yaml \\
-      --out calibration/speaker.npz
+  python -m audio_vision calibrate --wav calibration.wav --sim-config config/simulation.yaml --out speaker.npz
 
 ``--sim-config`` says what was emitted and heard: its ``chirp`` section and ``array`` (the same file the
 perception node's ``sim_config`` names). ``--simulate`` records the calibration in the simulator's free

@@ -120,6 +120,7 @@ class SourcesConfig:
 @dataclass(frozen=True)
 class SpeakerConfig:
     """The chirp speaker as it really plays (docs/SONAR.md, "Calibration"): the front-end is told neither."""
+
     response_db: tuple[tuple[float, float], ...] = ()   # (Hz, dB) magnitude points, minimum phase; () = flat
     latency_s: float = 0.0                              # playback-to-capture latency
 
@@ -135,6 +136,7 @@ class ChirpConfig:
     level_db_spl: float = 85.0                     # RMS during the sweep, at 1 m
     speaker_position: tuple[float, float, float] = (0.0, 0.0, 0.0)  # array frame, m
     speaker: SpeakerConfig = field(default_factory=SpeakerConfig)   # ideal by default
+
 
 @dataclass(frozen=True)
 class NoiseConfig:

@@ -37,6 +37,9 @@ class SonarConfig:
     cfar_window_m: float = 1.0             # range window of the local clutter level a wall echo must stand out of
     wall_cfar: float = 6.0                 # a wall is measured where its echo stands this far above the clutter
     azimuth_step_deg: float = 2.0          # horizontal scan for the walls' yaw
+    # Each wall put on the box's direction (yaw + 90 deg k, the evidence-weighted mean of all walls: sharper
+    # than one wall's own azimuth); false keeps every wall's own normal (a room that is not a box).
+    box_walls: bool = True
     explain_per_mic: bool = False          # an echo explained away with one amplitude for all mics, or one per mic
     explain_bands: int = 4                 # sub-bands with their own amplitude when an echo is explained away
     peak_fraction: float = 0.1             # an echo candidate: a local maximum >= this x the profile's maximum

@@ -173,14 +173,13 @@ class EchoField:
         return amps
 
     def _remove(self, spectrum: np.ndarray, delays: np.ndarray, per_mic: bool = True) -> np.ndarray:
-        """Subtract arrivals at ``t_e + delays`` (C, K) of the compressed pulse from ``spectrum`` in place, amplitudes by least squares, one complex amplitude per arrival and
-        sub-band (``explain_bands``: a surface reflects each band differently, and a single amplitude would
-        leave the difference behind as a false echo); returns the amplitudes (C, K, B).
-
-        ``per_mic``: each mic its own amplitudes (the direct path: its near field differs from mic to mic);
-        otherwise one amplitude for all mics (an echo: the same wave at every mic), so an arrival removes only
-        what lines up with its delays across the array and not another echo of nearly the same range from
-        another direction, which a per-mic amplitude would absorb."""
+        """Subtract arrivals at ``t_e + delays`` (C, K) of the compressed pulse from ``spectrum`` in place,
+        amplitudes by least squares, one complex amplitude per arrival and sub-band (``explain_bands``: a surface
+        reflects each band differently, and a single amplitude would leave the difference behind as a false echo);
+        returns the amplitudes (C, K, B). ``per_mic``: each mic its own amplitudes (the direct path: its near field
+        differs from mic to mic); otherwise one amplitude for all mics (an echo: the same wave at every mic), so an
+        arrival removes only what lines up with its delays across the array and not another echo of nearly the same
+        range from another direction, which a per-mic amplitude would absorb."""
         g = self.mf.template[None, None]                                                          # (1, 1, F)
         phase = np.exp(-2j * np.pi * self.mf.freqs[None, None] * (self.t_e + delays)[..., None])  # (C, K, F)
         basis = g * phase                                                                         # (C, K, F)

@@ -365,6 +365,9 @@ class LayoutEstimator:
         top = max(w.max(), 1e-30)
         walls = []
         for e, a, r, q in sorted(found, key=lambda t: t[3]):
+            if self.cfg.box_walls:    # on the box's direction, through the measured foot point (its range is exact)
+                b = (yaw + 90.0 * round((a - yaw) / 90.0)) % 360.0
+                a, r = b, r * math.cos(math.radians(a - b))
             walls.append(Plane(WALL, tuple(horizontal(a)), float(r), confidence=float(e / top), strength=float(e / r),
                                contrast=float(e)))
         return walls, float(yaw % 90.0), failed

@@ -11,9 +11,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from audio_vision.core.camera import R_BODY_FROM_OPTICAL
 from audio_vision.dataset import DatasetReader
 from audio_vision.sonar import (LayoutEstimator, SonarConfig, layout_errors, render_layout, summarize_errors,
                                 true_layout)
+from audio_vision.sonar.fusion import LayoutFusion
 
 
 @dataclass
@@ -22,6 +24,14 @@ class LayoutPredictions:
     segmentation: np.ndarray      # (N, H, W) uint8 (wall where no plane was measured)
     errors: dict                  # summarize_errors(...) + failed-window share
     seconds_per_window: float
+    fused: 'LayoutPredictions | None' = None   # the same windows fused over each room's poses (``fuse``)
+
+
+def array_pose(camera_pose: np.ndarray) -> np.ndarray:
+    """4 x 4 array (body) frame -> room, from a sample's optical -> room pose: the simulator's exact odometry."""
+    T = np.array(camera_pose, dtype=np.float64)
+    T[:3, :3] = T[:3, :3] @ R_BODY_FROM_OPTICAL.T
+    return T
 
 
 def sonar_config_for(reader: DatasetReader) -> SonarConfig:
@@ -33,26 +43,49 @@ def sonar_config_for(reader: DatasetReader) -> SonarConfig:
 
 
 def predict_layout(data_dir: str | Path, split: str = 'test', limit: int | None = None,
-                   progress: bool = True, calibration=None) -> LayoutPredictions:
+                   progress: bool = True, calibration=None, fuse: bool = False) -> LayoutPredictions:
     """``calibration``: the speaker's measured response (:class:`~audio_vision.sonar.calibration.SpeakerCalibration`)
-    or None (an ideal speaker)."""
+    or None (an ideal speaker). ``fuse``: also each window fused with the earlier windows of its room (a drive
+    through the room's poses, in the dataset's order, with the simulator's exact poses as odometry; causal)."""
     reader = DatasetReader(data_dir, split)
     n = len(reader) if limit is None else min(limit, len(reader))
     camera = reader.layout.camera
     table = reader.class_table
     estimator = LayoutEstimator(sonar_config_for(reader), reader.mic_positions, calibration)
     wall = table.id_of('wall')
-    depth, seg, errors, failed, seconds = [], [], [], 0, 0.0
+    fusion, room = LayoutFusion(), None
+    rows = {'single': ([], [], [], [0]), 'fused': ([], [], [], [0])}    # depth, seg, errors, failed windows
+
+    def put(key, layout, truth):
+        depth, seg, errors, failed = rows[key]
+        prior = render_layout(layout, camera, table)
+        depth.append(prior.depth)
+        seg.append(np.where(prior.classes == 255, wall, prior.classes).astype(np.uint8))
+        errors.append(layout_errors(layout, truth))
+        failed[0] += bool(layout.failed)
+
+    seconds = 0.0
     for i in tqdm(range(n), desc=f'layout {split}', unit='window', disable=not progress, leave=False):
         item = reader[i]
         t0 = time.perf_counter()
         estimate = estimator.estimate(item['audio'])
         seconds += time.perf_counter() - t0
-        failed += bool(estimate.failed)
-        prior = render_layout(estimate, camera, table)
-        depth.append(prior.depth)
-        seg.append(np.where(prior.classes == 255, wall, prior.classes).astype(np.uint8))
-        errors.append(layout_errors(estimate, true_layout(item['camera_pose'], item['room_size'])))
-    summary = summarize_errors(errors)
-    summary['failed_windows'] = failed / max(n, 1)
-    return LayoutPredictions(np.stack(depth), np.stack(seg), summary, seconds / max(n, 1))
+        truth = true_layout(item['camera_pose'], item['room_size'])
+        put('single', estimate, truth)
+        if fuse:
+            if int(item['room_id']) != room:
+                fusion.reset()
+                room = int(item['room_id'])
+            pose = array_pose(item['camera_pose'])
+            fusion.add(estimate, pose)
+            put('fused', fusion.layout(pose), truth)
+
+    def result(key):
+        depth, seg, errors, failed = rows[key]
+        summary = summarize_errors(errors)
+        summary['failed_windows'] = failed[0] / max(n, 1)
+        return LayoutPredictions(np.stack(depth), np.stack(seg), summary, seconds / max(n, 1))
+
+    out = result('single')
+    out.fused = result('fused') if fuse else None
+    return out

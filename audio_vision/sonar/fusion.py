@@ -1,0 +1,153 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Layouts of consecutive windows fused into one room: a robot that stands still, or one that drives with
+odometry (each window's array pose in a common frame).
+
+One window measures the planes whose echo stands out of the clutter from where the array is: near walls,
+not far ones (docs/SONAR.md, "walls by distance"). As the robot moves, other walls come near; in the
+odometry frame a plane is the same plane from every pose. What a window measures precisely is where the
+echo was reflected (the foot of the perpendicular from the array: millimetres) and the box's yaw (one for
+all walls: a fraction of a degree); a single wall's own normal is a few degrees off at p90, which a lever
+arm of metres would turn into decimetres. So, in the odometry frame: the box's yaw is the contrast-weighted
+circular mean (mod 90 deg) of every wall seen, each wall is put on the nearest box direction through its
+measured foot point, and walls of one direction whose offsets agree within ``match_m`` are one wall
+(contrast-weighted mean). Floor and ceiling (the array is level) are their contrast-weighted mean offsets.
+
+The robot drove through every pose it was
+added at, so a wall with one of those poses behind it (a body's or a multiple's echo taken for a wall in
+one window) is not the room's: of each direction the best-supported wall that has every pose in front of it
+is kept. Without odometry (pose None) the array is taken not to have moved.
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from .layout import CEILING, FLOOR, WALL, Plane, RoomLayout, horizontal
+
+
+@dataclass(frozen=True)
+class Observation:
+    label: str
+    normal: np.ndarray        # (3,) unit, odometry frame
+    foot: np.ndarray          # (3,) the plane's point nearest the array, odometry frame
+    contrast: float
+
+
+@dataclass(frozen=True)
+class FusedPlane:
+    label: str
+    normal: np.ndarray        # (3,) odometry frame
+    offset: float             # m from the odometry origin
+    weight: float             # sum of the contrasts that agree on it
+    windows: int
+
+
+class LayoutFusion:
+    """``add`` each window's :class:`RoomLayout` with its pose, ``layout`` the fused room at a pose."""
+
+    def __init__(self, max_windows: int = 32, match_m: float = 0.15):
+        if max_windows < 1:
+            raise ValueError(f'max_windows must be >= 1, got {max_windows}')
+        self.match_m = match_m
+        self._windows: deque[list[Observation]] = deque(maxlen=max_windows)
+        self._positions: deque[np.ndarray] = deque(maxlen=max_windows)     # the array's, odometry frame
+
+    @property
+    def windows(self) -> int:
+        return len(self._windows)
+
+    def reset(self) -> None:
+        self._windows.clear()
+        self._positions.clear()
+
+    def add(self, layout: RoomLayout, pose: np.ndarray | None = None) -> None:
+        """``pose``: 4 x 4, the window's array frame -> the odometry frame; None: the array has not moved."""
+        R, t = _rotation_translation(pose)
+        self._windows.append([Observation(p.label, R @ p.n, R @ (p.offset * p.n) + t, max(p.contrast, 1e-6))
+                              for p in layout.planes])
+        self._positions.append(t)
+
+    def planes(self) -> tuple[list[FusedPlane], float | None]:
+        """The fused planes in the odometry frame and the box's yaw there (deg, mod 90)."""
+        obs = [o for window in self._windows for o in window]
+        out = []
+        for label in (FLOOR, CEILING):
+            out += self._clusters([o for o in obs if o.label == label], label, None)[:1]
+        walls = [o for o in obs if o.label == WALL]
+        yaw = _box_yaw(walls) if walls else None
+        if yaw is not None:
+            for k in range(4):
+                n = horizontal(yaw + 90.0 * k)
+                side = [o for o in walls if float(o.normal @ n) > math.cos(math.radians(45.0))]
+                out += [f for f in self._clusters(side, WALL, n) if self._in_front_of_every_pose(f)][:1]
+        return out, yaw
+
+    def layout(self, pose: np.ndarray | None = None) -> RoomLayout:
+        """The fused room in the array frame at ``pose``; a plane behind the array there is dropped."""
+        R, t = _rotation_translation(pose)
+        fused, yaw_world = self.planes()
+        top = {label: max((f.weight for f in fused if f.label == label), default=1.0)
+               for label in (FLOOR, CEILING, WALL)}
+        planes = []
+        for f in fused:
+            d = f.offset - float(f.normal @ t)
+            if d <= 0:
+                continue
+            planes.append(Plane(f.label, tuple(float(v) for v in R.T @ f.normal), float(d),
+                                confidence=float(f.weight / top[f.label]), contrast=float(f.weight / f.windows)))
+        yaw = None
+        if yaw_world is not None:
+            yaw = (yaw_world - math.degrees(math.atan2(R[1, 0], R[0, 0]))) % 90.0
+        failed = tuple(f'{label}: not measured in any of {self.windows} windows' for label in (FLOOR, CEILING)
+                       if not any(p.label == label for p in planes))
+        return RoomLayout(tuple(planes), yaw, failed)
+
+    def _in_front_of_every_pose(self, plane: 'FusedPlane', margin_m: float = 0.05) -> bool:
+        return all(float(plane.normal @ p) < plane.offset + margin_m for p in self._positions)
+
+    def _clusters(self, obs: list[Observation], label: str, normal: np.ndarray | None) -> list[FusedPlane]:
+        """Observations of one plane direction grouped by offset (within ``match_m`` of the group's weighted
+        mean, strongest first), best supported first. ``normal``: the box direction the
+        walls are put on (None: the observations' own, floor and ceiling)."""
+        groups: list[list[Observation]] = []
+        n_of = (lambda o: o.normal) if normal is None else (lambda o: normal)
+        for o in sorted(obs, key=lambda o: -o.contrast):
+            d = float(n_of(o) @ o.foot)
+            for g in groups:
+                if abs(_mean_offset(g, n_of) - d) <= self.match_m:
+                    g.append(o)
+                    break
+            else:
+                groups.append([o])
+        out = []
+        for g in groups:
+            n = normal if normal is not None else _unit(sum(o.normal * o.contrast for o in g))
+            out.append(FusedPlane(label, n, _mean_offset(g, n_of), sum(o.contrast for o in g), len(g)))
+        return sorted(out, key=lambda f: -f.weight)
+
+
+def _mean_offset(group: list[Observation], n_of) -> float:
+    w = np.array([o.contrast for o in group])
+    return float(np.sum(w * np.array([n_of(o) @ o.foot for o in group])) / np.sum(w))
+
+
+def _box_yaw(walls: list[Observation]) -> float:
+    w = np.array([o.contrast for o in walls])
+    ang = np.array([4.0 * math.atan2(o.normal[1], o.normal[0]) for o in walls])
+    return math.degrees(math.atan2(np.sum(w * np.sin(ang)), np.sum(w * np.cos(ang)))) / 4.0 % 90.0
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v)
+
+
+def _rotation_translation(pose: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    if pose is None:
+        return np.eye(3), np.zeros(3)
+    T = np.asarray(pose, dtype=np.float64)
+    if T.shape != (4, 4):
+        raise ValueError(f'pose must be a 4 x 4 transform, got shape {T.shape}')
+    return T[:3, :3], T[:3, 3]
