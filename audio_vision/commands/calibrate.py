@@ -2,7 +2,8 @@
 """Measure the chirp speaker's response once, so the sonar front-end equalises it (docs/SONAR.md, "Calibration").
 
 Record a few seconds with the speaker playing the chirp (the capture node does) and the robot away from
-surfaces (every surface farther than about 0.4 m from the array; free field is best), then:
+surfaces (every surface at least 0.9 m from the array, e.g. 1 m above the floor in the middle of a room;
+free field is best), then:
 
   python -m audio_vision calibrate --wav calibration.wav --sim-config config/simulation.yaml --out speaker.npz
 
@@ -30,9 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--out', type=Path, required=True, help='calibration file to write (.npz)')
     parser.add_argument('--windows', type=int, default=8, help='--simulate: windows recorded (default 8)')
     parser.add_argument('--seed', type=int, default=0, help='--simulate: seed of the first window (default 0)')
-    parser.add_argument('--gate-ms', type=float, default=2.0,
-                        help='direct-arrival gate half width, ms: surfaces nearer than c x gate / 2 beyond the '
-                             'mics must not be there (default 2.0)')
+    parser.add_argument('--gate-ms', type=float, default=5.0,
+                        help='direct-arrival gate half width, ms: no surface within c x gate / 2 of the array (0.86 m at '
+                             'the default 5; a speaker rings for ms, a shorter gate misses it)')
     parser.add_argument('--plot', type=Path, help='PNG of the measured response (default: next to --out)')
 
 

@@ -81,7 +81,7 @@ class SpeakerCalibration:
 
 
 def measure_speaker(cfg: SonarConfig, mics: np.ndarray, windows: Iterable[np.ndarray],
-                    gate_s: float = 0.002) -> SpeakerCalibration:
+                    gate_s: float = 0.005) -> SpeakerCalibration:
     """The speaker's response from the direct arrivals of ``windows`` ((C, N) each, the speaker playing the
     chirp; best in free field or with every surface farther than c * gate_s / 2 beyond the mics, since an echo
     inside the gate is taken for the speaker's ringing). Per window: the chirp deconvolved on the in-band
@@ -100,11 +100,14 @@ def measure_speaker(cfg: SonarConfig, mics: np.ndarray, windows: Iterable[np.nda
         arrival = field.t_e + field.direct_delays                                    # (C,)
         lag = (t[None] - arrival[:, None] + 0.5 * mf.period / cfg.sample_rate) % (mf.period / cfg.sample_rate)
         lag -= 0.5 * mf.period / cfg.sample_rate                                     # (C, L) s, circular
-        gated = signal * _gate(lag, gate_s)
-        full = np.fft.fft(gated, axis=-1)[:, mf.bins] / (2.0 * up)                  # back to the bins
-        aligned = full * np.exp(2j * np.pi * mf.freqs[None] * arrival[:, None])
+        gate = _gate(lag, gate_s)
+        full = np.fft.fft(signal * gate, axis=-1)[:, mf.bins]                       # back to the bins
+        # An ideal arrival at the same delays, gated alike: the gate smooths the band's edges of both alike,
+        # so their ratio is the speaker's response up to the band's edges.
+        ideal = mf.analytic(np.exp(-2j * np.pi * mf.freqs[None] * arrival[:, None]))
+        reference = np.fft.fft(ideal * gate, axis=-1)[:, mf.bins]
         distance = np.linalg.norm(mics - np.asarray(cfg.speaker_position), axis=1)
-        total += np.sum(aligned * distance[:, None], axis=0)
+        total += np.sum(full / reference * distance[:, None], axis=0)
         count += len(mics)
     if count == 0:
         raise ValueError('no window to calibrate from')

@@ -15,6 +15,7 @@ Times are measured from the direct path, so a playback-to-capture latency of the
 from __future__ import annotations
 
 import numpy as np
+import scipy.fft as sfft
 
 from audio_vision.core.chirp import chirp_pulse
 
@@ -62,7 +63,7 @@ class MatchedFilter:
         folded = self.fold(audio)
         if not np.isfinite(folded).all():
             raise ValueError('the window has non-finite samples (NaN or inf): drop it instead of measuring it')
-        spec = np.fft.rfft(folded, axis=-1)[..., self.bins]
+        spec = sfft.rfft(folded, axis=-1)[..., self.bins]
         return spec * self.filter
 
     def analytic(self, spectrum: np.ndarray) -> np.ndarray:
@@ -70,7 +71,7 @@ class MatchedFilter:
         up = self.cfg.upsample
         full = np.zeros(spectrum.shape[:-1] + (self.period * up,), dtype=np.complex128)
         full[..., self.bins] = spectrum
-        return np.fft.ifft(full, axis=-1) * (2.0 * up)
+        return sfft.ifft(full, axis=-1) * (2.0 * up)
 
 
 def image_of(point: np.ndarray, normal: np.ndarray, offset: float) -> np.ndarray:
@@ -143,10 +144,7 @@ class EchoField:
         """(K, C) arrival times after emission -> (K,) mean over mics of the signal (or envelope) there."""
         idx = (delays + self.t_e) * self.rate
         rows = self.signal if coherent else self.envelope
-        out = np.zeros(idx.shape[0], dtype=rows.dtype)
-        for m in range(len(self.mics)):
-            out += _sample(rows[m], idx[:, m])
-        return np.abs(out) / len(self.mics)
+        return np.abs(_sample(rows, idx).sum(axis=1)) / len(self.mics)
 
     @property
     def envelope(self) -> np.ndarray:
@@ -204,7 +202,7 @@ class EchoField:
         spec = self.spectrum * self._emission_phase[None]                               # emission at t = 0
         full = np.zeros((steering.shape[0], self.mf.period), dtype=np.complex128)
         full[:, self.mf.bins] = np.einsum('dcf,cf->df', steering, spec)
-        return np.abs(np.fft.ifft(full, axis=-1)) * (2.0 / len(self.mics))
+        return np.abs(sfft.ifft(full, axis=-1)) * (2.0 / len(self.mics))
 
 
 def far_field_steering(directions: np.ndarray, mics: np.ndarray, freqs: np.ndarray, c: float) -> np.ndarray:
@@ -214,13 +212,19 @@ def far_field_steering(directions: np.ndarray, mics: np.ndarray, freqs: np.ndarr
     return np.exp(-2j * np.pi * np.asarray(freqs)[None, None] * lead[..., None])
 
 
-def _sample(row: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """Linear interpolation of a circular row at fractional indices."""
-    n = row.shape[-1]
+def _sample(rows: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Linear interpolation of circular rows: a row (L,) at fractional indices (...), or rows (C, L) at (K, C)
+    (column m of ``idx`` into row m)."""
+    n = rows.shape[-1]
     i0 = np.floor(idx).astype(np.int64)
     frac = idx - i0
     i0 %= n
-    return row[i0] * (1.0 - frac) + row[(i0 + 1) % n] * frac
+    i1 = i0 + 1
+    i1[i1 == n] = 0
+    if rows.ndim == 2:                    # one flat gather for all mics
+        flat, base = rows.ravel(), np.arange(rows.shape[0]) * n
+        return flat[i0 + base] * (1.0 - frac) + flat[i1 + base] * frac
+    return rows[i0] * (1.0 - frac) + rows[i1] * frac
 
 
 def parabola_offset(values: np.ndarray, k: int, circular: bool = False) -> float:
