@@ -11,7 +11,7 @@ room estimator blind to bodies would give), on the test split of each dataset gi
 ``--calibration NAME=FILE``: dataset NAME measured with that speaker calibration (``python -m audio_vision
 calibrate``). Each dataset is also measured fused over each room's poses (``LayoutFusion``, the simulator's
 exact poses as odometry, causal). ``--markdown`` rewrites the generated block of docs/SONAR.md (between its
-RESULTS markers) from the JSON.
+RESULTS markers) from the JSON; ``--render-only`` does only that, from the JSON already there.
 """
 from __future__ import annotations
 
@@ -88,6 +88,30 @@ def verdicts(result: dict) -> list[tuple[str, str, bool]]:
     return out
 
 
+def findings(result: dict) -> list[str]:
+    """The sentences that compare rows, generated from the result: fused vs single windows, calibrated vs not."""
+    sets, out = result['datasets'], []
+    for name, d in sets.items():
+        one, fused = d['rows']['layout']['depth'], d['rows']['layout_fused']['depth']
+        walls, walls_fused = d['layout_errors']['wall_distance_m'], d['layout_errors_fused']['wall_distance_m']
+        out.append(f"- {name}: fused over each room's poses, walls not measured {walls['failed']:.0%} -> "
+                   f"{walls_fused['failed']:.0%}, pixels with a prior {one['valid_fraction']:.0%} -> "
+                   f"{fused['valid_fraction']:.0%}, layout AbsRel {one['abs_rel']:.3f} -> {fused['abs_rel']:.3f}, "
+                   f"δ1 {one['delta1']:.3f} -> {fused['delta1']:.3f}.")
+    if 'speaker' in sets and 'speaker_calibrated' in sets:
+        a, b = sets['speaker'], sets['speaker_calibrated']
+        fa, fb = a['layout_errors']['floor_m'], b['layout_errors']['floor_m']
+        da, db = a['rows']['layout']['depth'], b['rows']['layout']['depth']
+        out.append(f"- non-ideal speaker (`{a['path']}`): floor median error {fa['median']:.3f} m uncalibrated, "
+                   f"{fb['median']:.3f} m calibrated (`{b['calibration']}`); layout AbsRel {da['abs_rel']:.3f} -> "
+                   f"{db['abs_rel']:.3f}, δ1 {da['delta1']:.3f} -> {db['delta1']:.3f}.")
+        if 'fresh' in sets and sets['fresh']['seed'] == a['seed']:
+            f = sets['fresh']['rows']['layout']['depth']
+            out.append(f"- the same scenes with the ideal speaker (fresh, seed {a['seed']}): layout AbsRel "
+                       f"{f['abs_rel']:.3f}, δ1 {f['delta1']:.3f}.")
+    return out
+
+
 def markdown(result: dict) -> str:
     run = result['run']
     names = list(result['datasets'])
@@ -124,6 +148,7 @@ def markdown(result: dict) -> str:
             e = result['datasets'][n]['layout_errors_fused'][key]
             cells.append('–' if e['median'] is None else f"{e['median']:.3f} / {e['p90']:.3f} / {e['failed']:.1%}")
         lines.append(f'| {labels[key]} | ' + ' | '.join(cells) + ' |')
+    lines += [''] + findings(result)
     met = [v for v in verdicts(result) if v[2]]
     missed = [v for v in verdicts(result) if not v[2]]
     lines += ['', f'Issue #21\'s bar: {len(met)} of {len(met) + len(missed)} criteria met.']
@@ -134,7 +159,9 @@ def markdown(result: dict) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('--data', nargs='+', required=True, metavar='NAME=DIR')
+    ap.add_argument('--data', nargs='+', metavar='NAME=DIR')
+    ap.add_argument('--render-only', action='store_true',
+                    help='measure nothing: rewrite --markdown from the result already in --json')
     ap.add_argument('--split', default='test')
     ap.add_argument('--limit', type=int)
     ap.add_argument('--calibration', nargs='*', default=[], metavar='NAME=FILE',
@@ -142,6 +169,13 @@ def main(argv=None) -> int:
     ap.add_argument('--json', type=Path, required=True)
     ap.add_argument('--markdown', type=Path, help='rewrite the generated block of this Markdown file')
     args = ap.parse_args(argv)
+    if args.render_only:
+        result = json.loads(args.json.read_text())
+        result['bar'] = [{'dataset': d, 'criterion': c, 'met': ok} for d, c, ok in verdicts(result)]
+        publish_result(result, args.json, markdown(result), args.markdown, MARK_BEGIN, MARK_END)
+        return 0
+    if not args.data:
+        ap.error('--data is required (or --render-only)')
     result = {'run': {'command': 'python scripts/eval_sonar.py ' + ' '.join(argv if argv is not None else sys.argv[1:]),
                       'date': time.strftime('%Y-%m-%d'), 'commit': source_commit(),
                       'machine': f'{cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}'},
