@@ -212,3 +212,19 @@ def test_box_images_are_the_multiples_and_corners_once_each():
     assert len(images) == len(want)
     for w in want:
         assert np.min(np.linalg.norm(images - w, axis=1)) < 1e-9, (w, images)
+
+
+def test_reflectors_are_splatted_at_their_sub_pixel_position_and_depth():
+    from audio_vision.sonar import Reflector, render_reflectors
+    camera = PinholeCamera(64, 64, 90.0)
+    # 2 m ahead (array x), 0.3 m left (array +y -> image left), 0.2 m up (array +z -> image up)
+    ahead = Reflector((2.0, 0.3, 0.2), strength=1.0, contrast=8.0)
+    behind = Reflector((-1.0, 0.0, 0.0), strength=1.0, contrast=5.0)
+    out = render_reflectors(RoomLayout(reflectors=(ahead, behind)), camera)
+    K = camera.K
+    u, v = K[0, 2] - K[0, 0] * 0.3 / 2.0, K[1, 2] - K[1, 1] * 0.2 / 2.0
+    rows, cols = np.nonzero(out.strength)
+    assert len(rows) == 4 and np.isclose(out.strength.sum(), 8.0)          # all of it, once, only the one ahead
+    w = out.strength[rows, cols]
+    assert np.isclose(np.sum(w * cols) / w.sum(), u) and np.isclose(np.sum(w * rows) / w.sum(), v)
+    assert np.allclose(out.depth[rows, cols], 2.0) and np.isnan(out.depth).sum() == 64 * 64 - 4

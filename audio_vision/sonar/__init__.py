@@ -9,9 +9,9 @@ rendered into the camera as depth, class and confidence priors (docs/SONAR.md).
 from .config import SonarConfig
 from .echoes import EchoField, MatchedFilter, image_of
 from .layout import CEILING, FLOOR, WALL, LayoutEstimator, Plane, Reflector, RoomLayout
-from .render import LayoutPrior, render_layout
+from .render import LayoutPrior, ReflectorMap, render_layout, render_reflectors
 from .truth import layout_errors, summarize_errors, true_layout
 
 __all__ = ['CEILING', 'FLOOR', 'WALL', 'EchoField', 'LayoutEstimator', 'LayoutPrior', 'MatchedFilter', 'Plane',
-           'Reflector', 'RoomLayout', 'SonarConfig', 'image_of', 'layout_errors', 'render_layout',
-           'summarize_errors', 'true_layout']
+           'Reflector', 'ReflectorMap', 'RoomLayout', 'SonarConfig', 'image_of', 'layout_errors', 'render_layout',
+           'render_reflectors', 'summarize_errors', 'true_layout']

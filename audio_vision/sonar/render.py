@@ -48,6 +48,35 @@ def render_layout(layout: RoomLayout, camera: PinholeCamera, class_table: ClassT
     return LayoutPrior(depth, classes, confidence)
 
 
+@dataclass(frozen=True)
+class ReflectorMap:
+    depth: np.ndarray        # (H, W) float32 z-depth (m) of the reflector splatted there, NaN elsewhere
+    strength: np.ndarray     # (H, W) float32 its contrast (CFAR ratio) x the splat weight, 0 elsewhere
+
+
+def render_reflectors(layout: RoomLayout, camera: PinholeCamera) -> ReflectorMap:
+    """The residual reflectors placed into the image: each projected to its sub-pixel position and splatted
+    bilinearly onto the four pixels around it (the weights keep the sub-pixel position; a pixel two reflectors
+    share keeps the nearer one's depth and the sum of their strengths). A reflector behind the camera or out of
+    the image is not drawn."""
+    depth = np.full((camera.height, camera.width), np.inf)
+    strength = np.zeros((camera.height, camera.width), dtype=np.float32)
+    K = camera.K
+    for r in layout.reflectors:
+        x = R_BODY_FROM_OPTICAL.T @ np.asarray(r.position, dtype=np.float64)       # optical frame
+        if x[2] <= 1e-6:
+            continue
+        u, v = K[0, 0] * x[0] / x[2] + K[0, 2], K[1, 1] * x[1] / x[2] + K[1, 2]
+        u0, v0 = int(math.floor(u)), int(math.floor(v))
+        for du, dv in ((0, 0), (1, 0), (0, 1), (1, 1)):
+            col, row = u0 + du, v0 + dv
+            if 0 <= col < camera.width and 0 <= row < camera.height:
+                w = (1.0 - abs(u - col)) * (1.0 - abs(v - row))
+                strength[row, col] += np.float32(w * r.contrast)
+                depth[row, col] = min(depth[row, col], x[2])
+    return ReflectorMap(np.where(np.isfinite(depth), depth, np.nan).astype(np.float32), strength)
+
+
 def _open_sides(layout: RoomLayout, reach: float) -> list[Plane]:
     """Stand-ins (label 'open') at ``reach`` for the box sides (yaw + 90 deg k) with no measured wall."""
     yaw = layout.yaw_deg or 0.0
