@@ -163,7 +163,8 @@ def main(argv=None) -> int:
     ap.add_argument('--markdown', type=Path, help='rewrite the generated block of this Markdown file')
     args = ap.parse_args(argv)
     grid = TrainConfig.from_yaml(args.config).features.map_size
-    result = {'run': {'command': 'python scripts/eval_reflectors.py ' + ' '.join(argv if argv is not None else sys.argv[1:]),
+    command = 'python scripts/eval_reflectors.py ' + ' '.join(argv if argv is not None else sys.argv[1:])
+    result = {'run': {'command': command,
                       'date': time.strftime('%Y-%m-%d'), 'commit': source_commit(),
                       'machine': f'{cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}'},
               'result': measure(args.data, args.split, args.limit, grid)}

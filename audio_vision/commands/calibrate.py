@@ -32,8 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--windows', type=int, default=8, help='--simulate: windows recorded (default 8)')
     parser.add_argument('--seed', type=int, default=0, help='--simulate: seed of the first window (default 0)')
     parser.add_argument('--gate-ms', type=float, default=5.0,
-                        help='direct-arrival gate half width, ms: no surface within c x gate / 2 of the array (0.86 m at '
-                             'the default 5; a speaker rings for ms, a shorter gate misses it)')
+                        help='direct-arrival gate half width, ms: no surface within c x gate / 2 of the array '
+                             '(0.86 m at the default 5; a speaker rings for ms, a shorter gate misses it)')
     parser.add_argument('--plot', type=Path, help='PNG of the measured response (default: next to --out)')
 
 
