@@ -39,9 +39,14 @@ def test_demo_writes_summary_and_mosaic(tmp_path, capsys):
     scored = [sc for sc in s['scenes'] if sc['windows']]
     assert scored and all(0.0 <= sc['segmentation']['miou'] <= 1.0 for sc in scored)
     assert all(set(sc['depth']) >= {'abs_rel', 'delta1'} for sc in scored)
+    # the sonar layout beside the prediction: its depth on its pixels, its floor against the room (mm-level)
+    laid = [sc['layout'] for sc in s['scenes'] if 'layout' in sc]
+    assert laid and all(0.0 < lay['prior_fraction'] <= 1.0 and lay['windows'] >= 1 for lay in laid)
+    assert s['messages']['layout/depth'] >= sum(lay['windows'] for lay in laid)
+    assert all(lay['floor_m'] is None or lay['floor_m'] < 0.05 for lay in laid)
     assert (out / 'mosaic.png').stat().st_size > 1000
     printed = capsys.readouterr().out
-    assert 'mIoU' in printed and 'output rate' in printed
+    assert 'mIoU' in printed and 'output rate' in printed and 'layout:' in printed
 
 
 def test_demo_without_a_model_is_one_clear_error(tmp_path, capsys):

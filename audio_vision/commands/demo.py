@@ -7,8 +7,9 @@ launch file uses. A recorder node subscribes to the outputs; at the end the demo
 
   <out>/summary.json   message counts, output rate, latency (window end stamp -> receipt), per-scene
                        depth (AbsRel, delta1) and segmentation (mIoU) against the simulator's ground
-                       truth, dropped windows, invalid frames
-  <out>/mosaic.png     ground truth vs prediction, one row per scene
+                       truth, the sonar layout's depth and its floor / wall errors against the room,
+                       dropped windows, invalid frames
+  <out>/mosaic.png     ground truth, layout and prediction, one row per scene, depth on a scale in metres
 
 and prints a short table. No ROS install needed beyond the Python packages (rclpy, message packages).
 """
@@ -106,6 +107,7 @@ def run_demo(out: Path, duration: float, scenes: int, seed: int | None = None, m
     from diagnostic_msgs.msg import DiagnosticArray
     from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
+    from audio_vision.ros import conversions as conv
     from audio_vision.ros.graph import Graph, TopicRecorder
     from audio_vision.ros.perception_node import PerceptionNode
     from audio_vision.ros.simulator_node import SimulatorNode
@@ -114,9 +116,9 @@ def run_demo(out: Path, duration: float, scenes: int, seed: int | None = None, m
         'audio/frames': Image, 'depth/image': Image, 'depth/camera_info': CameraInfo, 'depth/points': PointCloud2,
         'segmentation/image': Image, 'segmentation/camera_info': CameraInfo, 'segmentation/color': Image,
         'ground_truth/depth/image': Image, 'ground_truth/segmentation/image': Image,
-        'ground_truth/segmentation/color': Image, '/diagnostics': DiagnosticArray,
+        'ground_truth/segmentation/color': Image, '/diagnostics': DiagnosticArray, 'layout/depth': Image,
     }
-    kept = {'depth/image', 'segmentation/image'}
+    kept = {'depth/image', 'segmentation/image', 'layout/depth'}
     scene_period = duration / scenes
     sim_params = {'scene_period_s': scene_period, 'segment_s': min(max(scene_period, 1.0), 600.0), 'rate': 1.0}
     if seed is not None:
@@ -129,6 +131,7 @@ def run_demo(out: Path, duration: float, scenes: int, seed: int | None = None, m
     perception_params = {k: v for k, v in (('model_dir', model_dir), ('device', device)) if v}
     # the simulator's chirp (its sim_config, or its default) must be the one the model matched-filters
     perception_params['sim_config'] = str(sim_config) if sim_config else str(config_dir() / 'simulation.yaml')
+    perception_params['publish_layout'] = True      # the room measured from the chirp, beside the prediction
     if mapping:
         perception_params['publish_confidence'] = True     # occupancy_node weighs depth by it (use_confidence)
 
@@ -158,8 +161,11 @@ def run_demo(out: Path, duration: float, scenes: int, seed: int | None = None, m
         model_id, device_name = perception.model.model_id, perception.device
         counts = {t: rec.count(t) for t in topics}
         depth_msgs, seg_msgs = rec.get('depth/image'), rec.get('segmentation/image')
+        layouts = {stamp: layout for stamp, layout in list(perception.layout.recent)}
+        layout_depth = {conv.time_to_ns(m.header.stamp): conv.image_to_array(m) for _, m in rec.get('layout/depth')}
 
-    summary, mosaic_rows = evaluate(depth_msgs, seg_msgs, scene_log, window_ns, class_table)
+    summary, mosaic_rows = evaluate(depth_msgs, seg_msgs, scene_log, window_ns, class_table,
+                                    {t: (layout_depth[t], layouts.get(t)) for t in layout_depth})
     if mapper is not None:
         summary['mapping'] = write_map(out, mapper, scene_log[0].gt)
     summary = {
@@ -193,11 +199,14 @@ def _fit(gt: np.ndarray, shape) -> np.ndarray:
     return gt[rows][:, cols]
 
 
-def evaluate(depth_msgs, seg_msgs, scene_log, window_ns: int, class_table):
+def evaluate(depth_msgs, seg_msgs, scene_log, window_ns: int, class_table, layouts=None):
     """Rate/latency from the received outputs; metrics of every prediction whose whole analysis window
-    lies inside one scene, averaged per scene. Returns (summary part, mosaic rows)."""
+    lies inside one scene, averaged per scene; the same for the sonar layout (``layouts``: {stamp ns: (its
+    depth image, its RoomLayout or None)}): its depth on the pixels it has a prior for, and its planes' errors
+    against the scene's room. Returns (summary part, mosaic rows)."""
     from audio_vision.core.metrics import depth_metrics, segmentation_metrics
     from audio_vision.ros import conversions as conv
+    layouts = layouts or {}
 
     received = np.array([t for t, _ in depth_msgs or seg_msgs], dtype=np.int64)
     stamps = np.array([conv.time_to_ns(m.header.stamp) for _, m in depth_msgs or seg_msgs], dtype=np.int64)
@@ -235,10 +244,39 @@ def evaluate(depth_msgs, seg_msgs, scene_log, window_ns: int, class_table):
             entry['depth'] = {k: _mean(r[k] for r in d_rows) for k in ('abs_rel', 'rmse', 'delta1')}
         if s_rows:
             entry['segmentation'] = {k: _mean(r[k] for r in s_rows) for k in ('miou', 'pixel_acc')}
+        measured = sorted(t for t in layouts if t - window_ns >= start and (stop is None or t <= stop))
+        if measured:
+            entry['layout'] = _layout_entry(record, [(t, *layouts[t]) for t in measured])
         scenes.append(entry)
         last = preds[inside[-1]] if inside else {}
-        rows.append((record.seed, gt_depth, last.get('depth'), gt_seg, last.get('segmentation')))
+        # the layout measured nearest the last prediction (the same window, unless its queue dropped it)
+        near = min(measured, key=lambda t: abs(t - (inside[-1] if inside else t))) if measured else None
+        last_layout = layouts[near][0] if near is not None else None
+        rows.append((record.seed, gt_depth, last_layout, last.get('depth'), gt_seg, last.get('segmentation')))
     return {'output_rate_hz': round(rate, 3), 'latency_ms': lat, 'scenes': scenes}, rows
+
+
+def _layout_entry(record, measured) -> dict:
+    """A scene's layout figures over its measured windows [(stamp, depth image, RoomLayout or None)]: depth
+    AbsRel / delta1 and the share of pixels with a prior; floor, ceiling and wall distance errors (m, median
+    over what was measured) and the share of the room's walls measured."""
+    from audio_vision.core.metrics import depth_metrics
+    from audio_vision.sonar import layout_errors, summarize_errors, true_layout
+    d_rows, errors = [], []
+    for t, depth, layout in measured:
+        gt = _ground_truth(record, t)
+        d_rows.append(depth_metrics(depth, _fit(np.asarray(gt.depth, np.float32), depth.shape)))
+        if layout is not None and record.room_size is not None:
+            errors.append(layout_errors(layout, true_layout(gt.camera_pose, record.room_size)))
+    entry = {'windows': len(measured), **{k: _mean(r[k] for r in d_rows) for k in ('abs_rel', 'delta1')},
+             'prior_fraction': _mean(r['valid_fraction'] for r in d_rows)}
+    if errors:
+        s = summarize_errors(errors)
+        entry.update(floor_m=s['floor_m']['median'], ceiling_m=s['ceiling_m']['median'],
+                     wall_m=s['wall_distance_m']['median'],
+                     walls_measured=None if s['wall_distance_m']['failed'] is None
+                     else round(1.0 - s['wall_distance_m']['failed'], 4))
+    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in entry.items()}
 
 
 def _ground_truth(record, stamp_ns: int):
@@ -275,11 +313,12 @@ def write_mosaic(path: Path, rows, class_table) -> None:
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    titles = ('GT depth', 'predicted depth', 'GT segmentation', 'predicted segmentation')
-    fig, axes = plt.subplots(max(1, len(rows)), 4, figsize=(10, 2.6 * max(1, len(rows))), squeeze=False)
-    for r, (seed, gt_d, pr_d, gt_s, pr_s) in enumerate(rows):
+    titles = ('GT depth', 'layout depth (sonar)', 'predicted depth', 'GT segmentation', 'predicted segmentation')
+    fig, axes = plt.subplots(max(1, len(rows)), 5, figsize=(12.5, 2.6 * max(1, len(rows))), squeeze=False)
+    for r, (seed, gt_d, lay_d, pr_d, gt_s, pr_s) in enumerate(rows):
         vmax = float(np.nanmax(gt_d)) if np.isfinite(gt_d).any() else 1.0
-        images = (gt_d, pr_d, class_table.colorize(gt_s), None if pr_s is None else class_table.colorize(pr_s))
+        images = (gt_d, lay_d, pr_d, class_table.colorize(gt_s), None if pr_s is None else class_table.colorize(pr_s))
+        shown = None
         for c, img in enumerate(images):
             ax = axes[r, c]
             ax.set_xticks([])
@@ -290,13 +329,15 @@ def write_mosaic(path: Path, rows, class_table) -> None:
                 ax.set_ylabel(f'seed {seed}', fontsize=8)
             if img is None:
                 ax.text(0.5, 0.5, 'no prediction', ha='center', va='center', transform=ax.transAxes)
-            elif c < 2:
-                ax.imshow(img, cmap='viridis', vmin=0.0, vmax=vmax)
+            elif c < 3:
+                shown = ax.imshow(img, cmap='viridis', vmin=0.0, vmax=vmax)
             else:
                 ax.imshow(img)
+        if shown is not None:            # one colour scale per row, in metres
+            fig.colorbar(shown, ax=list(axes[r, :3]), fraction=0.02, pad=0.01).set_label('depth (m)', fontsize=8)
     handles = [matplotlib.patches.Patch(color=np.array(c.color) / 255, label=c.name) for c in class_table.classes]
     fig.legend(handles=handles, loc='lower center', ncol=len(handles), fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    fig.subplots_adjust(bottom=0.08 / max(1, len(rows)) + 0.02)
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
@@ -306,11 +347,14 @@ def print_table(s: dict, file=None) -> None:
 
     def f(v, fmt='{:.3f}'):
         return '-' if v is None else fmt.format(v)
-    print(f"{'scene':>5}  {'seed':>8}  {'windows':>7}  {'AbsRel':>7}  {'delta1':>7}  {'mIoU':>6}", file=file)
+    print(f"{'scene':>5}  {'seed':>8}  {'windows':>7}  {'AbsRel':>7}  {'delta1':>7}  {'mIoU':>6}  |  layout: "
+          f"{'AbsRel':>7}  {'delta1':>7}  {'prior':>6}  {'floor m':>7}  {'walls m':>7}  {'walls':>6}", file=file)
     for i, sc in enumerate(s['scenes']):
-        d, g = sc.get('depth', {}), sc.get('segmentation', {})
+        d, g, lay = sc.get('depth', {}), sc.get('segmentation', {}), sc.get('layout', {})
         print(f"{i:>5}  {sc['seed']:>8}  {sc['windows']:>7}  {f(d.get('abs_rel')):>7}  {f(d.get('delta1')):>7}  "
-              f"{f(g.get('miou')):>6}", file=file)
+              f"{f(g.get('miou')):>6}  |          {f(lay.get('abs_rel')):>7}  {f(lay.get('delta1')):>7}  "
+              f"{f(lay.get('prior_fraction'), '{:.0%}'):>6}  {f(lay.get('floor_m')):>7}  {f(lay.get('wall_m')):>7}  "
+              f"{f(lay.get('walls_measured'), '{:.0%}'):>6}", file=file)
     lat = s['latency_ms']
     print(f"output rate {s['output_rate_hz']:.2f} Hz | latency p50 {f(lat['p50'], '{:.0f}')} ms, "
           f"p95 {f(lat['p95'], '{:.0f}')} ms (window end -> received) | inference p50 "

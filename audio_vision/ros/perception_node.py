@@ -17,6 +17,7 @@ points and confidence are computed only while something subscribes to them.
 """
 from __future__ import annotations
 
+import collections
 import os
 import time
 
@@ -183,6 +184,8 @@ class LayoutOutput:
         self.outputs = 0
         self.unmeasured = Counters(('floor', 'ceiling', 'walls'))   # windows where that part was not found
         self.last_error: str | None = None
+        #: the latest layouts measured, (window end stamp ns, RoomLayout): for a consumer in the same process
+        self.recent: collections.deque = collections.deque(maxlen=64)
         self.queue = InferenceQueue(node._measure_layout, 1, 'perception_layout', on_error=node._layout_failed)
 
 
@@ -411,6 +414,7 @@ class PerceptionNode(ShellNode):
         layout = out.estimator.estimate(window.audio)
         prior = render_layout(layout, self.model.camera, self._class_table)
         out.latency.add(time.perf_counter() - t0)
+        out.recent.append((window.end_ns, layout))
         for reason in layout.failed:
             out.unmeasured.add(reason.split(':')[0])
         header = conv.make_header(window.end_ns, self.params['camera_frame_id'])

@@ -69,6 +69,7 @@ class SceneRecord:
     gt: object                 # simulation GroundTruth (depth, segmentation, K, camera_pose)
     start_index: int = 0
     start_ns: int | None = None
+    room_size: tuple[float, float, float] | None = None   # m, the room's [0, L] x [0, W] x [0, H]
 
 
 def load_simulator(path: str):
@@ -163,11 +164,12 @@ class SimulatorNode(ShellNode):
             drive = TrajectoryDrive.sample(self.sim, seed, 1.0)
             drive.duration_s = TrajectoryDrive.laps_duration(drive.trajectory, self.params['segment_s'])
             audio = drive.record_loop(self.params['trajectory_update_s'])
-            return SceneRecord(seed, np.ascontiguousarray(audio, np.float32), drive)
+            return SceneRecord(seed, np.ascontiguousarray(audio, np.float32), drive,
+                               room_size=tuple(drive.scene.room.size))
         scene = self.sim.sample_scene(seed)
         gt = self.sim.render(scene)
         audio = np.ascontiguousarray(self.sim.record(scene, self.params['segment_s'], seed), np.float32)
-        return SceneRecord(seed, audio, gt)
+        return SceneRecord(seed, audio, gt, room_size=tuple(scene.room.size))
 
     def _prepare_next(self):
         seed = self.params['seed'] + self._scene_index + 1
