@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 r"""Occupancy mapping from sound: a simulated drive through one room, mapped with the method's depth (+ its
 confidence), the same gated by the method's predicted segmentation (occupancy_node ``use_segmentation``), without
-confidence, and with the ground-truth depth (the mapper's ceiling), scored against the floor plan.
+confidence, with the ground-truth depth (the mapper's ceiling), and with the sonar layout's depth (no learning:
+each window's own, and fused over the drive with the simulator's poses as odometry, ``LayoutFusion``), scored
+against the floor plan.
 
 Occupied-cell F1 (0.2 m tolerance) and free-space IoU per map; target: occupied F1 >= 0.6 with the method. All
 maps fuse the same predictions with occupancy_node's default parameters (``--pixel-stride`` 2) except where a
@@ -26,12 +28,15 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from audio_vision.core.camera import body_pose  # noqa: E402
 from audio_vision.core.pipeline import AudioToVision  # noqa: E402
 from audio_vision.paths import source_commit  # noqa: E402
 from audio_vision.simulation.config import SimConfig  # noqa: E402
 from audio_vision.simulation.mapping import MapVariant, grid_for_room, map_drive, mean_scores, plot_maps  # noqa: E402
 from audio_vision.simulation.simulator import Simulator  # noqa: E402
 from audio_vision.simulation.trajectory import TrajectoryDrive  # noqa: E402
+from audio_vision.sonar import LayoutEstimator, SonarConfig, render_layout  # noqa: E402
+from audio_vision.sonar.fusion import LayoutFusion  # noqa: E402
 
 TARGET_F1 = 0.6
 #: the maps compared; 'method' is the mapper before segmentation gating (depth + confidence)
@@ -40,9 +45,26 @@ VARIANTS = {
     'method_segmentation': MapVariant(segmentation=True),
     'method_no_confidence': MapVariant(confidence=False),
     'ground_truth': MapVariant('ground_truth', confidence=False),
+    'layout': MapVariant('layout', confidence=False),
+    'layout_fused': MapVariant('layout_fused', confidence=False),
 }
 PANELS = (('ground_truth', 'ground-truth depth'), ('method', 'method depth + confidence'),
-          ('method_segmentation', 'method depth + confidence + segmentation'))
+          ('method_segmentation', 'method depth + confidence + segmentation'), ('layout', 'sonar layout'),
+          ('layout_fused', 'sonar layout fused over the drive'))
+
+
+def layout_depths(sim: Simulator):
+    """The ``extra`` of one drive: each window's layout depth, and the layout fused with the drive's earlier
+    windows at the window's pose (causal)."""
+    estimator = LayoutEstimator(SonarConfig.from_sim_config(sim.cfg), sim.mic_positions)
+    fusion = LayoutFusion()
+
+    def extra(window, camera_pose):
+        layout, pose = estimator.estimate(window), body_pose(camera_pose)
+        fusion.add(layout, pose)
+        return {'layout': render_layout(layout, sim.camera, sim.class_table).depth,
+                'layout_fused': render_layout(fusion.layout(pose), sim.camera, sim.class_table).depth}
+    return extra
 
 
 def main(argv=None) -> int:
@@ -67,7 +89,8 @@ def main(argv=None) -> int:
     for k, seed in enumerate(args.seeds):
         drive = TrajectoryDrive.sample(sim, seed, args.duration)
         result = map_drive(drive, model, hop_s=args.hop, update_s=args.update, variants=VARIANTS,
-                           config=grid_for_room(drive.scene.room.size, args.resolution, pixel_stride=args.pixel_stride))
+                           config=grid_for_room(drive.scene.room.size, args.resolution, pixel_stride=args.pixel_stride),
+                           extra=layout_depths(sim))
         room = drive.scene.room
         rooms.append({'seed': seed, 'room_size_m': [round(v, 3) for v in room.size], 'rt60_s': room.rt60,
                       'bodies': len(drive.scene.sources), 'speed_m_s': drive.trajectory.speed,

@@ -28,12 +28,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from audio_vision.core.camera import R_BODY_FROM_OPTICAL
+from audio_vision.core.camera import R_BODY_FROM_OPTICAL, body_pose
 from audio_vision.dataset import DatasetReader
 from audio_vision.paths import cpu_model, publish_result, source_commit
 from audio_vision.sonar import LayoutEstimator
 from audio_vision.training.config import TrainConfig
-from audio_vision.training.layout_eval import array_pose, sonar_config_for
+from audio_vision.training.layout_eval import sonar_config_for
 
 ROOT = Path(__file__).resolve().parents[1]
 BODY_CLASSES = ('person', 'appliance', 'alarm')
@@ -82,7 +82,7 @@ def measure(data: Path, split: str, limit: int | None, grid: int) -> dict:
     for i in tqdm(range(n), desc='reflectors', unit='window', leave=False):
         item, scene = reader[i], (reader.metadata(i).get('scene') or {})
         layout = estimator.estimate(item['audio'])
-        T = array_pose(item['camera_pose'])
+        T = body_pose(item['camera_pose'])
         to_room = [T[:3, :3] @ np.asarray(r.position) + T[:3, 3] for r in layout.reflectors]
         sources = scene.get('sources', [])
         reflectors['total'] += len(to_room)

@@ -47,3 +47,22 @@ def test_overrides_change_the_grid_and_missing_inputs_are_refused(drive_and_fram
     no_gt = DriveFrames(**{**frames.__dict__, 'gt_depth': None})
     with pytest.raises(ValueError, match='ground-truth'):
         fuse_drive(no_gt, config, MapVariant('ground_truth'))
+
+
+def test_an_extra_depth_source_is_fused_by_name_and_an_unknown_one_refused(drive_and_frames):
+    """The sonar layout's depth (or any other source) rides along the frames as ``extra_depth``: the exact
+    shell of the room (no bodies) maps the walls, and a name the frames lack is refused."""
+    from audio_vision.core.camera import body_pose
+    from audio_vision.sonar import render_layout, true_layout
+    drive, frames = drive_and_frames
+    size = drive.scene.room.size
+    shell = np.array([render_layout(true_layout(T, size), drive.sim.camera, drive.sim.class_table).depth
+                      for T in frames.poses])
+    with_shell = DriveFrames(**{**frames.__dict__, 'extra_depth': {'shell': shell}})
+    config = grid_for_room(size, 0.05, pixel_stride=2)
+    grid = fuse_drive(with_shell, config, MapVariant('shell', confidence=False))
+    occupied, free = floor_plan_masks(drive, config)
+    assert grid.frames == len(frames.poses) and score_grid(grid, occupied, free)['occupied_f1'] > 0.9
+    assert np.allclose(body_pose(frames.poses[0])[:3, 3], frames.poses[0][:3, 3])
+    with pytest.raises(ValueError, match="'layout'.*no such depth"):
+        fuse_drive(with_shell, config, MapVariant('layout'))

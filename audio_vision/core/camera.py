@@ -17,6 +17,14 @@ R_BODY_FROM_OPTICAL = np.array([[0.0, 0.0, 1.0],
                                 [0.0, -1.0, 0.0]])
 R_BODY_FROM_OPTICAL.setflags(write=False)
 
+
+def body_pose(camera_pose: np.ndarray) -> np.ndarray:
+    """4 x 4 pose of the body (array) frame from that of its co-located optical frame (optical -> world)."""
+    T = np.array(camera_pose, dtype=np.float64)
+    T[:3, :3] = T[:3, :3] @ R_BODY_FROM_OPTICAL.T
+    return T
+
+
 # sensor_msgs/Image encoding -> (numpy dtype, channels), for the encodings this package reads/writes.
 IMAGE_ENCODINGS = {
     '32FC1': (np.float32, 1),

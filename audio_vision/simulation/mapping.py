@@ -14,7 +14,7 @@ configuration), so several mapper configurations are compared on the same predic
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -61,7 +61,8 @@ def floor_plan_masks(drive: TrajectoryDrive, config: GridConfig) -> tuple[np.nda
 
 @dataclass(frozen=True)
 class MapVariant:
-    """One grid of a drive: the depth fused (``'method'`` or ``'ground_truth'``), weighted by the method's depth
+    """One grid of a drive: the depth fused (``'method'``, ``'ground_truth'`` or the name of an extra depth of
+    the frames, e.g. the sonar layout's: :attr:`DriveFrames.extra_depth`), weighted by the method's depth
     confidence or not, gated by the method's predicted segmentation or not (occupancy_node's
     ``use_confidence`` / ``use_segmentation``), and grid-parameter overrides (``GridConfig`` fields)."""
 
@@ -93,11 +94,15 @@ class DriveFrames:
     segmentation: np.ndarray | None       # (N, H, W) class ids, None without a segmentation model
     gt_depth: np.ndarray | None           # (N, H, W) m, None unless rendered
     K: np.ndarray                         # (3, 3) camera intrinsics
+    extra_depth: dict = field(default_factory=dict)   # name -> (N, H, W) m: other depth sources per window
 
 
 def predict_drive(drive: TrajectoryDrive, model, audio: np.ndarray | None = None, hop_s: float = 0.25,
-                  update_s: float = 0.25, batch: int = 16, progress=None, ground_truth: bool = True) -> DriveFrames:
-    """Record ``drive`` (unless its ``audio`` is given) and predict every window once."""
+                  update_s: float = 0.25, batch: int = 16, progress=None, ground_truth: bool = True,
+                  extra=None) -> DriveFrames:
+    """Record ``drive`` (unless its ``audio`` is given) and predict every window once. ``extra``: a callable
+    (window audio (C, N), camera pose 4 x 4) -> {name: depth image} called on every window in order (another
+    depth source, e.g. the sonar layout, fused over the drive by the caller)."""
     sim = drive.sim
     fs = sim.sample_rate
     if audio is None:
@@ -105,7 +110,7 @@ def predict_drive(drive: TrajectoryDrive, model, audio: np.ndarray | None = None
     window = int(model.window_samples)
     hop = int(round(hop_s * fs))
     ends = np.arange(window, audio.shape[1] + 1, hop)
-    poses, path, depth, conf, seg, gt = [], [], [], [], [], []
+    poses, path, depth, conf, seg, gt, extras = [], [], [], [], [], [], {}
     for start in range(0, len(ends), batch):
         chunk = ends[start:start + batch]
         x = np.stack([audio[:, e - window:e] for e in chunk]).astype(np.float32)
@@ -119,12 +124,16 @@ def predict_drive(drive: TrajectoryDrive, model, audio: np.ndarray | None = None
             scene = drive.scene_at(t)
             poses.append(scene.camera_pose)
             path.append((t, *scene.robot_position[:2], scene.robot_yaw))
+            if extra is not None:
+                for name, image in extra(audio[:, e - window:e], scene.camera_pose).items():
+                    extras.setdefault(name, []).append(image)
             if ground_truth:
                 gt.append(sim.render(scene).depth)
         if progress is not None:
             progress(min(start + batch, len(ends)), len(ends))
     return DriveFrames(np.array(poses), np.array(path), np.array(depth), np.array(conf),
-                       np.array(seg) if seg else None, np.array(gt) if ground_truth else None, sim.camera.K)
+                       np.array(seg) if seg else None, np.array(gt) if ground_truth else None, sim.camera.K,
+                       {name: np.array(images) for name, images in extras.items()})
 
 
 def fuse_drive(frames: DriveFrames, config: GridConfig, variant: MapVariant) -> OccupancyGrid2D:
@@ -133,10 +142,15 @@ def fuse_drive(frames: DriveFrames, config: GridConfig, variant: MapVariant) -> 
         raise ValueError('a variant with segmentation needs a model that predicts segmentation')
     if variant.depth == 'ground_truth' and frames.gt_depth is None:
         raise ValueError('a ground-truth variant needs frames predicted with ground_truth=True')
+    if variant.depth not in ('method', 'ground_truth') and variant.depth not in frames.extra_depth:
+        raise ValueError(f'variant depth {variant.depth!r}: the frames have no such depth '
+                         f'(extra: {sorted(frames.extra_depth)})')
     grid = OccupancyGrid2D(replace(config, **dict(variant.overrides)))
     for i, T in enumerate(frames.poses):
         if variant.depth == 'ground_truth':
             grid.integrate(frames.gt_depth[i], frames.K, T)
+        elif variant.depth != 'method':
+            grid.integrate(frames.extra_depth[variant.depth][i], frames.K, T)
         else:
             grid.integrate(frames.depth[i], frames.K, T, frames.confidence[i] if variant.confidence else None,
                            frames.segmentation[i] if variant.segmentation else None)
@@ -145,7 +159,7 @@ def fuse_drive(frames: DriveFrames, config: GridConfig, variant: MapVariant) -> 
 
 def map_drive(drive: TrajectoryDrive, model, audio: np.ndarray | None = None, hop_s: float = 0.25,
               update_s: float = 0.25, config: GridConfig | None = None, tolerance_m: float = 0.2,
-              batch: int = 16, progress=None, variants: dict[str, MapVariant] | None = None) -> dict:
+              batch: int = 16, progress=None, variants: dict[str, MapVariant] | None = None, extra=None) -> dict:
     """Fuse each of ``variants`` (default: :data:`DEFAULT_VARIANTS`) along ``drive`` and score each grid
     against the floor plan. Returns grids, masks, poses and scores (by variant name). A variant with
     ``segmentation`` needs ``model`` to predict segmentation too."""
@@ -154,7 +168,7 @@ def map_drive(drive: TrajectoryDrive, model, audio: np.ndarray | None = None, ho
         raise ValueError('a variant with segmentation needs a model that predicts segmentation')
     config = config or grid_for_room(drive.scene.room.size)
     frames = predict_drive(drive, model, audio, hop_s, update_s, batch, progress,
-                           ground_truth=any(v.depth == 'ground_truth' for v in variants.values()))
+                           ground_truth=any(v.depth == 'ground_truth' for v in variants.values()), extra=extra)
     grids = {name: fuse_drive(frames, config, v) for name, v in variants.items()}
     occupied, free = floor_plan_masks(drive, config)
     scores = {name: score_grid(g, occupied, free, tolerance_m) for name, g in grids.items()}

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from audio_vision.core.camera import R_BODY_FROM_OPTICAL
+from audio_vision.core.camera import body_pose
 
 from .layout import CEILING, FLOOR, WALL, Plane, RoomLayout
 
@@ -18,9 +18,8 @@ MATCH_DEG = 45.0
 def true_layout(camera_pose: np.ndarray, room_size) -> RoomLayout:
     """The shoebox [0, L] x [0, W] x [0, H] (room frame) seen from the array whose optical frame has
     pose ``camera_pose`` (4 x 4, optical -> room): six planes, normals in the array frame."""
-    T = np.asarray(camera_pose, dtype=np.float64)
-    R_room_from_array = T[:3, :3] @ R_BODY_FROM_OPTICAL.T
-    p = T[:3, 3]
+    T = body_pose(camera_pose)
+    R_room_from_array, p = T[:3, :3], T[:3, 3]
     size = np.asarray(room_size, dtype=np.float64)
     planes = []
     for axis in range(3):

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from audio_vision.core.camera import R_BODY_FROM_OPTICAL
+from audio_vision.core.camera import body_pose
 from audio_vision.dataset import DatasetReader
 from audio_vision.sonar import (LayoutEstimator, SonarConfig, layout_errors, render_layout, summarize_errors,
                                 true_layout)
@@ -25,13 +25,6 @@ class LayoutPredictions:
     errors: dict                  # summarize_errors(...) + failed-window share
     seconds_per_window: float
     fused: 'LayoutPredictions | None' = None   # the same windows fused over each room's poses (``fuse``)
-
-
-def array_pose(camera_pose: np.ndarray) -> np.ndarray:
-    """4 x 4 array (body) frame -> room, from a sample's optical -> room pose: the simulator's exact odometry."""
-    T = np.array(camera_pose, dtype=np.float64)
-    T[:3, :3] = T[:3, :3] @ R_BODY_FROM_OPTICAL.T
-    return T
 
 
 def sonar_config_for(reader: DatasetReader) -> SonarConfig:
@@ -76,7 +69,7 @@ def predict_layout(data_dir: str | Path, split: str = 'test', limit: int | None 
             if int(item['room_id']) != room:
                 fusion.reset()
                 room = int(item['room_id'])
-            pose = array_pose(item['camera_pose'])
+            pose = body_pose(item['camera_pose'])      # the simulator's exact odometry
             fusion.add(estimate, pose)
             put('fused', fusion.layout(pose), truth)
 
