@@ -114,3 +114,24 @@ def test_layout_is_refused_for_a_window_shorter_than_a_chirp_period(tmp_path):
     with Graph(domain_id=DOMAIN) as graph:
         with pytest.raises(StartupError, match='shorter than one chirp period'):
             graph.add(PerceptionNode, {'model_dir': str(tmp_path), 'publish_layout': True})
+
+
+def test_layout_equalises_a_calibrated_speaker_and_refuses_a_missing_or_foreign_calibration(model_dir, tmp_path):
+    import dataclasses
+
+    from audio_vision.sonar.calibration import measure_speaker
+    from audio_vision.sonar.echoes import MatchedFilter
+    speaker = ((500.0, -12.0), (2500.0, 8.0), (7500.0, -10.0))
+    cal = measure_speaker(CFG, MICS, [echo_recording(CFG, MICS, [], order=0, speaker_response_db=speaker)])
+    good = cal.save(tmp_path / 'speaker.npz')
+    foreign = dataclasses.replace(cal, sample_rate=48000).save(tmp_path / 'foreign.npz')
+    with Graph(domain_id=DOMAIN) as graph:
+        node = graph.add(PerceptionNode, {'model_dir': str(model_dir), 'publish_layout': True,
+                                          'sonar_calibration': str(good)})
+        assert not np.allclose(node.layout.estimator.matched_filter.filter, MatchedFilter(CFG).filter)
+        with pytest.raises(StartupError, match="sonar_calibration.*does not exist.*audio_vision calibrate"):
+            graph.add(PerceptionNode, {'model_dir': str(model_dir), 'publish_layout': True,
+                                       'sonar_calibration': str(tmp_path / 'missing.npz')})
+        with pytest.raises(StartupError, match='48000 Hz.*calibrate again'):
+            graph.add(PerceptionNode, {'model_dir': str(model_dir), 'publish_layout': True,
+                                       'sonar_calibration': str(foreign)})
