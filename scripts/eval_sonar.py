@@ -76,9 +76,11 @@ def verdicts(result: dict) -> list[tuple[str, str, bool]]:
             ok = e['median'] is not None and e['median'] <= med and e['p90'] <= p90
             out.append((name, f'{key}: median <= {med:g}, p90 <= {p90:g}', ok))
         depth = d['rows']['layout']['depth']
-        on = f"(on its {depth['valid_fraction']:.0%} of pixels with a prior)"
-        out.append((name, f"layout AbsRel <= {DEPTH_BAR['abs_rel']:g} {on}", depth['abs_rel'] <= DEPTH_BAR['abs_rel']))
-        out.append((name, f"layout δ1 >= {DEPTH_BAR['delta1']:g} {on}", depth['delta1'] >= DEPTH_BAR['delta1']))
+        on = f"on its {depth['valid_fraction']:.0%} of pixels with a prior, {d['n']} windows"
+        out.append((name, f"layout AbsRel <= {DEPTH_BAR['abs_rel']:g} ({depth['abs_rel']:.4f}, {on})",
+                    depth['abs_rel'] <= DEPTH_BAR['abs_rel']))
+        out.append((name, f"layout δ1 >= {DEPTH_BAR['delta1']:g} ({depth['delta1']:.4f}, {on})",
+                    depth['delta1'] >= DEPTH_BAR['delta1']))
     if 'shifted' in sets and 'default' in sets:
         a, b = sets['default']['rows']['layout']['depth'], sets['shifted']['rows']['layout']['depth']
         for key, worse in (('abs_rel', 1.0), ('delta1', -1.0)):
