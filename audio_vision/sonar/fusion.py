@@ -10,7 +10,8 @@ all walls: a fraction of a degree); a single wall's own normal is a few degrees 
 arm of metres would turn into decimetres. So, in the odometry frame: the box's yaw is the contrast-weighted
 circular mean (mod 90 deg) of every wall seen, each wall is put on the nearest box direction through its
 measured foot point, and walls of one direction whose offsets agree within ``match_m`` are one wall
-(contrast-weighted mean). Floor and ceiling (the array is level) are their contrast-weighted mean offsets.
+(contrast-weighted mean). A wall seen from poses at least 0.5 m apart along it has a line through its foot
+points: where there are such lines, the box's yaw is read off them instead (weighted by baseline squared). Floor and ceiling (the array is level) are their contrast-weighted mean offsets.
 
 The robot drove through every pose it was
 added at, so a wall with one of those poses behind it (a body's or a multiple's echo taken for a wall in
@@ -78,12 +79,36 @@ class LayoutFusion:
             out += self._clusters([o for o in obs if o.label == label], label, None)[:1]
         walls = [o for o in obs if o.label == WALL]
         yaw = _box_yaw(walls) if walls else None
-        if yaw is not None:
-            for k in range(4):
-                n = horizontal(yaw + 90.0 * k)
-                side = [o for o in walls if float(o.normal @ n) > math.cos(math.radians(45.0))]
-                out += [f for f in self._clusters(side, WALL, n) if self._in_front_of_every_pose(f)][:1]
+        if yaw is None:
+            return out, None
+        # A wall seen from two poses gives two foot points on it: the line through them fixes its direction
+        # far better than any window's yaw (millimetres over the baseline). Where there is such a line, the
+        # box's yaw is re-read off the lines (weighted by baseline squared) and the walls re-placed on it.
+        lines = [line for k in range(4) for g in self._groups(walls, yaw, k) if (line := _foot_line(g))]
+        if lines:
+            w = np.array([b * b for _, b in lines])
+            ang = np.radians(4.0 * np.array([a for a, _ in lines]))
+            yaw = math.degrees(math.atan2(np.sum(w * np.sin(ang)), np.sum(w * np.cos(ang)))) / 4.0 % 90.0
+        for k in range(4):
+            n = horizontal(yaw + 90.0 * k)
+            side = [o for o in walls if float(o.normal @ n) > math.cos(math.radians(45.0))]
+            out += [f for f in self._clusters(side, WALL, n) if self._in_front_of_every_pose(f)][:1]
         return out, yaw
+
+    def _groups(self, walls: list[Observation], yaw: float, k: int) -> list[list[Observation]]:
+        """The walls of box direction k grouped by offset along it (as :meth:`_clusters`, without weights)."""
+        n = horizontal(yaw + 90.0 * k)
+        side = [o for o in walls if float(o.normal @ n) > math.cos(math.radians(45.0))]
+        groups: list[list[Observation]] = []
+        for o in sorted(side, key=lambda o: -o.contrast):
+            d = float(n @ o.foot)
+            for g in groups:
+                if abs(_mean_offset(g, lambda _: n) - d) <= self.match_m:
+                    g.append(o)
+                    break
+            else:
+                groups.append([o])
+        return groups
 
     def layout(self, pose: np.ndarray | None = None) -> RoomLayout:
         """The fused room in the array frame at ``pose``; a plane behind the array there is dropped."""
@@ -132,6 +157,21 @@ class LayoutFusion:
 def _mean_offset(group: list[Observation], n_of) -> float:
     w = np.array([o.contrast for o in group])
     return float(np.sum(w * np.array([n_of(o) @ o.foot for o in group])) / np.sum(w))
+
+
+def _foot_line(group: list[Observation], min_baseline_m: float = 0.5) -> tuple[float, float] | None:
+    """(the wall's normal azimuth from the line through its foot points, deg; the baseline, m), or None when the
+    feet span less than ``min_baseline_m``."""
+    feet = np.array([o.foot[:2] for o in group])
+    if len(feet) < 2:
+        return None
+    centred = feet - feet.mean(axis=0)
+    _, s, vt = np.linalg.svd(centred, full_matrices=False)
+    baseline = float(np.ptp(centred @ vt[0]))
+    if baseline < min_baseline_m:
+        return None
+    normal = np.array([-vt[0][1], vt[0][0]])
+    return math.degrees(math.atan2(normal[1], normal[0])), baseline
 
 
 def _box_yaw(walls: list[Observation]) -> float:
