@@ -101,3 +101,17 @@ def test_front_end_from_two_poses_fused_finds_all_four_walls():
             n = np.asarray(normal, dtype=np.float64)
             true_offset = float(n @ (np.abs(n) * c - T[:3, 3]))
             assert abs(walls[0].offset - true_offset) < 0.02
+
+
+def test_two_feet_on_one_wall_fix_the_yaw_better_than_either_window():
+    """Each window's wall normal is 1-1.5 deg off (the same way), its foot point exact: the line through the two
+    feet (2 m apart) gives the wall's direction, so the fused wall is right at a pose 4 m along it too."""
+    a, b = pose(1.0, 1.0, 0.5, 0.0), pose(3.0, 1.5, 0.5, 0.0)
+    fusion = LayoutFusion()
+    for T, err in ((a, 1.5), (b, 1.0)):
+        x, y = T[0, 3], T[1, 3]
+        n = np.array([math.sin(math.radians(err)), -math.cos(math.radians(err)), 0.0])   # towards y = 0
+        fusion.add(RoomLayout((Plane(WALL, tuple(n), float(y), contrast=10.0),), err % 90.0), T)
+    far = pose(5.0, 2.0, 0.5, 0.0)
+    (w,) = wall_towards(fusion.layout(far), far, (0, -1, 0))
+    assert abs(w.offset - 2.0) < 0.005 and float(w.n @ np.array([0.0, -1.0, 0.0])) > math.cos(math.radians(0.1))
