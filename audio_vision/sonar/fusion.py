@@ -11,12 +11,12 @@ arm of metres would turn into decimetres. So, in the odometry frame: the box's y
 circular mean (mod 90 deg) of every wall seen, each wall is put on the nearest box direction through its
 measured foot point, and walls of one direction whose offsets agree within ``match_m`` are one wall
 (contrast-weighted mean). A wall seen from poses at least 0.5 m apart along it has a line through its foot
-points: where there are such lines, the box's yaw is read off them instead (weighted by baseline squared). Floor and ceiling (the array is level) are their contrast-weighted mean offsets.
+points: where there are such lines, the box's yaw is read off them instead (weighted by baseline squared).
+Floor and ceiling (the array is level) are their contrast-weighted mean offsets.
 
-The robot drove through every pose it was
-added at, so a wall with one of those poses behind it (a body's or a multiple's echo taken for a wall in
-one window) is not the room's: of each direction the best-supported wall that has every pose in front of it
-is kept. Without odometry (pose None) the array is taken not to have moved.
+The robot drove through every pose it was added at, so a wall with one of those poses behind it (a body's or
+a multiple's echo taken for a wall in one window) is not the room's: of each direction the best-supported wall
+that has every pose in front of it is kept. Without odometry (pose None) the array is taken not to have moved.
 """
 from __future__ import annotations
 
@@ -78,37 +78,21 @@ class LayoutFusion:
         for label in (FLOOR, CEILING):
             out += self._clusters([o for o in obs if o.label == label], label, None)[:1]
         walls = [o for o in obs if o.label == WALL]
-        yaw = _box_yaw(walls) if walls else None
-        if yaw is None:
+        if not walls:
             return out, None
+        yaw = _mean_yaw_mod90([math.degrees(math.atan2(o.normal[1], o.normal[0])) for o in walls],
+                              [o.contrast for o in walls])
         # A wall seen from two poses gives two foot points on it: the line through them fixes its direction
         # far better than any window's yaw (millimetres over the baseline). Where there is such a line, the
         # box's yaw is re-read off the lines (weighted by baseline squared) and the walls re-placed on it.
-        lines = [line for k in range(4) for g in self._groups(walls, yaw, k) if (line := _foot_line(g))]
+        lines = [line for k in range(4) for g in self._group(_facing(walls, yaw, k), _along(yaw, k))
+                 if (line := _foot_line(g))]
         if lines:
-            w = np.array([b * b for _, b in lines])
-            ang = np.radians(4.0 * np.array([a for a, _ in lines]))
-            yaw = math.degrees(math.atan2(np.sum(w * np.sin(ang)), np.sum(w * np.cos(ang)))) / 4.0 % 90.0
+            yaw = _mean_yaw_mod90([a for a, _ in lines], [b * b for _, b in lines])
         for k in range(4):
-            n = horizontal(yaw + 90.0 * k)
-            side = [o for o in walls if float(o.normal @ n) > math.cos(math.radians(45.0))]
-            out += [f for f in self._clusters(side, WALL, n) if self._in_front_of_every_pose(f)][:1]
+            out += [f for f in self._clusters(_facing(walls, yaw, k), WALL, horizontal(yaw + 90.0 * k))
+                    if self._in_front_of_every_pose(f)][:1]
         return out, yaw
-
-    def _groups(self, walls: list[Observation], yaw: float, k: int) -> list[list[Observation]]:
-        """The walls of box direction k grouped by offset along it (as :meth:`_clusters`, without weights)."""
-        n = horizontal(yaw + 90.0 * k)
-        side = [o for o in walls if float(o.normal @ n) > math.cos(math.radians(45.0))]
-        groups: list[list[Observation]] = []
-        for o in sorted(side, key=lambda o: -o.contrast):
-            d = float(n @ o.foot)
-            for g in groups:
-                if abs(_mean_offset(g, lambda _: n) - d) <= self.match_m:
-                    g.append(o)
-                    break
-            else:
-                groups.append([o])
-        return groups
 
     def layout(self, pose: np.ndarray | None = None) -> RoomLayout:
         """The fused room in the array frame at ``pose``; a plane behind the array there is dropped."""
@@ -133,12 +117,10 @@ class LayoutFusion:
     def _in_front_of_every_pose(self, plane: 'FusedPlane', margin_m: float = 0.05) -> bool:
         return all(float(plane.normal @ p) < plane.offset + margin_m for p in self._positions)
 
-    def _clusters(self, obs: list[Observation], label: str, normal: np.ndarray | None) -> list[FusedPlane]:
-        """Observations of one plane direction grouped by offset (within ``match_m`` of the group's weighted
-        mean, strongest first), best supported first. ``normal``: the box direction the
-        walls are put on (None: the observations' own, floor and ceiling)."""
+    def _group(self, obs: list[Observation], n_of) -> list[list[Observation]]:
+        """Observations grouped by offset along ``n_of(o)`` (within ``match_m`` of the group's weighted mean),
+        strongest first."""
         groups: list[list[Observation]] = []
-        n_of = (lambda o: o.normal) if normal is None else (lambda o: normal)
         for o in sorted(obs, key=lambda o: -o.contrast):
             d = float(n_of(o) @ o.foot)
             for g in groups:
@@ -147,6 +129,14 @@ class LayoutFusion:
                     break
             else:
                 groups.append([o])
+        return groups
+
+    def _clusters(self, obs: list[Observation], label: str, normal: np.ndarray | None) -> list[FusedPlane]:
+        """Observations of one plane direction grouped by offset (within ``match_m`` of the group's weighted
+        mean, strongest first), best supported first. ``normal``: the box direction the
+        walls are put on (None: the observations' own, floor and ceiling)."""
+        n_of = (lambda o: o.normal) if normal is None else _along_normal(normal)
+        groups = self._group(obs, n_of)
         out = []
         for g in groups:
             n = normal if normal is not None else _unit(sum(o.normal * o.contrast for o in g))
@@ -174,9 +164,25 @@ def _foot_line(group: list[Observation], min_baseline_m: float = 0.5) -> tuple[f
     return math.degrees(math.atan2(normal[1], normal[0])), baseline
 
 
-def _box_yaw(walls: list[Observation]) -> float:
-    w = np.array([o.contrast for o in walls])
-    ang = np.array([4.0 * math.atan2(o.normal[1], o.normal[0]) for o in walls])
+def _facing(walls: list[Observation], yaw: float, k: int) -> list[Observation]:
+    """The walls whose normal lies within 45 deg of the box direction yaw + 90 k."""
+    n = horizontal(yaw + 90.0 * k)
+    return [o for o in walls if float(o.normal @ n) > math.cos(math.radians(45.0))]
+
+
+def _along(yaw: float, k: int):
+    return _along_normal(horizontal(yaw + 90.0 * k))
+
+
+def _along_normal(n: np.ndarray):
+    """``n_of`` for :meth:`LayoutFusion._group`: every observation measured along the one normal ``n``."""
+    return lambda _: n
+
+
+def _mean_yaw_mod90(azimuths_deg, weights) -> float:
+    """The weighted circular mean of azimuths modulo 90 deg (the box's four directions are one yaw)."""
+    w = np.asarray(weights, dtype=np.float64)
+    ang = np.radians(4.0 * np.asarray(azimuths_deg, dtype=np.float64))
     return math.degrees(math.atan2(np.sum(w * np.sin(ang)), np.sum(w * np.cos(ang)))) / 4.0 % 90.0
 
 
