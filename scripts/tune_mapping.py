@@ -34,8 +34,8 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from audio_vision.core.occupancy import GridConfig  # noqa: E402
 from audio_vision.core.pipeline import AudioToVision  # noqa: E402
+from audio_vision.mapping.occupancy import GridConfig  # noqa: E402
 from audio_vision.paths import source_commit  # noqa: E402
 from audio_vision.simulation.config import SimConfig  # noqa: E402
 from audio_vision.simulation.mapping import (DriveFrames, MapVariant, floor_plan_masks, fuse_drive,  # noqa: E402

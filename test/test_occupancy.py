@@ -1,13 +1,13 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Occupancy fusion core (audio_vision.core.occupancy): ray casting, log-odds, pose checks, evaluation."""
+"""Occupancy fusion core (audio_vision.mapping.occupancy): ray casting, log-odds, pose checks, evaluation."""
 import math
 
 import numpy as np
 import pytest
 
 from audio_vision.core.camera import PinholeCamera
-from audio_vision.core.occupancy import (GridConfig, OccupancyGrid2D, check_pose, iou, occupied_f1, pose_from_planar,
-                                         quaternion_pose)
+from audio_vision.mapping.occupancy import (GridConfig, OccupancyGrid2D, check_pose, iou, occupied_f1,
+                                            pose_from_planar, quaternion_pose)
 from audio_vision.simulation.geometry import camera_to_room
 
 CAM = PinholeCamera(32, 32, 90.0)

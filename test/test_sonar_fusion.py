@@ -109,7 +109,7 @@ def test_two_feet_on_one_wall_fix_the_yaw_better_than_either_window():
     a, b = pose(1.0, 1.0, 0.5, 0.0), pose(3.0, 1.5, 0.5, 0.0)
     fusion = LayoutFusion()
     for T, err in ((a, 1.5), (b, 1.0)):
-        x, y = T[0, 3], T[1, 3]
+        y = T[1, 3]
         n = np.array([math.sin(math.radians(err)), -math.cos(math.radians(err)), 0.0])   # towards y = 0
         fusion.add(RoomLayout((Plane(WALL, tuple(n), float(y), contrast=10.0),), err % 90.0), T)
     far = pose(5.0, 2.0, 0.5, 0.0)

@@ -1,12 +1,12 @@
 # SPDX-License-Identifier: Apache-2.0
 """occupancy_node: depth images (+ confidence) and poses in, a 2-D occupancy grid (nav_msgs/OccupancyGrid) out.
 
-Thin shell around :class:`audio_vision.core.occupancy.OccupancyGrid2D`. Subscribes ``depth/image`` and
+Thin shell around :class:`audio_vision.mapping.occupancy.OccupancyGrid2D`. Subscribes ``depth/image`` and
 ``depth/camera_info`` (reliable) and, with ``use_confidence``, ``depth/confidence`` and, with ``use_segmentation``,
 ``segmentation/image`` (mono8 class ids), each paired with the depth image by exact stamp (message_filters'
 ExactTime rule: a depth image waits for its companions, at most ``queue_size`` of them). With segmentation only
 pixels of the ``obstacle_classes`` mark occupied cells; floor and ceiling pixels only clear (see
-:mod:`audio_vision.core.occupancy`). The camera pose at the image stamp comes from TF (``map_frame_id`` -> the
+:mod:`audio_vision.mapping.occupancy`). The camera pose at the image stamp comes from TF (``map_frame_id`` -> the
 image's frame) where tf2_ros is importable and ``pose_source`` is auto or tf; otherwise from ``odom``
 (nav_msgs/Odometry of ``base_frame_id`` in ``map_frame_id``, the message nearest the image stamp within
 ``max_pose_age_s``) plus the mount pose of the array on the base (``mount_xyz``, ``mount_yaw``) and the fixed array
@@ -26,9 +26,9 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from audio_vision.core import codec
 from audio_vision.core.camera import BODY_TO_OPTICAL_QUATERNION
-from audio_vision.core.occupancy import (POSE_REJECT_REASONS, GridConfig, OccupancyGrid2D, check_pose,
-                                         pose_from_planar, quaternion_pose)
 from audio_vision.core.windowing import NS_PER_S
+from audio_vision.mapping.occupancy import (POSE_REJECT_REASONS, GridConfig, OccupancyGrid2D, check_pose,
+                                            pose_from_planar, quaternion_pose)
 from audio_vision.ros import conversions as conv
 from audio_vision.ros.node_utils import (Counters, Param, ShellNode, StartupError, declare_parameters,
                                          diagnostic_array, run_node)

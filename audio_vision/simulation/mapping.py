@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from audio_vision.core.occupancy import GridConfig, OccupancyGrid2D, iou, occupied_f1
+from audio_vision.mapping.occupancy import GridConfig, OccupancyGrid2D, iou, occupied_f1
 
 from .scene import Body
 from .trajectory import TrajectoryDrive
