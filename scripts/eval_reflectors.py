@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from audio_vision.core.camera import R_BODY_FROM_OPTICAL, body_pose
+from audio_vision.core.frames import R_BODY_FROM_OPTICAL, body_pose
 from audio_vision.dataset import DatasetReader
 from audio_vision.paths import cpu_model, publish_result, source_commit
 from audio_vision.sonar import LayoutEstimator

@@ -291,6 +291,6 @@ def test_launch_description_with_launch_ros():
 
 
 def test_launch_quaternion_is_the_body_to_optical_rotation():
-    from audio_vision.ros.conversions import BODY_TO_OPTICAL_QUATERNION
+    from audio_vision.core.frames import BODY_TO_OPTICAL_QUATERNION
     module = _load_launch_module()
     np.testing.assert_allclose([float(v) for v in module.BODY_TO_OPTICAL_QUATERNION], BODY_TO_OPTICAL_QUATERNION)

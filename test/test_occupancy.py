@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from audio_vision.core.camera import PinholeCamera
-from audio_vision.mapping.occupancy import (GridConfig, OccupancyGrid2D, check_pose, iou, occupied_f1,
-                                            pose_from_planar, quaternion_pose)
+from audio_vision.core.frames import planar_pose, quaternion_pose
+from audio_vision.mapping.occupancy import GridConfig, OccupancyGrid2D, check_pose, iou, occupied_f1
 from audio_vision.simulation.geometry import camera_to_room
 
 CAM = PinholeCamera(32, 32, 90.0)
@@ -87,7 +87,7 @@ def test_bad_poses_are_rejected_never_fused(T, reason):
 
 
 def test_stale_and_good_poses():
-    T = pose_from_planar(1.0, 2.0, 0.5, 0.3)
+    T = planar_pose(1.0, 2.0, 0.5, 0.3)
     assert check_pose(T, 0, 200_000_000, max_age_s=0.1) == 'stale'
     assert check_pose(T, 0, 50_000_000, max_age_s=0.1) is None
     q = (0.0, 0.0, math.sin(0.15), math.cos(0.15))

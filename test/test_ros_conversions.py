@@ -107,10 +107,10 @@ def test_point_cloud_round_trip():
 
 
 def test_static_transform_is_the_simulators_body_to_optical_rotation():
-    geometry = pytest.importorskip('audio_vision.simulation.geometry')
+    from audio_vision.core import frames
     t = conv.static_transform('audio_array', 'audio_camera_optical', 0)
     r = t.transform.rotation
-    np.testing.assert_allclose(conv.quaternion_to_matrix((r.x, r.y, r.z, r.w)), geometry.R_BODY_FROM_OPTICAL,
+    np.testing.assert_allclose(frames.quaternion_to_matrix((r.x, r.y, r.z, r.w)), frames.R_BODY_FROM_OPTICAL,
                                atol=1e-12)
     assert (t.header.frame_id, t.child_frame_id) == ('audio_array', 'audio_camera_optical')
 

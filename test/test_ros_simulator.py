@@ -18,7 +18,7 @@ from audio_vision.ros.node_utils import StartupError  # noqa: E402
 from audio_vision.ros.perception_node import PerceptionNode  # noqa: E402
 from audio_vision.ros.simulator_node import SimulatorNode  # noqa: E402
 from audio_vision.simulation.config import SimConfig  # noqa: E402
-from audio_vision.core.camera import R_BODY_FROM_OPTICAL  # noqa: E402
+from audio_vision.core.frames import R_BODY_FROM_OPTICAL, quaternion_to_matrix  # noqa: E402
 from audio_vision.simulation.simulator import Simulator  # noqa: E402
 from helpers import write_tiny_models  # noqa: E402
 
@@ -142,7 +142,7 @@ def test_static_tf_is_published_when_tf2_msgs_is_available():
     t = rec.get('/tf_static')[0][1].transforms[0]
     assert (t.header.frame_id, t.child_frame_id) == ('audio_array', 'audio_camera_optical')
     r = t.transform.rotation
-    np.testing.assert_allclose(conv.quaternion_to_matrix((r.x, r.y, r.z, r.w)), R_BODY_FROM_OPTICAL, atol=1e-12)
+    np.testing.assert_allclose(quaternion_to_matrix((r.x, r.y, r.z, r.w)), R_BODY_FROM_OPTICAL, atol=1e-12)
 
 
 @pytest.mark.parametrize('params, words', [

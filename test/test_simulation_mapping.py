@@ -52,7 +52,7 @@ def test_overrides_change_the_grid_and_missing_inputs_are_refused(drive_and_fram
 def test_an_extra_depth_source_is_fused_by_name_and_an_unknown_one_refused(drive_and_frames):
     """The sonar layout's depth (or any other source) rides along the frames as ``extra_depth``: the exact
     shell of the room (no bodies) maps the walls, and a name the frames lack is refused."""
-    from audio_vision.core.camera import body_pose
+    from audio_vision.core.frames import body_pose
     from audio_vision.sonar import render_layout, true_layout
     drive, frames = drive_and_frames
     size = drive.scene.room.size

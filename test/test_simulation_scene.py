@@ -7,7 +7,7 @@ import numpy as np
 
 from audio_vision.core.classes import DEFAULT_CLASS_TABLE
 from audio_vision.simulation import Scene, SimConfig, Simulator
-from audio_vision.core.camera import R_BODY_FROM_OPTICAL
+from audio_vision.core.frames import R_BODY_FROM_OPTICAL
 
 
 def test_same_seed_same_scene_and_json_round_trip():

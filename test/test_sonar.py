@@ -129,7 +129,7 @@ def test_an_unmeasured_wall_leaves_its_side_open_at_the_reach():
     """Without the wall the camera faces, the render stops at the open boundary (open_reach_m along that
     wall's normal): no floor runs to the horizon, what has no prior is NaN / 255 / confidence 0, and the
     pixels nearer than the missing wall are unchanged."""
-    from audio_vision.core.camera import R_BODY_FROM_OPTICAL
+    from audio_vision.core.frames import R_BODY_FROM_OPTICAL
     from audio_vision.simulation.render import render
     from audio_vision.simulation.scene import Scene
     sim_scene = Scene(room=_room((5.0, 4.0, 2.7)), robot_position=(1.3, 2.9, 0.7), robot_yaw=0.4)

@@ -16,8 +16,8 @@ from rosbags.typesys import Stores, get_typestore
 from audio_vision.bag import audio_common
 from audio_vision.core import codec
 from audio_vision.core.codec import (  # noqa: F401  (re-exported for the bag modules and tests)
-    BODY_TO_OPTICAL_QUATERNION, NS_PER_S, audio_samples, camera_matrix, depth_to_metres, image_to_array,
-    labels_to_array)
+    NS_PER_S, audio_samples, camera_matrix, depth_to_metres, image_to_array, labels_to_array)
+from audio_vision.core.frames import BODY_TO_OPTICAL_QUATERNION
 
 ENCODINGS = codec.IMAGE_ENCODINGS
 

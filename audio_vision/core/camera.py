@@ -7,24 +7,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Rotation from a REP 103 body frame (x forward, y left, z up) to the co-located REP 103 optical
-# frame (z forward, x right, y down), as the quaternion (x, y, z, w) of the optical frame in the
-# body frame. Used by the static TF of every publisher and bag writer.
-BODY_TO_OPTICAL_QUATERNION = (-0.5, 0.5, -0.5, 0.5)
-# The same rotation as a matrix: its columns are the optical-frame axes expressed in the body frame.
-R_BODY_FROM_OPTICAL = np.array([[0.0, 0.0, 1.0],
-                                [-1.0, 0.0, 0.0],
-                                [0.0, -1.0, 0.0]])
-R_BODY_FROM_OPTICAL.setflags(write=False)
-
-
-def body_pose(camera_pose: np.ndarray) -> np.ndarray:
-    """4 x 4 pose of the body (array) frame from that of its co-located optical frame (optical -> world)."""
-    T = np.array(camera_pose, dtype=np.float64)
-    T[:3, :3] = T[:3, :3] @ R_BODY_FROM_OPTICAL.T
-    return T
-
-
 # sensor_msgs/Image encoding -> (numpy dtype, channels), for the encodings this package reads/writes.
 IMAGE_ENCODINGS = {
     '32FC1': (np.float32, 1),

@@ -24,14 +24,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from audio_vision.core.camera import BODY_TO_OPTICAL_QUATERNION, IMAGE_ENCODINGS, image_pixels
+from audio_vision.core.camera import IMAGE_ENCODINGS, image_pixels
+from audio_vision.core.frames import BODY_TO_OPTICAL_QUATERNION
 from audio_vision.core.windowing import NS_PER_S, FrameError, FrameSpec, check_layout, check_samples
 
-__all__ = ['NS_PER_S', 'BODY_TO_OPTICAL_QUATERNION', 'IMAGE_ENCODINGS', 'split_ns', 'stamp_to_ns',
+__all__ = ['NS_PER_S', 'IMAGE_ENCODINGS', 'split_ns', 'stamp_to_ns',
            'header_stamp_to_ns', 'image_fields', 'image_to_array', 'audio_samples', 'PCM_SAMPLE_FORMATS',
            'PCM_CODINGS', 'PcmLayout', 'pcm_layout', 'check_pcm_layout', 'pcm_samples', 'pcm_bytes',
-           'depth_to_metres', 'labels_to_array', 'camera_info_fields', 'camera_matrix', 'transform_values',
-           'yaw_quaternion', 'quaternion_to_matrix']
+           'depth_to_metres', 'labels_to_array', 'camera_info_fields', 'camera_matrix', 'transform_values']
 
 
 # ---------------------------------------------------------------- stamps
@@ -264,40 +264,3 @@ def transform_values(translation=(0.0, 0.0, 0.0), rotation=BODY_TO_OPTICAL_QUATE
     if len(t) != 3 or len(q) != 4:
         raise ValueError(f'a transform needs 3 translation and 4 quaternion values, got {len(t)} and {len(q)}')
     return t, q
-
-
-def yaw_quaternion(yaw: float) -> tuple[float, float, float, float]:
-    """(x, y, z, w) of a rotation by ``yaw`` about z."""
-    return (0.0, 0.0, float(np.sin(yaw / 2.0)), float(np.cos(yaw / 2.0)))
-
-
-def quaternion_to_matrix(q) -> np.ndarray:
-    """(x, y, z, w) unit quaternion -> 3x3 rotation matrix."""
-    x, y, z, w = q
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-    ])
-
-
-def matrix_to_quaternion(R) -> tuple[float, float, float, float]:
-    """3x3 rotation matrix -> (x, y, z, w) unit quaternion, w >= 0 (the inverse of quaternion_to_matrix;
-    Shepperd's method: the largest of w, x, y, z is found first, so no branch divides by a small number)."""
-    R = np.asarray(R, dtype=np.float64)
-    t = np.trace(R)
-    k = int(np.argmax([t, R[0, 0], R[1, 1], R[2, 2]]))
-    if k == 0:
-        s = 2.0 * np.sqrt(1.0 + t)
-        q = (R[2, 1] - R[1, 2]) / s, (R[0, 2] - R[2, 0]) / s, (R[1, 0] - R[0, 1]) / s, 0.25 * s
-    elif k == 1:
-        s = 2.0 * np.sqrt(1.0 + R[0, 0] - R[1, 1] - R[2, 2])
-        q = 0.25 * s, (R[0, 1] + R[1, 0]) / s, (R[0, 2] + R[2, 0]) / s, (R[2, 1] - R[1, 2]) / s
-    elif k == 2:
-        s = 2.0 * np.sqrt(1.0 - R[0, 0] + R[1, 1] - R[2, 2])
-        q = (R[0, 1] + R[1, 0]) / s, 0.25 * s, (R[1, 2] + R[2, 1]) / s, (R[0, 2] - R[2, 0]) / s
-    else:
-        s = 2.0 * np.sqrt(1.0 - R[0, 0] - R[1, 1] + R[2, 2])
-        q = (R[0, 2] + R[2, 0]) / s, (R[1, 2] + R[2, 1]) / s, 0.25 * s, (R[1, 0] - R[0, 1]) / s
-    q = np.asarray(q) / np.linalg.norm(q)
-    return tuple(float(v) for v in (q if q[3] >= 0 else -q))

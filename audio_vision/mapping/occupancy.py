@@ -98,31 +98,6 @@ def check_pose(T, stamp_ns: int | None = None, reference_ns: int | None = None,
     return None
 
 
-def pose_from_planar(x: float, y: float, z: float, yaw: float) -> np.ndarray:
-    """4x4 pose of a frame at (x, y, z) rotated by ``yaw`` about z."""
-    c, s = math.cos(yaw), math.sin(yaw)
-    T = np.eye(4)
-    T[:2, :2] = [[c, -s], [s, c]]
-    T[:3, 3] = (x, y, z)
-    return T
-
-
-def quaternion_pose(position, quaternion) -> np.ndarray:
-    """4x4 pose from a position and an (x, y, z, w) quaternion (normalised here; a zero one gives NaN)."""
-    x, y, z, w = (float(v) for v in quaternion)
-    n = math.sqrt(x * x + y * y + z * z + w * w)
-    T = np.eye(4)
-    if not n > 0 or not math.isfinite(n):
-        T[:3, :3] = np.nan
-    else:
-        x, y, z, w = x / n, y / n, z / n, w / n
-        T[:3, :3] = [[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-                     [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-                     [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]]
-    T[:3, 3] = [float(v) for v in position]
-    return T
-
-
 class OccupancyGrid2D:
     """Log-odds occupancy grid fused from depth images (see the module docstring)."""
 

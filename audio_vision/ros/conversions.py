@@ -20,9 +20,8 @@ from std_msgs.msg import Header
 
 from audio_vision.core import codec
 from audio_vision.core.camera import image_pixels
-from audio_vision.core.codec import (  # noqa: F401  (re-exported: callers use them from here)
-    BODY_TO_OPTICAL_QUATERNION, IMAGE_ENCODINGS, NS_PER_S, matrix_to_quaternion, quaternion_to_matrix,
-    yaw_quaternion)
+from audio_vision.core.codec import IMAGE_ENCODINGS, NS_PER_S  # noqa: F401  (re-exported: callers use them from here)
+from audio_vision.core.frames import BODY_TO_OPTICAL_QUATERNION, matrix_to_quaternion, yaw_quaternion
 from audio_vision.core.windowing import FrameSpec
 
 ENCODINGS = IMAGE_ENCODINGS

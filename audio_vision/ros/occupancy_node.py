@@ -25,10 +25,9 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
 from audio_vision.core import codec
-from audio_vision.core.camera import BODY_TO_OPTICAL_QUATERNION
+from audio_vision.core.frames import BODY_TO_OPTICAL_QUATERNION, planar_pose, quaternion_pose
 from audio_vision.core.windowing import NS_PER_S
-from audio_vision.mapping.occupancy import (POSE_REJECT_REASONS, GridConfig, OccupancyGrid2D, check_pose,
-                                            pose_from_planar, quaternion_pose)
+from audio_vision.mapping.occupancy import POSE_REJECT_REASONS, GridConfig, OccupancyGrid2D, check_pose
 from audio_vision.ros import conversions as conv
 from audio_vision.ros.node_utils import (Counters, Param, ShellNode, StartupError, declare_parameters,
                                          diagnostic_array, run_node)
@@ -98,7 +97,7 @@ class OccupancyNode(ShellNode):
             raise StartupError("parameter 'pose_source' is 'tf' but tf2_ros is not importable; use odom")
         self.pose_source = 'tf' if p['pose_source'] == 'tf' or (p['pose_source'] == 'auto' and tf2_ros) else 'odom'
         # base -> array (mount) -> optical: the fixed part of the camera pose in odom mode
-        self._T_base_camera = (pose_from_planar(*p['mount_xyz'], p['mount_yaw'])
+        self._T_base_camera = (planar_pose(*p['mount_xyz'], p['mount_yaw'])
                                @ quaternion_pose((0.0, 0.0, 0.0), BODY_TO_OPTICAL_QUATERNION))
         self._K = None
         self._pending_depth: collections.OrderedDict[int, Image] = collections.OrderedDict()

@@ -9,33 +9,21 @@ Camera frame (`audio_camera_optical`): co-located with the array, REP 103 optica
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from audio_vision.core.camera import R_BODY_FROM_OPTICAL
+from audio_vision.core.frames import optical_pose, planar_pose
 
 from .config import ArrayConfig
 
 
-def rot_z(yaw: float) -> np.ndarray:
-    c, s = math.cos(yaw), math.sin(yaw)
-    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
-
-
 def array_to_room(position, yaw: float) -> np.ndarray:
     """4x4 pose of the array frame in the room frame."""
-    T = np.eye(4)
-    T[:3, :3] = rot_z(yaw)
-    T[:3, 3] = np.asarray(position, dtype=np.float64)
-    return T
+    return planar_pose(*(float(v) for v in position), yaw)
 
 
 def camera_to_room(position, yaw: float) -> np.ndarray:
     """4x4 pose of the optical frame in the room frame (REP 118 camera pose)."""
-    T = array_to_room(position, yaw)
-    T[:3, :3] = T[:3, :3] @ R_BODY_FROM_OPTICAL
-    return T
+    return optical_pose(array_to_room(position, yaw))
 
 
 def transform_points(T: np.ndarray, points: np.ndarray) -> np.ndarray:

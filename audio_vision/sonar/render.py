@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from audio_vision.core.camera import R_BODY_FROM_OPTICAL, PinholeCamera
+from audio_vision.core.camera import PinholeCamera
 from audio_vision.core.classes import ClassTable
+from audio_vision.core.frames import R_BODY_FROM_OPTICAL
 
 from .layout import CEILING, FLOOR, WALL, Plane, RoomLayout, horizontal
 

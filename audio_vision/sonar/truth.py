@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from audio_vision.core.camera import body_pose
+from audio_vision.core.frames import body_pose
 
 from .layout import CEILING, FLOOR, WALL, Plane, RoomLayout
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from audio_vision.core.camera import body_pose
+from audio_vision.core.frames import body_pose
 from audio_vision.dataset import DatasetReader
 from audio_vision.sonar import (LayoutEstimator, SonarConfig, layout_errors, render_layout, summarize_errors,
                                 true_layout)
