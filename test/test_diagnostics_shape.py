@@ -8,7 +8,7 @@ pytest.importorskip('diagnostic_msgs', reason='needs the ROS message packages: p
 
 from diagnostic_msgs.msg import DiagnosticStatus  # noqa: E402
 
-from audio_vision.ros.node_utils import TopicStatus  # noqa: E402
+from audio_vision.ros.diagnostics import TopicStatus  # noqa: E402
 
 NS = 1_000_000_000
 FREQUENCY_KEYS = ['Events in window', 'Events since startup', 'Duration of window (s)', 'Actual frequency (Hz)',

@@ -47,8 +47,7 @@ def test_frame_alignment_refused_values():
 
 
 def test_paced_loop_publishes_each_chunk_once_in_order_and_stops():
-    pytest.importorskip('rclpy', reason='node_utils needs rclpy')
-    from audio_vision.ros.node_utils import ChunkPacer, PacedLoop
+    from audio_vision.runtime.pacing import ChunkPacer, PacedLoop
     pacer = ChunkPacer(FS, 160, rate=10.0)                  # 1 ms chunks
     got, done = [], threading.Event()
 

@@ -179,7 +179,7 @@ def test_launched_perception_refuses_a_chirp_the_model_does_not_matched_filter(t
     shipped model and config/simulation.yaml, and refuses an edited chirp with a line saying what to do."""
     pytest.importorskip('rclpy', reason='perception_node needs rclpy: pip install -r requirements-ros.txt')
     from audio_vision.core.checkpoint import load_checkpoint
-    from audio_vision.ros.node_utils import StartupError
+    from audio_vision.ros.lifecycle import StartupError
     from audio_vision.ros.perception_node import check_chirp
     model = ROOT / 'models' / 'depth.pt'
     if not model.is_file():

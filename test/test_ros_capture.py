@@ -18,7 +18,7 @@ from audio_vision.ros import conversions as conv  # noqa: E402
 from audio_vision.ros.audio_capture_node import AudioCaptureNode  # noqa: E402
 from audio_vision.ros.audio_io import AdcClock, CaptureBuffer, ChirpPlayer, WavReader, find_device, pcm_to_float  # noqa: E402,E501
 from audio_vision.ros.graph import Graph, TopicRecorder  # noqa: E402
-from audio_vision.ros.node_utils import StartupError  # noqa: E402
+from audio_vision.ros.lifecycle import StartupError  # noqa: E402
 from audio_vision.ros.perception_node import PerceptionNode  # noqa: E402
 from helpers import write_tiny_models  # noqa: E402
 

@@ -15,7 +15,7 @@ from audio_vision.core.pipeline import AudioToVision  # noqa: E402
 from audio_vision.core.windowing import NS_PER_S  # noqa: E402
 from audio_vision.ros import conversions as conv  # noqa: E402
 from audio_vision.ros.graph import Graph, TopicRecorder  # noqa: E402
-from audio_vision.ros.node_utils import StartupError  # noqa: E402
+from audio_vision.ros.lifecycle import StartupError  # noqa: E402
 from audio_vision.ros.perception_node import PerceptionNode  # noqa: E402
 from helpers import write_tiny_models  # noqa: E402
 

@@ -11,7 +11,9 @@ from sensor_msgs.msg import Image  # noqa: E402
 from audio_vision.core.camera import PinholeCamera  # noqa: E402
 from audio_vision.core.windowing import NS_PER_S, FrameError, FrameSpec  # noqa: E402
 from audio_vision.ros import conversions as conv  # noqa: E402
-from audio_vision.ros.node_utils import ChunkPacer, LatencyStats, Param, RateMeter  # noqa: E402
+from audio_vision.ros.parameters import Param  # noqa: E402
+from audio_vision.runtime.pacing import ChunkPacer  # noqa: E402
+from audio_vision.runtime.stats import LatencyStats, RateMeter  # noqa: E402
 
 SPEC = FrameSpec(num_channels=3, sample_rate=16000, min_samples=8, max_samples=4096)
 

@@ -19,7 +19,7 @@ from audio_vision.core.classes import DEFAULT_CLASS_TABLE  # noqa: E402
 from audio_vision.core.windowing import NS_PER_S  # noqa: E402
 from audio_vision.ros import conversions as conv  # noqa: E402
 from audio_vision.ros.graph import Graph, TopicRecorder  # noqa: E402
-from audio_vision.ros.node_utils import StartupError  # noqa: E402
+from audio_vision.ros.lifecycle import StartupError  # noqa: E402
 from audio_vision.ros.perception_node import PerceptionNode  # noqa: E402
 from audio_vision.simulation.config import ArrayConfig  # noqa: E402
 from audio_vision.simulation.geometry import mic_positions  # noqa: E402

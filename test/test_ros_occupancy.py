@@ -21,7 +21,7 @@ from audio_vision.core.windowing import NS_PER_S  # noqa: E402
 from audio_vision.mapping.occupancy import GridConfig, OccupancyGrid2D  # noqa: E402
 from audio_vision.ros import conversions as conv  # noqa: E402
 from audio_vision.ros.graph import Graph, TopicRecorder  # noqa: E402
-from audio_vision.ros.node_utils import StartupError  # noqa: E402
+from audio_vision.ros.lifecycle import StartupError  # noqa: E402
 from audio_vision.ros.occupancy_node import OccupancyNode  # noqa: E402
 from audio_vision.simulation.geometry import camera_to_room  # noqa: E402
 

@@ -14,7 +14,7 @@ from audio_vision.core.windowing import NS_PER_S  # noqa: E402
 from audio_vision.paths import config_dir  # noqa: E402
 from audio_vision.ros import conversions as conv  # noqa: E402
 from audio_vision.ros.graph import Graph, TopicRecorder  # noqa: E402
-from audio_vision.ros.node_utils import StartupError  # noqa: E402
+from audio_vision.ros.lifecycle import StartupError  # noqa: E402
 from audio_vision.ros.perception_node import PerceptionNode  # noqa: E402
 from audio_vision.ros.simulator_node import SimulatorNode  # noqa: E402
 from audio_vision.simulation.config import SimConfig  # noqa: E402

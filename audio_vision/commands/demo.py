@@ -50,7 +50,7 @@ def add_arguments(parser):
 def run(args) -> int:
     if args.duration <= 0 or args.scenes < 1:
         raise UserError('--duration must be > 0 and --scenes >= 1')
-    from audio_vision.ros.node_utils import StartupError
+    from audio_vision.ros.lifecycle import StartupError
     check_model_array(args.model_dir, args.sim_config)
     try:
         result = run_demo(Path(args.out), args.duration, args.scenes, seed=args.seed, model_dir=args.model_dir,

@@ -63,7 +63,7 @@ def run(args) -> int:
     from rclpy.parameter import Parameter
 
     from audio_vision.ros.bag_player import BagPlayer
-    from audio_vision.ros.node_utils import StartupError
+    from audio_vision.ros.lifecycle import StartupError
 
     context = rclpy.Context()
     rclpy.init(context=context, **({} if args.domain_id is None else {'domain_id': args.domain_id}))

@@ -26,8 +26,11 @@ from audio_vision.core.windowing import NS_PER_S
 from audio_vision.paths import config_dir
 from audio_vision.ros import conversions as conv
 from audio_vision.ros.audio_io import PCM_SCALE, CaptureBuffer, ChirpPlayer, WavReader, find_device
-from audio_vision.ros.node_utils import (ChunkPacer, PacedLoop, Param, RateMeter, ShellNode, StartupError,
-                                         declare_parameters, diagnostic_array, run_node)
+from audio_vision.ros.diagnostics import diagnostic_array
+from audio_vision.ros.lifecycle import ShellNode, StartupError, run_node
+from audio_vision.ros.parameters import Param, declare_parameters
+from audio_vision.runtime.pacing import ChunkPacer, PacedLoop
+from audio_vision.runtime.stats import RateMeter
 
 NODE_NAME = 'audio_capture_node'
 

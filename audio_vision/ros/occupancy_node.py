@@ -29,8 +29,10 @@ from audio_vision.core.frames import BODY_TO_OPTICAL_QUATERNION, planar_pose, qu
 from audio_vision.core.windowing import NS_PER_S
 from audio_vision.mapping.occupancy import POSE_REJECT_REASONS, GridConfig, OccupancyGrid2D, check_pose
 from audio_vision.ros import conversions as conv
-from audio_vision.ros.node_utils import (Counters, Param, ShellNode, StartupError, declare_parameters,
-                                         diagnostic_array, run_node)
+from audio_vision.ros.diagnostics import diagnostic_array
+from audio_vision.ros.lifecycle import ShellNode, StartupError, run_node
+from audio_vision.ros.parameters import Param, declare_parameters
+from audio_vision.runtime.stats import Counters
 
 NODE_NAME = 'occupancy_node'
 REJECT_REASONS = POSE_REJECT_REASONS + ('no_camera_info', 'bad_image', 'no_confidence', 'no_segmentation')

@@ -35,9 +35,10 @@ from audio_vision.core.windowing import (ALIGNMENTS, DISCONTINUITY_REASONS, DROP
                                          NS_PER_S, FrameError, FrameSpec, Window, WindowAssembler)
 from audio_vision.paths import default_model_dir
 from audio_vision.ros import conversions as conv
-from audio_vision.ros.node_utils import (Counters, LatencyStats, Param, RateMeter, ShellNode, StartupError,
-                                         TopicStatus, declare_parameters, diagnostic_array, live_parameters,
-                                         run_node)
+from audio_vision.ros.diagnostics import TopicStatus, diagnostic_array
+from audio_vision.ros.lifecycle import ShellNode, StartupError, run_node
+from audio_vision.ros.parameters import Param, declare_parameters, live_parameters
+from audio_vision.runtime.stats import Counters, LatencyStats, RateMeter
 
 NODE_NAME = 'perception_node'
 MODALITIES = ('depth', 'segmentation')
@@ -295,7 +296,7 @@ class PerceptionNode(ShellNode):
             f'window {window / fs:g} s, hop {hop / fs:g} s, outputs {list(self.modalities)}')
 
     def _apply_parameters(self, changes: dict) -> None:
-        """Run-time parameter changes (validated by node_utils.live_parameters): take effect with the next
+        """Run-time parameter changes (validated by parameters.live_parameters): take effect with the next
         window. The depth/points publisher is created the first time publish_points is switched on."""
         params = {**self.params, **changes}
         if params['publish_points'] and 'depth' in self.modalities and 'points' not in self.pubs:

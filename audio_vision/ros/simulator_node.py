@@ -29,8 +29,9 @@ from audio_vision.core.classes import DEFAULT_CLASS_TABLE
 from audio_vision.core.windowing import NS_PER_S
 from audio_vision.paths import config_dir
 from audio_vision.ros import conversions as conv
-from audio_vision.ros.node_utils import (ChunkPacer, PacedLoop, Param, ShellNode, StartupError, declare_parameters,
-                                         run_node)
+from audio_vision.ros.lifecycle import ShellNode, StartupError, run_node
+from audio_vision.ros.parameters import Param, declare_parameters
+from audio_vision.runtime.pacing import ChunkPacer, PacedLoop
 
 NODE_NAME = 'simulator_node'
 
