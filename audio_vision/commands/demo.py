@@ -313,7 +313,9 @@ def write_mosaic(path: Path, rows, class_table) -> None:
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    titles = ('GT depth', 'layout depth (sonar)', 'predicted depth', 'GT segmentation', 'predicted segmentation')
+    titles = ('GT depth', 'layout depth (sonar; grey: no prior)', 'predicted depth', 'GT segmentation',
+              'predicted segmentation')
+    depth_cmap = matplotlib.colormaps['viridis'].with_extremes(bad='0.8')
     fig, axes = plt.subplots(max(1, len(rows)), 5, figsize=(12.5, 2.6 * max(1, len(rows))), squeeze=False)
     for r, (seed, gt_d, lay_d, pr_d, gt_s, pr_s) in enumerate(rows):
         vmax = float(np.nanmax(gt_d)) if np.isfinite(gt_d).any() else 1.0
@@ -330,11 +332,11 @@ def write_mosaic(path: Path, rows, class_table) -> None:
             if img is None:
                 ax.text(0.5, 0.5, 'no prediction', ha='center', va='center', transform=ax.transAxes)
             elif c < 3:
-                shown = ax.imshow(img, cmap='viridis', vmin=0.0, vmax=vmax)
+                shown = ax.imshow(np.ma.masked_invalid(img), cmap=depth_cmap, vmin=0.0, vmax=vmax)
             else:
                 ax.imshow(img)
         if shown is not None:            # one colour scale per row, in metres
-            fig.colorbar(shown, ax=list(axes[r, :3]), fraction=0.02, pad=0.01).set_label('depth (m)', fontsize=8)
+            fig.colorbar(shown, ax=axes[r, 2], fraction=0.046, pad=0.02).set_label('depth (m)', fontsize=8)
     handles = [matplotlib.patches.Patch(color=np.array(c.color) / 255, label=c.name) for c in class_table.classes]
     fig.legend(handles=handles, loc='lower center', ncol=len(handles), fontsize=8, frameon=False)
     fig.subplots_adjust(bottom=0.08 / max(1, len(rows)) + 0.02)

@@ -185,8 +185,9 @@ class LayoutOutput:
         self.outputs = 0
         self.unmeasured = Counters(('floor', 'ceiling', 'walls'))   # windows where that part was not found
         self.last_error: str | None = None
-        #: the latest layouts measured, (window end stamp ns, RoomLayout): for a consumer in the same process
-        self.recent: collections.deque = collections.deque(maxlen=64)
+        #: the latest layouts measured, (window end stamp ns, RoomLayout): for a consumer in the same process (the
+        #: demo scores them); 1024 windows are 4 min at the default hop, a few hundred kB
+        self.recent: collections.deque = collections.deque(maxlen=1024)
         self.queue = InferenceQueue(node._measure_layout, 1, 'perception_layout', on_error=node._layout_failed)
 
 
