@@ -65,8 +65,10 @@ class SonarConfig:
             lo, hi = getattr(self, name)
             if not 0 < lo < hi:
                 raise ValueError(f'{name} must be (min, max) with 0 < min < max, got {(lo, hi)}')
-        if 2 * self.wall_range_m[1] / self.speed_of_sound >= self.chirp_period_s:
-            raise ValueError('wall_range_m[1]: its round trip must be shorter than the chirp period')
+        for name in ('wall_range_m', 'reflector_range_m'):    # the beams' half-period gate (echoes.MatchedFilter)
+            if (2 * getattr(self, name)[1] + self.cfar_window_m) / self.speed_of_sound >= 0.45 * self.chirp_period_s:
+                raise ValueError(f'{name}[1]: its round trip (and the CFAR window) must fit in 45 % of the chirp '
+                                 'period (the beams scan the first half of it)')
         if len(self.speaker_position) != 3:
             raise ValueError(f'speaker_position must be [x, y, z], got {self.speaker_position}')
 

@@ -50,6 +50,14 @@ class MatchedFilter:
         self.period = period
         edges = np.linspace(0, len(band), cfg.explain_bands + 1).round().astype(int)
         self.band_slices = [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
+        # The beams only need the first half of the period (walls within wall_range_m: a round trip shorter
+        # than it; checked by SonarConfig): a half-period gate [-1/20, 9/20) of the period, circular, so the
+        # scan runs on half the bins and an inverse FFT of half the length.
+        self.beam_length = period // 2
+        self.beam_lead = period // 20                 # samples before the emission kept (the CFAR's neighbours)
+        beam_freqs = np.fft.fftfreq(self.beam_length, 1.0 / fs)
+        self.beam_bins = np.flatnonzero((beam_freqs >= cfg.chirp_f_start) & (beam_freqs < cfg.chirp_f_end))
+        self.beam_freqs = beam_freqs[self.beam_bins]                 # (F', ) Hz, the steering's grid
 
     def fold(self, audio: np.ndarray) -> np.ndarray:
         """(C, N) -> (C, period): the periods of the window summed (each holds every echo of one chirp)."""
@@ -67,11 +75,13 @@ class MatchedFilter:
         return spec * self.filter
 
     def analytic(self, spectrum: np.ndarray) -> np.ndarray:
-        """(C, F) in-band spectrum -> (C, period * upsample) analytic signal (its modulus is the envelope)."""
+        """(C, F) in-band spectrum -> (C, period * upsample) analytic signal (its modulus is the envelope), in
+        single precision: it is sampled and summed, never subtracted (the explained echoes are subtracted from
+        the double-precision spectrum), and the upsampled inverse FFTs are most of the front-end's FFT time."""
         up = self.cfg.upsample
-        full = np.zeros(spectrum.shape[:-1] + (self.period * up,), dtype=np.complex128)
-        full[..., self.bins] = spectrum
-        return sfft.ifft(full, axis=-1) * (2.0 * up)
+        full = np.zeros(spectrum.shape[:-1] + (self.period * up,), dtype=np.complex64)
+        full[..., self.bins] = spectrum * (2.0 * up)
+        return sfft.ifft(full, axis=-1)
 
 
 def image_of(point: np.ndarray, normal: np.ndarray, offset: float) -> np.ndarray:
@@ -158,7 +168,7 @@ class EchoField:
 
     @signal.setter
     def signal(self, value: np.ndarray) -> None:
-        self._signal, self._envelope = value, None
+        self._signal, self._envelope, self._beam_spectrum = value, None, None
 
     def explain(self, images: np.ndarray) -> np.ndarray:
         """Remove the arrivals of the images (K, 3) from the field (least squares per mic, jointly so that
@@ -195,14 +205,21 @@ class EchoField:
         return amps
 
     def beams(self, steering: np.ndarray) -> np.ndarray:
-        """(D, C, F) far-field steering (:func:`far_field_steering`) -> (D, period) modulus of the
-        delay-and-sum beams of the analytic signal at the sample rate: sample k holds arrivals k / fs after
-        the emission. A coarse, fast scan (the 0.2 m array's near field is ignored); candidates found in it
-        are refined with :meth:`score`."""
-        spec = self.spectrum * self._emission_phase[None]                               # emission at t = 0
-        full = np.zeros((steering.shape[0], self.mf.period), dtype=np.complex128)
-        full[:, self.mf.bins] = np.einsum('dcf,cf->df', steering, spec)
-        return np.abs(sfft.ifft(full, axis=-1)) * (2.0 / len(self.mics))
+        """(D, C, F') far-field steering on the beam grid (:func:`far_field_steering` at ``mf.beam_freqs``) ->
+        (D, beam_length) modulus of the delay-and-sum beams of the analytic signal at the sample rate over the
+        half-period gate: sample k holds arrivals k / fs after the emission (circular: the last
+        ``beam_lead`` samples are the ones just before it). A coarse, fast scan (the 0.2 m array's near field
+        is ignored); candidates found in it are refined with :meth:`score`."""
+        mf = self.mf
+        if self._beam_spectrum is None:
+            full = np.zeros((len(self.mics), mf.period), dtype=np.complex128)
+            full[:, mf.bins] = self.spectrum * self._emission_phase[None]                 # emission at t = 0
+            timed = sfft.ifft(full, axis=-1)
+            gated = np.concatenate([timed[:, :mf.beam_length - mf.beam_lead], timed[:, -mf.beam_lead:]], axis=1)
+            self._beam_spectrum = sfft.fft(gated, axis=-1)[:, mf.beam_bins]                # (C, F')
+        out = np.zeros((steering.shape[0], mf.beam_length), dtype=np.complex128)
+        out[:, mf.beam_bins] = np.einsum('dcf,cf->df', steering, self._beam_spectrum)
+        return np.abs(sfft.ifft(out, axis=-1)) * (2.0 / len(self.mics))
 
 
 def far_field_steering(directions: np.ndarray, mics: np.ndarray, freqs: np.ndarray, c: float) -> np.ndarray:

@@ -115,7 +115,7 @@ class LayoutEstimator:
         # An array without vertical aperture hears up and down alike: it cannot tell floor from ceiling.
         self.vertical_aperture = float(np.ptp(self.mics[:, 2]))
         self.azimuths = np.arange(0.0, 360.0, cfg.azimuth_step_deg)
-        freqs, c = self.matched_filter.freqs, cfg.speed_of_sound
+        freqs, c = self.matched_filter.beam_freqs, cfg.speed_of_sound
         self.azimuth_steering = far_field_steering(horizontal(self.azimuths), self.mics, freqs, c)
         self.speaker = np.asarray(cfg.speaker_position, dtype=np.float64)
         sphere = fibonacci_sphere(cfg.reflector_directions)
