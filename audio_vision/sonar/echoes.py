@@ -20,6 +20,7 @@ import scipy.fft as sfft
 from audio_vision.core.chirp import chirp_pulse
 
 from .config import SonarConfig
+from .kernels import arrival_phases, backproject_coherent, backproject_incoherent
 
 
 class MatchedFilter:
@@ -38,7 +39,8 @@ class MatchedFilter:
         taper = np.sin(np.pi * (freqs[band] - cfg.chirp_f_start) / (cfg.chirp_f_end - cfg.chirp_f_start)) ** 2
         spectrum = np.fft.rfft(pulse, period)[band]
         self.bins = band                                       # (F,) rfft bins kept
-        self.freqs = freqs[band]                               # (F,) Hz
+        self.freqs = freqs[band]                               # (F,) Hz, a uniform grid
+        self.freq_step = fs / period                           # Hz between bins
         self.pulse_spectrum = spectrum                         # (F,) the ideal chirp as emitted
         self.filter = (np.conj(spectrum) * taper / len(pulse)).astype(np.complex128)
         if calibration is not None:            # a measured speaker (sonar/calibration.py) equalised away
@@ -102,7 +104,7 @@ class EchoField:
     def __init__(self, mf: MatchedFilter, mics: np.ndarray, audio: np.ndarray):
         cfg = mf.cfg
         self.mf, self.cfg = mf, cfg
-        self.mics = np.asarray(mics, dtype=np.float64).reshape(-1, 3)
+        self.mics = np.ascontiguousarray(np.asarray(mics, dtype=np.float64).reshape(-1, 3))
         self.speaker = np.asarray(cfg.speaker_position, dtype=np.float64)
         self._mic_sq = np.einsum('ci,ci->c', self.mics, self.mics)
         spectrum = mf(audio)                                                     # (C, F)
@@ -140,21 +142,23 @@ class EchoField:
         sharp direction, sidelobes ~1/sqrt(C)) or not (sum of moduli: a smooth range profile whose peak a
         parabola places to a fraction of a millimetre)."""
         images = np.asarray(images, dtype=np.float64)
-        return self._score_at(self.delays(images.reshape(-1, 3)), coherent).reshape(images.shape[:-1])
+        flat = np.ascontiguousarray(images.reshape(-1, 3))
+        return self._score_at(flat, np.zeros(len(flat)), coherent).reshape(images.shape[:-1])
 
     def score_points(self, points: np.ndarray, coherent: bool = True) -> np.ndarray:
         """(..., 3) point scatterers (a body, an edge: what no plane explains) -> (...) as :meth:`score`, for the
         path speaker -> point -> mic."""
         points = np.asarray(points, dtype=np.float64)
-        flat = points.reshape(-1, 3)
-        out = np.linalg.norm(flat - self.speaker, axis=1)[:, None] / self.cfg.speed_of_sound
-        return self._score_at(self.delays(flat) + out, coherent).reshape(points.shape[:-1])
+        flat = np.ascontiguousarray(points.reshape(-1, 3))
+        out = np.linalg.norm(flat - self.speaker, axis=1) / self.cfg.speed_of_sound
+        return self._score_at(flat, out, coherent).reshape(points.shape[:-1])
 
-    def _score_at(self, delays: np.ndarray, coherent: bool) -> np.ndarray:
-        """(K, C) arrival times after emission -> (K,) mean over mics of the signal (or envelope) there."""
-        idx = (delays + self.t_e) * self.rate
+    def _score_at(self, points: np.ndarray, extra_s: np.ndarray, coherent: bool) -> np.ndarray:
+        """(K, 3) points whose arrival at each mic is its distance / c + ``extra_s`` (K,) after the emission
+        -> (K,) mean over mics of the signal (or envelope) there (sonar/kernels.py)."""
+        project = backproject_coherent if coherent else backproject_incoherent
         rows = self.signal if coherent else self.envelope
-        return np.abs(_sample(rows, idx).sum(axis=1)) / len(self.mics)
+        return project(rows, self.mics, points, extra_s, self.t_e, float(self.rate), 1.0 / self.cfg.speed_of_sound)
 
     @property
     def envelope(self) -> np.ndarray:
@@ -188,10 +192,10 @@ class EchoField:
         differs from mic to mic); otherwise one amplitude for all mics (an echo: the same wave at every mic), so an
         arrival removes only what lines up with its delays across the array and not another echo of nearly the same
         range from another direction, which a per-mic amplitude would absorb."""
-        g = self.mf.template[None, None]                                                          # (1, 1, F)
-        phase = np.exp(-2j * np.pi * self.mf.freqs[None, None] * (self.t_e + delays)[..., None])  # (C, K, F)
-        basis = g * phase                                                                         # (C, K, F)
-        c, k, _ = basis.shape
+        mf = self.mf
+        c, k = delays.shape
+        phase = arrival_phases(mf.freqs[0], mf.freq_step, len(mf.freqs), (self.t_e + delays).ravel())
+        basis = mf.template * phase.reshape(c, k, -1)                                              # (C, K, F)
         amps = np.zeros((c, k, len(self.mf.band_slices)), dtype=np.complex128)
         for b, sl in enumerate(self.mf.band_slices):
             part = basis[..., sl]
