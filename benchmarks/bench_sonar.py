@@ -69,7 +69,7 @@ def doa_peers(reader: DatasetReader, estimator: LayoutEstimator, n: int, max_ran
         truth = true_layout(item['camera_pose'], item['room_size'])
         layout = estimator.estimate(item['audio'])
         f = estimator.field(item['audio'])                          # direct path removed, nothing else
-        signal = f.mf.analytic(f.spectrum).real                    # (C, L) compressed, at fs x upsample
+        signal = f.signal.real                   # (C, L) compressed, at fs x upsample, the emission at sample 0
         half = int(round(gate_s * f.rate))
         for wall in truth.get(WALL):
             if wall.offset > max_range_m:
@@ -78,7 +78,7 @@ def doa_peers(reader: DatasetReader, estimator: LayoutEstimator, n: int, max_ran
                         and abs(distance_along(w, wall.n) - wall.offset) <= 0.3]
             if measured:
                 errors['front_end'].append(min(angle_deg(w.n, wall.n) for w in measured))
-            arrival = f.t_e + f.delays(image_of(estimator.speaker, wall.n, wall.offset)[None])[0].mean()
+            arrival = f.delays(image_of(estimator.speaker, wall.n, wall.offset)[None])[0].mean()
             centre = int(round(arrival * f.rate))
             gated = np.take(signal, np.arange(centre - half, centre + half), axis=1, mode='wrap')   # (C, 2 half)
             frames = np.lib.stride_tricks.sliding_window_view(gated, nfft, axis=1)[:, ::nfft // 4]  # (C, S, nfft)

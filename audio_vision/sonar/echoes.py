@@ -14,6 +14,8 @@ Times are measured from the direct path, so a playback-to-capture latency of the
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import scipy.fft as sfft
 
@@ -40,26 +42,28 @@ class MatchedFilter:
         spectrum = np.fft.rfft(pulse, period)[band]
         self.bins = band                                       # (F,) rfft bins kept
         self.freqs = freqs[band]                               # (F,) Hz, a uniform grid
-        self.freq_step = fs / period                           # Hz between bins
         self.pulse_spectrum = spectrum                         # (F,) the ideal chirp as emitted
         self.filter = (np.conj(spectrum) * taper / len(pulse)).astype(np.complex128)
         if calibration is not None:            # a measured speaker (sonar/calibration.py) equalised away
             calibration.check(cfg)
             g = calibration.on(self.freqs)
             self.filter *= np.conj(g) / (np.abs(g) ** 2 + 0.01 * np.mean(np.abs(g) ** 2))
-        #: the compressed pulse (zero-phase) as spectrum: what one arrival of unit amplitude looks like
-        self.template = (np.abs(spectrum) ** 2 * taper / len(pulse)).astype(np.float64)
         self.period = period
-        edges = np.linspace(0, len(band), cfg.explain_bands + 1).round().astype(int)
-        self.band_slices = [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
-        # The beams only need the first half of the period (walls within wall_range_m: a round trip shorter
-        # than it; checked by SonarConfig): a half-period gate [-1/20, 9/20) of the period, circular, so the
-        # scan runs on half the bins and an inverse FFT of half the length.
-        self.beam_length = period // 2
-        self.beam_lead = period // 20                 # samples before the emission kept (the CFAR's neighbours)
-        beam_freqs = np.fft.fftfreq(self.beam_length, 1.0 / fs)
-        self.beam_bins = np.flatnonzero((beam_freqs >= cfg.chirp_f_start) & (beam_freqs < cfg.chirp_f_end))
-        self.beam_freqs = beam_freqs[self.beam_bins]                 # (F', ) Hz, the steering's grid
+        #: the full period's grid (the emission time and the direct path are found and removed on it)
+        self.full = SpectrumGrid.on(fs, period, band, spectrum, taper, len(pulse), cfg.explain_bands)
+        # Every echo the front-end measures comes back within the first half of the period (walls within
+        # wall_range_m, reflectors within reflector_range_m: SonarConfig checks their round trips), so once the
+        # direct path is removed the field is gated to [-1/20, 9/20) of the period around the emission
+        # (circular: the lead holds the CFAR's neighbours of the nearest ranges) and lives on the in-band bins of
+        # that half-period: half the bins to explain echoes on, inverse FFTs of half the length.
+        self.gate_length = period // 2
+        self.gate_lead = period // 20                       # samples before the emission kept
+        gate_freqs = np.fft.fftfreq(self.gate_length, 1.0 / fs)
+        gate_band = np.flatnonzero((gate_freqs >= cfg.chirp_f_start) & (gate_freqs < cfg.chirp_f_end))
+        gate_taper = np.sin(np.pi * (gate_freqs[gate_band] - cfg.chirp_f_start)
+                            / (cfg.chirp_f_end - cfg.chirp_f_start)) ** 2
+        self.gate = SpectrumGrid.on(fs, self.gate_length, gate_band, np.fft.fft(pulse, self.gate_length)[gate_band],
+                                    gate_taper, len(pulse), cfg.explain_bands)
 
     def fold(self, audio: np.ndarray) -> np.ndarray:
         """(C, N) -> (C, period): the periods of the window summed (each holds every echo of one chirp)."""
@@ -76,14 +80,45 @@ class MatchedFilter:
         spec = sfft.rfft(folded, axis=-1)[..., self.bins]
         return spec * self.filter
 
-    def analytic(self, spectrum: np.ndarray) -> np.ndarray:
-        """(C, F) in-band spectrum -> (C, period * upsample) analytic signal (its modulus is the envelope), in
-        single precision: it is sampled and summed, never subtracted (the explained echoes are subtracted from
-        the double-precision spectrum), and the upsampled inverse FFTs are most of the front-end's FFT time."""
+    def analytic(self, spectrum: np.ndarray, grid: 'SpectrumGrid | None' = None) -> np.ndarray:
+        """(C, F) in-band spectrum on ``grid`` (the full period's by default) -> (C, grid.length * upsample)
+        analytic signal (its modulus is the envelope), in single precision: it is sampled and summed, never
+        subtracted (the explained echoes are subtracted from the double-precision spectrum), and the upsampled
+        inverse FFTs are most of the front-end's FFT time."""
+        grid = self.full if grid is None else grid
         up = self.cfg.upsample
-        full = np.zeros(spectrum.shape[:-1] + (self.period * up,), dtype=np.complex64)
-        full[..., self.bins] = spectrum * (2.0 * up)
+        full = np.zeros(spectrum.shape[:-1] + (grid.length * up,), dtype=np.complex64)
+        full[..., grid.bins] = spectrum * (2.0 * up)
         return sfft.ifft(full, axis=-1)
+
+    def gated(self, spectrum: np.ndarray, t_e: float) -> np.ndarray:
+        """(C, F) spectrum on the full period's grid, emission at ``t_e`` -> (C, F') on the gate's grid, emission
+        at t = 0: the half-period [-lead, length - lead) around the emission, circular."""
+        full = np.zeros((spectrum.shape[0], self.period), dtype=np.complex128)
+        full[:, self.full.bins] = spectrum * np.exp(2j * np.pi * self.full.freqs * t_e)[None]   # emission at t = 0
+        timed = sfft.ifft(full, axis=-1)
+        kept = np.concatenate([timed[:, :self.gate_length - self.gate_lead], timed[:, -self.gate_lead:]], axis=1)
+        return sfft.fft(kept, axis=-1)[:, self.gate.bins]
+
+
+@dataclass(frozen=True)
+class SpectrumGrid:
+    """The in-band bins of one FFT length, and what a unit arrival (the compressed pulse) looks like on them."""
+
+    length: int                      # FFT length, samples at the sample rate
+    bins: np.ndarray                 # (F,) bins kept
+    freqs: np.ndarray                # (F,) Hz, a uniform grid
+    step: float                      # Hz between bins
+    template: np.ndarray             # (F,) the compressed pulse (zero-phase): one arrival of unit amplitude
+    band_slices: tuple[slice, ...]   # sub-bands with their own amplitude when an echo is explained away
+
+    @classmethod
+    def on(cls, fs: int, length: int, bins: np.ndarray, pulse_spectrum: np.ndarray, taper: np.ndarray,
+           pulse_length: int, bands: int) -> 'SpectrumGrid':
+        freqs = np.fft.fftfreq(length, 1.0 / fs)[bins]
+        edges = np.linspace(0, len(bins), bands + 1).round().astype(int)
+        return cls(length, bins, freqs, fs / length, (np.abs(pulse_spectrum) ** 2 * taper / pulse_length),
+                   tuple(slice(a, b) for a, b in zip(edges[:-1], edges[1:])))
 
 
 def image_of(point: np.ndarray, normal: np.ndarray, offset: float) -> np.ndarray:
@@ -95,10 +130,12 @@ def image_of(point: np.ndarray, normal: np.ndarray, offset: float) -> np.ndarray
 
 
 class EchoField:
-    """The matched-filtered window of one stream position, direct path removed, ready to score images.
+    """The matched-filtered window of one stream position, direct path removed, gated around the emission,
+    ready to score images.
 
-    ``spectrum`` (C, F): the matched filter's output; ``mics`` (C, 3); ``t_e``: the emission time
-    within the period (s), from the direct path.
+    ``spectrum`` (C, F'): the matched filter's output on the gate's grid (``mf.gate``), the emission at t = 0;
+    ``signal`` (C, L) its analytic signal at ``rate``; ``mics`` (C, 3); ``t_e``: the emission time within the
+    period (s), from the direct path.
     """
 
     def __init__(self, mf: MatchedFilter, mics: np.ndarray, audio: np.ndarray):
@@ -107,28 +144,29 @@ class EchoField:
         self.mics = np.ascontiguousarray(np.asarray(mics, dtype=np.float64).reshape(-1, 3))
         self.speaker = np.asarray(cfg.speaker_position, dtype=np.float64)
         self._mic_sq = np.einsum('ci,ci->c', self.mics, self.mics)
-        spectrum = mf(audio)                                                     # (C, F)
+        spectrum = mf(audio)                                                     # (C, F) full period
         if spectrum.shape[0] != len(self.mics):
             raise ValueError(f'audio has {spectrum.shape[0]} channels, the array {len(self.mics)} mics')
         self.rate = cfg.sample_rate * cfg.upsample                               # envelope samples / s
-        self.length = mf.period * cfg.upsample
         self.direct_delays = np.linalg.norm(self.mics - self.speaker, axis=1) / cfg.speed_of_sound  # (C,)
         self.t_e = self._emission_time(np.abs(mf.analytic(spectrum)))
-        self._emission_phase = np.exp(2j * np.pi * mf.freqs * self.t_e)                # moves t_e to t = 0
-        self.direct_amplitude = self._remove(spectrum, self.direct_delays[:, None])
-        self.spectrum = spectrum                                                 # direct path removed
-        self.signal = mf.analytic(spectrum)                                      # (C, L) complex
+        self.direct_amplitude = _remove(spectrum, self.t_e + self.direct_delays[:, None], mf.full, per_mic=True)
+        self.spectrum = mf.gated(spectrum, self.t_e)                             # (C, F') direct path removed
+        self.signal = mf.analytic(self.spectrum, mf.gate)                        # (C, L) complex
+        # An arrival later than this has wrapped into the gate's lead: never explained there.
+        self.latest_s = (mf.gate_length - mf.gate_lead) / cfg.sample_rate
 
     def _emission_time(self, env: np.ndarray) -> float:
         """Emission time (s within the period) that best aligns the direct arrivals: the lag maximising
         the sum of each mic's envelope at its geometric direct delay, refined by a parabola."""
+        length = env.shape[-1]
         shifts = self.direct_delays * self.rate
-        total = np.zeros(self.length)
-        grid = np.arange(self.length, dtype=np.float64)
+        total = np.zeros(length)
+        grid = np.arange(length, dtype=np.float64)
         for m, s in enumerate(shifts):
             total += _sample(env[m], grid + s)
         k = int(np.argmax(total))
-        return ((k + parabola_offset(total, k, circular=True)) / self.rate) % (self.length / self.rate)
+        return ((k + parabola_offset(total, k, circular=True)) / self.rate) % (length / self.rate)
 
     def delays(self, images: np.ndarray) -> np.ndarray:
         """(K, 3) image positions -> (K, C) arrival times after emission, s."""
@@ -158,7 +196,7 @@ class EchoField:
         -> (K,) mean over mics of the signal (or envelope) there (sonar/kernels.py)."""
         project = backproject_coherent if coherent else backproject_incoherent
         rows = self.signal if coherent else self.envelope
-        return project(rows, self.mics, points, extra_s, self.t_e, float(self.rate), 1.0 / self.cfg.speed_of_sound)
+        return project(rows, self.mics, points, extra_s, float(self.rate), 1.0 / self.cfg.speed_of_sound)
 
     @property
     def envelope(self) -> np.ndarray:
@@ -172,58 +210,58 @@ class EchoField:
 
     @signal.setter
     def signal(self, value: np.ndarray) -> None:
-        self._signal, self._envelope, self._beam_spectrum = value, None, None
+        self._signal, self._envelope = value, None
 
     def explain(self, images: np.ndarray) -> np.ndarray:
-        """Remove the arrivals of the images (K, 3) from the field (least squares per mic, jointly so that
-        overlapping arrivals share their energy); returns their complex amplitudes (C, K, bands)."""
+        """Remove the arrivals of the images (K, 3) from the field (least squares, jointly so that overlapping
+        arrivals share their energy; one amplitude for all mics unless ``explain_per_mic``); returns their
+        complex amplitudes (C or 1, K, bands). An image whose arrival falls beyond the gate (a far corner's) is
+        not in the field and is left out (its amplitude 0)."""
         images = np.asarray(images, dtype=np.float64).reshape(-1, 3)
-        if not len(images):
-            return np.zeros((len(self.mics), 0), dtype=np.complex128)
-        amps = self._remove(self.spectrum, self.delays(images).T, per_mic=self.cfg.explain_per_mic)
-        self.signal = self.mf.analytic(self.spectrum)
-        return amps
-
-    def _remove(self, spectrum: np.ndarray, delays: np.ndarray, per_mic: bool = True) -> np.ndarray:
-        """Subtract arrivals at ``t_e + delays`` (C, K) of the compressed pulse from ``spectrum`` in place,
-        amplitudes by least squares, one complex amplitude per arrival and sub-band (``explain_bands``: a surface
-        reflects each band differently, and a single amplitude would leave the difference behind as a false echo);
-        returns the amplitudes (C, K, B). ``per_mic``: each mic its own amplitudes (the direct path: its near field
-        differs from mic to mic); otherwise one amplitude for all mics (an echo: the same wave at every mic), so an
-        arrival removes only what lines up with its delays across the array and not another echo of nearly the same
-        range from another direction, which a per-mic amplitude would absorb."""
-        mf = self.mf
-        c, k = delays.shape
-        phase = arrival_phases(mf.freqs[0], mf.freq_step, len(mf.freqs), (self.t_e + delays).ravel())
-        basis = mf.template * phase.reshape(c, k, -1)                                              # (C, K, F)
-        amps = np.zeros((c, k, len(self.mf.band_slices)), dtype=np.complex128)
-        for b, sl in enumerate(self.mf.band_slices):
-            part = basis[..., sl]
-            gram = np.einsum('ckf,clf->ckl', part.conj(), part)                                 # (C, K, K)
-            rhs = np.einsum('ckf,cf->ck', part.conj(), spectrum[:, sl])
-            if not per_mic:
-                gram, rhs = gram.sum(axis=0, keepdims=True), rhs.sum(axis=0, keepdims=True)
-            gram += 1e-9 * np.trace(gram, axis1=1, axis2=2).real[:, None, None] / k * np.eye(k)
-            amps[..., b] = np.linalg.solve(gram, rhs[..., None])[..., 0]
-            spectrum[:, sl] -= np.einsum('ck,ckf->cf', amps[..., b], part)
+        delays = self.delays(images).T                                            # (C, K)
+        inside = np.flatnonzero(delays.max(axis=0) < self.latest_s)
+        rows = 1 if not self.cfg.explain_per_mic else len(self.mics)
+        amps = np.zeros((rows, len(images), len(self.mf.gate.band_slices)), dtype=np.complex128)
+        if len(inside):
+            amps[:, inside] = _remove(self.spectrum, delays[:, inside], self.mf.gate, per_mic=self.cfg.explain_per_mic)
+            self.signal = self.mf.analytic(self.spectrum, self.mf.gate)
         return amps
 
     def beams(self, steering: np.ndarray) -> np.ndarray:
-        """(D, C, F') far-field steering on the beam grid (:func:`far_field_steering` at ``mf.beam_freqs``) ->
-        (D, beam_length) modulus of the delay-and-sum beams of the analytic signal at the sample rate over the
-        half-period gate: sample k holds arrivals k / fs after the emission (circular: the last
-        ``beam_lead`` samples are the ones just before it). A coarse, fast scan (the 0.2 m array's near field
-        is ignored); candidates found in it are refined with :meth:`score`."""
+        """(D, C, F') far-field steering on the gate's grid (:func:`far_field_steering` at ``mf.gate.freqs``) ->
+        (D, gate_length) modulus of the delay-and-sum beams of the analytic signal at the sample rate over the
+        gate: sample k holds arrivals k / fs after the emission (circular: the last ``gate_lead`` samples are the
+        ones just before it). A coarse, fast scan (the 0.2 m array's near field is ignored); candidates found in
+        it are refined with :meth:`score`."""
         mf = self.mf
-        if self._beam_spectrum is None:
-            full = np.zeros((len(self.mics), mf.period), dtype=np.complex128)
-            full[:, mf.bins] = self.spectrum * self._emission_phase[None]                 # emission at t = 0
-            timed = sfft.ifft(full, axis=-1)
-            gated = np.concatenate([timed[:, :mf.beam_length - mf.beam_lead], timed[:, -mf.beam_lead:]], axis=1)
-            self._beam_spectrum = sfft.fft(gated, axis=-1)[:, mf.beam_bins]                # (C, F')
-        out = np.zeros((steering.shape[0], mf.beam_length), dtype=np.complex128)
-        out[:, mf.beam_bins] = np.einsum('dcf,cf->df', steering, self._beam_spectrum)
+        out = np.zeros((steering.shape[0], mf.gate_length), dtype=np.complex128)
+        out[:, mf.gate.bins] = np.einsum('dcf,cf->df', steering, self.spectrum)
         return np.abs(sfft.ifft(out, axis=-1)) * (2.0 / len(self.mics))
+
+
+def _remove(spectrum: np.ndarray, times: np.ndarray, grid: SpectrumGrid, per_mic: bool) -> np.ndarray:
+    """Subtract arrivals of the compressed pulse at ``times`` (C, K; s on ``grid``'s time axis) from ``spectrum``
+    (C, F on ``grid``) in place, amplitudes by least squares, one complex amplitude per arrival and sub-band
+    (``grid.band_slices``: a surface reflects each band differently, and a single amplitude would leave the
+    difference behind as a false echo); returns the amplitudes (C or 1, K, B). ``per_mic``: each mic its own
+    amplitudes (the direct path: its near field differs from mic to mic); otherwise one amplitude for all mics
+    (an echo: the same wave at every mic), so an arrival removes only what lines up with its delays across the
+    array and not another echo of nearly the same range from another direction, which a per-mic amplitude would
+    absorb."""
+    c, k = times.shape
+    phase = arrival_phases(grid.freqs[0], grid.step, len(grid.freqs), np.ascontiguousarray(times).ravel())
+    basis = grid.template * phase.reshape(c, k, -1)                                            # (C, K, F)
+    amps = np.zeros((c if per_mic else 1, k, len(grid.band_slices)), dtype=np.complex128)
+    for b, sl in enumerate(grid.band_slices):
+        part = basis[..., sl]
+        gram = np.einsum('ckf,clf->ckl', part.conj(), part)                                 # (C, K, K)
+        rhs = np.einsum('ckf,cf->ck', part.conj(), spectrum[:, sl])
+        if not per_mic:
+            gram, rhs = gram.sum(axis=0, keepdims=True), rhs.sum(axis=0, keepdims=True)
+        gram += 1e-9 * np.trace(gram, axis1=1, axis2=2).real[:, None, None] / k * np.eye(k)
+        amps[..., b] = np.linalg.solve(gram, rhs[..., None])[..., 0]
+        spectrum[:, sl] -= np.einsum('ck,ckf->cf', np.broadcast_to(amps[..., b], (c, k)), part)
+    return amps
 
 
 def far_field_steering(directions: np.ndarray, mics: np.ndarray, freqs: np.ndarray, c: float) -> np.ndarray:

@@ -30,10 +30,10 @@ def _interpolate(row, idx):
 
 
 @njit(cache=True, nogil=True)
-def backproject_coherent(signal, mics, points, extra_s, t_e, rate, inv_c):
-    """``signal`` (C, L) complex analytic rows at ``rate`` samples / s; ``points`` (K, 3) positions whose
-    arrival at mic m is ``|x - p_m| / c + extra_s[k]`` after the emission ``t_e`` -> (K,) modulus of the mean
-    over mics of the signal there."""
+def backproject_coherent(signal, mics, points, extra_s, rate, inv_c):
+    """``signal`` (C, L) complex analytic rows at ``rate`` samples / s, circular, the emission at sample 0;
+    ``points`` (K, 3) positions whose arrival at mic m is ``|x - p_m| / c + extra_s[k]`` after the emission ->
+    (K,) modulus of the mean over mics of the signal there."""
     k_count, c_count = points.shape[0], mics.shape[0]
     out = np.empty(k_count)
     for k in range(k_count):
@@ -42,13 +42,13 @@ def backproject_coherent(signal, mics, points, extra_s, t_e, rate, inv_c):
         for c in range(c_count):
             d0, d1, d2 = x0 - mics[c, 0], x1 - mics[c, 1], x2 - mics[c, 2]
             delay = math.sqrt(d0 * d0 + d1 * d1 + d2 * d2) * inv_c + extra_s[k]
-            acc += _interpolate(signal[c], (delay + t_e) * rate)
+            acc += _interpolate(signal[c], delay * rate)
         out[k] = abs(acc) / c_count
     return out
 
 
 @njit(cache=True, nogil=True)
-def backproject_incoherent(envelope, mics, points, extra_s, t_e, rate, inv_c):
+def backproject_incoherent(envelope, mics, points, extra_s, rate, inv_c):
     """As :func:`backproject_coherent` on the envelopes (C, L) real: the mean over mics of the moduli."""
     k_count, c_count = points.shape[0], mics.shape[0]
     out = np.empty(k_count)
@@ -58,7 +58,7 @@ def backproject_incoherent(envelope, mics, points, extra_s, t_e, rate, inv_c):
         for c in range(c_count):
             d0, d1, d2 = x0 - mics[c, 0], x1 - mics[c, 1], x2 - mics[c, 2]
             delay = math.sqrt(d0 * d0 + d1 * d1 + d2 * d2) * inv_c + extra_s[k]
-            acc += _interpolate(envelope[c], (delay + t_e) * rate)
+            acc += _interpolate(envelope[c], delay * rate)
         out[k] = abs(acc) / c_count
     return out
 

@@ -115,7 +115,7 @@ class LayoutEstimator:
         # An array without vertical aperture hears up and down alike: it cannot tell floor from ceiling.
         self.vertical_aperture = float(np.ptp(self.mics[:, 2]))
         self.azimuths = np.arange(0.0, 360.0, cfg.azimuth_step_deg)
-        freqs, c = self.matched_filter.beam_freqs, cfg.speed_of_sound
+        freqs, c = self.matched_filter.gate.freqs, cfg.speed_of_sound
         self.azimuth_steering = far_field_steering(horizontal(self.azimuths), self.mics, freqs, c)
         self.speaker = np.asarray(cfg.speaker_position, dtype=np.float64)
         sphere = fibonacci_sphere(cfg.reflector_directions)
@@ -211,39 +211,54 @@ class LayoutEstimator:
         n = sign * _UP
         offsets = np.arange(limits[0], limits[1], 0.001)
         profile = f.score(image_of(self.speaker, n, offsets), coherent=False)
-        accepted = []
         peaks = _peaks(profile, cfg.peak_fraction)
         # Examined: the peaks strongest in the coherent vertical image (the incoherent profile ranks the walls'
         # leaks too high), each within a few mm of its incoherent peak.
         around_peaks = offsets[peaks][:, None] + np.arange(-0.01, 0.0101, 0.002)[None]
         coherent = f.score(image_of(self.speaker, n, around_peaks)).max(axis=1)
-        for k in peaks[np.argsort(coherent)[::-1][:cfg.vertical_candidates]]:
-            if after is not None and abs(offsets[k] - after.offset) < cfg.floor_residual_m:
-                continue                        # what is left of the floor's echo, heard "up" by half the mics
-            reach = np.maximum(2.0 * offsets[k] + self.reach_window, 1e-3)
-            around = f.score(self.speaker + reach[:, None, None] * self.sphere[None])       # (R, S)
-            vertical = f.score(self.speaker + reach[:, None] * n[None])                     # (R,)
-            if self.vertical_aperture == 0:     # planar: up and down alike
-                vertical = np.maximum(vertical, f.score(self.speaker - reach[:, None] * n[None]))
-            if vertical.max() < cfg.vertical_share * around.max():
-                continue
-            near = offsets[k] + np.arange(-0.01, 0.0101, 0.001)
-            first = image_of(self.speaker, n, near)
-            evidence = float(f.score(first).max())
-            if after is not None:               # the ceiling: its images with the floor corroborate it
-                evidence += float(f.score(image_of(first, after.n, after.offset)).max())
-                evidence += float(f.score(image_of(image_of(self.speaker, after.n, after.offset), n, near)).max())
-            accepted.append((k, evidence))
-        if not accepted:
+        # A peak within floor_residual_m of the floor is what is left of the floor's echo, heard "up" by half the mics.
+        candidates = [int(k) for k in peaks[np.argsort(coherent)[::-1][:cfg.vertical_candidates]]
+                      if after is None or abs(offsets[k] - after.offset) >= cfg.floor_residual_m]
+        evidence = {k: self._vertical_evidence(f, n, offsets[k], after) for k in candidates}
+        tested: dict[int, bool] = {}
+
+        def from_vertical(k: int) -> bool:        # the sphere test, run only where the choice depends on it
+            if k not in tested:
+                tested[k] = self._from_vertical(f, n, offsets[k])
+            return tested[k]
+
+        # The best evidence among the candidates that come from the vertical; then, multiples (floor-ceiling
+        # images) coming later than their plane and gathering as much evidence, the earliest such candidate
+        # with at least ``earliest_fraction`` of it.
+        top = next((evidence[k] for k in sorted(candidates, key=lambda k: -evidence[k]) if from_vertical(k)), None)
+        if top is None:
             return label, None, 0.0
-        # Multiples (floor-ceiling images) come later than their plane and may gather as much evidence: the
-        # earliest candidate with at least ``earliest_fraction`` of the best evidence.
-        top = max(e for _, e in accepted)
-        k = min(k for k, e in accepted if e >= cfg.earliest_fraction * top)
+        k = next(k for k in sorted(candidates) if evidence[k] >= cfg.earliest_fraction * top and from_vertical(k))
         d = offsets[k] + parabola_offset(profile, k) * (offsets[1] - offsets[0])
         contrast = float(profile[k] / (np.median(profile) + 1e-30))
         return label, Plane(label, tuple(n), float(d), confidence=min(1.0, contrast / 10.0),
                             strength=float(profile[k]), contrast=contrast), contrast
+
+    def _from_vertical(self, f: EchoField, n: np.ndarray, offset: float) -> bool:
+        """Whether the echo of a horizontal plane at ``offset`` comes from the vertical: the vertical image holds at
+        least ``vertical_share`` of the strongest coherent echo on a sphere of directions at its range."""
+        reach = np.maximum(2.0 * offset + self.reach_window, 1e-3)
+        around = f.score(self.speaker + reach[:, None, None] * self.sphere[None])       # (R, S)
+        vertical = f.score(self.speaker + reach[:, None] * n[None])                     # (R,)
+        if self.vertical_aperture == 0:     # planar: up and down alike
+            vertical = np.maximum(vertical, f.score(self.speaker - reach[:, None] * n[None]))
+        return bool(vertical.max() >= self.cfg.vertical_share * around.max())
+
+    def _vertical_evidence(self, f: EchoField, n: np.ndarray, offset: float, after: Plane | None) -> float:
+        """The coherent evidence of a horizontal plane within 1 cm of ``offset``; for the ceiling (``after`` the
+        floor) with its images with the floor, which corroborate it."""
+        near = offset + np.arange(-0.01, 0.0101, 0.001)
+        first = image_of(self.speaker, n, near)
+        evidence = float(f.score(first).max())
+        if after is not None:
+            evidence += float(f.score(image_of(first, after.n, after.offset)).max())
+            evidence += float(f.score(image_of(image_of(self.speaker, after.n, after.offset), n, near)).max())
+        return evidence
 
     # --- walls ---------------------------------------------------------------------------------
     def _wall_images(self, azimuth_deg: np.ndarray, offset: np.ndarray, vertical: list[Plane]) -> np.ndarray:
