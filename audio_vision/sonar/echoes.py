@@ -228,14 +228,18 @@ class EchoField:
         return amps
 
     def beams(self, steering: np.ndarray) -> np.ndarray:
-        """(D, C, F') far-field steering on the gate's grid (:func:`far_field_steering` at ``mf.gate.freqs``) ->
+        """(C, D, F') far-field steering on the gate's grid (:func:`far_field_steering` at ``mf.gate.freqs``) ->
         (D, gate_length) modulus of the delay-and-sum beams of the analytic signal at the sample rate over the
         gate: sample k holds arrivals k / fs after the emission (circular: the last ``gate_lead`` samples are the
-        ones just before it). A coarse, fast scan (the 0.2 m array's near field is ignored); candidates found in
-        it are refined with :meth:`score`."""
+        ones just before it). A coarse, fast scan in single precision (the 0.2 m array's near field is ignored);
+        candidates found in it are refined with :meth:`score`."""
         mf = self.mf
-        out = np.zeros((steering.shape[0], mf.gate_length), dtype=np.complex128)
-        out[:, mf.gate.bins] = np.einsum('dcf,cf->df', steering, self.spectrum)
+        spectrum = self.spectrum.astype(np.complex64)
+        summed = steering[0] * spectrum[0]
+        for c in range(1, len(spectrum)):          # mic by mic: no (C, D, F') temporary
+            summed += steering[c] * spectrum[c]
+        out = np.zeros((steering.shape[1], mf.gate_length), dtype=np.complex64)
+        out[:, mf.gate.bins] = summed
         return np.abs(sfft.ifft(out, axis=-1)) * (2.0 / len(self.mics))
 
 
@@ -265,10 +269,11 @@ def _remove(spectrum: np.ndarray, times: np.ndarray, grid: SpectrumGrid, per_mic
 
 
 def far_field_steering(directions: np.ndarray, mics: np.ndarray, freqs: np.ndarray, c: float) -> np.ndarray:
-    """(D, 3) unit directions -> (D, C, F) delay-and-sum phases: a plane wave from u reaches mic m earlier
-    by u . p_m / c, so mic m is delayed by that much."""
-    lead = np.asarray(directions, dtype=np.float64).reshape(-1, 3) @ np.asarray(mics, dtype=np.float64).T / c
-    return np.exp(-2j * np.pi * np.asarray(freqs)[None, None] * lead[..., None])
+    """(D, 3) unit directions -> (C, D, F) delay-and-sum phases, single precision, mic-major (what
+    :meth:`EchoField.beams` sums mic by mic): a plane wave from u reaches mic m earlier by u . p_m / c, so mic m
+    is delayed by that much."""
+    lead = np.asarray(mics, dtype=np.float64) @ np.asarray(directions, dtype=np.float64).reshape(-1, 3).T / c
+    return np.exp(-2j * np.pi * np.asarray(freqs)[None, None] * lead[..., None]).astype(np.complex64)
 
 
 def _sample(rows: np.ndarray, idx: np.ndarray) -> np.ndarray:

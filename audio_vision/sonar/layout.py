@@ -274,7 +274,7 @@ class LayoutEstimator:
                          count: int = 6):
         """Strongest local maxima of the far-field beams over (azimuth, wall range), refined by their exact
         wall evidence: [(evidence, azimuth, offset)], best first. ``steering``: the azimuths' far-field
-        steering (rows of ``azimuth_steering``)."""
+        steering (columns of ``azimuth_steering``, (C, A, F'))."""
         cfg = self.cfg
         fs, c = cfg.sample_rate, cfg.speed_of_sound
         k0 = int(math.floor(2 * cfg.wall_range_m[0] / c * fs))
@@ -285,16 +285,16 @@ class LayoutEstimator:
             peak &= (window >= np.roll(window, 1, axis=0)) & (window >= np.roll(window, -1, axis=0))
         flat = np.flatnonzero(peak.ravel())
         order = flat[np.argsort(window.ravel()[flat])[::-1][:count]]
+        a, k = np.unravel_index(order, window.shape)                                    # (P,) each
+        r0 = (k + k0) / fs * c / 2.0
+        az = azimuths[a][:, None] + np.arange(-2.0, 2.01, 0.25)[None]                  # (P, 17)
+        rr = r0[:, None] + np.arange(-0.04, 0.0401, 0.002)[None]                       # (P, 41)
+        ev = self._wall_evidence(f, az[:, :, None], rr[:, None, :], vertical)           # (P, 17, 41), one pass
         out = []
-        for idx in order:
-            a, k = np.unravel_index(int(idx), window.shape)
-            r0 = (k + k0) / fs * c / 2.0
-            az = azimuths[a] + np.arange(-2.0, 2.01, 0.25)
-            rr = r0 + np.arange(-0.04, 0.0401, 0.002)
-            ev = self._wall_evidence(f, az[:, None], rr[None, :], vertical)
-            i, j = np.unravel_index(int(np.argmax(ev)), ev.shape)
-            ratio = ev[i, j] / ((len(vertical) + 1) * noise[a, k] + 1e-30)
-            out.append((float(ratio), float(az[i]), float(rr[j] + parabola_offset(ev[i], j) * 0.002)))
+        for p in range(len(order)):
+            i, j = np.unravel_index(int(np.argmax(ev[p])), ev[p].shape)
+            ratio = ev[p, i, j] / ((len(vertical) + 1) * noise[a[p], k[p]] + 1e-30)
+            out.append((float(ratio), float(az[p, i]), float(rr[p, j] + parabola_offset(ev[p, i], j) * 0.002)))
         return sorted(out, reverse=True)
 
     def _not_multiples(self, found: list[tuple], options: dict[int, list]) -> dict[int, tuple]:
@@ -344,7 +344,7 @@ class LayoutEstimator:
         offsets = (self.azimuths - az + 180.0) % 360.0 - 180.0
         index = {q: np.flatnonzero(np.abs((offsets - 90.0 * q + 180.0) % 360.0 - 180.0) <= 4.0) for q in range(4)}
         sectors = {q: self.azimuths[i] for q, i in index.items()}
-        steering = {q: self.azimuth_steering[i] for q, i in index.items()}
+        steering = {q: self.azimuth_steering[:, i] for q, i in index.items()}
         options = {0: self._wall_candidates(f, sectors[0], steering[0], vertical, count=4)}
         f.explain(self._wall_images(az, r, vertical))
         remaining = [1, 2, 3]
