@@ -1,31 +1,39 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The generated results page: the bar's verdicts and the 'each miss' section follow the result files."""
+"""The generated results documents (scripts/results_docs/): the bar's verdicts and the 'each miss' section follow
+the result files, and no number is typed into them: every one comes from a result file or a config."""
+import ast
 import copy
-import importlib.util
-import json
+import dataclasses
+import re
+import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / 'scripts' / 'results_docs'
 
 
 @pytest.fixture(scope='module')
 def docs():
-    spec = importlib.util.spec_from_file_location('write_results_docs', ROOT / 'scripts' / 'write_results_docs.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    sys.path.insert(0, str(ROOT / 'scripts'))
+    try:
+        from results_docs import common, inputs, model_card, readme_section, results_page
+    finally:
+        sys.path.remove(str(ROOT / 'scripts'))
+    return SimpleNamespace(common=common, inputs=inputs, model_card=model_card, readme_section=readme_section,
+                           results_page=results_page)
 
 
 @pytest.fixture(scope='module')
-def results():
-    return json.loads((ROOT / 'docs' / 'results.json').read_text())
+def inp(docs):
+    return dataclasses.replace(docs.inputs.load(ROOT), today='2000-01-01', machine='a test machine')
 
 
-def test_every_missed_criterion_gets_a_cause(docs, results):
-    bar = docs.bar_rows(results)
-    section = docs.misses_section(results, bar)
+def test_every_missed_criterion_gets_a_cause(docs, inp):
+    bar = docs.common.bar_rows(inp)
+    section = docs.results_page.misses_section(inp, bar)
     missed = [name for name, ok, _ in bar if not ok]
     if not missed:
         assert section == ''
@@ -35,49 +43,129 @@ def test_every_missed_criterion_gets_a_cause(docs, results):
     assert section.count('- Measured cause:') == section.count('- Tried (measured):') >= 1
 
 
-def test_a_bar_met_has_no_misses_section(docs, results):
-    res = copy.deepcopy(results)
-    rows = res['rows']
-    rows['method'] = copy.deepcopy(rows['vqvae_upper_bound'])      # the ceiling meets every criterion
-    res['person_iou']['method'] = dict(res['person_iou']['vqvae_upper_bound'])
-    bar = docs.bar_rows(res)
-    assert all(ok for _, ok, _ in bar)
-    assert docs.misses_section(res, bar) == ''
-
-
-def test_a_single_miss_is_the_only_one_explained(docs, results):
-    res = copy.deepcopy(results)
+def with_method(inp, method_person_iou: dict | None = None):
+    """The inputs with the method scoring as the VQ-VAE ceiling (which meets every criterion)."""
+    res = copy.deepcopy(inp.results)
     res['rows']['method'] = copy.deepcopy(res['rows']['vqvae_upper_bound'])
-    res['person_iou']['method'] = {'speaking': 0.9, 'silent': 0.1}
-    section = docs.misses_section(res, docs.bar_rows(res))
+    res['person_iou']['method'] = method_person_iou or dict(res['person_iou']['vqvae_upper_bound'])
+    return dataclasses.replace(inp, results=res)
+
+
+def test_a_bar_met_has_no_misses_section(docs, inp):
+    met = with_method(inp)
+    bar = docs.common.bar_rows(met)
+    assert all(ok for _, ok, _ in bar)
+    assert docs.results_page.misses_section(met, bar) == ''
+    assert 'The quality bar of issue #10 is met.' in docs.readme_section.section(met)
+
+
+def test_a_single_miss_is_the_only_one_explained(docs, inp):
+    one_miss = with_method(inp, {'speaking': 0.9, 'silent': 0.1})
+    section = docs.results_page.misses_section(one_miss, docs.common.bar_rows(one_miss))
     assert section.count('- Measured cause:') == 1
     assert '**person IoU >= 0.30 (silent persons): 0.100**' in section
 
 
-def test_reproduction_is_compared_with_the_shipped_models(docs, results, tmp_path, monkeypatch):
-    rep = copy.deepcopy(results)
+def test_reproduction_is_compared_with_the_shipped_models(docs, inp):
+    rep = copy.deepcopy(inp.results)
     rep['rows']['method']['depth']['abs_rel'] += 0.004
-    (tmp_path / 'results_reproduction.json').write_text(json.dumps(rep))
     compared = {'command': 'python scripts/compare_models.py a b',
                 'files': {'segmentation.pt': {'identical': True, 'max_abs_diff': 0.0},
                           'depth.pt': {'identical': False, 'max_abs_diff': 0.0012}}}
-    (tmp_path / 'models_compared.json').write_text(json.dumps(compared))
-    monkeypatch.setattr(docs, 'DOCS', tmp_path)
-    text = docs.reproduction_comparison(results)
-    shipped = results['rows']['method']['depth']['abs_rel']
+    text = docs.results_page.probes.reproduction_comparison(
+        dataclasses.replace(inp, reproduction=rep, models_compared=compared))
+    shipped = inp.results['rows']['method']['depth']['abs_rel']
     assert f'| method | depth AbsRel | {shipped:.3f} | {shipped + 0.004:.3f} | +0.004 |' in text
     assert 'The largest difference of a headline metric is 0.004.' in text
     assert '`segmentation.pt` is bit-identical' in text
     assert '`depth.pt` differs (largest difference of any tensor, BatchNorm statistics included: 0.0012)' in text
-    (tmp_path / 'results_reproduction.json').unlink()
-    assert docs.reproduction_comparison(results) == ''
+    assert docs.results_page.probes.reproduction_comparison(dataclasses.replace(inp, reproduction=None)) == ''
 
 
-def test_generated_block_is_replaced_and_a_missing_block_refused(tmp_path):
-    from audio_vision.paths import rewrite_generated_block
-    doc = tmp_path / 'doc.md'
-    doc.write_text('intro\n<!-- B -->\nold\n<!-- E -->\noutro\n')
-    rewrite_generated_block(doc, '<!-- B -->', '<!-- E -->', 'new\n')
-    assert doc.read_text() == 'intro\n<!-- B -->\nnew\n<!-- E -->\noutro\n'
-    with pytest.raises(ValueError, match='no generated block'):
-        rewrite_generated_block(doc, '<!-- X -->', '<!-- E -->', 'x\n')
+def test_the_model_card_follows_the_simulation_config(docs, inp):
+    sim = copy.deepcopy(inp.simulation)
+    sim['camera']['width'], sim['chirp']['f_end'], sim['array']['mics_per_ring'] = 48, 6000.0, 3
+    card = docs.model_card.render(dataclasses.replace(inp, simulation=sim))
+    assert 'a level 48x64 pinhole camera' in card and '0.5-6 kHz chirp' in card and 'an 6-microphone' in card
+    assert '(6 mics as in' in card
+
+
+def test_every_document_renders_and_the_readme_keeps_its_other_sections(docs, inp):
+    for render in (docs.results_page.render, docs.model_card.render):
+        assert 'Measured 2000-01-01 on a test machine' in render(inp)
+    readme = docs.readme_section.render(inp)
+    assert readme.count('## Results\n\n') == 1 and '\n\n## Layout' in readme
+    assert readme.replace(docs.readme_section.section(inp), '') != readme
+
+
+# --- no typed numbers -------------------------------------------------------------------------------------------
+#: names that hold digits without stating a number (an issue, the network's published name, a metric's name)
+NAMES = re.compile(r'issue #\d+|ResNet-18|3-D|δ<1\.25')
+#: numbers a rendered value may be multiplied or divided by: unit conversions (min, %, kHz, MB) and 1
+CONVERSIONS = {1, 60, 100, 1000, 1e6}
+
+
+def typed_words(text: str) -> list[str]:
+    """The numbers in a piece of template text: words of digits only, or of two such joined by 'x' (64x64)."""
+    return [w for w in re.findall(r'\w+', NAMES.sub(' ', text)) if re.fullmatch(r'\d+(x\d+)?', w)]
+
+
+def typed_numbers(source: str) -> list[str]:
+    """Every number a module types into generated text: a digit in a string's literal text (not a docstring,
+    not a format spec), a number constant inside a replacement field other than a unit conversion or an index,
+    and a module-level number constant (it would reach the text by its name)."""
+    tree = ast.parse(source)
+    skip = set()                                   # docstrings, format specs, indices: not stated numbers
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            skip.add(id(node.value))
+        parts = [node.format_spec] if isinstance(node, ast.FormattedValue) and node.format_spec else []
+        parts += [node.slice] if isinstance(node, ast.Subscript) else []
+        parts += [node] if isinstance(node, ast.Compare) else []        # a condition: decides, is not shown
+        skip.update(id(n) for part in parts for n in ast.walk(part))
+    found = []
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            found += [f'line {node.lineno}: {w!r} in {node.value!r}' for w in typed_words(node.value)]
+        if isinstance(node, ast.FormattedValue):
+            found += [f'line {n.lineno}: {n.value!r} in a replacement field' for n in ast.walk(node.value)
+                      if is_number(n) and id(n) not in skip and n.value not in CONVERSIONS]
+    shown = {id(n) for node in ast.walk(tree) if isinstance(node, ast.JoinedStr) for n in ast.walk(node)}
+    for statement in tree.body:
+        if isinstance(statement, (ast.Assign, ast.AnnAssign)):
+            found += [f'line {n.lineno}: module constant {n.value!r}' for n in ast.walk(statement)
+                      if is_number(n) and id(n) not in skip | shown]
+    return found
+
+
+def is_number(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and type(node.value) in (int, float)
+
+
+def test_no_number_is_typed_into_the_documents():
+    files = sorted(PACKAGE.glob('*.py')) + [ROOT / 'scripts' / 'write_results_docs.py']
+    typed = {p.name: found for p in files if (found := typed_numbers(p.read_text()))}
+    assert not typed, f'numbers typed into the results documents (take them from an input or facts.yaml): {typed}'
+
+
+@pytest.mark.parametrize('source', [
+    'text = f"now train 28 epochs of at most {steps} steps"',
+    'text = f"budget {0.5 * mean:.3f}"',
+    "text = 'Shoebox rooms 3-10 x 3-10 m, a level 64x64 camera'",
+    'BUDGET_MIN = 150',
+    'text = f"{x:.3f} of {28}"',
+    "text = f'{x:.0%} and' + ' 40,000 windows'",
+])
+def test_the_check_finds_a_typed_number(source):
+    assert typed_numbers(source)
+
+
+@pytest.mark.parametrize('source', [
+    'text = f"{x:.3f} MB, {y / 60:.1f} min, {z * 100:.0f} % ({d[:10]}, {r[0]})"',
+    "text = 'the bar of issue #10: ResNet-18, 3-D aperture, δ<1.25, fp16, delta1, commit 2b9cf37'",
+    'def f():\n    """28 epochs in a docstring."""\n    return 0.5 * x',
+])
+def test_the_check_lets_formats_names_and_logic_pass(source):
+    assert not typed_numbers(source)

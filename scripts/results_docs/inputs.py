@@ -1,0 +1,142 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Every file the results documents are written from, read once into one `Inputs`.
+
+The document modules only format what is here: no section opens a file. Optional result files are None
+when absent (their sections are then left out)."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import torch
+import yaml
+
+from audio_vision.paths import cpu_model
+from audio_vision.training.loop import read_log
+
+MODALITIES = ('depth', 'segmentation')
+#: scripts/ablation.py studies, in the order the results page shows them, with their headings
+ABLATION_STUDIES = {'features': 'Feature ablation', 'objective': 'AT-net objective ablation',
+                    'width': 'ResNet width', 'data': 'Learning curve'}
+FACTS = Path(__file__).with_name('facts.yaml')
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What the three documents are written from (result files as parsed JSON, None where absent)."""
+
+    results: dict                   # docs/results.json: the test split
+    fresh: dict | None              # docs/results_fresh.json: a dataset of a new seed
+    timings: dict                   # docs/reproduce_timings.json ({} when absent)
+    summary: dict                   # docs/training_summary.json (or the runs it summarises)
+    card: dict                      # the dataset's card.json ({} when the dataset is not here)
+    sizes: dict                     # models/*.pt: file name -> MB
+    today: str
+    machine: str
+    ablations: dict                 # study -> docs/ablation_<study>.json, for the studies present
+    budget_before: dict             # modality -> the results of the models shipped before (facts.yaml budget_study)
+    depth_probe: dict | None        # docs/depth_error_probe.json
+    direction_maps: dict | None     # docs/direction_maps_diagnostic.json
+    latent_probe: dict | None       # docs/latent_mean_probe.json
+    confidence: dict | None         # docs/confidence.json
+    mapping: dict | None            # docs/mapping.json
+    mapping_tuning: dict | None     # docs/mapping_tuning.json
+    reproduction: dict | None       # docs/results_reproduction.json
+    models_compared: dict | None    # docs/models_compared.json
+    notes: str                      # docs/reproduce_notes.md: how the times were taken ('' when absent)
+    readme: str                     # README.md as it is, its results section to be replaced
+    simulation: dict                # config/simulation.yaml: what the dataset was simulated with
+    facts: dict                     # facts.yaml: the numbers no result file records
+
+    @property
+    def train(self) -> dict:
+        """The training run's config (config/train.yaml with every default filled in)."""
+        return (self.summary.get('config') or {}).get('train', {})
+
+    @property
+    def counts(self) -> dict:
+        """Windows per split of the dataset the results were scored on."""
+        return self.results['dataset'].get('counts') or {}
+
+    @property
+    def mics(self) -> int:
+        """Microphones of the simulated array: its positions, or its rings times the microphones per ring."""
+        array = self.simulation['array']
+        if array.get('positions'):
+            return len(array['positions'])
+        return len(array['ring_heights']) * array['mics_per_ring']
+
+    @property
+    def array_diameter_m(self) -> float:
+        """The simulated array's horizontal aperture: its rings' diameter."""
+        return 2 * self.simulation['array']['ring_radius']
+
+
+def read_json(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def read_yaml(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())
+
+
+def machine() -> str:
+    return f'{cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, torch {torch.__version__}'
+
+
+def summarise_training(runs: Path) -> dict:
+    """Per stage: epochs run, best epoch, final/best validation metrics, codebook usage; plus configs."""
+    out = {'stages': {}, 'config': None}
+    for m in MODALITIES:
+        run = Path(f'{runs}-{m}')
+        if not run.is_dir():
+            continue
+        cfg = read_json(run / 'config.json')
+        out['config'] = cfg or out['config']       # the last modality's run: the newest config
+        for stage in ('vqvae', 'atnet', 'end_to_end'):
+            rows = read_log(run / f'{stage}_{m}')
+            if rows:
+                out['stages'][f'{stage}_{m}'] = {'epochs_run': len(rows), 'history': rows}
+        timings = read_json(run / 'timings.json') or {}
+        for name, seconds in timings.items():
+            out['stages'].setdefault(name, {})['seconds'] = round(seconds, 1)
+    return out
+
+
+def load(root: Path, summary: dict | None = None) -> Inputs:
+    """Read every input below `root`; `summary` replaces docs/training_summary.json (a summary of the runs)."""
+    docs = root / 'docs'
+    facts = read_yaml(FACTS)
+    results = read_json(docs / 'results.json')
+    before = {m: read_json(docs / b['file']) for m, b in facts['budget_study']['before'].items()}
+    ablations = {s: read_json(docs / f'ablation_{s}.json') for s in ABLATION_STUDIES}
+    notes = docs / 'reproduce_notes.md'
+    return Inputs(
+        results=results,
+        fresh=read_json(docs / 'results_fresh.json'),
+        timings=read_json(docs / 'reproduce_timings.json') or {},
+        summary=summary or read_json(docs / 'training_summary.json') or {'stages': {}, 'config': None},
+        # the dataset path is as the evaluation recorded it: relative to where the writer runs (the repository)
+        card=read_json(Path(results['dataset']['path']) / 'card.json') or {},
+        sizes={p.name: p.stat().st_size / 1e6 for p in sorted((root / 'models').glob('*.pt'))},
+        today=date.today().isoformat(),
+        machine=machine(),
+        ablations={s: a for s, a in ablations.items() if a},
+        budget_before={m: r for m, r in before.items() if r},
+        depth_probe=read_json(docs / 'depth_error_probe.json'),
+        direction_maps=read_json(docs / 'direction_maps_diagnostic.json'),
+        latent_probe=read_json(docs / 'latent_mean_probe.json'),
+        confidence=read_json(docs / 'confidence.json'),
+        mapping=read_json(docs / 'mapping.json'),
+        mapping_tuning=read_json(docs / 'mapping_tuning.json'),
+        reproduction=read_json(docs / 'results_reproduction.json'),
+        models_compared=read_json(docs / 'models_compared.json'),
+        notes=notes.read_text().strip() if notes.is_file() else '',
+        readme=(root / 'README.md').read_text(),
+        simulation=read_yaml(root / 'config' / 'simulation.yaml'),
+        facts=facts,
+    )
