@@ -257,14 +257,20 @@ def _remove(spectrum: np.ndarray, times: np.ndarray, grid: SpectrumGrid, per_mic
     basis = grid.template * phase.reshape(c, k, -1)                                            # (C, K, F)
     amps = np.zeros((c if per_mic else 1, k, len(grid.band_slices)), dtype=np.complex128)
     for b, sl in enumerate(grid.band_slices):
-        part = basis[..., sl]
-        gram = np.einsum('ckf,clf->ckl', part.conj(), part)                                 # (C, K, K)
-        rhs = np.einsum('ckf,cf->ck', part.conj(), spectrum[:, sl])
-        if not per_mic:
-            gram, rhs = gram.sum(axis=0, keepdims=True), rhs.sum(axis=0, keepdims=True)
+        if per_mic:                                  # (C, K, Fb): one system per mic
+            part = basis[..., sl]
+            gram = np.einsum('ckf,clf->ckl', part.conj(), part)                             # (C, K, K)
+            rhs = np.einsum('ckf,cf->ck', part.conj(), spectrum[:, sl])
+        else:                                        # (K, C * Fb): one system, all mics' bins as one vector
+            part = basis[..., sl].transpose(1, 0, 2).reshape(k, -1)
+            gram = (part.conj() @ part.T)[None]                                              # (1, K, K)
+            rhs = (part.conj() @ spectrum[:, sl].ravel())[None]
         gram += 1e-9 * np.trace(gram, axis1=1, axis2=2).real[:, None, None] / k * np.eye(k)
         amps[..., b] = np.linalg.solve(gram, rhs[..., None])[..., 0]
-        spectrum[:, sl] -= np.einsum('ck,ckf->cf', np.broadcast_to(amps[..., b], (c, k)), part)
+        if per_mic:
+            spectrum[:, sl] -= np.einsum('ck,ckf->cf', amps[..., b], part)
+        else:
+            spectrum[:, sl] -= (amps[0, :, b] @ part).reshape(c, -1)
     return amps
 
 
