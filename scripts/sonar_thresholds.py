@@ -9,7 +9,9 @@
 - walls: every wall candidate kept (``wall_cfar`` 0), by its CFAR contrast: the share kept at each threshold
   and how many of those are more than 30 cm off along the true normal;
 - floor / ceiling: the same for ``vertical_contrast``;
-- walls by true distance: the share measured within 30 cm with the shipped thresholds;
+- walls by true distance: the share measured within 30 cm with the shipped thresholds, and the detection
+  statistic at the true wall's cell (the CFAR ratio of the far-field beam, floor explained: what ``wall_cfar``
+  thresholds), so a wall not measured is told apart as not heard (its echo under the clutter) or not found;
 - the render's open boundary (``open_reach_m``): layout depth and the share of pixels with a prior;
 - the explained echoes' amplitude, shared by all mics or one per mic: ceiling and wall errors;
 - ``earliest_fraction`` (the earliest floor / ceiling candidate with this share of the best evidence).
@@ -53,6 +55,16 @@ def plane_error(plane, truth) -> float:
     return abs(distance_along(plane, t.n) - t.offset)
 
 
+def cell_contrast(ratio: np.ndarray, ranges: np.ndarray, azimuths: np.ndarray, wall) -> float:
+    """The detection statistic (``LayoutEstimator.wall_contrast``) at a true wall's cell: its best within one
+    azimuth step and +-1.5 cm of range of the wall's normal and distance (nan where the range is out of the scan)."""
+    az = math.degrees(math.atan2(wall.n[1], wall.n[0])) % 360.0
+    step = azimuths[1] - azimuths[0]
+    rows = [int(round(az / step + d)) % len(azimuths) for d in (-1, 0, 1)]
+    cols = np.flatnonzero(np.abs(ranges - wall.offset) <= 0.015)
+    return float(ratio[np.ix_(rows, cols)].max()) if len(cols) else math.nan
+
+
 def _share(flags: list[bool]) -> float | None:
     return float(np.mean(flags)) if flags else None
 
@@ -83,6 +95,7 @@ def measure(data: Path, split: str, limit: int) -> dict:
     table, camera = reader.class_table, reader.layout.camera
     rows = {WALL: [], FLOOR: [], CEILING: []}
     by_distance = [[0, 0] for _ in DISTANCE_BINS]            # (walls, measured within 30 cm)
+    true_cell = [[] for _ in DISTANCE_BINS]                  # CFAR ratio at each true wall's cell
     renders = {r: MetricAccumulator(len(table), table.names) for r in REACHES}
     errors = {'shared': [], 'per_mic': []}
     for i in tqdm(range(n), desc=f'thresholds {split}', unit='window'):
@@ -92,6 +105,7 @@ def measure(data: Path, split: str, limit: int) -> dict:
             rows[p.label].append((p.contrast, plane_error(p, truth)))
         layout = shipped.estimate(item['audio'])
         errors['shared'].append(layout_errors(layout, truth))
+        ratio, ranges = shipped.wall_contrast(item['audio'])
         errors['per_mic'].append(layout_errors(per_mic.estimate(item['audio']), truth))
         for q in EARLIEST_FRACTIONS:
             other = fractions.get(q)
@@ -101,6 +115,11 @@ def measure(data: Path, split: str, limit: int) -> dict:
             b = next(k for k, (lo, hi) in enumerate(DISTANCE_BINS) if lo <= w['offset'] < hi)
             by_distance[b][0] += 1
             by_distance[b][1] += w['distance'] is not None and w['distance'] <= OFF_M[WALL]
+        for w in truth.get(WALL):
+            b = next(k for k, (lo, hi) in enumerate(DISTANCE_BINS) if lo <= w.offset < hi)
+            contrast = cell_contrast(ratio, ranges, shipped.azimuths, w)
+            if math.isfinite(contrast):
+                true_cell[b].append(contrast)
         gt = {'depth': item['depth'][None], 'segmentation': item['segmentation'][None]}
         for reach, acc in renders.items():
             prior = render_layout(layout, camera, table, open_reach_m=reach)
@@ -111,8 +130,10 @@ def measure(data: Path, split: str, limit: int) -> dict:
         'ceiling_vertical_contrast': threshold_table(rows[CEILING], VERTICAL_THRESHOLDS, OFF_M[CEILING]),
         'floor_vertical_contrast': threshold_table(rows[FLOOR], VERTICAL_THRESHOLDS, OFF_M[FLOOR]),
         'walls_by_distance': [{'from_m': lo, 'to_m': None if math.isinf(hi) else hi, 'walls': c,
-                               'measured_within_30cm': (m / c if c else None)}
-                              for (lo, hi), (c, m) in zip(DISTANCE_BINS, by_distance)],
+                               'measured_within_30cm': (m / c if c else None),
+                               'true_cell_contrast_median': float(np.median(t)) if t else None,
+                               'true_cell_over_wall_cfar': _share([v >= base.wall_cfar for v in t])}
+                              for (lo, hi), (c, m), t in zip(DISTANCE_BINS, by_distance, true_cell)],
         'open_reach': [{'open_reach_m': None if math.isinf(r) else r,
                         **{k: acc.result()['depth'][k] for k in DEPTH_KEYS}} for r, acc in renders.items()],
         'explain_amplitude': {k: summarize_errors(v) for k, v in errors.items()},
@@ -136,10 +157,15 @@ def markdown(res: dict, run: dict) -> str:
             p90 = '–' if r['p90_m'] is None else f"{r['p90_m']:.3f}"
             lines.append(f"| {label} | {r['threshold']:g} | {pct(r['kept'])} | {pct(r['off_among_kept'])} "
                          f"(> {off:g} m) | {p90} |")
-    lines += ['', '| true wall distance | walls | measured within 30 cm (shipped thresholds) |', '|---|---|---|']
+    cfar = res['shipped']['wall_cfar']
+    lines += ['', '| true wall distance | walls | measured within 30 cm (shipped thresholds) '
+              f"| CFAR ratio at the true wall's cell, median | share of them >= `wall_cfar` ({cfar:g}) |",
+              '|---|---|---|---|---|']
     for r in res['walls_by_distance']:
         hi = '∞' if r['to_m'] is None else f"{r['to_m']:g}"
-        lines.append(f"| {r['from_m']:g}–{hi} m | {r['walls']} | {pct(r['measured_within_30cm'])} |")
+        med = '–' if r['true_cell_contrast_median'] is None else f"{r['true_cell_contrast_median']:.1f}"
+        lines.append(f"| {r['from_m']:g}–{hi} m | {r['walls']} | {pct(r['measured_within_30cm'])} | {med} "
+                     f"| {pct(r['true_cell_over_wall_cfar'])} |")
     lines += ['', '| `open_reach_m` | layout depth AbsRel | δ1 | pixels with a prior |', '|---|---|---|---|']
     for r in res['open_reach']:
         reach = 'none (floor to the horizon)' if r['open_reach_m'] is None else f"{r['open_reach_m']:g} m"

@@ -129,9 +129,7 @@ class LayoutEstimator:
     def estimate(self, audio: np.ndarray) -> RoomLayout:
         f = self.field(audio)
         planes, failed = [], []
-        floor = self._measured(self._vertical(f, -1.0, self.cfg.floor_range_m), failed)
-        if floor is not None:               # its echo, heard by half the mics, would pose as a ceiling
-            f.explain(image_of(self.speaker, floor.n, floor.offset)[None])
+        floor = self._floor(f, failed)
         # The walls before the ceiling: an absorbing ceiling's echo is weaker than the walls' leaks into the
         # vertical profile, so those are explained away first.
         walls, yaw, weak_walls = self._walls(f, floor)
@@ -145,6 +143,24 @@ class LayoutEstimator:
         if self.cfg.max_reflectors:             # what the box explains at second order is not a reflector
             f.explain(box_images(self.speaker, planes, order=2))
         return RoomLayout(tuple(planes), yaw, tuple(failed), self._reflectors(f))
+
+    def wall_contrast(self, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The walls' detection statistic of a window as the first wall search sees it (for diagnostics): the
+        far-field beams over the scan's ``azimuths`` x wall range, the floor's echo explained, over the local
+        clutter (CFAR ratio, what ``wall_cfar`` thresholds). Returns (ratio (A, K), the K ranges in m)."""
+        f = self.field(audio)
+        self._floor(f, [])
+        ratio, _ = self._cfar(f.beams(self.azimuth_steering), self.cfg.wall_range_m)
+        fs, c = self.cfg.sample_rate, self.cfg.speed_of_sound
+        k0 = int(math.floor(2 * self.cfg.wall_range_m[0] / c * fs))
+        return ratio, (np.arange(ratio.shape[1]) + k0) / fs * c / 2.0
+
+    def _floor(self, f: EchoField, failed: list[str]) -> Plane | None:
+        """The floor, measured and explained away (its echo, heard by half the mics, would pose as a ceiling)."""
+        floor = self._measured(self._vertical(f, -1.0, self.cfg.floor_range_m), failed)
+        if floor is not None:
+            f.explain(image_of(self.speaker, floor.n, floor.offset)[None])
+        return floor
 
     # --- residual reflectors --------------------------------------------------------------------
     def _reflectors(self, f: EchoField) -> tuple[Reflector, ...]:
