@@ -269,3 +269,21 @@ def test_per_modality_optim_overrides_apply_to_one_modality_and_scale_with_the_c
     scaled = load_config(args)
     assert scaled.optim('atnet_optim', 'depth').epochs == 14 and scaled.optim('atnet_optim', 'segmentation').epochs == 7
     assert scaled.optim('atnet_optim', 'depth').max_steps_per_epoch == 3
+
+
+def test_layout_method_row_takes_the_room_from_the_layout_and_bodies_from_the_method():
+    from types import SimpleNamespace
+
+    from audio_vision.core.classes import DEFAULT_CLASS_TABLE as table
+    from audio_vision.training.evaluate import join_layout
+    wall, floor, person = table.id_of('wall'), table.id_of('floor'), table.id_of('person')
+    layout = SimpleNamespace(depth=np.array([[[2.0, 2.0, np.nan]]], dtype=np.float32),
+                             segmentation=np.array([[[floor, floor, wall]]], dtype=np.uint8))
+    method = {'depth': np.array([[[3.0, 1.0, 5.0]]], dtype=np.float32),
+              'segmentation': np.array([[[wall, person, floor]]], dtype=np.uint8)}
+    # pixel 0: layout prior, method sees the room -> layout; pixel 1: method sees a body -> method;
+    # pixel 2: no prior -> method
+    assert join_layout(layout, 'depth', method, table).tolist() == [[[2.0, 1.0, 5.0]]]
+    assert join_layout(layout, 'segmentation', method, table).tolist() == [[[floor, person, floor]]]
+    # depth alone (no segmentation model): the layout wherever it has a prior
+    assert join_layout(layout, 'depth', {'depth': method['depth']}, table).tolist() == [[[2.0, 2.0, 5.0]]]

@@ -3,7 +3,8 @@
 
 Rows: vqvae_upper_bound (decode(quantize(encode(GT)))), method (AT-net + quantization),
 method_no_quant (AT-net output decoded without snapping to codewords), end_to_end, layout (the sonar
-front-end's rendered priors, model-based, no learning), mean, and method_latent<N> for each ablation model
+front-end's rendered priors, model-based, no learning), layout_method (the room from the layout where it has a
+prior, the rest and the bodies from the method: :func:`join_layout`, no learning joins them), mean, and method_latent<N> for each ablation model
 directory. The layout row's measurement errors against the simulator's room are in ``layout_errors``.
 """
 from __future__ import annotations
@@ -25,7 +26,7 @@ from audio_vision.training.layout_eval import predict_layout
 from audio_vision.training.plots import plot_mosaic
 from audio_vision.training.trainer import batched
 
-ROW_ORDER = ('vqvae_upper_bound', 'method', 'method_no_quant', 'end_to_end', 'layout', 'mean')
+ROW_ORDER = ('vqvae_upper_bound', 'method', 'method_no_quant', 'end_to_end', 'layout', 'layout_method', 'mean')
 
 
 def evaluate(data_dir: str | Path, models_dir: str | Path, split: str = 'test',
@@ -81,6 +82,7 @@ def evaluate(data_dir: str | Path, models_dir: str | Path, split: str = 'test',
             layout_result = predict_layout(data_dir, split, limit=n, progress=progress)
             for m in models:
                 put('layout', m, getattr(layout_result, m))
+                put('layout_method', m, join_layout(layout_result, m, preds['method'], table))
         if (models_dir / 'mean.pt').exists():
             for m, images in load_mean(models_dir / 'mean.pt').predict(n).items():
                 if m in models:
@@ -130,6 +132,19 @@ def evaluate(data_dir: str | Path, models_dir: str | Path, split: str = 'test',
         plot_mosaic(gt, {r: {m: v[pick] for m, v in preds[r].items()} for r in order}, table, Path(mosaic_path),
                     titles=[f'#{i}' for i in pick])
     return result
+
+
+def join_layout(layout, modality: str, method: dict[str, np.ndarray], table) -> np.ndarray:
+    """The layout row joined with the method's prediction, no learning: where the layout has a prior (the room's
+    shell, measured) and the method sees the room there (wall / floor / ceiling: a body is a class the layout
+    never draws), the layout's depth and class; elsewhere the method's."""
+    pred = method[modality]
+    room = np.isfinite(layout.depth)                                   # (N, H, W)
+    if 'segmentation' in method:
+        room &= np.isin(method['segmentation'], [table.id_of(c) for c in ('wall', 'floor', 'ceiling')])
+    ours = layout.depth if modality == 'depth' else layout.segmentation
+    room = room.reshape(room.shape[:1] + (1,) * (pred.ndim - room.ndim) + room.shape[1:])
+    return np.where(room, ours.reshape(room.shape), pred)
 
 
 def person_subsets(reader: DatasetReader, n: int) -> dict[str, np.ndarray]:

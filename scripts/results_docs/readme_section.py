@@ -9,7 +9,9 @@ from .inputs import Inputs
 
 #: the README rows: (name shown, key in docs/results.json), in this order, those present
 README_ROWS = (('method (AT-net + VQ)', 'method'), ('end-to-end', 'end_to_end'),
-               ('layout (model-based, no learning)', 'layout'), ('training mean', 'mean'))
+               ('layout (model-based, no learning)', 'layout'),
+               ('layout + method (the room measured, the rest and the bodies predicted)', 'layout_method'),
+               ('training mean', 'mean'))
 
 
 def fmt(v: float | None) -> str:
@@ -47,6 +49,9 @@ def section(inp: Inputs) -> str:
                f"the {rows['layout']['depth'].get('valid_fraction', 1.0):.0%} of pixels with a prior (a wall it "
                "could not measure leaves its side open); its errors against the simulator's rooms: "
                "[docs/SONAR.md](docs/SONAR.md). " if 'layout' in rows else '')
+            + ("The layout + method row joins the two without learning, on every pixel: the layout's depth and "
+               "class where it has a prior and the method sees the room there, the method's elsewhere (bodies "
+               "included). " if 'layout_method' in rows else '')
             + "Speed: [docs/BENCHMARKS.md](docs/BENCHMARKS.md).")
 
 
