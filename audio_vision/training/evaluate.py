@@ -4,8 +4,9 @@
 Rows: vqvae_upper_bound (decode(quantize(encode(GT)))), method (AT-net + quantization),
 method_no_quant (AT-net output decoded without snapping to codewords), end_to_end, layout (the sonar
 front-end's rendered priors, model-based, no learning), layout_method (the room from the layout where it has a
-prior, the rest and the bodies from the method: :func:`join_layout`, no learning joins them), mean, and method_latent<N> for each ablation model
-directory. The layout row's measurement errors against the simulator's room are in ``layout_errors``.
+prior, the rest and the bodies from the method: :func:`join_layout`, no learning joins them), mean, and
+method_latent<N> for each ablation model directory. The layout row's measurement errors against the simulator's
+room are in ``layout_errors``.
 """
 from __future__ import annotations
 
