@@ -2,7 +2,8 @@
 """A bounded work queue with its own thread where the latest item wins: what a perception stage needs
 between a subscription callback (which must return at once) and a computation slower than the callbacks.
 
-    queue = InferenceQueue(handle, capacity=1, name='perception_inference', on_error=report)
+    queue = InferenceQueue(handle, capacity=1, name='perception_inference', on_error=report, start=False)
+    queue.start()              # once everything ``handle`` uses exists (``start=True``, the default: at once)
     queue.put(window)          # from the callback; drops (and counts) the oldest waiting item when full
     queue.close()              # stops the thread after the item in hand; waiting items are discarded
 
@@ -19,7 +20,7 @@ from typing import Any, Callable
 class InferenceQueue:
 
     def __init__(self, handle: Callable[[Any], None], capacity: int = 1, name: str = 'inference',
-                 on_error: Callable[[BaseException], None] | None = None):
+                 on_error: Callable[[BaseException], None] | None = None, start: bool = True):
         if capacity < 1:
             raise ValueError(f'capacity must be >= 1, got {capacity}')
         self._handle, self._on_error = handle, on_error
@@ -31,7 +32,14 @@ class InferenceQueue:
         self._cv = threading.Condition()
         self._stop = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
+        if start:
+            self.start()
+
+    def start(self) -> None:
+        """Start the thread (once; not after :meth:`close`); items put before wait for it."""
+        with self._cv:
+            if self._thread.ident is None and not self._stop:
+                self._thread.start()
 
     def put(self, item) -> int:
         """Queue ``item``; returns how many waiting items it pushed out (0 or more when capacity shrank)."""
@@ -67,7 +75,7 @@ class InferenceQueue:
             self._stop = True
             self._items.clear()
             self._cv.notify_all()
-        if threading.current_thread() is not self._thread:
+        if self._thread.ident is not None and threading.current_thread() is not self._thread:
             self._thread.join(timeout)
         return not self._thread.is_alive()
 
