@@ -1,2 +1,3 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Run-time pieces below the ROS layer (pure: no rclpy): stream statistics and real-time pacing."""
+"""Run-time pieces below the ROS layer (pure: no ROS): stream statistics, real-time pacing, the perception node's
+configuration and statistics."""
