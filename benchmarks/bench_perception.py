@@ -357,7 +357,7 @@ def bench_graph(model_dir: Path, backend: str, seconds: float, domain_id: int, l
         g.start()
         if not g.wait_for(lambda: sim.audio_pub.get_subscription_count() >= 1
                           and all(p.get_subscription_count() >= 1 for k, p in node.pubs.items()
-                                  if k in ('depth', 'seg')), 20.0):
+                                  if k in ('depth', 'segmentation')), 20.0):
             return {'error': 'discovery timed out'}
         warm = 2.0
         time.sleep(warm)
@@ -365,8 +365,8 @@ def bench_graph(model_dir: Path, backend: str, seconds: float, domain_id: int, l
         time.sleep(seconds)
         process_cpu = (time.process_time() - cpu0) / (time.monotonic() - wall0)
         stats = node.stats()
-        publish = node.output_latency.percentiles_ms((50, 95, 99))
-        inference = node.inference_latency.percentiles_ms((50, 95, 99))
+        publish = node.statistics.output_latency.percentiles_ms((50, 95, 99))
+        inference = node.statistics.inference_latency.percentiles_ms((50, 95, 99))
         msgs = rec.get('depth/image') + rec.get('segmentation/image')
     first = min((conv.time_to_ns(m.header.stamp) for _, m in msgs), default=0)
     lat = np.array([(recv - conv.time_to_ns(m.header.stamp)) / 1e6 for recv, m in msgs

@@ -98,7 +98,8 @@ def start_graph(model_dir):
 
 
 def wait_discovery(graph, node, extra=lambda: True):
-    ok = graph.wait_for(lambda: all(node.pubs[k].get_subscription_count() >= 1 for k in ('depth', 'depth_info', 'seg'))
+    ok = graph.wait_for(lambda: all(node.pubs[k].get_subscription_count() >= 1
+                                    for k in ('depth', 'depth_info', 'segmentation'))
                         and node.sub.get_publisher_count() >= 1 and extra(), 15.0)
     if not ok:
         graph.shutdown()

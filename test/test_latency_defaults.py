@@ -82,7 +82,7 @@ def test_derived_outputs_are_computed_only_while_subscribed(model_dir):
         node.model.predict_with_confidence = counted
         graph.start()
         assert graph.wait_for(lambda: src.pub.get_subscription_count() >= 1
-                              and node.pubs['seg'].get_subscription_count() >= 1, 10.0)
+                              and node.pubs['segmentation'].get_subscription_count() >= 1, 10.0)
 
         def feed(first, last):
             for k in range(first * WINDOW, last * WINDOW, CHUNK):

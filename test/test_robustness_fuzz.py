@@ -307,10 +307,10 @@ def test_fuzzed_frames_over_dds(model_dir):
                 time.sleep(0.005)
         windows = fuzz.reference_windows()
         want = expected_diagnostics(fuzz, len(windows))
-        ok = graph.wait_for(lambda: node.frames_in.total == len(frames) and pending(node) == 0
+        ok = graph.wait_for(lambda: node.statistics.frames_in.total == len(frames) and pending(node) == 0
                             and all(diagnostics_values(rec).get(k) == v for k, v in want.items()), 60.0)
         values = diagnostics_values(rec)
-        assert ok, (node.frames_in.total, len(frames), {k: (values.get(k), v) for k, v in want.items()
-                                                        if values.get(k) != v})
+        assert ok, (node.statistics.frames_in.total, len(frames), {k: (values.get(k), v) for k, v in want.items()
+                                                                   if values.get(k) != v})
         assert graph.wait_for(lambda: rec.count('depth/image') == len(windows), 10.0)
     check_outputs(model_dir, fuzz, published)

@@ -171,7 +171,7 @@ def test_wav_capture_feeds_perception(model_dir, tmp_path):
     assert index == sorted(set(index)) and set(index) <= set(range(0, 25 * 800, 800)), index
     assert 25 - skipped <= len(frames) <= 25 and (skipped or len(frames) == 25), (len(frames), skipped)
     for i, m in zip(index, frames):
-        np.testing.assert_array_equal(conv.msg_to_audio(m, perception.spec), audio[:, i:i + 800])
+        np.testing.assert_array_equal(conv.msg_to_audio(m, perception.config.spec), audio[:, i:i + 800])
     jumps = int(np.count_nonzero(np.diff(index) != 800))
     assert stats['stream_resets']['gap'] <= jumps + len(frames) - stats['frames'], (stats, index)
     # the last window, as the offline pipeline sees it (the ring buffer only assembles contiguous audio)

@@ -51,7 +51,7 @@ def run(model_dir, audio, t0, windows, **params):
     with graph:
         assert graph.wait_for(lambda: src.pub.get_subscription_count() >= 1
                               and all(p.get_subscription_count() >= 1 for p in
-                                      (node.pubs['depth'], node.pubs['seg'], *node.conf_pubs.values())), 10.0)
+                                      (node.pubs['depth'], node.pubs['segmentation'], *node.conf_pubs.values())), 10.0)
         for k in range(0, audio.shape[1], CHUNK):
             src.pub.publish(conv.audio_to_msg(audio[:, k:k + CHUNK], t0 + k * NS_PER_S // FS, 'audio_array'))
         assert graph.wait_for(lambda: rec.count('segmentation/image') >= windows

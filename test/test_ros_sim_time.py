@@ -107,8 +107,8 @@ def check_on_bag_time(node, rec, summary):
     stamps = [conv.time_to_ns(m.header.stamp) for _, m in rec.get('depth/image')]
     assert stamps and all(START < s <= end for s in stamps), stamps
     # the latency samples themselves: window end -> publish on the node's (simulated) clock
-    values = list(node.output_latency._values)
-    assert len(values) == node.outputs.total
+    values = list(node.statistics.output_latency._values)
+    assert len(values) == node.statistics.outputs.total
     assert min(values) >= 0.0 and max(values) < DURATION_S, values
     diag = [m for _, m in rec.get('/diagnostics') if any('perception' in s.name for s in m.status)]
     assert diag and all(START <= conv.time_to_ns(m.header.stamp) <= end + NS for m in diag)
@@ -120,7 +120,7 @@ def check_on_bag_time(node, rec, summary):
     for st in seen:
         v = {kv.key: float(kv.value) for kv in st.values}
         assert 0.0 <= v['Earliest timestamp delay:'] <= v['Latest timestamp delay:'] < DURATION_S
-        assert v['Events since startup'] <= node.outputs.total
+        assert v['Events since startup'] <= node.statistics.outputs.total
 
 
 def test_bag_player_clock_drives_perception_on_sim_time(bag, model_dir):
@@ -135,9 +135,9 @@ def test_bag_player_clock_drives_perception_on_sim_time(bag, model_dir):
         assert node.get_clock().now().nanoseconds == 0      # no /clock yet: simulated time has not started
         player.play()
         assert player.wait(60.0) and player.error is None
-        windows = node.windows
+        windows = node.statistics.windows
         assert windows >= 1
-        assert graph.wait_for(lambda: node.outputs.total >= windows and rec.count('/diagnostics') >= 2, 30.0)
+        assert graph.wait_for(lambda: node.statistics.outputs.total >= windows and rec.count('/diagnostics') >= 2, 30.0)
         assert player._clock_ns == max(m.log_time_ns for m in player.reader.messages(list(player.channels)))
         check_on_bag_time(node, rec, summary)
 
@@ -152,5 +152,6 @@ def test_replay_command_publishes_clock(bag, model_dir):
                                '--domain-id', str(DOMAIN), '--wait-for', '/audio/frames'],
                               cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, proc.stdout + proc.stderr
-        assert graph.wait_for(lambda: node.windows >= 1 and node.outputs.total >= node.windows, 30.0)
+        assert graph.wait_for(lambda: node.statistics.windows >= 1
+                              and node.statistics.outputs.total >= node.statistics.windows, 30.0)
         check_on_bag_time(node, rec, summary)

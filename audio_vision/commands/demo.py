@@ -146,7 +146,7 @@ def run_demo(out: Path, duration: float, scenes: int, seed: int | None = None, m
             mapper = graph.add(OccupancyNode, {'pose_source': 'odom', 'origin_x': -0.5, 'origin_y': -0.5,
                                                'width_m': L + 1.0, 'height_m': W + 1.0})
         log(f'demo: {scenes} scene(s) x {scene_period:.1f} s, model {perception.model.model_id} '
-            f'on {perception.device}; running {duration:.0f} s ...')
+            f'on {perception.config.device}; running {duration:.0f} s ...')
         graph.start()
         t_end = time.monotonic() + duration
         while time.monotonic() < t_end:
@@ -158,7 +158,7 @@ def run_demo(out: Path, duration: float, scenes: int, seed: int | None = None, m
         scene_log = list(sim.scene_log)
         window_ns = perception.model.window_samples * 1_000_000_000 // perception.model.sample_rate
         class_table = perception.model.class_table
-        model_id, device_name = perception.model.model_id, perception.device
+        model_id, device_name = perception.model.model_id, perception.config.device
         counts = {t: rec.count(t) for t in topics}
         depth_msgs, seg_msgs = rec.get('depth/image'), rec.get('segmentation/image')
         layouts = {stamp: layout for stamp, layout in list(perception.layout.recent)}

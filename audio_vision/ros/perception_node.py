@@ -28,20 +28,18 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 from audio_vision.core import codec
 from audio_vision.core.confidence import DEFAULT_KIND as DEFAULT_CONFIDENCE_KIND
-from audio_vision.core.confidence import KINDS as CONFIDENCE_KINDS
-from audio_vision.core.confidence import mask_low_confidence
 from audio_vision.core.inference_queue import InferenceQueue
-from audio_vision.core.windowing import (ALIGNMENTS, DISCONTINUITY_REASONS, DROP_REASONS, FRAME_ERROR_REASONS,
-                                         NS_PER_S, FrameError, FrameSpec, Window, WindowAssembler)
+from audio_vision.core.windowing import ALIGNMENTS, NS_PER_S, FrameError, Window
 from audio_vision.paths import default_model_dir
 from audio_vision.ros import conversions as conv
 from audio_vision.ros.diagnostics import TopicStatus, diagnostic_array
 from audio_vision.ros.lifecycle import ShellNode, StartupError, run_node
 from audio_vision.ros.parameters import Param, declare_parameters, live_parameters
-from audio_vision.runtime.stats import Counters, LatencyStats, RateMeter
+from audio_vision.runtime.perception_config import (IMAGE_FORMATS, MODALITIES, ConfigError, PerceptionConfig,
+                                                    check_parameters, output_images, wants_confidence)
+from audio_vision.runtime.perception_stats import LayoutStats, PerceptionStats
 
 NODE_NAME = 'perception_node'
-MODALITIES = ('depth', 'segmentation')
 #: audio_msg_type values: sensor_msgs/Image audio frames, or audio_common_msgs/AudioDataStamped + AudioInfo
 AUDIO_MSG_TYPES = ('image', 'audio_common')
 
@@ -181,14 +179,36 @@ class LayoutOutput:
         self.estimator = layout_estimator(node.model, node.params['sim_config'], node.params['sonar_calibration'])
         self.depth_pub = node.create_publisher(Image, 'layout/depth', qos)
         self.planes_pub = node.create_publisher(MarkerArray, 'layout/planes', qos)
-        self.latency = LatencyStats()
-        self.outputs = 0
-        self.unmeasured = Counters(('floor', 'ceiling', 'walls'))   # windows where that part was not found
-        self.last_error: str | None = None
+        self.stats = LayoutStats()
         #: the latest layouts measured, (window end stamp ns, RoomLayout): for a consumer in the same process (the
         #: demo scores them); 1024 windows are 4 min at the default hop, a few hundred kB
         self.recent: collections.deque = collections.deque(maxlen=1024)
-        self.queue = InferenceQueue(node._measure_layout, 1, 'perception_layout', on_error=node._layout_failed)
+        self.queue = InferenceQueue(node._measure_layout, 1, 'perception_layout', on_error=node._layout_failed,
+                                    start=False)
+
+    def snapshot(self) -> dict:
+        return self.stats.snapshot(self.queue.dropped, self.queue.errors)
+
+
+def load_perception(params: dict):
+    """(model, :class:`PerceptionConfig`): everything the node needs before it creates an endpoint, in the order
+    a refused start names the first problem: the parameters, audio_common_msgs (when asked for), the model, its
+    chirp against ``sim_config``, the window sizes; then one warm-up inference (``warmup``).
+    :class:`StartupError` saying what to do otherwise."""
+    try:
+        modalities = check_parameters(params)
+        if params['audio_msg_type'] == 'audio_common':
+            audio_common_types()            # before the model (seconds) is loaded
+        model = load_model(params['model_dir'] or str(default_model_dir()), modalities, params['device'],
+                           params['backend'])
+        if params['sim_config']:
+            check_chirp(model.feature_config, params['sim_config'])
+        config = PerceptionConfig.from_parameters(params, model)
+    except ConfigError as exc:
+        raise StartupError(str(exc)) from None
+    if params['warmup']:
+        model.predict(np.zeros((model.num_channels, config.window), np.float32))
+    return model, config
 
 
 class PerceptionNode(ShellNode):
@@ -200,118 +220,79 @@ class PerceptionNode(ShellNode):
 
     def _setup(self):
         p = self.params = declare_parameters(self, PARAMS)
-        modalities = tuple(p['modalities'])
-        if not modalities or set(modalities) - set(MODALITIES) or len(set(modalities)) != len(modalities):
-            raise StartupError(f"parameter 'modalities': {list(modalities)} must be a non-empty subset of "
-                               f'{list(MODALITIES)}')
-        if p['min_chunk_samples'] > p['max_chunk_samples']:
-            raise StartupError(f"parameter 'min_chunk_samples' ({p['min_chunk_samples']}) exceeds "
-                               f"'max_chunk_samples' ({p['max_chunk_samples']})")
-        if p['confidence_kind'] not in CONFIDENCE_KINDS:
-            raise StartupError(f"parameter 'confidence_kind': {p['confidence_kind']!r} is not one of "
-                               f'{list(CONFIDENCE_KINDS)}')
-        audio_types = audio_common_types() if p['audio_msg_type'] == 'audio_common' else None
-        self.model = load_model(p['model_dir'] or str(default_model_dir()), modalities, p['device'], p['backend'])
-        if p['sim_config']:
-            check_chirp(self.model.feature_config, p['sim_config'])
-        self._with_confidence = bool(p['publish_confidence'] or p['min_confidence'] > 0)
-        fs, window = int(self.model.sample_rate), int(self.model.window_samples)
-        if p['window_s'] and round(p['window_s'] * fs) != window:
-            raise StartupError(f"parameter 'window_s' ({p['window_s']} s) differs from the model's window "
-                               f'({window} samples = {window / fs:g} s); set 0 to use the model\'s')
-        hop_s = p['hop_s'] or self.model.feature_config.hop_s
-        hop = round(hop_s * fs)
-        if hop < 1:
-            raise StartupError(f"parameter 'hop_s' ({hop_s} s) is shorter than one sample at {fs} Hz")
-        self.modalities = tuple(m for m in MODALITIES if m in self.model.modalities)
-        self.device = str(self.model.device)
-        self.spec = FrameSpec(self.model.num_channels, fs, p['min_chunk_samples'], p['max_chunk_samples'])
-        self._hop, self._frame_sizes = hop, set()      # frame sizes seen (a note on latency for each new one)
-        self.assembler = WindowAssembler(self.model.num_channels, fs, window, hop, p['max_chunk_samples'],
-                                         tolerance_ns=round(p['stamp_tolerance_s'] * NS_PER_S),
-                                         frame_id=None if p['accept_any_frame_id'] else p['array_frame_id'],
-                                         align=p['window_alignment'])
-        camera = self.model.camera
-        self._K, self._size = camera.K, (camera.width, camera.height)
-        self._rays = camera.pixel_rays() if p['publish_points'] else None
-        self._class_table = self.model.class_table
-
-        # statistics (shared between the subscription callback, the worker and the diagnostics timer)
-        self.frames_in = RateMeter()
-        self.outputs = RateMeter()
-        self.invalid = Counters(FRAME_ERROR_REASONS)
-        self.windows = 0
-        self.dropped_windows = 0
-        self.inference_errors = 0
-        self.inference_latency = LatencyStats()
-        self.output_latency = LatencyStats()
-        self._last_error: str | None = None
-        self._diag_marks = {'frames': 0, 'invalid': 0, 'dropped': 0, 'stray': 0}
-
-        if p['warmup']:
-            self.model.predict(np.zeros((self.model.num_channels, window), np.float32))
+        self.model, self.config = load_perception(p)
+        self.statistics = PerceptionStats()     # shared by the subscription callbacks, the workers, the timer
+        self.assembler = self.config.assembler()
+        self._frame_sizes = set()               # frame sizes seen (a note on latency for each new one)
+        self._pcm: codec.PcmLayout | FrameError | None = None      # audio_common: the AudioInfo's layout
+        self._with_confidence = wants_confidence(p)
+        self._rays = None                       # the camera's pixel rays, for depth/points
 
         out_qos = self._out_qos = QoSProfile(depth=p['qos_depth'], reliability=ReliabilityPolicy.RELIABLE)
-        self.pubs = {}
-        self.conf_pubs = {}        # modality -> <modality>/confidence publisher (publish_confidence)
-        if 'depth' in self.modalities:
-            self.pubs['depth'] = self.create_publisher(Image, 'depth/image', out_qos)
-            self.pubs['depth_info'] = self.create_publisher(CameraInfo, 'depth/camera_info', out_qos)
+        self.pubs = {}          # <modality> (its image), <modality>_info, points, segmentation_color -> publisher
+        self.conf_pubs = {}     # <modality> -> its confidence publisher (publish_confidence)
+        for m in self.config.modalities:
+            self.pubs[m] = self.create_publisher(Image, f'{m}/image', out_qos)
+            self.pubs[f'{m}_info'] = self.create_publisher(CameraInfo, f'{m}/camera_info', out_qos)
             if p['publish_confidence']:
-                self.conf_pubs['depth'] = self.create_publisher(Image, 'depth/confidence', out_qos)
-            if p['publish_points']:
-                self.pubs['points'] = self.create_publisher(PointCloud2, 'depth/points', out_qos)
-        if 'segmentation' in self.modalities:
-            self.pubs['seg'] = self.create_publisher(Image, 'segmentation/image', out_qos)
-            self.pubs['seg_info'] = self.create_publisher(CameraInfo, 'segmentation/camera_info', out_qos)
-            self.pubs['seg_color'] = self.create_publisher(Image, 'segmentation/color', out_qos)
-            if p['publish_confidence']:
-                self.conf_pubs['segmentation'] = self.create_publisher(Image, 'segmentation/confidence', out_qos)
+                self.conf_pubs[m] = self.create_publisher(Image, f'{m}/confidence', out_qos)
+        if p['publish_points']:
+            self._enable_points()
+        if 'segmentation' in self.pubs:
+            self.pubs['segmentation_color'] = self.create_publisher(Image, 'segmentation/color', out_qos)
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-
+        # diagnostic_updater-style health of the main output (what topic monitors and aggregators read);
+        # hardware id = the array being perceived
+        main_out = self.pubs[self.config.modalities[0]]
+        self.output_status = TopicStatus(f'{self.get_name()}: {main_out.topic_name} topic status',
+                                         p['array_frame_id'], self.config.rate_hz, self.config.rate_hz)
+        self.layout = LayoutOutput(self, out_qos) if p['publish_layout'] else None
         # inference off the callbacks: bounded queue, latest window wins
         self.inference = InferenceQueue(self._infer, p['queue_size'], 'perception_inference',
-                                        on_error=self._inference_failed)
-        self.layout = LayoutOutput(self, out_qos) if p['publish_layout'] else None
+                                        on_error=self._inference_failed, start=False)
 
         in_qos = QoSProfile(depth=p['input_qos_depth'], reliability=qos_profile_sensor_data.reliability,
                             durability=qos_profile_sensor_data.durability,
                             history=qos_profile_sensor_data.history)
-        self._pcm: codec.PcmLayout | FrameError | None = None      # audio_common: the AudioInfo's layout
-        if audio_types is None:
+        if p['audio_msg_type'] == 'image':
             self.sub = self.create_subscription(Image, 'audio/frames', self.on_frame, in_qos)
         else:
-            self.sub = self.create_subscription(audio_types[0], 'audio_stamped', self.on_audio_data, in_qos)
+            data_type, info_type = audio_common_types()
+            self.sub = self.create_subscription(data_type, 'audio_stamped', self.on_audio_data, in_qos)
             latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                                  durability=DurabilityPolicy.TRANSIENT_LOCAL)   # audio_capture's audio_info
-            self.info_sub = self.create_subscription(audio_types[1], 'audio_info', self.on_audio_info, latched)
+            self.info_sub = self.create_subscription(info_type, 'audio_info', self.on_audio_info, latched)
         self.diag_timer = self.create_timer(p['diagnostics_period_s'], self.publish_diagnostics)
         live_parameters(self, PARAMS, self._apply_parameters)
-        # diagnostic_updater-style health of the main output (what topic monitors and aggregators read);
-        # hardware id = the array being perceived
-        main_out = self.pubs['depth'] if 'depth' in self.pubs else self.pubs['seg']
-        self.output_status = TopicStatus(f'{self.get_name()}: {main_out.topic_name} topic status',
-                                         p['array_frame_id'], fs / hop, fs / hop)
-        self.get_logger().info(
-            f'model {self.model.model_id} on {self.device}: {self.model.num_channels} ch @ {fs} Hz, '
-            f'window {window / fs:g} s, hop {hop / fs:g} s, outputs {list(self.modalities)}')
+        for queue in self._queues():            # the workers last: everything they use exists
+            queue.start()
+        self.get_logger().info(self.config.describe(self.model.model_id))
+
+    def _queues(self) -> list[InferenceQueue]:
+        """The worker queues built so far (images, layout)."""
+        layout = getattr(self, 'layout', None)
+        return [q for q in (getattr(self, 'inference', None), layout and layout.queue) if q is not None]
 
     def _apply_parameters(self, changes: dict) -> None:
         """Run-time parameter changes (validated by parameters.live_parameters): take effect with the next
         window. The depth/points publisher is created the first time publish_points is switched on."""
         params = {**self.params, **changes}
-        if params['publish_points'] and 'depth' in self.modalities and 'points' not in self.pubs:
-            self._rays = self.model.camera.pixel_rays()
-            self.pubs['points'] = self.create_publisher(PointCloud2, 'depth/points', self._out_qos)
-        self._with_confidence = bool(params['publish_confidence'] or params['min_confidence'] > 0)
+        if params['publish_points']:
+            self._enable_points()
+        self._with_confidence = wants_confidence(params)
         self.inference.set_capacity(params['queue_size'])
         self.params = params      # one assignment: the worker sees the old or the new set, never a mix
 
+    def _enable_points(self) -> None:
+        """Create depth/points (once; at start-up or when publish_points is first switched on)."""
+        if 'depth' in self.pubs and 'points' not in self.pubs:
+            self._rays = self.model.camera.pixel_rays()
+            self.pubs['points'] = self.create_publisher(PointCloud2, 'depth/points', self._out_qos)
+
     def destroy_node(self):
         stopped = True
-        for queue in (getattr(self, 'inference', None), getattr(getattr(self, 'layout', None), 'queue', None)):
-            if queue is not None:
-                stopped &= queue.close()
+        for queue in self._queues():
+            stopped &= queue.close()
         model = getattr(self, 'model', None)
         if model is not None and stopped:           # not while it still infers
             model.close()
@@ -321,9 +302,9 @@ class PerceptionNode(ShellNode):
 
     def on_frame(self, msg: Image) -> None:
         """Subscription callback: validate, buffer, enqueue completed windows. No inference here."""
-        self.frames_in.tick()
+        self.statistics.frames_in.tick()
         try:
-            samples = conv.msg_to_audio(msg, self.spec)
+            samples = conv.msg_to_audio(msg, self.config.spec)
         except FrameError as exc:
             self._invalid_frame(exc)
             return
@@ -333,7 +314,7 @@ class PerceptionNode(ShellNode):
         """``audio_info`` callback (audio_common): the layout of the PCM that follows, checked against the model."""
         try:
             layout = codec.pcm_layout(msg)
-            codec.check_pcm_layout(layout, self.spec)
+            codec.check_pcm_layout(layout, self.config.spec)
         except FrameError as exc:
             self._pcm = exc
         except ValueError as exc:
@@ -349,7 +330,7 @@ class PerceptionNode(ShellNode):
 
     def on_audio_data(self, msg) -> None:
         """``audio_stamped`` callback (audio_common): decode the PCM with the AudioInfo's layout, then as on_frame."""
-        self.frames_in.tick()
+        self.statistics.frames_in.tick()
         layout = self._pcm
         try:
             if layout is None:
@@ -357,14 +338,14 @@ class PerceptionNode(ShellNode):
                                              'format come from it)')
             if isinstance(layout, FrameError):
                 raise layout
-            samples = codec.pcm_samples(msg.audio.data, layout, self.spec)
+            samples = codec.pcm_samples(msg.audio.data, layout, self.config.spec)
         except FrameError as exc:
             self._invalid_frame(exc)
             return
         self._push(samples, msg)
 
     def _invalid_frame(self, exc: FrameError) -> None:
-        self.invalid.add(exc.reason)
+        self.statistics.invalid.add(exc.reason)
         self.get_logger().warning(f'dropping audio frame: {exc}', throttle_duration_sec=5.0)
 
     def _push(self, samples: np.ndarray, msg) -> None:
@@ -373,19 +354,15 @@ class PerceptionNode(ShellNode):
         n = samples.shape[1]
         if n not in self._frame_sizes and len(self._frame_sizes) < 16:
             self._frame_sizes.add(n)
-            if self._hop % n and self.params['window_alignment'] == 'hop':
-                fs = self.spec.sample_rate
-                self.get_logger().info(
-                    f'audio frames of {n} samples do not divide the hop ({self._hop} samples): a window waits up '
-                    f'to {1e3 * n / fs:.0f} ms for the rest of the frame holding its last sample; a chunk size '
-                    f'that divides {self._hop} (or window_alignment: frame) avoids it')
+            note = self.config.chunk_note(n)
+            if note:
+                self.get_logger().info(note)
         if self.assembler.last_event == 'frame_id':
             self.get_logger().warning(f"dropping audio frames of frame '{msg.header.frame_id}': expected "
                                       f"'{self.params['array_frame_id']}' (accept_any_frame_id: false)",
                                       throttle_duration_sec=5.0)
         for w in windows:
-            self.windows += 1
-            self.dropped_windows += self.inference.put(w)
+            self.statistics.window_queued(self.inference.put(w))
             if self.layout is not None:
                 self.layout.queue.put(w)
 
@@ -398,14 +375,13 @@ class PerceptionNode(ShellNode):
             prediction, confidence = self.model.predict_with_confidence(window.audio, self.params['confidence_kind'])
         else:
             prediction = self.model.predict(window.audio)
-        self.inference_latency.add(time.perf_counter() - t0)
+        self.statistics.inference_latency.add(time.perf_counter() - t0)
         self.publish_prediction(prediction, window.end_ns, confidence)
 
     def _inference_failed(self, exc: BaseException) -> None:
         """The inference queue's error handler: keep serving; reported in diagnostics."""
-        self.inference_errors += 1
-        self._last_error = f'{type(exc).__name__}: {exc}'
-        self.get_logger().error(f'inference failed: {self._last_error}', throttle_duration_sec=5.0)
+        error = self.statistics.inference_failed(exc)
+        self.get_logger().error(f'inference failed: {error}', throttle_duration_sec=5.0)
 
     def _measure_layout(self, window: Window) -> None:
         """The layout queue's handler: measure the room in ``window``, publish its depth prior and planes."""
@@ -414,20 +390,18 @@ class PerceptionNode(ShellNode):
         out = self.layout
         t0 = time.perf_counter()
         layout = out.estimator.estimate(window.audio)
-        prior = render_layout(layout, self.model.camera, self._class_table)
-        out.latency.add(time.perf_counter() - t0)
+        prior = render_layout(layout, self.model.camera, self.model.class_table)
+        out.stats.measured(layout.failed, time.perf_counter() - t0)
         out.recent.append((window.end_ns, layout))
-        for reason in layout.failed:
-            out.unmeasured.add(reason.split(':')[0])
         header = conv.make_header(window.end_ns, self.params['camera_frame_id'])
         out.depth_pub.publish(conv.array_to_image(prior.depth, '32FC1', header))
         array_header = conv.make_header(window.end_ns, self.params['array_frame_id'])
-        out.planes_pub.publish(conv.layout_markers(plane_patches(layout), array_header, self._class_table))
-        out.outputs += 1
+        out.planes_pub.publish(conv.layout_markers(plane_patches(layout), array_header, self.model.class_table))
+        out.stats.outputs += 1
 
     def _layout_failed(self, exc: BaseException) -> None:
-        self.layout.last_error = f'{type(exc).__name__}: {exc}'
-        self.get_logger().error(f'layout failed: {self.layout.last_error}', throttle_duration_sec=5.0)
+        error = self.layout.stats.failed(exc)
+        self.get_logger().error(f'layout failed: {error}', throttle_duration_sec=5.0)
 
     def _needs_confidence(self) -> bool:
         """Run the (slower) confidence path for this window: min_confidence masks depth, or a confidence topic
@@ -440,116 +414,49 @@ class PerceptionNode(ShellNode):
         """Publish one window's outputs, the images first; derived outputs (points, colour, confidence) only
         when something subscribes to them."""
         header = conv.make_header(stamp_ns, self.params['camera_frame_id'])
-        info = conv.camera_info_msg(self._K, *self._size, header)
         confidence = confidence or {}
-        # the images first (what consumers wait for), then what is derived from them
-        if 'depth' in self.modalities:
-            depth = np.asarray(prediction['depth'], np.float32)
-            if 'depth' in confidence:
-                depth = mask_low_confidence(depth, confidence['depth'], self.params['min_confidence'])
-            self.pubs['depth'].publish(conv.array_to_image(depth, '32FC1', header))
-        if 'segmentation' in self.modalities:
-            labels = np.asarray(prediction['segmentation'], np.uint8)
-            self.pubs['seg'].publish(conv.array_to_image(labels, 'mono8', header))
-        if 'depth' in self.modalities:
-            self.pubs['depth_info'].publish(info)
-            if 'depth' in confidence and 'depth' in self.conf_pubs and _subscribed(self.conf_pubs['depth']):
-                self.conf_pubs['depth'].publish(
-                    conv.array_to_image(np.asarray(confidence['depth'], np.float32), '32FC1', header))
-            if 'points' in self.pubs and self.params['publish_points'] and _subscribed(self.pubs['points']):
-                pts = conv.depth_to_points(depth, self._rays, self.params['points_stride'])
-                self.pubs['points'].publish(conv.points_to_cloud(pts, header))
-        if 'segmentation' in self.modalities:
-            self.pubs['seg_info'].publish(info)
-            if 'segmentation' in self.conf_pubs and 'segmentation' in confidence \
-                    and _subscribed(self.conf_pubs['segmentation']):
-                self.conf_pubs['segmentation'].publish(
-                    conv.array_to_image(np.asarray(confidence['segmentation'], np.float32), '32FC1', header))
-            if _subscribed(self.pubs['seg_color']):
-                self.pubs['seg_color'].publish(
-                    conv.array_to_image(self._class_table.colorize(labels), 'rgb8', header))
-        self.outputs.tick()
+        images = output_images(prediction, confidence, self.config.modalities, self.params['min_confidence'])
+        for m, image in images.items():      # the images first (what consumers wait for), then what they derive
+            self.pubs[m].publish(conv.array_to_image(image, IMAGE_FORMATS[m][1], header))
+        camera = self.model.camera
+        info = conv.camera_info_msg(camera.K, camera.width, camera.height, header)
+        for m, image in images.items():
+            self.pubs[f'{m}_info'].publish(info)
+            if m in confidence and m in self.conf_pubs and _subscribed(self.conf_pubs[m]):
+                self.conf_pubs[m].publish(conv.array_to_image(np.asarray(confidence[m], np.float32), '32FC1', header))
+            self._publish_view(m, image, header)
         now_ns = self.get_clock().now().nanoseconds
-        self.output_latency.add((now_ns - stamp_ns) / NS_PER_S)
+        self.statistics.published((now_ns - stamp_ns) / NS_PER_S)
         self.output_status.tick(now_ns, stamp_ns)
+
+    def _publish_view(self, modality: str, image, header) -> None:
+        """A modality's derived view, while it has a subscriber: depth/points, segmentation/color."""
+        if modality == 'depth':
+            points = self.pubs.get('points')
+            if points is not None and self.params['publish_points'] and _subscribed(points):
+                points.publish(conv.points_to_cloud(
+                    conv.depth_to_points(image, self._rays, self.params['points_stride']), header))
+        elif _subscribed(self.pubs['segmentation_color']):
+            self.pubs['segmentation_color'].publish(
+                conv.array_to_image(self.model.class_table.colorize(image), 'rgb8', header))
 
     # ------------------------------------------------------------ diagnostics
 
     def stats(self) -> dict:
         """A snapshot of the counters reported in /diagnostics (totals since start-up)."""
-        inf50, inf95 = self.inference_latency.percentiles_ms()
-        out50, out95 = self.output_latency.percentiles_ms()
-        counts = dict(self.assembler.counts)
-        return {
-            'frames': self.frames_in.total, 'outputs': self.outputs.total, 'windows': self.windows,
-            'dropped_windows': self.dropped_windows, 'invalid_frames': self.invalid.snapshot(),
-            'stream_resets': {r: counts[r] for r in DISCONTINUITY_REASONS},
-            'dropped_frames': {r: counts[r] for r in DROP_REASONS}, 'reordered_frames': counts['reordered'],
-            'inference_errors': self.inference_errors,
-            'inference_ms': {'p50': inf50, 'p95': inf95}, 'latency_ms': {'p50': out50, 'p95': out95},
-            **({'layout': self.layout_stats()} if self.layout is not None else {}),
-        }
+        return self.statistics.snapshot(self.assembler.counts,
+                                        self.layout_stats() if self.layout is not None else None)
 
     def layout_stats(self) -> dict:
-        out = self.layout
-        p50, p95 = out.latency.percentiles_ms()
-        return {'outputs': out.outputs, 'dropped_windows': out.queue.dropped, 'errors': out.queue.errors,
-                'unmeasured': out.unmeasured.snapshot(), 'ms': {'p50': p50, 'p95': p95}}
+        return self.layout.snapshot()
 
     def publish_diagnostics(self) -> None:
-        s = self.stats()
-        invalid_total = sum(s['invalid_frames'].values())
-        new = {'frames': s['frames'], 'invalid': invalid_total, 'dropped': s['dropped_windows'],
-               'stray': sum(s['dropped_frames'].values())}
-        delta = {k: new[k] - self._diag_marks[k] for k in new}
-        self._diag_marks = new
-        problems = []
-        if delta['frames'] == 0:
-            problems.append('no audio frames')
-        if delta['invalid']:
-            problems.append(f"{delta['invalid']} invalid frames")
-        if delta['dropped']:
-            problems.append(f"{delta['dropped']} windows dropped")
-        if delta['stray']:
-            problems.append(f"{delta['stray']} stray frames dropped")
-        level = DiagnosticStatus.WARN if problems else DiagnosticStatus.OK
-        if self._last_error:
-            level, problems = DiagnosticStatus.ERROR, [f'inference failed: {self._last_error}'] + problems
-            self._last_error = None
-        if self.layout is not None and self.layout.last_error:
-            level, problems = DiagnosticStatus.ERROR, problems + [f'layout failed: {self.layout.last_error}']
-            self.layout.last_error = None
-        values = {
-            'input rate (frames/s)': self.frames_in.rate(),
-            'output rate (Hz)': self.outputs.rate(),
-            'inference latency p50 (ms)': s['inference_ms']['p50'],
-            'inference latency p95 (ms)': s['inference_ms']['p95'],
-            'window end to publish p50 (ms)': s['latency_ms']['p50'],
-            'window end to publish p95 (ms)': s['latency_ms']['p95'],
-            'windows': s['windows'],
-            'dropped windows': s['dropped_windows'],
-            'invalid frames': invalid_total,
-            **{f'invalid frames ({r})': n for r, n in s['invalid_frames'].items()},
-            **{f'stream resets ({r})': n for r, n in s['stream_resets'].items()},
-            **{f'dropped frames ({r})': n for r, n in s['dropped_frames'].items()},
-            'reordered frames': s['reordered_frames'],
-            'inference errors': s['inference_errors'],
-            'model id': self.model.model_id,
-            'device': self.device,
-            **(_layout_diagnostics(s['layout']) if 'layout' in s else {}),
-        }
+        level, message, values = self.statistics.report(self.stats(), self.model.model_id, self.config.device,
+                                                        self.layout.stats if self.layout is not None else None)
         now = self.get_clock().now()
         self.diag_pub.publish(diagnostic_array(now.to_msg(), f'{self.get_name()}: audio perception',
-                                               self.params['array_frame_id'], level, '; '.join(problems) or 'OK',
-                                               values, [self.output_status.status(now.nanoseconds)]))
-
-
-def _layout_diagnostics(layout: dict) -> dict:
-    """The layout's /diagnostics values (totals since start-up)."""
-    return {'layout outputs': layout['outputs'], 'layout dropped windows': layout['dropped_windows'],
-            'layout errors': layout['errors'], 'layout latency p50 (ms)': layout['ms']['p50'],
-            'layout latency p95 (ms)': layout['ms']['p95'],
-            **{f'layout windows without {part}': n for part, n in layout['unmeasured'].items()}}
+                                               self.params['array_frame_id'], getattr(DiagnosticStatus, level),
+                                               message, values, [self.output_status.status(now.nanoseconds)]))
 
 
 def _subscribed(publisher) -> bool:
