@@ -190,25 +190,32 @@ class LayoutOutput:
         return self.stats.snapshot(self.queue.dropped, self.queue.errors)
 
 
-def load_perception(params: dict):
-    """(model, :class:`PerceptionConfig`): everything the node needs before it creates an endpoint, in the order
-    a refused start names the first problem: the parameters, audio_common_msgs (when asked for), the model, its
-    chirp against ``sim_config``, the window sizes; then one warm-up inference (``warmup``).
-    :class:`StartupError` saying what to do otherwise."""
+def checked_model(params: dict):
+    """The model, loaded once the checks that do not need it passed (the parameters, audio_common_msgs when
+    asked for): a refused start names the first problem before seconds go to loading. :class:`StartupError`
+    saying what to do otherwise."""
     try:
         modalities = check_parameters(params)
-        if params['audio_msg_type'] == 'audio_common':
-            audio_common_types()            # before the model (seconds) is loaded
-        model = load_model(params['model_dir'] or str(default_model_dir()), modalities, params['device'],
-                           params['backend'])
-        if params['sim_config']:
-            check_chirp(model.feature_config, params['sim_config'])
+    except ConfigError as exc:
+        raise StartupError(str(exc)) from None
+    if params['audio_msg_type'] == 'audio_common':
+        audio_common_types()
+    return load_model(params['model_dir'] or str(default_model_dir()), modalities, params['device'],
+                      params['backend'])
+
+
+def stream_config(params: dict, model) -> PerceptionConfig:
+    """The model's chirp checked against ``sim_config``, the stream's :class:`PerceptionConfig`, then one warm-up
+    inference (``warmup``); :class:`StartupError` saying what to do otherwise."""
+    if params['sim_config']:
+        check_chirp(model.feature_config, params['sim_config'])
+    try:
         config = PerceptionConfig.from_parameters(params, model)
     except ConfigError as exc:
         raise StartupError(str(exc)) from None
     if params['warmup']:
         model.predict(np.zeros((model.num_channels, config.window), np.float32))
-    return model, config
+    return config
 
 
 class PerceptionNode(ShellNode):
@@ -220,7 +227,8 @@ class PerceptionNode(ShellNode):
 
     def _setup(self):
         p = self.params = declare_parameters(self, PARAMS)
-        self.model, self.config = load_perception(p)
+        self.model = checked_model(p)
+        self.config = stream_config(p, self.model)
         self.statistics = PerceptionStats()     # shared by the subscription callbacks, the workers, the timer
         self.assembler = self.config.assembler()
         self._frame_sizes = set()               # frame sizes seen (a note on latency for each new one)
@@ -436,7 +444,7 @@ class PerceptionNode(ShellNode):
             if points is not None and self.params['publish_points'] and _subscribed(points):
                 points.publish(conv.points_to_cloud(
                     conv.depth_to_points(image, self._rays, self.params['points_stride']), header))
-        elif _subscribed(self.pubs['segmentation_color']):
+        elif _subscribed(self.pubs['segmentation_color']):      # segmentation
             self.pubs['segmentation_color'].publish(
                 conv.array_to_image(self.model.class_table.colorize(image), 'rgb8', header))
 
