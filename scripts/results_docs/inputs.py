@@ -34,6 +34,7 @@ class Inputs:
     timings: dict                   # docs/reproduce_timings.json ({} when absent)
     summary: dict                   # docs/training_summary.json (or the runs it summarises)
     card: dict                      # the dataset's card.json ({} when the dataset is not here)
+    trained_on: dict                # the training dataset as the shipped depth checkpoint records it ({} if none)
     sizes: dict                     # models/*.pt: file name -> MB
     today: str
     machine: str
@@ -107,6 +108,13 @@ def summarise_training(runs: Path) -> dict:
     return out
 
 
+def trained_on(checkpoint: Path) -> dict:
+    """The training dataset (path, content hash, counts, seed) a checkpoint records, {} without one."""
+    if not checkpoint.is_file():
+        return {}
+    return torch.load(checkpoint, map_location='cpu', weights_only=True)['config'].get('dataset') or {}
+
+
 def load(root: Path, summary: dict | None = None) -> Inputs:
     """Read every input below `root`; `summary` replaces docs/training_summary.json (a summary of the runs)."""
     docs = root / 'docs'
@@ -122,6 +130,7 @@ def load(root: Path, summary: dict | None = None) -> Inputs:
         summary=summary or read_json(docs / 'training_summary.json') or {'stages': {}, 'config': None},
         # the dataset path is as the evaluation recorded it: relative to where the writer runs (the repository)
         card=read_json(Path(results['dataset']['path']) / 'card.json') or {},
+        trained_on=trained_on(root / 'models' / 'depth.pt'),
         sizes={p.name: p.stat().st_size / 1e6 for p in sorted((root / 'models').glob('*.pt'))},
         today=date.today().isoformat(),
         machine=machine(),

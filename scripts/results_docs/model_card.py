@@ -43,7 +43,7 @@ def training_data_section(inp: Inputs) -> str:
     room, chirp, camera = sim['room'], sim['chirp'], sim['camera']
     return f"""## Training data
 Simulated with `python -m audio_vision dataset --out data/default --n {sum(counts.values()) if counts else '?'} --seed {res['dataset'].get('seed')}`
-(content hash `{res['dataset']['content_hash']}`; splits by room: {counts}).
+(content hash `{inp.trained_on.get('content_hash', res['dataset']['content_hash'])}` as the checkpoints record it; splits by room: {counts}).
 Shoebox rooms {span(room['length_range'])} x {span(room['width_range'])} x {span(room['height_range'])} m with pyroomacoustics material absorption, an {inp.mics}-microphone
 two-ring array ({sim['array']['ring_radius']:g} m radius, 3-D aperture) emitting a {chirp['f_start'] / 1000:g}-{chirp['f_end'] / 1000:g} kHz chirp every {chirp['period_s']:g} s, {span(sim['sources']['count_range'])} bodies
 (person, appliance, alarm; a share of persons and appliances silent) that reflect the chirp and the
