@@ -34,16 +34,57 @@ from audio_vision.training.layout_eval import sonar_config_for
 
 
 def timed(fn, windows, repeats: int) -> dict:
-    fn(windows[0])                                           # warm-up (caches, allocations)
-    times = []
+    """Wall-clock and process CPU time per call (ms): the CPU time is what the one thread spends, whatever else
+    the machine runs."""
+    fn(windows[0])                                           # warm-up (caches, allocations, compilation)
+    wall, cpu = [], []
     for _ in range(repeats):
         for w in windows:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             fn(w)
-            times.append(time.perf_counter() - t0)
-    ms = 1000.0 * np.asarray(times)
+            wall.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+    ms, cpu_ms = 1000.0 * np.asarray(wall), 1000.0 * np.asarray(cpu)
     return {'p50_ms': float(np.median(ms)), 'p90_ms': float(np.percentile(ms, 90)), 'mean_ms': float(ms.mean()),
-            'n': len(times)}
+            'cpu_p50_ms': float(np.median(cpu_ms)), 'n': len(wall)}
+
+
+#: the front-end's steps timed by :func:`phases`: LayoutEstimator method -> what it does
+PHASES = {'field': 'matched filter, emission time, direct path, gate', '_vertical': 'floor and ceiling',
+          '_walls': 'walls', '_reflectors': 'residual reflectors'}
+
+
+def phases(estimator: LayoutEstimator, windows) -> dict:
+    """Mean CPU ms per window of each step of ``estimate`` (:data:`PHASES`, the rest: explaining the box's
+    second-order images and bookkeeping), the steps' methods wrapped on this instance only."""
+    spent = dict.fromkeys(PHASES, 0.0)
+
+    def wrap(name):
+        method = getattr(estimator, name)
+
+        def timed_method(*args, **kwargs):
+            c0 = time.process_time()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                spent[name] += time.process_time() - c0
+        return timed_method
+
+    for name in PHASES:
+        setattr(estimator, name, wrap(name))
+    try:
+        estimator.estimate(windows[0])
+        spent.update(dict.fromkeys(PHASES, 0.0))
+        c0 = time.process_time()
+        for w in windows:
+            estimator.estimate(w)
+        total = time.process_time() - c0
+    finally:
+        for name in PHASES:
+            delattr(estimator, name)
+    out = {name: 1000.0 * v / len(windows) for name, v in spent.items()}
+    out['rest'] = 1000.0 * total / len(windows) - sum(out.values())
+    return out
 
 
 def azimuth_deg(n: np.ndarray) -> float:
@@ -111,8 +152,14 @@ def paragraph(result: dict) -> str:
     text = (f"`{result['command']}`, {result['machine']['torch_threads']} thread, {s['n']} timed windows, measured "
             f"{result['date']} at commit {result['commit']} on {result['machine']['cpu_model']} "
             f"(docs/bench_sonar.json): the front-end (`LayoutEstimator.estimate`) takes **{s['p50_ms']:.0f} ms p50** "
-            f"({s['p90_ms']:.0f} ms p90) per window, the shipped model's feature extractor {f['p50_ms']:.0f} ms p50 "
-            f"on the same windows; the budget of {BUDGET_MS:g} ms is {verdict}.\n")
+            f"({s['p90_ms']:.0f} ms p90) per window, {s['cpu_p50_ms']:.0f} ms of CPU time p50; the shipped model's "
+            f"feature extractor {f['p50_ms']:.0f} ms p50 ({f['cpu_p50_ms']:.0f} ms CPU) on the same windows; the "
+            f"budget of {BUDGET_MS:g} ms is {verdict}.\n")
+    steps = result.get('phases_cpu_ms')
+    if steps:
+        text += ('\nWhere its CPU time goes (mean ms per window, the same windows): ' + '; '.join(
+            f"{PHASES.get(name, 'the rest (explaining the box images, bookkeeping)')} {ms:.1f}"
+            for name, ms in steps.items()) + '. `--profile` lists the functions.\n')
     d = result.get('doa')
     if d:
         def row(name, label):
@@ -164,6 +211,7 @@ def main(argv=None) -> int:
 
     result = {'sonar_front_end': timed(estimator.estimate, windows, args.repeats),
               'feature_extractor': timed(extract, windows, args.repeats),
+              'phases_cpu_ms': phases(estimator, windows),
               'machine': {'cpu': platform.processor() or platform.machine(), 'cpu_model': cpu_model(),
                           'python': platform.python_version(), 'torch_threads': torch.get_num_threads()},
               'commit': source_commit(), 'date': time.strftime('%Y-%m-%d'),
