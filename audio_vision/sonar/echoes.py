@@ -22,7 +22,7 @@ import scipy.fft as sfft
 from audio_vision.core.chirp import chirp_pulse
 
 from .config import SonarConfig
-from .kernels import arrival_phases, backproject_coherent, backproject_incoherent
+from .kernels import arrival_phases, backproject
 
 
 class MatchedFilter:
@@ -194,9 +194,8 @@ class EchoField:
     def _score_at(self, points: np.ndarray, extra_s: np.ndarray, coherent: bool) -> np.ndarray:
         """(K, 3) points whose arrival at each mic is its distance / c + ``extra_s`` (K,) after the emission
         -> (K,) mean over mics of the signal (or envelope) there (sonar/kernels.py)."""
-        project = backproject_coherent if coherent else backproject_incoherent
         rows = self.signal if coherent else self.envelope
-        return project(rows, self.mics, points, extra_s, float(self.rate), 1.0 / self.cfg.speed_of_sound)
+        return backproject(rows, self.mics, points, extra_s, float(self.rate), 1.0 / self.cfg.speed_of_sound)
 
     @property
     def envelope(self) -> np.ndarray:

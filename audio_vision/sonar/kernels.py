@@ -30,10 +30,11 @@ def _interpolate(row, idx):
 
 
 @njit(cache=True, nogil=True)
-def backproject_coherent(signal, mics, points, extra_s, rate, inv_c):
-    """``signal`` (C, L) complex analytic rows at ``rate`` samples / s, circular, the emission at sample 0;
-    ``points`` (K, 3) positions whose arrival at mic m is ``|x - p_m| / c + extra_s[k]`` after the emission ->
-    (K,) modulus of the mean over mics of the signal there."""
+def backproject(rows, mics, points, extra_s, rate, inv_c):
+    """``rows`` (C, L) each mic's signal at ``rate`` samples / s, circular, the emission at sample 0: the complex
+    analytic signal (coherent: the modulus of the sum) or its modulus, the envelope (incoherent: the sum of the
+    moduli); ``points`` (K, 3) positions whose arrival at mic m is ``|x - p_m| / c + extra_s[k]`` after the
+    emission -> (K,) modulus of the mean over mics of the rows there."""
     k_count, c_count = points.shape[0], mics.shape[0]
     out = np.empty(k_count)
     for k in range(k_count):
@@ -42,23 +43,7 @@ def backproject_coherent(signal, mics, points, extra_s, rate, inv_c):
         for c in range(c_count):
             d0, d1, d2 = x0 - mics[c, 0], x1 - mics[c, 1], x2 - mics[c, 2]
             delay = math.sqrt(d0 * d0 + d1 * d1 + d2 * d2) * inv_c + extra_s[k]
-            acc += _interpolate(signal[c], delay * rate)
-        out[k] = abs(acc) / c_count
-    return out
-
-
-@njit(cache=True, nogil=True)
-def backproject_incoherent(envelope, mics, points, extra_s, rate, inv_c):
-    """As :func:`backproject_coherent` on the envelopes (C, L) real: the mean over mics of the moduli."""
-    k_count, c_count = points.shape[0], mics.shape[0]
-    out = np.empty(k_count)
-    for k in range(k_count):
-        x0, x1, x2 = points[k, 0], points[k, 1], points[k, 2]
-        acc = 0.0
-        for c in range(c_count):
-            d0, d1, d2 = x0 - mics[c, 0], x1 - mics[c, 1], x2 - mics[c, 2]
-            delay = math.sqrt(d0 * d0 + d1 * d1 + d2 * d2) * inv_c + extra_s[k]
-            acc += _interpolate(envelope[c], delay * rate)
+            acc += _interpolate(rows[c], delay * rate)
         out[k] = abs(acc) / c_count
     return out
 
