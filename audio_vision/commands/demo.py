@@ -10,6 +10,7 @@ launch file uses. A recorder node subscribes to the outputs; at the end the demo
                        truth, the sonar layout's depth and its floor / wall errors against the room,
                        dropped windows, invalid frames
   <out>/mosaic.png     ground truth, layout and prediction, one row per scene, depth on a scale in metres
+  <out>/map.png        with --mapping: floor plan | occupancy_node's map | the plane map of the sonar's walls
 
 and prints a short table. No ROS install needed beyond the Python packages (rclpy, message packages).
 """
@@ -38,8 +39,9 @@ def add_arguments(parser):
     parser.add_argument('--model-dir', default=None, help='model directory (default: the shipped models)')
     parser.add_argument('--device', default=None, help='inference device (default: config/perception.yaml)')
     parser.add_argument('--mapping', action='store_true',
-                        help='drive the simulated robot through one room and map it (occupancy_node): also '
-                             'writes <out>/map.png and a mapping section in summary.json')
+                        help='drive the simulated robot through one room and map it (occupancy_node, and the plane '
+                             'map of the sonar\'s walls): also writes <out>/map.png and a mapping section in '
+                             'summary.json')
     parser.add_argument('--sim-config', default=None,
                         help='simulation YAML of the demo\'s simulator (default: config/simulation.yaml); its array '
                              'must be the one the model was trained for')
@@ -63,6 +65,10 @@ def run(args) -> int:
         m = result['mapping']
         print(f"map: occupied F1 {m['occupied_f1']:.3f} (0.2 m tolerance), free IoU {m['free_iou']:.3f}, "
               f"{m['fused_images']} images fused; wrote {Path(args.out) / 'map.png'}")
+        if 'planes' in m:
+            p = m['planes']
+            print(f"plane map (the sonar's walls fused over the drive): occupied F1 {p['occupied_f1']:.3f}, "
+                  f"free IoU {p['free_iou']:.3f}, {p['windows']} layouts fused")
     print(f'wrote {Path(args.out) / "summary.json"} and {Path(args.out) / "mosaic.png"}')
     return 0
 
@@ -102,7 +108,8 @@ def run_demo(out: Path, duration: float, scenes: int, seed: int | None = None, m
              device: str | None = None, domain_id: int | None = None, log=print, mapping: bool = False,
              sim_config: str | None = None) -> dict:
     """Run the composed graph for ``duration`` s; write summary.json + mosaic.png (+ map.png with ``mapping``:
-    one room, the robot driving a path, occupancy_node fusing the predicted depth); return the summary.
+    one room, the robot driving a path, occupancy_node fusing the predicted depth, beside the plane map of the
+    layouts the perception node measured); return the summary.
     ``sim_config``: a simulation YAML instead of the simulator's default."""
     from diagnostic_msgs.msg import DiagnosticArray
     from sensor_msgs.msg import CameraInfo, Image, PointCloud2
@@ -167,7 +174,7 @@ def run_demo(out: Path, duration: float, scenes: int, seed: int | None = None, m
     summary, mosaic_rows = evaluate(depth_msgs, seg_msgs, scene_log, window_ns, class_table,
                                     {t: (layout_depth[t], layouts.get(t)) for t in layout_depth})
     if mapper is not None:
-        summary['mapping'] = write_map(out, mapper, scene_log[0].gt)
+        summary['mapping'] = write_map(out, mapper, scene_log[0], layouts, window_ns)
     summary = {
         'duration_s': duration, 'messages': counts, **summary,
         'inference_ms': _rounded(stats['inference_ms']), 'node_latency_ms': _rounded(stats['latency_ms']),
@@ -286,21 +293,47 @@ def _ground_truth(record, stamp_ns: int):
     return record.gt.render_at(((stamp_ns - record.start_ns) / 1e9) % record.gt.duration_s)
 
 
-def write_map(out: Path, mapper, drive) -> dict:
-    """<out>/map.png (floor plan | the occupancy node's map, with the path) and its scores vs the floor plan."""
+def write_map(out: Path, mapper, record, layouts=None, window_ns: int = 0) -> dict:
+    """<out>/map.png (floor plan | the occupancy node's map | with ``layouts``, the plane map of the sonar's walls;
+    with the path) and their scores vs the floor plan (the plane map's under ``planes``)."""
     from audio_vision.simulation.mapping import floor_plan_masks, plot_maps, score_grid
-    occupied, free = floor_plan_masks(drive, mapper.grid.config)
-    scores = score_grid(mapper.grid, occupied, free)
+    drive = record.gt
+    config = mapper.grid.config
+    occupied, free = floor_plan_masks(drive, config)
+    grids = {'method': mapper.grid}
+    if layouts:
+        grids['layout_planes'], windows = plane_map(record, layouts, window_ns, config)
+    scores = {name: score_grid(g, occupied, free) for name, g in grids.items()}
     t = np.arange(0.0, drive.duration_s, 0.25)
     poses = np.array([(ti, p.x, p.y, p.yaw) for ti, p in zip(t, drive.trajectory.poses(t))])
     out.mkdir(parents=True, exist_ok=True)
-    plot_maps({'config': mapper.grid.config, 'true_occupied': occupied, 'true_free': free, 'poses': poses,
-               'grids': {'method': mapper.grid}, 'scores': {'method': scores}}, out / 'map.png',
-              f'occupancy_node map of the demo drive (room {drive.scene.room.size[0]:.1f} x '
-              f'{drive.scene.room.size[1]:.1f} m)')
+    plot_maps({'config': config, 'true_occupied': occupied, 'true_free': free, 'poses': poses,
+               'grids': grids, 'scores': scores}, out / 'map.png',
+              f'the demo drive (room {drive.scene.room.size[0]:.1f} x {drive.scene.room.size[1]:.1f} m)',
+              (('method', 'occupancy_node: method depth + confidence'),
+               ('layout_planes', 'sonar wall planes fused over the drive')))
     stats = mapper.stats()
-    return {**{k: round(v, 4) if isinstance(v, float) else v for k, v in scores.items()},
-            'fused_images': stats['fused'], 'rejected_images': stats['rejected']}
+    result = {**_rounded_scores(scores['method']), 'fused_images': stats['fused'], 'rejected_images': stats['rejected']}
+    if 'layout_planes' in scores:
+        result['planes'] = {**_rounded_scores(scores['layout_planes']), 'windows': windows}
+    return result
+
+
+def plane_map(record, layouts: dict, window_ns: int, config):
+    """(grid, windows): the sonar's wall planes of a drive's ``layouts`` ({window end stamp ns: RoomLayout}) fused
+    at the array's pose at each window's middle (the simulator's odometry; PlaneMapper.add says why the middle),
+    rasterised on ``config``'s grid (audio_vision.mapping.planes)."""
+    from audio_vision.core.frames import body_pose
+    from audio_vision.mapping.planes import PlaneMapper
+    mapper = PlaneMapper()
+    for stamp in sorted(t for t in layouts if t - window_ns >= record.start_ns):
+        t = ((stamp - window_ns // 2 - record.start_ns) / 1e9) % record.gt.duration_s
+        mapper.add(layouts[stamp], body_pose(record.gt.scene_at(t).camera_pose))
+    return mapper.grid(config), mapper.windows
+
+
+def _rounded_scores(scores: dict) -> dict:
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in scores.items()}
 
 
 def _mean(values) -> float | None:

@@ -101,8 +101,9 @@ def predict_drive(drive: TrajectoryDrive, model, audio: np.ndarray | None = None
                   update_s: float = 0.25, batch: int = 16, progress=None, ground_truth: bool = True,
                   extra=None) -> DriveFrames:
     """Record ``drive`` (unless its ``audio`` is given) and predict every window once. ``extra``: a callable
-    (window audio (C, N), camera pose 4 x 4) -> {name: depth image} called on every window in order (another
-    depth source, e.g. the sonar layout, fused over the drive by the caller)."""
+    (window audio (C, N), camera pose 4 x 4 at the window's end, the window's end time in s) -> {name: depth
+    image} called on every window in order (another depth source, e.g. the sonar layout, fused over the drive by
+    the caller)."""
     sim = drive.sim
     fs = sim.sample_rate
     if audio is None:
@@ -125,7 +126,7 @@ def predict_drive(drive: TrajectoryDrive, model, audio: np.ndarray | None = None
             poses.append(scene.camera_pose)
             path.append((t, *scene.robot_position[:2], scene.robot_yaw))
             if extra is not None:
-                for name, image in extra(audio[:, e - window:e], scene.camera_pose).items():
+                for name, image in extra(audio[:, e - window:e], scene.camera_pose, t).items():
                     extras.setdefault(name, []).append(image)
             if ground_truth:
                 gt.append(sim.render(scene).depth)
