@@ -108,3 +108,11 @@ def test_scored_against_its_own_outline_and_config_checks():
     for bad in ({'open_reach_m': 0.0}, {'min_wall_windows': 0}, {'max_windows': 0}):
         with pytest.raises(ValueError):
             PlaneMapConfig(**bad)
+
+
+def test_without_any_wall_only_the_open_boundary_around_the_path_is_free():
+    _, grid = mapped([((1.0, 1.0, 0.0), box_layout(1.0, 1.0, sides=()))], PlaneMapConfig(open_reach_m=0.5))
+    xs, ys = grid.cell_centers()
+    near = (np.abs(xs - 1.0) < 0.5) & (np.abs(ys - 1.0) < 0.5)
+    assert not grid.occupied_mask().any()
+    np.testing.assert_array_equal(grid.free_mask(), near)

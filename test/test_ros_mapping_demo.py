@@ -36,5 +36,9 @@ def test_demo_mapping_writes_the_map_and_fuses_the_predictions(tmp_path):
     assert m['rejected_images']['stale'] == 0 and m['rejected_images']['non_finite'] == 0
     assert 0.0 <= m['occupied_f1'] <= 1.0 and 0.0 <= m['free_iou'] <= 1.0 and m['observed_fraction_of_room'] > 0
     assert json.loads((out / 'summary.json').read_text())['mapping']['fused_images'] == m['fused_images']
+    # the plane map of the sonar's walls, from the layouts the perception node measured on the same drive
+    p = m['planes']
+    assert 1 <= p['windows'] <= summary['messages']['layout/depth']
+    assert p['occupied_f1'] > 0.6 and p['free_iou'] > 0.6, p
     sc = summary['scenes'][0]
     assert sc['seed'] == 77 and sc['windows'] >= 1 and 'abs_rel' in sc['depth']

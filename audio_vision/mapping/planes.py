@@ -7,14 +7,15 @@ that fused layout as depth and ray-casting it (the ``layout_fused`` map of docs/
 the cells its rays' end points scatter into; here each fused wall is instead drawn once, as one line of cells:
 
 - **Occupied**: each fused wall's line, bounded where the neighbouring measured walls cut it (the box's
-  corners). A side whose wall was never measured is the layout's *open boundary* ``open_reach_m`` from the
-  array (as :func:`~audio_vision.sonar.render_layout` draws it: 4 m, where walls stop being measured): a wall
-  next to it is drawn only as far as some visited pose's open boundary reaches.
-- **Free**: the cells swept by the fused layout's rays from the poses the robot visited, i.e. the union over
-  the poses of the box bounded by the measured walls and, on an unmeasured side, by that pose's open boundary
-  (all around: the sonar hears every direction). With four walls measured it is the box's interior.
-- **Unknown**: everything else: behind the walls, and beyond the open boundary of an unmeasured side (the map
-  does not claim a room there, nor a wall).
+  corners). A side whose wall was never measured is open ``open_reach_m`` beyond each visited pose along its
+  direction: a wall next to it is drawn only as far as that boundary.
+- **Free**: the cells swept from the poses the robot visited, i.e. the union over the poses of the box bounded by
+  the measured walls and, on an unmeasured side, by that pose's open boundary (all around: the sonar hears
+  every direction). With four walls measured it is the box's interior.
+- **Unknown**: everything else: behind the walls, and beyond the open boundary of an unmeasured side. The
+  boundary is 0.5 m, not the 4 m up to which :func:`~audio_vision.sonar.render_layout` draws the floor: an
+  absorbing wall returns no echo however near (docs/SONAR.md), so a missing echo does not clear space, while
+  the robot's own path does; on validation drives 0.5 m also mapped best (docs/MAPPING.md).
 - **Bodies** are not planes and are not drawn: the residual reflectors fused over a drive marked almost only
   cells off the bodies (docs/MAPPING.md gives the measurement).
 
@@ -41,7 +42,7 @@ from .occupancy import GridConfig, OccupancyGrid2D
 class PlaneMapConfig:
     """Parameters of :class:`PlaneMapper` (lengths in metres, odometry frame)."""
 
-    open_reach_m: float = 4.0            # an unmeasured side is open this far from each visited pose
+    open_reach_m: float = 0.5            # an unmeasured side is open this far beyond each visited pose
     max_windows: int = 4096              # layouts fused (LayoutFusion): the whole drive
     match_m: float = 0.15                # walls of one direction this close are one (LayoutFusion)
     min_wall_windows: int = 3            # a fused wall measured in fewer windows is taken as not measured
