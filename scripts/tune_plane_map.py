@@ -148,11 +148,17 @@ def main(argv=None) -> int:
             grid = mapper.grid(config)
             scores[name].append(score_grid(grid, occupied, free))
             room['scores'][name] = {k: round(scores[name][-1][k], 4) for k in ('occupied_f1', 'free_iou')}
+            if name in ('default', 'pose_at_window_end'):       # the fused walls (odometry = room frame)
+                walls, yaw = mapper.walls()
+                L, W = drive.scene.room.size[:2]
+                errors = [abs(w.offset - max(0.0, float(np.dot(w.normal[:2], (L, W))))) for w in walls if w is not None]
+                room.setdefault('walls', {})[name] = {
+                    'yaw_error_deg': None if yaw is None else round(min(yaw % 90.0, 90.0 - yaw % 90.0), 3),
+                    'max_wall_error_m': round(max(errors), 4) if errors else None,
+                    'sides': [None if w is None else {'offset_m': round(w.offset, 4), 'windows': w.windows}
+                              for w in walls]}
             if name == 'default':
-                walls, _ = mapper.walls()
-                room['walls'] = [None if w is None else {'offset_m': round(w.offset, 4), 'windows': w.windows}
-                                 for w in walls]
-                base = grid
+                base, base_walls = grid, walls
         xs, ys = base.cell_centers()
         bodies = np.zeros(config.shape, dtype=bool)
         for b in (s.body for s in drive.scene.sources):
@@ -160,7 +166,7 @@ def main(argv=None) -> int:
                 bodies |= _inside_body(b, xs, ys)
         near_body = ndimage.distance_transform_edt(~bodies) * args.resolution <= 0.2 if bodies.any() else bodies
         for n, r in REFLECTOR_SETTINGS:
-            added = reflector_cells(d, base, walls, base.observed, n, r) & ~base.occupied_mask()
+            added = reflector_cells(d, base, base_walls, base.observed, n, r) & ~base.occupied_mask()
             near_added = (ndimage.distance_transform_edt(~added) * args.resolution <= 0.2 if added.any()
                           else np.zeros_like(added))
             counts = ((added & near_body).sum(), added.sum(), (bodies & near_added).sum(), bodies.sum())
