@@ -113,8 +113,8 @@ def rasterise_box(grid: OccupancyGrid2D, walls, yaw_deg: float | None, positions
     inside (or on) every other side, for some position; free: the cell centres strictly inside every side, for
     some position, off the wall lines."""
     shape = grid.config.shape
-    occupied, free = np.zeros(shape, dtype=bool), np.zeros(shape, dtype=bool)
-    if yaw_deg is None:          # no wall measured at all: every side open (a disc-like box around each pose)
+    occupied = np.zeros(shape, dtype=bool)
+    if yaw_deg is None:          # no wall measured at all: every side open (a square around each pose)
         yaw_deg, walls = 0.0, [None] * 4
     normals = [horizontal(yaw_deg + 90.0 * k)[:2] for k in range(4)]
     for k, w in enumerate(walls):        # a fused wall's own normal (exactly the box direction by LayoutFusion)
@@ -142,14 +142,15 @@ def rasterise_box(grid: OccupancyGrid2D, walls, yaw_deg: float | None, positions
         return ok
 
     xs, ys = grid.cell_centers()
-    centres = np.stack([xs.ravel(), ys.ravel()], axis=1)
-    free.ravel()[:] = inside(centres, None, -1e-9)
+    free = inside(np.stack([xs.ravel(), ys.ravel()], axis=1), None, -1e-9).reshape(shape)
+    c = grid.config
+    corners = np.array([[c.origin[0] + i * c.width_m, c.origin[1] + j * c.height_m] for i in (0, 1) for j in (0, 1)])
+    step = c.resolution / 4
     for k in measured:
         f, n = walls[k], normals[k]
         along = np.array([-n[1], n[0]])
-        half = math.hypot(grid.config.width_m, grid.config.height_m) + float(np.abs(positions).max()) + open_reach_m
-        step = grid.config.resolution / 4
-        s = np.arange(-half, half + step, step)
+        s = (corners - f.offset * n) @ along           # the line sampled across the whole grid
+        s = np.arange(s.min() - c.resolution, s.max() + c.resolution + step, step)
         pts = f.offset * n + s[:, None] * along
         pts = pts[inside(pts, k, 1e-9)]
         row, col, ok = grid.cell_of(pts)
