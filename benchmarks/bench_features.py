@@ -21,7 +21,7 @@ FILES = ('depth.pt', 'segmentation.pt')
 
 
 def bench(model_dir: Path, windows: int, out: Path) -> dict:
-    from audio_vision.core.backends import DEFAULT_BACKEND
+    from audio_vision.core.inference.backends import DEFAULT_BACKEND
     subprocess.run([sys.executable, str(ROOT / 'benchmarks' / 'bench_perception.py'), '--model-dir', str(model_dir),
                     '--backends', DEFAULT_BACKEND, '--skip', 'stages,baseline,rss,graph,simulator,training',
                     '--windows', str(windows),

@@ -3,7 +3,7 @@
 """Benchmark the perception pipeline on this machine, every inference backend side by side.
 
 Measures, in one run: perception latency per analysis window (p50/p95/p99, batch 1) for depth,
-segmentation and both, per backend (audio_vision.core.backends), with an output-equivalence check
+segmentation and both, per backend (audio_vision.core.inference.backends), with an output-equivalence check
 against eager; windows/s and the real-time factor (latency / hop) of the default backend; per-stage
 timings (features, AT-net encoder, MLP, manifold decoder, quantize, VQ-VAE decoder); the end-to-end
 baseline's latency; parameter counts and checkpoint sizes; the peak RSS of a perception process;
@@ -73,7 +73,7 @@ def add_arguments(parser):
 
 def default_specs(modalities=('depth', 'segmentation')):
     """The shipped model's specs (config/train.yaml + config/simulation.yaml), as the trainer builds them."""
-    from audio_vision.core.checkpoint import ArrayGeometry
+    from audio_vision.core.model.checkpoint import ArrayGeometry
     from audio_vision.core.classes import DEFAULT_CLASS_TABLE
     from audio_vision.paths import config_dir
     from audio_vision.simulation import SimConfig, Simulator
@@ -89,8 +89,8 @@ def write_random_default_models(model_dir: Path, seed: int = 0) -> dict:
     """depth.pt, segmentation.pt and end_to_end_*.pt of the default architecture with random weights."""
     from audio_vision.training.specs import end_to_end_config
     import torch
-    from audio_vision.core.baselines import EndToEnd, save_end_to_end
-    from audio_vision.core.checkpoint import ModalityModel, save_checkpoint
+    from audio_vision.core.model.baselines import EndToEnd, save_end_to_end
+    from audio_vision.core.model.checkpoint import ModalityModel, save_checkpoint
     specs, cfg = default_specs()
     torch.manual_seed(seed)
     models = {}
@@ -155,8 +155,8 @@ def random_windows(num_channels: int, samples: int, k: int = 16, seed: int = 0) 
 
 
 def bench_perception(model_dir: Path, backends: list[str], n: int, log) -> dict:
-    from audio_vision.core.backends import compare_outputs
-    from audio_vision.core.pipeline import AudioToVision
+    from audio_vision.core.inference.backends import compare_outputs
+    from audio_vision.core.inference.pipeline import AudioToVision
     results = {}
     reference = None
     for b in backends:
@@ -196,8 +196,8 @@ def bench_stages(model_dir: Path, n: int) -> dict:
     """Per-stage timings of one window on ONE single-threaded worker (as in the -parallel backends), eager
     modules: where the time of the computation goes. Wall p50 and thread-CPU p50 in ms."""
     import torch
-    from audio_vision.core.backends import Workers
-    from audio_vision.core.pipeline import AudioToVision
+    from audio_vision.core.inference.backends import Workers
+    from audio_vision.core.inference.pipeline import AudioToVision
     pipe = AudioToVision.load(model_dir, backend='eager')
     feats_mod = pipe.features
     x = torch.from_numpy(random_windows(pipe.num_channels, pipe.window_samples, 1)[0])[None]
@@ -246,10 +246,10 @@ def bench_baseline(model_dir: Path, backends: list[str], n: int, source: str = '
     """The end-to-end baseline (features -> encoder -> MLP -> image decoder), both modalities."""
     from audio_vision.training.specs import end_to_end_config
     import torch
-    from audio_vision.core.backends import build_backend
-    from audio_vision.core.baselines import EndToEnd, load_end_to_end
-    from audio_vision.core.features import SpectrogramFeatures
-    from audio_vision.core.modality import make_codec
+    from audio_vision.core.inference.backends import build_backend
+    from audio_vision.core.model.baselines import EndToEnd, load_end_to_end
+    from audio_vision.core.features.stack import SpectrogramFeatures
+    from audio_vision.core.model.modality import make_codec
     nets, spec = {}, None
     specs, cfg = default_specs()
     for m in ('depth', 'segmentation'):
@@ -276,7 +276,7 @@ def bench_baseline(model_dir: Path, backends: list[str], n: int, source: str = '
 
 
 def model_footprint(model_dir: Path) -> dict:
-    from audio_vision.core.checkpoint import load_checkpoint
+    from audio_vision.core.model.checkpoint import load_checkpoint
     params, sizes = {}, {}
     for m in ('depth', 'segmentation'):
         model = load_checkpoint(model_dir / f'{m}.pt')
@@ -309,7 +309,7 @@ def rss_probe(model_dir: str, backend: str, n: int, threads: int) -> None:
     """Run in a fresh process: load the pipeline, run ``n`` windows, print its memory as JSON."""
     import torch
     torch.set_num_threads(threads)
-    from audio_vision.core.pipeline import AudioToVision
+    from audio_vision.core.inference.pipeline import AudioToVision
     imports, _ = _memory_mb()
     pipe = AudioToVision.load(model_dir, backend=backend or None)
     loaded, _ = _memory_mb()
@@ -404,8 +404,8 @@ def bench_training(steps: int, batch: int) -> dict:
     from audio_vision.training.specs import end_to_end_config
     import torch
     import torch.nn.functional as F
-    from audio_vision.core.baselines import EndToEnd
-    from audio_vision.core.checkpoint import ModalityModel
+    from audio_vision.core.model.baselines import EndToEnd
+    from audio_vision.core.model.checkpoint import ModalityModel
     specs, cfg = default_specs()
     out = {}
     for m, spec in specs.items():
@@ -479,7 +479,7 @@ def machine_info() -> dict:
 
 def choose_backends(spec: str | None) -> list[str]:
     """The backends to measure: ``spec`` (comma-separated names) or every available one; eager first."""
-    from audio_vision.core.backends import BACKENDS, available_backends, unavailable_reason
+    from audio_vision.core.inference.backends import BACKENDS, available_backends, unavailable_reason
     if not spec or spec == 'all':
         chosen = list(available_backends('cpu'))
     else:
@@ -500,7 +500,7 @@ def run(args) -> int:
         raise UserError('--threads and --windows must be >= 1')
     import torch
     torch.set_num_threads(args.threads)
-    from audio_vision.core.backends import resolve_backend
+    from audio_vision.core.inference.backends import resolve_backend
     if args.quick:
         args.windows, args.graph_s = min(args.windows, 10), min(args.graph_s, 3.0)
         args.sim_samples = min(args.sim_samples, 4)
@@ -514,7 +514,7 @@ def run(args) -> int:
               'batch': 1}
     with tempfile.TemporaryDirectory(prefix='av_bench_') as tmp:
         model_dir, source = resolve_models(args.model_dir, Path(tmp), log)
-        from audio_vision.core.pipeline import AudioToVision
+        from audio_vision.core.inference.pipeline import AudioToVision
         probe = AudioToVision.load(model_dir, backend='eager')
         hop_s = probe.feature_config.hop_s
         result['model'] = {'dir': str(model_dir), 'source': source, 'model_id': probe.model_id,

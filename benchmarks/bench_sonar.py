@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from audio_vision.core.checkpoint import load_checkpoint
-from audio_vision.core.features import SpectrogramFeatures
+from audio_vision.core.features.stack import SpectrogramFeatures
+from audio_vision.core.model.checkpoint import load_checkpoint
 from audio_vision.dataset import DatasetReader
 from audio_vision.paths import cpu_model, default_model_dir, rewrite_generated_block, source_commit
 from audio_vision.sonar import WALL, LayoutEstimator, image_of, true_layout

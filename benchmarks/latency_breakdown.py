@@ -297,7 +297,7 @@ def run_standalone(config: dict, seconds: float, warmup: float, wav: Path, log) 
     """No graph: the model's predict once per hop on windows of the WAV's audio (paced as in the graph)."""
     import soundfile
 
-    from audio_vision.core.pipeline import AudioToVision
+    from audio_vision.core.inference.pipeline import AudioToVision
     from audio_vision.paths import default_model_dir
     backend = config['perception'].get('backend') or None
     audio = soundfile.read(str(wav), dtype='float32', always_2d=True)[0].T

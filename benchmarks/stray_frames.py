@@ -38,7 +38,7 @@ from rclpy.node import Node  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
-from audio_vision.core.windowing import FRAME_ERROR_REASONS, NS_PER_S  # noqa: E402
+from audio_vision.core.stream.windowing import FRAME_ERROR_REASONS, NS_PER_S  # noqa: E402
 from audio_vision.ros import conversions as conv  # noqa: E402
 from audio_vision.ros.graph import Graph, TopicRecorder  # noqa: E402
 

@@ -16,7 +16,7 @@ transforms from here, so they cannot disagree. With a ``namespace`` the frame pr
 ``<namespace>/``: two robots publish ``robot1/audio_array`` and ``robot2/audio_array``, not one frame twice.
 Likewise one simulation YAML (``sim_config``, default config/simulation.yaml) goes to the node that emits
 the chirp (simulator or capture node) and to perception_node, which refuses to start when the model
-matched-filters another chirp than that file's (audio_vision.core.chirp.check_chirp_match).
+matched-filters another chirp than that file's (audio_vision.core.features.chirp.check_chirp_match).
 
 The node plan is computed by :func:`plan` without importing ``launch`` (tested without a ROS install).
 """

@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from audio_vision.core.baselines import load_end_to_end, load_mean
-from audio_vision.core.checkpoint import load_checkpoint
+from audio_vision.core.model.baselines import load_end_to_end, load_mean
+from audio_vision.core.model.checkpoint import load_checkpoint
 from audio_vision.training.data import load_split
 from audio_vision.training.trainer import batched
 

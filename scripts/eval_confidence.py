@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 r"""Evaluate the per-pixel confidence of the method's depth and segmentation (sparsification curves).
 
-For every confidence kind (audio_vision.core.confidence.KINDS) on a dataset split: AbsRel and delta1 of the
+For every confidence kind (audio_vision.core.inference.confidence.KINDS) on a dataset split: AbsRel and delta1 of the
 most-confident 10 ... 100 % of the depth pixels (pooled over the split) against the oracle ordering (by the
 true error), the area between them (AUSE), and AbsRel(most-confident half) / AbsRel(all) — the target is
 <= 0.7 for the default kind. Segmentation: the same for the pixel error rate. Writes JSON + PNG.
@@ -25,10 +25,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from audio_vision.core.checkpoint import load_checkpoint  # noqa: E402
-from audio_vision.core.confidence import (DEFAULT_KIND, KINDS, decode_with_confidence,  # noqa: E402
-                                          error_sparsification, sparsification)
-from audio_vision.core.modality import MODALITIES  # noqa: E402
+from audio_vision.core.inference.confidence import (  # noqa: E402
+                                                    DEFAULT_KIND, KINDS, decode_with_confidence, error_sparsification,
+                                                    sparsification)
+from audio_vision.core.model.checkpoint import load_checkpoint  # noqa: E402
+from audio_vision.core.model.modality import MODALITIES  # noqa: E402
 from audio_vision.paths import source_commit  # noqa: E402
 from audio_vision.training.data import load_split  # noqa: E402
 

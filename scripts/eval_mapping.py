@@ -33,7 +33,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from audio_vision.core.frames import body_pose  # noqa: E402
-from audio_vision.core.pipeline import AudioToVision  # noqa: E402
+from audio_vision.core.inference.pipeline import AudioToVision  # noqa: E402
 from audio_vision.mapping.planes import PlaneMapConfig, PlaneMapper  # noqa: E402
 from audio_vision.paths import source_commit  # noqa: E402
 from audio_vision.simulation.config import SimConfig  # noqa: E402

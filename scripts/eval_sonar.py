@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 
-from audio_vision.core.metrics import MetricAccumulator
+from audio_vision.core.eval.metrics import MetricAccumulator
 from audio_vision.dataset import DatasetReader
 from audio_vision.paths import cpu_model, publish_result, source_commit
 from audio_vision.sonar import render_layout, true_layout

@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from audio_vision.core.baselines import load_mean
-from audio_vision.core.checkpoint import load_checkpoint
-from audio_vision.core.metrics import MetricAccumulator
-from audio_vision.core.modality import image_to_tensor
+from audio_vision.core.eval.metrics import MetricAccumulator
+from audio_vision.core.model.baselines import load_mean
+from audio_vision.core.model.checkpoint import load_checkpoint
+from audio_vision.core.model.modality import image_to_tensor
 from audio_vision.dataset import DatasetReader
 
 ROOT = Path(__file__).resolve().parents[1]

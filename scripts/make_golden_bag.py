@@ -58,7 +58,7 @@ def main() -> int:
     torch.set_num_threads(1)
     from audio_vision.bag.golden import TOLERANCES, bag_windows, file_sha256, summarize_offline
     from audio_vision.bag.reader import BagReader
-    from audio_vision.core.pipeline import AudioToVision
+    from audio_vision.core.inference.pipeline import AudioToVision
 
     if not args.keep_bag or not BAG.exists():
         if BAG.exists():

@@ -28,11 +28,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from audio_vision.core.metrics import MetricAccumulator
+from audio_vision.core.eval.metrics import MetricAccumulator
 from audio_vision.dataset import DatasetReader
 from audio_vision.paths import publish_result, source_commit
-from audio_vision.sonar import (CEILING, FLOOR, WALL, LayoutEstimator, layout_errors, render_layout,
-                                summarize_errors, true_layout)
+from audio_vision.sonar import (CEILING, FLOOR, WALL, LayoutEstimator, layout_errors, render_layout, summarize_errors,
+                                true_layout)
 from audio_vision.sonar.truth import MATCH_DEG, angle_deg, distance_along
 from audio_vision.training.layout_eval import sonar_config_for
 

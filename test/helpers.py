@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from audio_vision.core.atnet import ATNetConfig
 from audio_vision.core.camera import PinholeCamera
-from audio_vision.core.checkpoint import ArrayGeometry, ModalityModel, ModalitySpec, save_checkpoint
 from audio_vision.core.classes import DEFAULT_CLASS_TABLE
-from audio_vision.core.features import FeatureConfig
-from audio_vision.core.modality import make_codec
-from audio_vision.core.vqvae import VQVAEConfig
+from audio_vision.core.features.stack import FeatureConfig
+from audio_vision.core.model.atnet import ATNetConfig
+from audio_vision.core.model.checkpoint import ArrayGeometry, ModalityModel, ModalitySpec, save_checkpoint
+from audio_vision.core.model.modality import make_codec
+from audio_vision.core.model.vqvae import VQVAEConfig
 
 
 def tiny_spec(modality: str, num_mics: int = 4, image: int = 32, latent: int = 8,

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from audio_vision.core.checkpoint import ModalityModel
-from audio_vision.core.confidence import codeword_sq_distances
+from audio_vision.core.inference.confidence import codeword_sq_distances
+from audio_vision.core.model.checkpoint import ModalityModel
 from audio_vision.training.objectives import ATNetObjective, ATNetObjectiveConfig
 from helpers import tiny_spec
 

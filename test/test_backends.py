@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Inference backends (audio_vision.core.backends): every backend gives the same images as eager PyTorch
+"""Inference backends (audio_vision.core.inference.backends): every backend gives the same images as eager PyTorch
 on the default architecture (random weights, real shapes), the default is chosen in one place and resolves
 sensibly, and the benchmark script (benchmarks/bench_perception.py, not part of the package) writes the
 documented JSON."""
@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from audio_vision.core import backends as B
-from audio_vision.core.checkpoint import ModalityModel
-from audio_vision.core.pipeline import AudioToVision
+from audio_vision.core.inference import backends as B
+from audio_vision.core.inference.pipeline import AudioToVision
+from audio_vision.core.model.checkpoint import ModalityModel
 from helpers import write_tiny_models
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -18,8 +18,8 @@ from audio_vision.bag import schema
 from audio_vision.bag.convert import WindowSettings, iter_windows
 from audio_vision.bag.reader import BagReader
 from audio_vision.bag.writer import BagWriter
-from audio_vision.core import codec
-from audio_vision.core.windowing import FrameError, FrameSpec
+from audio_vision.core.stream import codec
+from audio_vision.core.stream.windowing import FrameError, FrameSpec
 
 REPO = Path(__file__).resolve().parents[1]
 NS = 1_000_000_000

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from audio_vision import dataset as ds
 from audio_vision.bag import BagError
 from audio_vision.bag import messages as m
 from audio_vision.bag import schema
@@ -17,7 +18,6 @@ from audio_vision.bag.convert import (FromBagOptions, bag_to_dataset, crop_box, 
                                       resize_labels)
 from audio_vision.bag.record import Segment, write_segments
 from audio_vision.bag.writer import BagWriter
-from audio_vision import dataset as ds
 from audio_vision.simulation import dataset as sim_ds
 from audio_vision.simulation.config import SimConfig
 from audio_vision.simulation.simulator import Simulator
@@ -135,7 +135,7 @@ def test_robot_layout_alignment_crop_resize_and_label_map(tmp_path):
 
     # without a segmentation topic every label is unknown, never a class (255 was clamped to 5 'alarm')
     from audio_vision.core.classes import IGNORE_LABEL
-    from audio_vision.core.modality import SegmentationCodec
+    from audio_vision.core.model.modality import SegmentationCodec
     bag_to_dataset(tmp_path / 'bag', tmp_path / 'noseg', LAYOUT,
                    FromBagOptions(**{**opts.__dict__, 'segmentation_topic': None}))
     labels = np.stack([item['segmentation'] for item in all_samples(tmp_path / 'noseg')])

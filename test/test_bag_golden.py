@@ -10,9 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from audio_vision.bag.golden import (bag_windows, compare, file_sha256, summarize_offline,
-                                     summarize_prediction)
-from audio_vision.core.pipeline import AudioToVision
+from audio_vision.bag.golden import bag_windows, compare, file_sha256, summarize_offline, summarize_prediction
+from audio_vision.core.inference.pipeline import AudioToVision
 from audio_vision.paths import default_model_dir
 
 DATA = Path(__file__).resolve().parent / 'data'

@@ -23,8 +23,8 @@ from rclpy.qos import DurabilityPolicy, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
 from audio_vision.bag.record import simulated_segments, write_segments  # noqa: E402
-from audio_vision.core.metrics import depth_metrics, segmentation_metrics  # noqa: E402
-from audio_vision.core.pipeline import AudioToVision  # noqa: E402
+from audio_vision.core.eval.metrics import depth_metrics, segmentation_metrics  # noqa: E402
+from audio_vision.core.inference.pipeline import AudioToVision  # noqa: E402
 from audio_vision.paths import default_model_dir  # noqa: E402
 from audio_vision.ros import conversions as conv  # noqa: E402
 from audio_vision.ros.bag_player import BagPlayer  # noqa: E402
@@ -183,7 +183,7 @@ def test_replayed_messages_keep_content_stamps_and_qos(replay, recording):
                     reason='runs with the shipped models: models/depth.pt, models/segmentation.pt and the '
                            'models/mean.pt baseline (python -m audio_vision train ... --export models)')
 def test_metrics_against_the_bags_ground_truth(replay, model, recording):
-    from audio_vision.core.baselines import load_mean
+    from audio_vision.core.model.baselines import load_mean
     mean = load_mean(default_model_dir() / 'mean.pt').predict(1)
     rec = replay['rec']
     gt = {stamp(m): conv.image_to_array(m) for _, m in rec.get('/ground_truth/depth/image')}

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from audio_vision.core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from audio_vision.core.pipeline import AudioToVision, resolve_device
+from audio_vision.core.inference.pipeline import AudioToVision, resolve_device
+from audio_vision.core.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from helpers import write_tiny_models
 
 
@@ -24,7 +24,7 @@ def test_round_trip_gives_identical_outputs(tmp_path, rng):
 def test_a_prediction_is_the_decoder_of_the_nearest_codewords(tmp_path, rng):
     """The method's inference path, recomputed by hand: features -> AT-net z -> for every latent vector the
     L2-nearest codeword (brute force) -> frozen VQ-VAE decoder -> codec. The pipeline must give exactly that."""
-    from audio_vision.core.features import compute_features
+    from audio_vision.core.features.stack import compute_features
     models = write_tiny_models(tmp_path)
     spec = models['depth'].spec
     audio = rng.normal(size=(spec.array.num_channels, spec.features.window_samples)).astype(np.float32)

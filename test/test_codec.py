@@ -1,13 +1,13 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The one message codec (audio_vision.core.codec): the same decoding whatever holds a message's data."""
+"""The one message codec (audio_vision.core.stream.codec): the same decoding whatever holds a message's data."""
 import array
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from audio_vision.core import codec
-from audio_vision.core.windowing import FrameError, FrameSpec
+from audio_vision.core.stream import codec
+from audio_vision.core.stream.windowing import FrameError, FrameSpec
 
 
 def message(arr, encoding, wrap):

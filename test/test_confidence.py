@@ -1,12 +1,12 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Per-pixel confidence (audio_vision.core.confidence) and its evaluation (sparsification curves)."""
+"""Per-pixel confidence (audio_vision.core.inference.confidence) and its evaluation (sparsification curves)."""
 import numpy as np
 import pytest
 import torch
 
-from audio_vision.core.confidence import (KINDS, codeword_sq_distances, decode_with_confidence, error_sparsification,
-                                          mask_low_confidence, sparsification)
-from audio_vision.core.pipeline import AudioToVision
+from audio_vision.core.inference.confidence import (KINDS, codeword_sq_distances, decode_with_confidence,
+                                                    error_sparsification, mask_low_confidence, sparsification)
+from audio_vision.core.inference.pipeline import AudioToVision
 from helpers import write_tiny_models
 
 
@@ -68,7 +68,7 @@ def test_confidence_is_one_on_a_codeword_and_falls_at_a_tie(tiny):
 def test_echo_range_is_one_on_codewords_and_falls_off_the_codebook_and_with_range(tiny):
     """echo_range: a latent on codewords (q = 0) is certain; off the codebook, the farther predicted pixel of two in
     the same direction is less confident, and a direction nearer the horizon less than a steep one."""
-    from audio_vision.core.confidence import codebook_temperature, echo_range_confidence
+    from audio_vision.core.inference.confidence import codebook_temperature, echo_range_confidence
     model, cb, h, on = _on_first_codeword(tiny)
     _, c_on = decode_with_confidence(model, on, 'echo_range')
     assert torch.allclose(c_on, torch.ones_like(c_on), atol=1e-4)

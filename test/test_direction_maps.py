@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from audio_vision.core.atnet import ATNet, ATNetConfig
-from audio_vision.core.baselines import EndToEnd, EndToEndConfig
 from audio_vision.core.camera import PinholeCamera
-from audio_vision.core.chirp import chirp_pulse
-from audio_vision.core.features import FeatureConfig, SpectrogramFeatures, direction_grid, unpack_direction_maps
+from audio_vision.core.features.chirp import chirp_pulse
+from audio_vision.core.features.stack import FeatureConfig, SpectrogramFeatures, direction_grid, unpack_direction_maps
+from audio_vision.core.model.atnet import ATNet, ATNetConfig
+from audio_vision.core.model.baselines import EndToEnd, EndToEndConfig
 from audio_vision.simulation.config import SimConfig
 from audio_vision.simulation.geometry import mic_positions
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from audio_vision.core.features import FeatureConfig, SpectrogramFeatures, compute_features, mel_filterbank
+from audio_vision.core.features.stack import FeatureConfig, SpectrogramFeatures, compute_features, mel_filterbank
 
 
 def reference_stft_power(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
@@ -88,7 +88,7 @@ def test_module_rejects_nothing_silently_on_wrong_rank():
 def test_echogram_puts_an_echo_at_its_delay():
     """A periodic chirp plus one echo 10 ms later (1.7 m away): the echogram's second ridge
     sits at 10 ms whatever the chirp's phase in the window, on every microphone."""
-    from audio_vision.core.chirp import chirp_pulse
+    from audio_vision.core.features.chirp import chirp_pulse
     cfg = FeatureConfig()
     fs, period = cfg.sample_rate, int(cfg.chirp_period_s * cfg.sample_rate)
     pulse = chirp_pulse(fs, cfg.chirp_f_start, cfg.chirp_f_end, cfg.chirp_duration_s, cfg.chirp_kind)
@@ -118,7 +118,7 @@ def test_invalid_echo_config_rejected(kwargs):
 
 def test_echo_beams_point_where_the_reflector_is():
     """An echo arriving as a plane wave from the front shows in the front beam, not the back one."""
-    from audio_vision.core.chirp import chirp_pulse
+    from audio_vision.core.features.chirp import chirp_pulse
     cfg = FeatureConfig()
     fs, period, c = cfg.sample_rate, int(cfg.chirp_period_s * cfg.sample_rate), cfg.speed_of_sound
     mics = np.array([[0.1, 0, 0], [-0.1, 0, 0], [0, 0.1, 0], [0, -0.1, 0], [0, 0, 0.1], [0, 0, -0.1]])

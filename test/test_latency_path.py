@@ -6,7 +6,7 @@ import threading
 import numpy as np
 import pytest
 
-from audio_vision.core.windowing import NS_PER_S, WindowAssembler
+from audio_vision.core.stream.windowing import NS_PER_S, WindowAssembler
 
 FS, C = 16000, 2
 

@@ -178,7 +178,7 @@ def test_launched_perception_refuses_a_chirp_the_model_does_not_matched_filter(t
     """Graph-free: the start-up check perception_node runs on the launch plan's ``sim_config`` passes for the
     shipped model and config/simulation.yaml, and refuses an edited chirp with a line saying what to do."""
     pytest.importorskip('rclpy', reason='perception_node needs rclpy: pip install -r requirements-ros.txt')
-    from audio_vision.core.checkpoint import load_checkpoint
+    from audio_vision.core.model.checkpoint import load_checkpoint
     from audio_vision.ros.lifecycle import StartupError
     from audio_vision.ros.perception_node import check_chirp
     model = ROOT / 'models' / 'depth.pt'

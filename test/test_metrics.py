@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 import numpy as np
 
-from audio_vision.core.metrics import MetricAccumulator, depth_metrics, segmentation_metrics
+from audio_vision.core.eval.metrics import MetricAccumulator, depth_metrics, segmentation_metrics
 
 
 def test_depth_metrics_known_values():

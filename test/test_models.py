@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 import torch
 
-from audio_vision.core.atnet import ATNet, ATNetConfig
-from audio_vision.core.baselines import EndToEnd, EndToEndConfig, MeanImage
-from audio_vision.core.modality import DepthCodec, SegmentationCodec
-from audio_vision.core.vqvae import VQVAE, VQVAEConfig, VectorQuantizer
+from audio_vision.core.model.atnet import ATNet, ATNetConfig
+from audio_vision.core.model.baselines import EndToEnd, EndToEndConfig, MeanImage
+from audio_vision.core.model.modality import DepthCodec, SegmentationCodec
+from audio_vision.core.model.vqvae import VQVAE, VQVAEConfig, VectorQuantizer
 
 
 @pytest.mark.parametrize('latent', [8, 16, 32])

@@ -8,10 +8,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from audio_vision.core.inference_queue import InferenceQueue
-from audio_vision.core.windowing import DISCONTINUITY_REASONS, DROP_REASONS, FRAME_ERROR_REASONS, NS_PER_S
-from audio_vision.runtime.perception_config import (ConfigError, PerceptionConfig, check_parameters,
-                                                    output_images, wants_confidence)
+from audio_vision.core.inference.inference_queue import InferenceQueue
+from audio_vision.core.stream.windowing import DISCONTINUITY_REASONS, DROP_REASONS, FRAME_ERROR_REASONS, NS_PER_S
+from audio_vision.runtime.perception_config import (ConfigError, PerceptionConfig, check_parameters, output_images,
+                                                    wants_confidence)
 from audio_vision.runtime.perception_stats import LayoutStats, PerceptionStats
 
 FS, WINDOW, HOP_S = 16000, 16000, 0.25

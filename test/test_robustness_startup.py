@@ -21,7 +21,7 @@ import torch
 
 pytest.importorskip('rclpy', reason='needs rclpy + DDS: pip install -r requirements-ros.txt')
 
-from audio_vision.core.baselines import EndToEnd, EndToEndConfig, save_end_to_end  # noqa: E402
+from audio_vision.core.model.baselines import EndToEnd, EndToEndConfig, save_end_to_end  # noqa: E402
 from helpers import tiny_spec, write_tiny_models  # noqa: E402
 
 pytestmark = [pytest.mark.ros, pytest.mark.timeout(300)]

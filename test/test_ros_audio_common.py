@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """perception_node with ``audio_msg_type: audio_common``: audio_common_msgs/AudioDataStamped + AudioInfo in,
-decoded by the same codec as bags (audio_vision.core.codec, tested on plain bytes in test_bag_audio_common.py).
+decoded by the same codec as bags (audio_vision.core.stream.codec, tested on plain bytes in test_bag_audio_common.py).
 
 Where ``audio_common_msgs`` is not installed (``ros-<distro>-audio-common-msgs``; it is not on the Python
 package index) the node must refuse to start and say what to install; the graph test then skips.
@@ -16,9 +16,9 @@ import pytest
 
 rclpy = pytest.importorskip('rclpy', reason='needs rclpy + DDS: pip install -r requirements-ros.txt')
 
-from audio_vision.core import codec  # noqa: E402
-from audio_vision.core.pipeline import AudioToVision  # noqa: E402
-from audio_vision.core.windowing import NS_PER_S  # noqa: E402
+from audio_vision.core.inference.pipeline import AudioToVision  # noqa: E402
+from audio_vision.core.stream import codec  # noqa: E402
+from audio_vision.core.stream.windowing import NS_PER_S  # noqa: E402
 from audio_vision.ros import conversions as conv  # noqa: E402
 from audio_vision.ros.graph import Graph, TopicRecorder  # noqa: E402
 from audio_vision.ros.lifecycle import StartupError  # noqa: E402

@@ -11,8 +11,8 @@ from rclpy.node import Node  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
-from audio_vision.core.pipeline import AudioToVision  # noqa: E402
-from audio_vision.core.windowing import NS_PER_S  # noqa: E402
+from audio_vision.core.inference.pipeline import AudioToVision  # noqa: E402
+from audio_vision.core.stream.windowing import NS_PER_S  # noqa: E402
 from audio_vision.ros import conversions as conv  # noqa: E402
 from audio_vision.ros.graph import Graph, TopicRecorder  # noqa: E402
 from audio_vision.ros.lifecycle import StartupError  # noqa: E402

@@ -9,7 +9,7 @@ from rcl_interfaces.msg import ParameterDescriptor  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
 from audio_vision.core.camera import PinholeCamera  # noqa: E402
-from audio_vision.core.windowing import NS_PER_S, FrameError, FrameSpec  # noqa: E402
+from audio_vision.core.stream.windowing import NS_PER_S, FrameError, FrameSpec  # noqa: E402
 from audio_vision.ros import conversions as conv  # noqa: E402
 from audio_vision.ros.parameters import Param  # noqa: E402
 from audio_vision.runtime.pacing import ChunkPacer  # noqa: E402

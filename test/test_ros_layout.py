@@ -16,7 +16,7 @@ from visualization_msgs.msg import Marker, MarkerArray  # noqa: E402
 
 from audio_vision.core.camera import PinholeCamera  # noqa: E402
 from audio_vision.core.classes import DEFAULT_CLASS_TABLE  # noqa: E402
-from audio_vision.core.windowing import NS_PER_S  # noqa: E402
+from audio_vision.core.stream.windowing import NS_PER_S  # noqa: E402
 from audio_vision.ros import conversions as conv  # noqa: E402
 from audio_vision.ros.graph import Graph, TopicRecorder  # noqa: E402
 from audio_vision.ros.lifecycle import StartupError  # noqa: E402
@@ -107,7 +107,7 @@ def test_layout_topics_carry_the_measured_box_with_the_image_stamps(model_dir):
 
 
 def test_layout_is_refused_for_a_window_shorter_than_a_chirp_period(tmp_path):
-    from audio_vision.core.features import FeatureConfig
+    from audio_vision.core.features.stack import FeatureConfig
     write_tiny_models(tmp_path, num_mics=CH, mic_positions=MICS,
                       features=FeatureConfig(window_s=0.125, n_fft=256, n_mels=32, echo=False,
                                              direction_maps=False))

@@ -18,7 +18,7 @@ from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
 from audio_vision.core.camera import PinholeCamera  # noqa: E402
 from audio_vision.core.classes import DEFAULT_CLASS_TABLE  # noqa: E402
-from audio_vision.core.windowing import NS_PER_S  # noqa: E402
+from audio_vision.core.stream.windowing import NS_PER_S  # noqa: E402
 from audio_vision.mapping.occupancy import GridConfig, OccupancyGrid2D  # noqa: E402
 from audio_vision.ros import conversions as conv  # noqa: E402
 from audio_vision.ros.graph import Graph, TopicRecorder  # noqa: E402

@@ -16,12 +16,12 @@ from rclpy.parameter_client import AsyncParameterClient  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import Image, PointCloud2  # noqa: E402
 
-from audio_vision.core.windowing import NS_PER_S  # noqa: E402
+from audio_vision.core.stream.windowing import NS_PER_S  # noqa: E402
 from audio_vision.ros import conversions as conv  # noqa: E402
+from audio_vision.ros.audio_capture_node import PARAMS as CAPTURE_PARAMS  # noqa: E402
 from audio_vision.ros.graph import Graph, TopicRecorder  # noqa: E402
 from audio_vision.ros.perception_node import PARAMS, PerceptionNode  # noqa: E402
 from audio_vision.ros.simulator_node import PARAMS as SIM_PARAMS  # noqa: E402
-from audio_vision.ros.audio_capture_node import PARAMS as CAPTURE_PARAMS  # noqa: E402
 from helpers import write_tiny_models  # noqa: E402
 
 pytestmark = pytest.mark.ros

@@ -10,7 +10,8 @@ rclpy = pytest.importorskip('rclpy', reason='needs rclpy + DDS: pip install -r r
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
-from audio_vision.core.windowing import NS_PER_S  # noqa: E402
+from audio_vision.core.frames import R_BODY_FROM_OPTICAL, quaternion_to_matrix  # noqa: E402
+from audio_vision.core.stream.windowing import NS_PER_S  # noqa: E402
 from audio_vision.paths import config_dir  # noqa: E402
 from audio_vision.ros import conversions as conv  # noqa: E402
 from audio_vision.ros.graph import Graph, TopicRecorder  # noqa: E402
@@ -18,7 +19,6 @@ from audio_vision.ros.lifecycle import StartupError  # noqa: E402
 from audio_vision.ros.perception_node import PerceptionNode  # noqa: E402
 from audio_vision.ros.simulator_node import SimulatorNode  # noqa: E402
 from audio_vision.simulation.config import SimConfig  # noqa: E402
-from audio_vision.core.frames import R_BODY_FROM_OPTICAL, quaternion_to_matrix  # noqa: E402
 from audio_vision.simulation.simulator import Simulator  # noqa: E402
 from helpers import write_tiny_models  # noqa: E402
 

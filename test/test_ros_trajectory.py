@@ -13,7 +13,7 @@ nav_msgs = pytest.importorskip('nav_msgs', reason='needs nav_msgs: pip install -
 from nav_msgs.msg import Odometry  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
-from audio_vision.core.windowing import NS_PER_S  # noqa: E402
+from audio_vision.core.stream.windowing import NS_PER_S  # noqa: E402
 from audio_vision.paths import config_dir  # noqa: E402
 from audio_vision.ros import conversions as conv  # noqa: E402
 from audio_vision.ros.graph import Graph, TopicRecorder  # noqa: E402

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from audio_vision.core.chirp import chirp_pulse, minimum_phase_response, played_pulse
+from audio_vision.core.features.chirp import chirp_pulse, minimum_phase_response, played_pulse
 from audio_vision.simulation.config import ArrayConfig
 from audio_vision.simulation.geometry import mic_positions
 from audio_vision.sonar import CEILING, FLOOR, WALL, LayoutEstimator, Plane, SonarConfig

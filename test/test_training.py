@@ -120,8 +120,8 @@ def test_atnet_learns_the_encoders_continuous_latents_and_leaves_the_vqvae_bit_i
     import torch.nn.functional as F
     import yaml
 
-    from audio_vision.core.checkpoint import ModalityModel
-    from audio_vision.core.modality import image_to_tensor
+    from audio_vision.core.model.checkpoint import ModalityModel
+    from audio_vision.core.model.modality import image_to_tensor
     from audio_vision.training.config import TrainConfig
     from audio_vision.training.trainer import Trainer
 
@@ -189,8 +189,8 @@ def test_early_stopping_keeps_the_best_epoch_and_resumes_as_stopped(tmp_path):
 
 
 def test_training_refuses_features_whose_chirp_the_dataset_did_not_emit(tiny_dataset):
-    from audio_vision.core.chirp import ChirpMismatch
-    from audio_vision.core.features import FeatureConfig
+    from audio_vision.core.features.chirp import ChirpMismatch
+    from audio_vision.core.features.stack import FeatureConfig
     from audio_vision.training.trainer import dataset_summary
     summary, *_ = dataset_summary(tiny_dataset, FeatureConfig())       # the simulator's default chirp
     assert summary['path'] == str(tiny_dataset)

@@ -6,8 +6,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audio_vision.core.windowing import (MAX_ABS_SAMPLE, NS_PER_S, FrameError, FrameSpec, WindowAssembler,
-                                         check_layout, check_samples)
+from audio_vision.core.stream.windowing import (MAX_ABS_SAMPLE, NS_PER_S, FrameError, FrameSpec, WindowAssembler,
+                                                check_layout, check_samples)
 
 FS = 1000  # 1 sample = 1 ms keeps the stamp arithmetic readable
 
@@ -80,7 +80,7 @@ def test_samples_beyond_the_limit_rejected_as_out_of_range(value, reason):
 
 def test_out_of_range_samples_would_break_the_features():
     """Why the limit exists: float32 power spectra overflow, and the features stop being finite."""
-    from audio_vision.core.features import FeatureConfig, SpectrogramFeatures
+    from audio_vision.core.features.stack import FeatureConfig, SpectrogramFeatures
     cfg = FeatureConfig(sample_rate=16000, window_s=0.25, hop_s=0.25)
     features = SpectrogramFeatures(cfg, np.array([[0.0, 0, 0], [0.05, 0, 0]]))
     x = np.zeros((2, cfg.window_samples), np.float32)

@@ -10,7 +10,7 @@ registered in the package's ``rosbags`` type store (:func:`audio_vision.bag.mess
 bags are read and written without the ROS package installed.
 
 :class:`AudioTopic` reads the audio of either kind of topic: ``sensor_msgs/Image`` audio frames (32FC1,
-height = channels) or ``AudioDataStamped`` + ``AudioInfo``, decoded by :mod:`audio_vision.core.codec`
+height = channels) or ``AudioDataStamped`` + ``AudioInfo``, decoded by :mod:`audio_vision.core.stream.codec`
 (the same functions the perception node uses live), as ``(samples or FrameError, stamp_ns)`` per frame.
 """
 from __future__ import annotations
@@ -24,8 +24,8 @@ from rosbags.typesys import get_types_from_msg
 
 from audio_vision.bag.errors import BagError
 from audio_vision.bag.schema import qualify
-from audio_vision.core import codec
-from audio_vision.core.windowing import FrameError, FrameSpec
+from audio_vision.core.stream import codec
+from audio_vision.core.stream.windowing import FrameError, FrameSpec
 
 PACKAGE = 'audio_common_msgs'
 AUDIO_DATA = 'audio_common_msgs/msg/AudioData'

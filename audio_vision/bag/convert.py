@@ -2,7 +2,7 @@
 """A robot's recording -> the training dataset (the schema of :mod:`audio_vision.dataset`, docs/SIMULATOR.md).
 
 1. **Audio windows.** The audio frames are validated and pushed, in the order they were received, through
-   the perception node's own ring buffer (:class:`audio_vision.core.windowing.WindowAssembler`): the
+   the perception node's own ring buffer (:class:`audio_vision.core.stream.windowing.WindowAssembler`): the
    windows (``window_s`` every ``hop_s``, stream restarts at stamp gaps) are exactly those the node would
    run the model on. The audio topic holds ``sensor_msgs/Image`` audio frames (32FC1) or, as ROS 2's
    audio_capture records it, ``audio_common_msgs/AudioDataStamped`` with an ``AudioInfo`` topic (interleaved
@@ -44,7 +44,7 @@ from audio_vision.bag.reader import BagMessage, BagReader
 from audio_vision.bag.schema import IMAGE, qualify
 from audio_vision.core.camera import PinholeCamera
 from audio_vision.core.classes import IGNORE_LABEL
-from audio_vision.core.windowing import NS_PER_S, FrameError, FrameSpec, WindowAssembler
+from audio_vision.core.stream.windowing import NS_PER_S, FrameError, FrameSpec, WindowAssembler
 from audio_vision.dataset import DatasetLayout, DatasetWriter, generator_info, split_of_room
 
 CAMERA_INFO = 'sensor_msgs/msg/CameraInfo'

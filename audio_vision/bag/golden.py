@@ -16,7 +16,7 @@ import numpy as np
 from audio_vision.bag.convert import WindowSettings, iter_windows
 from audio_vision.bag.reader import BagReader
 from audio_vision.bag.schema import AUDIO_TOPIC, IMAGE
-from audio_vision.core.windowing import FrameSpec, Window
+from audio_vision.core.stream.windowing import FrameSpec, Window
 
 #: default comparison tolerances (stored in the summary file, so they travel with it)
 TOLERANCES = {

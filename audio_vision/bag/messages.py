@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Messages as ``rosbags`` objects: numpy -> message (for writing) and message -> numpy (for reading).
 
-The layouts and the decoding are :mod:`audio_vision.core.codec`'s, the same the ROS shell publishes
+The layouts and the decoding are :mod:`audio_vision.core.stream.codec`'s, the same the ROS shell publishes
 (``audio_vision.ros.conversions``); this module wraps the codec's fields in ``rosbags`` dataclasses.
 Reading also accepts what real RGB-D drivers publish: ``16UC1``/``mono16`` depth in millimetres with
 0 = unknown, row padding (``step`` > row size) and big-endian data.
@@ -14,10 +14,11 @@ import numpy as np
 from rosbags.typesys import Stores, get_typestore
 
 from audio_vision.bag import audio_common
-from audio_vision.core import codec
-from audio_vision.core.codec import (  # noqa: F401  (re-exported for the bag modules and tests)
-    NS_PER_S, audio_samples, camera_matrix, depth_to_metres, image_to_array, labels_to_array)
 from audio_vision.core.frames import BODY_TO_OPTICAL_QUATERNION
+from audio_vision.core.stream import codec
+from audio_vision.core.stream.codec import (  # noqa: F401  (re-exported for the bag modules and tests)
+                                            NS_PER_S, audio_samples, camera_matrix, depth_to_metres, image_to_array,
+                                            labels_to_array)
 
 ENCODINGS = codec.IMAGE_ENCODINGS
 
@@ -110,4 +111,4 @@ def serialize(msg) -> bytes:
 
 
 # decoding: image_to_array, depth_to_metres, labels_to_array, audio_samples, pcm_samples, camera_matrix
-# (audio_vision.core.codec)
+# (audio_vision.core.stream.codec)

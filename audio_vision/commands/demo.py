@@ -77,7 +77,7 @@ def check_model_array(model_dir: str | None, sim_config: str | None) -> None:
     """Refuse, naming both, a simulator whose array has another channel count than the model's (the perception
     node would drop every frame as invalid and the demo would end with an empty mosaic); warn when only the
     mics' positions differ."""
-    from audio_vision.core.checkpoint import CheckpointError, ModalitySpec, read_checkpoint
+    from audio_vision.core.model.checkpoint import CheckpointError, ModalitySpec, read_checkpoint
     from audio_vision.paths import default_model_dir
     from audio_vision.simulation.config import SimConfig
     from audio_vision.simulation.geometry import mic_positions
@@ -211,7 +211,7 @@ def evaluate(depth_msgs, seg_msgs, scene_log, window_ns: int, class_table, layou
     lies inside one scene, averaged per scene; the same for the sonar layout (``layouts``: {stamp ns: (its
     depth image, its RoomLayout or None)}): its depth on the pixels it has a prior for, and its planes' errors
     against the scene's room. Returns (summary part, mosaic rows)."""
-    from audio_vision.core.metrics import depth_metrics, segmentation_metrics
+    from audio_vision.core.eval.metrics import depth_metrics, segmentation_metrics
     from audio_vision.ros import conversions as conv
     layouts = layouts or {}
 
@@ -267,7 +267,7 @@ def _layout_entry(record, measured) -> dict:
     """A scene's layout figures over its measured windows [(stamp, depth image, RoomLayout or None)]: depth
     AbsRel / delta1 and the share of pixels with a prior; floor, ceiling and wall distance errors (m, median
     over what was measured) and the share of the room's walls measured."""
-    from audio_vision.core.metrics import depth_metrics
+    from audio_vision.core.eval.metrics import depth_metrics
     from audio_vision.sonar import layout_errors, summarize_errors, true_layout
     d_rows, errors = [], []
     for t, depth, layout in measured:

@@ -35,7 +35,7 @@ def add_arguments(parser):
 
 def run(args):
     from audio_vision.cli import UserError
-    from audio_vision.core.checkpoint import CheckpointError
+    from audio_vision.core.model.checkpoint import CheckpointError
     if not (args.data / 'card.json').is_file():
         raise UserError(f'{args.data} is not a dataset directory (no card.json)')
     from audio_vision.training.evaluate import evaluate, markdown_table

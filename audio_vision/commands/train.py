@@ -73,8 +73,8 @@ def load_config(args):
 
 def export_models(src: Path, dst: Path) -> list[Path]:
     """fp16 copies of a run's models (method checkpoints and baselines) for shipping."""
-    from audio_vision.core.baselines import load_end_to_end, load_mean, save_end_to_end, save_mean
-    from audio_vision.core.checkpoint import load_checkpoint, save_checkpoint
+    from audio_vision.core.model.baselines import load_end_to_end, load_mean, save_end_to_end, save_mean
+    from audio_vision.core.model.checkpoint import load_checkpoint, save_checkpoint
     written = []
     for path in sorted(src.glob('*.pt')):
         out = dst / path.name

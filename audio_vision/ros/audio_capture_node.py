@@ -22,7 +22,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
-from audio_vision.core.windowing import NS_PER_S
+from audio_vision.core.stream.windowing import NS_PER_S
 from audio_vision.paths import config_dir
 from audio_vision.ros import conversions as conv
 from audio_vision.ros.audio_io import PCM_SCALE, CaptureBuffer, ChirpPlayer, WavReader, find_device
@@ -162,7 +162,7 @@ class AudioCaptureNode(ShellNode):
 
     def _make_chirp(self) -> ChirpPlayer:
         from audio_vision.simulation.config import SimConfig
-        from audio_vision.core.chirp import chirp_pulse
+        from audio_vision.core.features.chirp import chirp_pulse
         path = self.params['sim_config']
         try:
             ch = (SimConfig.from_yaml(path) if path else SimConfig()).chirp

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audio_vision.core.windowing import NS_PER_S
+from audio_vision.core.stream.windowing import NS_PER_S
 
 PCM_SCALE = {'float32': 1.0, 'int16': 1.0 / 32768.0, 'int32': 1.0 / 2147483648.0}
 

@@ -29,7 +29,7 @@ from rclpy.serialization import deserialize_message
 from audio_vision.bag import BagError
 from audio_vision.bag.reader import BagReader, TopicInfo
 from audio_vision.bag.schema import TF_STATIC_TOPIC, qualify
-from audio_vision.core.codec import NS_PER_S, split_ns
+from audio_vision.core.stream.codec import NS_PER_S, split_ns
 from audio_vision.ros.lifecycle import StartupError, run_node
 from audio_vision.ros.parameters import Param, declare_parameters
 

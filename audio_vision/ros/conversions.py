@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Message conversions for the ROS shell: numpy arrays <-> sensor_msgs, stamps, TF, point clouds.
 
-The layouts and the decoding are :mod:`audio_vision.core.codec`'s (shared with the bag modules); this
+The layouts and the decoding are :mod:`audio_vision.core.stream.codec`'s (shared with the bag modules); this
 module wraps its fields in rclpy message classes. Uses ``cv_bridge`` and ``sensor_msgs_py`` when they are
 importable (a ROS 2 install) and the codec's numpy code otherwise (the Python-package-index install has
 neither); both paths produce the same messages. Nothing here creates a node.
@@ -18,11 +18,12 @@ from geometry_msgs.msg import TransformStamped
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
-from audio_vision.core import codec
 from audio_vision.core.camera import image_pixels
-from audio_vision.core.codec import IMAGE_ENCODINGS, NS_PER_S  # noqa: F401  (re-exported: callers use them from here)
 from audio_vision.core.frames import BODY_TO_OPTICAL_QUATERNION, matrix_to_quaternion, yaw_quaternion
-from audio_vision.core.windowing import FrameSpec
+from audio_vision.core.stream import codec
+from audio_vision.core.stream.codec import (  # noqa: F401  (re-exported: callers use them from here)
+                                            IMAGE_ENCODINGS, NS_PER_S)
+from audio_vision.core.stream.windowing import FrameSpec
 
 ENCODINGS = IMAGE_ENCODINGS
 
@@ -100,7 +101,7 @@ def audio_to_msg(samples: np.ndarray, stamp_ns: int, frame_id: str) -> Image:
 def msg_to_audio(msg: Image, spec: FrameSpec) -> np.ndarray:
     """Validate an audio frame against ``spec`` and return its (C, N) float32 samples (read-only view).
 
-    Raises :class:`audio_vision.core.windowing.FrameError` with the reason of the first failed check.
+    Raises :class:`audio_vision.core.stream.windowing.FrameError` with the reason of the first failed check.
     """
     return codec.audio_samples(msg, spec)
 

@@ -24,9 +24,9 @@ from nav_msgs.msg import OccupancyGrid, Odometry
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
-from audio_vision.core import codec
 from audio_vision.core.frames import BODY_TO_OPTICAL_QUATERNION, planar_pose, quaternion_pose
-from audio_vision.core.windowing import NS_PER_S
+from audio_vision.core.stream import codec
+from audio_vision.core.stream.windowing import NS_PER_S
 from audio_vision.mapping.occupancy import POSE_REJECT_REASONS, GridConfig, OccupancyGrid2D, check_pose
 from audio_vision.ros import conversions as conv
 from audio_vision.ros.diagnostics import diagnostic_array

@@ -4,8 +4,8 @@
 Subscribes ``audio/frames`` (sensor-data QoS; ``audio_msg_type: image``, 32FC1 Image frames) or, with
 ``audio_msg_type: audio_common``, ``audio_stamped`` (``audio_common_msgs/AudioDataStamped``, interleaved PCM as
 ROS 2's audio_capture publishes it) + the latched ``audio_info`` (``AudioInfo``: channels, rate, sample format);
-both are decoded by :mod:`audio_vision.core.codec`, as bags are. It validates every frame, assembles analysis
-windows in a ring buffer (:mod:`audio_vision.core.windowing`) and runs the model (:class:`AudioToVision`) on a
+both are decoded by :mod:`audio_vision.core.stream.codec`, as bags are. It validates every frame, assembles analysis
+windows in a ring buffer (:mod:`audio_vision.core.stream.windowing`) and runs the model (:class:`AudioToVision`) on a
 worker thread, never in the subscription callback. The inference queue is bounded and the latest
 window wins: when it is full the oldest waiting window is dropped and counted.
 
@@ -26,10 +26,10 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
-from audio_vision.core import codec
-from audio_vision.core.confidence import DEFAULT_KIND as DEFAULT_CONFIDENCE_KIND
-from audio_vision.core.inference_queue import InferenceQueue
-from audio_vision.core.windowing import ALIGNMENTS, NS_PER_S, FrameError, Window
+from audio_vision.core.inference.confidence import DEFAULT_KIND as DEFAULT_CONFIDENCE_KIND
+from audio_vision.core.inference.inference_queue import InferenceQueue
+from audio_vision.core.stream import codec
+from audio_vision.core.stream.windowing import ALIGNMENTS, NS_PER_S, FrameError, Window
 from audio_vision.paths import default_model_dir
 from audio_vision.ros import conversions as conv
 from audio_vision.ros.diagnostics import TopicStatus, diagnostic_array
@@ -87,7 +87,7 @@ PARAMS = [
                                        '[0, 1], same header as the image; runs the eager engine, only while a '
                                        'confidence topic has a subscriber or min_confidence > 0)'),
     Param('confidence_kind', DEFAULT_CONFIDENCE_KIND, 'per-pixel confidence signal: echo_range, decoder, latent, '
-                                                      'margin or posterior (audio_vision.core.confidence)'),
+                                                      'margin or posterior (audio_vision.core.inference.confidence)'),
     Param('min_confidence', 0.0, 'depth pixels with a confidence below this are published as NaN '
                                  '(REP 118 invalid); 0 = off', range=(0.0, 1.0), read_only=False),
     Param('sim_config', '', "simulation YAML whose chirp the audio carries (simulator node, capture node with "
@@ -106,8 +106,8 @@ PARAMS = [
 
 def load_model(model_dir: str, modalities, device: str, backend: str):
     """Load the model for the node; any failure becomes a one-line :class:`StartupError`."""
-    from audio_vision.core.checkpoint import CheckpointError
-    from audio_vision.core.pipeline import AudioToVision
+    from audio_vision.core.model.checkpoint import CheckpointError
+    from audio_vision.core.inference.pipeline import AudioToVision
     kwargs = {'backend': backend} if backend else {}  # '' = the loader's default
     try:
         return AudioToVision.load(model_dir, modalities=tuple(modalities), device=device, **kwargs)
@@ -134,7 +134,7 @@ def audio_common_types():
 def check_chirp(features, sim_config: str) -> None:
     """Refuse to start (:class:`StartupError`) when the model matched-filters another chirp than the one
     ``sim_config`` (a simulation YAML) emits."""
-    from audio_vision.core.chirp import check_chirp_match
+    from audio_vision.core.features.chirp import check_chirp_match
     from audio_vision.simulation.config import SimConfig
     try:
         chirp = SimConfig.from_yaml(sim_config).chirp

@@ -26,7 +26,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
 from audio_vision.core.classes import DEFAULT_CLASS_TABLE
-from audio_vision.core.windowing import NS_PER_S
+from audio_vision.core.stream.windowing import NS_PER_S
 from audio_vision.paths import config_dir
 from audio_vision.ros import conversions as conv
 from audio_vision.ros.lifecycle import ShellNode, StartupError, run_node

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from audio_vision.core.confidence import KINDS as CONFIDENCE_KINDS
-from audio_vision.core.confidence import mask_low_confidence
-from audio_vision.core.windowing import NS_PER_S, FrameSpec, WindowAssembler
+from audio_vision.core.inference.confidence import KINDS as CONFIDENCE_KINDS
+from audio_vision.core.inference.confidence import mask_low_confidence
+from audio_vision.core.stream.windowing import NS_PER_S, FrameSpec, WindowAssembler
 
 #: the modalities a perception node can publish, in publishing order
 MODALITIES = ('depth', 'segmentation')

@@ -11,7 +11,7 @@ and diagnostics timer share, the snapshot ``stats()`` returns, and the values, l
 """
 from __future__ import annotations
 
-from audio_vision.core.windowing import DISCONTINUITY_REASONS, DROP_REASONS, FRAME_ERROR_REASONS
+from audio_vision.core.stream.windowing import DISCONTINUITY_REASONS, DROP_REASONS, FRAME_ERROR_REASONS
 from audio_vision.runtime.stats import Counters, LatencyStats, RateMeter
 
 #: the parts of a room the layout may not measure in a window

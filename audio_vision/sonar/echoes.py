@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.fft as sfft
 
-from audio_vision.core.chirp import chirp_pulse
+from audio_vision.core.features.chirp import chirp_pulse
 
 from .config import SonarConfig
 from .kernels import arrival_phases, backproject

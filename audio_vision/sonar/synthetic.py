@@ -9,7 +9,7 @@ import itertools
 
 import numpy as np
 
-from audio_vision.core.chirp import chirp_pulse, played_pulse
+from audio_vision.core.features.chirp import chirp_pulse, played_pulse
 
 from .config import SonarConfig
 from .echoes import image_of
@@ -39,7 +39,7 @@ def echo_recording(cfg: SonarConfig, mics: np.ndarray, planes: list[Plane], orde
     """(C, periods x period) float32: a steady chirp train (first sweep at ``phase_s`` + ``latency_s``) heard
     through the planes' image sources and ``scatterers``: (position, gain) points that re-radiate what
     reaches them (first order, amplitude gain / (r_in r_out)); a speaker with ``speaker_response_db`` (Hz, dB
-    points, minimum phase: :func:`~audio_vision.core.chirp.played_pulse`) colours every path alike."""
+    points, minimum phase: :func:`~audio_vision.core.features.chirp.played_pulse`) colours every path alike."""
     fs, period = cfg.sample_rate, cfg.period_samples
     mics = np.asarray(mics, dtype=np.float64).reshape(-1, 3)
     pulse, _ = played_pulse(chirp_pulse(fs, cfg.chirp_f_start, cfg.chirp_f_end, cfg.chirp_duration_s, cfg.chirp_kind),

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import yaml
 
-from audio_vision.core.atnet import ATNetConfig
-from audio_vision.core.baselines import EndToEndConfig
-from audio_vision.core.configs import config_from_dict, config_to_dict
-from audio_vision.core.features import FeatureConfig
-from audio_vision.core.vqvae import VQVAEConfig
+from audio_vision.core.features.stack import FeatureConfig
+from audio_vision.core.model.atnet import ATNetConfig
+from audio_vision.core.model.baselines import EndToEndConfig
+from audio_vision.core.model.configs import config_from_dict, config_to_dict
+from audio_vision.core.model.vqvae import VQVAEConfig
 from audio_vision.training.objectives import ATNetObjectives
 
 STAGES = ('vqvae', 'atnet', 'end_to_end', 'mean')

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from audio_vision.core.configs import config_to_dict
-from audio_vision.core.features import FeatureConfig, SpectrogramFeatures
+from audio_vision.core.features.stack import FeatureConfig, SpectrogramFeatures
+from audio_vision.core.model.configs import config_to_dict
 from audio_vision.dataset import DatasetReader
 
 

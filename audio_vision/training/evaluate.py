@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from audio_vision.core.baselines import load_end_to_end, load_mean
-from audio_vision.core.checkpoint import CheckpointError, load_checkpoint
-from audio_vision.core.configs import config_to_dict
-from audio_vision.core.metrics import DEPTH_KEYS, MetricAccumulator
-from audio_vision.core.modality import MODALITIES, image_to_tensor
+from audio_vision.core.eval.metrics import DEPTH_KEYS, MetricAccumulator
+from audio_vision.core.model.baselines import load_end_to_end, load_mean
+from audio_vision.core.model.checkpoint import CheckpointError, load_checkpoint
+from audio_vision.core.model.configs import config_to_dict
+from audio_vision.core.model.modality import MODALITIES, image_to_tensor
 from audio_vision.dataset import DatasetReader
 from audio_vision.training.data import load_split
 from audio_vision.training.layout_eval import predict_layout

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from audio_vision.core.confidence import codebook_temperature, codeword_sq_distances
-from audio_vision.core.configs import config_from_dict
-from audio_vision.core.vqvae import VQVAE
+from audio_vision.core.inference.confidence import codebook_temperature, codeword_sq_distances
+from audio_vision.core.model.configs import config_from_dict
+from audio_vision.core.model.vqvae import VQVAE
 
 
 @dataclass(frozen=True)

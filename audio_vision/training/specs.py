@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from audio_vision.core.baselines import EndToEndConfig
 from audio_vision.core.camera import PinholeCamera
-from audio_vision.core.checkpoint import ArrayGeometry, ModalitySpec
 from audio_vision.core.classes import ClassTable
-from audio_vision.core.modality import make_codec
+from audio_vision.core.model.baselines import EndToEndConfig
+from audio_vision.core.model.checkpoint import ArrayGeometry, ModalitySpec
+from audio_vision.core.model.modality import make_codec
 from audio_vision.training.config import TrainConfig
 
 

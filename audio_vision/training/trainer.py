@@ -19,21 +19,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from audio_vision.core.baselines import EndToEnd, MeanImage, save_end_to_end, save_mean
 from audio_vision.core.camera import PinholeCamera
-from audio_vision.core.chirp import check_chirp_match
-from audio_vision.core.checkpoint import ArrayGeometry, ModalityModel, ModalitySpec, save_checkpoint
 from audio_vision.core.classes import DEFAULT_CLASS_TABLE, ClassTable
-from audio_vision.core.metrics import MetricAccumulator
-from audio_vision.core.modality import MODALITIES, image_to_tensor, make_codec
+from audio_vision.core.eval.metrics import MetricAccumulator
+from audio_vision.core.features.chirp import check_chirp_match
+from audio_vision.core.model.baselines import EndToEnd, MeanImage, save_end_to_end, save_mean
+from audio_vision.core.model.checkpoint import ArrayGeometry, ModalityModel, ModalitySpec, save_checkpoint
+from audio_vision.core.model.modality import MODALITIES, image_to_tensor, make_codec
 from audio_vision.dataset import DatasetReader
 from audio_vision.training.config import TrainConfig
 from audio_vision.training.data import SplitData, load_split
-from audio_vision.training.objectives import ATNetObjective
 from audio_vision.training.loop import (DistInfo, Monitor, fit, init_distributed, read_log, stopped_early, unwrap,
                                         wrap_ddp)
-from audio_vision.training.specs import end_to_end_config, modality_spec
+from audio_vision.training.objectives import ATNetObjective
 from audio_vision.training.plots import plot_curves
+from audio_vision.training.specs import end_to_end_config, modality_spec
 
 HEADLINE = {'depth': ('abs_rel', 'delta1'), 'segmentation': ('miou', 'pixel_acc')}
 # What early stopping watches per modality (validation image metrics, not the training loss).

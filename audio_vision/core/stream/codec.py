@@ -26,7 +26,7 @@ import numpy as np
 
 from audio_vision.core.camera import IMAGE_ENCODINGS, image_pixels
 from audio_vision.core.frames import BODY_TO_OPTICAL_QUATERNION
-from audio_vision.core.windowing import NS_PER_S, FrameError, FrameSpec, check_layout, check_samples
+from audio_vision.core.stream.windowing import NS_PER_S, FrameError, FrameSpec, check_layout, check_samples
 
 __all__ = ['NS_PER_S', 'IMAGE_ENCODINGS', 'split_ns', 'stamp_to_ns',
            'header_stamp_to_ns', 'image_fields', 'image_to_array', 'audio_samples', 'PCM_SAMPLE_FORMATS',
@@ -93,9 +93,9 @@ def audio_samples(msg, spec: FrameSpec | None = None) -> np.ndarray:
     """An audio frame -> its (C, N) float32 samples.
 
     With ``spec`` (the live and bag-to-dataset paths) the frame is validated like the perception node
-    does (:func:`audio_vision.core.windowing.check_layout`, then finite and in-range samples) and the
+    does (:func:`audio_vision.core.stream.windowing.check_layout`, then finite and in-range samples) and the
     samples are a read-only view of the message's data; a failed check raises
-    :class:`audio_vision.core.windowing.FrameError` (a ValueError) with its reason. Without ``spec``
+    :class:`audio_vision.core.stream.windowing.FrameError` (a ValueError) with its reason. Without ``spec``
     only the encoding is checked and the samples are a copy.
     """
     if spec is None:

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Inference backends of :class:`audio_vision.core.pipeline.AudioToVision`.
+"""Inference backends of :class:`audio_vision.core.inference.pipeline.AudioToVision`.
 
 Every backend runs the same computation -- spectrogram features -> AT-net -> nearest codewords (L2)
 -> frozen VQ-VAE decoder -- and returns, per modality, the network output the modality's codec

@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from audio_vision.core.features import unpack_direction_maps
-from audio_vision.core.resnet import ResNet18
+from audio_vision.core.features.stack import unpack_direction_maps
+from audio_vision.core.model.resnet import ResNet18
 
 
 @dataclass(frozen=True)

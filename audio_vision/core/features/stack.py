@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from audio_vision.core.chirp import chirp_pulse
+from audio_vision.core.features.chirp import chirp_pulse
 
 _WINDOWS = {
     'hann': torch.hann_window,

@@ -3,7 +3,7 @@
 
 features -> AT-net(modality) -> nearest codewords (L2) -> frozen VQ-VAE decoder -> image.
 The spectrogram is computed once and shared by the modalities. The engine that executes it is the
-`backend` (audio_vision.core.backends: eager PyTorch, TorchScript, ONNX Runtime, ...; None = the default).
+`backend` (audio_vision.core.inference.backends: eager PyTorch, TorchScript, ONNX Runtime, ...; None = the default).
 """
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ from typing import Iterable
 import numpy as np
 import torch
 
-from audio_vision.core.backends import build_backend
 from audio_vision.core.camera import PinholeCamera
-from audio_vision.core.checkpoint import CheckpointError, ModalityModel, load_checkpoint
 from audio_vision.core.classes import ClassTable
-from audio_vision.core.configs import config_to_dict
-from audio_vision.core.features import FeatureConfig, SpectrogramFeatures
-from audio_vision.core.modality import MODALITIES
+from audio_vision.core.features.stack import FeatureConfig, SpectrogramFeatures
+from audio_vision.core.inference.backends import build_backend
+from audio_vision.core.model.checkpoint import CheckpointError, ModalityModel, load_checkpoint
+from audio_vision.core.model.configs import config_to_dict
+from audio_vision.core.model.modality import MODALITIES
 
 
 def resolve_device(device: str | None) -> torch.device:
@@ -83,7 +83,7 @@ class AudioToVision:
     def load(cls, model_dir: str | Path, modalities: Iterable[str] = MODALITIES,
              device: str | None = 'cpu', quantize: bool = True, backend: str | None = None) -> 'AudioToVision':
         """Load `<model_dir>/<modality>.pt` for each requested modality; `backend` names the inference
-        engine (audio_vision.core.backends.BACKENDS; None = the default)."""
+        engine (audio_vision.core.inference.backends.BACKENDS; None = the default)."""
         modalities = tuple(modalities)
         unknown = [m for m in modalities if m not in MODALITIES]
         if unknown or not modalities:
@@ -170,9 +170,9 @@ class AudioToVision:
         """(B, C, N) audio -> (images as :meth:`predict_batch`, {modality: (B, H, W) float32 confidence in [0, 1]}).
 
         Runs the eager modules (the latent is needed; the images equal the eager backend's). ``kind``: one
-        of :data:`audio_vision.core.confidence.KINDS` (None = its ``DEFAULT_KIND``).
+        of :data:`audio_vision.core.inference.confidence.KINDS` (None = its ``DEFAULT_KIND``).
         """
-        from audio_vision.core.confidence import DEFAULT_KIND, decode_with_confidence
+        from audio_vision.core.inference.confidence import DEFAULT_KIND, decode_with_confidence
         if not self.quantize:
             raise ValueError('confidence needs the quantized path (quantize=True): it is measured on the codebook')
         self.check_audio(audio)

@@ -128,7 +128,7 @@ def decode_with_confidence(model, z: torch.Tensor, kind: str = DEFAULT_KIND,
                            range_scale_m: float = RANGE_SCALE_M) -> tuple[torch.Tensor, torch.Tensor]:
     """One modality's AT-net latent ``z`` (B, D, h, w) -> (codec output (B, out, H, W), confidence (B, H, W)).
 
-    ``model`` is a :class:`audio_vision.core.checkpoint.ModalityModel` (needs ``vqvae``, ``codec``, ``spec``).
+    ``model`` is a :class:`audio_vision.core.model.checkpoint.ModalityModel` (needs ``vqvae``, ``codec``, ``spec``).
     The codec output equals ``model.vqvae.decode_latent(z)`` (the quantized inference path).
     """
     if kind not in KINDS:

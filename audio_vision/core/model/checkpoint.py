@@ -21,13 +21,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from audio_vision.core.atnet import ATNet, ATNetConfig
 from audio_vision.core.camera import PinholeCamera
 from audio_vision.core.classes import ClassTable, DEFAULT_CLASS_TABLE
-from audio_vision.core.configs import config_from_dict, config_to_dict
-from audio_vision.core.features import FeatureConfig
-from audio_vision.core.modality import make_codec
-from audio_vision.core.vqvae import VQVAE, VQVAEConfig
+from audio_vision.core.features.stack import FeatureConfig
+from audio_vision.core.model.atnet import ATNet, ATNetConfig
+from audio_vision.core.model.configs import config_from_dict, config_to_dict
+from audio_vision.core.model.modality import make_codec
+from audio_vision.core.model.vqvae import VQVAE, VQVAEConfig
 
 FORMAT = 'audio_vision.modality'
 BASELINE_FORMAT = 'audio_vision.baseline'

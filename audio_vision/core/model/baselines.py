@@ -15,13 +15,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from audio_vision.core.atnet import DirectionMapEncoder, feature_encoder, fusion, transformation_mlp, upsampling_stages
-from audio_vision.core.checkpoint import (BASELINE_FORMAT, VERSION, CheckpointError, ModalitySpec,
-                                          load_state_for_compute, read_checkpoint, state_for_storage,
-                                          write_payload)
-from audio_vision.core.configs import config_from_dict, config_to_dict
-from audio_vision.core.features import unpack_direction_maps
-from audio_vision.core.modality import make_codec
+from audio_vision.core.features.stack import unpack_direction_maps
+from audio_vision.core.model.atnet import (DirectionMapEncoder, feature_encoder, fusion, transformation_mlp,
+                                           upsampling_stages)
+from audio_vision.core.model.checkpoint import (BASELINE_FORMAT, VERSION, CheckpointError, ModalitySpec,
+                                                load_state_for_compute, read_checkpoint, state_for_storage,
+                                                write_payload)
+from audio_vision.core.model.configs import config_from_dict, config_to_dict
+from audio_vision.core.model.modality import make_codec
 
 
 @dataclass(frozen=True)

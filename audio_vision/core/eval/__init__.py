@@ -1,0 +1,2 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Scoring predictions against ground truth: image metrics, sparsification of confidence."""
