@@ -25,9 +25,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from audio_vision.core.inference.confidence import (  # noqa: E402
-                                                    DEFAULT_KIND, KINDS, decode_with_confidence, error_sparsification,
-                                                    sparsification)
+from audio_vision.core.eval.sparsification import error_sparsification, sparsification  # noqa: E402
+from audio_vision.core.inference.confidence import DEFAULT_KIND, KINDS, decode_with_confidence  # noqa: E402
 from audio_vision.core.model.checkpoint import load_checkpoint  # noqa: E402
 from audio_vision.core.model.modality import MODALITIES  # noqa: E402
 from audio_vision.paths import source_commit  # noqa: E402

@@ -38,9 +38,8 @@ from audio_vision.core.inference.pipeline import AudioToVision  # noqa: E402
 from audio_vision.mapping.occupancy import GridConfig  # noqa: E402
 from audio_vision.paths import source_commit  # noqa: E402
 from audio_vision.simulation.config import SimConfig  # noqa: E402
-from audio_vision.simulation.mapping import (  # noqa: E402
-                                             DriveFrames, MapVariant, floor_plan_masks, fuse_drive, grid_for_room,
-                                             mean_scores, predict_drive, score_grid)
+from audio_vision.simulation.mapping import (DriveFrames, MapVariant, floor_plan_masks, fuse_drive,  # noqa: E402
+                                             grid_for_room, mean_scores, predict_drive, score_grid)
 from audio_vision.simulation.simulator import Simulator  # noqa: E402
 from audio_vision.simulation.trajectory import TrajectoryDrive  # noqa: E402
 

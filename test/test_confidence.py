@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from audio_vision.core.eval.sparsification import error_sparsification, sparsification
 from audio_vision.core.inference.confidence import (KINDS, codeword_sq_distances, decode_with_confidence,
-                                                    error_sparsification, mask_low_confidence, sparsification)
+                                                    mask_low_confidence)
 from audio_vision.core.inference.pipeline import AudioToVision
 from helpers import write_tiny_models
 

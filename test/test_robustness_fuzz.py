@@ -28,8 +28,7 @@ from std_msgs.msg import Header  # noqa: E402
 
 from audio_vision.core.inference.pipeline import AudioToVision  # noqa: E402
 from audio_vision.core.stream.windowing import (  # noqa: E402
-                                                DISCONTINUITY_REASONS, DROP_REASONS, FRAME_ERROR_REASONS,
-                                                MAX_ABS_SAMPLE, NS_PER_S, WindowAssembler)
+    DISCONTINUITY_REASONS, DROP_REASONS, FRAME_ERROR_REASONS, MAX_ABS_SAMPLE, NS_PER_S, WindowAssembler)
 from audio_vision.ros import conversions as conv  # noqa: E402
 from audio_vision.ros.graph import Graph, TopicRecorder  # noqa: E402
 from audio_vision.ros.perception_node import PerceptionNode  # noqa: E402

@@ -16,8 +16,7 @@ from audio_vision.core.inference.pipeline import AudioToVision  # noqa: E402
 from audio_vision.core.stream.windowing import NS_PER_S  # noqa: E402
 from audio_vision.ros import conversions as conv  # noqa: E402
 from audio_vision.ros.audio_capture_node import AudioCaptureNode  # noqa: E402
-from audio_vision.ros.audio_io import (  # noqa: E402,E501
-                                       AdcClock, CaptureBuffer, ChirpPlayer, WavReader, find_device, pcm_to_float)
+from audio_vision.ros.audio_io import AdcClock, CaptureBuffer, ChirpPlayer, WavReader, find_device, pcm_to_float  # noqa: E402,E501
 from audio_vision.ros.graph import Graph, TopicRecorder  # noqa: E402
 from audio_vision.ros.lifecycle import StartupError  # noqa: E402
 from audio_vision.ros.perception_node import PerceptionNode  # noqa: E402
@@ -102,7 +101,7 @@ def test_find_device_by_index_or_name():
 
 
 def test_chirp_player_repeats_the_simulators_pulse():
-    from audio_vision.core.features.chirp import chirp_pulse
+    from audio_vision.core.chirp import chirp_pulse
     pulse = chirp_pulse(FS, 500.0, 7500.0, 0.01, 'linear')
     player = ChirpPlayer(pulse, 0.25, FS, amplitude=0.5)
     out = np.empty((3 * FS // 4, 2), np.float32)

@@ -17,8 +17,7 @@ from audio_vision.bag import audio_common
 from audio_vision.core.frames import BODY_TO_OPTICAL_QUATERNION
 from audio_vision.core.stream import codec
 from audio_vision.core.stream.codec import (  # noqa: F401  (re-exported for the bag modules and tests)
-                                            NS_PER_S, audio_samples, camera_matrix, depth_to_metres, image_to_array,
-                                            labels_to_array)
+    NS_PER_S, audio_samples, camera_matrix, depth_to_metres, image_to_array, labels_to_array)
 
 ENCODINGS = codec.IMAGE_ENCODINGS
 

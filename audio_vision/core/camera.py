@@ -7,31 +7,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# sensor_msgs/Image encoding -> (numpy dtype, channels), for the encodings this package reads/writes.
-IMAGE_ENCODINGS = {
-    '32FC1': (np.float32, 1),
-    '64FC1': (np.float64, 1),
-    'mono8': (np.uint8, 1),
-    '8UC1': (np.uint8, 1),
-    'mono16': (np.uint16, 1),
-    '16UC1': (np.uint16, 1),
-    'rgb8': (np.uint8, 3),
-    'bgr8': (np.uint8, 3),
-}
-
-
-def image_pixels(arr: np.ndarray, encoding: str) -> np.ndarray:
-    """Check an (H, W) or (H, W, 3) array against an image encoding; return it C-contiguous and
-    little-endian, ready to be an Image's data (no row padding). Shared by live topics and bags."""
-    dtype, channels = IMAGE_ENCODINGS[encoding]
-    arr = np.asarray(arr)
-    if arr.dtype != dtype:
-        raise TypeError(f'{encoding} needs {np.dtype(dtype).name} data, got {arr.dtype}')
-    if arr.ndim != (2 if channels == 1 else 3) or (channels > 1 and arr.shape[2] != channels):
-        raise ValueError(f'{encoding} needs {"(H, W)" if channels == 1 else f"(H, W, {channels})"} data, '
-                         f'got shape {arr.shape}')
-    return np.ascontiguousarray(arr, dtype=np.dtype(dtype).newbyteorder('<'))
-
 
 @dataclass(frozen=True)
 class PinholeCamera:

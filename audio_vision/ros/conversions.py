@@ -18,11 +18,9 @@ from geometry_msgs.msg import TransformStamped
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
-from audio_vision.core.camera import image_pixels
 from audio_vision.core.frames import BODY_TO_OPTICAL_QUATERNION, matrix_to_quaternion, yaw_quaternion
 from audio_vision.core.stream import codec
-from audio_vision.core.stream.codec import (  # noqa: F401  (re-exported: callers use them from here)
-                                            IMAGE_ENCODINGS, NS_PER_S)
+from audio_vision.core.stream.codec import IMAGE_ENCODINGS, NS_PER_S, image_pixels  # noqa: F401  (re-exported)
 from audio_vision.core.stream.windowing import FrameSpec
 
 ENCODINGS = IMAGE_ENCODINGS

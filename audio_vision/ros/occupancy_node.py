@@ -24,7 +24,7 @@ from nav_msgs.msg import OccupancyGrid, Odometry
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
-from audio_vision.core.frames import BODY_TO_OPTICAL_QUATERNION, planar_pose, quaternion_pose
+from audio_vision.core.frames import optical_pose, planar_pose, quaternion_pose
 from audio_vision.core.stream import codec
 from audio_vision.core.stream.windowing import NS_PER_S
 from audio_vision.mapping.occupancy import POSE_REJECT_REASONS, GridConfig, OccupancyGrid2D, check_pose
@@ -99,8 +99,7 @@ class OccupancyNode(ShellNode):
             raise StartupError("parameter 'pose_source' is 'tf' but tf2_ros is not importable; use odom")
         self.pose_source = 'tf' if p['pose_source'] == 'tf' or (p['pose_source'] == 'auto' and tf2_ros) else 'odom'
         # base -> array (mount) -> optical: the fixed part of the camera pose in odom mode
-        self._T_base_camera = (planar_pose(*p['mount_xyz'], p['mount_yaw'])
-                               @ quaternion_pose((0.0, 0.0, 0.0), BODY_TO_OPTICAL_QUATERNION))
+        self._T_base_camera = optical_pose(planar_pose(*p['mount_xyz'], p['mount_yaw']))
         self._K = None
         self._pending_depth: collections.OrderedDict[int, Image] = collections.OrderedDict()
         self._confidence: collections.OrderedDict[int, np.ndarray] = collections.OrderedDict()

@@ -12,7 +12,7 @@ import numpy as np
 from scipy import signal as sps
 
 from audio_vision.core.features.chirp import (  # noqa: F401  (re-exported: the simulator emits them)
-                                              chirp_pulse, played_pulse)
+    chirp_pulse, played_pulse)
 
 # (F1, F2, F3) Hz of a few vowels (Peterson & Barney averages, male/female mix).
 _VOWELS = np.array([[730, 1090, 2440], [530, 1840, 2480], [270, 2290, 3010], [570, 840, 2410],

@@ -7,7 +7,7 @@ here and decode any message through the functions here, so both speak exactly th
 
 - stamps: ``builtin_interfaces/Time`` (sec, nanosec) <-> integer nanoseconds;
 - images: ``sensor_msgs/Image`` little-endian, no row padding when built; decoding honours row padding
-  (``step`` > row size) and ``is_bigendian`` (encodings: :data:`audio_vision.core.camera.IMAGE_ENCODINGS`);
+  (``step`` > row size) and ``is_bigendian`` (encodings: :data:`IMAGE_ENCODINGS`);
 - audio frames: ``32FC1`` Images with height = channels and width = samples, stamped at the first sample;
 - PCM audio of ``audio_common_msgs`` (``AudioDataStamped`` + ``AudioInfo``): interleaved S16LE / S32LE /
   F32LE samples, scaled to +-1 full scale (:func:`pcm_layout`, :func:`pcm_samples`);
@@ -24,7 +24,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from audio_vision.core.camera import IMAGE_ENCODINGS, image_pixels
 from audio_vision.core.frames import BODY_TO_OPTICAL_QUATERNION
 from audio_vision.core.stream.windowing import NS_PER_S, FrameError, FrameSpec, check_layout, check_samples
 
@@ -52,6 +51,32 @@ def header_stamp_to_ns(msg) -> int:
 
 
 # ---------------------------------------------------------------- images
+
+# sensor_msgs/Image encoding -> (numpy dtype, channels), for the encodings this package reads/writes.
+IMAGE_ENCODINGS = {
+    '32FC1': (np.float32, 1),
+    '64FC1': (np.float64, 1),
+    'mono8': (np.uint8, 1),
+    '8UC1': (np.uint8, 1),
+    'mono16': (np.uint16, 1),
+    '16UC1': (np.uint16, 1),
+    'rgb8': (np.uint8, 3),
+    'bgr8': (np.uint8, 3),
+}
+
+
+def image_pixels(arr: np.ndarray, encoding: str) -> np.ndarray:
+    """Check an (H, W) or (H, W, 3) array against an image encoding; return it C-contiguous and
+    little-endian, ready to be an Image's data (no row padding). Shared by live topics and bags."""
+    dtype, channels = IMAGE_ENCODINGS[encoding]
+    arr = np.asarray(arr)
+    if arr.dtype != dtype:
+        raise TypeError(f'{encoding} needs {np.dtype(dtype).name} data, got {arr.dtype}')
+    if arr.ndim != (2 if channels == 1 else 3) or (channels > 1 and arr.shape[2] != channels):
+        raise ValueError(f'{encoding} needs {"(H, W)" if channels == 1 else f"(H, W, {channels})"} data, '
+                         f'got shape {arr.shape}')
+    return np.ascontiguousarray(arr, dtype=np.dtype(dtype).newbyteorder('<'))
+
 
 def image_fields(arr: np.ndarray, encoding: str) -> dict:
     """(H, W) or (H, W, C) array -> the fields of a ``sensor_msgs/Image`` but its header.
