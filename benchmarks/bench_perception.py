@@ -125,7 +125,7 @@ def as_modality_net(e2e):
         def forward(self, features, quantize=True):
             return self.net(features)
     adapter = EndToEndNet(e2e).eval()
-    adapter.codec = e2e.codec
+    adapter.encoding = e2e.encoding
     return adapter
 
 
@@ -230,7 +230,7 @@ def bench_stages(model_dir: Path, n: int) -> dict:
                 f'{m}_atnet_manifold_decoder': lambda at=at, h=h, maps=maps: at.decode_manifold(h, maps),
                 f'{m}_quantize': lambda vq=vq, z=z: vq.quantizer.lookup(vq.quantizer.nearest(z)),
                 f'{m}_vqvae_decoder': lambda vq=vq, q=q: vq.decoder(q),
-                f'{m}_codec_decode': lambda model=model, o=o: model.codec.decode(o)})
+                f'{m}_codec_decode': lambda model=model, o=o: model.encoding.decode(o)})
     worker = Workers(1)
     try:
         out = {}
@@ -249,7 +249,7 @@ def bench_baseline(model_dir: Path, backends: list[str], n: int, source: str = '
     from audio_vision.core.inference.backends import build_backend
     from audio_vision.core.model.baselines import EndToEnd, load_end_to_end
     from audio_vision.core.features.stack import SpectrogramFeatures
-    from audio_vision.core.model.modality import make_codec
+    from audio_vision.core.model.encoding import make_encoding
     nets, spec = {}, None
     specs, cfg = default_specs()
     for m in ('depth', 'segmentation'):
@@ -259,7 +259,7 @@ def bench_baseline(model_dir: Path, backends: list[str], n: int, source: str = '
         else:
             spec, source = specs[m], 'random weights, default architecture'
             nets[m] = EndToEnd(end_to_end_config(cfg, spec)).eval()
-            nets[m].codec = make_codec(m, len(spec.class_table))
+            nets[m].encoding = make_encoding(m, len(spec.class_table))
     features = SpectrogramFeatures(spec.features, spec.array.mic_positions)
     windows = random_windows(spec.array.num_channels, spec.features.window_samples)
     out = {'source': source, 'parameters': {m: sum(p.numel() for p in net.parameters()) for m, net in nets.items()}}
@@ -411,24 +411,24 @@ def bench_training(steps: int, batch: int) -> dict:
     for m, spec in specs.items():
         torch.manual_seed(0)
         model = ModalityModel(spec).train()
-        codec = model.codec
+        encoding = model.encoding
         size = spec.camera.width
         shape = spec.features.output_shape(spec.array.num_channels)
         feats = torch.randn(batch, *shape)
         if m == 'depth':
-            images = codec.encode(torch.rand(batch, size, size) * 8 + 0.5)
+            images = encoding.encode(torch.rand(batch, size, size) * 8 + 0.5)
         else:
-            images = codec.encode(torch.randint(0, len(spec.class_table), (batch, size, size)))
+            images = encoding.encode(torch.randint(0, len(spec.class_table), (batch, size, size)))
         latent = torch.randn(batch, spec.vqvae.code_dim, spec.vqvae.latent_size, spec.vqvae.latent_size)
         e2e = EndToEnd(end_to_end_config(cfg, spec)).train()
 
         def vq_step():
             o = model.vqvae(images)
-            return codec.loss(o.reconstruction, images) + o.vq_loss
+            return encoding.loss(o.reconstruction, images) + o.vq_loss
 
         stages = {'vqvae': (model.vqvae, vq_step),
                   'atnet': (model.atnet, lambda: F.mse_loss(model.atnet(feats), latent)),
-                  'end_to_end': (e2e, lambda: codec.loss(e2e(feats), images))}
+                  'end_to_end': (e2e, lambda: encoding.loss(e2e(feats), images))}
         for stage, (net, loss_fn) in stages.items():
             opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
 

@@ -89,11 +89,11 @@ def main() -> int:
     feats = lambda s: data.features[s].float()  # noqa: E731
     preds = {}
     with torch.inference_mode():
-        preds['method'] = batched(lambda s: model.codec.decode(model(feats(s), quantize=True)).numpy(), n)
+        preds['method'] = batched(lambda s: model.encoding.decode(model(feats(s), quantize=True)).numpy(), n)
         e2e_path = args.models / 'end_to_end_depth.pt'
         if e2e_path.exists():
             e2e, _ = load_end_to_end(e2e_path)
-            preds['end_to_end'] = batched(lambda s: e2e.codec.decode(e2e(feats(s))).numpy(), n)
+            preds['end_to_end'] = batched(lambda s: e2e.encoding.decode(e2e(feats(s))).numpy(), n)
     if (args.models / 'mean.pt').exists():
         preds['mean'] = load_mean(args.models / 'mean.pt').predict(n)['depth']
     names = list(spec.class_table.names)

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from audio_vision.core.eval.sparsification import error_sparsification, sparsification  # noqa: E402
 from audio_vision.core.inference.confidence import DEFAULT_KIND, KINDS, decode_with_confidence  # noqa: E402
 from audio_vision.core.model.checkpoint import load_checkpoint  # noqa: E402
-from audio_vision.core.model.modality import MODALITIES  # noqa: E402
+from audio_vision.core.model.encoding import MODALITIES  # noqa: E402
 from audio_vision.paths import source_commit  # noqa: E402
 from audio_vision.training.data import load_split  # noqa: E402
 
@@ -58,7 +58,7 @@ def predict_split(models: dict, data, kinds, batch: int = 32) -> dict:
                     o, c = decode_with_confidence(model, z, kind)
                     secs[kind] += time.perf_counter() - t
                     if i == 0:
-                        images.append(model.codec.decode(o).numpy())
+                        images.append(model.encoding.decode(o).numpy())
                     conf[kind].append(c.numpy())
             out[m] = {'image': np.concatenate(images), 'confidence': {k: np.concatenate(v) for k, v in conf.items()},
                       'ms_per_window': {k: round(1000.0 * v / max(len(data), 1), 3) for k, v in secs.items()}}

@@ -26,7 +26,7 @@ import torch
 from audio_vision.core.eval.metrics import MetricAccumulator
 from audio_vision.core.model.baselines import load_mean
 from audio_vision.core.model.checkpoint import load_checkpoint
-from audio_vision.core.model.modality import image_to_tensor
+from audio_vision.core.model.encoding import image_to_tensor
 from audio_vision.dataset import DatasetReader
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,13 +51,13 @@ def main() -> int:
               'rows': {}}
     for modality in ('depth', 'segmentation'):
         model = load_checkpoint(args.models / f'{modality}.pt', expect={'modality': modality})
-        vq, codec = model.vqvae.eval(), model.codec
+        vq, encoding = model.vqvae.eval(), model.encoding
         with torch.inference_mode():
-            z = torch.cat([vq.encode(codec.encode(image_to_tensor(chunk, modality)))
+            z = torch.cat([vq.encode(encoding.encode(image_to_tensor(chunk, modality)))
                            for chunk in np.array_split(images(train, modality, args.train_limit), 40)])
             z_mean = z.mean(dim=0, keepdim=True)                                   # (1, D, h, w)
-            decoded = codec.decode(vq.decoder(z_mean)).numpy()[0]                # no snapping
-            snapped = codec.decode(vq.decode_latent(z_mean)).numpy()[0]          # nearest codewords
+            decoded = encoding.decode(vq.decoder(z_mean)).numpy()[0]                # no snapping
+            snapped = encoding.decode(vq.decode_latent(z_mean)).numpy()[0]          # nearest codewords
         gt = images(test, modality, args.test_limit)
         n = len(gt)
         for name, image in (('mean image', getattr(mean, modality)), ('decoded mean latent', decoded),

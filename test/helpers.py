@@ -12,7 +12,7 @@ from audio_vision.core.classes import DEFAULT_CLASS_TABLE
 from audio_vision.core.features.stack import FeatureConfig
 from audio_vision.core.model.atnet import ATNetConfig
 from audio_vision.core.model.checkpoint import ArrayGeometry, ModalityModel, ModalitySpec, save_checkpoint
-from audio_vision.core.model.modality import make_codec
+from audio_vision.core.model.encoding import make_encoding
 from audio_vision.core.model.vqvae import VQVAEConfig
 
 
@@ -20,11 +20,11 @@ def tiny_spec(modality: str, num_mics: int = 4, image: int = 32, latent: int = 8
               features: FeatureConfig | None = None, mic_positions: np.ndarray | None = None) -> ModalitySpec:
     """``mic_positions`` (num_mics, 3): the array's geometry; default random within ~0.1 m."""
     fc = features or FeatureConfig(window_s=0.25, n_fft=256, n_mels=32)
-    codec = make_codec(modality, len(DEFAULT_CLASS_TABLE))
+    encoding = make_encoding(modality, len(DEFAULT_CLASS_TABLE))
     rng = np.random.default_rng(1)
     return ModalitySpec(
         modality=modality, features=fc,
-        vqvae=VQVAEConfig(in_channels=codec.in_channels, out_channels=codec.out_channels, image_size=image,
+        vqvae=VQVAEConfig(in_channels=encoding.in_channels, out_channels=encoding.out_channels, image_size=image,
                           latent_size=latent, hidden=32, res_hidden=16, res_blocks=1, codebook_size=16,
                           code_dim=8),
         atnet=ATNetConfig(in_channels=fc.num_feature_channels(num_mics), encoder_width=8, mlp_hidden=32,

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from audio_vision.core.inference.confidence import codeword_sq_distances
+from audio_vision.core.model.vqvae import codeword_sq_distances
 from audio_vision.core.model.checkpoint import ModalityModel
 from audio_vision.training.objectives import ATNetObjective, ATNetObjectiveConfig
 from helpers import tiny_spec
@@ -30,7 +30,7 @@ def test_weights_must_be_non_negative_with_one_positive():
 
 def test_latent_term_alone_is_the_patents_mse():
     model = frozen_model('depth')
-    objective = ATNetObjective(ATNetObjectiveConfig(), model.vqvae, model.codec)
+    objective = ATNetObjective(ATNetObjectiveConfig(), model.vqvae, model.encoding)
     z, target = random_latent(model), random_latent(model)
     assert torch.allclose(objective(z, target), torch.nn.functional.mse_loss(z, target))
     assert float(objective(target, target)) == 0.0
@@ -42,7 +42,7 @@ def test_code_term_ranks_the_codeword_that_inference_picks():
     on the term moves the latent's nearest codeword toward the target's."""
     model = frozen_model('segmentation')
     quantizer = model.vqvae.quantizer
-    objective = ATNetObjective(ATNetObjectiveConfig(latent_weight=0.0, code_weight=1.0), model.vqvae, model.codec)
+    objective = ATNetObjective(ATNetObjectiveConfig(latent_weight=0.0, code_weight=1.0), model.vqvae, model.encoding)
     z = random_latent(model)
     logits = -codeword_sq_distances(z, quantizer.codebook)
     assert torch.equal(logits.argmax(-1), quantizer.nearest(z))
@@ -62,14 +62,14 @@ def test_code_term_ranks_the_codeword_that_inference_picks():
 @pytest.mark.parametrize('modality', ['depth', 'segmentation'])
 def test_image_term_reaches_the_latent_and_never_the_frozen_decoder(modality):
     model = frozen_model(modality)
-    objective = ATNetObjective(ATNetObjectiveConfig(latent_weight=0.0, image_weight=1.0), model.vqvae, model.codec)
+    objective = ATNetObjective(ATNetObjectiveConfig(latent_weight=0.0, image_weight=1.0), model.vqvae, model.encoding)
     assert objective.needs_images
     z = random_latent(model).requires_grad_(True)
     size = model.spec.vqvae.image_size
     if modality == 'depth':
-        image = model.codec.encode(torch.rand(z.shape[0], size, size) * 4 + 0.5)
+        image = model.encoding.encode(torch.rand(z.shape[0], size, size) * 4 + 0.5)
     else:
-        image = model.codec.encode(torch.randint(0, 6, (z.shape[0], size, size)))
+        image = model.encoding.encode(torch.randint(0, 6, (z.shape[0], size, size)))
     with pytest.raises(ValueError, match='target image'):
         objective(z, z.detach())
     before = {k: v.clone() for k, v in model.vqvae.state_dict().items()}

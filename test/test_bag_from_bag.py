@@ -135,12 +135,12 @@ def test_robot_layout_alignment_crop_resize_and_label_map(tmp_path):
 
     # without a segmentation topic every label is unknown, never a class (255 was clamped to 5 'alarm')
     from audio_vision.core.classes import IGNORE_LABEL
-    from audio_vision.core.model.modality import SegmentationCodec
+    from audio_vision.core.model.encoding import SegmentationEncoding
     bag_to_dataset(tmp_path / 'bag', tmp_path / 'noseg', LAYOUT,
                    FromBagOptions(**{**opts.__dict__, 'segmentation_topic': None}))
     labels = np.stack([item['segmentation'] for item in all_samples(tmp_path / 'noseg')])
     assert labels.shape == (4, 32, 32) and (labels == IGNORE_LABEL).all()
-    assert not SegmentationCodec(6).encode(torch.from_numpy(labels)).any()     # no class gets these pixels
+    assert not SegmentationEncoding(6).encode(torch.from_numpy(labels)).any()     # no class gets these pixels
 
     # a tolerance tighter than the camera's offset keeps nothing: a clear error, nothing left behind
     with pytest.raises(BagError, match='within 0.001 s'):

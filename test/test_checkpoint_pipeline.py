@@ -23,7 +23,7 @@ def test_round_trip_gives_identical_outputs(tmp_path, rng):
 
 def test_a_prediction_is_the_decoder_of_the_nearest_codewords(tmp_path, rng):
     """The method's inference path, recomputed by hand: features -> AT-net z -> for every latent vector the
-    L2-nearest codeword (brute force) -> frozen VQ-VAE decoder -> codec. The pipeline must give exactly that."""
+    L2-nearest codeword (brute force) -> frozen VQ-VAE decoder -> the encoding. The pipeline must give exactly that."""
     from audio_vision.core.features.stack import compute_features
     models = write_tiny_models(tmp_path)
     spec = models['depth'].spec
@@ -44,8 +44,8 @@ def test_a_prediction_is_the_decoder_of_the_nearest_codewords(tmp_path, rng):
             codebook = model.vqvae.quantizer.codebook
             nearest = torch.cdist(flat, codebook).argmin(dim=1)
             snapped = codebook[nearest].reshape(z.shape[0], z.shape[2], z.shape[3], -1).permute(0, 3, 1, 2)
-            expected = model.codec.decode(model.vqvae.decoder(snapped))[0].numpy()
-            unquantized = model.codec.decode(model.vqvae.decoder(z))[0].numpy()
+            expected = model.encoding.decode(model.vqvae.decoder(snapped))[0].numpy()
+            unquantized = model.encoding.decode(model.vqvae.decoder(z))[0].numpy()
         assert nearest.unique().numel() > 1
         if modality == 'depth':
             np.testing.assert_allclose(out['depth'], expected, rtol=1e-5, atol=1e-5)

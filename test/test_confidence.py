@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from audio_vision.core.eval.sparsification import error_sparsification, sparsification
-from audio_vision.core.inference.confidence import (KINDS, codeword_sq_distances, decode_with_confidence,
-                                                    mask_low_confidence)
+from audio_vision.core.inference.confidence import KINDS, decode_with_confidence, mask_low_confidence
 from audio_vision.core.inference.pipeline import AudioToVision
+from audio_vision.core.model.vqvae import codeword_sq_distances
 from helpers import write_tiny_models
 
 
@@ -69,7 +69,8 @@ def test_confidence_is_one_on_a_codeword_and_falls_at_a_tie(tiny):
 def test_echo_range_is_one_on_codewords_and_falls_off_the_codebook_and_with_range(tiny):
     """echo_range: a latent on codewords (q = 0) is certain; off the codebook, the farther predicted pixel of two in
     the same direction is less confident, and a direction nearer the horizon less than a steep one."""
-    from audio_vision.core.inference.confidence import codebook_temperature, echo_range_confidence
+    from audio_vision.core.inference.confidence import echo_range_confidence
+    from audio_vision.core.model.vqvae import codebook_temperature
     model, cb, h, on = _on_first_codeword(tiny)
     _, c_on = decode_with_confidence(model, on, 'echo_range')
     assert torch.allclose(c_on, torch.ones_like(c_on), atol=1e-4)
@@ -77,9 +78,9 @@ def test_echo_range_is_one_on_codewords_and_falls_off_the_codebook_and_with_rang
     assert float(c_off.detach().max()) < 1.0
     assert codebook_temperature(cb) > 0
     size = (model.spec.camera.height, model.spec.camera.width)
-    codec = model.codec
+    encoding = model.encoding
     ln_d = torch.log(torch.tensor([1.0, 4.0]))[:, None, None].expand(2, *size)   # two windows: 1 m and 4 m
-    out = torch.stack([(ln_d - codec.log_center) / codec.log_scale, torch.ones(2, *size)], dim=1)
+    out = torch.stack([(ln_d - encoding.log_center) / encoding.log_scale, torch.ones(2, *size)], dim=1)
     conf = echo_range_confidence(model, out, torch.ones(2, h, h))
     assert (conf[1] < conf[0]).all()
     mid = size[1] // 2

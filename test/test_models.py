@@ -5,7 +5,7 @@ import torch
 
 from audio_vision.core.model.atnet import ATNet, ATNetConfig
 from audio_vision.core.model.baselines import EndToEnd, EndToEndConfig, MeanImage
-from audio_vision.core.model.modality import DepthCodec, SegmentationCodec
+from audio_vision.core.model.encoding import DepthEncoding, SegmentationEncoding
 from audio_vision.core.model.vqvae import VQVAE, VQVAEConfig, VectorQuantizer
 
 
@@ -62,17 +62,17 @@ def test_dead_codewords_are_restarted():
 
 def test_tiny_vqvae_overfits_a_handful_of_depth_images():
     torch.manual_seed(0)
-    codec = DepthCodec()
+    encoding = DepthEncoding()
     yy = torch.linspace(1, 6, 32)[None, :, None].expand(4, 32, 32)
     depth = yy * torch.linspace(0.5, 1.5, 4)[:, None, None]
-    x = codec.encode(depth)
+    x = encoding.encode(depth)
     vq = VQVAE(VQVAEConfig(in_channels=2, out_channels=2, image_size=32, latent_size=8, hidden=32,
                            res_hidden=16, res_blocks=1, codebook_size=16, code_dim=8))
     opt = torch.optim.Adam(vq.parameters(), 3e-3)
     losses = []
     for _ in range(150):
         out = vq(x)
-        loss = codec.loss(out.reconstruction, x) + out.vq_loss
+        loss = encoding.loss(out.reconstruction, x) + out.vq_loss
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -96,16 +96,16 @@ def test_tiny_atnet_overfits_latents():
     assert np.mean(losses[-10:]) < np.mean(losses[:5]) / 5
 
 
-def test_codecs_round_trip():
+def test_encodings_round_trip():
     d = torch.tensor([[[0.5, 2.0], [float('nan'), 9.0]]])
-    out = DepthCodec().encode(d)
+    out = DepthEncoding().encode(d)
     out[:, 1] = out[:, 1] * 20 - 10             # mask -> confident logits
-    back = DepthCodec().decode(out)
+    back = DepthEncoding().decode(out)
     assert torch.isnan(back[0, 1, 0])
     torch.testing.assert_close(back[0, 0], d[0, 0])
     seg = torch.tensor([[[0, 5], [3, 1]]])
-    codec = SegmentationCodec(6)
-    assert torch.equal(codec.decode(codec.encode(seg) * 10), seg.to(torch.uint8))
+    encoding = SegmentationEncoding(6)
+    assert torch.equal(encoding.decode(encoding.encode(seg) * 10), seg.to(torch.uint8))
 
 
 def test_end_to_end_and_mean_baselines():
@@ -131,16 +131,16 @@ def test_networks_refuse_an_unset_number_of_input_channels():
 def test_unknown_segmentation_labels_are_ignored_not_a_class():
     """A label outside the class table (255: no segmentation topic in a bag) is unknown: it encodes as no
     class, the loss ignores it, and the loss of the known pixels is unchanged."""
-    codec = SegmentationCodec(6)
+    encoding = SegmentationEncoding(6)
     labels = torch.tensor([[[0, 5], [255, 3]]])
-    onehot = codec.encode(labels)
+    onehot = encoding.encode(labels)
     assert onehot[0, :, 1, 0].sum() == 0 and onehot[0, 5, 0, 1] == 1 and onehot[0, 5].sum() == 1
     torch.manual_seed(0)
     logits = torch.randn(1, 6, 2, 2)
     known = labels[0] != 255
     expected = torch.nn.functional.cross_entropy(logits[0].permute(1, 2, 0)[known], labels[0][known])
-    torch.testing.assert_close(codec.loss(logits, onehot), expected)
+    torch.testing.assert_close(encoding.loss(logits, onehot), expected)
     changed = logits.clone()
     changed[0, :, 1, 0] = torch.tensor([0.0, 0.0, 0.0, 0.0, 0.0, 50.0])      # only the unknown pixel
-    torch.testing.assert_close(codec.loss(changed, onehot), expected)
-    assert codec.loss(logits, codec.encode(torch.full((1, 2, 2), 255))).item() == 0.0
+    torch.testing.assert_close(encoding.loss(changed, onehot), expected)
+    assert encoding.loss(logits, encoding.encode(torch.full((1, 2, 2), 255))).item() == 0.0

@@ -121,7 +121,7 @@ def test_atnet_learns_the_encoders_continuous_latents_and_leaves_the_vqvae_bit_i
     import yaml
 
     from audio_vision.core.model.checkpoint import ModalityModel
-    from audio_vision.core.model.modality import image_to_tensor
+    from audio_vision.core.model.encoding import image_to_tensor
     from audio_vision.training.config import TrainConfig
     from audio_vision.training.trainer import Trainer
 
@@ -139,7 +139,7 @@ def test_atnet_learns_the_encoders_continuous_latents_and_leaves_the_vqvae_bit_i
     assert not changed, f'the AT-net stage changed the VQ-VAE: {changed}'
 
     with torch.no_grad():
-        x = model.codec.encode(image_to_tensor(trainer.val.depth, 'depth'))
+        x = model.encoding.encode(image_to_tensor(trainer.val.depth, 'depth'))
         z_e = model.vqvae.encode(x)
         z_q = model.vqvae.quantizer.lookup(model.vqvae.quantizer.nearest(z_e))
         z = model.atnet(trainer.val.features.float())

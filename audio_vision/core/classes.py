@@ -57,7 +57,7 @@ class ClassTable:
 
 
 #: segmentation label of a pixel whose class is unknown (e.g. a bag without a segmentation topic): any id
-#: outside the class table is unknown; training ignores such pixels (core.model.modality) and the metrics skip them
+#: outside the class table is unknown; training ignores such pixels (core.model.encoding) and the metrics skip them
 IGNORE_LABEL = 255
 
 # Structural classes first, then one class per sound-source type of the simulator.

@@ -20,7 +20,7 @@ from audio_vision.core.eval.metrics import DEPTH_KEYS, MetricAccumulator
 from audio_vision.core.model.baselines import load_end_to_end, load_mean
 from audio_vision.core.model.checkpoint import CheckpointError, load_checkpoint
 from audio_vision.core.model.configs import config_to_dict
-from audio_vision.core.model.modality import MODALITIES, image_to_tensor
+from audio_vision.core.model.encoding import MODALITIES, image_to_tensor
 from audio_vision.dataset import DatasetReader
 from audio_vision.training.data import load_split
 from audio_vision.training.layout_eval import predict_layout
@@ -65,17 +65,17 @@ def evaluate(data_dir: str | Path, models_dir: str | Path, split: str = 'test',
 
     with torch.inference_mode():
         for m, model in models.items():
-            codec = model.codec
+            encoding = model.encoding
             feats = lambda s, d=data: d.features[s].float()  # noqa: E731
-            put('method', m, batched(lambda s: codec.decode(model(feats(s), quantize=True)).numpy(), n))
-            put('method_no_quant', m, batched(lambda s: codec.decode(model(feats(s), quantize=False)).numpy(), n))
-            gt = lambda s: codec.encode(image_to_tensor(data.images(m)[s], m))  # noqa: E731
-            put('vqvae_upper_bound', m, batched(lambda s: codec.decode(model.vqvae.decode_latent(
+            put('method', m, batched(lambda s: encoding.decode(model(feats(s), quantize=True)).numpy(), n))
+            put('method_no_quant', m, batched(lambda s: encoding.decode(model(feats(s), quantize=False)).numpy(), n))
+            gt = lambda s: encoding.encode(image_to_tensor(data.images(m)[s], m))  # noqa: E731
+            put('vqvae_upper_bound', m, batched(lambda s: encoding.decode(model.vqvae.decode_latent(
                 model.vqvae.encode(gt(s)))).numpy(), n))
             e2e_path = models_dir / f'end_to_end_{m}.pt'
             if e2e_path.exists():
                 e2e, _ = load_end_to_end(e2e_path)
-                put('end_to_end', m, batched(lambda s: e2e.codec.decode(e2e(feats(s))).numpy(), n))
+                put('end_to_end', m, batched(lambda s: e2e.encoding.decode(e2e(feats(s))).numpy(), n))
         layout_result, layout_skipped = None, None
         if layout and not reader.card.get('generator', {}).get('config'):
             layout_skipped = 'the dataset records no emitter (not simulated): no layout row'
@@ -96,10 +96,10 @@ def evaluate(data_dir: str | Path, models_dir: str | Path, split: str = 'test',
                 model = load_checkpoint(extra / f'{m}.pt', expect={'modality': m})
                 d = split_for(model.spec)
                 put(f'method_latent{model.spec.vqvae.latent_size}', m, batched(
-                    lambda s: model.codec.decode(model(d.features[s].float())).numpy(), n))
+                    lambda s: model.encoding.decode(model(d.features[s].float())).numpy(), n))
                 put(f'vqvae_upper_bound_latent{model.spec.vqvae.latent_size}', m, batched(
-                    lambda s: model.codec.decode(model.vqvae.decode_latent(model.vqvae.encode(
-                        model.codec.encode(image_to_tensor(d.images(m)[s], m))))).numpy(), n))
+                    lambda s: model.encoding.decode(model.vqvae.decode_latent(model.vqvae.encode(
+                        model.encoding.encode(image_to_tensor(d.images(m)[s], m))))).numpy(), n))
 
     rows = {}
     order = [r for r in ROW_ORDER if r in preds] + sorted(r for r in preds if r not in ROW_ORDER)

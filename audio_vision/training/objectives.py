@@ -25,9 +25,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from audio_vision.core.inference.confidence import codebook_temperature, codeword_sq_distances
 from audio_vision.core.model.configs import config_from_dict
-from audio_vision.core.model.vqvae import VQVAE
+from audio_vision.core.model.vqvae import VQVAE, codebook_temperature, codeword_sq_distances
 
 
 @dataclass(frozen=True)
@@ -63,12 +62,12 @@ class ATNetObjectives:
 class ATNetObjective:
     """``objective(z, target_latent, target_image) -> scalar loss`` for one modality's frozen VQ-VAE.
 
-    ``codec`` is the modality's codec (``loss(output, encoded_image)``); ``target_image`` is the
-    codec-encoded image, needed only when ``image_weight > 0``.
+    ``encoding`` is the modality's encoding (``loss(output, encoded_image)``); ``target_image`` is the
+    encoded image, needed only when ``image_weight > 0``.
     """
 
-    def __init__(self, cfg: ATNetObjectiveConfig, vqvae: VQVAE, codec):
-        self.cfg, self.vqvae, self.codec = cfg, vqvae, codec
+    def __init__(self, cfg: ATNetObjectiveConfig, vqvae: VQVAE, encoding):
+        self.cfg, self.vqvae, self.encoding = cfg, vqvae, encoding
         self.temperature = codebook_temperature(vqvae.quantizer.codebook)
 
     @property
@@ -90,5 +89,5 @@ class ATNetObjective:
                 raise ValueError('image_weight > 0 needs the encoded target image')
             snapped = quantizer.lookup(quantizer.nearest(z))
             decoded = self.vqvae.decoder(z + (snapped - z).detach())                  # straight-through
-            loss = loss + cfg.image_weight * self.codec.loss(decoded, target_image)
+            loss = loss + cfg.image_weight * self.encoding.loss(decoded, target_image)
         return loss

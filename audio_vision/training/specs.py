@@ -12,15 +12,15 @@ from audio_vision.core.camera import PinholeCamera
 from audio_vision.core.classes import ClassTable
 from audio_vision.core.model.baselines import EndToEndConfig
 from audio_vision.core.model.checkpoint import ArrayGeometry, ModalitySpec
-from audio_vision.core.model.modality import make_codec
+from audio_vision.core.model.encoding import make_encoding
 from audio_vision.training.config import TrainConfig
 
 
 def modality_spec(cfg: TrainConfig, modality: str, camera: PinholeCamera, array: ArrayGeometry,
                   table: ClassTable, dataset: dict | None = None) -> ModalitySpec:
     """VQ-VAE + AT-net spec of one modality: image and feature shapes derived, the rest from `cfg`."""
-    codec = make_codec(modality, len(table))
-    vq = replace(cfg.vqvae, in_channels=codec.in_channels, out_channels=codec.out_channels,
+    encoding = make_encoding(modality, len(table))
+    vq = replace(cfg.vqvae, in_channels=encoding.in_channels, out_channels=encoding.out_channels,
                  image_size=camera.width, latent_size=cfg.latent_size)
     at = replace(cfg.atnet, in_channels=cfg.features.num_feature_channels(array.num_channels),
                  latent_size=cfg.latent_size, code_dim=vq.code_dim, **cfg.features.map_layout())
@@ -31,7 +31,7 @@ def modality_spec(cfg: TrainConfig, modality: str, camera: PinholeCamera, array:
 
 def end_to_end_config(cfg: TrainConfig, spec: ModalitySpec) -> EndToEndConfig:
     """The end-to-end baseline beside `spec`: same input, same encoder width, direct image decoder."""
-    codec = make_codec(spec.modality, len(spec.class_table))
-    return replace(cfg.end_to_end, in_channels=spec.atnet.in_channels, out_channels=codec.out_channels,
+    encoding = make_encoding(spec.modality, len(spec.class_table))
+    return replace(cfg.end_to_end, in_channels=spec.atnet.in_channels, out_channels=encoding.out_channels,
                    image_size=spec.camera.width, encoder_width=spec.atnet.encoder_width,
                    **spec.features.map_layout())

@@ -25,7 +25,7 @@ from audio_vision.core.eval.metrics import MetricAccumulator
 from audio_vision.core.features.chirp import check_chirp_match
 from audio_vision.core.model.baselines import EndToEnd, MeanImage, save_end_to_end, save_mean
 from audio_vision.core.model.checkpoint import ArrayGeometry, ModalityModel, ModalitySpec, save_checkpoint
-from audio_vision.core.model.modality import MODALITIES, image_to_tensor, make_codec
+from audio_vision.core.model.encoding import MODALITIES, image_to_tensor, make_encoding
 from audio_vision.dataset import DatasetReader
 from audio_vision.training.config import TrainConfig
 from audio_vision.training.data import SplitData, load_split
@@ -98,8 +98,8 @@ class Trainer:
     def spec(self, modality: str) -> ModalitySpec:
         return modality_spec(self.cfg, modality, self.camera, self.array, self.table, self.summary)
 
-    def _images(self, split: SplitData, modality: str, codec, idx) -> torch.Tensor:
-        return codec.encode(image_to_tensor(split.images(modality)[idx], modality))
+    def _images(self, split: SplitData, modality: str, encoding, idx) -> torch.Tensor:
+        return encoding.encode(image_to_tensor(split.images(modality)[idx], modality))
 
     def _timed_fit(self, name: str, *args, **kwargs) -> list[dict]:
         t0 = time.time()
@@ -112,20 +112,20 @@ class Trainer:
 
     # -- stages -------------------------------------------------------------------------------
     def train_vqvae(self, model: ModalityModel) -> None:
-        modality, codec, cfg = model.spec.modality, model.codec, self.cfg
+        modality, encoding, cfg = model.spec.modality, model.encoding, self.cfg
         vq = wrap_ddp(model.vqvae, self.info)
 
         def step(net, idx):
-            x = self._images(self.train, modality, codec, idx)
+            x = self._images(self.train, modality, encoding, idx)
             out = net(x)
-            return codec.loss(out.reconstruction, x) + out.vq_loss
+            return encoding.loss(out.reconstruction, x) + out.vq_loss
 
         def validate(net):
-            x_all = self._images(self.val, modality, codec, slice(None))
+            x_all = self._images(self.val, modality, encoding, slice(None))
             recon, perp = [], []
             for i in range(0, len(x_all), 64):
                 out = net(x_all[i:i + 64])
-                recon.append(codec.decode(out.reconstruction).numpy())
+                recon.append(encoding.decode(out.reconstruction).numpy())
                 perp.append(float(out.perplexity))
             return {'codebook_used': net.quantizer.fraction_used(), 'perplexity': float(np.mean(perp)),
                     **image_scores(modality, np.concatenate(recon), self.val.images(modality), self.table)}
@@ -157,20 +157,20 @@ class Trainer:
         """Continuous (not quantized) VQ-VAE encoder outputs of a split's images: the AT-net targets."""
         model.vqvae.eval()
         return torch.from_numpy(batched(
-            lambda s: model.vqvae.encode(self._images(split, model.spec.modality, model.codec, s)).numpy(),
+            lambda s: model.vqvae.encode(self._images(split, model.spec.modality, model.encoding, s)).numpy(),
             len(split)))
 
     def train_atnet(self, model: ModalityModel) -> None:
-        modality, codec, cfg = model.spec.modality, model.codec, self.cfg
+        modality, encoding, cfg = model.spec.modality, model.encoding, self.cfg
         for p in model.vqvae.parameters():
             p.requires_grad_(False)
         targets, val_targets = self.latents(model, self.train), self.latents(model, self.val)
         at = wrap_ddp(model.atnet, self.info)
 
-        objective = ATNetObjective(cfg.atnet_objective.of(modality), model.vqvae, codec)
+        objective = ATNetObjective(cfg.atnet_objective.of(modality), model.vqvae, encoding)
 
         def step(net, idx):
-            images = self._images(self.train, modality, codec, idx) if objective.needs_images else None
+            images = self._images(self.train, modality, encoding, idx) if objective.needs_images else None
             return objective(net(self.train.features[idx].float()), targets[idx], images)
 
         def validate(net):
@@ -178,7 +178,7 @@ class Trainer:
             for i in range(0, len(self.val), 64):
                 z = net(self.val.features[i:i + 64].float())
                 latent_loss.append(float(F.mse_loss(z, val_targets[i:i + 64])) * len(z))
-                preds.append(codec.decode(model.vqvae.decode_latent(z)).numpy())
+                preds.append(encoding.decode(model.vqvae.decode_latent(z)).numpy())
             return {'val_latent_mse': sum(latent_loss) / len(self.val),
                     **image_scores(modality, np.concatenate(preds), self.val.images(modality), self.table)}
 
@@ -187,16 +187,16 @@ class Trainer:
 
     def train_end_to_end(self, spec: ModalitySpec) -> EndToEnd:
         modality, cfg = spec.modality, self.cfg
-        codec = make_codec(modality, len(self.table))
+        encoding = make_encoding(modality, len(self.table))
         torch.manual_seed(cfg.seed + 1)
         model = EndToEnd(end_to_end_config(cfg, spec))
         net = wrap_ddp(model, self.info)
 
         def step(m, idx):
-            return codec.loss(m(self.train.features[idx].float()), self._images(self.train, modality, codec, idx))
+            return encoding.loss(m(self.train.features[idx].float()), self._images(self.train, modality, encoding, idx))
 
         def validate(m):
-            pred = batched(lambda s: codec.decode(m(self.val.features[s].float())).numpy(), len(self.val))
+            pred = batched(lambda s: encoding.decode(m(self.val.features[s].float())).numpy(), len(self.val))
             return image_scores(modality, pred, self.val.images(modality), self.table)
 
         self._timed_fit(f'end_to_end_{modality}', net, step, len(self.train), cfg.optim('end_to_end_optim', modality),

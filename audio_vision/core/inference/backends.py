@@ -2,7 +2,7 @@
 """Inference backends of :class:`audio_vision.core.inference.pipeline.AudioToVision`.
 
 Every backend runs the same computation -- spectrogram features -> AT-net -> nearest codewords (L2)
--> frozen VQ-VAE decoder -- and returns, per modality, the network output the modality's codec
+-> frozen VQ-VAE decoder -- and returns, per modality, the network output the modality's encoding
 decodes into an image (depth metres / class ids). They differ only in the engine that executes it:
 
 ===================  ==================================================================================
@@ -111,7 +111,7 @@ def resolve_backend(name: str | None, device: torch.device | str = 'cpu') -> str
 # ------------------------------------------------------------------------------------------ networks
 
 class ModalityNet(nn.Module):
-    """One modality's network as a single module: features -> codec output (AT-net, then the nearest
+    """One modality's network as a single module: features -> network output (AT-net, then the nearest
     codewords and the VQ-VAE decoder when ``quantize``, else the decoder on the continuous latent)."""
 
     def __init__(self, model: nn.Module, quantize: bool):
@@ -191,14 +191,14 @@ class EchoPart(nn.Module):
         return self.features.echogram(audio.float())
 
 
-def _run_net(net, parts, codec=None):
+def _run_net(net, parts, encoding=None):
     out = net(parts[0] if len(parts) == 1 else torch.cat(parts, dim=1))
-    return out if codec is None else codec.decode(out)
+    return out if encoding is None else encoding.decode(out)
 
 
 class Backend:
     """Runs features + every modality's network: ``backend(audio (B, C, N) float32 tensor on the
-    device) -> {modality: (B, out, H, W) codec output tensor}``. Subclasses compile ``self.nets`` (and
+    device) -> {modality: (B, out, H, W) network output tensor}``. Subclasses compile ``self.nets`` (and
     ``self.features``) in :meth:`compile`; ``-parallel`` variants also split the features in two."""
 
     engine = 'eager'
@@ -212,7 +212,7 @@ class Backend:
         self.features: Callable = features
         self.feature_parts: tuple[Callable, ...] | None = None
         self.nets: dict[str, Callable] = {k: ModalityNet(m, quantize).eval() for k, m in models.items()}
-        self.codecs = {k: getattr(m, 'codec', None) for k, m in models.items()}
+        self.encodings = {k: getattr(m, 'encoding', None) for k, m in models.items()}
         self.name = self.engine + (_PARALLEL if parallel else '')
         # two single-threaded workers (the 2-thread budget), or one per modality if there are more
         self._workers = Workers(max(2, len(self.nets))) if parallel else None
@@ -248,7 +248,7 @@ class Backend:
                 return
 
     def __call__(self, audio: torch.Tensor) -> dict[str, torch.Tensor]:
-        """{modality: (B, out, H, W) network output}: what the modality's codec decodes."""
+        """{modality: (B, out, H, W) network output}: what the modality's encoding decodes."""
         return self.run(audio, decode=False)
 
     def images(self, audio: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -259,16 +259,16 @@ class Backend:
         return self.run(audio, decode=True)
 
     def run(self, audio: torch.Tensor, decode: bool) -> dict[str, torch.Tensor]:
-        codecs = self.codecs if decode else {}
+        encodings = self.encodings if decode else {}
         if self._workers is None:
             feats = self.features(audio)
-            return {k: _run_net(net, (feats,), codecs.get(k)) for k, net in self.nets.items()}
+            return {k: _run_net(net, (feats,), encodings.get(k)) for k, net in self.nets.items()}
         if self.feature_parts is None:
             parts = (self._workers.submit(self.features, audio).result(),)
         else:
             futures = [self._workers.submit(p, audio) for p in self.feature_parts]
             parts = tuple(f.result() for f in futures)
-        futures = {k: self._workers.submit(_run_net, net, parts, codecs.get(k)) for k, net in self.nets.items()}
+        futures = {k: self._workers.submit(_run_net, net, parts, encodings.get(k)) for k, net in self.nets.items()}
         return {k: f.result() for k, f in futures.items()}
 
     def close(self) -> None:

@@ -57,26 +57,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from audio_vision.core.model.vqvae import codebook_temperature, codeword_sq_distances
+
 KINDS = ('echo_range', 'decoder', 'latent', 'margin', 'posterior')
+#: the kinds read off the latent cells alone (no decoding)
+CELL_KINDS = ('margin', 'posterior')
 RANGE_SCALE_M = 4.0
 DEFAULT_KIND = 'echo_range'
 _LN_DELTA1 = math.log(1.25)
-
-
-def codeword_sq_distances(z: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
-    """(B, D, h, w) latents, (K, D) codebook -> (B, h, w, K) squared L2 distances (>= 0)."""
-    flat = z.permute(0, 2, 3, 1).reshape(-1, codebook.shape[1]).float()
-    cb = codebook.float()
-    d = flat.square().sum(1, keepdim=True) - 2.0 * flat @ cb.t() + cb.square().sum(1)[None]
-    return d.clamp_min(0.0).reshape(z.shape[0], z.shape[2], z.shape[3], codebook.shape[0])
-
-
-def codebook_temperature(codebook: torch.Tensor) -> float:
-    """Median squared distance from each codeword to its nearest other codeword (> 0)."""
-    cb = codebook.float()
-    d = torch.cdist(cb, cb).square()
-    d.fill_diagonal_(float('inf'))
-    return max(float(d.min(dim=1).values.median()), 1e-12)
 
 
 def two_nearest(dist: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -113,10 +101,10 @@ def upsample(cells: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 def echo_range_confidence(model, out: torch.Tensor, q: torch.Tensor, range_scale_m: float = RANGE_SCALE_M
                           ) -> torch.Tensor:
-    """The ``echo_range`` depth confidence (module docstring): ``out`` the depth codec output (B, 2, H, W), ``q``
+    """The ``echo_range`` depth confidence (module docstring): ``out`` the depth network output (B, 2, H, W), ``q``
     the per-cell squared distance to the nearest codeword over the codebook temperature (B, h, w)."""
-    codec, size = model.codec, tuple(out.shape[-2:])
-    depth = torch.exp(out[:, 0] * codec.log_scale + codec.log_center).clamp(codec.min_depth, codec.max_depth)
+    size = tuple(out.shape[-2:])
+    depth = model.encoding.metres(out)
     rays = torch.as_tensor(model.spec.camera.pixel_rays(), dtype=depth.dtype, device=depth.device)
     rho = depth * torch.sqrt((1.0 + rays[..., 0].square()) / (1.0 + rays[..., 1].square()))
     q_cell = F.interpolate(q[:, None].float(), size=size, mode='bilinear', align_corners=False)[:, 0].clamp_min(0)
@@ -124,12 +112,26 @@ def echo_range_confidence(model, out: torch.Tensor, q: torch.Tensor, range_scale
     return torch.exp(-(rho / range_scale_m) * torch.sqrt(q_cell * q_window)).clamp(0.0, 1.0)
 
 
+def runner_up_change(model, out: torch.Tensor, d1: torch.Tensor, d2: torch.Tensor, i2: torch.Tensor) -> torch.Tensor:
+    """(B, H, W) expected change ``E`` of each pixel (module docstring, ``latent``): the runner-up codewords' weight
+    ``d1 / (d1 + d2)`` times the change of the pixel decoded from them instead; depth in units of ln 1.25 (of
+    ln(depth)), segmentation as the total variation of the class probabilities."""
+    vq = model.vqvae
+    runner_up = upsample(d1 / (d1 + d2).clamp_min(1e-12), tuple(out.shape[-2:]))   # 0 (decided) ... 0.5 (tie)
+    alt = vq.decoder(vq.quantizer.lookup(i2))
+    if model.spec.modality == 'depth':
+        change = (out[:, 0] - alt[:, 0]).abs() * float(model.encoding.log_scale)   # normalised log-depth -> ln(m)
+        return runner_up * change / _LN_DELTA1
+    return runner_up * (0.5 * (torch.softmax(out, dim=1) - torch.softmax(alt, dim=1)).abs().sum(dim=1))
+
+
 def decode_with_confidence(model, z: torch.Tensor, kind: str = DEFAULT_KIND,
                            range_scale_m: float = RANGE_SCALE_M) -> tuple[torch.Tensor, torch.Tensor]:
-    """One modality's AT-net latent ``z`` (B, D, h, w) -> (codec output (B, out, H, W), confidence (B, H, W)).
+    """One modality's AT-net latent ``z`` (B, D, h, w) -> (network output (B, out, H, W), confidence (B, H, W)).
 
-    ``model`` is a :class:`audio_vision.core.model.checkpoint.ModalityModel` (needs ``vqvae``, ``codec``, ``spec``).
-    The codec output equals ``model.vqvae.decode_latent(z)`` (the quantized inference path).
+    ``model`` is a :class:`audio_vision.core.model.checkpoint.ModalityModel` (needs ``vqvae``, ``encoding``,
+    ``spec``). The network output equals ``model.vqvae.decode_latent(z)`` (the quantized inference path).
+    Segmentation has no range: its ``echo_range`` and ``decoder`` are ``latent``.
     """
     if kind not in KINDS:
         raise ValueError(f'unknown confidence kind {kind!r}; expected one of {KINDS}')
@@ -140,21 +142,14 @@ def decode_with_confidence(model, z: torch.Tensor, kind: str = DEFAULT_KIND,
     dist = codeword_sq_distances(z, codebook)
     d1, d2, i1, i2 = two_nearest(dist)
     out = vq.decoder(vq.quantizer.lookup(i1))
-    size = tuple(out.shape[-2:])
-    if kind in ('margin', 'posterior'):
+    if kind in CELL_KINDS:
         temperature = codebook_temperature(codebook) if kind == 'posterior' else 1.0
-        return out, upsample(cell_confidence(dist, kind, temperature), size)
-    if kind == 'echo_range' and model.spec.modality == 'depth':
+        return out, upsample(cell_confidence(dist, kind, temperature), tuple(out.shape[-2:]))
+    if model.spec.modality != 'depth':
+        return out, (1.0 - runner_up_change(model, out, d1, d2, i2)).clamp(0.0, 1.0)
+    if kind == 'echo_range':
         return out, echo_range_confidence(model, out, d1 / codebook_temperature(codebook), range_scale_m)
-    runner_up = upsample(d1 / (d1 + d2).clamp_min(1e-12), size)            # 0 (decided) ... 0.5 (tie)
-    alt = vq.decoder(vq.quantizer.lookup(i2))
-    if model.spec.modality == 'depth':
-        codec = model.codec
-        change = (out[:, 0] - alt[:, 0]).abs() * float(codec.log_scale)     # normalised log-depth -> ln(m)
-        energy = runner_up * change / _LN_DELTA1
-        if kind == 'decoder':
-            depth = torch.exp(out[:, 0] * codec.log_scale + codec.log_center).clamp(codec.min_depth, codec.max_depth)
-            energy = energy + depth / range_scale_m
-        return out, torch.exp(-energy).clamp(0.0, 1.0)
-    change = 0.5 * (torch.softmax(out, dim=1) - torch.softmax(alt, dim=1)).abs().sum(dim=1)   # total variation
-    return out, (1.0 - runner_up * change).clamp(0.0, 1.0)
+    energy = runner_up_change(model, out, d1, d2, i2)
+    if kind == 'decoder':
+        energy = energy + model.encoding.metres(out) / range_scale_m
+    return out, torch.exp(-energy).clamp(0.0, 1.0)

@@ -20,7 +20,7 @@ from audio_vision.core.features.stack import FeatureConfig, SpectrogramFeatures
 from audio_vision.core.inference.backends import build_backend
 from audio_vision.core.model.checkpoint import CheckpointError, ModalityModel, load_checkpoint
 from audio_vision.core.model.configs import config_to_dict
-from audio_vision.core.model.modality import MODALITIES
+from audio_vision.core.model.encoding import MODALITIES
 
 
 def resolve_device(device: str | None) -> torch.device:
@@ -158,7 +158,7 @@ class AudioToVision:
         """(B, C, N) float audio -> {'depth': (B,H,W) float32 m, 'segmentation': (B,H,W) uint8}."""
         self.check_audio(audio)
         x = torch.as_tensor(audio, dtype=torch.float32, device=self.device)
-        images = self.backend.images(x)       # features -> networks -> codec decode
+        images = self.backend.images(x)       # features -> networks -> the encodings decode
         out = {name: images[name].cpu().numpy() for name in self.models}
         if 'depth' in out:
             out['depth'] = out['depth'].astype(np.float32, copy=False)
@@ -181,7 +181,7 @@ class AudioToVision:
         images, confidence = {}, {}
         for name, model in self.models.items():
             out, conf = decode_with_confidence(model, model.atnet(feats), kind or DEFAULT_KIND)
-            images[name] = model.codec.decode(out).cpu().numpy()
+            images[name] = model.encoding.decode(out).cpu().numpy()
             confidence[name] = conf.float().cpu().numpy()
         if 'depth' in images:
             images['depth'] = images['depth'].astype(np.float32, copy=False)

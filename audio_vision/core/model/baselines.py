@@ -22,7 +22,7 @@ from audio_vision.core.model.checkpoint import (BASELINE_FORMAT, VERSION, Checkp
                                                 load_state_for_compute, read_checkpoint, state_for_storage,
                                                 write_payload)
 from audio_vision.core.model.configs import config_from_dict, config_to_dict
-from audio_vision.core.model.modality import make_codec
+from audio_vision.core.model.encoding import make_encoding
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ class EndToEnd(nn.Module):
         self.head = nn.Conv2d(c, cfg.out_channels, 3, padding=1)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        """(B, F_ch, bins, frames) -> (B, out_channels, H, W) codec output."""
+        """(B, F_ch, bins, frames) -> (B, out_channels, H, W) network output (what the encoding decodes)."""
         cfg = self.config
         spectral, maps = unpack_direction_maps(features, cfg.map_channels, cfg.map_grid, cfg.map_planes)
         h = self.mlp(self.encoder(spectral)).view(-1, cfg.start_channels, cfg.start_size, cfg.start_size)
@@ -131,7 +131,7 @@ def load_end_to_end(path, device='cpu') -> tuple[EndToEnd, ModalitySpec]:
     spec = ModalitySpec.from_dict(payload['spec'])
     model = EndToEnd(config_from_dict(EndToEndConfig, payload['config']))
     load_state_for_compute(model, payload['weights'], path)
-    model.codec = make_codec(spec.modality, len(spec.class_table))
+    model.encoding = make_encoding(spec.modality, len(spec.class_table))
     return model.to(device).eval(), spec
 
 

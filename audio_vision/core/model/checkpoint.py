@@ -26,7 +26,7 @@ from audio_vision.core.classes import ClassTable, DEFAULT_CLASS_TABLE
 from audio_vision.core.features.stack import FeatureConfig
 from audio_vision.core.model.atnet import ATNet, ATNetConfig
 from audio_vision.core.model.configs import config_from_dict, config_to_dict
-from audio_vision.core.model.modality import make_codec
+from audio_vision.core.model.encoding import make_encoding
 from audio_vision.core.model.vqvae import VQVAE, VQVAEConfig
 
 FORMAT = 'audio_vision.modality'
@@ -102,18 +102,18 @@ class ModalitySpec:
 
 
 class ModalityModel(nn.Module):
-    """AT-net + VQ-VAE (codebook and decoder frozen at inference) + codec for one modality."""
+    """AT-net + VQ-VAE (codebook and decoder frozen at inference) + encoding for one modality."""
 
     def __init__(self, spec: ModalitySpec):
         super().__init__()
         spec.check_consistent()
         self.spec = spec
-        self.codec = make_codec(spec.modality, len(spec.class_table))
+        self.encoding = make_encoding(spec.modality, len(spec.class_table))
         self.vqvae = VQVAE(spec.vqvae)
         self.atnet = ATNet(spec.atnet)
 
     def forward(self, features: torch.Tensor, quantize: bool = True) -> torch.Tensor:
-        """(B, F_ch, bins, frames) -> (B, out_channels, H, W) codec output."""
+        """(B, F_ch, bins, frames) -> (B, out_channels, H, W) network output (what the encoding decodes)."""
         z = self.atnet(features)
         return self.vqvae.decode_latent(z) if quantize else self.vqvae.decoder(z)
 

@@ -95,6 +95,33 @@ class Decoder(nn.Module):
         return self.net(z)
 
 
+def codeword_sq_distances(z: torch.Tensor, codebook: torch.Tensor, full: bool = True) -> torch.Tensor:
+    """(B, D, h, w) latents, (K, D) codebook -> (B, h, w, K) squared L2 distances to every codeword.
+
+    ``||z - e||^2 = ||z||^2 - 2 z.e + ||e||^2``, in float32 and clamped at 0. ``full=False`` leaves out
+    ``||z||^2``, the same for every codeword of a cell, in the latent's dtype: what the nearest codeword (the
+    inference path) needs, one term cheaper. Inference, the confidence and the training objective all use it.
+    """
+    flat = z.permute(0, 2, 3, 1).reshape(-1, codebook.shape[1])
+    if full:
+        flat, codebook = flat.float(), codebook.float()
+    cross = 2.0 * flat @ codebook.t()
+    if full:
+        d = (flat.square().sum(1, keepdim=True) - cross + codebook.square().sum(1)[None]).clamp_min(0.0)
+    else:
+        d = codebook.square().sum(1)[None] - cross
+    return d.reshape(z.shape[0], z.shape[2], z.shape[3], codebook.shape[0])
+
+
+def codebook_temperature(codebook: torch.Tensor) -> float:
+    """Median squared distance from each codeword to its nearest other codeword (> 0): the codebook's own
+    scale of distances (the confidence's and the codeword cross-entropy's temperature)."""
+    cb = codebook.float()
+    d = torch.cdist(cb, cb).square()
+    d.fill_diagonal_(float('inf'))
+    return max(float(d.min(dim=1).values.median()), 1e-12)
+
+
 @dataclass
 class QuantizerOutput:
     quantized: torch.Tensor     # (B, D, h, w), straight-through
@@ -116,10 +143,7 @@ class VectorQuantizer(nn.Module):
 
     def nearest(self, z: torch.Tensor) -> torch.Tensor:
         """(B, D, h, w) continuous latents -> (B, h, w) ids of the L2-nearest codewords."""
-        flat = z.permute(0, 2, 3, 1).reshape(-1, self.code_dim)
-        # ||z - e||^2 = ||z||^2 - 2 z.e + ||e||^2; ||z||^2 is constant per row.
-        dist = self.codebook.square().sum(1)[None] - 2.0 * flat @ self.codebook.t()
-        return dist.argmin(dim=1).reshape(z.shape[0], z.shape[2], z.shape[3])
+        return codeword_sq_distances(z, self.codebook, full=False).argmin(dim=-1)
 
     def lookup(self, indices: torch.Tensor) -> torch.Tensor:
         """(B, h, w) ids -> (B, D, h, w) codewords."""

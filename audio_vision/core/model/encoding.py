@@ -1,5 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
-"""How each visual modality is turned into network tensors and back.
+"""The image encoding of each visual modality: how its images become network tensors and back, and its loss.
+
+(The message codec, numpy <-> message fields, is another thing: :mod:`audio_vision.core.stream.codec`.)
 
 depth: 2 input channels — normalised log-depth (0 where invalid) and the validity mask;
        2 output channels — normalised log-depth and a validity logit. Log-depth makes the
@@ -21,7 +23,7 @@ MODALITIES = ('depth', 'segmentation')
 
 
 @dataclass(frozen=True)
-class DepthCodec:
+class DepthEncoding:
     min_depth: float = 0.1       # metres; closer is clamped
     max_depth: float = 20.0      # metres; farther is clamped
     log_center: float = math.log(3.0)
@@ -37,9 +39,13 @@ class DepthCodec:
         x = (torch.log(d) - self.log_center) / self.log_scale
         return torch.stack([torch.where(valid, x, torch.zeros_like(x)), valid.float()], dim=1)
 
+    def metres(self, output: torch.Tensor) -> torch.Tensor:
+        """(B, 2, H, W) network output -> (B, H, W) metres of every pixel, the validity logit ignored."""
+        return torch.exp(output[:, 0] * self.log_scale + self.log_center).clamp(self.min_depth, self.max_depth)
+
     def decode(self, output: torch.Tensor) -> torch.Tensor:
         """(B, 2, H, W) network output -> (B, H, W) metres, NaN where predicted invalid."""
-        depth = torch.exp(output[:, 0] * self.log_scale + self.log_center).clamp(self.min_depth, self.max_depth)
+        depth = self.metres(output)
         return torch.where(output[:, 1] > 0, depth, torch.full_like(depth, float('nan')))
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -50,7 +56,7 @@ class DepthCodec:
 
 
 @dataclass(frozen=True)
-class SegmentationCodec:
+class SegmentationEncoding:
     num_classes: int = 6
 
     @property
@@ -81,16 +87,16 @@ class SegmentationCodec:
         return F.cross_entropy(output, torch.where(known, target.argmax(dim=1), -100), ignore_index=-100)
 
 
-def make_codec(modality: str, num_classes: int = 6):
+def make_encoding(modality: str, num_classes: int = 6):
     if modality == 'depth':
-        return DepthCodec()
+        return DepthEncoding()
     if modality == 'segmentation':
-        return SegmentationCodec(num_classes)
+        return SegmentationEncoding(num_classes)
     raise ValueError(f'unknown modality {modality!r}; expected one of {MODALITIES}')
 
 
 def image_to_tensor(image: np.ndarray, modality: str) -> torch.Tensor:
-    """Stack of raw images (B, H, W) as the dtype the codec expects."""
+    """Stack of raw images (B, H, W) as the dtype the encoding expects."""
     if modality == 'depth':
         return torch.as_tensor(np.asarray(image, dtype=np.float32))
     return torch.as_tensor(np.asarray(image, dtype=np.int64))
