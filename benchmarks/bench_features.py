@@ -21,9 +21,9 @@ FILES = ('depth.pt', 'segmentation.pt')
 
 
 def bench(model_dir: Path, windows: int, out: Path) -> dict:
-    from audio_vision.core.inference.backends import DEFAULT_BACKEND
+    from audio_vision.core.inference.backends import resolve_backend
     subprocess.run([sys.executable, str(ROOT / 'benchmarks' / 'bench_perception.py'), '--model-dir', str(model_dir),
-                    '--backends', DEFAULT_BACKEND, '--skip', 'stages,baseline,rss,graph,simulator,training',
+                    '--backends', resolve_backend(None), '--skip', 'stages,baseline,rss,graph,simulator,training',
                     '--windows', str(windows),
                     '--json', str(out)], check=True, cwd=ROOT)
     return json.loads(out.read_text())

@@ -77,8 +77,8 @@ def test_backend_gives_the_same_images_as_eager(default_models, reference, name)
 def test_default_backend_is_used_and_equivalent(default_models, reference):
     pipe = AudioToVision(default_models)
     assert pipe.backend_name == B.resolve_backend(None)
-    if B.unavailable_reason(B.DEFAULT_BACKEND) is None:
-        assert pipe.backend_name == B.DEFAULT_BACKEND
+    if B.unavailable_reason(B.DEFAULT_ORDER[0]) is None:
+        assert pipe.backend_name == B.DEFAULT_ORDER[0]
     check_equivalent(pipe, reference)
 
 
@@ -96,10 +96,10 @@ def test_single_modality_pipelines(tmp_path, rng):
             assert B.compare_outputs({m: ref[m]}, out)['equivalent']
 
 
-@pytest.mark.skipif(B.unavailable_reason(B.DEFAULT_BACKEND) is not None, reason='the default cannot run here')
+@pytest.mark.skipif(B.unavailable_reason(B.DEFAULT_ORDER[0]) is not None, reason='the default cannot run here')
 def test_backend_resolution_and_errors(monkeypatch):
     for name in (None, '', 'default'):
-        assert B.resolve_backend(name) == B.DEFAULT_BACKEND
+        assert B.resolve_backend(name) == B.DEFAULT_ORDER[0]
     assert B.resolve_backend('eager') == 'eager'
     with pytest.raises(B.BackendError, match="unknown backend 'tensorrt'.*eager") as err:
         B.resolve_backend('tensorrt')
@@ -108,7 +108,7 @@ def test_backend_resolution_and_errors(monkeypatch):
         with pytest.raises(B.BackendError, match='unknown backend'):
             B.resolve_backend(pruned)
     # one place chooses the default: resolving names the first candidate, building moves down the same list
-    assert B.default_candidates('cpu') == B.DEFAULT_ORDER and B.DEFAULT_ORDER[0] == B.DEFAULT_BACKEND
+    assert B.default_candidates('cpu') == B.DEFAULT_ORDER
     # a GPU gets eager: the ONNX Runtime and -parallel backends are CPU engines
     assert B.default_candidates('cuda') == ('eager',)
     assert B.resolve_backend(None, 'cuda') == 'eager'
@@ -124,7 +124,7 @@ def test_backend_resolution_and_errors(monkeypatch):
         B.resolve_backend('onnx-parallel')
 
 
-@pytest.mark.skipif(B.unavailable_reason(B.DEFAULT_BACKEND) is not None, reason='the default cannot run here')
+@pytest.mark.skipif(B.unavailable_reason(B.DEFAULT_ORDER[0]) is not None, reason='the default cannot run here')
 def test_default_falls_back_when_it_cannot_be_built(tmp_path, monkeypatch):
     write_tiny_models(tmp_path)
 
@@ -199,14 +199,14 @@ def test_recorded_benchmark_is_complete_and_its_default_is_the_code_default():
     if not path.is_file():
         pytest.skip('no recorded benchmark (python benchmarks/bench_perception.py --json docs/benchmarks.json)')
     r = json.loads(path.read_text())
-    assert r['default_backend'] == B.DEFAULT_BACKEND
-    assert r['perception'][B.DEFAULT_BACKEND]['equivalence']['equivalent']
+    assert r['default_backend'] == B.DEFAULT_ORDER[0]
+    assert r['perception'][B.DEFAULT_ORDER[0]]['equivalence']['equivalent']
     for key in ('machine', 'real_time_factor', 'end_to_end_baseline', 'peak_rss_mb'):
         assert key in r, key
     assert {'p50', 'p95'} <= set(r['graph_latency_ms'])
     assert {'real_time_factor', 'dataset_samples_per_s'} <= set(r['simulator'])
     for mode in ('depth', 'segmentation', 'both'):
-        assert {'p50_ms', 'p95_ms', 'p99_ms'} <= set(r['perception'][B.DEFAULT_BACKEND][mode])
+        assert {'p50_ms', 'p95_ms', 'p99_ms'} <= set(r['perception'][B.DEFAULT_ORDER[0]][mode])
 
 
 def test_default_backend_on_the_shipped_model_and_simulated_audio():

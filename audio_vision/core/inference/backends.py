@@ -6,32 +6,30 @@ Every backend runs the same computation -- spectrogram features -> AT-net -> nea
 decodes into an image (depth metres / class ids). They differ only in the engine that executes it:
 
 ===================  ==================================================================================
-``eager``            plain PyTorch modules (the reference every other backend is tested against; the
-                     default on a GPU)
-``script``           TorchScript: features and each modality's network traced, frozen (constants
-                     folded, conv+BN fused) and ``optimize_for_inference`` (the fastest on an idle CPU)
-``script-parallel``  ``script`` with *inter-op* instead of intra-op parallelism: two worker threads,
-                     each single-threaded (1 intra-op thread); the spectrogram and echo halves of the
-                     features run on the two workers at once, then the modalities run concurrently. Far
-                     less sensitive to other processes competing for the cores (the default without
-                     onnxruntime)
+``eager``            plain PyTorch modules: the reference every other backend is tested against
+``script``           TorchScript: features and each modality's network traced, frozen (constants folded,
+                     conv+BN fused) and ``optimize_for_inference``
+``script-parallel``  ``script`` with *inter-op* instead of intra-op parallelism: two worker threads, each
+                     single-threaded (1 intra-op thread); the features' modules, split into two groups of
+                     about equal cost (:meth:`Backend.split_features`), run on the two workers at once, then the
+                     modalities run concurrently
 ``onnx-parallel``    ONNX Runtime (CPU) runs each modality's AT-net + quantize + decoder as ONE fused
-                     graph (exported in memory at load time) on the same workers; the two feature halves
-                     run as TorchScript as in ``script`` (less CPU and less time holding the GIL than
-                     eager modules, which matters beside the ROS executor's Python threads) when the
-                     traced halves reproduce the eager features exactly, else eager (the default on a CPU)
+                     graph (exported in memory at load time) on the same workers; the two feature groups
+                     run as TorchScript as in ``script`` when the traced groups reproduce the eager features
+                     exactly, else eager
 ===================  ==================================================================================
 
-These are the engines that were fastest somewhere in docs/BENCHMARKS.md (idle or loaded machine) or are
-needed as reference/fallback; the others measured there (channels-last, ``torch.compile``, ONNX Runtime
-with intra-op threads, eager on the workers) were never the fastest and are gone.
+Which engine is fastest on which machine, idle or loaded, is measured by benchmarks/bench_perception.py
+(docs/BENCHMARKS.md); the engines kept here are those that were fastest somewhere there or are needed as
+reference and fallback.
 
-``backend=None`` (or '' / 'default') picks the first backend of :data:`DEFAULT_ORDER` that can run here
-(device, packages) and builds: :func:`default_candidates` is the one place the default is chosen. The
-default is the fastest backend of benchmarks/bench_perception.py under load that passes the
-output-equivalence test (test/test_backends.py: same segmentation labels on >= 99.9 % of the pixels and
-depth within float tolerance of ``eager``). Intra-op threads of ``eager`` and ``script`` follow
-``torch.get_num_threads()`` of the thread that builds them.
+``backend=None`` (or '' / 'default') uses the default: :data:`DEFAULT_ORDER` ranks the engines, and
+:func:`default_candidates` is the one place it is applied (those of the order that can run here: device,
+packages); :func:`build_backend` builds the first and moves down the list when one fails to build. The
+order puts first the fastest backend of the benchmark under load that passes the output-equivalence test
+(test/test_backends.py: same segmentation labels on >= 99.9 % of the pixels and depth within float
+tolerance of ``eager``). Intra-op threads of ``eager`` and ``script`` follow ``torch.get_num_threads()`` of
+the thread that builds them.
 """
 from __future__ import annotations
 
@@ -46,11 +44,8 @@ import numpy as np
 import torch
 from torch import nn
 
-#: the default, best first (chosen from docs/BENCHMARKS.md; see the module docstring): the first that can
-#: run here (e.g. not onnxruntime-less, not a CUDA device for the CPU engines) and builds is used
+#: the default, best first (see the module docstring); :func:`default_candidates` applies it
 DEFAULT_ORDER = ('onnx-parallel', 'script-parallel', 'eager')
-#: the default where it can run (a CPU with onnxruntime)
-DEFAULT_BACKEND = DEFAULT_ORDER[0]
 
 _PARALLEL = '-parallel'
 #: every selectable backend name

@@ -75,7 +75,7 @@ class AudioToVision:
         self.spec = first
         self.quantize = quantize
         self.features = SpectrogramFeatures(first.features, first.array.mic_positions).to(self.device)
-        # the engine running features + networks; None/'' = the default (backends.DEFAULT_BACKEND)
+        # the engine running features + networks; None/'' = the default (backends.default_candidates)
         self.backend = build_backend(backend, self.features, self.models, first.array.num_channels,
                                      quantize, self.device)
 

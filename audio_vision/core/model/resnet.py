@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""ResNet-18 audio encoder (written here: torchvision does not import beside this torch).
+"""ResNet-18 audio encoder, written out here so that the package does not depend on torchvision.
 
 Standard topology (7x7/2 stem, 3x3/2 max-pool, four stages of two BasicBlocks, global
 average pool) with any number of input channels and a configurable base width
