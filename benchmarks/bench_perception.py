@@ -205,15 +205,15 @@ def bench_stages(model_dir: Path, n: int) -> dict:
     spec = feats_mod.stft(x)
     stages['features_total'] = lambda: feats_mod(x)
     stages['features_stft'] = lambda: feats_mod.stft(x)
-    if feats_mod.filterbank is not None:
-        stages['features_mel'] = lambda: torch.einsum('mk,bckt->bcmt', feats_mod.filterbank,
+    if feats_mod.spectrogram.filterbank is not None:
+        stages['features_mel'] = lambda: torch.einsum('mk,bckt->bcmt', feats_mod.spectrogram.filterbank,
                                                       spec.real.square() + spec.imag.square())
-    if feats_mod.config.spatial == 'ipd':
-        stages['features_ipd'] = lambda: feats_mod.phase_differences(spec)
-    if feats_mod.config.echo:
-        stages['features_echogram'] = lambda: feats_mod.echogram(x)
-    if feats_mod.config.direction_maps:
-        stages['features_direction_maps'] = lambda: feats_mod.packed_direction_maps(x)
+    if feats_mod.phase_differences is not None:
+        stages['features_ipd'] = lambda: feats_mod.phase_differences(x, spec)
+    if feats_mod.echo_beams is not None:
+        stages['features_echogram'] = lambda: feats_mod.echo_beams(x)
+    if feats_mod.direction_maps is not None:
+        stages['features_direction_maps'] = lambda: feats_mod.direction_maps.channels(x)
     with torch.inference_mode():
         f = feats_mod(x)
         for m, model in pipe.models.items():
@@ -248,7 +248,7 @@ def bench_baseline(model_dir: Path, backends: list[str], n: int, source: str = '
     import torch
     from audio_vision.core.inference.backends import build_backend
     from audio_vision.core.model.baselines import EndToEnd, load_end_to_end
-    from audio_vision.core.features.stack import SpectrogramFeatures
+    from audio_vision.core.features.stack import FeatureStack
     from audio_vision.core.model.encoding import make_encoding
     nets, spec = {}, None
     specs, cfg = default_specs()
@@ -260,7 +260,7 @@ def bench_baseline(model_dir: Path, backends: list[str], n: int, source: str = '
             spec, source = specs[m], 'random weights, default architecture'
             nets[m] = EndToEnd(end_to_end_config(cfg, spec)).eval()
             nets[m].encoding = make_encoding(m, len(spec.class_table))
-    features = SpectrogramFeatures(spec.features, spec.array.mic_positions)
+    features = FeatureStack(spec.features, spec.array.mic_positions)
     windows = random_windows(spec.array.num_channels, spec.features.window_samples)
     out = {'source': source, 'parameters': {m: sum(p.numel() for p in net.parameters()) for m, net in nets.items()}}
     for b in backends:

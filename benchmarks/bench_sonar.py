@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
 """Speed of the sonar front-end per window on one core, side by side with today's feature extractor
-(the shipped model's `SpectrogramFeatures`), on the same windows of a dataset; and its walls' directions
+(the shipped model's `FeatureStack`), on the same windows of a dataset; and its walls' directions
 side by side with pyroomacoustics' DOA (SRP-PHAT, MUSIC) run on the same echoes, range-gated.
 
 The peers are given what the front-end has to find itself: each wall's echo gated (+-2 ms of the
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from audio_vision.core.features.stack import SpectrogramFeatures
+from audio_vision.core.features.stack import FeatureStack
 from audio_vision.core.model.checkpoint import load_checkpoint
 from audio_vision.dataset import DatasetReader
 from audio_vision.paths import cpu_model, default_model_dir, rewrite_generated_block, source_commit
@@ -203,7 +203,7 @@ def main(argv=None) -> int:
         pstats.Stats(prof).sort_stats('cumulative').print_stats(20)
         return 0
     spec = load_checkpoint(args.models / 'depth.pt', expect={'modality': 'depth'}).spec
-    features = SpectrogramFeatures(spec.features, spec.array.mic_positions)
+    features = FeatureStack(spec.features, spec.array.mic_positions)
 
     def extract(w):
         with torch.inference_mode():

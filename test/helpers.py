@@ -9,7 +9,7 @@ import torch
 
 from audio_vision.core.camera import PinholeCamera
 from audio_vision.core.classes import DEFAULT_CLASS_TABLE
-from audio_vision.core.features.stack import FeatureConfig
+from audio_vision.core.features.config import FeatureConfig
 from audio_vision.core.model.atnet import ATNetConfig
 from audio_vision.core.model.checkpoint import ArrayGeometry, ModalityModel, ModalitySpec, save_checkpoint
 from audio_vision.core.model.encoding import make_encoding

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from audio_vision.core.features.chirp import ChirpMismatch, check_chirp_match, emitted_chirp, features_chirp
-from audio_vision.core.features.stack import FeatureConfig
+from audio_vision.core.features.config import FeatureConfig
 from audio_vision.simulation.config import ChirpConfig, SimConfig
 from audio_vision.training.config import TrainConfig
 

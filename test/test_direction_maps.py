@@ -7,7 +7,9 @@ import torch
 
 from audio_vision.core.camera import PinholeCamera
 from audio_vision.core.features.chirp import chirp_pulse
-from audio_vision.core.features.stack import FeatureConfig, SpectrogramFeatures, direction_grid, unpack_direction_maps
+from audio_vision.core.features.config import FeatureConfig
+from audio_vision.core.features.direction_maps import direction_grid, unpack_direction_maps
+from audio_vision.core.features.stack import FeatureStack
 from audio_vision.core.model.atnet import ATNet, ATNetConfig
 from audio_vision.core.model.baselines import EndToEnd, EndToEndConfig
 from audio_vision.simulation.config import SimConfig
@@ -27,7 +29,7 @@ def delayed(x: np.ndarray, delay_s: float) -> np.ndarray:
 
 @pytest.fixture(scope='module')
 def extractor():
-    return SpectrogramFeatures(CFG, MICS)
+    return FeatureStack(CFG, MICS)
 
 
 def test_grid_centre_rays_follow_the_camera():
@@ -99,7 +101,7 @@ def test_maps_are_packed_into_trailing_channels_and_unpack_exactly(extractor):
     assert spectral.shape[1] == CFG.num_spectral_channels(len(MICS))
     torch.testing.assert_close(unpacked, maps)
     # Spectral channels are unchanged by adding the maps.
-    plain = SpectrogramFeatures(FeatureConfig(), MICS)
+    plain = FeatureStack(FeatureConfig(), MICS)
     with torch.inference_mode():
         torch.testing.assert_close(spectral, plain(audio))
 

@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from audio_vision.core.features.stack import FeatureConfig, SpectrogramFeatures, compute_features, mel_filterbank
+from audio_vision.core.features.config import FeatureConfig
+from audio_vision.core.features.spectrogram import mel_filterbank
+from audio_vision.core.features.stack import FeatureStack, compute_features
 
 
 def reference_stft_power(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
@@ -82,7 +84,7 @@ def test_module_rejects_nothing_silently_on_wrong_rank():
     with pytest.raises(ValueError, match='audio must be'):
         compute_features(np.zeros(100, np.float32), FeatureConfig(echo=False))
     with pytest.raises(ValueError, match='array geometry'):
-        SpectrogramFeatures(FeatureConfig())
+        FeatureStack(FeatureConfig())
 
 
 def test_echogram_puts_an_echo_at_its_delay():

@@ -107,7 +107,7 @@ def test_layout_topics_carry_the_measured_box_with_the_image_stamps(model_dir):
 
 
 def test_layout_is_refused_for_a_window_shorter_than_a_chirp_period(tmp_path):
-    from audio_vision.core.features.stack import FeatureConfig
+    from audio_vision.core.features.config import FeatureConfig
     write_tiny_models(tmp_path, num_mics=CH, mic_positions=MICS,
                       features=FeatureConfig(window_s=0.125, n_fft=256, n_mels=32, echo=False,
                                              direction_maps=False))

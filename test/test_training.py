@@ -190,7 +190,7 @@ def test_early_stopping_keeps_the_best_epoch_and_resumes_as_stopped(tmp_path):
 
 def test_training_refuses_features_whose_chirp_the_dataset_did_not_emit(tiny_dataset):
     from audio_vision.core.features.chirp import ChirpMismatch
-    from audio_vision.core.features.stack import FeatureConfig
+    from audio_vision.core.features.config import FeatureConfig
     from audio_vision.training.trainer import dataset_summary
     summary, *_ = dataset_summary(tiny_dataset, FeatureConfig())       # the simulator's default chirp
     assert summary['path'] == str(tiny_dataset)

@@ -80,9 +80,10 @@ def test_samples_beyond_the_limit_rejected_as_out_of_range(value, reason):
 
 def test_out_of_range_samples_would_break_the_features():
     """Why the limit exists: float32 power spectra overflow, and the features stop being finite."""
-    from audio_vision.core.features.stack import FeatureConfig, SpectrogramFeatures
+    from audio_vision.core.features.config import FeatureConfig
+    from audio_vision.core.features.stack import FeatureStack
     cfg = FeatureConfig(sample_rate=16000, window_s=0.25, hop_s=0.25)
-    features = SpectrogramFeatures(cfg, np.array([[0.0, 0, 0], [0.05, 0, 0]]))
+    features = FeatureStack(cfg, np.array([[0.0, 0, 0], [0.05, 0, 0]]))
     x = np.zeros((2, cfg.window_samples), np.float32)
     x[:, 100:120] = MAX_ABS_SAMPLE
     assert torch.isfinite(features(torch.from_numpy(x)[None])).all()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from audio_vision.core.features.stack import FeatureConfig
+from audio_vision.core.features.config import FeatureConfig
 from audio_vision.core.model.atnet import ATNetConfig
 from audio_vision.core.model.baselines import EndToEndConfig
 from audio_vision.core.model.configs import config_from_dict, config_to_dict

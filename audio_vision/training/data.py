@@ -21,7 +21,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from audio_vision.core.features.stack import FeatureConfig, SpectrogramFeatures
+from audio_vision.core.features.config import FeatureConfig
+from audio_vision.core.features.stack import FeatureStack
 from audio_vision.core.model.configs import config_to_dict
 from audio_vision.dataset import DatasetReader
 
@@ -53,7 +54,7 @@ def load_split(data_dir, split: str, features: FeatureConfig, batch_size: int = 
     key = hashlib.sha256(json.dumps([config_to_dict(features), mics.round(9).tolist(),
                                      reader.card.get('content_hash')], sort_keys=True).encode()).hexdigest()[:16]
     cache = Path(data_dir) / 'features_cache' / f'{split}-{key}.npy'
-    extractor = SpectrogramFeatures(features, mics)
+    extractor = FeatureStack(features, mics)
     cached = np.load(cache, mmap_mode='r') if cache.is_file() else None
     feats, depth, seg = [], [], []
     audio_shape = None

@@ -11,7 +11,7 @@ decodes into an image (depth metres / class ids). They differ only in the engine
                      conv+BN fused) and ``optimize_for_inference``
 ``script-parallel``  ``script`` with *inter-op* instead of intra-op parallelism: two worker threads, each
                      single-threaded (1 intra-op thread); the features' modules, split into two groups of
-                     about equal cost (:meth:`Backend.split_features`), run on the two workers at once, then the
+                     about equal cost (:func:`feature_groups`), run on the two workers at once, then the
                      modalities run concurrently
 ``onnx-parallel``    ONNX Runtime (CPU) runs each modality's AT-net + quantize + decoder as ONE fused
                      graph (exported in memory at load time) on the same workers; the two feature groups
@@ -155,35 +155,15 @@ def _inference(fn):
 
 # ------------------------------------------------------------------------------------------ backends
 
-class SpectralPart(nn.Module):
-    """The first half of :class:`SpectrogramFeatures`' channels for the ``-parallel`` backends: the
-    spectrogram channels (log-mel magnitudes + IPD), and with direction maps also the echo beams, so
-    that the two halves cost about the same. With :class:`EchoPart` it splits the features into two
-    independent halves that run on two workers; verified against the module's own forward when built
-    (see ``split_features``)."""
-
-    def __init__(self, features: nn.Module):
-        super().__init__()
-        self.features = features
-
-    def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        cfg = self.features.config
-        if cfg.direction_maps and cfg.echo:
-            return torch.cat([self.features.spectral(audio), self.features.echogram(audio.float())], dim=1)
-        return self.features.spectral(audio)
-
-
-class EchoPart(nn.Module):
-    """The second half: the echo beams, or with direction maps the packed maps."""
-
-    def __init__(self, features: nn.Module):
-        super().__init__()
-        self.features = features
-
-    def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        if self.features.config.direction_maps:
-            return self.features.packed_direction_maps(audio)
-        return self.features.echogram(audio.float())
+def feature_groups(features: nn.Module) -> tuple[nn.Module, nn.Module] | None:
+    """The ``-parallel`` backends' split of a feature stack (:class:`audio_vision.core.features.stack.FeatureStack`)
+    into two groups of whole modules of about equal cost, or None when there is nothing to split: the last module
+    (the echo beams, or the direction maps) on one worker, the modules before it on the other. Checked against the
+    whole stack when built (``split_features``)."""
+    parts = getattr(features, 'parts', [])
+    if len(parts) < 2 or not (features.config.echo or features.config.direction_maps):
+        return None
+    return features.group(parts[:-1]).eval(), features.group(parts[-1:]).eval()
 
 
 def _run_net(net, parts, encoding=None):
@@ -226,13 +206,12 @@ class Backend:
         return module
 
     def split_features(self, example_audio: torch.Tensor) -> None:
-        """-parallel: compute the spectrogram and the echo channels on two workers at once, if the two
-        halves reproduce the feature module's output exactly on ``example_audio``: the engine's versions of
-        the halves, else the eager halves."""
-        cfg = self.feature_module.config
-        if not (getattr(cfg, 'echo', False) or getattr(cfg, 'direction_maps', False)):
+        """-parallel: compute the two groups of :func:`feature_groups` on two workers at once, if together they
+        reproduce the feature module's output exactly on ``example_audio``: the engine's versions of the groups,
+        else the eager groups."""
+        eager = feature_groups(self.feature_module)
+        if eager is None:
             return
-        eager = tuple(p(self.feature_module).eval() for p in (SpectralPart, EchoPart))
         with torch.inference_mode():
             whole = self.feature_module(example_audio)
         for parts in (tuple(self.compile_features(p, example_audio) for p in eager), eager):

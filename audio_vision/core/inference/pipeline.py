@@ -16,7 +16,8 @@ import torch
 
 from audio_vision.core.camera import PinholeCamera
 from audio_vision.core.classes import ClassTable
-from audio_vision.core.features.stack import FeatureConfig, SpectrogramFeatures
+from audio_vision.core.features.config import FeatureConfig
+from audio_vision.core.features.stack import FeatureStack
 from audio_vision.core.inference.backends import build_backend
 from audio_vision.core.model.checkpoint import CheckpointError, ModalityModel, load_checkpoint
 from audio_vision.core.model.configs import config_to_dict
@@ -74,7 +75,7 @@ class AudioToVision:
         self.models = {name: m.to(self.device).eval() for name, m in models.items()}
         self.spec = first
         self.quantize = quantize
-        self.features = SpectrogramFeatures(first.features, first.array.mic_positions).to(self.device)
+        self.features = FeatureStack(first.features, first.array.mic_positions).to(self.device)
         # the engine running features + networks; None/'' = the default (backends.default_candidates)
         self.backend = build_backend(backend, self.features, self.models, first.array.num_channels,
                                      quantize, self.device)

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from audio_vision.core.features.stack import unpack_direction_maps
+from audio_vision.core.features.direction_maps import unpack_direction_maps
 from audio_vision.core.model.resnet import ResNet18
 
 

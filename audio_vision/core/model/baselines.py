@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from audio_vision.core.features.stack import unpack_direction_maps
+from audio_vision.core.features.direction_maps import unpack_direction_maps
 from audio_vision.core.model.atnet import (DirectionMapEncoder, feature_encoder, fusion, transformation_mlp,
                                            upsampling_stages)
 from audio_vision.core.model.checkpoint import (BASELINE_FORMAT, VERSION, CheckpointError, ModalitySpec,

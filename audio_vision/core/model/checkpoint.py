@@ -23,7 +23,7 @@ from torch import nn
 
 from audio_vision.core.camera import PinholeCamera
 from audio_vision.core.classes import ClassTable, DEFAULT_CLASS_TABLE
-from audio_vision.core.features.stack import FeatureConfig
+from audio_vision.core.features.config import FeatureConfig
 from audio_vision.core.model.atnet import ATNet, ATNetConfig
 from audio_vision.core.model.configs import config_from_dict, config_to_dict
 from audio_vision.core.model.encoding import make_encoding

@@ -1,0 +1,42 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Inter-microphone phase differences: the cues of direction of arrival.
+
+For every microphone but the reference (mic 0), the cosine and sine of the band-wise phase of its cross-spectrum
+with the reference: 2 (C - 1) channels on the spectrogram's (bins, frames) grid (``FeatureConfig.spatial: ipd``).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from audio_vision.core.features.config import FeatureConfig
+from audio_vision.core.features.spectrogram import filterbank_of
+
+
+class PhaseDifferences(nn.Module):
+    """(B, C, N) audio and its STFT -> (B, 2 (C - 1), bins, frames): the cosines, then the sines."""
+
+    uses_stft = True
+
+    def __init__(self, config: FeatureConfig):
+        super().__init__()
+        self.config = config
+        fb = filterbank_of(config)
+        if fb is None:
+            self.filterbank = None
+        else:
+            self.register_buffer('filterbank', fb, persistent=False)
+
+    def forward(self, audio: torch.Tensor, spec: torch.Tensor) -> torch.Tensor:
+        cfg = self.config
+        if audio.shape[1] < 2:
+            return audio.new_zeros(audio.shape[0], 0, cfg.num_bins, cfg.num_frames)
+        cross = spec[:, 1:] * spec[:, :1].conj()                  # (B, C-1, K, T) cross-spectra vs mic 0
+        if self.filterbank is not None:
+            fb = self.filterbank.to(cross.real.dtype)
+            cross = torch.complex(torch.einsum('mk,bckt->bcmt', fb, cross.real),
+                                  torch.einsum('mk,bckt->bcmt', fb, cross.imag))
+        unit = cross / (cross.abs() + cfg.eps)                    # band-wise phase as a unit phasor
+        return torch.cat([unit.real, unit.imag], dim=1)
+
+    channels = forward
