@@ -7,25 +7,12 @@ with the reference: 2 (C - 1) channels on the spectrogram's (bins, frames) grid 
 from __future__ import annotations
 
 import torch
-from torch import nn
 
-from audio_vision.core.features.config import FeatureConfig
-from audio_vision.core.features.spectrogram import filterbank_of
+from audio_vision.core.features.spectrogram import BandModule
 
 
-class PhaseDifferences(nn.Module):
+class PhaseDifferences(BandModule):
     """(B, C, N) audio and its STFT -> (B, 2 (C - 1), bins, frames): the cosines, then the sines."""
-
-    uses_stft = True
-
-    def __init__(self, config: FeatureConfig):
-        super().__init__()
-        self.config = config
-        fb = filterbank_of(config)
-        if fb is None:
-            self.filterbank = None
-        else:
-            self.register_buffer('filterbank', fb, persistent=False)
 
     def forward(self, audio: torch.Tensor, spec: torch.Tensor) -> torch.Tensor:
         cfg = self.config

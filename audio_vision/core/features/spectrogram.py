@@ -26,14 +26,6 @@ def mel_filterbank(n_fft: int, sample_rate: int, n_mels: int, f_min: float, f_ma
     return (fb / fb.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
-def filterbank_of(config: FeatureConfig) -> torch.Tensor | None:
-    """The mel filterbank of ``config`` as a tensor, or None on a linear frequency scale."""
-    if config.scale != 'mel':
-        return None
-    return torch.from_numpy(mel_filterbank(config.n_fft, config.sample_rate, config.n_mels, config.f_min,
-                                           config.f_max))
-
-
 class STFT(nn.Module):
     """(B, C, N) audio -> complex (B, C, n_fft//2+1, frames), centred; channels are folded into the batch."""
 
@@ -51,20 +43,25 @@ class STFT(nn.Module):
         return spec.reshape(b, c, *spec.shape[-2:])
 
 
-class LogSpectrogram(nn.Module):
-    """(B, C, N) audio and its STFT -> (B, C, bins, frames): per microphone, the (mel) band power, its log, and
-    (``normalize: window``) standardised over the window."""
+class BandModule(nn.Module):
+    """A feature module on the spectrogram's frequency bands: reads the STFT, holds the mel filterbank (None on a
+    linear frequency scale)."""
 
     uses_stft = True
 
     def __init__(self, config: FeatureConfig):
         super().__init__()
         self.config = config
-        fb = filterbank_of(config)
-        if fb is None:
+        if config.scale != 'mel':
             self.filterbank = None
-        else:
-            self.register_buffer('filterbank', fb, persistent=False)
+            return
+        fb = mel_filterbank(config.n_fft, config.sample_rate, config.n_mels, config.f_min, config.f_max)
+        self.register_buffer('filterbank', torch.from_numpy(fb), persistent=False)
+
+
+class LogSpectrogram(BandModule):
+    """(B, C, N) audio and its STFT -> (B, C, bins, frames): per microphone, the (mel) band power, its log, and
+    (``normalize: window``) standardised over the window."""
 
     def forward(self, audio: torch.Tensor, spec: torch.Tensor) -> torch.Tensor:
         cfg = self.config
