@@ -101,7 +101,7 @@ def test_find_device_by_index_or_name():
 
 
 def test_chirp_player_repeats_the_simulators_pulse():
-    from audio_vision.core.chirp import chirp_pulse
+    from audio_vision.core.features.chirp import chirp_pulse
     pulse = chirp_pulse(FS, 500.0, 7500.0, 0.01, 'linear')
     player = ChirpPlayer(pulse, 0.25, FS, amplitude=0.5)
     out = np.empty((3 * FS // 4, 2), np.float32)
