@@ -35,22 +35,16 @@ class MatchedFilter:
         self.cfg = cfg
         fs, period = cfg.sample_rate, cfg.period_samples
         pulse = chirp_pulse(fs, cfg.chirp_f_start, cfg.chirp_f_end, cfg.chirp_duration_s, cfg.chirp_kind)
-        freqs = np.fft.rfftfreq(period, 1.0 / fs)
-        band = np.flatnonzero((freqs >= cfg.chirp_f_start) & (freqs < cfg.chirp_f_end))
-        # Hann taper across the band: range sidelobes of the strong direct path fall below weak far echoes.
-        taper = np.sin(np.pi * (freqs[band] - cfg.chirp_f_start) / (cfg.chirp_f_end - cfg.chirp_f_start)) ** 2
-        spectrum = np.fft.rfft(pulse, period)[band]
-        self.bins = band                                       # (F,) rfft bins kept
-        self.freqs = freqs[band]                               # (F,) Hz, a uniform grid
-        self.pulse_spectrum = spectrum                         # (F,) the ideal chirp as emitted
-        self.filter = (np.conj(spectrum) * taper / len(pulse)).astype(np.complex128)
+        self.period = period
+        #: the full period's grid (the emission time and the direct path are found and removed on it)
+        self.full = SpectrumGrid.of_chirp(cfg, period, pulse)
+        self.bins, self.freqs = self.full.bins, self.full.freqs     # (F,) rfft bins kept, their Hz
+        self.pulse_spectrum = self.full.pulse_spectrum             # (F,) the ideal chirp as emitted
+        self.filter = (np.conj(self.pulse_spectrum) * self.full.taper / len(pulse)).astype(np.complex128)
         if calibration is not None:            # a measured speaker (sonar/calibration.py) equalised away
             calibration.check(cfg)
             g = calibration.on(self.freqs)
             self.filter *= np.conj(g) / (np.abs(g) ** 2 + 0.01 * np.mean(np.abs(g) ** 2))
-        self.period = period
-        #: the full period's grid (the emission time and the direct path are found and removed on it)
-        self.full = SpectrumGrid.on(fs, period, band, spectrum, taper, len(pulse), cfg.explain_bands)
         # Every echo the front-end measures comes back within the first half of the period (walls within
         # wall_range_m, reflectors within reflector_range_m: SonarConfig checks their round trips), so once the
         # direct path is removed the field is gated to [-1/20, 9/20) of the period around the emission
@@ -58,12 +52,9 @@ class MatchedFilter:
         # that half-period: half the bins to explain echoes on, inverse FFTs of half the length.
         self.gate_length = period // 2
         self.gate_lead = period // 20                       # samples before the emission kept
-        gate_freqs = np.fft.fftfreq(self.gate_length, 1.0 / fs)
-        gate_band = np.flatnonzero((gate_freqs >= cfg.chirp_f_start) & (gate_freqs < cfg.chirp_f_end))
-        gate_taper = np.sin(np.pi * (gate_freqs[gate_band] - cfg.chirp_f_start)
-                            / (cfg.chirp_f_end - cfg.chirp_f_start)) ** 2
-        self.gate = SpectrumGrid.on(fs, self.gate_length, gate_band, np.fft.fft(pulse, self.gate_length)[gate_band],
-                                    gate_taper, len(pulse), cfg.explain_bands)
+        self.gate = SpectrumGrid.of_chirp(cfg, self.gate_length, pulse)
+        #: an arrival later than this has wrapped into the gate's lead: it is not in the gated field
+        self.gate_end_s = (self.gate_length - self.gate_lead) / fs
 
     def fold(self, audio: np.ndarray) -> np.ndarray:
         """(C, N) -> (C, period): the periods of the window summed (each holds every echo of one chirp)."""
@@ -103,21 +94,28 @@ class MatchedFilter:
 
 @dataclass(frozen=True)
 class SpectrumGrid:
-    """The in-band bins of one FFT length, and what a unit arrival (the compressed pulse) looks like on them."""
+    """The chirp's in-band bins of one FFT length, and what a unit arrival (the compressed pulse) looks like on
+    them."""
 
     length: int                      # FFT length, samples at the sample rate
-    bins: np.ndarray                 # (F,) bins kept
+    bins: np.ndarray                 # (F,) rfft bins kept
     freqs: np.ndarray                # (F,) Hz, a uniform grid
     step: float                      # Hz between bins
+    pulse_spectrum: np.ndarray       # (F,) the ideal chirp as emitted
+    taper: np.ndarray                # (F,) Hann across the band: the direct path's range sidelobes stay low
     template: np.ndarray             # (F,) the compressed pulse (zero-phase): one arrival of unit amplitude
     band_slices: tuple[slice, ...]   # sub-bands with their own amplitude when an echo is explained away
 
     @classmethod
-    def on(cls, fs: int, length: int, bins: np.ndarray, pulse_spectrum: np.ndarray, taper: np.ndarray,
-           pulse_length: int, bands: int) -> 'SpectrumGrid':
-        freqs = np.fft.fftfreq(length, 1.0 / fs)[bins]
-        edges = np.linspace(0, len(bins), bands + 1).round().astype(int)
-        return cls(length, bins, freqs, fs / length, (np.abs(pulse_spectrum) ** 2 * taper / pulse_length),
+    def of_chirp(cls, cfg: SonarConfig, length: int, pulse: np.ndarray) -> 'SpectrumGrid':
+        fs = cfg.sample_rate
+        freqs = np.fft.rfftfreq(length, 1.0 / fs)
+        bins = np.flatnonzero((freqs >= cfg.chirp_f_start) & (freqs < cfg.chirp_f_end))
+        taper = np.sin(np.pi * (freqs[bins] - cfg.chirp_f_start) / (cfg.chirp_f_end - cfg.chirp_f_start)) ** 2
+        spectrum = np.fft.rfft(pulse, length)[bins]
+        edges = np.linspace(0, len(bins), cfg.explain_bands + 1).round().astype(int)
+        template = np.abs(spectrum) ** 2 * taper / len(pulse)
+        return cls(length, bins, freqs[bins], fs / length, spectrum, taper, template,
                    tuple(slice(a, b) for a, b in zip(edges[:-1], edges[1:])))
 
 
@@ -153,8 +151,6 @@ class EchoField:
         self.direct_amplitude = _remove(spectrum, self.t_e + self.direct_delays[:, None], mf.full, per_mic=True)
         self.spectrum = mf.gated(spectrum, self.t_e)                             # (C, F') direct path removed
         self.signal = mf.analytic(self.spectrum, mf.gate)                        # (C, L) complex
-        # An arrival later than this has wrapped into the gate's lead: never explained there.
-        self.latest_s = (mf.gate_length - mf.gate_lead) / cfg.sample_rate
 
     def _emission_time(self, env: np.ndarray) -> float:
         """Emission time (s within the period) that best aligns the direct arrivals: the lag maximising
@@ -218,7 +214,7 @@ class EchoField:
         not in the field and is left out (its amplitude 0)."""
         images = np.asarray(images, dtype=np.float64).reshape(-1, 3)
         delays = self.delays(images).T                                            # (C, K)
-        inside = np.flatnonzero(delays.max(axis=0) < self.latest_s)
+        inside = np.flatnonzero(delays.max(axis=0) < self.mf.gate_end_s)
         rows = 1 if not self.cfg.explain_per_mic else len(self.mics)
         amps = np.zeros((rows, len(images), len(self.mf.gate.band_slices)), dtype=np.complex128)
         if len(inside):
@@ -281,19 +277,15 @@ def far_field_steering(directions: np.ndarray, mics: np.ndarray, freqs: np.ndarr
     return np.exp(-2j * np.pi * np.asarray(freqs)[None, None] * lead[..., None]).astype(np.complex64)
 
 
-def _sample(rows: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """Linear interpolation of circular rows: a row (L,) at fractional indices (...), or rows (C, L) at (K, C)
-    (column m of ``idx`` into row m)."""
-    n = rows.shape[-1]
+def _sample(row: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Linear interpolation of a circular row (L,) at fractional indices (...)."""
+    n = row.shape[-1]
     i0 = np.floor(idx).astype(np.int64)
     frac = idx - i0
     i0 %= n
     i1 = i0 + 1
     i1[i1 == n] = 0
-    if rows.ndim == 2:                    # one flat gather for all mics
-        flat, base = rows.ravel(), np.arange(rows.shape[0]) * n
-        return flat[i0 + base] * (1.0 - frac) + flat[i1 + base] * frac
-    return rows[i0] * (1.0 - frac) + rows[i1] * frac
+    return row[i0] * (1.0 - frac) + row[i1] * frac
 
 
 def parabola_offset(values: np.ndarray, k: int, circular: bool = False) -> float:

@@ -151,9 +151,7 @@ class LayoutEstimator:
         f = self.field(audio)
         self._floor(f, [])
         ratio, _ = self._cfar(f.beams(self.azimuth_steering), self.cfg.wall_range_m)
-        fs, c = self.cfg.sample_rate, self.cfg.speed_of_sound
-        k0 = int(math.floor(2 * self.cfg.wall_range_m[0] / c * fs))
-        return ratio, (np.arange(ratio.shape[1]) + k0) / fs * c / 2.0
+        return ratio, self._cell_ranges(self.cfg.wall_range_m, ratio.shape[1])
 
     def _floor(self, f: EchoField, failed: list[str]) -> Plane | None:
         """The floor, measured and explained away (its echo, heard by half the mics, would pose as a ceiling)."""
@@ -172,8 +170,7 @@ class LayoutEstimator:
         if cfg.max_reflectors == 0:
             return ()
         ratio, _ = self._cfar(f.beams(self.scan_steering), cfg.reflector_range_m)     # (D, K)
-        k0 = int(math.floor(2 * cfg.reflector_range_m[0] / cfg.speed_of_sound * cfg.sample_rate))
-        ranges = (np.arange(ratio.shape[1]) + k0) / cfg.sample_rate * cfg.speed_of_sound / 2.0
+        ranges = self._cell_ranges(cfg.reflector_range_m, ratio.shape[1])
         out = []
         for _ in range(cfg.max_reflectors):
             d, k = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
@@ -291,10 +288,7 @@ class LayoutEstimator:
         """Strongest local maxima of the far-field beams over (azimuth, wall range), refined by their exact
         wall evidence: [(evidence, azimuth, offset)], best first. ``steering``: the azimuths' far-field
         steering (columns of ``azimuth_steering``, (C, A, F'))."""
-        cfg = self.cfg
-        fs, c = cfg.sample_rate, cfg.speed_of_sound
-        k0 = int(math.floor(2 * cfg.wall_range_m[0] / c * fs))
-        window, noise = self._cfar(f.beams(steering), cfg.wall_range_m)                # (A, K) each
+        window, noise = self._cfar(f.beams(steering), self.cfg.wall_range_m)           # (A, K) each
         peak = np.ones_like(window, dtype=bool)
         peak[:, 1:-1] = (window[:, 1:-1] >= window[:, :-2]) & (window[:, 1:-1] > window[:, 2:])
         if len(azimuths) > 2:
@@ -302,7 +296,7 @@ class LayoutEstimator:
         flat = np.flatnonzero(peak.ravel())
         order = flat[np.argsort(window.ravel()[flat])[::-1][:count]]
         a, k = np.unravel_index(order, window.shape)                                    # (P,) each
-        r0 = (k + k0) / fs * c / 2.0
+        r0 = self._cell_ranges(self.cfg.wall_range_m, window.shape[1])[k]
         az = azimuths[a][:, None] + np.arange(-2.0, 2.01, 0.25)[None]                  # (P, 17)
         rr = r0[:, None] + np.arange(-0.04, 0.0401, 0.002)[None]                       # (P, 41)
         ev = self._wall_evidence(f, az[:, :, None], rr[:, None, :], vertical)           # (P, 17, 41), one pass
@@ -331,6 +325,11 @@ class LayoutEstimator:
             if any(abs(x[2] + y[2] - r) < 0.03 for x in own for y in other):
                 out[q] = max(own, key=lambda c: c[0])
         return out
+
+    def _cell_ranges(self, range_m, count: int) -> np.ndarray:
+        """(count,) the distances (m) of the round-trip cells :meth:`_cfar` keeps for ``range_m``."""
+        fs, c = self.cfg.sample_rate, self.cfg.speed_of_sound
+        return (np.arange(count) + int(math.floor(2 * range_m[0] / c * fs))) / fs * c / 2.0
 
     def _cfar(self, beams: np.ndarray, range_m) -> tuple[np.ndarray, np.ndarray]:
         """(D, P) beams -> (ratio, clutter) on the round trips of ``range_m``: detection against the local
