@@ -108,6 +108,10 @@ def test_scored_against_its_own_outline_and_config_checks():
     for bad in ({'open_reach_m': 0.0}, {'min_wall_windows': 0}, {'max_windows': 0}):
         with pytest.raises(ValueError):
             PlaneMapConfig(**bad)
+    mapper = PlaneMapper()
+    with pytest.raises(ValueError, match='non-finite'):        # a broken odometry pose is refused, not drawn
+        mapper.add(box_layout(1.0, 1.0), np.full((4, 4), np.nan))
+    assert mapper.windows == 0
 
 
 def test_without_any_wall_only_the_open_boundary_around_the_path_is_free():

@@ -82,6 +82,11 @@ def test_still_array_averages_and_forgets_beyond_max_windows():
     assert fusion.windows == 0 and fusion.layout().planes == ()
     with pytest.raises(ValueError, match='4 x 4'):
         fusion.add(RoomLayout(), np.eye(3))
+    pose = np.eye(4)
+    pose[0, 3] = np.nan
+    with pytest.raises(ValueError, match='non-finite'):
+        fusion.add(RoomLayout(), pose)
+    assert fusion.windows == 0                                   # nothing of the refused window kept
 
 
 def test_front_end_from_two_poses_fused_finds_all_four_walls():

@@ -196,4 +196,6 @@ def _rotation_translation(pose: np.ndarray | None) -> tuple[np.ndarray, np.ndarr
     T = np.asarray(pose, dtype=np.float64)
     if T.shape != (4, 4):
         raise ValueError(f'pose must be a 4 x 4 transform, got shape {T.shape}')
+    if not np.isfinite(T).all():
+        raise ValueError('pose has non-finite entries (NaN or inf): drop the window instead of fusing it')
     return T[:3, :3], T[:3, 3]
