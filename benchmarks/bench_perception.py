@@ -197,6 +197,7 @@ def bench_stages(model_dir: Path, n: int) -> dict:
     modules: where the time of the computation goes. Wall p50 and thread-CPU p50 in ms."""
     import torch
     from audio_vision.core.inference.backends import Workers
+    from audio_vision.core.model.atnet import split_input
     from audio_vision.core.inference.pipeline import AudioToVision
     pipe = AudioToVision.load(model_dir, backend='eager')
     feats_mod = pipe.features
@@ -214,20 +215,23 @@ def bench_stages(model_dir: Path, n: int) -> dict:
         stages['features_echogram'] = lambda: feats_mod.echo_beams(x)
     if feats_mod.direction_maps is not None:
         stages['features_direction_maps'] = lambda: feats_mod.direction_maps.channels(x)
+    if feats_mod.layout_prior is not None:
+        stages['features_layout_prior'] = lambda: feats_mod.layout_prior.channels(x)
     with torch.inference_mode():
         f = feats_mod(x)
         for m, model in pipe.models.items():
             at, vq = model.atnet, model.vqvae
-            spectral, maps = at.split_input(f)
+            spectral, maps, prior = split_input(at.config, f)
             e = at.encoder(spectral)
             h = at.mlp(e)
-            z = at.decode_manifold(h, maps)
+            z = at.decode_manifold(h, maps, prior)
             q = vq.quantizer.lookup(vq.quantizer.nearest(z))
             o = vq.decoder(q)
             stages.update({
                 f'{m}_atnet_encoder': lambda at=at, spectral=spectral: at.encoder(spectral),
                 f'{m}_atnet_mlp': lambda at=at, e=e: at.mlp(e),
-                f'{m}_atnet_manifold_decoder': lambda at=at, h=h, maps=maps: at.decode_manifold(h, maps),
+                f'{m}_atnet_manifold_decoder': lambda at=at, h=h, maps=maps, prior=prior: at.decode_manifold(
+                    h, maps, prior),
                 f'{m}_quantize': lambda vq=vq, z=z: vq.quantizer.lookup(vq.quantizer.nearest(z)),
                 f'{m}_vqvae_decoder': lambda vq=vq, q=q: vq.decoder(q),
                 f'{m}_codec_decode': lambda model=model, o=o: model.encoding.decode(o)})

@@ -3,9 +3,11 @@
 """Ablation studies of the method's AT-net: one thing changed at a time, everything else equal.
 
 Each variant reuses the default run's finished VQ-VAEs (the images, hence the manifold, do not depend
-on the audio features or on how the AT-net is trained), trains the AT-net of both modalities as two
-parallel single-threaded processes on an equal budget and is scored on the test split; the rows go to
-docs/ablation_<study>.json, which scripts/write_results_docs.py renders into docs/RESULTS.md.
+on the audio features or on how the AT-net is trained; ``--vqvae-from models`` takes them from the shipped
+models where the default runs are not on this machine), trains the AT-net of both modalities (``--networks
+atnet end_to_end``: and the end-to-end baselines) as parallel single-threaded processes on an equal budget
+and is scored on the test split; the rows go to docs/ablation_<study>.json, which
+scripts/write_results_docs.py renders into docs/RESULTS.md.
 
 studies
   features   spectrogram only (the patent's input) / + phase differences / + echo beams / + direction maps
@@ -13,6 +15,9 @@ studies
              + image loss through the frozen decoder (audio_vision/training/objectives.py)
   width      ResNet-18 base width 32 vs 64 (the original)
   data       learning curve: 25 / 50 / 100 % of the training windows (validation stays whole)
+  prior      today's input / + the sonar layout prior / + its residual reflectors (FeatureConfig.layout_prior),
+             for the method and the end-to-end baseline (issue #22):
+               scripts/ablation.py prior --networks atnet end_to_end --vqvae-from models --epochs 4
 
     .venv/bin/python scripts/ablation.py objective --epochs 5 --eval-limit 800
 A variant whose run already holds its trained models is only re-scored (resumable).
@@ -62,7 +67,14 @@ STUDIES = {
         '50 %': ({}, 0.5),
         '100 %': ({}, 1.0),
     }),
+    'prior': ('input', {
+        "today's input": ({}, 1.0),
+        '+ layout prior': ({'features': {'layout_prior': 'layout'}}, 1.0),
+        '+ layout prior + residual reflectors': ({'features': {'layout_prior': 'layout+reflectors'}}, 1.0),
+    }),
 }
+#: --networks: the trainer's stage and its models' file names (modality appended)
+NETWORKS = {'atnet': ('AT-net (the method)', ''), 'end_to_end': ('end-to-end', 'end_to_end_')}
 
 
 def merged(base: dict, patch: dict) -> dict:
@@ -78,8 +90,20 @@ def train_windows(data: Path) -> int:
     return int(card['splits']['train']['count'])
 
 
-def train_variant(run: Path, cfg: dict, data: Path, runs: Path, train_limit: int | None) -> None:
-    """Both modalities' AT-nets, as two parallel 1-thread processes, unless already trained."""
+def vqvae_from_models(models: Path, modality: str, stage_dir: Path, epochs: int) -> None:
+    """A finished VQ-VAE stage (what `train --stages atnet` loads) holding the shipped model's VQ-VAE."""
+    import torch
+    from audio_vision.core.model.checkpoint import load_checkpoint
+    model = load_checkpoint(models / f'{modality}.pt')
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    torch.save({'epoch': epochs, 'history': [{'epoch': epochs}],
+                'model': {k: v.float() if v.is_floating_point() else v for k, v in model.vqvae.state_dict().items()}},
+               stage_dir / 'state.pt')
+
+
+def train_variant(run: Path, cfg: dict, data: Path, runs: Path, train_limit: int | None,
+                  networks: tuple[str, ...] = ('atnet',), vqvae_from: Path | None = None) -> None:
+    """Both modalities' networks, as parallel 1-thread processes (one per modality), unless already trained."""
     procs = []
     for m in MODALITIES:
         mrun = Path(f'{run}-{m}')
@@ -87,11 +111,15 @@ def train_variant(run: Path, cfg: dict, data: Path, runs: Path, train_limit: int
         (mrun / 'train.yaml').write_text(yaml.safe_dump(cfg))
         vq = mrun / f'vqvae_{m}'
         if not vq.exists():
-            shutil.copytree(Path(f'{runs}-{m}') / f'vqvae_{m}', vq)
-        if (mrun / 'models' / f'{m}.pt').is_file():
+            default = Path(f'{runs}-{m}') / f'vqvae_{m}'
+            if default.exists() or vqvae_from is None:
+                shutil.copytree(default, vq)
+            else:
+                vqvae_from_models(vqvae_from, m, vq, cfg['vqvae_optim']['epochs'])
+        if all((mrun / 'models' / f'{NETWORKS[n][1]}{m}.pt').is_file() for n in networks):
             continue
         cmd = [sys.executable, '-m', 'audio_vision', 'train', '--data', str(data), '--run-dir', str(mrun),
-               '--config', str(mrun / 'train.yaml'), '--modalities', m, '--stages', 'atnet', '--threads', '1',
+               '--config', str(mrun / 'train.yaml'), '--modalities', m, '--stages', *networks, '--threads', '1',
                '--no-progress']
         if train_limit is not None:
             cmd += ['--train-limit', str(train_limit)]
@@ -103,9 +131,10 @@ def train_variant(run: Path, cfg: dict, data: Path, runs: Path, train_limit: int
     models = run / 'models'
     models.mkdir(parents=True, exist_ok=True)
     for m in MODALITIES:
-        link = models / f'{m}.pt'
-        if not link.exists():
-            os.symlink(Path(f'{run}-{m}').resolve() / 'models' / f'{m}.pt', link)
+        for n in networks:
+            link = models / f'{NETWORKS[n][1]}{m}.pt'
+            if not link.exists():
+                os.symlink(Path(f'{run}-{m}').resolve() / 'models' / link.name, link)
 
 
 def main() -> int:
@@ -116,42 +145,58 @@ def main() -> int:
     ap.add_argument('--config', type=Path, default=ROOT / 'config' / 'train.yaml')
     ap.add_argument('--limit', type=int,
                     help='training windows per variant (default: all; the data study takes its shares of this)')
-    ap.add_argument('--epochs', type=int, default=6, help='AT-net epochs per variant (steps per epoch as config)')
+    ap.add_argument('--epochs', type=int, default=6, help='epochs per network and variant (steps per epoch as config)')
+    ap.add_argument('--networks', nargs='+', choices=sorted(NETWORKS), default=['atnet'],
+                    help='the networks each variant trains (end_to_end: the baseline, with the same input)')
+    ap.add_argument('--vqvae-from', type=Path,
+                    help="a models directory whose VQ-VAEs stand in for the default runs' (when those are absent)")
     ap.add_argument('--eval-limit', type=int, default=800)
     ap.add_argument('--out', type=Path, help='default: docs/ablation_<study>.json')
     args = ap.parse_args()
     variable, variants = STUDIES[args.study]
     base = yaml.safe_load(args.config.read_text())
     # Every variant's AT-nets get the study's epochs, also where the config gives a modality more.
+    networks = tuple(n for n in NETWORKS if n in args.networks)       # the trainer's order
+    optims = [f'{n}_optim' for n in networks]
     for stages in (base.get('optim_overrides') or {}).values():
-        stages.get('atnet_optim', {}).pop('epochs', None)
+        for optim in optims:
+            stages.get(optim, {}).pop('epochs', None)
     total = args.limit or train_windows(args.data)
     rows, seconds, windows, objectives, train_seconds = {}, {}, {}, {}, {}
     for i, (name, (patch, share)) in enumerate(variants.items()):
         run = Path(f'{args.runs}-{args.study}{i}')
-        cfg = merged(base, {**patch, 'atnet_optim': {'epochs': args.epochs}})
+        cfg = merged(base, {**patch, **{optim: {'epochs': args.epochs} for optim in optims}})
         limit = round(total * share)
         t0 = time.time()
-        train_variant(run, cfg, args.data, args.runs, None if limit >= train_windows(args.data) else limit)
+        train_variant(run, cfg, args.data, args.runs, None if limit >= train_windows(args.data) else limit,
+                      networks, args.vqvae_from)
         out = run / 'eval.json'
         subprocess.run([sys.executable, '-m', 'audio_vision', 'evaluate', '--data', str(args.data), '--models',
                         str(run / 'models'), '--json', str(out), '--limit', str(args.eval_limit), '--no-progress'],
                        check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-        seconds[name], windows[name] = round(time.time() - t0, 1), limit
-        objectives[name] = cfg.get('atnet_objective')
-        # What training each modality's AT-net took, from its run (right also for a run only re-scored).
-        train_seconds[name] = {m: round(json.loads((Path(f'{run}-{m}') / 'timings.json').read_text())[f'atnet_{m}'], 1)
-                               for m in MODALITIES if (Path(f'{run}-{m}') / 'timings.json').is_file()}
         result = json.loads(out.read_text())
-        rows[name] = {**result['rows']['method'], 'person_iou': result.get('person_iou', {}).get('method')}
-        print(f'[ablation {args.study}] {name}: depth AbsRel {rows[name]["depth"]["abs_rel"]:.3f}, '
-              f'mIoU {rows[name]["segmentation"]["miou"]:.3f} ({seconds[name]} s)', flush=True)
+        for network in networks:        # one row per network and variant ("network: variant" with several)
+            row_name = name if len(networks) == 1 else f'{NETWORKS[network][0]}: {name}'
+            key = 'method' if network == 'atnet' else network
+            seconds[row_name], windows[row_name] = round(time.time() - t0, 1), limit
+            objectives[row_name] = cfg.get('atnet_objective')
+            # What training each modality's network took, from its run (right also for a run only re-scored).
+            train_seconds[row_name] = {
+                m: round(json.loads((Path(f'{run}-{m}') / 'timings.json').read_text())[f'{network}_{m}'], 1)
+                for m in MODALITIES if (Path(f'{run}-{m}') / 'timings.json').is_file()}
+            rows[row_name] = {**result['rows'][key], 'person_iou': result.get('person_iou', {}).get(key)}
+            print(f'[ablation {args.study}] {row_name}: depth AbsRel {rows[row_name]["depth"]["abs_rel"]:.3f}, '
+                  f'mIoU {rows[row_name]["segmentation"]["miou"]:.3f} ({seconds[row_name]} s)', flush=True)
     command = (f'python scripts/ablation.py {args.study} --epochs {args.epochs} --eval-limit {args.eval_limit}'
-               + (f' --limit {args.limit}' if args.limit else ''))
+               + (f' --limit {args.limit}' if args.limit else '')
+               + (f" --networks {' '.join(networks)}" if networks != ('atnet',) else '')
+               + (' --vqvae-from models' if args.vqvae_from else ''))
     out = args.out or ROOT / 'docs' / f'ablation_{args.study}.json'
     out.write_text(json.dumps({
         'study': args.study, 'variable': variable, 'command': command,
-        'description': (f'AT-net only, the default run\'s VQ-VAEs, {total} training windows'
+        'description': (('AT-net only' if networks == ('atnet',) else 'AT-net and end-to-end baseline')
+                        + (", the shipped models' VQ-VAEs" if args.vqvae_from else ", the default run's VQ-VAEs")
+                        + f', {total} training windows'
                         + (' (the shares below)' if args.study == 'data' else '')
                         + f', {args.epochs} epochs of at most {base["atnet_optim"].get("max_steps_per_epoch")} '
                         f'steps with early stopping as configured, scored on {args.eval_limit} test windows '

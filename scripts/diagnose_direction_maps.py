@@ -41,8 +41,8 @@ def main() -> int:
         return 2
     data = load_split(args.data, 'test', fc, limit=args.limit, progress=False)
     reader = DatasetReader(args.data, 'test')
-    from audio_vision.core.features.direction_maps import unpack_direction_maps
-    _, maps = unpack_direction_maps(data.features.float(), fc.num_direction_maps, fc.map_grid, fc.map_planes)
+    from audio_vision.core.features.packing import unpack_maps
+    _, maps = unpack_maps(data.features.float(), fc.num_direction_maps, fc.map_grid, fc.map_planes)
     maps = maps.numpy()
     g, m = fc.map_size, fc.map_margin
     n_srp = len(fc.srp_band_edges_hz) - 1

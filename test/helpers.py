@@ -28,7 +28,8 @@ def tiny_spec(modality: str, num_mics: int = 4, image: int = 32, latent: int = 8
                           latent_size=latent, hidden=32, res_hidden=16, res_blocks=1, codebook_size=16,
                           code_dim=8),
         atnet=ATNetConfig(in_channels=fc.num_feature_channels(num_mics), encoder_width=8, mlp_hidden=32,
-                          start_size=4, start_channels=32, latent_size=latent, code_dim=8, **fc.map_layout()),
+                          start_size=4, start_channels=32, latent_size=latent, code_dim=8, **fc.map_layout(),
+                          **fc.prior_layout()),
         camera=PinholeCamera(image, image, 90.0),
         array=ArrayGeometry(fc.sample_rate, rng.normal(scale=0.1, size=(num_mics, 3)) if mic_positions is None
                             else np.asarray(mic_positions, dtype=np.float64)))

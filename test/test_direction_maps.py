@@ -8,7 +8,8 @@ import torch
 from audio_vision.core.camera import PinholeCamera
 from audio_vision.core.features.chirp import chirp_pulse
 from audio_vision.core.features.config import FeatureConfig
-from audio_vision.core.features.direction_maps import direction_grid, unpack_direction_maps
+from audio_vision.core.features.direction_maps import direction_grid
+from audio_vision.core.features.packing import unpack_maps
 from audio_vision.core.features.stack import FeatureStack
 from audio_vision.core.model.atnet import ATNet, ATNetConfig
 from audio_vision.core.model.baselines import EndToEnd, EndToEndConfig
@@ -97,7 +98,7 @@ def test_maps_are_packed_into_trailing_channels_and_unpack_exactly(extractor):
         feats = extractor(audio)
         maps = extractor.direction_maps(audio)
     assert feats.shape[1] == CFG.num_feature_channels(len(MICS)) == CFG.num_spectral_channels(len(MICS)) + 1
-    spectral, unpacked = unpack_direction_maps(feats, CFG.num_direction_maps, CFG.map_grid, CFG.map_planes)
+    spectral, unpacked = unpack_maps(feats, CFG.num_direction_maps, CFG.map_grid, CFG.map_planes)
     assert spectral.shape[1] == CFG.num_spectral_channels(len(MICS))
     torch.testing.assert_close(unpacked, maps)
     # Spectral channels are unchanged by adding the maps.
@@ -140,7 +141,7 @@ def test_networks_read_the_map_where_it_is(net):
         base = model(feats)
         assert base.shape[-1] == out_size
         # Change the maps only in the top-left corner cells: the output changes there, not at the far corner.
-        _, maps = unpack_direction_maps(feats, fc.num_direction_maps, fc.map_grid, fc.map_planes)
+        _, maps = unpack_maps(feats, fc.num_direction_maps, fc.map_grid, fc.map_planes)
         bumped_maps = maps.clone()
         bumped_maps[..., :fc.map_margin + 1, :fc.map_margin + 1] += 5.0
         flat = feats[:, -fc.map_planes:].reshape(1, -1).clone()

@@ -23,7 +23,8 @@ def modality_spec(cfg: TrainConfig, modality: str, camera: PinholeCamera, array:
     vq = replace(cfg.vqvae, in_channels=encoding.in_channels, out_channels=encoding.out_channels,
                  image_size=camera.width, latent_size=cfg.latent_size)
     at = replace(cfg.atnet, in_channels=cfg.features.num_feature_channels(array.num_channels),
-                 latent_size=cfg.latent_size, code_dim=vq.code_dim, **cfg.features.map_layout())
+                 latent_size=cfg.latent_size, code_dim=vq.code_dim, **cfg.features.map_layout(),
+                 **cfg.features.prior_layout())
     spec = ModalitySpec(modality, cfg.features, vq, at, camera, array, table, dataset=dict(dataset or {}))
     spec.check_consistent()
     return spec
@@ -34,4 +35,4 @@ def end_to_end_config(cfg: TrainConfig, spec: ModalitySpec) -> EndToEndConfig:
     encoding = make_encoding(spec.modality, len(spec.class_table))
     return replace(cfg.end_to_end, in_channels=spec.atnet.in_channels, out_channels=encoding.out_channels,
                    image_size=spec.camera.width, encoder_width=spec.atnet.encoder_width,
-                   **spec.features.map_layout())
+                   **spec.features.map_layout(), **spec.features.prior_layout())

@@ -40,7 +40,8 @@ def ablation_section(inp: Inputs, study: str) -> str:
              for name, r in rows.items()]
     best_depth = min(rows, key=lambda n: rows[n]['depth']['abs_rel'])
     best_seg = max(rows, key=lambda n: rows[n]['segmentation']['miou'])
-    clock_head = (f" AT-net training wall clock, depth / segmentation (min, {inp.facts['ablation_threads']} thread "
+    network = 'the network\'s' if any(':' in name for name in rows) else 'AT-net'
+    clock_head = (f" {network} training wall clock, depth / segmentation (min, {inp.facts['ablation_threads']} thread "
                   'each, shared machine) |')
     return (f"\n## {ABLATION_STUDIES[study]}\n\n{ablation.get('description', '')}\n\n"
             f"| {ablation.get('variable', 'input')} | depth AbsRel | δ1 | mIoU | person IoU |"

@@ -72,7 +72,8 @@ def _kind(kind: str) -> str:
 def features_chirp(features) -> dict | None:
     """The chirp a FeatureConfig matched-filters, as {field: value}; None when its features use no chirp
     (no echo channels and no direction maps)."""
-    if not (getattr(features, 'echo', False) or getattr(features, 'direction_maps', False)):
+    if not (getattr(features, 'echo', False) or getattr(features, 'direction_maps', False)
+            or getattr(features, 'layout_prior', 'none') != 'none'):
         return None
     return {f: getattr(features, f'chirp_{f}') for f in CHIRP_FIELDS}
 
@@ -87,6 +88,12 @@ def emitted_chirp(chirp) -> dict | None:
     if not get('enabled', True):
         return None
     return {f: get(f) for f in CHIRP_FIELDS}
+
+
+def emitted_speaker_position(chirp) -> tuple[float, float, float]:
+    """Where the emitter's speaker is mounted (array frame, m): a ChirpConfig or its dict."""
+    value = chirp.get('speaker_position') if isinstance(chirp, dict) else getattr(chirp, 'speaker_position', None)
+    return tuple(float(v) for v in (value if value is not None else (0.0, 0.0, 0.0)))
 
 
 def check_chirp_match(features, chirp, emitter: str) -> None:
@@ -108,6 +115,11 @@ def check_chirp_match(features, chirp, emitter: str) -> None:
         same = _kind(a) == _kind(b) if f == 'kind' else math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=0.0)
         if not same:
             diffs.append(f'{f} {b!r} (emitted) vs chirp_{f} {a!r} (features)')
+    if getattr(features, 'layout_prior', 'none') != 'none':        # the sonar's bistatic geometry
+        speaker = emitted_speaker_position(chirp)
+        if not all(math.isclose(float(a), float(b), abs_tol=1e-6) for a, b in zip(features.speaker_position, speaker)):
+            diffs.append(f'speaker_position {list(speaker)} (emitted) vs speaker_position '
+                         f'{list(features.speaker_position)} (features: the layout prior\'s sonar)')
     if diffs:
         wanted = ', '.join(f'{f}: {expected[f]!r}' for f in CHIRP_FIELDS)
         raise ChirpMismatch(f'the chirp of {emitter} is not the one the features matched-filter: '

@@ -2,15 +2,16 @@
 """What the features are: :class:`FeatureConfig`, stored with every checkpoint (its fields are a file format).
 
 Which modules it switches on (:class:`audio_vision.core.features.stack.FeatureStack`): the log spectrogram always,
-the phase differences (``spatial: ipd``), the echo beams (``echo``), the direction maps (``direction_maps``); and
-how many channels of which shape they make (:meth:`FeatureConfig.output_shape`).
+the phase differences (``spatial: ipd``), the echo beams (``echo``), the direction maps (``direction_maps``), the
+layout prior (``layout_prior``); and how many channels of which shape they make (:meth:`FeatureConfig.output_shape`).
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
+
+from audio_vision.core.features.packing import planes_for
 
 #: STFT window functions by name (``FeatureConfig.stft_window``)
 STFT_WINDOWS = {
@@ -18,6 +19,14 @@ STFT_WINDOWS = {
     'hamming': torch.hamming_window,
     'blackman': torch.blackman_window,
 }
+
+
+#: ``FeatureConfig.layout_prior`` choices
+LAYOUT_PRIORS = ('none', 'layout', 'layout+reflectors')
+#: the layout prior's images, in channel order (:mod:`.layout_prior`)
+LAYOUT_PRIOR_MAPS = ('log_depth', 'seen', 'wall', 'floor', 'ceiling', 'confidence')
+#: ... then, with ``layout+reflectors``, the residual reflectors'
+REFLECTOR_MAPS = ('reflector_log_depth', 'reflector_strength')
 
 
 @dataclass(frozen=True)
@@ -56,6 +65,12 @@ class FeatureConfig:
     echo_range_min_m: float = 0.3  # echo range bins: echo_range_bins equal bins from min to max
     echo_range_max_m: float = 8.3
     echo_range_bins: int = 16
+    # Layout prior (:mod:`.layout_prior`): the room the sonar front-end (audio_vision.sonar) measures from the
+    # chirp's echoes, rendered into the camera at image resolution: 'none', 'layout' (depth, class and confidence
+    # priors) or 'layout+reflectors' (and the residual reflectors: the echoes no plane explains).
+    layout_prior: str = 'none'
+    prior_size: int = 64           # rendered image side in pixels (= the camera's; hfov: map_hfov_deg)
+    speaker_position: tuple[float, float, float] = (0.0, 0.0, 0.0)   # the chirp's speaker, array frame, m
     speed_of_sound: float = 343.0
     eps: float = 1e-8
 
@@ -109,6 +124,16 @@ class FeatureConfig:
                 raise ValueError(f'echo ranges need 0 < echo_range_min_m < echo_range_max_m, a round trip '
                                  f'within echo_max_s ({self.echo_max_s} s) and echo_range_bins >= 1')
 
+        if self.layout_prior not in LAYOUT_PRIORS:
+            raise ValueError(f'layout_prior must be one of {LAYOUT_PRIORS}, got {self.layout_prior!r}')
+        if self.layout_prior != 'none':
+            if self.prior_size < 8:
+                raise ValueError(f'prior_size must be >= 8 pixels, got {self.prior_size}')
+            if not 10.0 <= self.map_hfov_deg <= 170.0:
+                raise ValueError(f'map_hfov_deg must be in [10, 170], got {self.map_hfov_deg}')
+            if len(self.speaker_position) != 3:
+                raise ValueError(f'speaker_position must be [x, y, z], got {self.speaker_position}')
+
     @property
     def window_samples(self) -> int:
         return int(round(self.window_s * self.sample_rate))
@@ -148,17 +173,33 @@ class FeatureConfig:
 
     @property
     def map_planes(self) -> int:
-        """Trailing (bins, frames) channels that hold the packed direction maps."""
-        values = self.num_direction_maps * self.map_grid ** 2
-        return math.ceil(values / (self.num_bins * self.num_frames)) if values else 0
+        """(bins, frames) channels that hold the packed direction maps (before the prior's)."""
+        return planes_for(self.num_direction_maps, self.map_grid, self.num_bins, self.num_frames)
+
+    @property
+    def num_prior_maps(self) -> int:
+        """Layout-prior images (:data:`LAYOUT_PRIOR_MAPS`, :data:`REFLECTOR_MAPS`)."""
+        return {'none': 0, 'layout': len(LAYOUT_PRIOR_MAPS),
+                'layout+reflectors': len(LAYOUT_PRIOR_MAPS) + len(REFLECTOR_MAPS)}[self.layout_prior]
+
+    @property
+    def prior_planes(self) -> int:
+        """Trailing (bins, frames) channels that hold the packed layout prior."""
+        return planes_for(self.num_prior_maps, self.prior_size, self.num_bins, self.num_frames)
 
     def map_layout(self) -> dict[str, int]:
         """What a network needs to unpack the direction maps (ATNetConfig / EndToEndConfig fields)."""
         return {'map_channels': self.num_direction_maps, 'map_grid': self.map_grid if self.direction_maps else 0,
                 'map_margin': self.map_margin if self.direction_maps else 0, 'map_planes': self.map_planes}
 
+    def prior_layout(self) -> dict[str, int]:
+        """What a network needs to unpack the layout prior (ATNetConfig / EndToEndConfig fields)."""
+        on = self.layout_prior != 'none'
+        return {'prior_channels': self.num_prior_maps, 'prior_size': self.prior_size if on else 0,
+                'prior_planes': self.prior_planes}
+
     def num_feature_channels(self, num_mics: int) -> int:
-        return self.num_spectral_channels(num_mics) + self.map_planes
+        return self.num_spectral_channels(num_mics) + self.map_planes + self.prior_planes
 
     def output_shape(self, num_mics: int) -> tuple[int, int, int]:
         """(feature channels, bins, frames) of one window."""

@@ -11,8 +11,8 @@ reflector appears in the input where it appears in the image (``FeatureConfig.di
   relative to the direct path.
 
 The maps are small (a few thousand values), so the feature stack carries them packed row-major into its trailing
-``map_planes`` channels of (bins, frames): one tensor still flows through the pipeline, backends and caches; the
-networks unpack them with :func:`unpack_direction_maps`.
+``map_planes`` channels of (bins, frames) (:mod:`.packing`): one tensor still flows through the pipeline, backends
+and caches; the networks unpack them with :func:`~.packing.unpack_maps`.
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from torch import nn
 from audio_vision.core.features.chirp import chirp_pulse
 from audio_vision.core.features.config import FeatureConfig
 from audio_vision.core.features.echogram import echo_samples
+from audio_vision.core.features.packing import pack_maps
 from audio_vision.core.features.spectrogram import STFT
 
 
@@ -42,17 +43,6 @@ def _grid_directions(size: int, margin: int, hfov_deg: float) -> np.ndarray:
     yo, xo = np.meshgrid(centres, centres, indexing='ij')
     rays = np.stack([np.ones_like(xo), -xo, -yo], axis=-1)                     # optical -> array frame
     return rays / np.linalg.norm(rays, axis=-1, keepdims=True)
-
-
-def unpack_direction_maps(features: torch.Tensor, num_maps: int, grid: int,
-                          planes: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """(B, F_ch, bins, frames) -> spectral channels (B, F_ch - planes, bins, frames) and the
-    direction maps (B, num_maps, grid, grid) packed in the trailing `planes` channels."""
-    if not planes:
-        return features, None
-    b = features.shape[0]
-    packed = features[:, -planes:].reshape(b, -1)[:, :num_maps * grid * grid]
-    return features[:, :-planes], packed.reshape(b, num_maps, grid, grid)
 
 
 class DirectionMaps(nn.Module):
@@ -169,9 +159,6 @@ class DirectionMaps(nn.Module):
 
     def channels(self, audio: torch.Tensor, spec: torch.Tensor | None = None) -> torch.Tensor:
         """The direction maps packed row-major into (B, map_planes, bins, frames), zero-padded: how they travel in
-        the feature stack (:func:`unpack_direction_maps` undoes it)."""
+        the feature stack (:func:`~.packing.unpack_maps` undoes it)."""
         cfg = self.config
-        flat = self(audio, spec).flatten(1)
-        size = cfg.map_planes * cfg.num_bins * cfg.num_frames
-        flat = F.pad(flat, (0, size - flat.shape[1]))
-        return flat.reshape(-1, cfg.map_planes, cfg.num_bins, cfg.num_frames)
+        return pack_maps(self(audio, spec), cfg.map_planes, cfg.num_bins, cfg.num_frames)

@@ -7,8 +7,10 @@ spectrogram's (bins, frames) grid (:class:`audio_vision.core.features.config.Fea
 1. the log (mel) spectrogram of every microphone (:mod:`.spectrogram`, always);
 2. the inter-microphone phase differences (:mod:`.phase`, ``spatial: ipd``);
 3. the echo beams, one echogram per look direction (:mod:`.echogram`, ``echo``);
-4. the direction maps registered to the camera, packed into the trailing ``map_planes`` channels
-   (:mod:`.direction_maps`, ``direction_maps``; the networks unpack them with ``unpack_direction_maps``).
+4. the direction maps registered to the camera, packed into the next ``map_planes`` channels
+   (:mod:`.direction_maps`, ``direction_maps``; :mod:`.packing`);
+5. the layout prior, the room the sonar front-end measures rendered at image resolution, packed into the trailing
+   ``prior_planes`` channels (:mod:`.layout_prior`, ``layout_prior``).
 
 The STFT is computed once and shared by the modules that read it. :meth:`FeatureStack.group` makes a module of
 some of the stack's modules (their channels, in the stack's order): the ``-parallel`` inference backends run two
@@ -23,6 +25,7 @@ from torch import nn
 from audio_vision.core.features.config import FeatureConfig
 from audio_vision.core.features.direction_maps import DirectionMaps
 from audio_vision.core.features.echogram import EchoBeams
+from audio_vision.core.features.layout_prior import LayoutPriorMaps
 from audio_vision.core.features.phase import PhaseDifferences
 from audio_vision.core.features.spectrogram import STFT, LogSpectrogram
 
@@ -41,6 +44,7 @@ class FeatureGroup(nn.Module):
         super().__init__()
         self.stft = stft
         self.parts = nn.ModuleList(parts)
+        self.traceable = all(getattr(p, 'traceable', True) for p in parts)
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         return _channels(self.stft, list(self.parts), audio)
@@ -49,25 +53,34 @@ class FeatureGroup(nn.Module):
 class FeatureStack(nn.Module):
     """(B, C, N) audio -> (B, F_ch, bins, frames) network input; see the module docstring.
 
-    ``mic_positions`` ((C, 3) metres, array frame) is needed for the echo beams and the direction maps.
+    ``mic_positions`` ((C, 3) metres, array frame) is needed for the echo beams, the direction maps and the layout
+    prior; ``calibration`` (:class:`audio_vision.sonar.calibration.SpeakerCalibration`, or None for an ideal speaker)
+    is the speaker's measured response the layout prior's matched filter uses.
     """
 
-    def __init__(self, config: FeatureConfig, mic_positions: np.ndarray | None = None):
+    def __init__(self, config: FeatureConfig, mic_positions: np.ndarray | None = None, calibration=None):
         super().__init__()
         self.config = config
-        if (config.echo or config.direction_maps) and mic_positions is None:
-            raise ValueError('echo and direction-map features need the array geometry (mic_positions)')
+        if (config.echo or config.direction_maps or config.layout_prior != 'none') and mic_positions is None:
+            raise ValueError('echo, direction-map and layout-prior features need the array geometry (mic_positions)')
         self.stft = STFT(config)
         self.spectrogram = LogSpectrogram(config)
         self.phase_differences = PhaseDifferences(config) if config.spatial == 'ipd' else None
         self.echo_beams = EchoBeams(config, mic_positions) if config.echo else None
         self.direction_maps = DirectionMaps(config, mic_positions) if config.direction_maps else None
+        self.layout_prior = (LayoutPriorMaps(config, mic_positions, calibration)
+                             if config.layout_prior != 'none' else None)
 
     @property
     def parts(self) -> list[nn.Module]:
         """The feature modules switched on, in channel order."""
-        return [m for m in (self.spectrogram, self.phase_differences, self.echo_beams, self.direction_maps)
-                if m is not None]
+        return [m for m in (self.spectrogram, self.phase_differences, self.echo_beams, self.direction_maps,
+                            self.layout_prior) if m is not None]
+
+    @property
+    def traceable(self) -> bool:
+        """Whether a torch trace reproduces it (the layout prior is numpy per window: not)."""
+        return all(getattr(p, 'traceable', True) for p in self.parts)
 
     def group(self, parts) -> FeatureGroup:
         """A module computing the channels of ``parts`` (some of :attr:`parts`, in their order)."""

@@ -273,6 +273,8 @@ class ScriptBackend(Backend):
                 self.nets[k] = _freeze(torch.jit.trace(net, (feats,), check_trace=False))
 
     def compile_features(self, module, example_audio):
+        if not getattr(module, 'traceable', True):      # numpy inside (the layout prior): a trace would bake it in
+            return module
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter('ignore')
             return _freeze(torch.jit.trace(module.eval(), (example_audio,), check_trace=False))

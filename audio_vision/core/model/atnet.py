@@ -9,7 +9,9 @@ code dimension). Its output has the shape of the VQ-VAE encoder's continuous lat
 With direction maps in the input (FeatureConfig.direction_maps), a small convolutional branch
 reads the maps, which are registered to the image, and joins the decoder at the manifold's
 resolution: what is heard from a direction lands in the latent cells of that direction,
-instead of having to pass through the global embedding.
+instead of having to pass through the global embedding. The layout prior (FeatureConfig.layout_prior:
+the room the sonar front-end measures, rendered at image resolution) joins at the same place through
+its own strided encoder (:class:`PriorEncoder`).
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from audio_vision.core.features.direction_maps import unpack_direction_maps
+from audio_vision.core.features.packing import unpack_maps
 from audio_vision.core.model.resnet import ResNet18
 
 
@@ -41,6 +43,11 @@ class ATNetConfig:
     map_margin: int = 0
     map_planes: int = 0
     map_features: int = 64
+    # Layout-prior branch (0 maps = none): FeatureConfig.prior_layout() (num_prior_maps, prior_size, prior_planes).
+    prior_channels: int = 0
+    prior_size: int = 0
+    prior_planes: int = 0
+    prior_features: int = 32
 
     def __post_init__(self):
         ratio = self.latent_size / self.start_size
@@ -94,19 +101,54 @@ class DirectionMapEncoder(nn.Module):
         return out
 
 
-def fusion(channels: int, map_features: int, out_channels: int) -> nn.Sequential:
-    """Joins decoder features and direction-map features at the same resolution."""
-    return nn.Sequential(nn.Conv2d(channels + map_features, out_channels, 3, padding=1),
+class PriorEncoder(nn.Module):
+    """(B, maps, S, S) layout prior at image resolution -> (B, features, size, size): a 3x3 conv at full
+    resolution, then stride-2 convs (4x4) down to ``size`` (S / size a power of two), then a 3x3 conv."""
+
+    def __init__(self, in_maps: int, features: int, in_size: int, size: int):
+        super().__init__()
+        ratio = in_size / size
+        if ratio < 1 or ratio != 2 ** round(math.log2(ratio)):
+            raise ValueError(f'prior_size / join size must be a power of two, got {in_size} / {size}')
+        c = max(features // 2, 8)
+        layers = [nn.Conv2d(in_maps, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
+        for _ in range(int(round(math.log2(ratio)))):
+            layers += [nn.Conv2d(c, features, 4, stride=2, padding=1), nn.BatchNorm2d(features), nn.ReLU(inplace=True)]
+            c = features
+        layers += [nn.Conv2d(c, features, 3, padding=1), nn.BatchNorm2d(features), nn.ReLU(inplace=True)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, prior: torch.Tensor) -> torch.Tensor:
+        return self.net(prior)
+
+
+def fusion(channels: int, extra_features: int, out_channels: int) -> nn.Sequential:
+    """Joins decoder features and the branches' (direction maps, layout prior) at the same resolution."""
+    return nn.Sequential(nn.Conv2d(channels + extra_features, out_channels, 3, padding=1),
                          nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
 
 
+def branch_features(cfg) -> int:
+    """Channels the direction-map and layout-prior branches add where they join the decoder."""
+    return (cfg.map_features if cfg.map_channels else 0) + (cfg.prior_features if cfg.prior_channels else 0)
+
+
+def split_input(cfg, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """(B, F_ch, bins, frames) -> the spectrogram-encoder channels, the direction maps and the layout prior
+    (None where the config has no such branch), for an ATNet or EndToEnd config."""
+    rest, prior = unpack_maps(features, cfg.prior_channels, cfg.prior_size, cfg.prior_planes)
+    spectral, maps = unpack_maps(rest, cfg.map_channels, cfg.map_grid, cfg.map_planes)
+    return spectral, maps, prior
+
+
 def feature_encoder(cfg) -> ResNet18:
-    """The ResNet-18 over the feature channels but the direction-map planes, of an ATNet or EndToEnd config;
+    """The ResNet-18 over the feature channels but the packed planes, of an ATNet or EndToEnd config;
     refuses an unset ``in_channels``."""
-    if cfg.in_channels <= cfg.map_planes:
+    packed = cfg.map_planes + cfg.prior_planes
+    if cfg.in_channels <= packed:
         raise ValueError(f'{type(cfg).__name__}.in_channels ({cfg.in_channels}) must be the number of feature '
                          'channels, FeatureConfig.num_feature_channels(num_mics) (training/specs.py derives it)')
-    return ResNet18(cfg.in_channels - cfg.map_planes, cfg.encoder_width)
+    return ResNet18(cfg.in_channels - packed, cfg.encoder_width)
 
 
 class ATNet(nn.Module):
@@ -119,23 +161,24 @@ class ATNet(nn.Module):
         self.upsample, c = upsampling_stages(cfg.start_channels, cfg.num_upsamples)
         if cfg.map_channels:
             self.map_encoder = DirectionMapEncoder(cfg.map_channels, cfg.map_features, cfg.map_margin)
-            self.fuse = fusion(c, cfg.map_features, c)
+        if cfg.prior_channels:
+            self.prior_encoder = PriorEncoder(cfg.prior_channels, cfg.prior_features, cfg.prior_size, cfg.latent_size)
+        if branch_features(cfg):
+            self.fuse = fusion(c, branch_features(cfg), c)
         self.project = nn.Conv2d(c, cfg.code_dim, 1)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """(B, F_ch, bins, frames) -> (B, code_dim, latent, latent) continuous manifold point."""
-        spectral, maps = self.split_input(features)
-        return self.decode_manifold(self.mlp(self.encoder(spectral)), maps)
+        spectral, maps, prior = split_input(self.config, features)
+        return self.decode_manifold(self.mlp(self.encoder(spectral)), maps, prior)
 
-    def split_input(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The spectrogram-encoder channels and the direction maps (None without a map branch)."""
-        cfg = self.config
-        return unpack_direction_maps(features, cfg.map_channels, cfg.map_grid, cfg.map_planes)
-
-    def decode_manifold(self, h: torch.Tensor, maps: torch.Tensor | None) -> torch.Tensor:
-        """MLP output (B, C0*s*s) (+ direction maps) -> (B, code_dim, latent, latent)."""
+    def decode_manifold(self, h: torch.Tensor, maps: torch.Tensor | None,
+                        prior: torch.Tensor | None = None) -> torch.Tensor:
+        """MLP output (B, C0*s*s) (+ direction maps, + layout prior) -> (B, code_dim, latent, latent)."""
         cfg = self.config
         h = self.upsample(h.view(-1, cfg.start_channels, cfg.start_size, cfg.start_size))   # (B, c, latent, latent)
-        if maps is not None:
-            h = self.fuse(torch.cat([h, self.map_encoder(maps, cfg.latent_size)], dim=1))
+        branches = ([self.map_encoder(maps, cfg.latent_size)] if maps is not None else []) + \
+            ([self.prior_encoder(prior)] if prior is not None else [])
+        if branches:
+            h = self.fuse(torch.cat([h] + branches, dim=1))
         return self.project(h)

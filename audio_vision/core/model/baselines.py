@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from audio_vision.core.features.direction_maps import unpack_direction_maps
-from audio_vision.core.model.atnet import (DirectionMapEncoder, feature_encoder, fusion, transformation_mlp,
-                                           upsampling_stages)
+from audio_vision.core.model.atnet import (DirectionMapEncoder, PriorEncoder, branch_features, feature_encoder,
+                                           fusion, split_input, transformation_mlp, upsampling_stages)
 from audio_vision.core.model.checkpoint import (BASELINE_FORMAT, VERSION, CheckpointError, ModalitySpec,
                                                 load_state_for_compute, read_checkpoint, state_for_storage,
                                                 write_payload)
@@ -42,6 +42,12 @@ class EndToEndConfig:
     map_margin: int = 0
     map_planes: int = 0
     map_features: int = 64
+    # Layout-prior branch, as in ATNetConfig; joins at the branches' resolution (join_size), and the prior's
+    # images are read again at image resolution by the head.
+    prior_channels: int = 0
+    prior_size: int = 0
+    prior_planes: int = 0
+    prior_features: int = 32
 
     @property
     def num_upsamples(self) -> int:
@@ -52,11 +58,17 @@ class EndToEndConfig:
         return self.map_grid - 2 * self.map_margin
 
     @property
+    def join_size(self) -> int:
+        """Resolution at which the branches join the decoder: the direction maps' grid, else a quarter of the
+        image for the layout prior alone."""
+        return self.map_size if self.map_channels else max(self.start_size, self.image_size // 4)
+
+    @property
     def upsamples_before_maps(self) -> int:
-        """Decoder stages that run before the direction maps join (all of them without maps)."""
-        if not self.map_channels:
+        """Decoder stages that run before the branches join (all of them without branches)."""
+        if not (self.map_channels or self.prior_channels):
             return self.num_upsamples
-        return max(0, min(self.num_upsamples, int(round(math.log2(self.map_size / self.start_size)))))
+        return max(0, min(self.num_upsamples, int(round(math.log2(self.join_size / self.start_size)))))
 
 
 class EndToEnd(nn.Module):
@@ -69,20 +81,31 @@ class EndToEnd(nn.Module):
         self.upsample, c = upsampling_stages(cfg.start_channels, cfg.upsamples_before_maps, cfg.min_channels)
         if cfg.map_channels:
             self.map_encoder = DirectionMapEncoder(cfg.map_channels, cfg.map_features, cfg.map_margin)
-            self.fuse = fusion(c, cfg.map_features, c)
+        if cfg.prior_channels:
+            join = cfg.start_size * 2 ** cfg.upsamples_before_maps
+            self.prior_encoder = PriorEncoder(cfg.prior_channels, cfg.prior_features, cfg.prior_size, join)
+        if branch_features(cfg):
+            self.fuse = fusion(c, branch_features(cfg), c)
             self.upsample_rest, c = upsampling_stages(c, cfg.num_upsamples - cfg.upsamples_before_maps,
                                                       cfg.min_channels)
-        self.head = nn.Conv2d(c, cfg.out_channels, 3, padding=1)
+        # The head reads the prior's images again at image resolution (its edges are sharper than the join's grid).
+        self.head = nn.Conv2d(c + cfg.prior_channels, cfg.out_channels, 3, padding=1)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """(B, F_ch, bins, frames) -> (B, out_channels, H, W) network output (what the encoding decodes)."""
         cfg = self.config
-        spectral, maps = unpack_direction_maps(features, cfg.map_channels, cfg.map_grid, cfg.map_planes)
+        spectral, maps, prior = split_input(cfg, features)
         h = self.mlp(self.encoder(spectral)).view(-1, cfg.start_channels, cfg.start_size, cfg.start_size)
         h = self.upsample(h)
-        if maps is not None:
-            h = self.fuse(torch.cat([h, self.map_encoder(maps, h.shape[-1])], dim=1))
+        branches = ([self.map_encoder(maps, h.shape[-1])] if maps is not None else []) + \
+            ([self.prior_encoder(prior)] if prior is not None else [])
+        if branches:
+            h = self.fuse(torch.cat([h] + branches, dim=1))
             h = self.upsample_rest(h)
+        if prior is not None:
+            if prior.shape[-1] != h.shape[-1]:
+                prior = F.interpolate(prior, size=h.shape[-2:], mode='bilinear', align_corners=False)
+            h = torch.cat([h, prior], dim=1)
         return self.head(h)
 
 

@@ -93,9 +93,11 @@ class ModalitySpec:
                  ('vqvae.image_size', self.vqvae.image_size, 'camera.height', self.camera.height),
                  ('features.sample_rate', self.features.sample_rate, 'array.sample_rate', self.array.sample_rate)]
         pairs += [(f'atnet.{k}', getattr(self.atnet, k), f'features {k}', v)
-                  for k, v in self.features.map_layout().items()]
-        if self.features.direction_maps:
+                  for k, v in {**self.features.map_layout(), **self.features.prior_layout()}.items()]
+        if self.features.direction_maps or self.features.layout_prior != 'none':
             pairs.append(('features.map_hfov_deg', self.features.map_hfov_deg, 'camera.hfov_deg', self.camera.hfov_deg))
+        if self.features.layout_prior != 'none':
+            pairs.append(('features.prior_size', self.features.prior_size, 'camera.width', self.camera.width))
         for name_a, a, name_b, b in pairs:
             if a != b:
                 raise CheckpointError(f'{self.modality} model config is inconsistent: {name_a}={a} but {name_b}={b}')

@@ -1,0 +1,84 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The layout prior: the room the sonar front-end measures from the chirp's echoes, rendered into the camera at
+image resolution, as network input (``FeatureConfig.layout_prior``).
+
+Per window, :class:`audio_vision.sonar.LayoutEstimator` fits floor, ceiling and walls (no learning) and
+:func:`audio_vision.sonar.render_layout` casts every pixel's ray against them. The images, in channel order
+(:data:`~.config.LAYOUT_PRIOR_MAPS`, then :data:`~.config.REFLECTOR_MAPS`):
+
+- ``log_depth``: log of the prior's z-depth (m), 0 where no plane is seen (an unmeasured side of the box);
+- ``seen``: 1 where the prior has a plane, else 0;
+- ``wall`` / ``floor`` / ``ceiling``: the class prior, one-hot;
+- ``confidence``: the confidence of the plane the pixel sees;
+- (``layout+reflectors``) ``reflector_log_depth`` / ``reflector_strength``: the echoes no plane explains (bodies,
+  edges) splatted at their sub-pixel position (:func:`audio_vision.sonar.render_reflectors`): log z-depth and
+  log(1 + CFAR contrast), 0 elsewhere.
+
+The front-end is numpy (and numba) per window, not a torch graph: :attr:`LayoutPriorMaps.traceable` is False, so
+the inference backends run it eagerly and trace only what follows it.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from audio_vision.core.camera import PinholeCamera
+from audio_vision.core.classes import DEFAULT_CLASS_TABLE
+from audio_vision.core.features.config import FeatureConfig
+from audio_vision.core.features.packing import pack_maps
+
+
+def sonar_config_of(config: FeatureConfig):
+    """The sonar front-end for the chirp, speaker and sample rate the features were made for."""
+    from audio_vision.sonar import SonarConfig
+    reflectors = {} if config.layout_prior == 'layout+reflectors' else {'max_reflectors': 0}   # skip their scan
+    return SonarConfig(sample_rate=config.sample_rate, chirp_kind=config.chirp_kind,
+                       chirp_f_start=config.chirp_f_start, chirp_f_end=config.chirp_f_end,
+                       chirp_duration_s=config.chirp_duration_s, chirp_period_s=config.chirp_period_s,
+                       speaker_position=tuple(config.speaker_position), speed_of_sound=config.speed_of_sound,
+                       **reflectors)
+
+
+def prior_images(layout, camera: PinholeCamera, reflectors: bool) -> np.ndarray:
+    """(maps, H, W) float32 network input of one measured :class:`~audio_vision.sonar.RoomLayout`."""
+    from audio_vision.sonar import render_layout, render_reflectors
+    table = DEFAULT_CLASS_TABLE
+    prior = render_layout(layout, camera, table)
+    seen = np.isfinite(prior.depth)
+    log_depth = np.where(seen, np.log(np.where(seen, np.maximum(prior.depth, 1e-3), 1.0)), 0.0)
+    maps = [log_depth, seen] + [prior.classes == table.id_of(name) for name in ('wall', 'floor', 'ceiling')]
+    maps.append(prior.confidence)
+    if reflectors:
+        r = render_reflectors(layout, camera)
+        hit = np.isfinite(r.depth)
+        maps += [np.where(hit, np.log(np.where(hit, np.maximum(r.depth, 1e-3), 1.0)), 0.0), np.log1p(r.strength)]
+    return np.stack(maps).astype(np.float32)
+
+
+class LayoutPriorMaps(nn.Module):
+    """(B, C, N) audio -> (B, num_prior_maps, S, S) layout prior (module docstring); :meth:`channels` packs them for
+    the feature stack. ``mic_positions``: (C, 3) metres in the array frame."""
+
+    uses_stft = False
+    traceable = False            # numpy per window: the backends run it eagerly
+
+    def __init__(self, config: FeatureConfig, mic_positions: np.ndarray, calibration=None):
+        super().__init__()
+        from audio_vision.sonar import LayoutEstimator
+        if config.layout_prior == 'none':
+            raise ValueError("LayoutPriorMaps needs FeatureConfig.layout_prior 'layout' or 'layout+reflectors'")
+        self.config = config
+        self.estimator = LayoutEstimator(sonar_config_of(config), mic_positions, calibration)
+        self.camera = PinholeCamera(config.prior_size, config.prior_size, config.map_hfov_deg)
+        self.reflectors = config.layout_prior == 'layout+reflectors'
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        windows = audio.detach().cpu().double().numpy()
+        maps = [prior_images(self.estimator.estimate(w), self.camera, self.reflectors) for w in windows]
+        return torch.from_numpy(np.stack(maps)).to(audio.device)
+
+    def channels(self, audio: torch.Tensor, spec: torch.Tensor | None = None) -> torch.Tensor:
+        """The prior packed row-major into (B, prior_planes, bins, frames), zero-padded."""
+        cfg = self.config
+        return pack_maps(self(audio), cfg.prior_planes, cfg.num_bins, cfg.num_frames)
