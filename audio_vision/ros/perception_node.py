@@ -98,17 +98,25 @@ PARAMS = [
                                    'layout/planes (visualization_msgs/MarkerArray, array frame); on its own thread, '
                                    'latest window wins, never delaying the images',
           why='the front-end is built at start-up; restart the node to switch it'),
-    Param('sonar_calibration', '', "the chirp speaker's measured response for the layout (python -m audio_vision "
-                                   "calibrate; docs/SONAR.md, \"Calibration\"); '' = an ideal speaker",
+    Param('sonar_calibration', '', "the chirp speaker's measured response for the layout and for a model whose input "
+                                   "holds the layout prior (python -m audio_vision calibrate; docs/SONAR.md, "
+                                   "\"Calibration\"); '' = an ideal speaker",
           why='the front-end is built at start-up; restart the node to switch it'),
 ]
 
 
-def load_model(model_dir: str, modalities, device: str, backend: str):
-    """Load the model for the node; any failure becomes a one-line :class:`StartupError`."""
+def load_model(model_dir: str, modalities, device: str, backend: str, calibration: str = ''):
+    """Load the model for the node (``calibration``: the speaker's response file for a model with the layout
+    prior, '' = ideal); any failure becomes a one-line :class:`StartupError`."""
     from audio_vision.core.model.checkpoint import CheckpointError
     from audio_vision.core.inference.pipeline import AudioToVision
     kwargs = {'backend': backend} if backend else {}  # '' = the loader's default
+    if calibration:
+        from audio_vision.sonar.calibration import SpeakerCalibration
+        try:
+            kwargs['calibration'] = SpeakerCalibration.load(calibration)
+        except (OSError, ValueError) as exc:
+            raise StartupError(f"parameter 'sonar_calibration': {exc}") from None
     try:
         return AudioToVision.load(model_dir, modalities=tuple(modalities), device=device, **kwargs)
     except CheckpointError as exc:
@@ -201,7 +209,7 @@ def checked_model(params: dict):
     if params['audio_msg_type'] == 'audio_common':
         audio_common_types()
     return load_model(params['model_dir'] or str(default_model_dir()), modalities, params['device'],
-                      params['backend'])
+                      params['backend'], params['sonar_calibration'])
 
 
 def stream_config(params: dict, model) -> PerceptionConfig:

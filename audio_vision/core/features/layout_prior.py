@@ -69,7 +69,10 @@ class LayoutPriorMaps(nn.Module):
         if config.layout_prior == 'none':
             raise ValueError("LayoutPriorMaps needs FeatureConfig.layout_prior 'layout' or 'layout+reflectors'")
         self.config = config
-        self.estimator = LayoutEstimator(sonar_config_of(config), mic_positions, calibration)
+        sonar = sonar_config_of(config)
+        if calibration is not None:
+            calibration.check(sonar)          # refuses a response measured for another chirp
+        self.estimator = LayoutEstimator(sonar, mic_positions, calibration)
         self.camera = PinholeCamera(config.prior_size, config.prior_size, config.map_hfov_deg)
         self.reflectors = config.layout_prior == 'layout+reflectors'
 

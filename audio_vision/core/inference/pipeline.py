@@ -59,7 +59,9 @@ class AudioToVision:
     """Per-modality AT-net + frozen VQ-VAE codebook/decoder, behind one `predict` call."""
 
     def __init__(self, models: dict[str, ModalityModel], device: torch.device | str = 'cpu',
-                 quantize: bool = True, backend: str | None = None):
+                 quantize: bool = True, backend: str | None = None, calibration=None):
+        """``calibration``: the chirp speaker's measured response (:class:`audio_vision.sonar.calibration.
+        SpeakerCalibration`) for a model whose features hold the sonar layout prior; None = an ideal speaker."""
         if not models:
             raise ValueError('AudioToVision needs at least one modality model')
         specs = [m.spec for m in models.values()]
@@ -75,16 +77,18 @@ class AudioToVision:
         self.models = {name: m.to(self.device).eval() for name, m in models.items()}
         self.spec = first
         self.quantize = quantize
-        self.features = FeatureStack(first.features, first.array.mic_positions).to(self.device)
+        self.features = FeatureStack(first.features, first.array.mic_positions, calibration).to(self.device)
         # the engine running features + networks; None/'' = the default (backends.default_candidates)
         self.backend = build_backend(backend, self.features, self.models, first.array.num_channels,
                                      quantize, self.device)
 
     @classmethod
     def load(cls, model_dir: str | Path, modalities: Iterable[str] = MODALITIES,
-             device: str | None = 'cpu', quantize: bool = True, backend: str | None = None) -> 'AudioToVision':
+             device: str | None = 'cpu', quantize: bool = True, backend: str | None = None,
+             calibration=None) -> 'AudioToVision':
         """Load `<model_dir>/<modality>.pt` for each requested modality; `backend` names the inference
-        engine (audio_vision.core.inference.backends.BACKENDS; None = the default)."""
+        engine (audio_vision.core.inference.backends.BACKENDS; None = the default); `calibration` as in
+        the constructor."""
         modalities = tuple(modalities)
         unknown = [m for m in modalities if m not in MODALITIES]
         if unknown or not modalities:
@@ -96,7 +100,7 @@ class AudioToVision:
                                   + ": pass the directory holding depth.pt / segmentation.pt ('' = the shipped models)")
         dev = resolve_device(device)
         models = {m: load_checkpoint(model_dir / f'{m}.pt', expect={'modality': m}, device=dev) for m in modalities}
-        return cls(models, dev, quantize, backend)
+        return cls(models, dev, quantize, backend, calibration)
 
     def close(self) -> None:
         """Release the inference engine (its worker threads) now; idempotent. Owners call it when done
