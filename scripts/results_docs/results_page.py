@@ -51,6 +51,7 @@ def depth_miss(inp: Inputs, missed: dict) -> tuple[str, list[str], list] | None:
              studies.ablation_effect(inp, 'objective', 'depth', 'abs_rel', 'AbsRel'),
              studies.ablation_effect(inp, 'width', 'depth', 'abs_rel', 'AbsRel'),
              studies.ablation_effect(inp, 'data', 'depth', 'abs_rel', 'AbsRel'),
+             studies.ablation_effect(inp, 'prior', 'depth', 'abs_rel', 'AbsRel'),
              studies.budget_effect(inp, 'depth', 'abs_rel', 'AbsRel', ('method', 'end_to_end'))]
     return '; '.join(depth_misses), cause, tried
 
@@ -74,6 +75,7 @@ def person_miss(inp: Inputs, missed: dict, kind: str) -> tuple[str, list[str], l
                      f"{persons['vqvae_upper_bound'][kind]:.3f}.")
     tried = [studies.ablation_effect(inp, 'objective', 'segmentation', 'person', 'person IoU, all persons'),
              studies.ablation_effect(inp, 'data', 'segmentation', 'person', 'person IoU, all persons'),
+             studies.ablation_effect(inp, 'prior', 'segmentation', 'person', 'person IoU, all persons'),
              studies.budget_effect(inp, 'segmentation', kind, 'person IoU', ('method', 'end_to_end'))]
     return f'{name}: {missed[name]}', cause, tried
 

@@ -35,8 +35,14 @@ def ablation_section(inp: Inputs, study: str) -> str:
     def clock(name: str) -> str:
         return ' / '.join(f"{train_s[name][m] / 60:.1f}" for m in ('depth', 'segmentation') if m in train_s[name])
 
+    # person IoU of speaking and of silent persons, where every row has them (older files do not)
+    split = all(r.get('person_iou') for r in rows.values())
+
+    def persons(r: dict) -> str:
+        return f" {r['person_iou']['speaking']:.3f} | {r['person_iou']['silent']:.3f} |" if split else ''
+
     lines = [f"| {name} | {r['depth']['abs_rel']:.3f} | {r['depth']['delta1']:.3f} | {r['segmentation']['miou']:.3f} | "
-             f"{ablation_person_iou(r):.3f} |" + (f' {clock(name)} |' if timed else '')
+             f"{ablation_person_iou(r):.3f} |" + persons(r) + (f' {clock(name)} |' if timed else '')
              for name, r in rows.items()]
     best_depth = min(rows, key=lambda n: rows[n]['depth']['abs_rel'])
     best_seg = max(rows, key=lambda n: rows[n]['segmentation']['miou'])
@@ -45,8 +51,10 @@ def ablation_section(inp: Inputs, study: str) -> str:
                   'each, shared machine) |')
     return (f"\n## {ABLATION_STUDIES[study]}\n\n{ablation.get('description', '')}\n\n"
             f"| {ablation.get('variable', 'input')} | depth AbsRel | δ1 | mIoU | person IoU |"
+            + (' person IoU, speaking | person IoU, silent |' if split else '')
             + (clock_head if timed else '') + "\n"
-            "| --- | --- | --- | --- | --- |" + (' --- |' if timed else '') + "\n" + '\n'.join(lines) +
+            "| --- | --- | --- | --- | --- |" + (' --- | --- |' if split else '') + (' --- |' if timed else '') + "\n"
+            + '\n'.join(lines) +
             f"\n\nLowest depth AbsRel: {best_depth}; highest mIoU: {best_seg}.\n")
 
 
