@@ -148,6 +148,8 @@ def main() -> int:
     ap.add_argument('--epochs', type=int, default=6, help='epochs per network and variant (steps per epoch as config)')
     ap.add_argument('--networks', nargs='+', choices=sorted(NETWORKS), default=['atnet'],
                     help='the networks each variant trains (end_to_end: the baseline, with the same input)')
+    ap.add_argument('--variants', nargs='+', type=int,
+                    help="the study's variants to run, by position (default: all); the file records which")
     ap.add_argument('--vqvae-from', type=Path,
                     help="a models directory whose VQ-VAEs stand in for the default runs' (when those are absent)")
     ap.add_argument('--eval-limit', type=int, default=800)
@@ -164,6 +166,8 @@ def main() -> int:
     total = args.limit or train_windows(args.data)
     rows, seconds, windows, objectives, train_seconds = {}, {}, {}, {}, {}
     for i, (name, (patch, share)) in enumerate(variants.items()):
+        if args.variants is not None and i not in args.variants:
+            continue
         run = Path(f'{args.runs}-{args.study}{i}')
         cfg = merged(base, {**patch, **{optim: {'epochs': args.epochs} for optim in optims}})
         limit = round(total * share)
@@ -190,6 +194,7 @@ def main() -> int:
     command = (f'python scripts/ablation.py {args.study} --epochs {args.epochs} --eval-limit {args.eval_limit}'
                + (f' --limit {args.limit}' if args.limit else '')
                + (f" --networks {' '.join(networks)}" if networks != ('atnet',) else '')
+               + (f" --variants {' '.join(map(str, args.variants))}" if args.variants is not None else '')
                + (' --vqvae-from models' if args.vqvae_from else ''))
     out = args.out or ROOT / 'docs' / f'ablation_{args.study}.json'
     out.write_text(json.dumps({

@@ -45,6 +45,10 @@ class Plane:
     # How far its echo stands above the clutter (walls: CFAR ratio; floor, ceiling: over the range profile's
     # median): what `wall_cfar` / `vertical_contrast` test.
     contrast: float = 0.0
+    # Walls: the evidence of its corner image with the floor over that of its first-order image, when it was
+    # chosen (NaN without a floor): a wall meets the floor, a body's flat face (an appliance's) hangs above it;
+    # what `wall_corner_min` tests.
+    corner: float = math.nan
 
     @property
     def n(self) -> np.ndarray:
@@ -307,6 +311,14 @@ class LayoutEstimator:
             out.append((float(ratio), float(az[p, i]), float(rr[p, j] + parabola_offset(ev[p, i], j) * 0.002)))
         return sorted(out, reverse=True)
 
+    def _corner_ratio(self, f: EchoField, azimuth_deg: float, offset: float, vertical: list[Plane]) -> float:
+        """Floor-corner image evidence / first-order evidence of a wall (NaN without a floor), on the field as it
+        is when the wall is chosen (before it is explained away)."""
+        if not vertical:
+            return math.nan
+        first, corner = f.score(self._wall_images(np.float64(azimuth_deg), np.float64(offset), vertical[:1]))
+        return float(corner / max(first, 1e-30))
+
     def _not_multiples(self, found: list[tuple], options: dict[int, list]) -> dict[int, tuple]:
         """Walls to replace: {quadrant: (evidence, azimuth, offset)}. Two parallel walls at d1 and d2 give an echo
         at d1 + d2 from each side, alone in a quiet stretch of range where the CFAR can rank it above the walls'
@@ -354,6 +366,7 @@ class LayoutEstimator:
             return [], None, []
         ev, az, r = cands[0]
         found.append((ev, az, r, 0))
+        corner = {0: self._corner_ratio(f, az, r, vertical)}
         # Each quadrant's sector: the scan's azimuths within 4 deg of yaw + 90 q (its steering at hand; the
         # candidates' exact refinement places them to a quarter degree).
         offsets = (self.azimuths - az + 180.0) % 360.0 - 180.0
@@ -373,19 +386,27 @@ class LayoutEstimator:
                 break
             c, q = best
             found.append(c[0] + (q,))
+            corner[q] = self._corner_ratio(f, c[0][1], c[0][2], vertical)
             options[q] = c
             f.explain(self._wall_images(c[0][1], c[0][2], vertical))
             remaining.remove(q)
         for q, (e, a, r) in self._not_multiples(found, options).items():
             found = [(e, a, r, q) if t[3] == q else t for t in found]
+            corner[q] = self._corner_ratio(f, a, r, vertical)
             f.explain(self._wall_images(a, r, vertical))
         # A wall is measured where its echo stands ``wall_cfar`` above the clutter; a farther or absorbing wall's
         # echo sinks into the reverberation and the best candidate of its quadrant is then a body's or a
         # multiple's echo: reported as not measured, not rendered.
         weak = [t for t in found if t[0] < self.cfg.wall_cfar]
-        found = [t for t in found if t[0] >= self.cfg.wall_cfar]
         failed = [f'wall near azimuth {a:.0f} deg: its best echo stands {e:.1f}x above the clutter, '
                   f'under wall_cfar {self.cfg.wall_cfar:g}' for e, a, _, _ in weak]
+        found = [t for t in found if t[0] >= self.cfg.wall_cfar]
+        # ... and where its echo has the floor corner a wall has: a body's flat face has almost none.
+        hanging = [t for t in found if corner[t[3]] < self.cfg.wall_corner_min]
+        failed += [f'wall near azimuth {a:.0f} deg at {r:.2f} m: its floor corner image holds {corner[q]:.2f} of its '
+                   f'echo, under wall_corner_min {self.cfg.wall_corner_min:g} (a body\'s face, not a wall)'
+                   for _, a, r, q in hanging]
+        found = [t for t in found if t not in hanging]
         if not found:
             return [], None, failed
         # The box: one yaw for all walls, the evidence-weighted circular mean of (azimuth - 90 q) mod 90.
@@ -399,7 +420,7 @@ class LayoutEstimator:
                 b = (yaw + 90.0 * round((a - yaw) / 90.0)) % 360.0
                 a, r = b, r * math.cos(math.radians(a - b))
             walls.append(Plane(WALL, tuple(horizontal(a)), float(r), confidence=float(e / top), strength=float(e / r),
-                               contrast=float(e)))
+                               contrast=float(e), corner=float(corner[q])))
         return walls, float(yaw % 90.0), failed
 
 
