@@ -137,6 +137,21 @@ def train_variant(run: Path, cfg: dict, data: Path, runs: Path, train_limit: int
                 os.symlink(Path(f'{run}-{m}').resolve() / 'models' / link.name, link)
 
 
+def evaluate(models: Path, data: Path, split: str, limit: int, out: Path) -> None:
+    subprocess.run([sys.executable, '-m', 'audio_vision', 'evaluate', '--data', str(data), '--split', split,
+                    '--models', str(models), '--json', str(out), '--limit', str(limit), '--no-progress'],
+                   check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+
+
+def dataset_arg(text: str) -> tuple[str, tuple[Path, str]]:
+    """NAME=PATH[:SPLIT] (split: test by default)."""
+    name, sep, where = text.partition('=')
+    if not sep or not name or not where:
+        raise argparse.ArgumentTypeError(f'expected NAME=PATH[:SPLIT], got {text!r}')
+    path, _, split = where.partition(':')
+    return name, (Path(path), split or 'test')
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('study', choices=sorted(STUDIES))
@@ -153,6 +168,8 @@ def main() -> int:
     ap.add_argument('--vqvae-from', type=Path,
                     help="a models directory whose VQ-VAEs stand in for the default runs' (when those are absent)")
     ap.add_argument('--eval-limit', type=int, default=800)
+    ap.add_argument('--also', nargs='+', type=dataset_arg, default=[], metavar='NAME=PATH[:SPLIT]',
+                    help='also score every variant on these datasets (e.g. a fresh seed, the shifted rooms)')
     ap.add_argument('--out', type=Path, help='default: docs/ablation_<study>.json')
     args = ap.parse_args()
     variable, variants = STUDIES[args.study]
@@ -165,6 +182,7 @@ def main() -> int:
             stages.get(optim, {}).pop('epochs', None)
     total = args.limit or train_windows(args.data)
     rows, seconds, windows, objectives, train_seconds = {}, {}, {}, {}, {}
+    also, elsewhere = dict(args.also), {}
     for i, (name, (patch, share)) in enumerate(variants.items()):
         if args.variants is not None and i not in args.variants:
             continue
@@ -175,13 +193,19 @@ def main() -> int:
         train_variant(run, cfg, args.data, args.runs, None if limit >= train_windows(args.data) else limit,
                       networks, args.vqvae_from)
         out = run / 'eval.json'
-        subprocess.run([sys.executable, '-m', 'audio_vision', 'evaluate', '--data', str(args.data), '--models',
-                        str(run / 'models'), '--json', str(out), '--limit', str(args.eval_limit), '--no-progress'],
-                       check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+        evaluate(run / 'models', args.data, 'test', args.eval_limit, out)
         result = json.loads(out.read_text())
         for network in networks:        # one row per network and variant ("network: variant" with several)
             row_name = name if len(networks) == 1 else f'{NETWORKS[network][0]}: {name}'
             key = 'method' if network == 'atnet' else network
+            for label, (path, split) in also.items():      # the same models on other datasets
+                scored = run / f'eval_{label}.json'
+                if not scored.is_file():
+                    evaluate(run / 'models', path, split, args.eval_limit, scored)
+                other = json.loads(scored.read_text())
+                elsewhere.setdefault(label, {})[row_name] = {
+                    **{m: other['rows'][key][m] for m in MODALITIES},
+                    'person_iou': other.get('person_iou', {}).get(key)}
             seconds[row_name], windows[row_name] = round(time.time() - t0, 1), limit
             objectives[row_name] = cfg.get('atnet_objective')
             # What training each modality's network took, from its run (right also for a run only re-scored).
@@ -195,7 +219,8 @@ def main() -> int:
                + (f' --limit {args.limit}' if args.limit else '')
                + (f" --networks {' '.join(networks)}" if networks != ('atnet',) else '')
                + (f" --variants {' '.join(map(str, args.variants))}" if args.variants is not None else '')
-               + (' --vqvae-from models' if args.vqvae_from else ''))
+               + (' --vqvae-from models' if args.vqvae_from else '')
+               + (' --also ' + ' '.join(f'{k}={p}:{sp}' for k, (p, sp) in also.items()) if also else ''))
     out = args.out or ROOT / 'docs' / f'ablation_{args.study}.json'
     out.write_text(json.dumps({
         'study': args.study, 'variable': variable, 'command': command,
@@ -207,7 +232,9 @@ def main() -> int:
                         f'steps with early stopping as configured, scored on {args.eval_limit} test windows '
                         f'(`{command}`).'),
         'rows': rows, 'training_windows': windows, 'atnet_objective': objectives, 'seconds': seconds,
-        'train_seconds': train_seconds}, indent=1))
+        'train_seconds': train_seconds,
+        'elsewhere': {label: {'path': str(also[label][0]), 'split': also[label][1], 'rows': r}
+                      for label, r in elsewhere.items()}}, indent=1))
     return 0
 
 

@@ -18,6 +18,11 @@ def ablation_person_iou(row: dict) -> float:
     return row['segmentation']['per_class_iou'].get('person') or 0.0
 
 
+def person_kind_iou(row: dict, kind: str) -> float:
+    """A row's person IoU of ``kind`` (speaking / silent) persons (0 where none was predicted or present)."""
+    return (row.get('person_iou') or {}).get(kind) or 0.0
+
+
 def ablation_epochs(ablation: dict) -> list[int]:
     """The epochs an ablation trained, from its command (older files state it in their description)."""
     return [int(e) for e in re.findall(r'--epochs (\d+)', ablation.get('command') or ablation.get('description', ''))]
@@ -49,13 +54,21 @@ def ablation_section(inp: Inputs, study: str) -> str:
     network = 'the network\'s' if any(':' in name for name in rows) else 'AT-net'
     clock_head = (f" {network} training wall clock, depth / segmentation (min, {inp.facts['ablation_threads']} thread "
                   'each, shared machine) |')
+    elsewhere = ''.join(
+        f"\nThe same models on `{other['path']}` ({other['split']} split):\n\n"
+        "| row | depth AbsRel | δ1 | mIoU | person IoU, speaking | person IoU, silent |\n"
+        "| --- | --- | --- | --- | --- | --- |\n"
+        + '\n'.join(f"| {name} | {r['depth']['abs_rel']:.3f} | {r['depth']['delta1']:.3f} | "
+                    f"{r['segmentation']['miou']:.3f} | {person_kind_iou(r, 'speaking'):.3f} | "
+                    f"{person_kind_iou(r, 'silent'):.3f} |" for name, r in other['rows'].items())
+        + '\n' for other in (ablation.get('elsewhere') or {}).values())
     return (f"\n## {ABLATION_STUDIES[study]}\n\n{ablation.get('description', '')}\n\n"
             f"| {ablation.get('variable', 'input')} | depth AbsRel | δ1 | mIoU | person IoU |"
             + (' person IoU, speaking | person IoU, silent |' if split else '')
             + (clock_head if timed else '') + "\n"
             "| --- | --- | --- | --- | --- |" + (' --- | --- |' if split else '') + (' --- |' if timed else '') + "\n"
             + '\n'.join(lines) +
-            f"\n\nLowest depth AbsRel: {best_depth}; highest mIoU: {best_seg}.\n")
+            f"\n\nLowest depth AbsRel: {best_depth}; highest mIoU: {best_seg}.\n" + elsewhere)
 
 
 def ablation_sections(inp: Inputs) -> str:
