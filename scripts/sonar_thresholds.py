@@ -14,7 +14,10 @@
   thresholds), so a wall not measured is told apart as not heard (its echo under the clutter) or not found;
 - the render's open boundary (``open_reach_m``): layout depth and the share of pixels with a prior;
 - the explained echoes' amplitude, shared by all mics or one per mic: ceiling and wall errors;
-- ``earliest_fraction`` (the earliest floor / ceiling candidate with this share of the best evidence).
+- ``earliest_fraction`` (the earliest floor / ceiling candidate with this share of the best evidence);
+- ``wall_corner_min``: the measured walls by their floor-corner / first-order evidence (``Plane.corner``: a body's
+  flat face does not reach the floor), the share kept at each threshold, how many of those are off, and the
+  layout depth with the walls under it left out.
 """
 from __future__ import annotations
 
@@ -41,6 +44,7 @@ VERTICAL_THRESHOLDS = (1.5, 2.0, 2.5, 3.0)
 DISTANCE_BINS = ((0.0, 2.0), (2.0, 4.0), (4.0, 6.0), (6.0, math.inf))
 REACHES = (math.inf, 6.0, 4.0)
 EARLIEST_FRACTIONS = (0.5, 0.6, 0.7)
+CORNER_THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.3)
 DEPTH_KEYS = ('abs_rel', 'delta1', 'valid_fraction')
 OFF_M = {WALL: 0.30, FLOOR: 0.05, CEILING: 0.05}     # "off": beyond issue #21's p90 bar for the plane
 MARK_BEGIN, MARK_END = '<!-- THRESHOLDS BEGIN (scripts/sonar_thresholds.py) -->', '<!-- THRESHOLDS END -->'
@@ -87,6 +91,7 @@ def measure(data: Path, split: str, limit: int) -> dict:
     permissive = LayoutEstimator(dataclasses.replace(base, wall_cfar=0.0, vertical_contrast=0.0, max_reflectors=0),
                                  reader.mic_positions)
     shipped = LayoutEstimator(dataclasses.replace(base, max_reflectors=0), reader.mic_positions)
+    any_corner = LayoutEstimator(dataclasses.replace(base, max_reflectors=0, wall_corner_min=0.0), reader.mic_positions)
     per_mic = LayoutEstimator(dataclasses.replace(base, max_reflectors=0, explain_per_mic=True), reader.mic_positions)
     # the shipped fraction's ceilings are the shipped estimator's
     fractions = {q: LayoutEstimator(dataclasses.replace(base, max_reflectors=0, earliest_fraction=q),
@@ -97,6 +102,8 @@ def measure(data: Path, split: str, limit: int) -> dict:
     by_distance = [[0, 0] for _ in DISTANCE_BINS]            # (walls, measured within 30 cm)
     true_cell = [[] for _ in DISTANCE_BINS]                  # CFAR ratio at each true wall's cell
     renders = {r: MetricAccumulator(len(table), table.names) for r in REACHES}
+    corners = {t: MetricAccumulator(len(table), table.names) for t in (0.0,) + CORNER_THRESHOLDS}
+    corner_rows = []                                          # (corner ratio, error) of each measured wall
     errors = {'shared': [], 'per_mic': []}
     for i in tqdm(range(n), desc=f'thresholds {split}', unit='window'):
         item = reader[i]
@@ -125,6 +132,13 @@ def measure(data: Path, split: str, limit: int) -> dict:
             prior = render_layout(layout, camera, table, open_reach_m=reach)
             seg = np.where(prior.classes == 255, table.id_of('wall'), prior.classes).astype(np.uint8)
             acc.add({'depth': prior.depth[None], 'segmentation': seg[None]}, gt)
+        unfiltered = any_corner.estimate(item['audio']) if base.wall_corner_min else layout
+        corner_rows += [(p.corner, plane_error(p, truth)) for p in unfiltered.get(WALL) if math.isfinite(p.corner)]
+        for th, acc in corners.items():        # the walls under the threshold left out (yaw kept: a close stand-in)
+            kept = dataclasses.replace(unfiltered, planes=tuple(p for p in unfiltered.planes
+                                                                if not (p.label == WALL and p.corner < th)))
+            prior = render_layout(kept, camera, table)
+            acc.add({'depth': prior.depth[None]}, {'depth': item['depth'][None]})
     return {
         'wall_cfar': threshold_table(rows[WALL], WALL_THRESHOLDS, OFF_M[WALL]),
         'ceiling_vertical_contrast': threshold_table(rows[CEILING], VERTICAL_THRESHOLDS, OFF_M[CEILING]),
@@ -141,7 +155,10 @@ def measure(data: Path, split: str, limit: int) -> dict:
                                'not_measured': sum(e is None for e in v) / max(len(v), 1),
                                'off_among_measured': _share([e > OFF_M[CEILING] for e in v if e is not None])}
                               for q, v in ceilings.items()],
-        'shipped': {'wall_cfar': base.wall_cfar, 'vertical_contrast': base.vertical_contrast},
+        'wall_corner_min': [{**row, **{k: acc.result()['depth'][k] for k in DEPTH_KEYS}} for row, acc in
+                            zip(threshold_table(corner_rows, CORNER_THRESHOLDS, OFF_M[WALL]), corners.values())],
+        'shipped': {'wall_cfar': base.wall_cfar, 'vertical_contrast': base.vertical_contrast,
+                    'wall_corner_min': base.wall_corner_min},
         'n': n, 'split': split, 'path': str(data)}
 
 
@@ -180,6 +197,13 @@ def markdown(res: dict, run: dict) -> str:
     lines += ['', '| `earliest_fraction` | ceilings not measured | measured ceilings > 5 cm off |', '|---|---|---|']
     for r in res['earliest_fraction']:
         lines.append(f"| {r['earliest_fraction']:g} | {pct(r['not_measured'])} | {pct(r['off_among_measured'])} |")
+    if res.get('wall_corner_min'):
+        lines += ['', f"| `wall_corner_min` (shipped {res['shipped']['wall_corner_min']:g}) | measured walls kept "
+                  f"| off among kept (> {OFF_M[WALL]:g} m) | layout depth AbsRel | δ1 | pixels with a prior |",
+                  '|---|---|---|---|---|---|']
+        for r in res['wall_corner_min']:
+            lines.append(f"| {r['threshold']:g} | {pct(r['kept'])} | {pct(r['off_among_kept'])} | {r['abs_rel']:.3f} "
+                         f"| {r['delta1']:.3f} | {r['valid_fraction']:.1%} |")
     return '\n'.join(lines) + '\n'
 
 

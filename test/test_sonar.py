@@ -228,3 +228,20 @@ def test_reflectors_are_splatted_at_their_sub_pixel_position_and_depth():
     w = out.strength[rows, cols]
     assert np.isclose(np.sum(w * cols) / w.sum(), u) and np.isclose(np.sum(w * rows) / w.sum(), v)
     assert np.allclose(out.depth[rows, cols], 2.0) and np.isnan(out.depth).sum() == 64 * 64 - 4
+
+
+def test_a_bodys_flat_face_is_not_taken_for_a_wall():
+    """A strong scatterer 0.8 m ahead at the array's height (an appliance's face) stands out of the clutter like a
+    wall, but has no corner image with the floor: with ``wall_corner_min`` it is reported, not measured, and the
+    room's walls (which meet the floor) are kept."""
+    planes = [floor(1.0), ceiling(1.6), wall(90.0, 1.7), wall(-90.0, 2.2), wall(180.0, 2.0)]
+    face = [(np.array([0.8, 0.0, 0.0]), 1.0)]
+    off = estimate(planes, cfg=SonarConfig(wall_corner_min=0.0), order=2, scatterers=face)
+    assert any(abs(w.offset - 0.8) < 0.05 for w in off.get(WALL))           # taken for a wall without the test
+    layout = estimate(planes, order=2, scatterers=face)
+    assert not any(abs(w.offset - 0.8) < 0.3 for w in layout.get(WALL))
+    assert any('0.80 m' in f and 'wall_corner_min' in f for f in layout.failed)
+    for truth in planes[2:]:
+        w = nearest_wall(layout, truth)
+        assert angle_deg(w.n, truth.n) < 2.0 and abs(distance_along(w, truth.n) - truth.offset) < 0.02
+        assert w.corner >= SonarConfig().wall_corner_min

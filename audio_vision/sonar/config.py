@@ -37,8 +37,9 @@ class SonarConfig:
     cfar_window_m: float = 1.0             # range window of the local clutter level a wall echo must stand out of
     wall_cfar: float = 6.0                 # a wall is measured where its echo stands this far above the clutter
     # ... and where its corner image with the floor holds this share of its first-order echo (Plane.corner): a
-    # body's flat face, which does not reach the floor, is not taken for a wall (0 = not tested)
-    wall_corner_min: float = 0.0
+    # body's flat face, which does not reach the floor, is not taken for a wall (0 = not tested). Read off the
+    # validation split: scripts/sonar_thresholds.py, docs/SONAR.md ("wall_corner_min").
+    wall_corner_min: float = 0.15
     azimuth_step_deg: float = 2.0          # horizontal scan for the walls' yaw
     # Each wall put on the box's direction (yaw + 90 deg k, the evidence-weighted mean of all walls: sharper
     # than one wall's own azimuth); false keeps every wall's own normal (a room that is not a box).
