@@ -40,6 +40,7 @@ class Inputs:
     machine: str
     ablations: dict                 # study -> docs/ablation_<study>.json, for the studies present
     budget_before: dict             # modality -> the results of the models shipped before (facts.yaml budget_study)
+    budget_after: dict              # the results at the raised budget (facts.yaml budget_study.after; else results)
     depth_probe: dict | None        # docs/depth_error_probe.json
     direction_maps: dict | None     # docs/direction_maps_diagnostic.json
     latent_probe: dict | None       # docs/latent_mean_probe.json
@@ -136,6 +137,8 @@ def load(root: Path, summary: dict | None = None) -> Inputs:
         machine=machine(),
         ablations={s: a for s, a in ablations.items() if a},
         budget_before={m: r for m, r in before.items() if r},
+        budget_after=(read_json(docs / facts['budget_study']['after']['file']) if 'after' in facts['budget_study']
+                      else None) or results,
         depth_probe=read_json(docs / 'depth_error_probe.json'),
         direction_maps=read_json(docs / 'direction_maps_diagnostic.json'),
         latent_probe=read_json(docs / 'latent_mean_probe.json'),

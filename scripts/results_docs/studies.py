@@ -147,13 +147,15 @@ def budget_note(train: dict) -> str:
 
 
 def budget_epochs(inp: Inputs) -> tuple[int, int]:
-    """The epochs of the models shipped before (facts.yaml) and of the AT-nets now (the training config)."""
-    return inp.facts['budget_study']['epochs'], inp.train.get('atnet_optim', {}).get('epochs')
+    """The epochs of the models shipped before (facts.yaml) and at the raised budget (facts.yaml's ``after``, else
+    the training config's AT-nets)."""
+    after = inp.facts['budget_study'].get('after', {}).get('epochs')
+    return inp.facts['budget_study']['epochs'], after or inp.train.get('atnet_optim', {}).get('epochs')
 
 
 def budget_rows(inp: Inputs, modality: str, before: dict, gains: dict) -> list[str]:
     """One modality's rows of the budget table; records its headline metric's gain per row in `gains`."""
-    res, lines = inp.results, []
+    res, lines = inp.budget_after, []
     metrics = BUDGET_METRICS[modality]
     for row in ('method', 'end_to_end'):
         for key, label, higher_is_better in metrics:
@@ -196,14 +198,17 @@ def budget_section(inp: Inputs) -> str:
         return ''
     verdicts = [budget_verdict(modality, g) for modality, g in gains.items() if 'method' in g and 'end_to_end' in g]
     optim = inp.train.get('atnet_optim', {})
+    after = inp.facts['budget_study'].get('after')
+    after_source = (f"docs/{after['file']} (commit {after['commit']}), the results of the models shipped at that "
+                    "budget without the layout prior" if after else 'docs/results.json')
     return (f"\n## Training budget: {before_epochs} vs {epochs} epochs\n\nAt {before_epochs} epochs of the one-cycle "
             "schedule both depth networks' validation AbsRel was still falling when the learning rate ran out, so "
-            f"the AT-nets and end-to-end baselines now train {epochs} epochs of at most "
+            f"the AT-nets and end-to-end baselines were trained {epochs} epochs of at most "
             f"{optim.get('max_steps_per_epoch')} steps, validated and kept as an exponential moving "
             "average of their weights (config/train.yaml); depth went first (with the AT-net objective latent "
             "MSE + image loss, the objective ablation's best depth), segmentation after. Test split, same "
             f"command; before: {', '.join(sources)}, the results of the models shipped before; after: "
-            "docs/results.json:\n\n" + '\n'.join(lines) + '\n\n'
+            f"{after_source}:\n\n" + '\n'.join(lines) + '\n\n'
             + ('; '.join(verdicts)[:1].upper() + '; '.join(verdicts)[1:] + '.\n' if verdicts else ''))
 
 
@@ -231,8 +236,9 @@ def budget_effect(inp: Inputs, modality: str, key: str, label: str, rows=('metho
         return r.get('person_iou', {}).get(row, {}).get(key) if key in ('speaking', 'silent') else \
             r['rows'][row][modality][key]
 
-    changes = [f'{row.replace("_", "-")} {value(before, row):.3f} → {value(inp.results, row):.3f}' for row in rows
-               if value(before, row) is not None and value(inp.results, row) is not None]
+    after = inp.budget_after
+    changes = [f'{row.replace("_", "-")} {value(before, row):.3f} → {value(after, row):.3f}' for row in rows
+               if value(before, row) is not None and value(after, row) is not None]
     before_epochs, epochs = budget_epochs(inp)
     return (f"Training budget: {epochs} instead of {before_epochs} epochs + weight averaging "
             f"({label} {', '.join(changes)})") if changes else None
