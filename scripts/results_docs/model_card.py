@@ -59,11 +59,26 @@ def model_section(t: dict) -> str:
 Features: {number(features.get('window_s'))} s window, log-mel ({features.get('n_mels')} bands) per mic + cos/sin inter-mic phase differences + {None if beams is None else len(beams)}
 delay-and-sum echo beams + direction maps on a {features.get('map_size')}x{features.get('map_size')} grid registered to the
 camera (plus {features.get('map_margin')} cells of margin): SRP-PHAT in {len(features.get('srp_band_edges_hz', [])) - 1} bands
-and the chirp's echo energy in {features.get('echo_range_bins')} range bins.
+and the chirp's echo energy in {features.get('echo_range_bins')} range bins.{prior_sentence(features)}
 VQ-VAE: {vqvae.get('codebook_size')} codewords x {vqvae.get('code_dim')} dims, latent {latent}x{latent}.
 AT-net: ResNet-18 of base width {atnet.get('encoder_width')}, MLP {atnet.get('mlp_hidden')} hidden,
-dropout {atnet.get('dropout')}, direction-map branch joining the manifold decoder at {latent}x{latent}.
+dropout {atnet.get('dropout')}, direction-map branch{' and layout-prior branch' if prior_on(features) else ''} joining the manifold decoder at {latent}x{latent}.
 """  # noqa: E501 (the template's lines are the document's lines)
+
+
+def prior_on(features: dict) -> bool:
+    return features.get('layout_prior', 'none') != 'none'
+
+
+def prior_sentence(features: dict) -> str:
+    """The layout prior among the features ('' without it)."""
+    if not prior_on(features):
+        return ''
+    size = features.get('prior_size')
+    return (f"\nLayout prior ({features['layout_prior']}): the room the sonar front-end measures (floor, ceiling, walls; "
+            f"docs/SONAR.md) rendered into the camera at {size}x{size}: log depth, seen, one-hot class, confidence"
+            + (", and the residual reflectors' log depth and strength" if 'reflectors' in features['layout_prior']
+               else '') + '.')
 
 
 def limits_section(inp: Inputs) -> str:
