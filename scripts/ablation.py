@@ -15,7 +15,7 @@ studies
              + image loss through the frozen decoder (audio_vision/training/objectives.py)
   width      ResNet-18 base width 32 vs 64 (the original)
   data       learning curve: 25 / 50 / 100 % of the training windows (validation stays whole)
-  prior      today's input / + the sonar layout prior / + its residual reflectors (FeatureConfig.layout_prior),
+  prior      without / with the sonar layout prior / + its residual reflectors (FeatureConfig.layout_prior),
              for the method and the end-to-end baseline (issue #22):
                scripts/ablation.py prior --networks atnet end_to_end --vqvae-from models --epochs 4
 
@@ -34,6 +34,8 @@ import time
 from pathlib import Path
 
 import yaml
+
+from audio_vision.paths import source_commit
 
 ROOT = Path(__file__).resolve().parents[1]
 MODALITIES = ('depth', 'segmentation')
@@ -68,7 +70,7 @@ STUDIES = {
         '100 %': ({}, 1.0),
     }),
     'prior': ('input', {
-        "today's input": ({}, 1.0),
+        'without the layout prior': ({}, 1.0),
         '+ layout prior': ({'features': {'layout_prior': 'layout'}}, 1.0),
         '+ layout prior + residual reflectors': ({'features': {'layout_prior': 'layout+reflectors'}}, 1.0),
     }),
@@ -225,7 +227,8 @@ def main() -> int:
     out.write_text(json.dumps({
         'study': args.study, 'variable': variable, 'command': command,
         'description': (('AT-net only' if networks == ('atnet',) else 'AT-net and end-to-end baseline')
-                        + (", the shipped models' VQ-VAEs" if args.vqvae_from else ", the default run's VQ-VAEs")
+                        + (f", the VQ-VAEs of `{args.vqvae_from}` at commit {source_commit()}" if args.vqvae_from
+                           else ", the default run's VQ-VAEs")
                         + f', {total} training windows'
                         + (' (the shares below)' if args.study == 'data' else '')
                         + f', {args.epochs} epochs of at most {base["atnet_optim"].get("max_steps_per_epoch")} '

@@ -102,6 +102,12 @@ def end_to_end_miss(inp: Inputs, missed: dict) -> tuple[str, list[str], list] | 
     return '; '.join(gaps), cause, tried
 
 
+def prior_clause(inp: Inputs) -> str:
+    """', and the layout prior ...' when the training config has one ('' otherwise)."""
+    prior = inp.train.get('features', {}).get('layout_prior', 'none')
+    return '' if prior == 'none' else f', and the sonar layout prior ({prior}) at image resolution'
+
+
 def misses_section(inp: Inputs, bar: list[Criterion]) -> str:
     """Each missed criterion of the bar with its measured cause and what was tried, from the result files the
     sections below are written from; '' when every criterion is met."""
@@ -250,7 +256,7 @@ whether the persons in view speak or are silent (a silent person can be sensed o
 ## Two-stage vs end-to-end
 
 Both networks read the same features (log-mel, phase differences, echo beams and the direction maps
-registered to the camera) and trained for the same budget with the same early stopping. {comparisons(res)}
+registered to the camera{prior_clause(inp)}) and trained for the same budget with the same early stopping. {comparisons(res)}
 {person_sentence(res)}
 {probes.latent_probe_section(inp)}
 {studies.budget_section(inp)}
