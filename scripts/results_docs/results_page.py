@@ -256,7 +256,8 @@ whether the persons in view speak or are silent (a silent person can be sensed o
 ## Two-stage vs end-to-end
 
 Both networks read the same features (log-mel, phase differences, echo beams and the direction maps
-registered to the camera{prior_clause(inp)}) and trained for the same budget with the same early stopping. {comparisons(res)}
+registered to the camera{prior_clause(inp)}) and trained for the same budget with the same early stopping.
+{comparisons(res)}
 {person_sentence(res)}
 {probes.latent_probe_section(inp)}
 {studies.budget_section(inp)}
