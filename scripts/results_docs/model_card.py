@@ -76,7 +76,8 @@ def prior_sentence(features: dict) -> str:
         return ''
     size = features.get('prior_size')
     return (f"\nLayout prior ({features['layout_prior']}): the room the sonar front-end measures (floor, ceiling, "
-            f"walls; docs/SONAR.md) rendered into the camera at {size}x{size}: log depth, seen, one-hot class, confidence"
+            f"walls; docs/SONAR.md) rendered into the camera at {size}x{size}: log depth, seen, one-hot class, "
+            "confidence"
             + (", and the residual reflectors' log depth and strength" if 'reflectors' in features['layout_prior']
                else '') + '.')
 
