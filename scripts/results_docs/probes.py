@@ -189,11 +189,15 @@ def mapping_segmentation_note(mapping: dict) -> str:
     if not seg:
         return ''
     base = mapping['mean']['method']
-    df, di = seg['occupied_f1'] - base['occupied_f1'], seg['free_iou'] - base['free_iou']
+
+    def change(key: str, label: str) -> str:
+        a, b = f"{base[key]:.3f}", f"{seg[key]:.3f}"
+        if a == b:                                    # equal at the precision the page prints
+            return f'leaves the {label} at {a}'
+        return f"{'raises' if seg[key] > base[key] else 'lowers'} the {label} from {a} to {b}"
+
     return (f" Gating the end points by the predicted segmentation (floor and ceiling pixels only clear) "
-            f"{'raises' if df > 0 else 'lowers'} the mean occupied F1 from {base['occupied_f1']:.3f} to "
-            f"{seg['occupied_f1']:.3f} and {'raises' if di > 0 else 'lowers'} the free-space IoU from "
-            f"{base['free_iou']:.3f} to {seg['free_iou']:.3f} (room seeds "
+            f"{change('occupied_f1', 'mean occupied F1')} and {change('free_iou', 'free-space IoU')} (room seeds "
             f"{', '.join(str(r['seed']) for r in mapping['rooms'])}; pixel stride {mapping.get('pixel_stride', 1)}).")
 
 
