@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from audio_vision.core.features.chirp import emitted_speaker_position
+
 
 @dataclass(frozen=True)
 class SonarConfig:
@@ -94,7 +96,6 @@ class SonarConfig:
             raise ValueError('the sonar front-end needs a chirp: the emitter has chirp.enabled: false')
         kw = dict(sample_rate=int(sample_rate), chirp_kind=get('kind'), chirp_f_start=float(get('f_start')),
                   chirp_f_end=float(get('f_end')), chirp_duration_s=float(get('duration_s')),
-                  chirp_period_s=float(get('period_s')),
-                  speaker_position=tuple(float(v) for v in get('speaker_position', (0.0, 0.0, 0.0))))
+                  chirp_period_s=float(get('period_s')), speaker_position=emitted_speaker_position(chirp))
         kw.update(overrides)
         return cls(**kw)

@@ -40,19 +40,22 @@ def sonar_config_of(config: FeatureConfig):
                        **reflectors)
 
 
+def _log_depth(depth: np.ndarray) -> np.ndarray:
+    """The log of a z-depth image (m), 0 where it is NaN (nothing there)."""
+    seen = np.isfinite(depth)
+    return np.where(seen, np.log(np.where(seen, np.maximum(depth, 1e-3), 1.0)), 0.0)
+
+
 def prior_images(layout, camera: PinholeCamera, reflectors: bool) -> np.ndarray:
     """(maps, H, W) float32 network input of one measured :class:`~audio_vision.sonar.RoomLayout`."""
     from audio_vision.sonar import render_layout, render_reflectors
     table = DEFAULT_CLASS_TABLE
     prior = render_layout(layout, camera, table)
-    seen = np.isfinite(prior.depth)
-    log_depth = np.where(seen, np.log(np.where(seen, np.maximum(prior.depth, 1e-3), 1.0)), 0.0)
-    maps = [log_depth, seen] + [prior.classes == table.id_of(name) for name in ('wall', 'floor', 'ceiling')]
-    maps.append(prior.confidence)
+    maps = [_log_depth(prior.depth), np.isfinite(prior.depth)]
+    maps += [prior.classes == table.id_of(name) for name in ('wall', 'floor', 'ceiling')] + [prior.confidence]
     if reflectors:
         r = render_reflectors(layout, camera)
-        hit = np.isfinite(r.depth)
-        maps += [np.where(hit, np.log(np.where(hit, np.maximum(r.depth, 1e-3), 1.0)), 0.0), np.log1p(r.strength)]
+        maps += [_log_depth(r.depth), np.log1p(r.strength)]
     return np.stack(maps).astype(np.float32)
 
 

@@ -37,6 +37,11 @@ def _channels(stft: nn.Module, parts, audio: torch.Tensor) -> torch.Tensor:
     return torch.cat([p.channels(audio, spec) for p in parts], dim=1)
 
 
+def traceable(parts) -> bool:
+    """Whether a torch trace reproduces these modules (the layout prior is numpy per window: not)."""
+    return all(getattr(p, 'traceable', True) for p in parts)
+
+
 class FeatureGroup(nn.Module):
     """Some modules of a :class:`FeatureStack` as one module: (B, C, N) audio -> their channels, concatenated."""
 
@@ -44,7 +49,7 @@ class FeatureGroup(nn.Module):
         super().__init__()
         self.stft = stft
         self.parts = nn.ModuleList(parts)
-        self.traceable = all(getattr(p, 'traceable', True) for p in parts)
+        self.traceable = traceable(parts)
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         return _channels(self.stft, list(self.parts), audio)
@@ -79,8 +84,7 @@ class FeatureStack(nn.Module):
 
     @property
     def traceable(self) -> bool:
-        """Whether a torch trace reproduces it (the layout prior is numpy per window: not)."""
-        return all(getattr(p, 'traceable', True) for p in self.parts)
+        return traceable(self.parts)
 
     def group(self, parts) -> FeatureGroup:
         """A module computing the channels of ``parts`` (some of :attr:`parts`, in their order)."""

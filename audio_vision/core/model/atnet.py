@@ -27,16 +27,11 @@ from audio_vision.core.model.resnet import ResNet18
 
 
 @dataclass(frozen=True)
-class ATNetConfig:
-    in_channels: int = 0          # feature channels: FeatureConfig.num_feature_channels (training/specs.py)
-    encoder_width: int = 32       # ResNet-18 base width (64 = original)
-    mlp_hidden: int = 512
-    dropout: float = 0.2
-    start_size: int = 4           # spatial size the MLP output is reshaped to
-    start_channels: int = 128
-    latent_size: int = 16         # must equal the VQ-VAE manifold size
-    code_dim: int = 64
-    # Direction-map branch (0 maps = none); layout from FeatureConfig: num_direction_maps,
+class InputBranches:
+    """The packed inputs beside the spectrogram encoder, shared by ATNetConfig and EndToEndConfig (their fields are
+    flat in a checkpoint's config)."""
+
+    # Direction-map branch (0 maps = none); layout from FeatureConfig.map_layout(): num_direction_maps,
     # map_grid, map_margin, map_planes (in_channels counts the planes).
     map_channels: int = 0
     map_grid: int = 0
@@ -48,6 +43,18 @@ class ATNetConfig:
     prior_size: int = 0
     prior_planes: int = 0
     prior_features: int = 32
+
+
+@dataclass(frozen=True)
+class ATNetConfig(InputBranches):
+    in_channels: int = 0          # feature channels: FeatureConfig.num_feature_channels (training/specs.py)
+    encoder_width: int = 32       # ResNet-18 base width (64 = original)
+    mlp_hidden: int = 512
+    dropout: float = 0.2
+    start_size: int = 4           # spatial size the MLP output is reshaped to
+    start_channels: int = 128
+    latent_size: int = 16         # must equal the VQ-VAE manifold size
+    code_dim: int = 64
 
     def __post_init__(self):
         ratio = self.latent_size / self.start_size
@@ -128,12 +135,22 @@ def fusion(channels: int, extra_features: int, out_channels: int) -> nn.Sequenti
                          nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
 
 
-def branch_features(cfg) -> int:
+def branch_features(cfg: InputBranches) -> int:
     """Channels the direction-map and layout-prior branches add where they join the decoder."""
     return (cfg.map_features if cfg.map_channels else 0) + (cfg.prior_features if cfg.prior_channels else 0)
 
 
-def split_input(cfg, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+def join_branches(net: nn.Module, h: torch.Tensor, maps: torch.Tensor | None,
+                  prior: torch.Tensor | None) -> torch.Tensor:
+    """Decoder features (B, c, s, s) fused (``net.fuse``) with the branches' encodings at the same resolution
+    (``net.map_encoder``, ``net.prior_encoder``); ``h`` itself when the net has no branch."""
+    branches = ([net.map_encoder(maps, h.shape[-1])] if maps is not None else []) + \
+        ([net.prior_encoder(prior)] if prior is not None else [])
+    return net.fuse(torch.cat([h] + branches, dim=1)) if branches else h
+
+
+def split_input(cfg: InputBranches,
+                features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """(B, F_ch, bins, frames) -> the spectrogram-encoder channels, the direction maps and the layout prior
     (None where the config has no such branch), for an ATNet or EndToEnd config."""
     rest, prior = unpack_maps(features, cfg.prior_channels, cfg.prior_size, cfg.prior_planes)
@@ -177,8 +194,4 @@ class ATNet(nn.Module):
         """MLP output (B, C0*s*s) (+ direction maps, + layout prior) -> (B, code_dim, latent, latent)."""
         cfg = self.config
         h = self.upsample(h.view(-1, cfg.start_channels, cfg.start_size, cfg.start_size))   # (B, c, latent, latent)
-        branches = ([self.map_encoder(maps, cfg.latent_size)] if maps is not None else []) + \
-            ([self.prior_encoder(prior)] if prior is not None else [])
-        if branches:
-            h = self.fuse(torch.cat([h] + branches, dim=1))
-        return self.project(h)
+        return self.project(join_branches(self, h, maps, prior))

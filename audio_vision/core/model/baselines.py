@@ -16,8 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from audio_vision.core.model.atnet import (DirectionMapEncoder, PriorEncoder, branch_features, feature_encoder,
-                                           fusion, split_input, transformation_mlp, upsampling_stages)
+from audio_vision.core.model.atnet import (DirectionMapEncoder, InputBranches, PriorEncoder, branch_features,
+                                           feature_encoder, fusion, join_branches, split_input, transformation_mlp,
+                                           upsampling_stages)
 from audio_vision.core.model.checkpoint import (BASELINE_FORMAT, VERSION, CheckpointError, ModalitySpec,
                                                 load_state_for_compute, read_checkpoint, state_for_storage,
                                                 write_payload)
@@ -26,7 +27,10 @@ from audio_vision.core.model.encoding import make_encoding
 
 
 @dataclass(frozen=True)
-class EndToEndConfig:
+class EndToEndConfig(InputBranches):
+    """The branches (InputBranches) join the decoder at ``join_size``; the prior's images are read again at image
+    resolution by the head."""
+
     in_channels: int = 0          # feature channels: FeatureConfig.num_feature_channels (training/specs.py)
     out_channels: int = 2
     image_size: int = 64
@@ -36,18 +40,6 @@ class EndToEndConfig:
     start_size: int = 4
     start_channels: int = 128
     min_channels: int = 32        # the image-resolution stages keep at least this many features
-    # Direction-map branch, as in ATNetConfig; joins the decoder at resolution map_size.
-    map_channels: int = 0
-    map_grid: int = 0
-    map_margin: int = 0
-    map_planes: int = 0
-    map_features: int = 64
-    # Layout-prior branch, as in ATNetConfig; joins at the branches' resolution (join_size), and the prior's
-    # images are read again at image resolution by the head.
-    prior_channels: int = 0
-    prior_size: int = 0
-    prior_planes: int = 0
-    prior_features: int = 32
 
     @property
     def num_upsamples(self) -> int:
@@ -97,11 +89,8 @@ class EndToEnd(nn.Module):
         spectral, maps, prior = split_input(cfg, features)
         h = self.mlp(self.encoder(spectral)).view(-1, cfg.start_channels, cfg.start_size, cfg.start_size)
         h = self.upsample(h)
-        branches = ([self.map_encoder(maps, h.shape[-1])] if maps is not None else []) + \
-            ([self.prior_encoder(prior)] if prior is not None else [])
-        if branches:
-            h = self.fuse(torch.cat([h] + branches, dim=1))
-            h = self.upsample_rest(h)
+        if branch_features(cfg):
+            h = self.upsample_rest(join_branches(self, h, maps, prior))
         if prior is not None:
             if prior.shape[-1] != h.shape[-1]:
                 prior = F.interpolate(prior, size=h.shape[-2:], mode='bilinear', align_corners=False)
