@@ -93,7 +93,7 @@ def train_windows(data: Path) -> int:
 
 
 def vqvae_from_models(models: Path, modality: str, stage_dir: Path, epochs: int) -> None:
-    """A finished VQ-VAE stage (what `train --stages atnet` loads) holding the shipped model's VQ-VAE."""
+    """A finished VQ-VAE stage (what `train --stages atnet` loads) holding the VQ-VAE of the models in ``models``."""
     import torch
     from audio_vision.core.model.checkpoint import load_checkpoint
     model = load_checkpoint(models / f'{modality}.pt')
@@ -143,6 +143,11 @@ def evaluate(models: Path, data: Path, split: str, limit: int, out: Path) -> Non
     subprocess.run([sys.executable, '-m', 'audio_vision', 'evaluate', '--data', str(data), '--split', split,
                     '--models', str(models), '--json', str(out), '--limit', str(limit), '--no-progress'],
                    check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+
+
+def result_row(result: dict, key: str) -> dict:
+    """One row of an `evaluate` JSON (its metrics per modality) with that row's person IoU (speaking / silent)."""
+    return {**result['rows'][key], 'person_iou': result.get('person_iou', {}).get(key)}
 
 
 def dataset_arg(text: str) -> tuple[str, tuple[Path, str]]:
@@ -197,31 +202,32 @@ def main() -> int:
         out = run / 'eval.json'
         evaluate(run / 'models', args.data, 'test', args.eval_limit, out)
         result = json.loads(out.read_text())
+        variant_seconds = round(time.time() - t0, 1)           # training + the test split's evaluation
+        others = {}                                            # the same models on other datasets
+        for label, (path, split) in also.items():
+            scored = run / f'eval_{label}.json'
+            if not scored.is_file():
+                evaluate(run / 'models', path, split, args.eval_limit, scored)
+            others[label] = json.loads(scored.read_text())
         for network in networks:        # one row per network and variant ("network: variant" with several)
             row_name = name if len(networks) == 1 else f'{NETWORKS[network][0]}: {name}'
             key = 'method' if network == 'atnet' else network
-            for label, (path, split) in also.items():      # the same models on other datasets
-                scored = run / f'eval_{label}.json'
-                if not scored.is_file():
-                    evaluate(run / 'models', path, split, args.eval_limit, scored)
-                other = json.loads(scored.read_text())
-                elsewhere.setdefault(label, {})[row_name] = {
-                    **{m: other['rows'][key][m] for m in MODALITIES},
-                    'person_iou': other.get('person_iou', {}).get(key)}
-            seconds[row_name], windows[row_name] = round(time.time() - t0, 1), limit
+            for label, other in others.items():
+                elsewhere.setdefault(label, {})[row_name] = result_row(other, key)
+            seconds[row_name], windows[row_name] = variant_seconds, limit
             objectives[row_name] = cfg.get('atnet_objective')
             # What training each modality's network took, from its run (right also for a run only re-scored).
             train_seconds[row_name] = {
                 m: round(json.loads((Path(f'{run}-{m}') / 'timings.json').read_text())[f'{network}_{m}'], 1)
                 for m in MODALITIES if (Path(f'{run}-{m}') / 'timings.json').is_file()}
-            rows[row_name] = {**result['rows'][key], 'person_iou': result.get('person_iou', {}).get(key)}
+            rows[row_name] = result_row(result, key)
             print(f'[ablation {args.study}] {row_name}: depth AbsRel {rows[row_name]["depth"]["abs_rel"]:.3f}, '
                   f'mIoU {rows[row_name]["segmentation"]["miou"]:.3f} ({seconds[row_name]} s)', flush=True)
     command = (f'python scripts/ablation.py {args.study} --epochs {args.epochs} --eval-limit {args.eval_limit}'
                + (f' --limit {args.limit}' if args.limit else '')
                + (f" --networks {' '.join(networks)}" if networks != ('atnet',) else '')
                + (f" --variants {' '.join(map(str, args.variants))}" if args.variants is not None else '')
-               + (' --vqvae-from models' if args.vqvae_from else '')
+               + (f' --vqvae-from {args.vqvae_from}' if args.vqvae_from else '')
                + (' --also ' + ' '.join(f'{k}={p}:{sp}' for k, (p, sp) in also.items()) if also else ''))
     out = args.out or ROOT / 'docs' / f'ablation_{args.study}.json'
     out.write_text(json.dumps({

@@ -87,3 +87,8 @@ def comparisons(res: dict) -> str:
 def reproduce_commands(facts: dict) -> str:
     return (f"bash scripts/reproduce_default_model.sh   # dataset -> features -> train ({facts['train_processes']} "
             'processes) -> mean -> export -> evaluate\n.venv/bin/python scripts/write_results_docs.py')
+
+
+def prior_on(features: dict) -> bool:
+    """Whether a training config's ``features`` hold the sonar layout prior."""
+    return features.get('layout_prior', 'none') != 'none'

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from audio_vision.training.evaluate import markdown_table
 
-from .common import reproduce_commands
+from .common import prior_on, reproduce_commands
 from .inputs import Inputs
 
 
@@ -64,10 +64,6 @@ VQ-VAE: {vqvae.get('codebook_size')} codewords x {vqvae.get('code_dim')} dims, l
 AT-net: ResNet-18 of base width {atnet.get('encoder_width')}, MLP {atnet.get('mlp_hidden')} hidden,
 dropout {atnet.get('dropout')}, direction-map branch{' and layout-prior branch' if prior_on(features) else ''} joining the manifold decoder at {latent}x{latent}.
 """  # noqa: E501 (the template's lines are the document's lines)
-
-
-def prior_on(features: dict) -> bool:
-    return features.get('layout_prior', 'none') != 'none'
 
 
 def prior_sentence(features: dict) -> str:

@@ -9,7 +9,7 @@ from audio_vision.training.trainer import MONITOR
 
 from . import probes, studies
 from .common import Criterion, bar_rows, comparisons, criteria_table, end_to_end_prefix, person_criterion, \
-    reproduce_commands
+    prior_on, reproduce_commands
 from .inputs import Inputs
 
 
@@ -104,8 +104,10 @@ def end_to_end_miss(inp: Inputs, missed: dict) -> tuple[str, list[str], list] | 
 
 def prior_clause(inp: Inputs) -> str:
     """', and the layout prior ...' when the training config has one ('' otherwise)."""
-    prior = inp.train.get('features', {}).get('layout_prior', 'none')
-    return '' if prior == 'none' else f', and the sonar layout prior ({prior}) at image resolution'
+    features = inp.train.get('features', {})
+    if not prior_on(features):
+        return ''
+    return f", and the sonar layout prior ({features['layout_prior']}) at image resolution"
 
 
 def misses_section(inp: Inputs, bar: list[Criterion]) -> str:

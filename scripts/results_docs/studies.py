@@ -44,7 +44,7 @@ def ablation_section(inp: Inputs, study: str) -> str:
     split = all(r.get('person_iou') for r in rows.values())
 
     def persons(r: dict) -> str:
-        return f" {r['person_iou']['speaking']:.3f} | {r['person_iou']['silent']:.3f} |" if split else ''
+        return f" {person_kind_iou(r, 'speaking'):.3f} | {person_kind_iou(r, 'silent'):.3f} |" if split else ''
 
     lines = [f"| {name} | {r['depth']['abs_rel']:.3f} | {r['depth']['delta1']:.3f} | {r['segmentation']['miou']:.3f} | "
              f"{ablation_person_iou(r):.3f} |" + persons(r) + (f' {clock(name)} |' if timed else '')
