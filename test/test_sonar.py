@@ -245,3 +245,30 @@ def test_a_bodys_flat_face_is_not_taken_for_a_wall():
         w = nearest_wall(layout, truth)
         assert angle_deg(w.n, truth.n) < 2.0 and abs(distance_along(w, truth.n) - truth.offset) < 0.02
         assert w.corner >= SonarConfig().wall_corner_min
+
+
+def test_emission_time_sum_is_each_mics_row_interpolated_at_its_shift():
+    from audio_vision.sonar.kernels import shifted_sum
+    rng = np.random.default_rng(3)
+    rows = rng.random((5, 64))
+    shifts = np.array([0.0, 2.25, 63.9, -1.5, 130.75])          # in a period, across its end, negative, wrapped
+    k = np.arange(64)[None] + shifts[:, None]
+    i0 = np.floor(k).astype(int)
+    frac = k - i0
+    expected = (rows[np.arange(5)[:, None], i0 % 64] * (1 - frac) + rows[np.arange(5)[:, None], (i0 + 1) % 64] * frac)
+    np.testing.assert_allclose(shifted_sum(rows, shifts), expected.sum(axis=0), rtol=1e-12)
+
+
+@pytest.mark.parametrize('az, d', [(30.0, 2.3), (-100.0, 1.1)])
+def test_wall_refinement_coarse_to_fine_finds_the_full_grids_maximum(az, d):
+    from audio_vision.sonar.layout import _REFINE_AZ, _REFINE_R
+    est = LayoutEstimator(CFG, MICS)
+    f = est.field(echo_recording(CFG, MICS, [floor(0.8), wall(az, d)], order=1, noise_rms=1e-4))
+    vertical = [floor(0.8)]
+    az0, r0 = np.array([az + 1.3]), np.array([d - 0.021])        # a beam peak off the wall, as the scan gives it
+    ev, best_az, best_r = est._refine_walls(f, az0, r0, vertical)
+    full = est._wall_evidence(f, (az0[0] + _REFINE_AZ)[:, None], (r0[0] + _REFINE_R)[None], vertical)
+    i, j = np.unravel_index(int(np.argmax(full)), full.shape)
+    assert ev[0] == full[i, j] and best_az[0] == az0[0] + _REFINE_AZ[i]
+    assert abs(best_r[0] - (r0[0] + _REFINE_R[j])) <= 0.5 * (_REFINE_R[1] - _REFINE_R[0])   # + the parabola's shift
+    assert abs(best_r[0] - d) < 0.01

@@ -22,7 +22,7 @@ import scipy.fft as sfft
 from audio_vision.core.features.chirp import chirp_pulse
 
 from .config import SonarConfig
-from .kernels import arrival_phases, backproject
+from .kernels import arrival_phases, backproject, shifted_sum, steered_sum
 
 
 class MatchedFilter:
@@ -150,17 +150,13 @@ class EchoField:
         self.t_e = self._emission_time(np.abs(mf.analytic(spectrum)))
         self.direct_amplitude = _remove(spectrum, self.t_e + self.direct_delays[:, None], mf.full, per_mic=True)
         self.spectrum = mf.gated(spectrum, self.t_e)                             # (C, F') direct path removed
-        self.signal = mf.analytic(self.spectrum, mf.gate)                        # (C, L) complex
+        self._spectrum_changed()
 
     def _emission_time(self, env: np.ndarray) -> float:
         """Emission time (s within the period) that best aligns the direct arrivals: the lag maximising
         the sum of each mic's envelope at its geometric direct delay, refined by a parabola."""
         length = env.shape[-1]
-        shifts = self.direct_delays * self.rate
-        total = np.zeros(length)
-        grid = np.arange(length, dtype=np.float64)
-        for m, s in enumerate(shifts):
-            total += _sample(env[m], grid + s)
+        total = shifted_sum(env, self.direct_delays * self.rate)
         k = int(np.argmax(total))
         return ((k + parabola_offset(total, k, circular=True)) / self.rate) % (length / self.rate)
 
@@ -201,11 +197,14 @@ class EchoField:
 
     @property
     def signal(self) -> np.ndarray:
+        """(C, L) the analytic signal of :attr:`spectrum`, made when it is first sampled after a change: echoes
+        explained one after another (the box's images after the ceiling) cost one inverse FFT, not one each."""
+        if self._signal is None:
+            self._signal = self.mf.analytic(self.spectrum, self.mf.gate)
         return self._signal
 
-    @signal.setter
-    def signal(self, value: np.ndarray) -> None:
-        self._signal, self._envelope = value, None
+    def _spectrum_changed(self) -> None:
+        self._signal, self._envelope = None, None
 
     def explain(self, images: np.ndarray) -> np.ndarray:
         """Remove the arrivals of the images (K, 3) from the field (least squares, jointly so that overlapping
@@ -219,7 +218,7 @@ class EchoField:
         amps = np.zeros((rows, len(images), len(self.mf.gate.band_slices)), dtype=np.complex128)
         if len(inside):
             amps[:, inside] = _remove(self.spectrum, delays[:, inside], self.mf.gate, per_mic=self.cfg.explain_per_mic)
-            self.signal = self.mf.analytic(self.spectrum, self.mf.gate)
+            self._spectrum_changed()
         return amps
 
     def beams(self, steering: np.ndarray) -> np.ndarray:
@@ -229,13 +228,9 @@ class EchoField:
         ones just before it). A coarse, fast scan in single precision (the 0.2 m array's near field is ignored);
         candidates found in it are refined with :meth:`score`."""
         mf = self.mf
-        spectrum = self.spectrum.astype(np.complex64)
-        summed = steering[0] * spectrum[0]
-        for c in range(1, len(spectrum)):          # mic by mic: no (C, D, F') temporary
-            summed += steering[c] * spectrum[c]
         out = np.zeros((steering.shape[1], mf.gate_length), dtype=np.complex64)
-        out[:, mf.gate.bins] = summed
-        return np.abs(sfft.ifft(out, axis=-1)) * (2.0 / len(self.mics))
+        out[:, mf.gate.bins] = steered_sum(steering, self.spectrum.astype(np.complex64))
+        return np.abs(sfft.ifft(out, axis=-1, overwrite_x=True)) * (2.0 / len(self.mics))
 
 
 def _remove(spectrum: np.ndarray, times: np.ndarray, grid: SpectrumGrid, per_mic: bool) -> np.ndarray:
@@ -275,17 +270,6 @@ def far_field_steering(directions: np.ndarray, mics: np.ndarray, freqs: np.ndarr
     is delayed by that much."""
     lead = np.asarray(mics, dtype=np.float64) @ np.asarray(directions, dtype=np.float64).reshape(-1, 3).T / c
     return np.exp(-2j * np.pi * np.asarray(freqs)[None, None] * lead[..., None]).astype(np.complex64)
-
-
-def _sample(row: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """Linear interpolation of a circular row (L,) at fractional indices (...)."""
-    n = row.shape[-1]
-    i0 = np.floor(idx).astype(np.int64)
-    frac = idx - i0
-    i0 %= n
-    i1 = i0 + 1
-    i1[i1 == n] = 0
-    return row[i0] * (1.0 - frac) + row[i1] * frac
 
 
 def parabola_offset(values: np.ndarray, k: int, circular: bool = False) -> float:

@@ -33,6 +33,9 @@ from .echoes import EchoField, MatchedFilter, far_field_steering, image_of, para
 
 FLOOR, CEILING, WALL = 'floor', 'ceiling', 'wall'
 _UP = np.array([0.0, 0.0, 1.0])
+# A wall candidate's exact evidence is searched on this grid around its beam peak: azimuth (deg), range (m).
+_REFINE_AZ = np.arange(-2.0, 2.01, 0.25)
+_REFINE_R = np.arange(-0.04, 0.0401, 0.002)
 
 
 @dataclass(frozen=True)
@@ -236,7 +239,7 @@ class LayoutEstimator:
         # A peak within floor_residual_m of the floor is what is left of the floor's echo, heard "up" by half the mics.
         candidates = [int(k) for k in peaks[np.argsort(coherent)[::-1][:cfg.vertical_candidates]]
                       if after is None or abs(offsets[k] - after.offset) >= cfg.floor_residual_m]
-        evidence = {k: self._vertical_evidence(f, n, offsets[k], after) for k in candidates}
+        evidence = dict(zip(candidates, self._vertical_evidence(f, n, offsets[candidates], after).tolist()))
         tested: dict[int, bool] = {}
 
         def from_vertical(k: int) -> bool:        # the sphere test, run only where the choice depends on it
@@ -266,15 +269,15 @@ class LayoutEstimator:
             vertical = np.maximum(vertical, f.score(self.speaker - reach[:, None] * n[None]))
         return bool(vertical.max() >= self.cfg.vertical_share * around.max())
 
-    def _vertical_evidence(self, f: EchoField, n: np.ndarray, offset: float, after: Plane | None) -> float:
-        """The coherent evidence of a horizontal plane within 1 cm of ``offset``; for the ceiling (``after`` the
-        floor) with its images with the floor, which corroborate it."""
-        near = offset + np.arange(-0.01, 0.0101, 0.001)
+    def _vertical_evidence(self, f: EchoField, n: np.ndarray, offsets: np.ndarray, after: Plane | None) -> np.ndarray:
+        """(K,) the coherent evidence of a horizontal plane within 1 cm of each of ``offsets`` (K,), in one pass;
+        for the ceiling (``after`` the floor) with its images with the floor, which corroborate it."""
+        near = np.asarray(offsets, dtype=np.float64)[:, None] + np.arange(-0.01, 0.0101, 0.001)      # (K, 21)
         first = image_of(self.speaker, n, near)
-        evidence = float(f.score(first).max())
+        evidence = f.score(first).max(axis=1)
         if after is not None:
-            evidence += float(f.score(image_of(first, after.n, after.offset)).max())
-            evidence += float(f.score(image_of(image_of(self.speaker, after.n, after.offset), n, near)).max())
+            evidence += f.score(image_of(first, after.n, after.offset)).max(axis=1)
+            evidence += f.score(image_of(image_of(self.speaker, after.n, after.offset), n, near)).max(axis=1)
         return evidence
 
     # --- walls ---------------------------------------------------------------------------------
@@ -287,29 +290,67 @@ class LayoutEstimator:
     def _wall_evidence(self, f: EchoField, azimuth_deg, offset, vertical) -> np.ndarray:
         return f.score(self._wall_images(azimuth_deg, offset, vertical)).sum(axis=-1)
 
-    def _wall_candidates(self, f: EchoField, azimuths: np.ndarray, steering: np.ndarray, vertical,
-                         count: int = 6):
-        """Strongest local maxima of the far-field beams over (azimuth, wall range), refined by their exact
-        wall evidence: [(evidence, azimuth, offset)], best first. ``steering``: the azimuths' far-field
-        steering (columns of ``azimuth_steering``, (C, A, F'))."""
-        window, noise = self._cfar(f.beams(steering), self.cfg.wall_range_m)           # (A, K) each
-        peak = np.ones_like(window, dtype=bool)
-        peak[:, 1:-1] = (window[:, 1:-1] >= window[:, :-2]) & (window[:, 1:-1] > window[:, 2:])
-        if len(azimuths) > 2:
-            peak &= (window >= np.roll(window, 1, axis=0)) & (window >= np.roll(window, -1, axis=0))
-        flat = np.flatnonzero(peak.ravel())
-        order = flat[np.argsort(window.ravel()[flat])[::-1][:count]]
-        a, k = np.unravel_index(order, window.shape)                                    # (P,) each
+    def _wall_candidates(self, f: EchoField, sectors: list[np.ndarray], vertical, count: int = 6,
+                         scan: tuple[np.ndarray, np.ndarray] | None = None) -> list[list[tuple]]:
+        """Per sector of azimuths (indices into ``azimuths``), its ``count`` strongest local maxima of the far-field
+        beams over (azimuth, wall range), refined by their exact wall evidence: [[(evidence, azimuth, offset)],
+        best first] in the order of ``sectors``. All sectors' beams are formed in one pass, and all candidates
+        refined in one (:meth:`_refine_walls`). ``scan``: the (ratio, clutter) of the full azimuth scan on the
+        field as it is, when already at hand (a sector's rows are then that scan's own)."""
+        rows = np.concatenate(sectors)
+        if scan is None:
+            window, noise = self._cfar(f.beams(self.azimuth_steering[:, rows]), self.cfg.wall_range_m)  # (A, K)
+        else:
+            window, noise = scan[0][rows], scan[1][rows]
+        found, start = [], 0                                   # (sector, row of window, range cell)
+        for s, sector in enumerate(sectors):
+            block = window[start:start + len(sector)]
+            peak = np.ones_like(block, dtype=bool)
+            peak[:, 1:-1] = (block[:, 1:-1] >= block[:, :-2]) & (block[:, 1:-1] > block[:, 2:])
+            if len(sector) > 2:
+                peak &= (block >= np.roll(block, 1, axis=0)) & (block >= np.roll(block, -1, axis=0))
+            flat = np.flatnonzero(peak.ravel())
+            order = flat[np.argsort(block.ravel()[flat])[::-1][:count]]
+            a, k = np.unravel_index(order, block.shape)
+            found += [(s, start + i, j) for i, j in zip(a, k)]
+            start += len(sector)
+        out: list[list[tuple]] = [[] for _ in sectors]
+        if not found:
+            return out
+        s, a, k = (np.array(v) for v in zip(*found))
         r0 = self._cell_ranges(self.cfg.wall_range_m, window.shape[1])[k]
-        az = azimuths[a][:, None] + np.arange(-2.0, 2.01, 0.25)[None]                  # (P, 17)
-        rr = r0[:, None] + np.arange(-0.04, 0.0401, 0.002)[None]                       # (P, 41)
-        ev = self._wall_evidence(f, az[:, :, None], rr[:, None, :], vertical)           # (P, 17, 41), one pass
-        out = []
-        for p in range(len(order)):
-            i, j = np.unravel_index(int(np.argmax(ev[p])), ev[p].shape)
-            ratio = ev[p, i, j] / ((len(vertical) + 1) * noise[a[p], k[p]] + 1e-30)
-            out.append((float(ratio), float(az[p, i]), float(rr[p, j] + parabola_offset(ev[p, i], j) * 0.002)))
-        return sorted(out, reverse=True)
+        ev, az, offset = self._refine_walls(f, self.azimuths[rows[a]], r0, vertical)
+        ratio = ev / ((len(vertical) + 1) * noise[a, k] + 1e-30)
+        for p in range(len(found)):
+            out[s[p]].append((float(ratio[p]), float(az[p]), float(offset[p])))
+        return [sorted(c, reverse=True) for c in out]
+
+    def _refine_walls(self, f: EchoField, az0: np.ndarray, r0: np.ndarray, vertical):
+        """(P,) beam peaks -> (evidence, azimuth, offset), each (P,): the best exact wall evidence on the grid
+        ``_REFINE_AZ`` x ``_REFINE_R`` around each peak, its offset placed by a parabola along range. Coarse to
+        fine: the grid every 1 deg x 1 cm, then the full grid within 0.75 deg x 1.2 cm of that maximum (the
+        evidence of a wall is one lobe, as wide as the compressed pulse (~5 cm) and the array's back-projection
+        (a few degrees), so its maximum lies there; docs/SONAR.md, "Speed")."""
+        A, R = _REFINE_AZ, _REFINE_R
+        ca, cr = np.arange(0, len(A), 2), np.arange(0, len(R), 2)
+        p = np.arange(len(az0))
+        ev = self._wall_evidence(f, (az0[:, None] + A[ca])[:, :, None], (r0[:, None] + R[cr])[:, None, :], vertical)
+        i, j = np.unravel_index(ev.reshape(len(p), -1).argmax(axis=1), ev.shape[1:])
+        ia = np.clip(ca[i] - 2, 0, len(A) - 5)[:, None] + np.arange(5)                  # (P, 5) grid indices
+        jr = np.clip(cr[j] - 3, 0, len(R) - 7)[:, None] + np.arange(7)                  # (P, 7)
+        az, rr = az0[:, None] + A[ia], r0[:, None] + R[jr]
+        ev = self._wall_evidence(f, az[:, :, None], rr[:, None, :], vertical)           # (P, 7, 13)
+        i, j = np.unravel_index(ev.reshape(len(p), -1).argmax(axis=1), ev.shape[1:])
+        best_az, best_r = az[p, i], rr[p, j]
+        shift = np.zeros(len(p))
+        for q in p:                                  # the parabola through the maximum and its range neighbours
+            row, k = ev[q, i[q]], j[q]
+            if 0 < k < row.size - 1:
+                shift[q] = parabola_offset(row, k)
+            elif 0 < jr[q, k] < len(R) - 1:          # at the fine window's edge, inside the grid: its neighbours
+                row = self._wall_evidence(f, best_az[q], r0[q] + R[jr[q, k] - 1:jr[q, k] + 2], vertical)
+                shift[q] = parabola_offset(row, 1)
+        return ev[p, i, j], best_az, best_r + shift * (R[1] - R[0])
 
     def _corner_ratio(self, f: EchoField, azimuth_deg: float, offset: float, vertical: list[Plane]) -> float:
         """Floor-corner image evidence / first-order evidence of a wall (NaN without a floor), on the field as it
@@ -361,7 +402,8 @@ class LayoutEstimator:
         Last, a wall that is the multiple of a parallel pair is replaced (:meth:`_not_multiples`)."""
         vertical = [] if floor is None else [floor]
         found = []                                           # (evidence, azimuth, offset, quadrant)
-        cands = self._wall_candidates(f, self.azimuths, self.azimuth_steering, vertical)
+        scan = self._cfar(f.beams(self.azimuth_steering), self.cfg.wall_range_m)
+        cands = self._wall_candidates(f, [np.arange(len(self.azimuths))], vertical, scan=scan)[0]
         if not cands:
             return [], None, []
         ev, az, r = cands[0]
@@ -370,16 +412,13 @@ class LayoutEstimator:
         # Each quadrant's sector: the scan's azimuths within 4 deg of yaw + 90 q (its steering at hand; the
         # candidates' exact refinement places them to a quarter degree).
         offsets = (self.azimuths - az + 180.0) % 360.0 - 180.0
-        index = {q: np.flatnonzero(np.abs((offsets - 90.0 * q + 180.0) % 360.0 - 180.0) <= 4.0) for q in range(4)}
-        sectors = {q: self.azimuths[i] for q, i in index.items()}
-        steering = {q: self.azimuth_steering[:, i] for q, i in index.items()}
-        options = {0: self._wall_candidates(f, sectors[0], steering[0], vertical, count=4)}
+        sectors = {q: np.flatnonzero(np.abs((offsets - 90.0 * q + 180.0) % 360.0 - 180.0) <= 4.0) for q in range(4)}
+        options = {0: self._wall_candidates(f, [sectors[0]], vertical, count=4, scan=scan)[0]}
         f.explain(self._wall_images(az, r, vertical))
         remaining = [1, 2, 3]
         while remaining:
             best = None
-            for q in remaining:
-                c = self._wall_candidates(f, sectors[q], steering[q], vertical, count=4)
+            for q, c in zip(remaining, self._wall_candidates(f, [sectors[q] for q in remaining], vertical, count=4)):
                 if c and (best is None or c[0][0] > best[0][0][0]):
                     best = (c, q)
             if best is None:
