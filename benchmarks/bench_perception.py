@@ -66,6 +66,9 @@ def add_arguments(parser):
                         help="also run the graph with these simulator chunk sizes, side by side with the configured "
                              "one (e.g. '1024,512,256'): latency and process CPU per chunk size")
     parser.add_argument('--domain-id', type=int, default=79, help='ROS domain of the graph measurement (default 79)')
+    parser.add_argument('--compare-model-dir', default=None, metavar='DIR',
+                        help='also time the models in DIR with the default backend in the same run, side by side '
+                             '(e.g. the previous default: git archive REV models | tar -x -C /tmp/previous)')
     parser.add_argument('--quick', action='store_true', help='tiny counts everywhere (smoke test)')
 
 
@@ -547,6 +550,15 @@ def run(args) -> int:
                                                      for b, r in perception.items() if 'both' in r}
             if fastest and fastest != default:
                 log(f'note: the fastest equivalent backend here is {fastest}, the default is {default}')
+            if args.compare_model_dir:
+                compared = Path(args.compare_model_dir)
+                log(f'compared models in {compared}, {default}:')
+                probe = AudioToVision.load(compared, backend='eager')
+                result['perception_compared'] = {'dir': str(compared), 'model_id': probe.model_id,
+                                                 'feature_shape': list(probe.feature_config.output_shape(
+                                                     probe.num_channels)),
+                                                 **bench_perception(compared, [default], args.windows, log)}
+                del probe
         if 'stages' not in skip:
             log('per-stage CPU ms (eager, one single-threaded worker):')
             result['stages_ms'] = bench_stages(model_dir, max(10, args.windows // 4))

@@ -55,6 +55,14 @@ def report(r: dict, perception_only: bool = False) -> str:
                 out.append(f"| end-to-end baseline, {b} | | | {fmt(row['p50_ms'])} | {fmt(row['p95_ms'])} | "
                            f"{fmt(row['p99_ms'])} | {fmt(row['cpu_p50_ms'])} | "
                            f"{fmt(row['p50_ms'] / 1e3 / model['hop_s'], 3)} | | ({base['source']}) |")
+        cmp = r.get('perception_compared')
+        if cmp and 'both' in cmp.get(r['default_backend'], {}):
+            row = cmp[r['default_backend']]
+            out.append(f"| compared: {cmp['model_id']} ({cmp['dir']}), {r['default_backend']} | "
+                       f"{fmt(row['depth']['p50_ms'])} | {fmt(row['segmentation']['p50_ms'])} | "
+                       f"{fmt(row['both']['p50_ms'])} | {fmt(row['both']['p95_ms'])} | {fmt(row['both']['p99_ms'])} | "
+                       f"{fmt(row['both']['cpu_p50_ms'])} | {fmt(row['both']['p50_ms'] / 1e3 / model['hop_s'], 3)} | "
+                       f"{fmt(row['build_s'])} | features {' x '.join(map(str, cmp['feature_shape']))} |")
         out.append('')
         out.append('Latencies in ms per analysis window (1 s of 8-channel audio), `AudioToVision.predict` '
                    '(features + networks + decoding to images).')
