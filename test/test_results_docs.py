@@ -169,3 +169,36 @@ def test_the_check_finds_a_typed_number(source):
 ])
 def test_the_check_lets_formats_names_and_logic_pass(source):
     assert not typed_numbers(source)
+
+
+@pytest.fixture(scope='module')
+def room_bar():
+    sys.path.insert(0, str(ROOT / 'scripts'))
+    try:
+        from results_docs import room_bar
+    finally:
+        sys.path.remove(str(ROOT / 'scripts'))
+    return room_bar
+
+
+def test_room_bar_lists_an_absent_result_as_not_measured_never_as_met(room_bar, inp):
+    bare = dataclasses.replace(inp, shifted=None, independent=None, independent_reference=None, benchmarks=None,
+                               latency=None)
+    rows = room_bar.rows(bare)
+    unmeasured = [(name, ok) for name, ok, value in rows if value == 'not measured']
+    assert {n.split(':')[0] for n, _ in unmeasured} >= {'shifted rooms', 'independent re-recording'}
+    assert len(unmeasured) == 2 + 3 + 2 and not any(ok for _, ok in unmeasured)
+    assert '**not met** | not measured' in room_bar.section(bare)
+
+
+def test_room_bar_follows_the_method_and_explains_each_miss(room_bar, inp):
+    ceiling = with_method(inp)
+    met = {name for name, ok, _ in room_bar.rows(ceiling) if ok}
+    assert {'test: depth AbsRel <= 0.12', 'test: mIoU >= 0.65', 'test: person IoU >= 0.35 (silent persons)'} <= met
+    missed = {name: value for name, ok, value in room_bar.rows(inp) if not ok}
+    causes = room_bar.causes(inp, missed)
+    kinds = [line.split('**')[1] for line in causes]
+    if any(n.startswith('test: depth AbsRel') for n in missed) and inp.depth_probe:
+        assert 'Depth' in kinds
+    if any('person IoU' in n for n in missed) and inp.reflectors:
+        assert 'Persons' in kinds

@@ -31,6 +31,9 @@ class Inputs:
 
     results: dict                   # docs/results.json: the test split
     fresh: dict | None              # docs/results_fresh.json: a dataset of a new seed
+    shifted: dict | None            # docs/results_shifted.json: the shifted rooms' test split
+    independent: dict | None        # docs/results_independent.json: test windows re-recorded independently
+    independent_reference: dict | None   # docs/results_independent_reference.json: the same windows, this pipeline
     timings: dict                   # docs/reproduce_timings.json ({} when absent)
     summary: dict                   # docs/training_summary.json (or the runs it summarises)
     card: dict                      # the dataset's card.json ({} when the dataset is not here)
@@ -45,6 +48,11 @@ class Inputs:
     direction_maps: dict | None     # docs/direction_maps_diagnostic.json
     latent_probe: dict | None       # docs/latent_mean_probe.json
     confidence: dict | None         # docs/confidence.json
+    benchmarks: dict | None         # docs/benchmarks.json (benchmarks/bench_perception.py)
+    latency: dict | None            # docs/latency_breakdown.json (benchmarks/latency_breakdown.py)
+    bench_sonar: dict | None        # docs/bench_sonar.json (benchmarks/bench_sonar.py)
+    sonar: dict | None              # docs/sonar.json (scripts/eval_sonar.py)
+    reflectors: dict | None         # docs/reflectors.json (scripts/eval_reflectors.py)
     mapping: dict | None            # docs/mapping.json
     mapping_tuning: dict | None     # docs/mapping_tuning.json
     reproduction: dict | None       # docs/results_reproduction.json
@@ -127,6 +135,9 @@ def load(root: Path, summary: dict | None = None) -> Inputs:
     return Inputs(
         results=results,
         fresh=read_json(docs / 'results_fresh.json'),
+        shifted=read_json(docs / 'results_shifted.json'),
+        independent=read_json(docs / 'results_independent.json'),
+        independent_reference=read_json(docs / 'results_independent_reference.json'),
         timings=read_json(docs / 'reproduce_timings.json') or {},
         summary=summary or read_json(docs / 'training_summary.json') or {'stages': {}, 'config': None},
         # the dataset path is as the evaluation recorded it: relative to where the writer runs (the repository)
@@ -143,6 +154,11 @@ def load(root: Path, summary: dict | None = None) -> Inputs:
         direction_maps=read_json(docs / 'direction_maps_diagnostic.json'),
         latent_probe=read_json(docs / 'latent_mean_probe.json'),
         confidence=read_json(docs / 'confidence.json'),
+        benchmarks=read_json(docs / 'benchmarks.json'),
+        latency=read_json(docs / 'latency_breakdown.json'),
+        bench_sonar=read_json(docs / 'bench_sonar.json'),
+        sonar=read_json(docs / 'sonar.json'),
+        reflectors=read_json(docs / 'reflectors.json'),
         mapping=read_json(docs / 'mapping.json'),
         mapping_tuning=read_json(docs / 'mapping_tuning.json'),
         reproduction=read_json(docs / 'results_reproduction.json'),

@@ -7,7 +7,7 @@ from audio_vision.training.evaluate import markdown_table
 from audio_vision.training.loop import best_epoch
 from audio_vision.training.trainer import MONITOR
 
-from . import probes, studies
+from . import probes, room_bar, studies
 from .common import Criterion, bar_rows, comparisons, criteria_table, end_to_end_prefix, person_criterion, \
     prior_on, reproduce_commands
 from .inputs import Inputs
@@ -254,7 +254,7 @@ whether the persons in view speak or are silent (a silent person can be sensed o
 {criteria_table(bar)}
 
 {'Every criterion is met.' if bar_met else 'Not every criterion is met; the misses are marked above.'}
-{misses_section(inp, bar)}
+{misses_section(inp, bar)}{room_bar.section(inp)}
 ## Two-stage vs end-to-end
 
 Both networks read the same features (log-mel, phase differences, echo beams and the direction maps
