@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Re-scores the models in $MODELS (default: the shipped models/) and regenerates every figure the docs
-# quote from them: the test-split results and mosaic, the fresh-seed evaluation, the latent-mean and
-# depth-error probes, the confidence curves, the golden bag's expected outputs, the occupancy maps
-# (MAPPING=1; the slowest step) and docs/RESULTS.md + models/README.md. Run it after changing models/.
+# quote from them: the test-split results and mosaic, the fresh-seed evaluation, the shifted rooms and the
+# independent re-recording (where their datasets are here), the latent-mean and depth-error probes, the
+# confidence curves, the golden bag's expected outputs, the occupancy maps (MAPPING=1; the slowest step) and
+# docs/RESULTS.md + models/README.md. Run it after changing models/.
 #   bash scripts/refresh_results.sh                 # everything but the mapping drive
 #   MAPPING=1 bash scripts/refresh_results.sh       # also the 60 s drives of docs/mapping.json
 set -euo pipefail
@@ -10,6 +11,8 @@ cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 DATA=${DATA:-data/default}
 FRESH=${FRESH:-data/fresh_seed2711}
+SHIFTED=${SHIFTED:-data/shifted}
+INDEPENDENT=${INDEPENDENT:-data/independent}
 MODELS=${MODELS:-models}
 step() {  # step NAME CMD...: run one step and say how long it took
   local name=$1; shift
@@ -24,6 +27,21 @@ if [ -f "$FRESH/card.json" ]; then
     --json docs/results_fresh.json
 else
   echo "[refresh] $FRESH missing: fresh-seed evaluation skipped (python -m audio_vision dataset --out $FRESH --seed 2711)"
+fi
+if [ -f "$SHIFTED/card.json" ]; then
+  step shifted $PY -m audio_vision evaluate --data "$SHIFTED" --models "$MODELS" --no-progress \
+    --json docs/results_shifted.json
+else
+  echo "[refresh] $SHIFTED missing: shifted-rooms evaluation skipped (docs/SONAR.md, \"Results\", makes it)"
+fi
+if [ -f "$INDEPENDENT/card.json" ]; then     # scripts/rerecord_independent.py: the first windows of $DATA's test split
+  n=$($PY -c "import json, sys; print(json.load(open(sys.argv[1]))['counts']['test'])" "$INDEPENDENT/card.json")
+  step independent $PY -m audio_vision evaluate --data "$INDEPENDENT" --models "$MODELS" --no-progress \
+    --json docs/results_independent.json
+  step independent_reference $PY -m audio_vision evaluate --data "$DATA" --models "$MODELS" --limit "$n" \
+    --no-progress --json docs/results_independent_reference.json
+else
+  echo "[refresh] $INDEPENDENT missing: independent re-recording skipped (scripts/rerecord_independent.py)"
 fi
 step latent_mean_probe $PY scripts/latent_mean_probe.py --data "$DATA" --models "$MODELS"
 step depth_error_probe $PY scripts/depth_error_probe.py --data "$DATA" --models "$MODELS" --limit 1600
