@@ -32,8 +32,12 @@ _P_REF = 20e-6  # Pa, 0 dB SPL
 
 
 class Simulator:
-    def __init__(self, cfg: SimConfig | None = None, class_table: ClassTable = DEFAULT_CLASS_TABLE):
+    def __init__(self, cfg: SimConfig | None = None, class_table: ClassTable = DEFAULT_CLASS_TABLE,
+                 room_acoustics=None):
+        """`room_acoustics`: the RIR engine, a function with `acoustics.room_response`'s signature and result
+        (default: that one; e.g. `independent.room_response` re-records scenes with another implementation)."""
         self.cfg = cfg if cfg is not None else SimConfig()
+        self.room_acoustics = room_response if room_acoustics is None else room_acoustics
         self.class_table = class_table
         self.camera = PinholeCamera(self.cfg.camera.width, self.cfg.camera.height, self.cfg.camera.hfov_deg)
         self._mics = mic_positions(self.cfg.array)
@@ -92,9 +96,9 @@ class Simulator:
         """The RIRs (S, C, L) from every emitter (see `emitters`) to every mic, body echoes included."""
         positions = np.array([p for _, p in self.emitters(scene)]).reshape(-1, 3)
         rng = np.random.default_rng([int(seed), _TAIL_TAG])
-        return room_response(scene.room, self.mic_positions_room(scene), positions, self.cfg.recording,
-                             rng, air_absorption=self.cfg.room.air_absorption,
-                             scatterers=self.scatterers(scene))
+        return self.room_acoustics(scene.room, self.mic_positions_room(scene), positions, self.cfg.recording,
+                                   rng, air_absorption=self.cfg.room.air_absorption,
+                                   scatterers=self.scatterers(scene))
 
     def emitter_signals(self, scene: Scene, n_total: int, t0: int, seed: int) -> tuple[np.ndarray, dict]:
         """(S, n_total) float32 signals of every emitter (order of `emitters`), sample `t0` emitted at t = 0,
