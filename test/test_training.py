@@ -287,3 +287,22 @@ def test_layout_method_row_takes_the_room_from_the_layout_and_bodies_from_the_me
     assert join_layout(layout, 'segmentation', method, table).tolist() == [[[floor, person, floor]]]
     # depth alone (no segmentation model): the layout wherever it has a prior
     assert join_layout(layout, 'depth', {'depth': method['depth']}, table).tolist() == [[[2.0, 2.0, 5.0]]]
+
+
+def test_a_feature_cache_of_another_front_end_revision_is_not_reused(tiny_dataset, monkeypatch):
+    """A prior's features are measured by the sonar front-end's code: a cache it made before its measurements
+    changed (FRONT_END_REVISION) is recomputed; a config without the prior keeps its cache."""
+    from audio_vision.core.features.config import FeatureConfig
+    from audio_vision.training import data
+    caches = Path(tiny_dataset) / 'features_cache'
+
+    def files_after(features):
+        before = set(caches.glob('test-*.npy')) if caches.is_dir() else set()
+        data.load_split(tiny_dataset, 'test', features, progress=False)
+        return set(caches.glob('test-*.npy')) - before
+
+    prior, plain = FeatureConfig(layout_prior='layout'), FeatureConfig()
+    assert len(files_after(prior)) == 1 and len(files_after(plain)) == 1
+    assert not files_after(prior) and not files_after(plain)            # reused
+    monkeypatch.setattr(data, 'FRONT_END_REVISION', data.FRONT_END_REVISION + 1)
+    assert len(files_after(prior)) == 1 and not files_after(plain)

@@ -22,6 +22,7 @@ import torch
 from tqdm import tqdm
 
 from audio_vision.core.features.config import FeatureConfig
+from audio_vision.core.features.layout_prior import FRONT_END_REVISION
 from audio_vision.core.features.stack import FeatureStack
 from audio_vision.core.model.configs import config_to_dict
 from audio_vision.dataset import DatasetReader
@@ -51,8 +52,10 @@ def load_split(data_dir, split: str, features: FeatureConfig, batch_size: int = 
     if reader.sample_rate != features.sample_rate:
         raise ValueError(f'dataset sample rate {reader.sample_rate} Hz != feature config {features.sample_rate} Hz')
     mics = np.asarray(reader.mic_positions if mic_positions is None else mic_positions, dtype=np.float64)
-    key = hashlib.sha256(json.dumps([config_to_dict(features), mics.round(9).tolist(),
-                                     reader.card.get('content_hash')], sort_keys=True).encode()).hexdigest()[:16]
+    keyed = [config_to_dict(features), mics.round(9).tolist(), reader.card.get('content_hash')]
+    if features.layout_prior != 'none':      # the prior is measured by code, not set by the config alone
+        keyed.append(FRONT_END_REVISION)
+    key = hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:16]
     cache = Path(data_dir) / 'features_cache' / f'{split}-{key}.npy'
     extractor = FeatureStack(features, mics)
     cached = np.load(cache, mmap_mode='r') if cache.is_file() else None

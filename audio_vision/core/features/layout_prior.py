@@ -29,6 +29,12 @@ from audio_vision.core.features.config import FeatureConfig
 from audio_vision.core.features.packing import pack_maps
 
 
+#: The sonar front-end's revision, bumped when what it measures changes (not when it only gets faster with the
+#: same output), so that feature caches made by an older front-end are recomputed (training/data.py keys them
+#: with it). 2: the walls' evidence refined coarse to fine (docs/SONAR.md, "Speed").
+FRONT_END_REVISION = 2
+
+
 def sonar_config_of(config: FeatureConfig):
     """The sonar front-end for the chirp, speaker and sample rate the features were made for."""
     from audio_vision.sonar import SonarConfig
