@@ -32,6 +32,7 @@ class Inputs:
     results: dict                   # docs/results.json: the test split
     fresh: dict | None              # docs/results_fresh.json: a dataset of a new seed
     shifted: dict | None            # docs/results_shifted.json: the shifted rooms' test split
+    prior_budget_before: dict | None   # facts.yaml room_bar.budget_before: the prior's models at the lower budget
     independent: dict | None        # docs/results_independent.json: test windows re-recorded independently
     independent_reference: dict | None   # docs/results_independent_reference.json: the same windows, this pipeline
     timings: dict                   # docs/reproduce_timings.json ({} when absent)
@@ -136,6 +137,7 @@ def load(root: Path, summary: dict | None = None) -> Inputs:
         results=results,
         fresh=read_json(docs / 'results_fresh.json'),
         shifted=read_json(docs / 'results_shifted.json'),
+        prior_budget_before=read_json(docs / facts['room_bar']['budget_before']['file']),
         independent=read_json(docs / 'results_independent.json'),
         independent_reference=read_json(docs / 'results_independent_reference.json'),
         timings=read_json(docs / 'reproduce_timings.json') or {},
