@@ -48,14 +48,16 @@ def predict_split(models: dict, data, kinds, batch: int = 32) -> dict:
             secs = dict.fromkeys(('atnet', 'decode') + tuple(kinds), 0.0)
             for s in range(0, len(data), batch):
                 t = time.perf_counter()
-                z = model.atnet(data.features[s:s + batch].float())
+                feats = data.features[s:s + batch].float()
+                z = model.atnet(feats)
                 secs['atnet'] += time.perf_counter() - t
                 t = time.perf_counter()
-                model.vqvae.decode_latent(z)
+                reference = model.reference(feats)
+                model.absolute(model.vqvae.decode_latent(z), reference)
                 secs['decode'] += time.perf_counter() - t
                 for i, kind in enumerate(kinds):
                     t = time.perf_counter()
-                    o, c = decode_with_confidence(model, z, kind)
+                    o, c = decode_with_confidence(model, z, kind, reference=reference)
                     secs[kind] += time.perf_counter() - t
                     if i == 0:
                         images.append(model.encoding.decode(o).numpy())

@@ -51,6 +51,9 @@ def main() -> int:
               'rows': {}}
     for modality in ('depth', 'segmentation'):
         model = load_checkpoint(args.models / f'{modality}.pt', expect={'modality': modality})
+        if model.spec.depth_target != 'absolute':     # its latents are of departures from each window's own prior
+            result.setdefault('skipped', {})[modality] = f'depth_target {model.spec.depth_target}: no image-free mean'
+            continue
         vq, encoding = model.vqvae.eval(), model.encoding
         with torch.inference_mode():
             z = torch.cat([vq.encode(encoding.encode(image_to_tensor(chunk, modality)))

@@ -109,6 +109,12 @@ def test_bad_inputs_give_one_line_errors(tmp_path):
                            '--run-dir', str(tmp_path / 'r')], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 2 and 'not a dataset directory' in proc.stderr
     assert 'Traceback' not in proc.stderr
+    (tmp_path / 'plain.yaml').write_text('features: {layout_prior: none}\n')
+    proc = subprocess.run([sys.executable, '-m', 'audio_vision', 'train', '--data', str(tmp_path), '--run-dir',
+                           str(tmp_path / 'r'), '--config', str(tmp_path / 'plain.yaml'), '--depth-target',
+                           'layout_ratio'], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 2 and 'relative to the layout prior' in proc.stderr, proc.stderr
+    assert 'Traceback' not in proc.stderr
 
 
 @pytest.mark.parametrize('objective', [{}, {'code_weight': 1.0, 'image_weight': 1.0}], ids=['patent', 'code+image'])
@@ -306,3 +312,37 @@ def test_a_feature_cache_of_another_front_end_revision_is_not_reused(tiny_datase
     assert not files_after(prior) and not files_after(plain)            # reused
     monkeypatch.setattr(data, 'FRONT_END_REVISION', data.FRONT_END_REVISION + 1)
     assert len(files_after(prior)) == 1 and not files_after(plain)
+
+
+def test_depth_relative_to_the_layout_trains_ships_and_evaluates(tiny_dataset, tmp_path):
+    """``depth_target: layout_ratio``: the VQ-VAE learns the images' departure from the measured room (its inputs are
+    the absolute encoding minus the prior's normalised log-depth), the checkpoint says so, and evaluation reads
+    metres with the room added back (its upper bound is then as close to the truth as the absolute one's)."""
+    import yaml
+
+    from audio_vision.core.model.checkpoint import load_checkpoint
+    from audio_vision.core.model.encoding import image_to_tensor
+    from audio_vision.training.config import TrainConfig
+    from audio_vision.training.trainer import Trainer
+
+    raw = yaml.safe_load(tiny_train_config(tmp_path).read_text())
+    raw = {**raw, 'features': {**raw['features'], 'layout_prior': 'layout'}, 'depth_target': 'layout_ratio',
+           'modalities': ['depth'], 'stages': ['vqvae', 'atnet', 'end_to_end']}
+    trainer = Trainer(tiny_dataset, tmp_path / 'run', TrainConfig.from_dict(raw), progress=False)
+    trainer.run()
+    model = load_checkpoint(tmp_path / 'run' / 'models' / 'depth.pt')
+    assert model.spec.depth_target == 'layout_ratio'
+    feats = trainer.val.features.float()
+    reference = model.reference(feats)
+    assert reference is not None and float(reference.abs().sum()) > 0          # the rooms were measured
+    absolute = model.encoding.encode(image_to_tensor(trainer.val.depth, 'depth'))
+    relative, _ = trainer._targets(trainer.val, model, slice(None))
+    torch.testing.assert_close(relative[:, 0], (absolute[:, 0] - reference) * absolute[:, 1])
+
+    out = tmp_path / 'eval.json'
+    run_cli('evaluate', '--data', tiny_dataset, '--json', out, '--models', tmp_path / 'run' / 'models',
+            '--no-progress', '--no-layout')
+    rows = json.loads(out.read_text())['rows']
+    for row in ('method', 'end_to_end', 'vqvae_upper_bound'):
+        assert np.isfinite(rows[row]['depth']['abs_rel']), row
+    assert rows['vqvae_upper_bound']['depth']['abs_rel'] < rows['method']['depth']['abs_rel']

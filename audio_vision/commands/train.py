@@ -28,6 +28,9 @@ def add_arguments(parser):
     parser.add_argument('--stages', nargs='+', choices=['vqvae', 'atnet', 'end_to_end', 'mean'])
     parser.add_argument('--latent-size', type=int, choices=[8, 16, 32], help='manifold size h = w')
     parser.add_argument('--seed', type=int)
+    parser.add_argument('--depth-target', choices=['absolute', 'layout_ratio'],
+                        help='the depth networks\' images: absolute log-depth, or the departure from the layout '
+                             'prior\'s depth (needs features.layout_prior; default: the config\'s)')
     parser.add_argument('--epochs-scale', type=float, default=1.0,
                         help='multiply every stage\'s epochs (e.g. 0.1 for a quick try)')
     parser.add_argument('--max-steps', type=int, help='cap optimizer steps per epoch (smoke tests)')
@@ -54,7 +57,7 @@ def load_config(args):
     changes = {k: v for k, v in (('modalities', tuple(args.modalities) if args.modalities else None),
                                  ('stages', tuple(args.stages) if args.stages else None),
                                  ('latent_size', args.latent_size), ('seed', args.seed),
-                                 ('threads', args.threads)) if v is not None}
+                                 ('depth_target', args.depth_target), ('threads', args.threads)) if v is not None}
     cfg = dataclasses.replace(cfg, **changes)
 
     def scaled(epochs: int) -> int:
@@ -91,13 +94,13 @@ def export_models(src: Path, dst: Path) -> list[Path]:
 
 def run(args):
     from audio_vision.cli import UserError
-    if not (args.data / 'card.json').is_file():
-        raise UserError(f'{args.data} is not a dataset directory (no card.json); make one with '
-                        f'`python -m audio_vision dataset --out {args.data} --n N`')
-    try:
+    try:                          # the config first: its mistakes are the user's to fix whatever the data
         cfg = load_config(args)
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    if not (args.data / 'card.json').is_file():
+        raise UserError(f'{args.data} is not a dataset directory (no card.json); make one with '
+                        f'`python -m audio_vision dataset --out {args.data} --n N`')
     if args.cache_features:
         from audio_vision.training.data import load_split
         for split in ('train', 'val', 'test'):

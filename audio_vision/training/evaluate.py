@@ -69,9 +69,8 @@ def evaluate(data_dir: str | Path, models_dir: str | Path, split: str = 'test',
             feats = lambda s, d=data: d.features[s].float()  # noqa: E731
             put('method', m, batched(lambda s: encoding.decode(model(feats(s), quantize=True)).numpy(), n))
             put('method_no_quant', m, batched(lambda s: encoding.decode(model(feats(s), quantize=False)).numpy(), n))
-            gt = lambda s: encoding.encode(image_to_tensor(data.images(m)[s], m))  # noqa: E731
-            put('vqvae_upper_bound', m, batched(lambda s: encoding.decode(model.vqvae.decode_latent(
-                model.vqvae.encode(gt(s)))).numpy(), n))
+            put('vqvae_upper_bound', m, batched(lambda s: encoding.decode(model.reconstruction(
+                image_to_tensor(data.images(m)[s], m), feats(s))).numpy(), n))
             e2e_path = models_dir / f'end_to_end_{m}.pt'
             if e2e_path.exists():
                 e2e, _ = load_end_to_end(e2e_path)
@@ -98,8 +97,8 @@ def evaluate(data_dir: str | Path, models_dir: str | Path, split: str = 'test',
                 put(f'method_latent{model.spec.vqvae.latent_size}', m, batched(
                     lambda s: model.encoding.decode(model(d.features[s].float())).numpy(), n))
                 put(f'vqvae_upper_bound_latent{model.spec.vqvae.latent_size}', m, batched(
-                    lambda s: model.encoding.decode(model.vqvae.decode_latent(model.vqvae.encode(
-                        model.encoding.encode(image_to_tensor(d.images(m)[s], m))))).numpy(), n))
+                    lambda s: model.encoding.decode(model.reconstruction(
+                        image_to_tensor(d.images(m)[s], m), d.features[s].float())).numpy(), n))
 
     rows = {}
     order = [r for r in ROW_ORDER if r in preds] + sorted(r for r in preds if r not in ROW_ORDER)

@@ -101,6 +101,12 @@ class Trainer:
     def _images(self, split: SplitData, modality: str, encoding, idx) -> torch.Tensor:
         return encoding.encode(image_to_tensor(split.images(modality)[idx], modality))
 
+    def _targets(self, split: SplitData, model: ModalityModel, idx) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The encoded images of ``idx`` as the model's VQ-VAE sees them (relative to its reference where it has one,
+        ``spec.depth_target``), and that reference (None for absolute images)."""
+        modality = model.spec.modality
+        return model.targets(image_to_tensor(split.images(modality)[idx], modality), split.features[idx].float())
+
     def _timed_fit(self, name: str, *args, **kwargs) -> list[dict]:
         t0 = time.time()
         modality = name.rsplit('_', 1)[-1]
@@ -116,16 +122,16 @@ class Trainer:
         vq = wrap_ddp(model.vqvae, self.info)
 
         def step(net, idx):
-            x = self._images(self.train, modality, encoding, idx)
+            x, _ = self._targets(self.train, model, idx)
             out = net(x)
             return encoding.loss(out.reconstruction, x) + out.vq_loss
 
         def validate(net):
-            x_all = self._images(self.val, modality, encoding, slice(None))
             recon, perp = [], []
-            for i in range(0, len(x_all), 64):
-                out = net(x_all[i:i + 64])
-                recon.append(encoding.decode(out.reconstruction).numpy())
+            for i in range(0, len(self.val), 64):
+                x, reference = self._targets(self.val, model, slice(i, i + 64))
+                out = net(x)
+                recon.append(encoding.decode(model.absolute(out.reconstruction, reference)).numpy())
                 perp.append(float(out.perplexity))
             return {'codebook_used': net.quantizer.fraction_used(), 'perplexity': float(np.mean(perp)),
                     **image_scores(modality, np.concatenate(recon), self.val.images(modality), self.table)}
@@ -156,9 +162,8 @@ class Trainer:
     def latents(self, model: ModalityModel, split: SplitData) -> torch.Tensor:
         """Continuous (not quantized) VQ-VAE encoder outputs of a split's images: the AT-net targets."""
         model.vqvae.eval()
-        return torch.from_numpy(batched(
-            lambda s: model.vqvae.encode(self._images(split, model.spec.modality, model.encoding, s)).numpy(),
-            len(split)))
+        return torch.from_numpy(batched(lambda s: model.vqvae.encode(self._targets(split, model, s)[0]).numpy(),
+                                        len(split)))
 
     def train_atnet(self, model: ModalityModel) -> None:
         modality, encoding, cfg = model.spec.modality, model.encoding, self.cfg
@@ -170,15 +175,17 @@ class Trainer:
         objective = ATNetObjective(cfg.atnet_objective.of(modality), model.vqvae, encoding)
 
         def step(net, idx):
-            images = self._images(self.train, modality, encoding, idx) if objective.needs_images else None
+            images = self._targets(self.train, model, idx)[0] if objective.needs_images else None
             return objective(net(self.train.features[idx].float()), targets[idx], images)
 
         def validate(net):
             preds, latent_loss = [], []
             for i in range(0, len(self.val), 64):
-                z = net(self.val.features[i:i + 64].float())
+                feats = self.val.features[i:i + 64].float()
+                z = net(feats)
                 latent_loss.append(float(F.mse_loss(z, val_targets[i:i + 64])) * len(z))
-                preds.append(encoding.decode(model.vqvae.decode_latent(z)).numpy())
+                out = model.absolute(model.vqvae.decode_latent(z), model.reference(feats))
+                preds.append(encoding.decode(out).numpy())
             return {'val_latent_mse': sum(latent_loss) / len(self.val),
                     **image_scores(modality, np.concatenate(preds), self.val.images(modality), self.table)}
 

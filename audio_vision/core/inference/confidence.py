@@ -112,13 +112,14 @@ def echo_range_confidence(model, out: torch.Tensor, q: torch.Tensor, range_scale
     return torch.exp(-(rho / range_scale_m) * torch.sqrt(q_cell * q_window)).clamp(0.0, 1.0)
 
 
-def runner_up_change(model, out: torch.Tensor, d1: torch.Tensor, d2: torch.Tensor, i2: torch.Tensor) -> torch.Tensor:
+def runner_up_change(model, out: torch.Tensor, d1: torch.Tensor, d2: torch.Tensor, i2: torch.Tensor,
+                     reference: torch.Tensor | None = None) -> torch.Tensor:
     """(B, H, W) expected change ``E`` of each pixel (module docstring, ``latent``): the runner-up codewords' weight
     ``d1 / (d1 + d2)`` times the change of the pixel decoded from them instead; depth in units of ln 1.25 (of
     ln(depth)), segmentation as the total variation of the class probabilities."""
     vq = model.vqvae
     runner_up = upsample(d1 / (d1 + d2).clamp_min(1e-12), tuple(out.shape[-2:]))   # 0 (decided) ... 0.5 (tie)
-    alt = vq.decoder(vq.quantizer.lookup(i2))
+    alt = model.absolute(vq.decoder(vq.quantizer.lookup(i2)), reference)
     if model.spec.modality == 'depth':
         change = (out[:, 0] - alt[:, 0]).abs() * float(model.encoding.log_scale)   # normalised log-depth -> ln(m)
         return runner_up * change / _LN_DELTA1
@@ -126,11 +127,13 @@ def runner_up_change(model, out: torch.Tensor, d1: torch.Tensor, d2: torch.Tenso
 
 
 def decode_with_confidence(model, z: torch.Tensor, kind: str = DEFAULT_KIND,
-                           range_scale_m: float = RANGE_SCALE_M) -> tuple[torch.Tensor, torch.Tensor]:
+                           range_scale_m: float = RANGE_SCALE_M,
+                           reference: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """One modality's AT-net latent ``z`` (B, D, h, w) -> (network output (B, out, H, W), confidence (B, H, W)).
 
     ``model`` is a :class:`audio_vision.core.model.checkpoint.ModalityModel` (needs ``vqvae``, ``encoding``,
-    ``spec``). The network output equals ``model.vqvae.decode_latent(z)`` (the quantized inference path).
+    ``spec``, ``absolute``); ``reference``: ``model.reference(features)`` of the windows (None for absolute images).
+    The network output equals ``model(features)`` (the quantized inference path).
     Segmentation has no range: its ``echo_range`` and ``decoder`` are ``latent``.
     """
     if kind not in KINDS:
@@ -141,15 +144,15 @@ def decode_with_confidence(model, z: torch.Tensor, kind: str = DEFAULT_KIND,
     codebook = vq.quantizer.codebook
     dist = codeword_sq_distances(z, codebook)
     d1, d2, i1, i2 = two_nearest(dist)
-    out = vq.decoder(vq.quantizer.lookup(i1))
+    out = model.absolute(vq.decoder(vq.quantizer.lookup(i1)), reference)
     if kind in CELL_KINDS:
         temperature = codebook_temperature(codebook) if kind == 'posterior' else 1.0
         return out, upsample(cell_confidence(dist, kind, temperature), tuple(out.shape[-2:]))
     if model.spec.modality != 'depth':
-        return out, (1.0 - runner_up_change(model, out, d1, d2, i2)).clamp(0.0, 1.0)
+        return out, (1.0 - runner_up_change(model, out, d1, d2, i2, reference)).clamp(0.0, 1.0)
     if kind == 'echo_range':
         return out, echo_range_confidence(model, out, d1 / codebook_temperature(codebook), range_scale_m)
-    energy = runner_up_change(model, out, d1, d2, i2)
+    energy = runner_up_change(model, out, d1, d2, i2, reference)
     if kind == 'decoder':
         energy = energy + model.encoding.metres(out) / range_scale_m
     return out, torch.exp(-energy).clamp(0.0, 1.0)

@@ -185,7 +185,8 @@ class AudioToVision:
         feats = self.features(x)
         images, confidence = {}, {}
         for name, model in self.models.items():
-            out, conf = decode_with_confidence(model, model.atnet(feats), kind or DEFAULT_KIND)
+            out, conf = decode_with_confidence(model, model.atnet(feats), kind or DEFAULT_KIND,
+                                               reference=model.reference(feats))
             images[name] = model.encoding.decode(out).cpu().numpy()
             confidence[name] = conf.float().cpu().numpy()
         if 'depth' in images:

@@ -23,7 +23,7 @@ from audio_vision.core.model.checkpoint import (BASELINE_FORMAT, VERSION, Checkp
                                                 load_state_for_compute, read_checkpoint, state_for_storage,
                                                 write_payload)
 from audio_vision.core.model.configs import config_from_dict, config_to_dict
-from audio_vision.core.model.encoding import make_encoding
+from audio_vision.core.model.encoding import DepthEncoding, make_encoding
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,9 @@ class EndToEndConfig(InputBranches):
     start_size: int = 4
     start_channels: int = 128
     min_channels: int = 32        # the image-resolution stages keep at least this many features
+    # encoding.DEPTH_TARGETS: 'layout_ratio' adds the layout prior's normalised log-depth to the head's output (the
+    # head predicts the departure from the measured room), as the method's VQ-VAE does with the same setting.
+    depth_target: str = 'absolute'
 
     @property
     def num_upsamples(self) -> int:
@@ -82,6 +85,13 @@ class EndToEnd(nn.Module):
                                                       cfg.min_channels)
         # The head reads the prior's images again at image resolution (its edges are sharper than the join's grid).
         self.head = nn.Conv2d(c + cfg.prior_channels, cfg.out_channels, 3, padding=1)
+        self.reference_encoding = None
+        if cfg.depth_target != 'absolute':
+            if not cfg.prior_channels or cfg.prior_size != cfg.image_size or cfg.out_channels != 2:
+                raise ValueError(f'EndToEndConfig.depth_target {cfg.depth_target!r} needs a depth head (2 channels) '
+                                 f'and the layout prior at image resolution (prior_channels {cfg.prior_channels}, '
+                                 f'prior_size {cfg.prior_size}, image_size {cfg.image_size})')
+            self.reference_encoding = DepthEncoding()
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """(B, F_ch, bins, frames) -> (B, out_channels, H, W) network output (what the encoding decodes)."""
@@ -92,10 +102,14 @@ class EndToEnd(nn.Module):
         if branch_features(cfg):
             h = self.upsample_rest(join_branches(self, h, maps, prior))
         if prior is not None:
+            image_prior = prior
             if prior.shape[-1] != h.shape[-1]:
-                prior = F.interpolate(prior, size=h.shape[-2:], mode='bilinear', align_corners=False)
-            h = torch.cat([h, prior], dim=1)
-        return self.head(h)
+                image_prior = F.interpolate(prior, size=h.shape[-2:], mode='bilinear', align_corners=False)
+            h = torch.cat([h, image_prior], dim=1)
+        out = self.head(h)
+        if self.reference_encoding is not None:
+            out = self.reference_encoding.shifted(out, self.reference_encoding.reference(prior))
+        return out
 
 
 class MeanImage:

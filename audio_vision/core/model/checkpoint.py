@@ -5,7 +5,7 @@ Layout (a plain dict, so `torch.load(..., weights_only=True)` can read it withou
 unpickling code):
     {'format': 'audio_vision.modality', 'version': 1, 'modality': 'depth',
      'config': {'features', 'vqvae', 'atnet', 'camera', 'class_table', 'array',
-                'dataset', 'metrics', 'model_id', ...},
+                'dataset', 'metrics', 'model_id', ['depth_target'], ...},
      'vqvae': state_dict, 'atnet': state_dict}
 Float tensors may be stored as fp16 (`half=True`) and are restored to float32.
 """
@@ -24,9 +24,9 @@ from torch import nn
 from audio_vision.core.camera import PinholeCamera
 from audio_vision.core.classes import ClassTable, DEFAULT_CLASS_TABLE
 from audio_vision.core.features.config import FeatureConfig
-from audio_vision.core.model.atnet import ATNet, ATNetConfig
+from audio_vision.core.model.atnet import ATNet, ATNetConfig, split_input
 from audio_vision.core.model.configs import config_from_dict, config_to_dict
-from audio_vision.core.model.encoding import make_encoding
+from audio_vision.core.model.encoding import DEPTH_TARGETS, make_encoding
 from audio_vision.core.model.vqvae import VQVAE, VQVAEConfig
 
 FORMAT = 'audio_vision.modality'
@@ -68,12 +68,16 @@ class ModalitySpec:
     class_table: ClassTable = DEFAULT_CLASS_TABLE
     dataset: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
+    depth_target: str = 'absolute'     # encoding.DEPTH_TARGETS: the VQ-VAE's images, absolute or the layout's ratio
 
     def to_dict(self) -> dict:
-        return {'modality': self.modality, 'features': config_to_dict(self.features),
-                'vqvae': config_to_dict(self.vqvae), 'atnet': config_to_dict(self.atnet),
-                'camera': self.camera.to_dict(), 'array': self.array.to_dict(),
-                'class_table': self.class_table.to_list(), 'dataset': self.dataset, 'metrics': self.metrics}
+        d = {'modality': self.modality, 'features': config_to_dict(self.features),
+             'vqvae': config_to_dict(self.vqvae), 'atnet': config_to_dict(self.atnet),
+             'camera': self.camera.to_dict(), 'array': self.array.to_dict(),
+             'class_table': self.class_table.to_list(), 'dataset': self.dataset, 'metrics': self.metrics}
+        if self.depth_target != 'absolute':      # absent = absolute: the files made before the choice existed
+            d['depth_target'] = self.depth_target
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> 'ModalitySpec':
@@ -81,7 +85,7 @@ class ModalitySpec:
                    vqvae=config_from_dict(VQVAEConfig, d['vqvae']), atnet=config_from_dict(ATNetConfig, d['atnet']),
                    camera=config_from_dict(PinholeCamera, d['camera']), array=ArrayGeometry.from_dict(d['array']),
                    class_table=ClassTable.from_list(d['class_table']), dataset=d.get('dataset', {}),
-                   metrics=d.get('metrics', {}))
+                   metrics=d.get('metrics', {}), depth_target=d.get('depth_target', 'absolute'))
 
     def check_consistent(self) -> None:
         """The pieces of one spec must agree with each other (a hand-edited file may not)."""
@@ -101,6 +105,16 @@ class ModalitySpec:
         for name_a, a, name_b, b in pairs:
             if a != b:
                 raise CheckpointError(f'{self.modality} model config is inconsistent: {name_a}={a} but {name_b}={b}')
+        check_depth_target(self.depth_target, self.modality, self.features)
+
+
+def check_depth_target(target: str, modality: str, features: FeatureConfig) -> None:
+    """A depth image relative to the layout prior needs a depth model that reads the prior."""
+    if target not in DEPTH_TARGETS:
+        raise CheckpointError(f'unknown depth_target {target!r}; expected one of {DEPTH_TARGETS}')
+    if target != 'absolute' and (modality != 'depth' or features.layout_prior == 'none'):
+        raise CheckpointError(f'depth_target {target!r} needs the depth modality and features.layout_prior '
+                              f'(got modality {modality!r}, layout_prior {features.layout_prior!r})')
 
 
 class ModalityModel(nn.Module):
@@ -114,10 +128,33 @@ class ModalityModel(nn.Module):
         self.vqvae = VQVAE(spec.vqvae)
         self.atnet = ATNet(spec.atnet)
 
+    def reference(self, features: torch.Tensor) -> torch.Tensor | None:
+        """(B, H, W) what the VQ-VAE's images are relative to (``spec.depth_target``), read from the layout prior in
+        ``features``; None for absolute images."""
+        if self.spec.depth_target == 'absolute':
+            return None
+        return self.encoding.reference(split_input(self.spec.atnet, features)[2])
+
+    def absolute(self, output: torch.Tensor, reference: torch.Tensor | None) -> torch.Tensor:
+        """A VQ-VAE decoder output -> the network output the encoding decodes (the reference added back)."""
+        return output if reference is None else self.encoding.shifted(output, reference)
+
+    def targets(self, images: torch.Tensor, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Raw images (B, H, W) of the windows of ``features`` -> (the images encoded as the VQ-VAE sees them,
+        relative to the reference where the spec has one; that reference or None)."""
+        reference = self.reference(features)
+        return self.encoding.encode(images, reference), reference
+
+    def reconstruction(self, images: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """decode(quantize(encode(GT))) of raw images (B, H, W) as a network output: the manifold's upper bound."""
+        x, reference = self.targets(images, features)
+        return self.absolute(self.vqvae.decode_latent(self.vqvae.encode(x)), reference)
+
     def forward(self, features: torch.Tensor, quantize: bool = True) -> torch.Tensor:
         """(B, F_ch, bins, frames) -> (B, out_channels, H, W) network output (what the encoding decodes)."""
         z = self.atnet(features)
-        return self.vqvae.decode_latent(z) if quantize else self.vqvae.decoder(z)
+        out = self.vqvae.decode_latent(z) if quantize else self.vqvae.decoder(z)
+        return self.absolute(out, self.reference(features))
 
 
 def state_for_storage(module: nn.Module, half: bool) -> dict[str, torch.Tensor]:

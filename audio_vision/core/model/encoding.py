@@ -6,7 +6,10 @@
 depth: 2 input channels — normalised log-depth (0 where invalid) and the validity mask;
        2 output channels — normalised log-depth and a validity logit. Log-depth makes the
        error relative (as AbsRel is) and the mask lets real RGB-D holes (NaN) through.
-segmentation: one-hot input, per-class logits output.
+       With a *reference* (:data:`DEPTH_TARGETS` ``layout_ratio``: the sonar layout's depth prior, normalised the
+       same way, 0 where it sees no plane) the networks' images are departures from it: the log ratio of the
+       depth to the measured room's, the reference added back to read metres.
+segmentation: one-hot input, per-class logits output (no reference).
 """
 from __future__ import annotations
 
@@ -20,6 +23,9 @@ import torch.nn.functional as F
 from audio_vision.core.classes import IGNORE_LABEL  # noqa: F401  (ids outside the table are unknown)
 
 MODALITIES = ('depth', 'segmentation')
+#: What a depth network's image is: ``absolute`` normalised log-depth, or ``layout_ratio``, its departure from the
+#: layout prior's (the log ratio of the depth to the room the sonar front-end measured; needs the prior as input).
+DEPTH_TARGETS = ('absolute', 'layout_ratio')
 
 
 @dataclass(frozen=True)
@@ -32,12 +38,29 @@ class DepthEncoding:
     in_channels = 2
     out_channels = 2
 
-    def encode(self, depth: torch.Tensor) -> torch.Tensor:
-        """(B, H, W) metres, NaN/<=0 invalid -> (B, 2, H, W)."""
+    def encode(self, depth: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, H, W) metres, NaN/<=0 invalid -> (B, 2, H, W); minus ``reference`` (B, H, W) where valid."""
         valid = torch.isfinite(depth) & (depth > 0)
         d = torch.where(valid, depth, torch.ones_like(depth)).clamp(self.min_depth, self.max_depth)
         x = (torch.log(d) - self.log_center) / self.log_scale
+        if reference is not None:
+            x = x - reference
         return torch.stack([torch.where(valid, x, torch.zeros_like(x)), valid.float()], dim=1)
+
+    def reference(self, prior: torch.Tensor) -> torch.Tensor:
+        """The layout prior's images (B, maps, H, W; :data:`~audio_vision.core.features.config.LAYOUT_PRIOR_MAPS`
+        order: log z-depth, seen, ...) -> (B, H, W) its depth normalised as :meth:`encode` does, 0 where it sees no
+        plane (there the image stays absolute)."""
+        log_depth, seen = prior[:, 0], prior[:, 1]
+        d = torch.exp(log_depth).clamp(self.min_depth, self.max_depth)
+        return seen * (torch.log(d) - self.log_center) / self.log_scale
+
+    @staticmethod
+    def shifted(output: torch.Tensor, reference: torch.Tensor | None) -> torch.Tensor:
+        """(B, 2, H, W) output relative to ``reference`` -> absolute (the validity logit unchanged)."""
+        if reference is None:
+            return output
+        return torch.cat([output[:, :1] + reference[:, None], output[:, 1:]], dim=1)
 
     def metres(self, output: torch.Tensor) -> torch.Tensor:
         """(B, 2, H, W) network output -> (B, H, W) metres of every pixel, the validity logit ignored."""
@@ -67,9 +90,9 @@ class SegmentationEncoding:
     def out_channels(self) -> int:
         return self.num_classes
 
-    def encode(self, labels: torch.Tensor) -> torch.Tensor:
+    def encode(self, labels: torch.Tensor, reference: None = None) -> torch.Tensor:
         """(B, H, W) class ids -> (B, K, H, W) one-hot; an id outside the table (:data:`IGNORE_LABEL`) is
-        unknown and encodes as all zeros (never as a class)."""
+        unknown and encodes as all zeros (never as a class). (No reference: classes are not relative.)"""
         labels = labels.long()
         known = (labels >= 0) & (labels < self.num_classes)
         onehot = F.one_hot(torch.where(known, labels, 0), self.num_classes).permute(0, 3, 1, 2).float()
