@@ -4,6 +4,7 @@ the result files, and no number is typed into them: every one comes from a resul
 import ast
 import copy
 import dataclasses
+import json
 import re
 import sys
 from pathlib import Path
@@ -202,3 +203,14 @@ def test_room_bar_follows_the_method_and_explains_each_miss(room_bar, inp):
         assert 'Depth' in kinds
     if any('person IoU' in n for n in missed) and inp.reflectors:
         assert 'Persons' in kinds
+
+
+def test_the_depth_target_study_is_compared_from_its_file(room_bar, inp):
+    assert room_bar.depth_target_table(dataclasses.replace(inp, depth_target_study=None)) == ''
+    study = json.loads(json.dumps(inp.results))
+    shipped = inp.results['rows']['method']['depth']
+    for factor, word in ((0.5, '(lower;'), (1.5, '(not lower;')):
+        study['rows']['method']['depth'] = {**shipped, 'abs_rel': shipped['abs_rel'] * factor}
+        text = room_bar.depth_target_table(dataclasses.replace(inp, depth_target_study=study))
+        assert f"{shipped['abs_rel'] * factor:.3f} against {shipped['abs_rel']:.3f} absolute {word}" in text
+        assert '| method |' in text and 'layout_ratio' in text

@@ -33,6 +33,7 @@ class Inputs:
     fresh: dict | None              # docs/results_fresh.json: a dataset of a new seed
     shifted: dict | None            # docs/results_shifted.json: the shifted rooms' test split
     prior_budget_before: dict | None   # facts.yaml room_bar.budget_before: the prior's models at the lower budget
+    depth_target_study: dict | None    # facts.yaml room_bar.depth_target_study: depth relative to the layout
     independent: dict | None        # docs/results_independent.json: test windows re-recorded independently
     independent_reference: dict | None   # docs/results_independent_reference.json: the same windows, this pipeline
     timings: dict                   # docs/reproduce_timings.json ({} when absent)
@@ -138,6 +139,7 @@ def load(root: Path, summary: dict | None = None) -> Inputs:
         fresh=read_json(docs / 'results_fresh.json'),
         shifted=read_json(docs / 'results_shifted.json'),
         prior_budget_before=read_json(docs / facts['room_bar']['budget_before']['file']),
+        depth_target_study=read_json(docs / facts['room_bar']['depth_target_study']['file']),
         independent=read_json(docs / 'results_independent.json'),
         independent_reference=read_json(docs / 'results_independent_reference.json'),
         timings=read_json(docs / 'reproduce_timings.json') or {},
