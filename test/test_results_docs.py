@@ -214,3 +214,13 @@ def test_the_depth_target_study_is_compared_from_its_file(room_bar, inp):
         text = room_bar.depth_target_table(dataclasses.replace(inp, depth_target_study=study))
         assert f"{shipped['abs_rel'] * factor:.3f} against {shipped['abs_rel']:.3f} absolute {word}" in text
         assert '| method |' in text and 'layout_ratio' in text
+
+
+def test_room_bar_never_counts_results_of_other_models_as_met(room_bar, inp):
+    same = json.loads(json.dumps(inp.results))
+    other = json.loads(json.dumps(same))
+    other['model_ids'] = {'depth': 'aaaaaaaaaaaa', 'segmentation': 'bbbbbbbbbbbb'}
+    for fresh, met in ((same, True), (other, False)):
+        rows = {name: (ok, value) for name, ok, value in room_bar.rows(dataclasses.replace(inp, fresh=fresh))}
+        ok, value = rows['new seed: method AbsRel within 10 % of the test split']
+        assert ok is met and (('not the shipped ones' in value) is not met), value
