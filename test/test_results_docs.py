@@ -224,3 +224,14 @@ def test_room_bar_never_counts_results_of_other_models_as_met(room_bar, inp):
         rows = {name: (ok, value) for name, ok, value in room_bar.rows(dataclasses.replace(inp, fresh=fresh))}
         ok, value = rows['new seed: method AbsRel within 10 % of the test split']
         assert ok is met and (('not the shipped ones' in value) is not met), value
+
+
+def test_the_training_table_names_its_run_and_whether_it_made_the_shipped_models(docs, inp):
+    shipped = {'started_utc': '2026-01-01T00:00:00Z', 'cpu_model': 'CPU A', 'commit': 'aaaaaaa', 'command': 'x'}
+    note = docs.results_page.training_run_note
+    assert note(dataclasses.replace(inp, summary={**inp.summary, 'run': None})) == ''
+    same = note(dataclasses.replace(inp, summary={**inp.summary, 'run': shipped}, timings={'run': shipped}))
+    assert '2026-01-01T00:00:00Z' in same and 'not kept' not in same
+    rerun = {**shipped, 'started_utc': '2026-02-02T00:00:00Z', 'cpu_model': 'CPU B'}
+    other = note(dataclasses.replace(inp, summary={**inp.summary, 'run': rerun}, timings={'run': shipped}))
+    assert 'CPU B' in other and 'CPU A' in other and 'not kept' in other

@@ -103,6 +103,9 @@ def machine() -> str:
 def summarise_training(runs: Path) -> dict:
     """Per stage: epochs run, best epoch, final/best validation metrics, codebook usage; plus configs."""
     out = {'stages': {}, 'config': None}
+    run_info = (read_json(Path(runs) / 'timings.json') or {}).get('run')   # scripts/reproduce_default_model.sh's
+    if run_info:
+        out['run'] = run_info
     for m in MODALITIES:
         run = Path(f'{runs}-{m}')
         if not run.is_dir():

@@ -154,6 +154,21 @@ def stage_row(name: str, info: dict, train: dict) -> str | None:
             f"{optim.get('max_steps_per_epoch', '?')} | {metrics} | {clock} |")
 
 
+def training_run_note(inp: Inputs) -> str:
+    """Which run the stage table summarises, and whether it is the one that made the shipped models (the run of
+    docs/reproduce_timings.json); '' when the summary does not say."""
+    run, shipped = inp.summary.get('run'), inp.timings.get('run') or {}
+    if not run:
+        return ''
+    text = (f" The table is of the run started {run['started_utc']} ({run.get('cpu_model')}, commit "
+            f"{run.get('commit')}, `{run.get('command')}`)")
+    if shipped and shipped.get('started_utc') != run['started_utc']:
+        text += (f"; the shipped models were trained by the same command in the run started {shipped['started_utc']} "
+                 f"({shipped.get('cpu_model')}, commit {shipped.get('commit')}, docs/reproduce_timings.json), whose "
+                 "logs were not kept: \"Reproduction time\" compares this run's models with the shipped ones")
+    return text + '.'
+
+
 def training_section(inp: Inputs) -> str:
     rows = [stage_row(name, info, inp.train) for name, info in inp.summary['stages'].items()]
     table = '\n'.join(['| stage | epochs run | kept epoch | steps per epoch | kept validation metrics | wall clock |',
@@ -163,7 +178,7 @@ def training_section(inp: Inputs) -> str:
 {table}
 
 Early stopping watches the validation image metric (depth AbsRel, segmentation mIoU) with patience
-{inp.train.get('atnet_optim', {}).get('patience')} epochs and keeps the best epoch's weights (docs/training_summary.json).{studies.budget_note(inp.train)}
+{inp.train.get('atnet_optim', {}).get('patience')} epochs and keeps the best epoch's weights (docs/training_summary.json).{training_run_note(inp)}{studies.budget_note(inp.train)}
 """  # noqa: E501 (the template's lines are the document's lines)
 
 
