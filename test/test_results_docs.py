@@ -214,6 +214,11 @@ def test_the_depth_target_study_is_compared_from_its_file(room_bar, inp):
         text = room_bar.depth_target_table(dataclasses.replace(inp, depth_target_study=study))
         assert f"{shipped['abs_rel'] * factor:.3f} against {shipped['abs_rel']:.3f} absolute {word}" in text
         assert '| method |' in text and 'layout_ratio' in text
+    if inp.depth_probe:
+        text = room_bar.depth_target_table(dataclasses.replace(inp, depth_target_study=study,
+                                                               depth_target_probe=inp.depth_probe))
+        wall = inp.depth_probe['rows']['method']['by_class']['wall']
+        assert f'wall {wall:.3f} → {wall:.3f}' in text
 
 
 def test_room_bar_never_counts_results_of_other_models_as_met(room_bar, inp):

@@ -34,6 +34,7 @@ class Inputs:
     shifted: dict | None            # docs/results_shifted.json: the shifted rooms' test split
     prior_budget_before: dict | None   # facts.yaml room_bar.budget_before: the prior's models at the lower budget
     depth_target_study: dict | None    # facts.yaml room_bar.depth_target_study: depth relative to the layout
+    depth_target_probe: dict | None    # its per-class depth errors (scripts/depth_error_probe.py)
     independent: dict | None        # docs/results_independent.json: test windows re-recorded independently
     independent_reference: dict | None   # docs/results_independent_reference.json: the same windows, this pipeline
     timings: dict                   # docs/reproduce_timings.json ({} when absent)
@@ -143,6 +144,7 @@ def load(root: Path, summary: dict | None = None) -> Inputs:
         shifted=read_json(docs / 'results_shifted.json'),
         prior_budget_before=read_json(docs / facts['room_bar']['budget_before']['file']),
         depth_target_study=read_json(docs / facts['room_bar']['depth_target_study']['file']),
+        depth_target_probe=read_json(docs / facts['room_bar']['depth_target_study']['probe']),
         independent=read_json(docs / 'results_independent.json'),
         independent_reference=read_json(docs / 'results_independent_reference.json'),
         timings=read_json(docs / 'reproduce_timings.json') or {},

@@ -203,6 +203,13 @@ def depth_target_table(inp: Inputs) -> str:
         ahead = b['abs_rel'] < layout['abs_rel'] and b['delta1'] > layout['delta1']
         text += (f"; the layout alone scores {layout['abs_rel']:.3f} / {layout['delta1']:.3f}, which the relative "
                  f"method {'is' if ahead else 'is not'} ahead of on both")
+    probes = ((inp.depth_probe or {}).get('rows', {}).get('method'), (inp.depth_target_probe or {}).get('rows', {})
+              .get('method'))
+    if all(probes):
+        by = [pr['by_class'] for pr in probes]
+        classes = [c for c in ROOM + BODIES if c in by[0] and c in by[1]]
+        text += ('. Per class (AbsRel, absolute → relative; docs/depth_error_probe.json, docs/' + spec['probe'] + '): '
+                 + ', '.join(f'{c} {by[0][c]:.3f} → {by[1][c]:.3f}' for c in classes))
     return (f"\nTried: the depth images as the departure from the measured room (`depth_target: layout_ratio`: the "
             f"VQ-VAE's manifold is of the log ratio of the depth to the layout prior's, the prior added back to "
             f"read metres), the method at the shipped budget on the same data and test windows (docs/{spec['file']}, "
