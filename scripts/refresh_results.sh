@@ -35,7 +35,7 @@ else
   echo "[refresh] $SHIFTED missing: shifted-rooms evaluation skipped (docs/SONAR.md, \"Results\", makes it)"
 fi
 if [ -f "$INDEPENDENT/card.json" ]; then     # scripts/rerecord_independent.py: the first windows of $DATA's test split
-  n=$($PY -c "import json, sys; print(json.load(open(sys.argv[1]))['counts']['test'])" "$INDEPENDENT/card.json")
+  n=$($PY -c "import json, sys; print(json.load(open(sys.argv[1]))['splits']['test']['count'])" "$INDEPENDENT/card.json")
   step independent $PY -m audio_vision evaluate --data "$INDEPENDENT" --models "$MODELS" --no-progress \
     --json docs/results_independent.json
   step independent_reference $PY -m audio_vision evaluate --data "$DATA" --models "$MODELS" --limit "$n" \

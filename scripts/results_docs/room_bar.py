@@ -22,9 +22,11 @@ def _within(name: str, ref: dict, other: dict | None, tolerance: float, what: st
     """The method's metrics on ``other`` within ``tolerance`` (a share) of ``ref``'s, one criterion each. ``shipped``:
     the model ids the bar is about; results of other models are shown, named, and never count as met."""
     out = []
-    ids = (other or {}).get('model_ids') or {}
-    foreign = shipped is not None and other is not None and ids != shipped
-    note = ('; models ' + '+'.join(f'{m}:{i}' for m, i in ids.items()) + ', not the shipped ones') if foreign else ''
+    foreign_ids = [d.get('model_ids') or {} for d in (other, ref) if d is not None and shipped is not None
+                   and (d.get('model_ids') or {}) != shipped]
+    foreign = bool(foreign_ids)
+    note = ('; models ' + '+'.join(f'{m}:{i}' for m, i in foreign_ids[0].items()) + ', not the shipped ones'
+            ) if foreign else ''
     for modality, metric, label in metrics:
         crit = f'{name}: method {label} within {tolerance * 100:g} % of {what}'
         if other is None:
