@@ -271,7 +271,7 @@ def test_per_modality_optim_overrides_apply_to_one_modality_and_scale_with_the_c
     path = tmp_path / 'train.yaml'
     path.write_text(yaml.safe_dump(cfg.to_dict()))
     args = argparse.Namespace(config=path, modalities=None, stages=None, latent_size=None, seed=None, threads=None,
-                              epochs_scale=0.5, max_steps=3)
+                              depth_target=None, epochs_scale=0.5, max_steps=3)
     scaled = load_config(args)
     assert scaled.optim('atnet_optim', 'depth').epochs == 14 and scaled.optim('atnet_optim', 'segmentation').epochs == 7
     assert scaled.optim('atnet_optim', 'depth').max_steps_per_epoch == 3

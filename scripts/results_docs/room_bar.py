@@ -189,18 +189,24 @@ def depth_target_table(inp: Inputs) -> str:
         return ''
     shipped, ratio = inp.results['rows'], study['rows']
     kinds = (('method', 'method'), ('method_no_quant', 'method, not snapped to codewords'),
-             ('vqvae_upper_bound', 'VQ-VAE upper bound'))
+             ('vqvae_upper_bound', 'VQ-VAE upper bound'), ('end_to_end', 'end-to-end (the head adds the room back)'))
     lines = ['| row | AbsRel, absolute | AbsRel, relative to the room | δ1, absolute | δ1, relative to the room |',
              '| --- | --- | --- | --- | --- |']
     for key, label in kinds:
         if key in shipped and key in ratio:
             a, b = shipped[key]['depth'], ratio[key]['depth']
-            lines.append(f"| {label} | {a['abs_rel']:.3f} | {b['abs_rel']:.3f} | {a['delta1']:.3f} | {b['delta1']:.3f} |")
+            lines.append(f"| {label} | {a['abs_rel']:.3f} | {b['abs_rel']:.3f} | {a['delta1']:.3f} | "
+                         f"{b['delta1']:.3f} |")
     layout = shipped.get('layout', {}).get('depth')
     a, b = shipped['method']['depth'], ratio['method']['depth']
     verdict = 'lower' if b['abs_rel'] < a['abs_rel'] else 'not lower'
     text = (f"The method's depth AbsRel relative to the room is {b['abs_rel']:.3f} against {a['abs_rel']:.3f} "
             f"absolute ({verdict}; δ1 {b['delta1']:.3f} vs {a['delta1']:.3f})")
+    if 'end_to_end' in ratio and 'end_to_end' in shipped:
+        e_a, e_b = shipped['end_to_end']['depth'], ratio['end_to_end']['depth']
+        text += (f"; the end-to-end baseline's {e_b['abs_rel']:.3f} against {e_a['abs_rel']:.3f} "
+                 f"({'lower' if e_b['abs_rel'] < e_a['abs_rel'] else 'not lower'}; δ1 {e_b['delta1']:.3f} vs "
+                 f"{e_a['delta1']:.3f})")
     if layout:
         ahead = b['abs_rel'] < layout['abs_rel'] and b['delta1'] > layout['delta1']
         text += (f"; the layout alone scores {layout['abs_rel']:.3f} / {layout['delta1']:.3f}, which the relative "
