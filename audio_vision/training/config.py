@@ -12,7 +12,7 @@ from audio_vision.core.features.config import FeatureConfig
 from audio_vision.core.model.atnet import ATNetConfig
 from audio_vision.core.model.baselines import EndToEndConfig
 from audio_vision.core.model.configs import config_from_dict, config_to_dict
-from audio_vision.core.model.encoding import DEPTH_TARGETS
+from audio_vision.core.model.encoding import check_depth_target
 from audio_vision.core.model.vqvae import VQVAEConfig
 from audio_vision.training.objectives import ATNetObjectives
 
@@ -65,11 +65,7 @@ class TrainConfig:
     threads: int = 2
 
     def __post_init__(self):
-        if self.depth_target not in DEPTH_TARGETS:
-            raise ValueError(f'depth_target must be one of {DEPTH_TARGETS}, got {self.depth_target!r}')
-        if self.depth_target != 'absolute' and self.features.layout_prior == 'none':
-            raise ValueError(f"depth_target {self.depth_target!r} is relative to the layout prior: set "
-                             f"features.layout_prior ('layout' or 'layout+reflectors')")
+        check_depth_target(self.depth_target, self.features.layout_prior)
         fields = {f.name for f in dataclasses.fields(OptimConfig)}
         for modality, stages in self.optim_overrides.items():
             bad = [s for s in stages if s not in OPTIM_NAMES]

@@ -105,7 +105,8 @@ class Trainer:
         """The encoded images of ``idx`` as the model's VQ-VAE sees them (relative to its reference where it has one,
         ``spec.depth_target``), and that reference (None for absolute images)."""
         modality = model.spec.modality
-        return model.targets(image_to_tensor(split.images(modality)[idx], modality), split.features[idx].float())
+        features = split.features[idx].float() if model.relative else None    # read only where the reference is
+        return model.targets(image_to_tensor(split.images(modality)[idx], modality), features)
 
     def _timed_fit(self, name: str, *args, **kwargs) -> list[dict]:
         t0 = time.time()

@@ -26,7 +26,7 @@ from audio_vision.core.classes import ClassTable, DEFAULT_CLASS_TABLE
 from audio_vision.core.features.config import FeatureConfig
 from audio_vision.core.model.atnet import ATNet, ATNetConfig, split_input
 from audio_vision.core.model.configs import config_from_dict, config_to_dict
-from audio_vision.core.model.encoding import DEPTH_TARGETS, make_encoding
+from audio_vision.core.model.encoding import check_depth_target, make_encoding
 from audio_vision.core.model.vqvae import VQVAE, VQVAEConfig
 
 FORMAT = 'audio_vision.modality'
@@ -105,16 +105,12 @@ class ModalitySpec:
         for name_a, a, name_b, b in pairs:
             if a != b:
                 raise CheckpointError(f'{self.modality} model config is inconsistent: {name_a}={a} but {name_b}={b}')
-        check_depth_target(self.depth_target, self.modality, self.features)
-
-
-def check_depth_target(target: str, modality: str, features: FeatureConfig) -> None:
-    """A depth image relative to the layout prior needs a depth model that reads the prior."""
-    if target not in DEPTH_TARGETS:
-        raise CheckpointError(f'unknown depth_target {target!r}; expected one of {DEPTH_TARGETS}')
-    if target != 'absolute' and (modality != 'depth' or features.layout_prior == 'none'):
-        raise CheckpointError(f'depth_target {target!r} needs the depth modality and features.layout_prior '
-                              f'(got modality {modality!r}, layout_prior {features.layout_prior!r})')
+        if self.depth_target != 'absolute' and self.modality != 'depth':
+            raise CheckpointError(f'depth_target {self.depth_target!r} needs the depth modality, not {self.modality!r}')
+        try:
+            check_depth_target(self.depth_target, self.features.layout_prior)
+        except ValueError as exc:
+            raise CheckpointError(f'{self.modality} model config is inconsistent: {exc}') from None
 
 
 class ModalityModel(nn.Module):
@@ -128,10 +124,15 @@ class ModalityModel(nn.Module):
         self.vqvae = VQVAE(spec.vqvae)
         self.atnet = ATNet(spec.atnet)
 
-    def reference(self, features: torch.Tensor) -> torch.Tensor | None:
+    @property
+    def relative(self) -> bool:
+        """Whether the VQ-VAE's images are relative to a reference read from the features (``spec.depth_target``)."""
+        return self.spec.depth_target != 'absolute'
+
+    def reference(self, features: torch.Tensor | None) -> torch.Tensor | None:
         """(B, H, W) what the VQ-VAE's images are relative to (``spec.depth_target``), read from the layout prior in
         ``features``; None for absolute images."""
-        if self.spec.depth_target == 'absolute':
+        if not self.relative:
             return None
         return self.encoding.reference(split_input(self.spec.atnet, features)[2])
 
@@ -139,9 +140,10 @@ class ModalityModel(nn.Module):
         """A VQ-VAE decoder output -> the network output the encoding decodes (the reference added back)."""
         return output if reference is None else self.encoding.shifted(output, reference)
 
-    def targets(self, images: torch.Tensor, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Raw images (B, H, W) of the windows of ``features`` -> (the images encoded as the VQ-VAE sees them,
-        relative to the reference where the spec has one; that reference or None)."""
+    def targets(self, images: torch.Tensor, features: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Raw images (B, H, W) of the windows of ``features`` (None will do where not :attr:`relative`) -> (the
+        images encoded as the VQ-VAE sees them, relative to the reference where the spec has one; that reference or
+        None)."""
         reference = self.reference(features)
         return self.encoding.encode(images, reference), reference
 

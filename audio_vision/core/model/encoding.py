@@ -28,6 +28,16 @@ MODALITIES = ('depth', 'segmentation')
 DEPTH_TARGETS = ('absolute', 'layout_ratio')
 
 
+def check_depth_target(target: str, layout_prior: str) -> None:
+    """Refuse (ValueError) a ``target`` outside :data:`DEPTH_TARGETS`, or a relative one whose features lack the prior
+    (``FeatureConfig.layout_prior`` 'none')."""
+    if target not in DEPTH_TARGETS:
+        raise ValueError(f'unknown depth_target {target!r}; expected one of {DEPTH_TARGETS}')
+    if target != 'absolute' and layout_prior == 'none':
+        raise ValueError(f"depth_target {target!r} is relative to the layout prior: set features.layout_prior "
+                         f"('layout' or 'layout+reflectors')")
+
+
 @dataclass(frozen=True)
 class DepthEncoding:
     min_depth: float = 0.1       # metres; closer is clamped
@@ -56,10 +66,8 @@ class DepthEncoding:
         return seen * (torch.log(d) - self.log_center) / self.log_scale
 
     @staticmethod
-    def shifted(output: torch.Tensor, reference: torch.Tensor | None) -> torch.Tensor:
-        """(B, 2, H, W) output relative to ``reference`` -> absolute (the validity logit unchanged)."""
-        if reference is None:
-            return output
+    def shifted(output: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+        """(B, 2, H, W) output relative to ``reference`` (B, H, W) -> absolute (the validity logit unchanged)."""
         return torch.cat([output[:, :1] + reference[:, None], output[:, 1:]], dim=1)
 
     def metres(self, output: torch.Tensor) -> torch.Tensor:
