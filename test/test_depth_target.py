@@ -131,3 +131,5 @@ def test_the_end_to_end_head_departs_from_the_measured_room():
     np.testing.assert_allclose(out[seen], depth[seen], rtol=1e-4)
     with pytest.raises(ValueError, match='layout prior'):
         EndToEnd(replace(cfg, prior_channels=0, prior_planes=0, prior_size=0))
+    with pytest.raises(ValueError, match='unknown EndToEndConfig.depth_target'):
+        EndToEnd(replace(cfg, depth_target='metres'))

@@ -23,7 +23,7 @@ from audio_vision.core.model.checkpoint import (BASELINE_FORMAT, VERSION, Checkp
                                                 load_state_for_compute, read_checkpoint, state_for_storage,
                                                 write_payload)
 from audio_vision.core.model.configs import config_from_dict, config_to_dict
-from audio_vision.core.model.encoding import DepthEncoding, make_encoding
+from audio_vision.core.model.encoding import DEPTH_TARGETS, DepthEncoding, make_encoding
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,9 @@ class EndToEnd(nn.Module):
         # The head reads the prior's images again at image resolution (its edges are sharper than the join's grid).
         self.head = nn.Conv2d(c + cfg.prior_channels, cfg.out_channels, 3, padding=1)
         self.reference_encoding = None
+        if cfg.depth_target not in DEPTH_TARGETS:
+            raise ValueError(f'unknown EndToEndConfig.depth_target {cfg.depth_target!r}; '
+                             f'expected one of {DEPTH_TARGETS}')
         if cfg.depth_target != 'absolute':
             if not cfg.prior_channels or cfg.prior_size != cfg.image_size or cfg.out_channels != 2:
                 raise ValueError(f'EndToEndConfig.depth_target {cfg.depth_target!r} needs a depth head (2 channels) '
