@@ -78,6 +78,7 @@ def test_layout_topics_carry_the_measured_box_with_the_image_stamps(model_dir):
         stats = node.layout_stats()
         got = {name: [m for _, m in rec.get(name)] for name in TOPICS}
     assert stats['errors'] == 0 and stats['outputs'] >= 1
+    assert node.layout.shared is None and stats['shared_with_features'] is False    # the model reads no prior
     assert len(got['layout/depth']) == len(got['layout/planes']) == stats['outputs']
     image_stamps = {conv.time_to_ns(m.header.stamp) for m in got['depth/image']}
     offline = LayoutEstimator(CFG, MICS)
@@ -135,3 +136,44 @@ def test_layout_equalises_a_calibrated_speaker_and_refuses_a_missing_or_foreign_
         with pytest.raises(StartupError, match='48000 Hz.*calibrate again'):
             graph.add(PerceptionNode, {'model_dir': str(model_dir), 'publish_layout': True,
                                        'sonar_calibration': str(foreign)})
+
+
+def test_a_model_reading_the_layout_prior_shares_its_measurements_with_the_layout_topics(tmp_path):
+    """The model's features measure each window's room already: the layout topics get those measurements, and the
+    front-end runs once per window (it ran twice before), with the same layout as the offline front-end."""
+    from audio_vision.core.features.config import FeatureConfig
+    write_tiny_models(tmp_path, num_mics=CH, mic_positions=MICS,
+                      features=FeatureConfig(window_s=0.25, n_fft=256, n_mels=32, layout_prior='layout+reflectors',
+                                             prior_size=32))
+    windows = 3                                     # <= the shared measurements kept: none forgotten before use
+    audio = echo_recording(CFG, MICS, BOX, order=2, periods=windows, phase_s=0.031, noise_rms=1e-4)
+    t0 = 1_700_000_000 * NS_PER_S
+    graph = Graph(domain_id=DOMAIN)
+    node = graph.add(PerceptionNode, {'model_dir': str(tmp_path), 'input_qos_depth': 200, 'queue_size': 16,
+                                      'publish_layout': True, 'publish_points': False, 'warmup': False})
+    rec = graph.add(TopicRecorder, topics=TOPICS)
+    src = graph.add(FramePublisher)
+    graph.start()
+    with graph:
+        shared = node.layout.shared
+        assert shared is not None and node.layout_stats()['shared_with_features'] is True
+        assert graph.wait_for(lambda: src.pub.get_subscription_count() >= 1
+                              and node.layout.planes_pub.get_subscription_count() >= 1, 10.0)
+        for k in range(0, audio.shape[1], CHUNK):
+            src.pub.publish(conv.audio_to_msg(audio[:, k:k + CHUNK], t0 + k * NS_PER_S // FS, 'audio_array'))
+        assert graph.wait_for(lambda: rec.count('depth/image') >= windows and node.layout_stats()['outputs']
+                              + node.layout_stats()['dropped_windows'] == windows
+                              and rec.count('layout/planes') == node.layout_stats()['outputs'], 30.0), \
+            (rec.counts, node.stats())
+        stats = node.layout_stats()
+        got = [m for _, m in rec.get('layout/planes')]
+    assert rec.count('depth/image') == windows and stats['errors'] == 0
+    # every window measured once, by whichever path asked first; the other path's request was answered from it
+    assert shared.measured == windows
+    assert shared.shared == stats['outputs']
+    offline = LayoutEstimator(CFG, MICS)
+    for planes_msg in got:
+        end = (conv.time_to_ns(planes_msg.markers[0].header.stamp) - t0) * FS // NS_PER_S
+        expected = offline.estimate(audio[:, end - WINDOW:end])
+        texts = sorted(m.text.split()[0] for m in planes_msg.markers if m.type == Marker.TEXT_VIEW_FACING)
+        assert texts == sorted(p.label for p in expected.planes)

@@ -96,7 +96,8 @@ PARAMS = [
     Param('publish_layout', False, 'also measure the room from the chirp\'s echoes (sonar front-end, no learning; '
                                    'docs/SONAR.md) and publish layout/depth (32FC1, the image\'s header) and '
                                    'layout/planes (visualization_msgs/MarkerArray, array frame); on its own thread, '
-                                   'latest window wins, never delaying the images',
+                                   'latest window wins, never delaying the images; with a model that reads the '
+                                   'layout prior, each window is measured once for both',
           why='the front-end is built at start-up; restart the node to switch it'),
     Param('sonar_calibration', '', "the chirp speaker's measured response for the layout and for a model whose input "
                                    "holds the layout prior (python -m audio_vision calibrate; docs/SONAR.md, "
@@ -185,6 +186,11 @@ class LayoutOutput:
     def __init__(self, node: 'PerceptionNode', qos: QoSProfile):
         from visualization_msgs.msg import MarkerArray
         self.estimator = layout_estimator(node.model, node.params['sim_config'], node.params['sonar_calibration'])
+        # A model reading the layout prior measures each window's room already: where its front-end measures
+        # exactly as this one, its measurements are shared, and the front-end runs once per window, not twice.
+        shared = node.model.shared_layout_estimates()
+        self.shared = shared if shared is not None and shared.estimator.measures_like(self.estimator) else None
+        self.measure = self.estimator.estimate if self.shared is None else self.shared.estimate
         self.depth_pub = node.create_publisher(Image, 'layout/depth', qos)
         self.planes_pub = node.create_publisher(MarkerArray, 'layout/planes', qos)
         self.stats = LayoutStats()
@@ -195,7 +201,8 @@ class LayoutOutput:
                                     start=False)
 
     def snapshot(self) -> dict:
-        return self.stats.snapshot(self.queue.dropped, self.queue.errors)
+        return {**self.stats.snapshot(self.queue.dropped, self.queue.errors),
+                'shared_with_features': self.shared is not None}
 
 
 def checked_model(params: dict):
@@ -283,6 +290,11 @@ class PerceptionNode(ShellNode):
         for queue in self._queues():            # the workers last: everything they use exists
             queue.start()
         self.get_logger().info(self.config.describe(self.model.model_id))
+        if self.layout is not None:
+            self.get_logger().info('layout: measured once per window, shared with the model\'s layout prior'
+                                   if self.layout.shared is not None else
+                                   'layout: its own sonar front-end (the model reads no layout prior, or measures '
+                                   'with another configuration, array or calibration)')
 
     def _queues(self) -> list[InferenceQueue]:
         """The worker queues built so far (images, layout)."""
@@ -405,7 +417,7 @@ class PerceptionNode(ShellNode):
         from audio_vision.sonar.render import plane_patches
         out = self.layout
         t0 = time.perf_counter()
-        layout = out.estimator.estimate(window.audio)
+        layout = out.measure(window.audio)
         prior = render_layout(layout, self.model.camera, self.model.class_table)
         out.stats.measured(layout.failed, time.perf_counter() - t0)
         out.recent.append((window.end_ns, layout))

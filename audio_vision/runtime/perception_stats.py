@@ -148,6 +148,8 @@ class LayoutStats:
     def values(layout: dict) -> dict:
         """The layout's /diagnostics values from its :meth:`snapshot`."""
         return {'layout outputs': layout['outputs'], 'layout dropped windows': layout['dropped_windows'],
-                'layout errors': layout['errors'], 'layout latency p50 (ms)': layout['ms']['p50'],
+                'layout errors': layout['errors'],
+                'layout shared with the features': layout.get('shared_with_features', False),
+                'layout latency p50 (ms)': layout['ms']['p50'],
                 'layout latency p95 (ms)': layout['ms']['p95'],
                 **{f'layout windows without {part}': n for part, n in layout['unmeasured'].items()}}

@@ -130,6 +130,12 @@ class LayoutEstimator:
         self.scan_steering = (far_field_steering(self.scan_directions, self.mics, freqs, c)
                               if cfg.max_reflectors else None)
 
+    def measures_like(self, other: 'LayoutEstimator') -> bool:
+        """Whether ``other`` measures every window exactly as this one does: the same configuration, array and
+        matched filter (the speaker's calibration included)."""
+        return (self.cfg == other.cfg and np.array_equal(self.mics, other.mics)
+                and np.array_equal(self.matched_filter.filter, other.matched_filter.filter))
+
     def field(self, audio: np.ndarray) -> EchoField:
         return EchoField(self.matched_filter, self.mics, audio)
 

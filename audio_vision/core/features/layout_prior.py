@@ -85,6 +85,14 @@ class LayoutPriorMaps(nn.Module):
         self.camera = PinholeCamera(config.prior_size, config.prior_size, config.map_hfov_deg)
         self.reflectors = config.layout_prior == 'layout+reflectors'
 
+    def share_estimates(self):
+        """The front-end's measurements, shared from now on with whoever else measures the same windows in this
+        process (:class:`audio_vision.sonar.shared.SharedEstimates`; the same object on every call)."""
+        from audio_vision.sonar.shared import SharedEstimates
+        if not isinstance(self.estimator, SharedEstimates):
+            self.estimator = SharedEstimates(self.estimator)
+        return self.estimator
+
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         windows = audio.detach().cpu().double().numpy()
         maps = [prior_images(self.estimator.estimate(w), self.camera, self.reflectors) for w in windows]

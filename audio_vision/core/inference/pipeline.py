@@ -102,6 +102,13 @@ class AudioToVision:
         models = {m: load_checkpoint(model_dir / f'{m}.pt', expect={'modality': m}, device=dev) for m in modalities}
         return cls(models, dev, quantize, backend, calibration)
 
+    def shared_layout_estimates(self):
+        """The sonar front-end inside the features (their layout prior), its measurements shared with the caller
+        (:class:`audio_vision.sonar.shared.SharedEstimates`: a window the features measured is not measured again),
+        or None when the features hold no layout prior."""
+        prior = self.features.layout_prior
+        return None if prior is None else prior.share_estimates()
+
     def close(self) -> None:
         """Release the inference engine (its worker threads) now; idempotent. Owners call it when done
         (the perception node in ``destroy_node``) or use the pipeline as a context manager; afterwards a
