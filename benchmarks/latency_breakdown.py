@@ -4,18 +4,20 @@ r"""Where the graph latency goes: window end -> image received, split into its s
     .venv/bin/python benchmarks/latency_breakdown.py --seconds 20 --json docs/latency_breakdown.json \\
         chunk=1024,align=hop chunk=1024,align=frame chunk=1000,align=hop
 
-simulator_node -> perception_node -> a recorder in one process (``audio_vision.ros.graph``, real DDS, the
-shipped models, config/*.yaml), the way ``benchmarks/bench_perception.py``'s graph section runs them, once
-per configuration given on the command line (``chunk=`` the source's chunk_samples, ``align=`` perception
-window_alignment, ``points=`` publish_points true/false, ``backend=``, ``rviz=true`` (the recorder also
-subscribes to segmentation/color and depth/points, as RViz does), ``source=`` sim (simulator_node, the
-default) | wav (audio_capture_node playing a WAV file of the simulator's audio, the graph a robot runs with a
-recording) | none (no graph: the same model's ``predict`` called once per hop on the same audio, for
-comparison)). A configuration without ``chunk=`` / ``align=`` uses config/*.yaml's values. Nothing in the
-nodes is changed: the script wraps, from outside, the source's audio publisher, the perception node's
-subscription callback, its model's ``predict`` (and, inside it, the backend's feature parts and networks) and
-its ``publish_prediction``, and stamps each event with the system clock (the clock the sources stamp the
-audio with). Per output window (stamped with its window end):
+simulator_node -> perception_node -> a recorder in one process (``audio_vision.ros.graph``, real DDS, the shipped
+models, config/*.yaml), the way ``benchmarks/bench_perception.py``'s graph section runs them, once per configuration
+given on the command line (``chunk=`` the source's chunk_samples, ``align=`` perception window_alignment,
+``points=`` publish_points true/false, ``backend=``, ``layout=`` true (publish_layout, as perceive.launch.py runs
+it: the layout topics share the model's layout-prior measurements) | own (publish_layout with the node's own
+front-end, as before the sharing: each window measured twice) | false, ``rviz=true`` (the recorder also subscribes
+to segmentation/color and depth/points, as RViz does), ``source=`` sim (simulator_node, the default) | wav
+(audio_capture_node playing a WAV file of the simulator's audio, the graph a robot runs with a recording) | none (no
+graph: the same model's ``predict`` called once per hop on the same audio, for comparison)). A configuration without
+``chunk=`` / ``align=`` uses config/*.yaml's values. Nothing in the nodes is changed (but ``layout=own``'s
+front-end): the script wraps, from outside, the source's audio publisher, the perception node's subscription
+callback, its model's ``predict`` (and, inside it, the backend's feature parts and networks) and its
+``publish_prediction``, and stamps each event with the system clock (the clock the sources stamp the audio with).
+Per output window (stamped with its window end):
 
 - ``chunk_wait``: the window end -> the capture time of the last sample of the frame that completed it
   (0 when windows end on frame boundaries);
@@ -64,12 +66,13 @@ SOURCES = ('sim', 'wav', 'none')
 KEYS = {'chunk': ('source', 'chunk_samples', int), 'align': ('perception', 'window_alignment', str),
         'points': ('perception', 'publish_points', lambda v: v.lower() == 'true'),
         'backend': ('perception', 'backend', str), 'source': ('graph', 'source', str),
-        'rviz': ('graph', 'rviz', lambda v: v.lower() == 'true')}
+        'rviz': ('graph', 'rviz', lambda v: v.lower() == 'true'), 'layout': ('graph', 'layout', str.lower)}
+LAYOUTS = ('true', 'own', 'false')
 
 
 def parse_config(text: str) -> dict:
     """'chunk=1024,align=hop' -> {'graph': {'source': 'sim'}, 'source': {...}, 'perception': {...}}."""
-    out = {'graph': {'source': 'sim', 'rviz': False}, 'source': {}, 'perception': {}}
+    out = {'graph': {'source': 'sim', 'rviz': False, 'layout': 'false'}, 'source': {}, 'perception': {}}
     for item in filter(None, text.split(',')):
         key, _, value = item.partition('=')
         if key not in KEYS:
@@ -78,6 +81,9 @@ def parse_config(text: str) -> dict:
         out[node][name] = cast(value)
     if out['graph']['source'] not in SOURCES:
         raise SystemExit(f"source must be one of {', '.join(SOURCES)}, got {out['graph']['source']!r}")
+    if out['graph']['layout'] not in LAYOUTS:
+        raise SystemExit(f"layout must be one of {', '.join(LAYOUTS)}, got {out['graph']['layout']!r}")
+    out['perception']['publish_layout'] = out['graph']['layout'] != 'false'
     return out
 
 
@@ -358,6 +364,8 @@ def run(config: dict, seconds: float, warmup: float, domain_id: int, wav: Path |
             src_pub = src.pub
         node = g.add(PerceptionNode, {'model_dir': str(default_model_dir()), 'sim_config': sim_config,
                                       **config['perception']})
+        if config['graph']['layout'] == 'own':    # the node's own front-end (before the sharing), from outside
+            node.layout.shared, node.layout.measure = None, node.layout.estimator.estimate
         topics = {'depth/image': Image, 'segmentation/image': Image}
         if config['graph']['rviz']:           # what perceive.launch.py's RViz also subscribes to
             topics.update({'segmentation/color': Image, 'depth/points': PointCloud2})
@@ -378,11 +386,14 @@ def run(config: dict, seconds: float, warmup: float, domain_id: int, wav: Path |
         threads = cpu_shares(before, thread_cpu(), wall)
         time.sleep(0.5)                       # the last windows' outputs arrive
         stats = node.stats()
+        layout = node.layout_stats() if node.layout is not None else None
         received = {topic: {conv.time_to_ns(m.header.stamp): t for t, m in rec.get(topic)}
                     for topic in ('depth/image', 'segmentation/image')}
         params = {'source': config['graph']['source'], 'rviz_subscribers': config['graph']['rviz'],
                   'chunk_samples': src.params['chunk_samples'],
                   'backend': node.model.backend_name, 'publish_points': node.params['publish_points'],
+                  'publish_layout': node.params['publish_layout'],
+                  'layout_shared': node.layout is not None and node.layout.shared is not None,
                   'window_alignment': node.params.get('window_alignment', 'hop (before the parameter)')}
     with trace.lock:
         frames = np.array(sorted(trace.published), np.int64)
@@ -410,6 +421,8 @@ def run(config: dict, seconds: float, warmup: float, domain_id: int, wav: Path |
     out['inference_parts_ms'] = part_stats(trace, [r['span'] for r in rows])
     out['threads_cpu'] = threads
     out['gc'] = gc_times.summary()
+    if layout is not None:          # the layout topics' own path: outputs, windows pushed out, its latency
+        out['layout'] = layout
     log(f"  {params}: total p50 {out['total_ms'].get('p50')} ms; "
         + ', '.join(f"{s} {out['stages_ms'][s].get('p50')}" for s in STAGES) + f'; cpu {process_cpu:.2f}')
     return out
