@@ -259,6 +259,19 @@ def test_emission_time_sum_is_each_mics_row_interpolated_at_its_shift():
     np.testing.assert_allclose(shifted_sum(rows, shifts), expected.sum(axis=0), rtol=1e-12)
 
 
+@pytest.mark.parametrize('k', [1, 3, 30])
+def test_least_squares_products_on_the_calling_thread_equal_blas(k):
+    from audio_vision.sonar.kernels import combination, normal_equations
+    rng = np.random.default_rng(k)
+    basis = rng.normal(size=(k, 700)) + 1j * rng.normal(size=(k, 700))
+    data = rng.normal(size=700) + 1j * rng.normal(size=700)
+    gram, rhs = normal_equations(basis, data)
+    np.testing.assert_allclose(gram, basis.conj() @ basis.T, rtol=1e-12, atol=1e-9)
+    np.testing.assert_array_equal(gram, gram.conj().T)                     # Hermitian by construction
+    np.testing.assert_allclose(rhs, basis.conj() @ data, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(combination(rhs, basis), rhs @ basis, rtol=1e-12, atol=1e-9)
+
+
 @pytest.mark.parametrize('az, d', [(30.0, 2.3), (-100.0, 1.1)])
 def test_wall_refinement_coarse_to_fine_finds_the_full_grids_maximum(az, d):
     from audio_vision.sonar.layout import _REFINE_AZ, _REFINE_R

@@ -22,7 +22,7 @@ import scipy.fft as sfft
 from audio_vision.core.features.chirp import chirp_pulse
 
 from .config import SonarConfig
-from .kernels import arrival_phases, backproject, shifted_sum, steered_sum
+from .kernels import arrival_phases, backproject, combination, normal_equations, shifted_sum, steered_sum
 
 
 class MatchedFilter:
@@ -253,14 +253,14 @@ def _remove(spectrum: np.ndarray, times: np.ndarray, grid: SpectrumGrid, per_mic
             rhs = np.einsum('ckf,cf->ck', part.conj(), spectrum[:, sl])
         else:                                        # (K, C * Fb): one system, all mics' bins as one vector
             part = basis[..., sl].transpose(1, 0, 2).reshape(k, -1)
-            gram = (part.conj() @ part.T)[None]                                              # (1, K, K)
-            rhs = (part.conj() @ spectrum[:, sl].ravel())[None]
+            gram, rhs = normal_equations(part, spectrum[:, sl].ravel())                      # (K, K), (K,)
+            gram, rhs = gram[None], rhs[None]
         gram += 1e-9 * np.trace(gram, axis1=1, axis2=2).real[:, None, None] / k * np.eye(k)
         amps[..., b] = np.linalg.solve(gram, rhs[..., None])[..., 0]
         if per_mic:
             spectrum[:, sl] -= np.einsum('ck,ckf->cf', amps[..., b], part)
         else:
-            spectrum[:, sl] -= (amps[0, :, b] @ part).reshape(c, -1)
+            spectrum[:, sl] -= combination(amps[0, :, b], part).reshape(c, -1)
     return amps
 
 

@@ -93,3 +93,41 @@ def steered_sum(steering, spectrum):
             for f in range(f_count):
                 out[d, f] += steering[c, d, f] * spectrum[c, f]
     return out
+
+
+# fastmath: the sums reordered (vectorised), as BLAS reorders them; NaN and inf keep their meaning
+@njit(cache=True, nogil=True, fastmath={'reassoc', 'contract'})
+def normal_equations(basis, data):
+    """(K, M) arrivals' basis vectors, (M,) data -> the least-squares normal equations: the (K, K) Gram matrix
+    conj(basis) basis^T (Hermitian: its lower half mirrored, its diagonal real) and the (K,) projections
+    conj(basis) data. On the calling thread: BLAS handed these products of a few dozen rows to its own threads,
+    whose spinning afterwards cost about as much CPU as the whole front-end, on the core the other inference
+    worker needs."""
+    k_count, m_count = basis.shape
+    gram = np.empty((k_count, k_count), dtype=np.complex128)
+    rhs = np.empty(k_count, dtype=np.complex128)
+    for k in range(k_count):
+        for j in range(k, k_count):
+            acc = 0j
+            for m in range(m_count):
+                acc += basis[k, m].conjugate() * basis[j, m]
+            gram[j, k] = acc.conjugate()
+            gram[k, j] = acc if j > k else acc.real     # a Gram matrix's diagonal is real
+        acc = 0j
+        for m in range(m_count):
+            acc += basis[k, m].conjugate() * data[m]
+        rhs[k] = acc
+    return gram, rhs
+
+
+@njit(cache=True, nogil=True)
+def combination(weights, basis):
+    """(K,) weights, (K, M) basis -> (M,) their weighted sum (what the fitted arrivals add up to), on the calling
+    thread (:func:`normal_equations`)."""
+    k_count, m_count = basis.shape
+    out = np.zeros(m_count, dtype=np.complex128)
+    for k in range(k_count):
+        w = weights[k]
+        for m in range(m_count):
+            out[m] += w * basis[k, m]
+    return out
