@@ -207,15 +207,26 @@ def test_room_bar_follows_the_method_and_explains_each_miss(room_bar, inp):
 
 def test_the_depth_target_study_is_compared_from_its_file(room_bar, inp):
     assert room_bar.depth_target_table(dataclasses.replace(inp, depth_target_study=None)) == ''
+    spec = inp.facts['room_bar']['depth_target_study']
+    shipped_target = inp.train.get('depth_target', 'absolute')
+    # a study of the shipped target itself compares nothing
+    bar = {**inp.facts['room_bar'], 'depth_target_study': {**spec, 'target': shipped_target}}
+    same = dataclasses.replace(inp, facts={**inp.facts, 'room_bar': bar})
+    assert room_bar.depth_target_table(same) == ''
+    other = 'absolute' if shipped_target == 'layout_ratio' else 'layout_ratio'
+    facts = {**inp.facts, 'room_bar': {**inp.facts['room_bar'], 'depth_target_study': {**spec, 'target': other}}}
     study = json.loads(json.dumps(inp.results))
     shipped = inp.results['rows']['method']['depth']
-    for factor, word in ((0.5, '(lower;'), (1.5, '(not lower;')):
+    for factor in (0.5, 1.5):
         study['rows']['method']['depth'] = {**shipped, 'abs_rel': shipped['abs_rel'] * factor}
-        text = room_bar.depth_target_table(dataclasses.replace(inp, depth_target_study=study))
-        assert f"{shipped['abs_rel'] * factor:.3f} against {shipped['abs_rel']:.3f} absolute {word}" in text
-        assert '| method |' in text and 'layout_ratio' in text
+        text = room_bar.depth_target_table(dataclasses.replace(inp, facts=facts, depth_target_study=study))
+        ratio, absolute = ((shipped['abs_rel'], shipped['abs_rel'] * factor) if shipped_target == 'layout_ratio'
+                           else (shipped['abs_rel'] * factor, shipped['abs_rel']))
+        word = '(lower;' if ratio < absolute else '(not lower;'
+        assert f'{ratio:.3f} against {absolute:.3f} absolute {word}' in text
+        assert '| method |' in text and 'layout_ratio' in text and '(shipped)' in text
     if inp.depth_probe:
-        text = room_bar.depth_target_table(dataclasses.replace(inp, depth_target_study=study,
+        text = room_bar.depth_target_table(dataclasses.replace(inp, facts=facts, depth_target_study=study,
                                                                depth_target_probe=inp.depth_probe))
         wall = inp.depth_probe['rows']['method']['by_class']['wall']
         assert f'wall {wall:.3f} → {wall:.3f}' in text

@@ -181,29 +181,39 @@ def budget_table(inp: Inputs) -> str:
             f"command):\n\n" + '\n'.join(lines) + '\n')
 
 
+#: the depth networks' images (config depth_target), as the tables name them
+DEPTH_TARGETS = {'absolute': 'absolute', 'layout_ratio': 'relative to the room'}
+
+
 def depth_target_table(inp: Inputs) -> str:
-    """The depth method with its images relative to the measured room (facts.yaml room_bar.depth_target_study)
-    against the shipped absolute one and the layout alone, on the test split; '' without the study's file."""
+    """The shipped depth method (docs/results.json, its config's depth_target) against the same method with the other
+    depth target (facts.yaml room_bar.depth_target_study: its target, result file and probe), and the layout alone,
+    on the test split; '' without the study's file."""
     study, spec = inp.depth_target_study, inp.facts['room_bar']['depth_target_study']
-    if not study:
+    shipped_target = inp.train.get('depth_target', 'absolute')
+    if not study or spec['target'] == shipped_target:
         return ''
-    shipped, ratio = inp.results['rows'], study['rows']
+    by_target = {shipped_target: (inp.results['rows'], inp.depth_probe), spec['target']: (study['rows'],
+                                                                                          inp.depth_target_probe)}
+    (absolute, abs_probe), (ratio, ratio_probe) = by_target['absolute'], by_target['layout_ratio']
+    mark = {t: ' (shipped)' if t == shipped_target else '' for t in DEPTH_TARGETS}
     kinds = (('method', 'method'), ('method_no_quant', 'method, not snapped to codewords'),
              ('vqvae_upper_bound', 'VQ-VAE upper bound'), ('end_to_end', 'end-to-end (the head adds the room back)'))
-    lines = ['| row | AbsRel, absolute | AbsRel, relative to the room | δ1, absolute | δ1, relative to the room |',
+    lines = [f"| row | AbsRel, absolute{mark['absolute']} | AbsRel, relative to the room{mark['layout_ratio']} | "
+             f"δ1, absolute{mark['absolute']} | δ1, relative to the room{mark['layout_ratio']} |",
              '| --- | --- | --- | --- | --- |']
     for key, label in kinds:
-        if key in shipped and key in ratio:
-            a, b = shipped[key]['depth'], ratio[key]['depth']
+        if key in absolute and key in ratio:
+            a, b = absolute[key]['depth'], ratio[key]['depth']
             lines.append(f"| {label} | {a['abs_rel']:.3f} | {b['abs_rel']:.3f} | {a['delta1']:.3f} | "
                          f"{b['delta1']:.3f} |")
-    layout = shipped.get('layout', {}).get('depth')
-    a, b = shipped['method']['depth'], ratio['method']['depth']
+    layout = inp.results['rows'].get('layout', {}).get('depth')
+    a, b = absolute['method']['depth'], ratio['method']['depth']
     verdict = 'lower' if b['abs_rel'] < a['abs_rel'] else 'not lower'
     text = (f"The method's depth AbsRel relative to the room is {b['abs_rel']:.3f} against {a['abs_rel']:.3f} "
             f"absolute ({verdict}; δ1 {b['delta1']:.3f} vs {a['delta1']:.3f})")
-    if 'end_to_end' in ratio and 'end_to_end' in shipped:
-        e_a, e_b = shipped['end_to_end']['depth'], ratio['end_to_end']['depth']
+    if 'end_to_end' in ratio and 'end_to_end' in absolute:
+        e_a, e_b = absolute['end_to_end']['depth'], ratio['end_to_end']['depth']
         text += (f"; the end-to-end baseline's {e_b['abs_rel']:.3f} against {e_a['abs_rel']:.3f} "
                  f"({'lower' if e_b['abs_rel'] < e_a['abs_rel'] else 'not lower'}; δ1 {e_b['delta1']:.3f} vs "
                  f"{e_a['delta1']:.3f})")
@@ -211,17 +221,18 @@ def depth_target_table(inp: Inputs) -> str:
         ahead = b['abs_rel'] < layout['abs_rel'] and b['delta1'] > layout['delta1']
         text += (f"; the layout alone scores {layout['abs_rel']:.3f} / {layout['delta1']:.3f}, which the relative "
                  f"method {'is' if ahead else 'is not'} ahead of on both")
-    probes = ((inp.depth_probe or {}).get('rows', {}).get('method'), (inp.depth_target_probe or {}).get('rows', {})
-              .get('method'))
+    probes = [(pr or {}).get('rows', {}).get('method') for pr in (abs_probe, ratio_probe)]
     if all(probes):
         by = [pr['by_class'] for pr in probes]
         classes = [c for c in ROOM + BODIES if c in by[0] and c in by[1]]
-        text += ('. Per class (AbsRel, absolute → relative; docs/depth_error_probe.json, docs/' + spec['probe'] + '): '
+        files = {shipped_target: 'depth_error_probe.json', spec['target']: spec['probe']}
+        text += (f". Per class (AbsRel, absolute → relative; docs/{files['absolute']}, docs/{files['layout_ratio']}): "
                  + ', '.join(f'{c} {by[0][c]:.3f} → {by[1][c]:.3f}' for c in classes))
-    return (f"\nTried: the depth images as the departure from the measured room (`depth_target: layout_ratio`: the "
-            f"VQ-VAE's manifold is of the log ratio of the depth to the layout prior's, the prior added back to "
-            f"read metres), the method at the shipped budget on the same data and test windows (docs/{spec['file']}, "
-            f"`{spec['command']}`), beside the shipped absolute method (docs/results.json):\n\n"
+    return (f"\nCompared: the depth images absolute (log-depth) and as the departure from the measured room "
+            f"(`depth_target: layout_ratio`: the VQ-VAE's manifold is of the log ratio of the depth to the layout "
+            f"prior's, the prior added back to read metres), the method at the same budget on the same data and test "
+            f"windows: the shipped models ({DEPTH_TARGETS[shipped_target]}, docs/results.json) and {spec['what']} "
+            f"({DEPTH_TARGETS[spec['target']]}, docs/{spec['file']}: `{spec['command']}`):\n\n"
             + '\n'.join(lines) + f'\n\n{text}.\n')
 
 
