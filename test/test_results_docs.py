@@ -251,3 +251,17 @@ def test_the_training_table_names_its_run_and_whether_it_made_the_shipped_models
     rerun = {**shipped, 'started_utc': '2026-02-02T00:00:00Z', 'cpu_model': 'CPU B'}
     other = note(dataclasses.replace(inp, summary={**inp.summary, 'run': rerun}, timings={'run': shipped}))
     assert 'CPU B' in other and 'CPU A' in other and 'not kept' in other
+
+
+def test_a_reproduction_that_found_its_feature_cache_says_so_and_adds_the_last_computed_features(docs, inp):
+    full = {'run': {'cpu_model': 'CPU A', 'started_utc': 'T0'}, 'features': 3000.0, 'total': 6000.0}
+    cached = {'run': {'started_utc': 'T1', 'features_cache_existed': True}, 'features': 15.0, 'train': 2985.0,
+              'total': 3000.0}
+    text = docs.results_page.time_table(dataclasses.replace(inp, timings=cached, full_run_timings=full))
+    assert 'the features were read, not computed' in text and '100.0 min' in text and 'within the' in text
+    old_run = {**cached, 'run': {'started_utc': 'T1'}}          # before the record: a features stage of seconds
+    assert 'not computed' in docs.results_page.time_table(dataclasses.replace(inp, timings=old_run,
+                                                                              full_run_timings=full))
+    computed = {**cached, 'run': {'started_utc': 'T1'}, 'features': 3000.0, 'total': 5985.0}
+    assert 'not computed' not in docs.results_page.time_table(dataclasses.replace(inp, timings=computed,
+                                                                                  full_run_timings=full))

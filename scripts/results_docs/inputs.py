@@ -38,6 +38,7 @@ class Inputs:
     independent: dict | None        # docs/results_independent.json: test windows re-recorded independently
     independent_reference: dict | None   # docs/results_independent_reference.json: the same windows, this pipeline
     timings: dict                   # docs/reproduce_timings.json ({} when absent)
+    full_run_timings: dict          # docs/reproduce_timings_full_run.json: the last run that computed the features
     summary: dict                   # docs/training_summary.json (or the runs it summarises)
     card: dict                      # the dataset's card.json ({} when the dataset is not here)
     trained_on: dict                # the training dataset as the shipped depth checkpoint records it ({} if none)
@@ -148,6 +149,7 @@ def load(root: Path, summary: dict | None = None) -> Inputs:
         independent=read_json(docs / 'results_independent.json'),
         independent_reference=read_json(docs / 'results_independent_reference.json'),
         timings=read_json(docs / 'reproduce_timings.json') or {},
+        full_run_timings=read_json(docs / 'reproduce_timings_full_run.json') or {},
         summary=summary or read_json(docs / 'training_summary.json') or {'stages': {}, 'config': None},
         # the dataset path is as the evaluation recorded it: relative to where the writer runs (the repository)
         card=read_json(Path(results['dataset']['path']) / 'card.json') or {},
