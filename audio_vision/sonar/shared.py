@@ -7,7 +7,8 @@ for ``layout/depth`` and ``layout/planes``, on two threads. Measured twice, the 
 cost of a window twice over. :class:`SharedEstimates` measures each window once: the first thread to ask
 measures it, a thread asking for the same window meanwhile or afterwards waits for and gets that result.
 Windows are matched by content (exact equality of their samples), not by a hash or an id, so a different
-window is never given another's room.
+window is never given another's room. Two threads may measure two different windows at once: ``LayoutEstimator``
+keeps nothing between calls (each window's state lives in its own ``EchoField``).
 """
 from __future__ import annotations
 
