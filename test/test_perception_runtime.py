@@ -128,7 +128,8 @@ def test_stats_snapshot_counts_windows_errors_and_layout():
     layout.measured(['floor: no echo', 'walls: too few'], 0.01)
     layout.outputs += 1
     assert stats.snapshot(STREAM, layout.snapshot(3, 1))['layout'] == {
-        'outputs': 1, 'dropped_windows': 3, 'errors': 1, 'unmeasured': {'floor': 1, 'ceiling': 0, 'walls': 1},
+        'outputs': 1, 'dropped_windows': 3, 'errors': 1, 'shared_with_features': False,
+        'unmeasured': {'floor': 1, 'ceiling': 0, 'walls': 1},
         'ms': {'p50': pytest.approx(10.0), 'p95': pytest.approx(10.0)}}
 
 
@@ -165,8 +166,8 @@ def test_report_keys_in_order():
     assert keys[:9] == ['input rate (frames/s)', 'output rate (Hz)', 'inference latency p50 (ms)',
                         'inference latency p95 (ms)', 'window end to publish p50 (ms)',
                         'window end to publish p95 (ms)', 'windows', 'dropped windows', 'invalid frames']
-    assert keys[-10:] == ['model id', 'device', 'layout outputs', 'layout dropped windows', 'layout errors',
-                          'layout latency p50 (ms)', 'layout latency p95 (ms)',
+    assert keys[-11:] == ['model id', 'device', 'layout outputs', 'layout dropped windows', 'layout errors',
+                          'layout shared with the features', 'layout latency p50 (ms)', 'layout latency p95 (ms)',
                           *(f'layout windows without {part}' for part in ('floor', 'ceiling', 'walls'))]
 
 

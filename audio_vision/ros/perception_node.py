@@ -194,6 +194,7 @@ class LayoutOutput:
         self.depth_pub = node.create_publisher(Image, 'layout/depth', qos)
         self.planes_pub = node.create_publisher(MarkerArray, 'layout/planes', qos)
         self.stats = LayoutStats()
+        self.stats.shared_with_features = self.shared is not None
         #: the latest layouts measured, (window end stamp ns, RoomLayout): for a consumer in the same process (the
         #: demo scores them); 1024 windows are 4 min at the default hop, a few hundred kB
         self.recent: collections.deque = collections.deque(maxlen=1024)
@@ -201,8 +202,7 @@ class LayoutOutput:
                                     start=False)
 
     def snapshot(self) -> dict:
-        return {**self.stats.snapshot(self.queue.dropped, self.queue.errors),
-                'shared_with_features': self.shared is not None}
+        return self.stats.snapshot(self.queue.dropped, self.queue.errors)
 
 
 def checked_model(params: dict):

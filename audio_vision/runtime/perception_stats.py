@@ -125,6 +125,7 @@ class LayoutStats:
         self.outputs = 0
         self.unmeasured = Counters(LAYOUT_PARTS)   # windows where that part was not found
         self.last_error: str | None = None         # the latest error not yet reported
+        self.shared_with_features = False          # measured once for the layout topics and the model's prior
 
     def measured(self, failed, seconds: float) -> None:
         """A window was measured in ``seconds``; ``failed``: the layout's reasons ('<part>: why') for what it
@@ -142,6 +143,7 @@ class LayoutStats:
         """Totals since start-up; ``dropped_windows`` and ``errors`` are the layout queue's."""
         p50, p95 = self.latency.percentiles_ms()
         return {'outputs': self.outputs, 'dropped_windows': dropped_windows, 'errors': errors,
+                'shared_with_features': self.shared_with_features,
                 'unmeasured': self.unmeasured.snapshot(), 'ms': {'p50': p50, 'p95': p95}}
 
     @staticmethod
@@ -149,7 +151,7 @@ class LayoutStats:
         """The layout's /diagnostics values from its :meth:`snapshot`."""
         return {'layout outputs': layout['outputs'], 'layout dropped windows': layout['dropped_windows'],
                 'layout errors': layout['errors'],
-                'layout shared with the features': layout.get('shared_with_features', False),
+                'layout shared with the features': layout['shared_with_features'],
                 'layout latency p50 (ms)': layout['ms']['p50'],
                 'layout latency p95 (ms)': layout['ms']['p95'],
                 **{f'layout windows without {part}': n for part, n in layout['unmeasured'].items()}}
