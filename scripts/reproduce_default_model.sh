@@ -49,7 +49,18 @@ if [ -f "$DATA/card.json" ]; then
 else
   step dataset $PY -m audio_vision dataset --out "$DATA" --n "$N" --seed "$SEED" --workers 2 --no-progress
 fi
+cache_existed=0
+if compgen -G "$DATA/features_cache/*.npy" > /dev/null; then cache_existed=1; fi
 step features $PY -m audio_vision train --data "$DATA" --run-dir "$RUN" --config "$CONFIG" --cache-features --no-progress
+if [ "$cache_existed" = 1 ]; then   # the docs then say that this total holds no feature computation
+  echo "[reproduce] $DATA/features_cache existed: the features were read, not computed"
+  $PY - "$TIMINGS" <<'EOF'
+import json, sys
+data = json.load(open(sys.argv[1]))
+data['run']['features_cache_existed'] = True
+json.dump(data, open(sys.argv[1], 'w'), indent=2)
+EOF
+fi
 t0=$SECONDS
 pids=()
 # Four single-threaded processes, two per modality: its VQ-VAE + AT-net, and its end-to-end baseline
