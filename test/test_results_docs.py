@@ -265,3 +265,12 @@ def test_a_reproduction_that_found_its_feature_cache_says_so_and_adds_the_last_c
     computed = {**cached, 'run': {'started_utc': 'T1'}, 'features': 3000.0, 'total': 5985.0}
     assert 'not computed' not in docs.results_page.time_table(dataclasses.replace(inp, timings=computed,
                                                                                   full_run_timings=full))
+
+
+def test_the_latent_probe_of_a_depth_model_relative_to_the_room_reports_segmentation_alone(docs, inp):
+    seg = {'segmentation': {'miou': 0.2, 'pixel_acc': 0.7}}
+    probe = {'command': 'probe', 'test_windows': 10, 'rows': {'mean image': seg, 'decoded mean latent': seg},
+             'skipped': {'depth': 'depth_target layout_ratio: no image-free mean'}}
+    text = docs.results_page.probes.latent_probe_section(dataclasses.replace(inp, latent_probe=probe))
+    if inp.results['rows'].get('end_to_end'):
+        assert 'depth not probed: depth_target layout_ratio' in text and 'mIoU 0.200' in text

@@ -33,6 +33,7 @@ class Inputs:
     fresh: dict | None              # docs/results_fresh.json: a dataset of a new seed
     shifted: dict | None            # docs/results_shifted.json: the shifted rooms' test split
     prior_budget_before: dict | None   # facts.yaml room_bar.budget_before: the prior's models at the lower budget
+    prior_budget_after: dict | None    # ... and at the raised one (its `against` file; docs/results.json without)
     depth_target_study: dict | None    # facts.yaml room_bar.depth_target_study: depth relative to the layout
     depth_target_probe: dict | None    # its per-class depth errors (scripts/depth_error_probe.py)
     independent: dict | None        # docs/results_independent.json: test windows re-recorded independently
@@ -144,6 +145,7 @@ def load(root: Path, summary: dict | None = None) -> Inputs:
         fresh=read_json(docs / 'results_fresh.json'),
         shifted=read_json(docs / 'results_shifted.json'),
         prior_budget_before=read_json(docs / facts['room_bar']['budget_before']['file']),
+        prior_budget_after=read_json(docs / facts['room_bar']['budget_before'].get('against', 'results.json')),
         depth_target_study=read_json(docs / facts['room_bar']['depth_target_study']['file']),
         depth_target_probe=read_json(docs / facts['room_bar']['depth_target_study']['probe']),
         independent=read_json(docs / 'results_independent.json'),

@@ -119,16 +119,21 @@ def latent_probe_section(inp: Inputs) -> str:
     if not probe or not inp.results['rows'].get('end_to_end'):
         return ''
     pr = probe['rows']
-    a, b = pr['decoded mean latent']['depth']['abs_rel'], pr['mean image']['depth']['abs_rel']
-    c, d = pr['decoded mean latent']['segmentation']['miou'], pr['mean image']['segmentation']['miou']
+    latent, mean = pr['decoded mean latent'], pr['mean image']
+    c, d = latent['segmentation']['miou'], mean['segmentation']['miou']
+    if 'depth' in latent:
+        a, b = latent['depth']['abs_rel'], mean['depth']['abs_rel']
+        scores, answer, worse = f'depth AbsRel {a:.3f} and mIoU {c:.3f}', f'{b:.3f} and {d:.3f}', a > b
+    else:                   # a depth model relative to the room has no image-free mean: segmentation alone
+        reason = probe.get('skipped', {}).get('depth', 'not measured')
+        scores, answer, worse = f'mIoU {c:.3f} (depth not probed: {reason})', f'{d:.3f}', c < d
     return (f"\nWhy a latent target can lose to a pixel target: an L2-trained network predicts the "
             f"conditional mean of its target. `{probe['command']}` (docs/latent_mean_probe.json) "
             f"measures the unconditional "
             f"case on {probe['test_windows']} test windows: the VQ-VAE decoder applied to the training set's "
-            f"mean latent scores depth AbsRel {a:.3f} and mIoU {c:.3f}, the mean image (the pixel loss' "
-            f"answer) {b:.3f} and {d:.3f}: "
+            f"mean latent scores {scores}, the mean image (the pixel loss' answer) {answer}: "
             + ('decoding an averaged latent is worse than averaging images, so where the audio leaves the '
-               'scene uncertain the two-stage method pays for its latent target.' if a > b else
+               'scene uncertain the two-stage method pays for its latent target.' if worse else
                'decoding an averaged latent is not worse than averaging images here, so the latent target '
                'alone does not explain the gap.') + '\n')
 
