@@ -366,6 +366,7 @@ def run(config: dict, seconds: float, warmup: float, domain_id: int, wav: Path |
                                       **config['perception']})
         if config['graph']['layout'] == 'own':    # the node's own front-end (before the sharing), from outside
             node.layout.shared, node.layout.measure = None, node.layout.estimator.estimate
+            node.layout.stats.shared_with_features = False
         topics = {'depth/image': Image, 'segmentation/image': Image}
         if config['graph']['rviz']:           # what perceive.launch.py's RViz also subscribes to
             topics.update({'segmentation/color': Image, 'depth/points': PointCloud2})
