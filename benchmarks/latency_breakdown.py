@@ -474,6 +474,15 @@ def report(result: dict) -> str:
                       f"process CPU {cpu:+.0f} % against `{first_text}`, "
                       f"{'within' if cpu <= CPU_GROWTH_TARGET_PCT else '**above**'} the "
                       f"+{CPU_GROWTH_TARGET_PCT:g} % allowed."]
+    shared, own = rows.get('source=sim,layout=true'), rows.get('source=sim,layout=own')
+    if shared and own and shared.get('total_ms') and own.get('total_ms'):
+        lines += ['', "With the layout topics on (`publish_layout`, as perceive.launch.py runs them): window end -> "
+                  f"image received p50 {shared['total_ms']['p50']:.1f} ms and process CPU {shared['process_cpu']:.3f} "
+                  "when the layout shares the model's layout-prior measurement (`layout=true`), "
+                  f"{own['total_ms']['p50']:.1f} ms and {own['process_cpu']:.3f} with the node's own front-end "
+                  "(`layout=own`, each window measured twice); layout outputs "
+                  f"{shared['layout']['outputs']} and {own['layout']['outputs']}, windows pushed out "
+                  f"{shared['layout']['dropped_windows']} and {own['layout']['dropped_windows']}."]
     return '\n'.join(lines)
 
 

@@ -54,6 +54,19 @@ class FramePublisher(Node):
                                          QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
 
 
+def stream_and_wait(graph, node, rec, src, audio, t0, windows):
+    """Publish ``audio`` as frames stamped from ``t0`` and wait until every window's image is out and each window is
+    measured or counted as pushed out by a newer one (latest wins), with one layout/planes per measurement."""
+    assert graph.wait_for(lambda: src.pub.get_subscription_count() >= 1
+                          and node.layout.planes_pub.get_subscription_count() >= 1, 10.0)
+    for k in range(0, audio.shape[1], CHUNK):
+        src.pub.publish(conv.audio_to_msg(audio[:, k:k + CHUNK], t0 + k * NS_PER_S // FS, 'audio_array'))
+    assert graph.wait_for(lambda: rec.count('depth/image') >= windows and node.layout_stats()['outputs']
+                          + node.layout_stats()['dropped_windows'] == windows
+                          and rec.count('layout/planes') == node.layout_stats()['outputs'], 30.0), \
+        (rec.counts, node.stats())
+
+
 def test_layout_topics_carry_the_measured_box_with_the_image_stamps(model_dir):
     windows = 3
     audio = echo_recording(CFG, MICS, BOX, order=2, periods=windows, phase_s=0.031, noise_rms=1e-4)
@@ -65,15 +78,7 @@ def test_layout_topics_carry_the_measured_box_with_the_image_stamps(model_dir):
     src = graph.add(FramePublisher)
     graph.start()
     with graph:
-        assert graph.wait_for(lambda: src.pub.get_subscription_count() >= 1
-                              and node.layout.planes_pub.get_subscription_count() >= 1, 10.0)
-        for k in range(0, audio.shape[1], CHUNK):
-            src.pub.publish(conv.audio_to_msg(audio[:, k:k + CHUNK], t0 + k * NS_PER_S // FS, 'audio_array'))
-        # every window is measured or counted as pushed out by a newer one (latest wins)
-        assert graph.wait_for(lambda: rec.count('depth/image') >= windows and node.layout_stats()['outputs']
-                              + node.layout_stats()['dropped_windows'] == windows
-                              and rec.count('layout/planes') == node.layout_stats()['outputs'], 30.0), \
-            (rec.counts, node.stats())
+        stream_and_wait(graph, node, rec, src, audio, t0, windows)
         graph.wait_for(lambda: False, 0.3)
         stats = node.layout_stats()
         got = {name: [m for _, m in rec.get(name)] for name in TOPICS}
@@ -157,14 +162,7 @@ def test_a_model_reading_the_layout_prior_shares_its_measurements_with_the_layou
     with graph:
         shared = node.layout.shared
         assert shared is not None and node.layout_stats()['shared_with_features'] is True
-        assert graph.wait_for(lambda: src.pub.get_subscription_count() >= 1
-                              and node.layout.planes_pub.get_subscription_count() >= 1, 10.0)
-        for k in range(0, audio.shape[1], CHUNK):
-            src.pub.publish(conv.audio_to_msg(audio[:, k:k + CHUNK], t0 + k * NS_PER_S // FS, 'audio_array'))
-        assert graph.wait_for(lambda: rec.count('depth/image') >= windows and node.layout_stats()['outputs']
-                              + node.layout_stats()['dropped_windows'] == windows
-                              and rec.count('layout/planes') == node.layout_stats()['outputs'], 30.0), \
-            (rec.counts, node.stats())
+        stream_and_wait(graph, node, rec, src, audio, t0, windows)
         stats = node.layout_stats()
         got = [m for _, m in rec.get('layout/planes')]
     assert rec.count('depth/image') == windows and stats['errors'] == 0
