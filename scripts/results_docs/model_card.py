@@ -60,10 +60,19 @@ Features: {number(features.get('window_s'))} s window, log-mel ({features.get('n
 delay-and-sum echo beams + direction maps on a {features.get('map_size')}x{features.get('map_size')} grid registered to the
 camera (plus {features.get('map_margin')} cells of margin): SRP-PHAT in {len(features.get('srp_band_edges_hz', [])) - 1} bands
 and the chirp's echo energy in {features.get('echo_range_bins')} range bins.{prior_sentence(features)}
-VQ-VAE: {vqvae.get('codebook_size')} codewords x {vqvae.get('code_dim')} dims, latent {latent}x{latent}.
+VQ-VAE: {vqvae.get('codebook_size')} codewords x {vqvae.get('code_dim')} dims, latent {latent}x{latent}.{depth_target_sentence(t)}
 AT-net: ResNet-18 of base width {atnet.get('encoder_width')}, MLP {atnet.get('mlp_hidden')} hidden,
 dropout {atnet.get('dropout')}, direction-map branch{' and layout-prior branch' if prior_on(features) else ''} joining the manifold decoder at {latent}x{latent}.
 """  # noqa: E501 (the template's lines are the document's lines)
+
+
+def depth_target_sentence(t: dict) -> str:
+    """What the depth networks' images are, when not absolute log-depth ('' otherwise)."""
+    if t.get('depth_target', 'absolute') == 'absolute':
+        return ''
+    return (' Depth images relative to the measured room (`depth_target: layout_ratio`): the depth VQ-VAE\'s '
+            'manifold is of the log ratio of the depth to the layout prior\'s, and the prior is added back, so '
+            'every output is in metres.')
 
 
 def prior_sentence(features: dict) -> str:
