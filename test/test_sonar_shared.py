@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """One front-end measurement per window for all its consumers (audio_vision.sonar.shared), and what decides
 whether two front-ends may share: they must measure exactly alike."""
+import os
 import threading
 
 import numpy as np
@@ -74,3 +75,45 @@ def test_front_ends_share_only_when_they_measure_alike():
     speaker = ((500.0, -12.0), (2500.0, 8.0), (7500.0, -10.0))
     calibration = measure_speaker(CFG, MICS, [echo_recording(CFG, MICS, [], order=0, speaker_response_db=speaker)])
     assert not base.measures_like(LayoutEstimator(CFG, MICS, calibration))
+
+
+def test_the_front_end_keeps_its_work_on_the_calling_thread(tmp_path):
+    """CPU accounting (/proc, per thread) of a fresh process measuring simulated rooms: the front-end's work is on
+    the thread that calls it. Its least squares once went through numpy's BLAS, whose helper thread then spun for
+    about as much CPU as the front-end itself, on the core the other inference worker needs (this test, run on
+    that code: 87 ticks on other threads against 97 on the caller's)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    if not Path('/proc/self/task').is_dir():
+        pytest.skip('needs /proc (Linux) for per-thread CPU times')
+    pytest.importorskip('pyroomacoustics')
+    script = '''
+import os, threading
+from audio_vision.simulation.config import SimConfig
+from audio_vision.simulation.simulator import Simulator
+from audio_vision.sonar import LayoutEstimator, SonarConfig
+
+def cpu():
+    out = {}
+    for t in os.listdir('/proc/self/task'):
+        fields = open(f'/proc/self/task/{t}/stat').read().rsplit(')', 1)[1].split()
+        out[t] = int(fields[11]) + int(fields[12])
+    return out
+sim = Simulator(SimConfig())
+windows = [sim.record(sim.sample_scene(seed), 1.0, seed) for seed in range(424300, 424306)]
+est = LayoutEstimator(SonarConfig.from_sim_config(sim.cfg), sim.mic_positions)
+est.estimate(windows[0])                               # compile, warm up
+before = cpu()
+for _ in range(3):
+    for w in windows:
+        est.estimate(w)
+after = cpu()
+me = str(threading.get_native_id())
+print(after[me] - before.get(me, 0), sum(v - before.get(t, 0) for t, v in after.items() if t != me))
+'''
+    env = {k: v for k, v in os.environ.items() if k not in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS')}
+    out = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    caller, others = map(int, out.stdout.split())
+    assert caller > 0 and others <= 0.2 * caller, (caller, others)
