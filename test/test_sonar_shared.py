@@ -77,7 +77,7 @@ def test_front_ends_share_only_when_they_measure_alike():
     assert not base.measures_like(LayoutEstimator(CFG, MICS, calibration))
 
 
-def test_the_front_end_keeps_its_work_on_the_calling_thread(tmp_path):
+def test_the_front_end_keeps_its_work_on_the_calling_thread():
     """CPU accounting (/proc, per thread) of a fresh process measuring simulated rooms: the front-end's work is on
     the thread that calls it. Its least squares once went through numpy's BLAS, whose helper thread then spun for
     about as much CPU as the front-end itself, on the core the other inference worker needs (this test, run on
