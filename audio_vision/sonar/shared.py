@@ -29,7 +29,6 @@ class SharedEstimates:
         if size < 1:
             raise ValueError(f'size must be >= 1, got {size}')
         self.estimator = estimator
-        self.cfg = estimator.cfg
         self._lock = threading.Lock()
         self._recent: collections.deque[tuple[np.ndarray, Future]] = collections.deque(maxlen=size)
         self.measured = 0
