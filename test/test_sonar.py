@@ -259,6 +259,31 @@ def test_emission_time_sum_is_each_mics_row_interpolated_at_its_shift():
     np.testing.assert_allclose(shifted_sum(rows, shifts), expected.sum(axis=0), rtol=1e-12)
 
 
+@pytest.mark.parametrize('k0, k1', [(0, 200), (37, 150), (190, 200)])
+def test_cfar_kernel_is_scipys_circular_running_mean_to_the_bit(k0, k1):
+    """The walls' and reflectors' detections compare these ratios with thresholds and rank them: the kernel must
+    give uniform_filter1d's values exactly (its running double sum, divided at each cell), at the row's ends too."""
+    from scipy.ndimage import uniform_filter1d
+    from audio_vision.sonar.kernels import cfar_ratio
+    rng = np.random.default_rng(k0)
+    beams = (np.abs(rng.standard_normal((7, 200))) * np.exp(rng.uniform(-12, 4, (7, 200)))).astype(np.float32)
+    for cells in (1, 3, 93):
+        noise = uniform_filter1d(beams, cells, axis=1, mode='wrap')[:, k0:k1]
+        ratio, clutter = cfar_ratio(beams, cells, k0, k1)
+        np.testing.assert_array_equal(clutter, noise)
+        np.testing.assert_array_equal(ratio, beams[:, k0:k1] / (noise + 1e-30))
+
+
+def test_beams_of_chosen_directions_are_those_rows_of_the_full_scan():
+    est = LayoutEstimator(CFG, MICS)
+    f = est.field(echo_recording(CFG, MICS, [floor(0.8), wall(30.0, 2.0)], order=1, noise_rms=1e-4))
+    full = f.beams(est.azimuth_steering)
+    rows = np.array([14, 15, 16, 100, 3])
+    np.testing.assert_array_equal(f.beams(est.azimuth_steering, rows), full[rows])
+    a = np.argmax(full.max(axis=1))                       # the wall's echo is heard from its azimuth
+    assert abs((est.azimuths[a] - 30.0 + 180.0) % 360.0 - 180.0) <= 6.0
+
+
 @pytest.mark.parametrize('k', [1, 3, 30])
 def test_least_squares_products_on_the_calling_thread_equal_blas(k):
     from audio_vision.sonar.kernels import combination, normal_equations

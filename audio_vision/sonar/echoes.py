@@ -221,16 +221,20 @@ class EchoField:
             self._spectrum_changed()
         return amps
 
-    def beams(self, steering: np.ndarray) -> np.ndarray:
+    def beams(self, steering: np.ndarray, directions: np.ndarray | None = None) -> np.ndarray:
         """(C, D, F') far-field steering on the gate's grid (:func:`far_field_steering` at ``mf.gate.freqs``) ->
-        (D, gate_length) modulus of the delay-and-sum beams of the analytic signal at the sample rate over the
-        gate: sample k holds arrivals k / fs after the emission (circular: the last ``gate_lead`` samples are the
-        ones just before it). A coarse, fast scan in single precision (the 0.2 m array's near field is ignored);
-        candidates found in it are refined with :meth:`score`."""
+        (D', gate_length) modulus of the delay-and-sum beams of the analytic signal at the sample rate over the
+        gate, for the ``directions`` (indices into D; all by default): sample k holds arrivals k / fs after the
+        emission (circular: the last ``gate_lead`` samples are the ones just before it). A coarse, fast scan in
+        single precision (the 0.2 m array's near field is ignored); candidates found in it are refined with
+        :meth:`score`."""
         mf = self.mf
-        out = np.zeros((steering.shape[1], mf.gate_length), dtype=np.complex64)
-        out[:, mf.gate.bins] = steered_sum(steering, self.spectrum.astype(np.complex64))
-        return np.abs(sfft.ifft(out, axis=-1, overwrite_x=True)) * (2.0 / len(self.mics))
+        directions = np.arange(steering.shape[1]) if directions is None else np.asarray(directions, dtype=np.int64)
+        out = np.zeros((len(directions), mf.gate_length), dtype=np.complex64)
+        steered_sum(steering, directions, self.spectrum.astype(np.complex64), mf.gate.bins, out)
+        moduli = np.abs(sfft.ifft(out, axis=-1, overwrite_x=True))
+        moduli *= 2.0 / len(self.mics)
+        return moduli
 
 
 def _remove(spectrum: np.ndarray, times: np.ndarray, grid: SpectrumGrid, per_mic: bool) -> np.ndarray:

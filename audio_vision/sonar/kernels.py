@@ -34,16 +34,33 @@ def backproject(rows, mics, points, extra_s, rate, inv_c):
     """``rows`` (C, L) each mic's signal at ``rate`` samples / s, circular, the emission at sample 0: the complex
     analytic signal (coherent: the modulus of the sum) or its modulus, the envelope (incoherent: the sum of the
     moduli); ``points`` (K, 3) positions whose arrival at mic m is ``|x - p_m| / c + extra_s[k]`` after the
-    emission -> (K,) modulus of the mean over mics of the rows there."""
+    emission -> (K,) modulus of the mean over mics of the rows there.
+
+    Per point in two passes: the mics' fractional sample indices first (straight-line arithmetic the compiler
+    vectorises across mics), then the gathers and the interpolation; the same operations in the same order per
+    term as one fused pass, so the same values."""
     k_count, c_count = points.shape[0], mics.shape[0]
+    n = rows.shape[1]
     out = np.empty(k_count)
+    mx, my, mz = mics[:, 0].copy(), mics[:, 1].copy(), mics[:, 2].copy()
+    index = np.empty(c_count)
     for k in range(k_count):
         x0, x1, x2 = points[k, 0], points[k, 1], points[k, 2]
+        extra = extra_s[k]
+        for c in range(c_count):
+            d0, d1, d2 = x0 - mx[c], x1 - my[c], x2 - mz[c]
+            index[c] = (math.sqrt(d0 * d0 + d1 * d1 + d2 * d2) * inv_c + extra) * rate
         acc = 0j
         for c in range(c_count):
-            d0, d1, d2 = x0 - mics[c, 0], x1 - mics[c, 1], x2 - mics[c, 2]
-            delay = math.sqrt(d0 * d0 + d1 * d1 + d2 * d2) * inv_c + extra_s[k]
-            acc += _interpolate(rows[c], delay * rate)
+            f = math.floor(index[c])
+            frac = index[c] - f
+            i0 = int(f)
+            if i0 < 0 or i0 >= n:                     # circular (an index is almost always inside the row)
+                i0 %= n
+            i1 = i0 + 1
+            if i1 == n:
+                i1 = 0
+            acc += rows[c, i0] * (1.0 - frac) + rows[c, i1] * frac
         out[k] = abs(acc) / c_count
     return out
 
@@ -80,19 +97,51 @@ def shifted_sum(rows, shifts):
 
 
 @njit(cache=True, nogil=True)
-def steered_sum(steering, spectrum):
-    """(C, D, F) far-field phases, (C, F) spectrum -> (D, F) their product summed over mics (single precision),
-    direction by direction: no (D, F) temporary per mic as in numpy (the full azimuth scan's product was as long
-    as its inverse FFTs). Single-precision rounding differs from numpy's in the last bits (~1e-7 relative)."""
-    c_count, d_count, f_count = steering.shape
-    out = np.empty((d_count, f_count), dtype=np.complex64)
-    for d in range(d_count):
+def steered_sum(steering, directions, spectrum, bins, out):
+    """(C, D, F) far-field phases, the (D',) ``directions`` (indices into D) to form, (C, F) spectrum -> their
+    product summed over mics (single precision), written to ``out`` (D', L) at the columns ``bins`` (F,), direction
+    by direction: no (D', F) temporary per mic as in numpy (the full azimuth scan's product was as long as its
+    inverse FFTs), no copy of a sector's steering. Single-precision rounding differs from numpy's in the last bits
+    (~1e-7 relative)."""
+    c_count, f_count = steering.shape[0], steering.shape[2]
+    for i in range(directions.shape[0]):
+        d = directions[i]
         for f in range(f_count):
-            out[d, f] = steering[0, d, f] * spectrum[0, f]
+            out[i, bins[f]] = steering[0, d, f] * spectrum[0, f]
         for c in range(1, c_count):
             for f in range(f_count):
-                out[d, f] += steering[c, d, f] * spectrum[c, f]
-    return out
+                out[i, bins[f]] += steering[c, d, f] * spectrum[c, f]
+
+
+@njit(cache=True, nogil=True)
+def cfar_ratio(beams, cells, k0, k1):
+    """(D, L) circular beam moduli -> (ratio, clutter), each (D, k1 - k0): the cells k0 .. k1 - 1 over the mean of
+    the ``cells`` (odd) around each, single precision. The mean is ``scipy.ndimage.uniform_filter1d(beams, cells,
+    mode='wrap')``'s own arithmetic (a running double-precision sum over the whole row, divided at every cell: the
+    same values), without its line buffers and copies."""
+    d_count, n = beams.shape
+    half = cells // 2
+    ratio = np.empty((d_count, k1 - k0), dtype=np.float32)
+    clutter = np.empty((d_count, k1 - k0), dtype=np.float32)
+    tiny = np.float32(1e-30)
+    for d in range(d_count):
+        row = beams[d]
+        total = 0.0
+        for j in range(cells):
+            total += np.float64(row[(j - half) % n])
+        for i in range(k1):
+            if i > 0:
+                enter, leave = i + cells - 1 - half, i - 1 - half
+                if enter >= n:
+                    enter -= n
+                if leave < 0:
+                    leave += n
+                total += np.float64(row[enter]) - np.float64(row[leave])
+            if i >= k0:
+                mean = np.float32(total / cells)
+                clutter[d, i - k0] = mean
+                ratio[d, i - k0] = row[i] / (mean + tiny)
+    return ratio, clutter
 
 
 # fastmath: the sums reordered (vectorised), as BLAS reorders them; NaN and inf keep their meaning

@@ -26,10 +26,9 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.ndimage import uniform_filter1d
-
 from .config import SonarConfig
 from .echoes import EchoField, MatchedFilter, far_field_steering, image_of, parabola_offset
+from .kernels import cfar_ratio
 
 FLOOR, CEILING, WALL = 'floor', 'ceiling', 'wall'
 _UP = np.array([0.0, 0.0, 1.0])
@@ -305,7 +304,7 @@ class LayoutEstimator:
         field as it is, when already at hand (a sector's rows are then that scan's own)."""
         rows = np.concatenate(sectors)
         if scan is None:
-            window, noise = self._cfar(f.beams(self.azimuth_steering[:, rows]), self.cfg.wall_range_m)  # (A, K)
+            window, noise = self._cfar(f.beams(self.azimuth_steering, rows), self.cfg.wall_range_m)  # (A, K)
         else:
             window, noise = scan[0][rows], scan[1][rows]
         found, start = [], 0                                   # (sector, row of window, range cell)
@@ -398,8 +397,7 @@ class LayoutEstimator:
         fs, c = cfg.sample_rate, cfg.speed_of_sound
         k0, k1 = int(math.floor(2 * range_m[0] / c * fs)), int(math.ceil(2 * range_m[1] / c * fs))
         cells = int(round(2 * cfg.cfar_window_m / c * fs)) | 1
-        noise = uniform_filter1d(beams, cells, axis=1, mode='wrap')[:, k0:k1]
-        return beams[:, k0:k1] / (noise + 1e-30), noise
+        return cfar_ratio(beams, cells, k0, k1)
 
     def _walls(self, f: EchoField, floor: Plane | None):
         """The box's walls, strongest first: the strongest far-field echo fixes the yaw, then of the three
