@@ -310,3 +310,17 @@ def test_wall_refinement_coarse_to_fine_finds_the_full_grids_maximum(az, d):
     assert ev[0] == full[i, j] and best_az[0] == az0[0] + _REFINE_AZ[i]
     assert abs(best_r[0] - (r0[0] + _REFINE_R[j])) <= 0.5 * (_REFINE_R[1] - _REFINE_R[0])   # + the parabola's shift
     assert abs(best_r[0] - d) < 0.01
+
+
+@pytest.mark.parametrize('shape', [(1, 9), (2, 5), (3, 1), (7, 40)])
+def test_local_maxima_kernel_matches_the_boolean_array_definition(shape):
+    from audio_vision.sonar.kernels import local_maxima
+    rng = np.random.default_rng(shape[0] * 100 + shape[1])
+    block = rng.integers(0, 4, shape).astype(np.float32)            # small integers: plenty of ties
+    block[0, 0] = np.nan
+    for across in (False, True):
+        peak = np.ones_like(block, dtype=bool)
+        peak[:, 1:-1] = (block[:, 1:-1] >= block[:, :-2]) & (block[:, 1:-1] > block[:, 2:])
+        if across:
+            peak &= (block >= np.roll(block, 1, axis=0)) & (block >= np.roll(block, -1, axis=0))
+        np.testing.assert_array_equal(local_maxima(block, across), np.flatnonzero(peak.ravel()))

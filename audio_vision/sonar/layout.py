@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from .config import SonarConfig
 from .echoes import EchoField, MatchedFilter, far_field_steering, image_of, parabola_offset
-from .kernels import cfar_ratio
+from .kernels import cfar_ratio, local_maxima
 
 FLOOR, CEILING, WALL = 'floor', 'ceiling', 'wall'
 _UP = np.array([0.0, 0.0, 1.0])
@@ -310,11 +310,7 @@ class LayoutEstimator:
         found, start = [], 0                                   # (sector, row of window, range cell)
         for s, sector in enumerate(sectors):
             block = window[start:start + len(sector)]
-            peak = np.ones_like(block, dtype=bool)
-            peak[:, 1:-1] = (block[:, 1:-1] >= block[:, :-2]) & (block[:, 1:-1] > block[:, 2:])
-            if len(sector) > 2:
-                peak &= (block >= np.roll(block, 1, axis=0)) & (block >= np.roll(block, -1, axis=0))
-            flat = np.flatnonzero(peak.ravel())
+            flat = local_maxima(block, len(sector) > 2)
             order = flat[np.argsort(block.ravel()[flat])[::-1][:count]]
             a, k = np.unravel_index(order, block.shape)
             found += [(s, start + i, j) for i, j in zip(a, k)]
