@@ -55,3 +55,28 @@ def test_demo_without_a_model_is_one_clear_error(tmp_path, capsys):
     assert rc == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith('audio_vision demo: error:') and 'does not exist' in err[0]
+
+
+def test_summary_says_when_the_nearest_wall_was_not_heard(capsys):
+    """A scene whose nearest wall the sonar never measured (an absorber) gets a line that says so; the room's
+    other walls measured do not count for it."""
+    import numpy as np
+    from audio_vision.commands.demo import nearest_wall, print_table
+    from audio_vision.sonar import RoomLayout, layout_errors, true_layout
+    pose = np.eye(4)
+    pose[:3, :3] = [[0, 0, 1], [-1, 0, 0], [0, -1, 0]]          # optical -> room: looking along +x, level
+    pose[:3, 3] = [1.0, 2.0, 0.5]                                # 1 m from the wall x = 0
+    truth = true_layout(pose, (5.0, 4.0, 3.0))
+    far_walls = RoomLayout(tuple(p for p in truth.planes if not (p.label == 'wall' and abs(p.offset - 1.0) < 1e-9)))
+    missed = nearest_wall([layout_errors(far_walls, truth)] * 3)
+    assert missed == {'nearest_wall_m': 1.0, 'nearest_wall_measured': 0.0}
+    assert nearest_wall([layout_errors(truth, truth)])['nearest_wall_measured'] == 1.0
+    scene = {'seed': 1, 'windows': 3, 'depth': {}, 'segmentation': {}}
+    summary = {'scenes': [{**scene, 'layout': missed}, {**scene, 'layout': {'nearest_wall_m': 2.0,
+                                                                            'nearest_wall_measured': 1.0}}],
+               'latency_ms': {'p50': 1.0, 'p95': 2.0}, 'output_rate_hz': 4.0, 'inference_ms': {'p50': 1.0},
+               'dropped_windows': 0, 'invalid_frames': 0}
+    print_table(summary)
+    printed = capsys.readouterr().out
+    assert 'scene 0: the nearest wall (1.00 m) was heard in 0% of the windows' in printed
+    assert 'scene 1:' not in printed

@@ -283,7 +283,19 @@ def _layout_entry(record, measured) -> dict:
                      wall_m=s['wall_distance_m']['median'],
                      walls_measured=None if s['wall_distance_m']['failed'] is None
                      else round(1.0 - s['wall_distance_m']['failed'], 4))
+        entry.update(nearest_wall(errors))
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in entry.items()}
+
+
+def nearest_wall(errors: list[dict]) -> dict:
+    """Over windows' :func:`~audio_vision.sonar.layout_errors`: the room's nearest wall, median distance (m), and the
+    share of windows that measured it. It fills most of the image: when the sonar does not hear it (an absorbing
+    wall returns no echo), the prior is open on that side and the networks guess the depth there."""
+    nearest = [min(e['walls'], key=lambda w: w['offset']) for e in errors if e['walls']]
+    if not nearest:
+        return {}
+    return {'nearest_wall_m': float(np.median([w['offset'] for w in nearest])),
+            'nearest_wall_measured': float(np.mean([w['distance'] is not None for w in nearest]))}
 
 
 def _ground_truth(record, stamp_ns: int):
@@ -390,6 +402,13 @@ def print_table(s: dict, file=None) -> None:
               f"{f(g.get('miou')):>6}  |          {f(lay.get('abs_rel')):>7}  {f(lay.get('delta1')):>7}  "
               f"{f(lay.get('prior_fraction'), '{:.0%}'):>6}  {f(lay.get('floor_m')):>7}  {f(lay.get('wall_m')):>7}  "
               f"{f(lay.get('walls_measured'), '{:.0%}'):>6}", file=file)
+    for i, sc in enumerate(s['scenes']):
+        lay = sc.get('layout', {})
+        if lay.get('nearest_wall_measured') is not None and lay['nearest_wall_measured'] < 0.5:
+            print(f"scene {i}: the nearest wall ({lay['nearest_wall_m']:.2f} m) was heard in "
+                  f"{lay['nearest_wall_measured']:.0%} of the windows: an absorbing wall returns no echo above the "
+                  "clutter, the layout is open on that side and the depth there is the networks' guess "
+                  "(docs/SONAR.md, 'Assumptions and limits')", file=file)
     lat = s['latency_ms']
     print(f"output rate {s['output_rate_hz']:.2f} Hz | latency p50 {f(lat['p50'], '{:.0f}')} ms, "
           f"p95 {f(lat['p95'], '{:.0f}')} ms (window end -> received) | inference p50 "
