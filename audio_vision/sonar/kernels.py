@@ -66,6 +66,54 @@ def backproject(rows, mics, points, extra_s, rate, inv_c):
 
 
 @njit(cache=True, nogil=True)
+def _mirror(x0, x1, x2, n0, n1, n2, offset):
+    """The point mirrored across {x : n . x = offset}: ``echoes.image_of``'s arithmetic, term for term."""
+    t = 2.0 * (offset - (x0 * n0 + x1 * n1 + x2 * n2))
+    return x0 + t * n0, x1 + t * n1, x2 + t * n2
+
+
+@njit(cache=True, nogil=True)
+def _coherent_at(rows, mics, x0, x1, x2, rate, inv_c):
+    """One point's :func:`backproject` (no extra delay): the modulus of the mean over mics of the rows there."""
+    n = rows.shape[1]
+    c_count = mics.shape[0]
+    acc = 0j
+    for c in range(c_count):
+        d0, d1, d2 = x0 - mics[c, 0], x1 - mics[c, 1], x2 - mics[c, 2]
+        index = (math.sqrt(d0 * d0 + d1 * d1 + d2 * d2) * inv_c + 0.0) * rate
+        f = math.floor(index)
+        frac = index - f
+        i0 = int(f)
+        if i0 < 0 or i0 >= n:
+            i0 %= n
+        i1 = i0 + 1
+        if i1 == n:
+            i1 = 0
+        acc += rows[c, i0] * (1.0 - frac) + rows[c, i1] * frac
+    return abs(acc) / c_count
+
+
+@njit(cache=True, nogil=True)
+def wall_evidence(rows, mics, speaker, normals, offsets, vertical_normals, vertical_offsets, rate, inv_c):
+    """The exact evidence of vertical walls, ``normals`` (K, 3) unit, ``offsets`` (K,) their distances -> (K,) the
+    coherent back-projection (:func:`backproject`) of each wall's first-order image (the speaker mirrored across it)
+    plus those of its corner images with each horizontal plane (``vertical_normals`` (V, 3), ``vertical_offsets``
+    (V,)), summed in that order: what building the images in numpy and scoring them gives, to the bit, without an
+    array per grid and image."""
+    out = np.empty(offsets.shape[0])
+    s0, s1, s2 = speaker[0], speaker[1], speaker[2]
+    for k in range(offsets.shape[0]):
+        x0, x1, x2 = _mirror(s0, s1, s2, normals[k, 0], normals[k, 1], normals[k, 2], offsets[k])
+        total = _coherent_at(rows, mics, x0, x1, x2, rate, inv_c)
+        for v in range(vertical_offsets.shape[0]):
+            y0, y1, y2 = _mirror(x0, x1, x2, vertical_normals[v, 0], vertical_normals[v, 1], vertical_normals[v, 2],
+                                 vertical_offsets[v])
+            total += _coherent_at(rows, mics, y0, y1, y2, rate, inv_c)
+        out[k] = total
+    return out
+
+
+@njit(cache=True, nogil=True)
 def arrival_phases(f0, df, count, delays):
     """(M,) delays (s) -> (M, count) the phases exp(-2 pi i f tau) of an arrival at tau on the uniform frequency
     grid f = f0 + j df: one complex exponential per delay and a running product along the grid (its rounding
