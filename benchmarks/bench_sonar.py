@@ -11,13 +11,19 @@ grid. The front-end's error is that of the walls it measured (its own range and 
     python benchmarks/bench_sonar.py --data data/default --json docs/bench_sonar.json --markdown docs/BENCHMARKS.md
 
 ``--markdown`` rewrites the generated block of docs/BENCHMARKS.md (between its SONAR markers) from the result.
+``--against REV`` also times the front-end of git revision REV (its ``audio_vision`` exported to a temporary folder)
+against this checkout's, each in its own process, interleaved round by round on the same windows: on a shared
+machine whose speed drifts, only an interleaved comparison says which is faster.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -141,6 +147,50 @@ def doa_peers(reader: DatasetReader, estimator: LayoutEstimator, n: int, max_ran
     return out
 
 
+def least_disturbed_ms(data: Path, split: str, windows: int, passes: int) -> float:
+    """CPU ms per window of this process's ``LayoutEstimator`` (whichever ``audio_vision`` it imports): the mean of
+    the least disturbed of ``passes`` passes over the split's first ``windows`` windows, after a warm-up."""
+    reader = DatasetReader(data, split)
+    audio = [reader[i]['audio'] for i in range(min(windows, len(reader)))]
+    estimator = LayoutEstimator(sonar_config_for(reader), reader.mic_positions)
+    estimator.estimate(audio[0])
+    per_pass = []
+    for _ in range(passes):
+        c0 = time.process_time()
+        for w in audio:
+            estimator.estimate(w)
+        per_pass.append(1000.0 * (time.process_time() - c0) / len(audio))
+    return min(per_pass)
+
+
+def against_revisions(revisions: list[str], data: Path, split: str, windows: int, rounds: int = 3,
+                      passes: int = 2) -> dict:
+    """This checkout's front-end and each revision's, each timed in a fresh process (:func:`least_disturbed_ms`),
+    interleaved over ``rounds`` rounds; per version its per-round figures and their median."""
+    repo = Path(__file__).resolve().parent.parent
+    runs = {'this checkout': [], **{rev: [] for rev in revisions}}
+    with tempfile.TemporaryDirectory(prefix='bench_sonar_') as tmp:
+        roots = {'this checkout': repo}
+        for rev in revisions:
+            roots[rev] = Path(tmp) / rev.replace('/', '_')
+            roots[rev].mkdir()
+            archive = subprocess.run(['git', '-C', str(repo), 'archive', rev, 'audio_vision'], check=True,
+                                     capture_output=True).stdout
+            subprocess.run(['tar', '-x', '-C', str(roots[rev])], input=archive, check=True)
+        for _ in range(rounds):
+            for name, root in roots.items():
+                env = {**os.environ, 'PYTHONPATH': os.pathsep.join([str(root), os.environ.get('PYTHONPATH', '')])}
+                out = subprocess.run([sys.executable, __file__, '--data', str(data), '--split', split, '--windows',
+                                      str(windows), '--time-only', str(passes)], env=env, check=True,
+                                     capture_output=True, text=True).stdout
+                timed_root, ms = out.strip().splitlines()[-2:]
+                if Path(timed_root) != root.resolve():
+                    raise RuntimeError(f'{name}: the child process imported audio_vision from {timed_root}, not {root}')
+                runs[name].append(float(ms))
+    return {'windows': windows, 'rounds': rounds, 'passes': passes,
+            'versions': {name: {'cpu_ms_per_round': v, 'median_ms': float(np.median(v))} for name, v in runs.items()}}
+
+
 #: issue #21's budget for the front-end, ms per window on one core
 BUDGET_MS = 10.0
 MARK_BEGIN, MARK_END = '<!-- SONAR BEGIN (benchmarks/bench_sonar.py) -->', '<!-- SONAR END -->'
@@ -160,6 +210,15 @@ def paragraph(result: dict) -> str:
         text += ('\nWhere its CPU time goes (mean ms per window, the same windows): ' + '; '.join(
             f"{PHASES.get(name, 'the rest (explaining the box images, bookkeeping)')} {ms:.1f}"
             for name, ms in steps.items()) + '. `--profile` lists the functions.\n')
+    a = result.get('against')
+    if a:
+        versions = a['versions']
+        here = versions['this checkout']['median_ms']
+        text += (f"\nAgainst earlier revisions, each in its own process, interleaved over {a['rounds']} rounds on the "
+                 f"first {a['windows']} windows (per round the least disturbed of {a['passes']} passes; median over "
+                 "rounds): " + '; '.join(f"{name} {v['median_ms']:.1f} ms" for name, v in versions.items()) + '. '
+                 + ' '.join(f"This checkout takes {here / v['median_ms']:.0%} of {name}'s time."
+                            for name, v in versions.items() if name != 'this checkout') + '\n')
     d = result.get('doa')
     if d:
         def row(name, label):
@@ -185,11 +244,19 @@ def main(argv=None) -> int:
     ap.add_argument('--doa-windows', type=int, default=100, help='windows for the direction peers (0: skip)')
     ap.add_argument('--profile', action='store_true',
                     help="only print where the front-end's time goes (cProfile, cumulative) on the windows")
+    ap.add_argument('--against', nargs='*', default=[], metavar='REV',
+                    help="also time these git revisions' front-end, interleaved with this checkout's")
+    ap.add_argument('--time-only', type=int, metavar='PASSES', help=argparse.SUPPRESS)   # --against's child
     ap.add_argument('--models', type=Path, default=default_model_dir())
     ap.add_argument('--json', type=Path)
     ap.add_argument('--markdown', type=Path, help='rewrite the generated block of this Markdown file')
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
+    if args.time_only:
+        import audio_vision
+        print(Path(audio_vision.__file__).resolve().parent.parent)          # which checkout this process timed
+        print(least_disturbed_ms(args.data, args.split, args.windows, args.time_only))
+        return 0
     reader = DatasetReader(args.data, args.split)
     windows = [reader[i]['audio'] for i in range(min(args.windows, len(reader)))]
     estimator = LayoutEstimator(sonar_config_for(reader), reader.mic_positions)
@@ -216,6 +283,8 @@ def main(argv=None) -> int:
                           'python': platform.python_version(), 'torch_threads': torch.get_num_threads()},
               'commit': source_commit(), 'date': time.strftime('%Y-%m-%d'),
               'command': 'python benchmarks/bench_sonar.py ' + ' '.join(argv if argv is not None else sys.argv[1:])}
+    if args.against:
+        result['against'] = against_revisions(args.against, args.data, args.split, args.windows)
     if args.doa_windows:
         result['doa'] = doa_peers(reader, estimator, min(args.doa_windows, len(reader)))
     print(json.dumps(result, indent=2))

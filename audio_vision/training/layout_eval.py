@@ -4,6 +4,7 @@
 exact room (floor, ceiling, each wall's distance along its true normal, wall orientation)."""
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ class LayoutPredictions:
     segmentation: np.ndarray      # (N, H, W) uint8 (wall where no plane was measured)
     errors: dict                  # summarize_errors(...) + failed-window share
     seconds_per_window: float
+    reflectors_per_window: float = 0.0     # residual reflectors the front-end found, mean per window
     fused: 'LayoutPredictions | None' = None   # the same windows fused over each room's poses (``fuse``)
 
 
@@ -36,15 +38,18 @@ def sonar_config_for(reader: DatasetReader) -> SonarConfig:
 
 
 def predict_layout(data_dir: str | Path, split: str = 'test', limit: int | None = None,
-                   progress: bool = True, calibration=None, fuse: bool = False) -> LayoutPredictions:
+                   progress: bool = True, calibration=None, fuse: bool = False,
+                   sonar_overrides: dict | None = None) -> LayoutPredictions:
     """``calibration``: the speaker's measured response (:class:`~audio_vision.sonar.calibration.SpeakerCalibration`)
     or None (an ideal speaker). ``fuse``: also each window fused with the earlier windows of its room (a drive
-    through the room's poses, in the dataset's order, with the simulator's exact poses as odometry; causal)."""
+    through the room's poses, in the dataset's order, with the simulator's exact poses as odometry; causal).
+    ``sonar_overrides``: SonarConfig fields replaced (the front-end's knobs, scripts/sonar_speed_sweep.py)."""
     reader = DatasetReader(data_dir, split)
     n = len(reader) if limit is None else min(limit, len(reader))
     camera = reader.layout.camera
     table = reader.class_table
-    estimator = LayoutEstimator(sonar_config_for(reader), reader.mic_positions, calibration)
+    estimator = LayoutEstimator(dataclasses.replace(sonar_config_for(reader), **(sonar_overrides or {})),
+                                reader.mic_positions, calibration)
     wall = table.id_of('wall')
     fusion, room = LayoutFusion(), None
     rows = {'single': ([], [], [], [0]), 'fused': ([], [], [], [0])}    # depth, seg, errors, failed windows
@@ -57,12 +62,13 @@ def predict_layout(data_dir: str | Path, split: str = 'test', limit: int | None 
         errors.append(layout_errors(layout, truth))
         failed[0] += bool(layout.failed)
 
-    seconds = 0.0
+    seconds, reflectors = 0.0, 0
     for i in tqdm(range(n), desc=f'layout {split}', unit='window', disable=not progress, leave=False):
         item = reader[i]
         t0 = time.perf_counter()
         estimate = estimator.estimate(item['audio'])
         seconds += time.perf_counter() - t0
+        reflectors += len(estimate.reflectors)
         truth = true_layout(item['camera_pose'], item['room_size'])
         put('single', estimate, truth)
         if fuse:
@@ -77,7 +83,7 @@ def predict_layout(data_dir: str | Path, split: str = 'test', limit: int | None 
         depth, seg, errors, failed = rows[key]
         summary = summarize_errors(errors)
         summary['failed_windows'] = failed[0] / max(n, 1)
-        return LayoutPredictions(np.stack(depth), np.stack(seg), summary, seconds / max(n, 1))
+        return LayoutPredictions(np.stack(depth), np.stack(seg), summary, seconds / max(n, 1), reflectors / max(n, 1))
 
     out = result('single')
     out.fused = result('fused') if fuse else None
