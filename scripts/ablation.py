@@ -178,6 +178,10 @@ def main() -> int:
     ap.add_argument('--also', nargs='+', type=dataset_arg, default=[], metavar='NAME=PATH[:SPLIT]',
                     help='also score every variant on these datasets (e.g. a fresh seed, the shifted rooms)')
     ap.add_argument('--out', type=Path, help='default: docs/ablation_<study>.json')
+    ap.add_argument('--merge-into', type=Path, metavar='JSON',
+                    help="add this run's rows to an earlier result of the same study (its other rows kept, the rows "
+                         "in the study's order; the added rows' command and commit recorded beside the original's) "
+                         "and write the merged result to --out (default: the same file)")
     args = ap.parse_args()
     variable, variants = STUDIES[args.study]
     base = yaml.safe_load(args.config.read_text())
@@ -229,8 +233,8 @@ def main() -> int:
                + (f" --variants {' '.join(map(str, args.variants))}" if args.variants is not None else '')
                + (f' --vqvae-from {args.vqvae_from}' if args.vqvae_from else '')
                + (' --also ' + ' '.join(f'{k}={p}:{sp}' for k, (p, sp) in also.items()) if also else ''))
-    out = args.out or ROOT / 'docs' / f'ablation_{args.study}.json'
-    out.write_text(json.dumps({
+    out = args.out or args.merge_into or ROOT / 'docs' / f'ablation_{args.study}.json'
+    result = {
         'study': args.study, 'variable': variable, 'command': command,
         'description': (('AT-net only' if networks == ('atnet',) else 'AT-net and end-to-end baseline')
                         + (f", the VQ-VAEs of `{args.vqvae_from}` at commit {source_commit()}" if args.vqvae_from
@@ -243,8 +247,46 @@ def main() -> int:
         'rows': rows, 'training_windows': windows, 'atnet_objective': objectives, 'seconds': seconds,
         'train_seconds': train_seconds,
         'elsewhere': {label: {'path': str(also[label][0]), 'split': also[label][1], 'rows': r}
-                      for label, r in elsewhere.items()}}, indent=1))
+                      for label, r in elsewhere.items()}}
+    if args.merge_into:
+        result = merge_results(json.loads(args.merge_into.read_text()), result,
+                               row_order(variants, networks if len(networks) > 1 else None))
+    out.write_text(json.dumps(result, indent=1))
     return 0
+
+
+def row_order(variants: dict, networks: tuple[str, ...] | None) -> list[str]:
+    """The study's row names in its order: variant by variant, each network's row in turn."""
+    if networks is None:
+        return list(variants)
+    return [f'{NETWORKS[n][0]}: {name}' for name in variants for n in networks]
+
+
+def merge_results(earlier: dict, added: dict, order: list[str]) -> dict:
+    """``earlier`` (a result of the same study) with ``added``'s rows put in (replacing rows of the same name), every
+    per-row table in the study's ``order``; the earlier command stays the result's, the added run's command, commit
+    and date are listed under ``added_runs`` and named in the description."""
+    if earlier.get('study') != added['study']:
+        raise SystemExit(f"--merge-into holds study {earlier.get('study')!r}, not {added['study']!r}")
+
+    def ordered(a: dict, b: dict) -> dict:
+        both = {**a, **b}
+        return {k: both[k] for k in sorted(both, key=lambda k: order.index(k) if k in order else len(order))}
+    merged = dict(earlier)
+    for key in ('rows', 'training_windows', 'atnet_objective', 'seconds', 'train_seconds'):
+        merged[key] = ordered(earlier.get(key, {}), added.get(key, {}))
+    merged['elsewhere'] = {}
+    for label, entry in added.get('elsewhere', {}).items():
+        before = earlier.get('elsewhere', {}).get(label, {}).get('rows', {})
+        merged['elsewhere'][label] = {**entry, 'rows': ordered(before, entry['rows'])}
+    for label, entry in earlier.get('elsewhere', {}).items():
+        merged['elsewhere'].setdefault(label, entry)
+    run = {'rows': list(added['rows']), 'command': added['command'], 'commit': source_commit(),
+           'date': time.strftime('%Y-%m-%d')}
+    merged['added_runs'] = earlier.get('added_runs', []) + [run]
+    merged['description'] = (earlier['description'] + f" Added later by `{run['command']}` at commit {run['commit']} "
+                             f"({run['date']}): {', '.join(run['rows'])}.")
+    return merged
 
 
 if __name__ == '__main__':

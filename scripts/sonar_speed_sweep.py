@@ -23,8 +23,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from audio_vision.core.eval.metrics import MetricAccumulator
 from audio_vision.dataset import DatasetReader
 from audio_vision.paths import cpu_model, publish_result, source_commit
@@ -84,8 +82,8 @@ def markdown(result: dict) -> str:
     lines = [f"Measured {run['date']} on {run['machine']} at commit {run['commit']}: `{run['command']}` "
              f"({result['split']} split of `{result['data']}`, {result['n']} windows; CPU ms: the least disturbed of "
              f"{result['passes']} passes over {result['timed']} windows).", '',
-             '| variant | CPU ms / window | ' + ' | '.join(f'{label} median / p90 / not measured'
-                                                        for _, label, _ in ERRORS)
+             '| variant | CPU ms / window | '
+             + ' | '.join(f'{label} median / p90 / not measured' for _, label, _ in ERRORS)
              + ' | layout AbsRel | δ1 | pixels with a prior | reflectors / window |',
              '|---|---|' + '---|' * len(ERRORS) + '---|---|---|---|']
 
@@ -124,8 +122,8 @@ def main(argv=None) -> int:
     if args.split == 'test':
         ap.error('the sweep chooses settings: run it on a validation split, not the test split')
     n = len(DatasetReader(args.data, args.split))
-    result = {'run': {'command': 'python scripts/sonar_speed_sweep.py ' + ' '.join(argv if argv is not None
-                                                                                    else sys.argv[1:]),
+    given = argv if argv is not None else sys.argv[1:]
+    result = {'run': {'command': 'python scripts/sonar_speed_sweep.py ' + ' '.join(given),
                       'date': time.strftime('%Y-%m-%d'), 'commit': source_commit(),
                       'machine': f'{cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}'},
               'data': str(args.data), 'split': args.split, 'n': n if args.limit is None else min(args.limit, n),

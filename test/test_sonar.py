@@ -331,7 +331,7 @@ def test_wall_evidence_kernel_is_the_scored_images_sum_to_the_bit(with_floor):
     est = LayoutEstimator(CFG, MICS)
     f = est.field(echo_recording(CFG, MICS, [floor(0.8), wall(30.0, 2.0)], order=2, noise_rms=1e-3))
     vertical = [floor(0.8)] if with_floor else []
-    for az, offset in (((30.0 + np.arange(-2.0, 2.01, 0.5))[None, :, None], (2.0 + np.arange(-0.04, 0.041, 0.01))[None, None]),
-                       (np.float64(31.25), 1.97 + np.arange(3) * 0.002)):
+    grid = ((30.0 + np.arange(-2.0, 2.01, 0.5))[None, :, None], (2.0 + np.arange(-0.04, 0.041, 0.01))[None, None])
+    for az, offset in (grid, (np.float64(31.25), 1.97 + np.arange(3) * 0.002)):
         expected = f.score(est._wall_images(az, offset, vertical)).sum(axis=-1)
         np.testing.assert_array_equal(est._wall_evidence(f, az, offset, vertical), expected)
