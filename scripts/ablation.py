@@ -227,7 +227,9 @@ def main() -> int:
             rows[row_name] = result_row(result, key)
             print(f'[ablation {args.study}] {row_name}: depth AbsRel {rows[row_name]["depth"]["abs_rel"]:.3f}, '
                   f'mIoU {rows[row_name]["segmentation"]["miou"]:.3f} ({seconds[row_name]} s)', flush=True)
+    default_config = (ROOT / 'config' / 'train.yaml').resolve()
     command = (f'python scripts/ablation.py {args.study} --epochs {args.epochs} --eval-limit {args.eval_limit}'
+               + (f' --config {args.config}' if args.config.resolve() != default_config else '')
                + (f' --limit {args.limit}' if args.limit else '')
                + (f" --networks {' '.join(networks)}" if networks != ('atnet',) else '')
                + (f" --variants {' '.join(map(str, args.variants))}" if args.variants is not None else '')
