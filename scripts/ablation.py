@@ -112,12 +112,11 @@ def train_variant(run: Path, cfg: dict, data: Path, runs: Path, train_limit: int
         mrun.mkdir(parents=True, exist_ok=True)
         (mrun / 'train.yaml').write_text(yaml.safe_dump(cfg))
         vq = mrun / f'vqvae_{m}'
-        if not vq.exists():
-            default = Path(f'{runs}-{m}') / f'vqvae_{m}'
-            if default.exists() or vqvae_from is None:
-                shutil.copytree(default, vq)
-            else:
+        if not vq.exists():          # the VQ-VAE asked for (--vqvae-from), else the default run's
+            if vqvae_from is not None:
                 vqvae_from_models(vqvae_from, m, vq, cfg['vqvae_optim']['epochs'])
+            else:
+                shutil.copytree(Path(f'{runs}-{m}') / f'vqvae_{m}', vq)
         if all((mrun / 'models' / f'{NETWORKS[n][1]}{m}.pt').is_file() for n in networks):
             continue
         cmd = [sys.executable, '-m', 'audio_vision', 'train', '--data', str(data), '--run-dir', str(mrun),
