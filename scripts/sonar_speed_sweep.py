@@ -37,6 +37,7 @@ VARIANTS = {
     'upsample 2': {'upsample': 2},
     'explain_bands 2': {'explain_bands': 2},
     'max_reflectors 0': {'max_reflectors': 0},
+    'scan_band_hz 2500-5500': {'scan_band_hz': (2500.0, 5500.0)},
     'all four cheaper (reflectors kept)': {'azimuth_step_deg': 4.0, 'reflector_directions': 80, 'upsample': 2,
                                            'explain_bands': 2},
 }

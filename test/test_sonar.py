@@ -335,3 +335,33 @@ def test_wall_evidence_kernel_is_the_scored_images_sum_to_the_bit(with_floor):
     for az, offset in (grid, (np.float64(31.25), 1.97 + np.arange(3) * 0.002)):
         expected = f.score(est._wall_images(az, offset, vertical)).sum(axis=-1)
         np.testing.assert_array_equal(est._wall_evidence(f, az, offset, vertical), expected)
+
+
+def test_a_sub_band_scan_is_the_full_length_sub_band_beam_at_its_coarser_samples():
+    """The coarse scan on a sub-band (SonarConfig.scan_band_hz) is exact where it is sampled: the beams of the same
+    sub-band formed at the full sample rate, every decimation-th sample."""
+    from audio_vision.sonar.echoes import ScanGrid
+    cfg = SonarConfig(scan_band_hz=(2500.0, 5500.0))
+    est = LayoutEstimator(cfg, MICS)
+    f = est.field(echo_recording(cfg, MICS, [floor(0.8), wall(30.0, 2.0)], order=1, noise_rms=1e-4))
+    grid = est.scan_grid
+    decimation = f.mf.gate_length // grid.length
+    assert decimation > 1 and grid.rate == cfg.sample_rate / decimation
+    full = ScanGrid(grid.band, f.mf.gate.bins[grid.band].astype(np.int64), f.mf.gate_length, float(cfg.sample_rate))
+    fine = f.beams(est.azimuth_steering, grid=full)
+    coarse = f.beams(est.azimuth_steering, grid=grid)
+    np.testing.assert_allclose(coarse, fine[:, ::decimation], rtol=1e-4, atol=1e-6 * fine.max())
+
+
+def test_a_sub_band_scan_still_finds_a_wall_to_a_centimetre():
+    """Its candidates are refined with the full band's exact evidence, as the full scan's are. (Its azimuths are
+    coarser where walls are many: docs/SONAR.md, "What the front-end's knobs buy".)"""
+    cfg = SonarConfig(scan_band_hz=(2500.0, 5500.0))
+    truth = wall(30.0, 2.3)
+    w = nearest_wall(estimate([floor(0.8), truth], cfg=cfg, order=2), truth)
+    assert angle_deg(w.n, truth.n) < 2.0 and abs(distance_along(w, truth.n) - 2.3) < 0.01
+
+
+def test_a_scan_band_outside_the_chirp_is_refused():
+    with pytest.raises(ValueError, match='scan_band_hz'):
+        SonarConfig(scan_band_hz=(300.0, 7000.0))

@@ -54,6 +54,11 @@ class SonarConfig:
     reflector_cfar: float = 3.0            # kept if it stands this many times above the local clutter
     reflector_range_m: tuple[float, float] = (0.3, 6.0)
     reflector_directions: int = 160        # far-field scan over the sphere (|elevation| <= 60 deg kept)
+    # The coarse scans (the walls' azimuth scan, the reflectors' sphere scan) formed on this sub-band of the chirp
+    # (Hz) only, sampled at the coarsest rate that holds it: fewer bins to steer, shorter inverse FFTs, coarser
+    # range cells (their candidates are refined with the exact full-band evidence as before). None: the whole
+    # band at the sample rate, what the thresholds were read with (scripts/sonar_speed_sweep.py measures both).
+    scan_band_hz: tuple[float, float] | None = None
 
     def __post_init__(self):
         if self.sample_rate <= 0:
@@ -75,6 +80,10 @@ class SonarConfig:
             if (2 * getattr(self, name)[1] + self.cfar_window_m) / self.speed_of_sound >= 0.45 * self.chirp_period_s:
                 raise ValueError(f'{name}[1]: its round trip (and the CFAR window) must fit in 45 % of the chirp '
                                  'period (the beams scan the first half of it)')
+        if self.scan_band_hz is not None and not (
+                self.chirp_f_start <= self.scan_band_hz[0] < self.scan_band_hz[1] <= self.chirp_f_end):
+            raise ValueError(f'scan_band_hz must be (low, high) within the chirp band {self.chirp_f_start:g}..'
+                             f'{self.chirp_f_end:g} Hz, got {self.scan_band_hz}')
         if len(self.speaker_position) != 3:
             raise ValueError(f'speaker_position must be [x, y, z], got {self.speaker_position}')
 

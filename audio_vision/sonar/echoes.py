@@ -119,6 +119,32 @@ class SpectrumGrid:
                    tuple(slice(a, b) for a, b in zip(edges[:-1], edges[1:])))
 
 
+@dataclass(frozen=True)
+class ScanGrid:
+    """Where the coarse beam scans live: the gate's in-band bins ``band`` (a slice of ``mf.gate.bins``) placed at
+    ``positions`` of an inverse FFT of ``length`` samples at ``rate`` samples / s. The whole band at the sample rate,
+    or a sub-band at the coarsest rate that holds it: bin k of the gate's FFT goes to k mod ``length``, exact for
+    the decimated samples as long as no two bins share a position (the sub-band is at most ``length`` bins wide)."""
+
+    band: slice
+    positions: np.ndarray            # (F',) int64
+    length: int
+    rate: float
+
+    @classmethod
+    def of(cls, mf: 'MatchedFilter', band_hz: tuple[float, float] | None) -> 'ScanGrid':
+        freqs, bins = mf.gate.freqs, mf.gate.bins
+        if band_hz is None:
+            return cls(slice(0, len(bins)), bins.astype(np.int64), mf.gate_length, float(mf.cfg.sample_rate))
+        j = np.flatnonzero((freqs >= band_hz[0]) & (freqs < band_hz[1]))
+        width = len(j)
+        decimation = max(d for d in range(1, mf.gate_length + 1)
+                         if mf.gate_length % d == 0 and mf.gate_length // d >= width)
+        length = mf.gate_length // decimation
+        return cls(slice(int(j[0]), int(j[-1]) + 1), (bins[j] % length).astype(np.int64), length,
+                   mf.cfg.sample_rate / decimation)
+
+
 def image_of(point: np.ndarray, normal: np.ndarray, offset: float) -> np.ndarray:
     """Mirror ``point`` across the plane {x : n . x = offset} (n unit); point (..., 3), normal (..., 3)
     and offset (...) broadcast against each other."""
@@ -221,19 +247,21 @@ class EchoField:
             self._spectrum_changed()
         return amps
 
-    def beams(self, steering: np.ndarray, directions: np.ndarray | None = None) -> np.ndarray:
-        """(C, D, F') far-field steering on the gate's grid (:func:`far_field_steering` at ``mf.gate.freqs``) ->
-        (D', gate_length) modulus of the delay-and-sum beams of the analytic signal at the sample rate over the
-        gate, for the ``directions`` (indices into D; all by default): sample k holds arrivals k / fs after the
-        emission (circular: the last ``gate_lead`` samples are the ones just before it). A coarse, fast scan in
-        single precision (the 0.2 m array's near field is ignored); candidates found in it are refined with
-        :meth:`score`."""
+    def beams(self, steering: np.ndarray, directions: np.ndarray | None = None,
+              grid: 'ScanGrid | None' = None) -> np.ndarray:
+        """(C, D, F') far-field steering on the scan grid's bins (:func:`far_field_steering` at
+        ``mf.gate.freqs[grid.band]``) -> (D', grid.length) modulus of the delay-and-sum beams of the analytic signal
+        over the gate, at ``grid.rate`` (the whole band at the sample rate by default), for the ``directions``
+        (indices into D; all by default): sample k holds arrivals k / rate after the emission (circular: the last
+        samples are the ones just before it). A coarse, fast scan in single precision (the 0.2 m array's near field
+        is ignored); candidates found in it are refined with :meth:`score`."""
         mf = self.mf
+        grid = ScanGrid.of(mf, None) if grid is None else grid
         directions = np.arange(steering.shape[1]) if directions is None else np.asarray(directions, dtype=np.int64)
-        out = np.zeros((len(directions), mf.gate_length), dtype=np.complex64)
-        steered_sum(steering, directions, self.spectrum.astype(np.complex64), mf.gate.bins, out)
+        out = np.zeros((len(directions), grid.length), dtype=np.complex64)
+        steered_sum(steering, directions, self.spectrum[:, grid.band].astype(np.complex64), grid.positions, out)
         moduli = np.abs(sfft.ifft(out, axis=-1, overwrite_x=True))
-        moduli *= 2.0 / len(self.mics)
+        moduli *= (2.0 / len(self.mics)) * (grid.length / mf.gate_length)   # the gate's scale at any length
         return moduli
 
 

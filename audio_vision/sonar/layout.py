@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from .config import SonarConfig
-from .echoes import EchoField, MatchedFilter, far_field_steering, image_of, parabola_offset
+from .echoes import EchoField, MatchedFilter, ScanGrid, far_field_steering, image_of, parabola_offset
 from .kernels import cfar_ratio, local_maxima, wall_evidence
 
 FLOOR, CEILING, WALL = 'floor', 'ceiling', 'wall'
@@ -121,7 +121,8 @@ class LayoutEstimator:
         # An array without vertical aperture hears up and down alike: it cannot tell floor from ceiling.
         self.vertical_aperture = float(np.ptp(self.mics[:, 2]))
         self.azimuths = np.arange(0.0, 360.0, cfg.azimuth_step_deg)
-        freqs, c = self.matched_filter.gate.freqs, cfg.speed_of_sound
+        self.scan_grid = ScanGrid.of(self.matched_filter, cfg.scan_band_hz)      # where the coarse scans live
+        freqs, c = self.matched_filter.gate.freqs[self.scan_grid.band], cfg.speed_of_sound
         self.azimuth_steering = far_field_steering(horizontal(self.azimuths), self.mics, freqs, c)
         self.speaker = np.asarray(cfg.speaker_position, dtype=np.float64)
         sphere = fibonacci_sphere(cfg.reflector_directions)
@@ -162,7 +163,7 @@ class LayoutEstimator:
         clutter (CFAR ratio, what ``wall_cfar`` thresholds). Returns (ratio (A, K), the K ranges in m)."""
         f = self.field(audio)
         self._floor(f, [])
-        ratio, _ = self._cfar(f.beams(self.azimuth_steering), self.cfg.wall_range_m)
+        ratio, _ = self._cfar(f.beams(self.azimuth_steering, grid=self.scan_grid), self.cfg.wall_range_m)
         return ratio, self._cell_ranges(self.cfg.wall_range_m, ratio.shape[1])
 
     def _floor(self, f: EchoField, failed: list[str]) -> Plane | None:
@@ -181,7 +182,7 @@ class LayoutEstimator:
         cfg = self.cfg
         if cfg.max_reflectors == 0:
             return ()
-        ratio, _ = self._cfar(f.beams(self.scan_steering), cfg.reflector_range_m)     # (D, K)
+        ratio, _ = self._cfar(f.beams(self.scan_steering, grid=self.scan_grid), cfg.reflector_range_m)     # (D, K)
         ranges = self._cell_ranges(cfg.reflector_range_m, ratio.shape[1])
         out = []
         for _ in range(cfg.max_reflectors):
@@ -314,7 +315,8 @@ class LayoutEstimator:
         field as it is, when already at hand (a sector's rows are then that scan's own)."""
         rows = np.concatenate(sectors)
         if scan is None:
-            window, noise = self._cfar(f.beams(self.azimuth_steering, rows), self.cfg.wall_range_m)  # (A, K)
+            beams = f.beams(self.azimuth_steering, rows, self.scan_grid)
+            window, noise = self._cfar(beams, self.cfg.wall_range_m)                                      # (A, K)
         else:
             window, noise = scan[0][rows], scan[1][rows]
         found, start = [], 0                                   # (sector, row of window, range cell)
@@ -392,17 +394,17 @@ class LayoutEstimator:
 
     def _cell_ranges(self, range_m, count: int) -> np.ndarray:
         """(count,) the distances (m) of the round-trip cells :meth:`_cfar` keeps for ``range_m``."""
-        fs, c = self.cfg.sample_rate, self.cfg.speed_of_sound
-        return (np.arange(count) + int(math.floor(2 * range_m[0] / c * fs))) / fs * c / 2.0
+        rate, c = self.scan_grid.rate, self.cfg.speed_of_sound
+        return (np.arange(count) + int(math.floor(2 * range_m[0] / c * rate))) / rate * c / 2.0
 
     def _cfar(self, beams: np.ndarray, range_m) -> tuple[np.ndarray, np.ndarray]:
-        """(D, P) beams -> (ratio, clutter) on the round trips of ``range_m``: detection against the local
-        clutter (cell-averaging CFAR along range). Far echoes are weak, but so is what surrounds them;
-        range-compensated amplitudes would favour the reverberant tail."""
+        """(D, P) beams at the scan grid's rate -> (ratio, clutter) on the round trips of ``range_m``: detection
+        against the local clutter (cell-averaging CFAR along range). Far echoes are weak, but so is what surrounds
+        them; range-compensated amplitudes would favour the reverberant tail."""
         cfg = self.cfg
-        fs, c = cfg.sample_rate, cfg.speed_of_sound
-        k0, k1 = int(math.floor(2 * range_m[0] / c * fs)), int(math.ceil(2 * range_m[1] / c * fs))
-        cells = int(round(2 * cfg.cfar_window_m / c * fs)) | 1
+        rate, c = self.scan_grid.rate, cfg.speed_of_sound
+        k0, k1 = int(math.floor(2 * range_m[0] / c * rate)), int(math.ceil(2 * range_m[1] / c * rate))
+        cells = int(round(2 * cfg.cfar_window_m / c * rate)) | 1
         return cfar_ratio(beams, cells, k0, k1)
 
     def _walls(self, f: EchoField, floor: Plane | None):
@@ -412,7 +414,7 @@ class LayoutEstimator:
         Last, a wall that is the multiple of a parallel pair is replaced (:meth:`_not_multiples`)."""
         vertical = [] if floor is None else [floor]
         found = []                                           # (evidence, azimuth, offset, quadrant)
-        scan = self._cfar(f.beams(self.azimuth_steering), self.cfg.wall_range_m)
+        scan = self._cfar(f.beams(self.azimuth_steering, grid=self.scan_grid), self.cfg.wall_range_m)
         cands = self._wall_candidates(f, [np.arange(len(self.azimuths))], vertical, scan=scan)[0]
         if not cands:
             return [], None, []
