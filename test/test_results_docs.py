@@ -274,3 +274,21 @@ def test_the_latent_probe_of_a_depth_model_relative_to_the_room_reports_segmenta
     text = docs.results_page.probes.latent_probe_section(dataclasses.replace(inp, latent_probe=probe))
     if inp.results['rows'].get('end_to_end'):
         assert 'depth not probed: depth_target layout_ratio' in text and 'mIoU 0.200' in text
+
+
+def test_an_ablation_of_two_networks_says_each_networks_steps_from_its_rows():
+    sys.path.insert(0, str(ROOT / 'scripts'))
+    try:
+        from results_docs import studies
+    finally:
+        sys.path.remove(str(ROOT / 'scripts'))
+
+    def row(abs_rel, miou, person):
+        return {'depth': {'abs_rel': abs_rel}, 'segmentation': {'miou': miou, 'per_class_iou': {'person': person}}}
+    rows = {'A: none': row(0.3, 0.4, 0.0), 'B: none': row(0.31, 0.41, None), 'A: + x': row(0.2, 0.5, 0.1),
+            'B: + x': row(0.19, 0.52, 0.2)}
+    assert list(studies.by_network(rows)) == ['A', 'B']
+    text = studies.steps_per_network(rows)
+    assert '- A, none → + x: depth AbsRel 0.300 → 0.200, mIoU 0.400 → 0.500, person IoU 0.000 → 0.100.' in text
+    assert '- B, none → + x: depth AbsRel 0.310 → 0.190' in text
+    assert studies.steps_per_network({'none': row(0.3, 0.4, 0.0), '+ x': row(0.2, 0.5, 0.1)}) == ''

@@ -23,6 +23,16 @@ def person_kind_iou(row: dict, kind: str) -> float:
     return (row.get('person_iou') or {}).get(kind) or 0.0
 
 
+def by_network(rows: dict) -> dict[str, dict]:
+    """An ablation's rows grouped by network ('AT-net (the method): + layout prior' -> its network's rows, by variant),
+    in their order; rows without a network prefix form one group under ''."""
+    groups: dict[str, dict] = {}
+    for name, r in rows.items():
+        network, _, variant = name.rpartition(': ') if ': ' in name else ('', '', name)
+        groups.setdefault(network, {})[variant] = r
+    return groups
+
+
 def ablation_epochs(ablation: dict) -> list[int]:
     """The epochs an ablation trained, from its command (older files state it in their description)."""
     return [int(e) for e in re.findall(r'--epochs (\d+)', ablation.get('command') or ablation.get('description', ''))]
@@ -68,7 +78,22 @@ def ablation_section(inp: Inputs, study: str) -> str:
             + (clock_head if timed else '') + "\n"
             "| --- | --- | --- | --- | --- |" + (' --- | --- |' if split else '') + (' --- |' if timed else '') + "\n"
             + '\n'.join(lines) +
-            f"\n\nLowest depth AbsRel: {best_depth}; highest mIoU: {best_seg}.\n" + elsewhere)
+            f"\n\nLowest depth AbsRel: {best_depth}; highest mIoU: {best_seg}.\n" + steps_per_network(rows) + elsewhere)
+
+
+def steps_per_network(rows: dict) -> str:
+    """Where an ablation's rows are several networks' (prefixed), each network's variants in order: what each step
+    changed in depth AbsRel, mIoU and person IoU; '' otherwise."""
+    groups = by_network(rows)
+    if len(groups) < 2:
+        return ''
+
+    def chain(variants: dict, value) -> str:
+        return ' → '.join(f'{value(r):.3f}' for r in variants.values())
+    return '\n' + ''.join(
+        f"- {network}, {' → '.join(variants)}: depth AbsRel {chain(variants, lambda r: r['depth']['abs_rel'])}, mIoU "
+        f"{chain(variants, lambda r: r['segmentation']['miou'])}, person IoU {chain(variants, ablation_person_iou)}.\n"
+        for network, variants in groups.items())
 
 
 def ablation_sections(inp: Inputs) -> str:
@@ -221,7 +246,10 @@ def ablation_effect(inp: Inputs, study: str, modality: str, metric: str, label: 
     def value(r: dict) -> float:
         return ablation_person_iou(r) if metric == 'person' else r[modality][metric]
 
-    steps = ' → '.join(f'{name} {value(r):.3f}' for name, r in ablation['rows'].items())
+    def chain(rows: dict) -> str:
+        return ' → '.join(f'{name} {value(r):.3f}' for name, r in rows.items())
+    steps = '; '.join((f'{network}: ' if network else '') + chain(rows)
+                      for network, rows in by_network(ablation['rows']).items())
     return f'{ABLATION_STUDIES[study]} ({label}: {steps})'
 
 
