@@ -20,6 +20,13 @@ def fmt(v, digits=1):
     return str(v)
 
 
+def busy(machine: dict) -> str:
+    """' (other jobs were running)' where the 1-minute load average at the start says so (at least one core busy
+    before the benchmark began), else ''."""
+    load = machine.get('load_average_at_start') or [0.0]
+    return ' (other jobs were running)' if load[0] >= 1.0 else ''
+
+
 def report(r: dict, perception_only: bool = False) -> str:
     out = []
     m = r['machine']
@@ -27,7 +34,7 @@ def report(r: dict, perception_only: bool = False) -> str:
     out.append(f"Machine: {m.get('cpu')}, {m.get('cpus')} CPUs ({m.get('cpu_capability')}), "
                f"{m.get('memory_gb')} GB; {m.get('platform')}; Python {m.get('python')}, torch {m.get('torch')}, "
                f"numpy {m.get('numpy')}, onnxruntime {m.get('onnxruntime')}. Load average at start "
-               f"{m.get('load_average_at_start')}, at end {m.get('load_average_at_end')} (other jobs were running).")
+               f"{m.get('load_average_at_start')}, at end {m.get('load_average_at_end')}{busy(m)}.")
     model = r['model']
     out.append(f"Model: {model['source']} ({model['model_id']}), window {model['window_s']} s, hop {model['hop_s']} s, "
                f"features {' x '.join(map(str, model['feature_shape']))}. Batch {r['batch']}, "

@@ -246,3 +246,10 @@ def test_close_ends_the_worker_threads_and_a_with_block_closes(tmp_path):
     pipe.close()                                    # idempotent
     after = pipe.predict(window)                    # still usable, on the calling thread
     np.testing.assert_array_equal(after['segmentation'], expected['segmentation'])
+
+
+def test_the_benchmark_report_says_other_jobs_ran_only_when_the_load_at_start_says_so():
+    import bench_report
+    assert bench_report.busy({'load_average_at_start': [1.6, 2.9, 3.6]}) == ' (other jobs were running)'
+    assert bench_report.busy({'load_average_at_start': [0.52, 0.81, 0.93]}) == ''
+    assert bench_report.busy({}) == ''
