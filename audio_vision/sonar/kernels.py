@@ -17,16 +17,19 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True)
-def _interpolate(row, idx):
-    """Linear interpolation of a circular row at fractional index ``idx``."""
-    n = row.shape[0]
+def _interpolate(rows, c, idx):
+    """Linear interpolation of the circular row ``rows[c]`` at fractional index ``idx`` (the row by its index: a view
+    of it made per call cost the back-projection more than half again)."""
+    n = rows.shape[1]
     f = math.floor(idx)
     frac = idx - f
-    i0 = int(f) % n
+    i0 = int(f)
+    if i0 < 0 or i0 >= n:                     # circular; an index is almost always inside the row already
+        i0 %= n
     i1 = i0 + 1
     if i1 == n:
         i1 = 0
-    return row[i0] * (1.0 - frac) + row[i1] * frac
+    return rows[c, i0] * (1.0 - frac) + rows[c, i1] * frac
 
 
 @njit(cache=True, nogil=True)
@@ -40,7 +43,6 @@ def backproject(rows, mics, points, extra_s, rate, inv_c):
     vectorises across mics), then the gathers and the interpolation; the same operations in the same order per
     term as one fused pass, so the same values."""
     k_count, c_count = points.shape[0], mics.shape[0]
-    n = rows.shape[1]
     out = np.empty(k_count)
     mx, my, mz = mics[:, 0].copy(), mics[:, 1].copy(), mics[:, 2].copy()
     index = np.empty(c_count)
@@ -52,15 +54,7 @@ def backproject(rows, mics, points, extra_s, rate, inv_c):
             index[c] = (math.sqrt(d0 * d0 + d1 * d1 + d2 * d2) * inv_c + extra) * rate
         acc = 0j
         for c in range(c_count):
-            f = math.floor(index[c])
-            frac = index[c] - f
-            i0 = int(f)
-            if i0 < 0 or i0 >= n:                     # circular (an index is almost always inside the row)
-                i0 %= n
-            i1 = i0 + 1
-            if i1 == n:
-                i1 = 0
-            acc += rows[c, i0] * (1.0 - frac) + rows[c, i1] * frac
+            acc += _interpolate(rows, c, index[c])
         out[k] = abs(acc) / c_count
     return out
 
@@ -75,21 +69,11 @@ def _mirror(x0, x1, x2, n0, n1, n2, offset):
 @njit(cache=True, nogil=True)
 def _coherent_at(rows, mics, x0, x1, x2, rate, inv_c):
     """One point's :func:`backproject` (no extra delay): the modulus of the mean over mics of the rows there."""
-    n = rows.shape[1]
     c_count = mics.shape[0]
     acc = 0j
     for c in range(c_count):
         d0, d1, d2 = x0 - mics[c, 0], x1 - mics[c, 1], x2 - mics[c, 2]
-        index = (math.sqrt(d0 * d0 + d1 * d1 + d2 * d2) * inv_c + 0.0) * rate
-        f = math.floor(index)
-        frac = index - f
-        i0 = int(f)
-        if i0 < 0 or i0 >= n:
-            i0 %= n
-        i1 = i0 + 1
-        if i1 == n:
-            i1 = 0
-        acc += rows[c, i0] * (1.0 - frac) + rows[c, i1] * frac
+        acc += _interpolate(rows, c, math.sqrt(d0 * d0 + d1 * d1 + d2 * d2) * inv_c * rate)
     return abs(acc) / c_count
 
 
@@ -138,9 +122,8 @@ def shifted_sum(rows, shifts):
     out = np.zeros(n)
     for c in range(c_count):
         s = shifts[c]
-        row = rows[c]
         for k in range(n):
-            out[k] += _interpolate(row, k + s)
+            out[k] += _interpolate(rows, c, k + s)
     return out
 
 

@@ -26,6 +26,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from .config import SonarConfig
 from .echoes import EchoField, MatchedFilter, ScanGrid, far_field_steering, image_of, parabola_offset
 from .kernels import cfar_ratio, local_maxima, wall_evidence
