@@ -147,28 +147,30 @@ def doa_peers(reader: DatasetReader, estimator: LayoutEstimator, n: int, max_ran
     return out
 
 
-def least_disturbed_ms(data: Path, split: str, windows: int, passes: int) -> float:
+def least_disturbed_ms(data: Path, split: str, windows: int, passes: int) -> tuple[float, list[dict]]:
     """CPU ms per window of this process's ``LayoutEstimator`` (whichever ``audio_vision`` it imports): the mean of
-    the least disturbed of ``passes`` passes over the split's first ``windows`` windows, after a warm-up."""
+    the least disturbed of ``passes`` passes over the split's first ``windows`` windows, after a warm-up; and the
+    layouts it measured (``RoomLayout.to_dict``), to compare versions' outputs."""
     reader = DatasetReader(data, split)
     audio = [reader[i]['audio'] for i in range(min(windows, len(reader)))]
     estimator = LayoutEstimator(sonar_config_for(reader), reader.mic_positions)
     estimator.estimate(audio[0])
-    per_pass = []
+    per_pass, layouts = [], []
     for _ in range(passes):
         c0 = time.process_time()
-        for w in audio:
-            estimator.estimate(w)
+        layouts = [estimator.estimate(w) for w in audio]
         per_pass.append(1000.0 * (time.process_time() - c0) / len(audio))
-    return min(per_pass)
+    return min(per_pass), [layout.to_dict() for layout in layouts]
 
 
 def against_revisions(revisions: list[str], data: Path, split: str, windows: int, rounds: int = 3,
                       passes: int = 2) -> dict:
     """This checkout's front-end and each revision's, each timed in a fresh process (:func:`least_disturbed_ms`),
-    interleaved over ``rounds`` rounds; per version its per-round figures and their median."""
+    interleaved over ``rounds`` rounds; per version its per-round figures and their median, and on how many of the
+    windows its layouts equal this checkout's (every field, full precision)."""
     repo = Path(__file__).resolve().parent.parent
     runs = {'this checkout': [], **{rev: [] for rev in revisions}}
+    layouts = {}
     with tempfile.TemporaryDirectory(prefix='bench_sonar_') as tmp:
         roots = {'this checkout': repo}
         for rev in revisions:
@@ -183,12 +185,16 @@ def against_revisions(revisions: list[str], data: Path, split: str, windows: int
                 out = subprocess.run([sys.executable, __file__, '--data', str(data), '--split', split, '--windows',
                                       str(windows), '--time-only', str(passes)], env=env, check=True,
                                      capture_output=True, text=True).stdout
-                timed_root, ms = out.strip().splitlines()[-2:]
+                timed_root, ms, measured = out.strip().splitlines()[-3:]
                 if Path(timed_root) != root.resolve():
                     raise RuntimeError(f'{name}: the child process imported audio_vision from {timed_root}, not {root}')
                 runs[name].append(float(ms))
+                layouts[name] = json.loads(measured)
+    here = layouts['this checkout']
     return {'windows': windows, 'rounds': rounds, 'passes': passes,
-            'versions': {name: {'cpu_ms_per_round': v, 'median_ms': float(np.median(v))} for name, v in runs.items()}}
+            'versions': {name: {'cpu_ms_per_round': v, 'median_ms': float(np.median(v)),
+                                'same_layouts': sum(a == b for a, b in zip(layouts[name], here))}
+                         for name, v in runs.items()}}
 
 
 #: issue #21's budget for the front-end, ms per window on one core
@@ -217,7 +223,9 @@ def paragraph(result: dict) -> str:
         text += (f"\nAgainst earlier revisions, each in its own process, interleaved over {a['rounds']} rounds on the "
                  f"first {a['windows']} windows (per round the least disturbed of {a['passes']} passes; median over "
                  "rounds): " + '; '.join(f"{name} {v['median_ms']:.1f} ms" for name, v in versions.items()) + '. '
-                 + ' '.join(f"This checkout takes {here / v['median_ms']:.0%} of {name}'s time."
+                 + ' '.join(f"This checkout takes {here / v['median_ms']:.0%} of {name}'s time"
+                            + (f"; their layouts are equal on {v['same_layouts']} of the {a['windows']} windows."
+                               if 'same_layouts' in v else '.')
                             for name, v in versions.items() if name != 'this checkout') + '\n')
     d = result.get('doa')
     if d:
@@ -255,7 +263,9 @@ def main(argv=None) -> int:
     if args.time_only:
         import audio_vision
         print(Path(audio_vision.__file__).resolve().parent.parent)          # which checkout this process timed
-        print(least_disturbed_ms(args.data, args.split, args.windows, args.time_only))
+        ms, layouts = least_disturbed_ms(args.data, args.split, args.windows, args.time_only)
+        print(ms)
+        print(json.dumps(layouts))
         return 0
     reader = DatasetReader(args.data, args.split)
     windows = [reader[i]['audio'] for i in range(min(args.windows, len(reader)))]
