@@ -40,6 +40,7 @@ if [ -f "$INDEPENDENT/card.json" ]; then     # scripts/rerecord_independent.py: 
     --json docs/results_independent.json
   step independent_reference $PY -m audio_vision evaluate --data "$DATA" --models "$MODELS" --limit "$n" \
     --no-progress --json docs/results_independent_reference.json
+  step independent_swap $PY scripts/independent_swap_probe.py --data "$INDEPENDENT" --reference "$DATA" --models "$MODELS"
 else
   echo "[refresh] $INDEPENDENT missing: independent re-recording skipped (scripts/rerecord_independent.py)"
 fi

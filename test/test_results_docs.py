@@ -205,6 +205,24 @@ def test_room_bar_follows_the_method_and_explains_each_miss(room_bar, inp):
         assert 'Persons' in kinds
 
 
+def test_the_independent_miss_names_the_input_groups_that_cost_it(room_bar, inp):
+    def run(name, groups, abs_rel, miou):
+        return {'name': name, 'independent_groups': groups,
+                'rows': {'method': {'abs_rel': abs_rel, 'delta1': 0.8, 'miou': miou}}}
+    swap = {'windows': 7, 'runs': [run('reference', [], 0.10, 0.50), run('independent', ['a', 'b', 'c'], 0.20, 0.30),
+                                   run('a alone', ['a'], 0.18, 0.49), run('b alone', ['b'], 0.11, 0.32),
+                                   run('c alone', ['c'], 0.13, 0.45)]}
+    text = room_bar.independent_cause(dataclasses.replace(inp, independent=None), swap)
+    # AbsRel lost 0.10: a (0.08) and c (0.03) cost a quarter or more, b (0.01) does not; mIoU lost 0.20: only b
+    assert 'AbsRel goes from 0.100 to 0.200 with every group swapped, and to 0.180 with the a alone, 0.130 with the c ' \
+           'alone;' in text
+    assert 'mIoU goes from 0.500 to 0.300 with every group swapped, and to 0.320 with the b alone.' in text
+    missed = {'independent re-recording: method AbsRel within 15 %': '...'}
+    kinds = [line.split('**')[1] for line in room_bar.causes(dataclasses.replace(inp, independent_swap=swap), missed)]
+    assert 'Independent re-recording' in kinds
+    assert not room_bar.causes(dataclasses.replace(inp, independent_swap=None), missed)
+
+
 def test_the_depth_target_study_is_compared_from_its_file(room_bar, inp):
     assert room_bar.depth_target_table(dataclasses.replace(inp, depth_target_study=None)) == ''
     spec = inp.facts['room_bar']['depth_target_study']

@@ -38,6 +38,7 @@ class Inputs:
     depth_target_probe: dict | None    # its per-class depth errors (scripts/depth_error_probe.py)
     independent: dict | None        # docs/results_independent.json: test windows re-recorded independently
     independent_reference: dict | None   # docs/results_independent_reference.json: the same windows, this pipeline
+    independent_swap: dict | None   # docs/independent_swap.json: their features swapped group by group
     timings: dict                   # docs/reproduce_timings.json ({} when absent)
     full_run_timings: dict          # docs/reproduce_timings_full_run.json: the last run that computed the features
     summary: dict                   # docs/training_summary.json (or the runs it summarises)
@@ -150,6 +151,7 @@ def load(root: Path, summary: dict | None = None) -> Inputs:
         depth_target_probe=read_json(docs / facts['room_bar']['depth_target_study']['probe']),
         independent=read_json(docs / 'results_independent.json'),
         independent_reference=read_json(docs / 'results_independent_reference.json'),
+        independent_swap=read_json(docs / 'independent_swap.json'),
         timings=read_json(docs / 'reproduce_timings.json') or {},
         full_run_timings=read_json(docs / 'reproduce_timings_full_run.json') or {},
         summary=summary or read_json(docs / 'training_summary.json') or {'stages': {}, 'config': None},

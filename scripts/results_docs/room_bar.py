@@ -150,6 +150,9 @@ def causes(inp: Inputs, missed: dict) -> list[str]:
                    f"without its bodies scores AbsRel {b['abs_rel']:.3f} against {a['abs_rel']:.3f} in the default "
                    f"rooms (docs/sonar.json), so a model that adds the bodies as well as in-distribution still "
                    f"starts from a worse room.")
+    swap = inp.independent_swap
+    if any(k.startswith('independent') for k in missed) and swap:
+        out.append(independent_cause(inp, swap))
     bench_sonar = inp.bench_sonar
     if any('p50 <=' in k for k in missed) and bench_sonar:
         f = bench_sonar['sonar_front_end']
@@ -157,6 +160,41 @@ def causes(inp: Inputs, missed: dict) -> list[str]:
                    f"(docs/bench_sonar.json, {bench_sonar['date']}); it runs on one worker of the parallel backend "
                    f"beside the other features, and the networks wait for it.")
     return out
+
+
+def independent_cause(inp: Inputs, swap: dict) -> str:
+    """The independent re-recording's loss by group of input channels (scripts/independent_swap_probe.py): the groups
+    whose swap alone costs the method at least a quarter of its whole loss in AbsRel or mIoU, what each costs, and
+    what differs in them between the recordings."""
+    runs = {r['name']: r['rows']['method'] for r in swap['runs']}
+    ref, ind = runs['reference'], runs['independent']
+    alone = {r['independent_groups'][0]: r['rows']['method'] for r in swap['runs']
+             if len(r['independent_groups']) == 1}
+    parts = []
+    for metric, label, sign in (('abs_rel', 'AbsRel', 1.0), ('miou', 'mIoU', -1.0)):
+        loss = sign * (ind[metric] - ref[metric])
+        heavy = sorted((g for g in alone if loss > 0 and sign * (alone[g][metric] - ref[metric]) >= 0.25 * loss),
+                       key=lambda g: -sign * alone[g][metric])
+        if heavy:
+            parts.append(f"its {label} goes from {ref[metric]:.3f} to {ind[metric]:.3f} with every group swapped, and to "
+                         + ', '.join(f'{alone[g][metric]:.3f} with the {g} alone' for g in heavy))
+    text = (f"**Independent re-recording**: the method fed the same {swap['windows']} windows' features with one group "
+            f"of channels at a time from the independent recording (docs/independent_swap.json): " + '; '.join(parts))
+    bands = swap.get('srp_band_mean') or {}
+    if bands:
+        band = max(bands, key=lambda b: abs(bands[b]['independent'] - bands[b]['reference']))
+        text += (f". The SRP-PHAT map of the {band} band averages {bands[band]['independent']:.3f} there against "
+                 f"{bands[band]['reference']:.3f} in this pipeline's recording")
+    a, b = ((r or {}).get('layout_errors') or {} for r in (inp.independent, inp.independent_reference))
+    if a.get('ceiling_m') and b.get('ceiling_m') and a.get('wall_distance_m') and b.get('wall_distance_m'):
+        text += (f"; the front-end's ceiling is off by {a['ceiling_m']['p90']:.2f} m at p90 there against "
+                 f"{b['ceiling_m']['p90']:.3f} m, and it measures "
+                 f"{(1 - a['wall_distance_m']['failed']) * 100:.0f} % of the walls against "
+                 f"{(1 - b['wall_distance_m']['failed']) * 100:.0f} % (results_independent*.json)")
+    engine = swap.get('engine') or {}
+    if engine:
+        text += f". The independent engine: {engine.get('reflection')}; air absorption: {engine.get('air_absorption')}"
+    return text + '.'
 
 
 def budget_table(inp: Inputs) -> str:
