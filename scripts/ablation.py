@@ -18,6 +18,11 @@ studies
   prior      without / with the sonar layout prior / + its residual reflectors (FeatureConfig.layout_prior),
              for the method and the end-to-end baseline (issue #22):
                scripts/ablation.py prior --networks atnet end_to_end --vqvae-from models --epochs 4
+  srp        the SRP-PHAT maps as computed / centred / standardised per window in the direction-map branch
+             (InputBranches.srp_norm), scored also on the independent re-recording and on the same windows as this
+             pipeline records them (scripts/independent_swap_probe.py found their level engine-dependent):
+               scripts/ablation.py srp --epochs 4 --also independent=data/independent:test \
+                   reference=data/default:test:100
 
     .venv/bin/python scripts/ablation.py objective --epochs 5 --eval-limit 800
 A variant whose run already holds its trained models is only re-scored (resumable).
@@ -44,6 +49,11 @@ MODALITIES = ('depth', 'segmentation')
 def both(objective: dict) -> dict:
     """A config patch giving both modalities' AT-nets the same objective."""
     return {'atnet_objective': {m: objective for m in MODALITIES}}
+
+
+def srp_norm(norm: str) -> dict:
+    """A config patch giving both networks' direction-map branches the same SRP-map normalisation."""
+    return {net: {'srp_norm': norm} for net in ('atnet', 'end_to_end')}
 
 
 # study -> (what the first column names, {variant: (config patch, share of the training windows)})
@@ -73,6 +83,11 @@ STUDIES = {
         'without the layout prior': ({}, 1.0),
         '+ layout prior': ({'features': {'layout_prior': 'layout'}}, 1.0),
         '+ layout prior + residual reflectors': ({'features': {'layout_prior': 'layout+reflectors'}}, 1.0),
+    }),
+    'srp': ('SRP-PHAT maps (direction-map branch)', {
+        'as computed': (srp_norm('none'), 1.0),
+        'centred per window': (srp_norm('center'), 1.0),
+        'standardised per window': (srp_norm('standardize'), 1.0),
     }),
 }
 #: --networks: the trainer's stage and its models' file names (modality appended)
@@ -149,13 +164,16 @@ def result_row(result: dict, key: str) -> dict:
     return {**result['rows'][key], 'person_iou': result.get('person_iou', {}).get(key)}
 
 
-def dataset_arg(text: str) -> tuple[str, tuple[Path, str]]:
-    """NAME=PATH[:SPLIT] (split: test by default)."""
+def dataset_arg(text: str) -> tuple[str, tuple[Path, str, int | None]]:
+    """NAME=PATH[:SPLIT[:LIMIT]] (split: test by default; limit: --eval-limit by default)."""
     name, sep, where = text.partition('=')
     if not sep or not name or not where:
-        raise argparse.ArgumentTypeError(f'expected NAME=PATH[:SPLIT], got {text!r}')
-    path, _, split = where.partition(':')
-    return name, (Path(path), split or 'test')
+        raise argparse.ArgumentTypeError(f'expected NAME=PATH[:SPLIT[:LIMIT]], got {text!r}')
+    path, _, rest = where.partition(':')
+    split, _, limit = rest.partition(':')
+    if limit and not limit.isdigit():
+        raise argparse.ArgumentTypeError(f'the limit of {text!r} must be a number of windows, got {limit!r}')
+    return name, (Path(path), split or 'test', int(limit) if limit else None)
 
 
 def main() -> int:
@@ -207,10 +225,10 @@ def main() -> int:
         result = json.loads(out.read_text())
         variant_seconds = round(time.time() - t0, 1)           # training + the test split's evaluation
         others = {}                                            # the same models on other datasets
-        for label, (path, split) in also.items():
+        for label, (path, split, also_limit) in also.items():
             scored = run / f'eval_{label}.json'
             if not scored.is_file():
-                evaluate(run / 'models', path, split, args.eval_limit, scored)
+                evaluate(run / 'models', path, split, also_limit or args.eval_limit, scored)
             others[label] = json.loads(scored.read_text())
         for network in networks:        # one row per network and variant ("network: variant" with several)
             row_name = name if len(networks) == 1 else f'{NETWORKS[network][0]}: {name}'
@@ -233,7 +251,8 @@ def main() -> int:
                + (f" --networks {' '.join(networks)}" if networks != ('atnet',) else '')
                + (f" --variants {' '.join(map(str, args.variants))}" if args.variants is not None else '')
                + (f' --vqvae-from {args.vqvae_from}' if args.vqvae_from else '')
-               + (' --also ' + ' '.join(f'{k}={p}:{sp}' for k, (p, sp) in also.items()) if also else ''))
+               + (' --also ' + ' '.join(f'{k}={p}:{sp}' + (f':{n}' if n else '') for k, (p, sp, n) in also.items())
+                  if also else ''))
     out = args.out or args.merge_into or ROOT / 'docs' / f'ablation_{args.study}.json'
     result = {
         'study': args.study, 'variable': variable, 'command': command,
@@ -247,7 +266,7 @@ def main() -> int:
                         f'(`{command}`).'),
         'rows': rows, 'training_windows': windows, 'atnet_objective': objectives, 'seconds': seconds,
         'train_seconds': train_seconds,
-        'elsewhere': {label: {'path': str(also[label][0]), 'split': also[label][1], 'rows': r}
+        'elsewhere': {label: {'path': str(also[label][0]), 'split': also[label][1], 'limit': also[label][2], 'rows': r}
                       for label, r in elsewhere.items()}}
     if args.merge_into:
         result = merge_results(json.loads(args.merge_into.read_text()), result,

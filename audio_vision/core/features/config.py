@@ -172,6 +172,11 @@ class FeatureConfig:
         return len(self.srp_band_edges_hz) - 1 + (self.echo_range_bins if self.echo else 0)
 
     @property
+    def num_srp_maps(self) -> int:
+        """The leading direction maps that are SRP-PHAT band maps (the chirp's echo maps follow them)."""
+        return len(self.srp_band_edges_hz) - 1 if self.direction_maps else 0
+
+    @property
     def map_planes(self) -> int:
         """(bins, frames) channels that hold the packed direction maps (before the prior's)."""
         return planes_for(self.num_direction_maps, self.map_grid, self.num_bins, self.num_frames)

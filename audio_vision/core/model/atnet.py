@@ -38,6 +38,11 @@ class InputBranches:
     map_margin: int = 0
     map_planes: int = 0
     map_features: int = 64
+    # The leading direction maps that are SRP-PHAT band maps (FeatureConfig.map_layout()), and what the branch does
+    # to each window's SRP maps first (SRP_NORMS): their level depends on the room's acoustics, not only on where a
+    # source is (docs/RESULTS.md, "SRP-map normalisation").
+    map_srp: int = 0
+    srp_norm: str = 'none'
     # Layout-prior branch (0 maps = none): FeatureConfig.prior_layout() (num_prior_maps, prior_size, prior_planes).
     prior_channels: int = 0
     prior_size: int = 0
@@ -88,12 +93,36 @@ def upsampling_stages(channels: int, num_stages: int, min_channels: int = 1) -> 
     return nn.Sequential(*layers), channels
 
 
-class DirectionMapEncoder(nn.Module):
-    """(B, maps, G, G) direction maps -> (B, features, G - 2 margin, G - 2 margin): one unpadded
-    3x3 conv per margin cell (the margin is context for the border cells), then a padded one."""
+#: InputBranches.srp_norm: 'none' (as computed), 'center' (each window's SRP map of each band less its mean over the
+#: directions: the map's level removed, its contrast kept), 'standardize' (centred and divided by its standard
+#: deviation over the directions)
+SRP_NORMS = ('none', 'center', 'standardize')
 
-    def __init__(self, in_maps: int, features: int, margin: int):
+
+def normalize_srp(maps: torch.Tensor, count: int, norm: str) -> torch.Tensor:
+    """(B, maps, G, G) direction maps -> the same with the leading ``count`` (the SRP-PHAT band maps) normalised per
+    window and map over the grid as ``norm`` says (SRP_NORMS)."""
+    if norm == 'none' or not count:
+        return maps
+    srp = maps[:, :count]
+    srp = srp - srp.mean(dim=(-2, -1), keepdim=True)
+    if norm == 'standardize':
+        srp = srp / (srp.std(dim=(-2, -1), keepdim=True) + 1e-6)
+    return torch.cat([srp, maps[:, count:]], dim=1)
+
+
+class DirectionMapEncoder(nn.Module):
+    """(B, maps, G, G) direction maps -> (B, features, G - 2 margin, G - 2 margin): the SRP-PHAT maps normalised
+    (:func:`normalize_srp`), one unpadded 3x3 conv per margin cell (the margin is context for the border cells),
+    then a padded one."""
+
+    def __init__(self, in_maps: int, features: int, margin: int, srp_maps: int = 0, srp_norm: str = 'none'):
         super().__init__()
+        if srp_norm not in SRP_NORMS:
+            raise ValueError(f'unknown srp_norm {srp_norm!r}; expected one of {SRP_NORMS}')
+        if not 0 <= srp_maps <= in_maps:
+            raise ValueError(f'srp_maps must be within 0 .. {in_maps} (the direction maps), got {srp_maps}')
+        self.srp_maps, self.srp_norm = srp_maps, srp_norm
         layers, c = [], in_maps
         for _ in range(margin):
             layers += [nn.Conv2d(c, features, 3), nn.BatchNorm2d(features), nn.ReLU(inplace=True)]
@@ -102,7 +131,7 @@ class DirectionMapEncoder(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, maps: torch.Tensor, size: int) -> torch.Tensor:
-        out = self.net(maps)
+        out = self.net(normalize_srp(maps, self.srp_maps, self.srp_norm))
         if out.shape[-1] != size:
             out = F.interpolate(out, size=(size, size), mode='bilinear', align_corners=False)
         return out
@@ -133,6 +162,11 @@ def fusion(channels: int, extra_features: int, out_channels: int) -> nn.Sequenti
     """Joins decoder features and the branches' (direction maps, layout prior) at the same resolution."""
     return nn.Sequential(nn.Conv2d(channels + extra_features, out_channels, 3, padding=1),
                          nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
+
+
+def direction_map_encoder(cfg: InputBranches) -> DirectionMapEncoder:
+    """The direction-map branch of an ATNet or EndToEnd config."""
+    return DirectionMapEncoder(cfg.map_channels, cfg.map_features, cfg.map_margin, cfg.map_srp, cfg.srp_norm)
 
 
 def branch_features(cfg: InputBranches) -> int:
@@ -177,7 +211,7 @@ class ATNet(nn.Module):
                                       cfg.start_channels * cfg.start_size ** 2, cfg.dropout)
         self.upsample, c = upsampling_stages(cfg.start_channels, cfg.num_upsamples)
         if cfg.map_channels:
-            self.map_encoder = DirectionMapEncoder(cfg.map_channels, cfg.map_features, cfg.map_margin)
+            self.map_encoder = direction_map_encoder(cfg)
         if cfg.prior_channels:
             self.prior_encoder = PriorEncoder(cfg.prior_channels, cfg.prior_features, cfg.prior_size, cfg.latent_size)
         if branch_features(cfg):

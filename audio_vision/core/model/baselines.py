@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from audio_vision.core.model.atnet import (DirectionMapEncoder, InputBranches, PriorEncoder, branch_features,
+from audio_vision.core.model.atnet import (InputBranches, PriorEncoder, branch_features, direction_map_encoder,
                                            feature_encoder, fusion, join_branches, split_input, transformation_mlp,
                                            upsampling_stages)
 from audio_vision.core.model.checkpoint import (BASELINE_FORMAT, VERSION, CheckpointError, ModalitySpec,
@@ -75,7 +75,7 @@ class EndToEnd(nn.Module):
                                       cfg.start_channels * cfg.start_size ** 2, cfg.dropout)
         self.upsample, c = upsampling_stages(cfg.start_channels, cfg.upsamples_before_maps, cfg.min_channels)
         if cfg.map_channels:
-            self.map_encoder = DirectionMapEncoder(cfg.map_channels, cfg.map_features, cfg.map_margin)
+            self.map_encoder = direction_map_encoder(cfg)
         if cfg.prior_channels:
             join = cfg.start_size * 2 ** cfg.upsamples_before_maps
             self.prior_encoder = PriorEncoder(cfg.prior_channels, cfg.prior_features, cfg.prior_size, join)
