@@ -141,7 +141,8 @@ def main() -> int:
     result = {'command': f'python scripts/independent_swap_probe.py --data {args.data} --reference {args.reference} '
                          f'--models {args.models}',
               'date': time.strftime('%Y-%m-%d'), 'commit': source_commit(), 'machine': cpu_model(),
-              'split': args.split, 'windows': n, 'groups': {g: {'channels': v[:2], 'values': v[2:]} for g, v in groups.items()},
+              'split': args.split, 'windows': n,
+              'groups': {g: {'channels': v[:2], 'values': v[2:]} for g, v in groups.items()},
               'engine': DatasetReader(args.data, args.split).card.get('generator', {}).get('engine'), 'runs': []}
     result['srp_band_mean'] = srp_band_means(feats, groups['SRP-PHAT maps'], spec.features)
     with torch.inference_mode():

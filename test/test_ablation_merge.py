@@ -41,3 +41,40 @@ def test_a_later_variant_joins_in_the_studys_order(ablation):
     assert 'second' in merged['description']
     with pytest.raises(SystemExit, match='study'):
         ablation.merge_results({**earlier, 'study': 'width'}, added, order)
+
+
+def test_also_takes_a_split_and_a_window_limit(ablation):
+    import argparse
+    assert ablation.dataset_arg('ind=data/independent') == ('ind', (Path('data/independent'), 'test', None))
+    assert ablation.dataset_arg('ref=data/default:test:100') == ('ref', (Path('data/default'), 'test', 100))
+    assert ablation.dataset_arg('fresh=data/f:train') == ('fresh', (Path('data/f'), 'train', None))
+    for bad in ('data/default', 'ref=data/default:test:some'):
+        with pytest.raises(argparse.ArgumentTypeError):
+            ablation.dataset_arg(bad)
+
+
+def test_the_srp_study_changes_only_the_direction_map_branch(ablation):
+    variants = ablation.STUDIES['srp'][1]
+    for patch, share in variants.values():
+        assert set(patch) == {'atnet', 'end_to_end'} and share == 1.0
+        assert {p['srp_norm'] for p in patch.values()} <= {'none', 'center', 'standardize'}
+    assert len({p['atnet']['srp_norm'] for p, _ in variants.values()}) == len(variants)
+
+
+def test_the_recording_gap_compares_the_same_rows():
+    import sys
+    sys.path.insert(0, str(ROOT / 'scripts'))
+    try:
+        from results_docs.studies import recording_gap
+    finally:
+        sys.path.remove(str(ROOT / 'scripts'))
+
+    def row(abs_rel, miou):
+        return {'depth': {'abs_rel': abs_rel, 'delta1': 0.8}, 'segmentation': {'miou': miou}}
+    study = {'elsewhere': {'independent': {'rows': {'a': row(0.12, 0.45), 'b': row(0.2, 0.4)}},
+                           'reference': {'rows': {'a': row(0.10, 0.50), 'b': row(0.1, 0.5)}}}}
+    text = recording_gap(study)
+    assert ('- a: depth AbsRel 0.120 vs 0.100 (+20.0 %), δ1 0.800 vs 0.800 (+0.0 %), '
+            'mIoU 0.450 vs 0.500 (-10.0 %).') in text
+    assert '- b: depth AbsRel 0.200 vs 0.100 (+100.0 %)' in text
+    assert recording_gap({'elsewhere': {'independent': study['elsewhere']['independent']}}) == ''

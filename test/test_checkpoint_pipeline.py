@@ -127,3 +127,18 @@ def test_device_resolution():
     assert resolve_device('auto').type in ('cpu', 'cuda')
     with pytest.raises(ValueError):
         resolve_device('tpu')
+
+
+def test_srp_normalisation_must_know_the_srp_maps(tmp_path):
+    import dataclasses
+
+    from audio_vision.core.features.config import FeatureConfig
+    from helpers import tiny_spec
+    fc = FeatureConfig(window_s=0.25, chirp_period_s=0.125, n_fft=256, n_mels=32, direction_maps=True, map_size=8,
+                       map_margin=2, echo_range_max_m=6.3, echo_range_bins=4)
+    spec = tiny_spec('depth', features=fc)
+    spec.check_consistent()                      # no normalisation: map_srp is not read (checkpoints before it)
+    off = dataclasses.replace(spec, atnet=dataclasses.replace(spec.atnet, srp_norm='center'))
+    with pytest.raises(CheckpointError, match='map_srp'):
+        off.check_consistent()
+    dataclasses.replace(off, atnet=dataclasses.replace(off.atnet, map_srp=fc.num_srp_maps)).check_consistent()

@@ -152,3 +152,46 @@ def test_networks_read_the_map_where_it_is(net):
     scale = out_size // 8
     assert diff[:scale, :scale].max() > 1e-3
     assert diff[-scale:, -scale:].max() < 1e-6
+
+
+def with_maps(feats: torch.Tensor, fc: FeatureConfig, maps: torch.Tensor) -> torch.Tensor:
+    """``feats`` with its packed direction maps replaced by ``maps`` (B, maps, G, G)."""
+    flat = feats[:, -fc.map_planes:].reshape(len(feats), -1).clone()
+    flat[:, :maps[0].numel()] = maps.flatten(1)
+    packed = flat.reshape(len(feats), fc.map_planes, fc.num_bins, fc.num_frames)
+    return torch.cat([feats[:, :-fc.map_planes], packed], dim=1)
+
+
+@pytest.mark.parametrize('norm', ['none', 'center', 'standardize'])
+@pytest.mark.parametrize('net', ['atnet', 'end_to_end'])
+def test_a_normalised_srp_branch_reads_the_maps_shape_not_their_level(net, norm):
+    fc = small_features()
+    torch.manual_seed(0)
+    common = dict(in_channels=fc.num_feature_channels(8), encoder_width=8, mlp_hidden=32, start_channels=32,
+                  map_features=8, map_srp=fc.num_srp_maps, srp_norm=norm, **fc.map_layout())
+    model = (ATNet(ATNetConfig(latent_size=8, code_dim=8, **common)) if net == 'atnet' else
+             EndToEnd(EndToEndConfig(out_channels=2, image_size=32, min_channels=8, **common))).eval()
+    feats = torch.randn(2, fc.num_feature_channels(8), fc.num_bins, fc.num_frames)
+    _, maps = unpack_maps(feats, fc.num_direction_maps, fc.map_grid, fc.map_planes)
+    srp = fc.num_srp_maps
+    louder, sharper, echo = maps.clone(), maps.clone(), maps.clone()
+    louder[:, :srp] += 0.3                   # an SRP map's level (what another room's acoustics changed)
+    sharper[:, :srp] *= 2.0                  # ... and its contrast
+    echo[:, srp:] += 0.3                     # the chirp's echo maps are read as they are
+    with torch.no_grad():
+        base = model(feats)
+        moved = {name: (model(with_maps(feats, fc, m)) - base).abs().max().item()
+                 for name, m in (('level', louder), ('contrast', sharper), ('echo', echo))}
+    assert moved['echo'] > 1e-4
+    assert (moved['level'] < 1e-4) == (norm != 'none')
+    assert (moved['contrast'] < 1e-4) == (norm == 'standardize')
+
+
+def test_srp_norm_is_checked():
+    fc = small_features()
+    with pytest.raises(ValueError, match='srp_norm'):
+        ATNet(ATNetConfig(in_channels=fc.num_feature_channels(8), latent_size=8, code_dim=8, srp_norm='whiten',
+                          map_srp=fc.num_srp_maps, **fc.map_layout()))
+    with pytest.raises(ValueError, match='srp_maps'):
+        ATNet(ATNetConfig(in_channels=fc.num_feature_channels(8), latent_size=8, code_dim=8, srp_norm='center',
+                          map_srp=fc.num_direction_maps + 1, **fc.map_layout()))

@@ -214,8 +214,8 @@ def test_the_independent_miss_names_the_input_groups_that_cost_it(room_bar, inp)
                                    run('c alone', ['c'], 0.13, 0.45)]}
     text = room_bar.independent_cause(dataclasses.replace(inp, independent=None), swap)
     # AbsRel lost 0.10: a (0.08) and c (0.03) cost a quarter or more, b (0.01) does not; mIoU lost 0.20: only b
-    assert 'AbsRel goes from 0.100 to 0.200 with every group swapped, and to 0.180 with the a alone, 0.130 with the c ' \
-           'alone;' in text
+    assert ('AbsRel goes from 0.100 to 0.200 with every group swapped, and to 0.180 with the a alone, 0.130 with '
+            'the c alone;') in text
     assert 'mIoU goes from 0.500 to 0.300 with every group swapped, and to 0.320 with the b alone.' in text
     missed = {'independent re-recording: method AbsRel within 15 %': '...'}
     kinds = [line.split('**')[1] for line in room_bar.causes(dataclasses.replace(inp, independent_swap=swap), missed)]

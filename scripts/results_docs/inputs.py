@@ -21,7 +21,8 @@ from audio_vision.training.loop import read_log
 MODALITIES = ('depth', 'segmentation')
 #: scripts/ablation.py studies, in the order the results page shows them, with their headings
 ABLATION_STUDIES = {'features': 'Feature ablation', 'objective': 'AT-net objective ablation',
-                    'width': 'ResNet width', 'data': 'Learning curve', 'prior': 'Layout-prior ablation'}
+                    'width': 'ResNet width', 'data': 'Learning curve', 'prior': 'Layout-prior ablation',
+                    'srp': 'SRP-map normalisation'}
 FACTS = Path(__file__).with_name('facts.yaml')
 
 

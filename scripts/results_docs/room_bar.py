@@ -176,7 +176,8 @@ def independent_cause(inp: Inputs, swap: dict) -> str:
         heavy = sorted((g for g in alone if loss > 0 and sign * (alone[g][metric] - ref[metric]) >= 0.25 * loss),
                        key=lambda g: -sign * alone[g][metric])
         if heavy:
-            parts.append(f"its {label} goes from {ref[metric]:.3f} to {ind[metric]:.3f} with every group swapped, and to "
+            parts.append(f"its {label} goes from {ref[metric]:.3f} to {ind[metric]:.3f} with every group swapped, "
+                         "and to "
                          + ', '.join(f'{alone[g][metric]:.3f} with the {g} alone' for g in heavy))
     text = (f"**Independent re-recording**: the method fed the same {swap['windows']} windows' features with one group "
             f"of channels at a time from the independent recording (docs/independent_swap.json): " + '; '.join(parts))

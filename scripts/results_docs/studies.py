@@ -65,7 +65,8 @@ def ablation_section(inp: Inputs, study: str) -> str:
     clock_head = (f" {network} training wall clock, depth / segmentation (min, {inp.facts['ablation_threads']} thread "
                   'each, shared machine) |')
     elsewhere = ''.join(
-        f"\nThe same models on `{other['path']}` ({other['split']} split):\n\n"
+        f"\nThe same models on `{other['path']}` ({other['split']} split"
+        + (f", its first {other['limit']} windows" if other.get('limit') else '') + "):\n\n"
         "| row | depth AbsRel | δ1 | mIoU | person IoU, speaking | person IoU, silent |\n"
         "| --- | --- | --- | --- | --- | --- |\n"
         + '\n'.join(f"| {name} | {r['depth']['abs_rel']:.3f} | {r['depth']['delta1']:.3f} | "
@@ -78,7 +79,25 @@ def ablation_section(inp: Inputs, study: str) -> str:
             + (clock_head if timed else '') + "\n"
             "| --- | --- | --- | --- | --- |" + (' --- | --- |' if split else '') + (' --- |' if timed else '') + "\n"
             + '\n'.join(lines) +
-            f"\n\nLowest depth AbsRel: {best_depth}; highest mIoU: {best_seg}.\n" + steps_per_network(rows) + elsewhere)
+            f"\n\nLowest depth AbsRel: {best_depth}; highest mIoU: {best_seg}.\n" + steps_per_network(rows) + elsewhere
+            + recording_gap(ablation))
+
+
+def recording_gap(ablation: dict) -> str:
+    """Where an ablation scored its models on the independent re-recording and on the same windows as this pipeline
+    records them (--also independent=... reference=...), each row's change from the one to the other; '' otherwise."""
+    other = ablation.get('elsewhere') or {}
+    if not {'independent', 'reference'} <= set(other):
+        return ''
+    ind, ref = other['independent']['rows'], other['reference']['rows']
+
+    def change(name: str, modality: str, metric: str) -> str:
+        a, b = ind[name][modality][metric], ref[name][modality][metric]
+        return f'{a:.3f} vs {b:.3f} ({(a - b) / b * 100:+.1f} %)'
+    return ('\nRe-recorded by the independent engine against the same windows as this pipeline records them:\n\n'
+            + ''.join(f"- {name}: depth AbsRel {change(name, 'depth', 'abs_rel')}, "
+                      f"δ1 {change(name, 'depth', 'delta1')}, "
+                      f"mIoU {change(name, 'segmentation', 'miou')}.\n" for name in ind if name in ref))
 
 
 def steps_per_network(rows: dict) -> str:
