@@ -222,6 +222,53 @@ def budget_table(inp: Inputs) -> str:
             f"command):\n\n" + '\n'.join(lines) + '\n')
 
 
+def srp_norm_table(inp: Inputs) -> str:
+    """Both networks with each SRP-map normalisation of facts.yaml room_bar.srp_norm_study (one retrain apart), on the
+    test split and as the independent re-recording's change from the same windows as this pipeline records them; ''
+    unless every file of two settings is here."""
+    study = {n: files for n, files in inp.srp_study.items() if all(files.values())}
+    if len(study) < 2:
+        return ''
+    spec, shipped = inp.facts['room_bar']['srp_norm_study'], inp.train.get('atnet', {}).get('srp_norm', 'none')
+    norms = list(study)
+
+    def gap(files: dict, row: str, modality: str, metric: str) -> float:
+        a, b = (files[k]['rows'][row][modality][metric] for k in ('independent', 'reference'))
+        return (a - b) / b * 100
+
+    def head(n: str) -> str:
+        return f"{n}{' (shipped)' if n == shipped else ''}"
+    lines = [f"| row | metric | {' | '.join(head(n) for n in norms)} |", '| --- | --- |' + ' --- |' * len(norms)]
+    for row in ('method', 'end_to_end'):
+        for modality, metric, label in (('depth', 'abs_rel', 'test AbsRel'), ('depth', 'delta1', 'test δ1'),
+                                        ('segmentation', 'miou', 'test mIoU')):
+            lines.append(f"| {row} | {label} | "
+                         + ' | '.join(f"{study[n]['test']['rows'][row][modality][metric]:.3f}" for n in norms) + ' |')
+        for kind in ('speaking', 'silent'):
+            lines.append(f"| {row} | test person IoU, {kind} | "
+                         + ' | '.join(f"{study[n]['test']['person_iou'][row][kind]:.3f}" for n in norms) + ' |')
+        for modality, metric, label in (('depth', 'abs_rel', 'AbsRel'), ('segmentation', 'miou', 'mIoU')):
+            lines.append(f"| {row} | independent re-recording: {label} change | "
+                         + ' | '.join(f"{gap(study[n], row, modality, metric):+.1f} %" for n in norms) + ' |')
+    a, b = norms[0], norms[1]
+
+    def move(files_key: str, modality: str, metric: str) -> str:
+        x, y = (study[n][files_key]['rows']['method'][modality][metric] for n in (a, b))
+        return f'{x:.3f} → {y:.3f}'
+    text = (f"With srp_norm {a} → {b}, the method's independent re-recording changes by "
+            f"{gap(study[a], 'method', 'depth', 'abs_rel'):+.1f} % → "
+            f"{gap(study[b], 'method', 'depth', 'abs_rel'):+.1f} % "
+            f"in AbsRel and {gap(study[a], 'method', 'segmentation', 'miou'):+.1f} % → "
+            f"{gap(study[b], 'method', 'segmentation', 'miou'):+.1f} % in mIoU (bar: within "
+            f"{inp.facts['room_bar']['independent_tolerance'] * 100:.0f} %); on the test split its AbsRel "
+            f"{move('test', 'depth', 'abs_rel')}, mIoU {move('test', 'segmentation', 'miou')}.")
+    return ('\nTried: the SRP-PHAT maps centred per window in both networks\' direction-map branch (config/train.yaml '
+            '`srp_norm`; docs/independent_swap.json found their level engine-dependent), one retrain apart: '
+            + '; '.join(f"{n}: {spec[n]['what']} (docs/{spec[n]['test']}, docs/{spec[n]['independent']}, "
+                        f"docs/{spec[n]['reference']})" for n in norms) + '.\n\n' + '\n'.join(lines) + '\n\n'
+            + text + '\n')
+
+
 #: the depth networks' images (config depth_target), as the tables name them
 DEPTH_TARGETS = {'absolute': 'absolute', 'layout_ratio': 'relative to the room'}
 
@@ -292,4 +339,5 @@ def section(inp: Inputs) -> str:
             'docs/results_independent.json and docs/results_independent_reference.json (the same test windows '
             're-recorded by an independent room-acoustics implementation, scripts/rerecord_independent.py, and as '
             'this pipeline records them), docs/benchmarks.json and docs/latency_breakdown.json.\n\n'
-            + criteria_table(bar) + '\n\n' + text + '\n' + budget_table(inp) + depth_target_table(inp))
+            + criteria_table(bar) + '\n\n' + text + '\n' + budget_table(inp) + depth_target_table(inp)
+            + srp_norm_table(inp))
