@@ -365,3 +365,32 @@ def test_a_sub_band_scan_still_finds_a_wall_to_a_centimetre():
 def test_a_scan_band_outside_the_chirp_is_refused():
     with pytest.raises(ValueError, match='scan_band_hz'):
         SonarConfig(scan_band_hz=(300.0, 7000.0))
+
+
+def test_a_shorter_gate_keeps_what_it_measures_and_hears_nothing_beyond():
+    """gate_fraction 1/4 with walls searched within 8 m: a wall inside is found as with the half-period gate; one
+    whose echo returns after the gate is not in the field (not heard, not a value); the ranges must fit the gate."""
+    cfg = SonarConfig(gate_fraction=0.25, wall_range_m=(0.3, 8.0))
+    from audio_vision.sonar.echoes import MatchedFilter
+    mf = MatchedFilter(cfg)
+    assert mf.gate_length == cfg.period_samples // 4 and mf.gate_lead == cfg.period_samples // 20
+    truth = wall(30.0, 2.3)
+    w = nearest_wall(estimate([floor(0.8), truth], cfg=cfg, order=2), truth)
+    assert angle_deg(w.n, truth.n) < 2.0 and abs(distance_along(w, truth.n) - 2.3) < 0.01
+    far = wall(40.0, 9.5)                       # a 19 m round trip: beyond the gate's 50 ms after the emission
+    assert not any(angle_deg(x.n, far.n) < 10.0 for x in estimate([floor(0.8), far], cfg=cfg, order=2).get(WALL))
+    with pytest.raises(ValueError, match='round trip'):
+        SonarConfig(gate_fraction=0.25)         # walls searched to 16 m do not fit
+    with pytest.raises(ValueError, match='gate_fraction'):
+        SonarConfig(gate_fraction=0.6)
+
+
+def test_fewer_wall_candidates_still_find_the_walls():
+    cfg = SonarConfig(wall_candidates=2, sector_candidates=1)
+    planes = [floor(0.7), wall(15.0, 1.6), wall(105.0, 2.4)]
+    layout = estimate(planes, cfg=cfg, order=2)
+    for truth in planes[1:]:
+        w = nearest_wall(layout, truth)
+        assert angle_deg(w.n, truth.n) < 2.0 and abs(distance_along(w, truth.n) - truth.offset) < 0.01
+    with pytest.raises(ValueError, match='candidates'):
+        SonarConfig(sector_candidates=0)

@@ -12,6 +12,11 @@ from dataclasses import dataclass
 from audio_vision.core.features.chirp import emitted_speaker_position
 
 
+#: the share of the period the gated field keeps before the emission (the CFAR's neighbours of the nearest ranges):
+#: a twentieth (echoes.MatchedFilter keeps period // 20 samples)
+GATE_LEAD = 0.05
+
+
 @dataclass(frozen=True)
 class SonarConfig:
     sample_rate: int = 16000
@@ -43,6 +48,10 @@ class SonarConfig:
     # validation split: scripts/sonar_thresholds.py, docs/SONAR.md ("wall_corner_min").
     wall_corner_min: float = 0.15
     azimuth_step_deg: float = 2.0          # horizontal scan for the walls' yaw
+    # Beam peaks refined with the exact wall evidence: of the whole azimuth scan for the first wall, and of each
+    # remaining quadrant's sector for the others (each candidate costs a grid of back-projections).
+    wall_candidates: int = 6
+    sector_candidates: int = 4
     # Each wall put on the box's direction (yaw + 90 deg k, the evidence-weighted mean of all walls: sharper
     # than one wall's own azimuth); false keeps every wall's own normal (a room that is not a box).
     box_walls: bool = True
@@ -59,6 +68,10 @@ class SonarConfig:
     # range cells (their candidates are refined with the exact full-band evidence as before). None: the whole
     # band at the sample rate, what the thresholds were read with (scripts/sonar_speed_sweep.py measures both).
     scan_band_hz: tuple[float, float] | None = None
+    # The share of the period the field keeps around the emission once the direct path is removed (its lead: a
+    # twentieth of the period before it): every echo measured must return within it (the ranges' round trips and
+    # the CFAR window are checked). Shorter: fewer bins to steer, explain and transform, nothing farther heard.
+    gate_fraction: float = 0.5
 
     def __post_init__(self):
         if self.sample_rate <= 0:
@@ -70,16 +83,23 @@ class SonarConfig:
             raise ValueError('need 0 < chirp_duration_s < chirp_period_s')
         if self.upsample < 1:
             raise ValueError(f'upsample must be >= 1, got {self.upsample}')
+        if self.wall_candidates < 1 or self.sector_candidates < 1:
+            raise ValueError(f'wall_candidates and sector_candidates must be >= 1, got {self.wall_candidates}, '
+                             f'{self.sector_candidates}')
         if self.max_reflectors < 0:
             raise ValueError(f'max_reflectors must be >= 0, got {self.max_reflectors}')
         for name in ('floor_range_m', 'ceiling_range_m', 'wall_range_m', 'reflector_range_m'):
             lo, hi = getattr(self, name)
             if not 0 < lo < hi:
                 raise ValueError(f'{name} must be (min, max) with 0 < min < max, got {(lo, hi)}')
-        for name in ('wall_range_m', 'reflector_range_m'):    # the beams' half-period gate (echoes.MatchedFilter)
-            if (2 * getattr(self, name)[1] + self.cfar_window_m) / self.speed_of_sound >= 0.45 * self.chirp_period_s:
-                raise ValueError(f'{name}[1]: its round trip (and the CFAR window) must fit in 45 % of the chirp '
-                                 'period (the beams scan the first half of it)')
+        if not GATE_LEAD < self.gate_fraction <= 0.5:
+            raise ValueError(f'gate_fraction must be within ({GATE_LEAD:g}, 0.5], got {self.gate_fraction}')
+        reach = (self.gate_fraction - GATE_LEAD) * self.chirp_period_s        # s after the emission in the gate
+        for name in ('floor_range_m', 'ceiling_range_m', 'wall_range_m', 'reflector_range_m'):
+            if (2 * getattr(self, name)[1] + self.cfar_window_m) / self.speed_of_sound >= reach:
+                raise ValueError(f'{name}[1]: its round trip (and the CFAR window) must fit in the gate after the '
+                                 f'emission, {(self.gate_fraction - GATE_LEAD) * 100:g} % of the chirp period '
+                                 '(gate_fraction less its lead)')
         if self.scan_band_hz is not None and not (
                 self.chirp_f_start <= self.scan_band_hz[0] < self.scan_band_hz[1] <= self.chirp_f_end):
             raise ValueError(f'scan_band_hz must be (low, high) within the chirp band {self.chirp_f_start:g}..'

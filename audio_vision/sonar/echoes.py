@@ -45,13 +45,13 @@ class MatchedFilter:
             calibration.check(cfg)
             g = calibration.on(self.freqs)
             self.filter *= np.conj(g) / (np.abs(g) ** 2 + 0.01 * np.mean(np.abs(g) ** 2))
-        # Every echo the front-end measures comes back within the first half of the period (walls within
+        # Every echo the front-end measures comes back within ``gate_fraction`` of the period (walls within
         # wall_range_m, reflectors within reflector_range_m: SonarConfig checks their round trips), so once the
-        # direct path is removed the field is gated to [-1/20, 9/20) of the period around the emission
-        # (circular: the lead holds the CFAR's neighbours of the nearest ranges) and lives on the in-band bins of
-        # that half-period: half the bins to explain echoes on, inverse FFTs of half the length.
-        self.gate_length = period // 2
-        self.gate_lead = period // 20                       # samples before the emission kept
+        # direct path is removed the field is gated to [-GATE_LEAD, gate_fraction - GATE_LEAD) of the period around
+        # the emission (circular: the lead holds the CFAR's neighbours of the nearest ranges) and lives on the in-band
+        # bins of that stretch: (half by default) the bins to explain echoes on, inverse FFTs of that length.
+        self.gate_length = int(period * cfg.gate_fraction)
+        self.gate_lead = period // 20                       # samples before the emission kept (GATE_LEAD)
         self.gate = SpectrumGrid.of_chirp(cfg, self.gate_length, pulse)
         #: an arrival later than this has wrapped into the gate's lead: it is not in the gated field
         self.gate_end_s = (self.gate_length - self.gate_lead) / fs

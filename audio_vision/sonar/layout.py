@@ -307,7 +307,7 @@ class LayoutEstimator:
         return wall_evidence(f.signal, f.mics, self.speaker, flat_normals, flat_offsets, vertical_normals,
                              vertical_offsets, float(f.rate), 1.0 / self.cfg.speed_of_sound).reshape(shape)
 
-    def _wall_candidates(self, f: EchoField, sectors: list[np.ndarray], vertical, count: int = 6,
+    def _wall_candidates(self, f: EchoField, sectors: list[np.ndarray], vertical, count: int,
                          scan: tuple[np.ndarray, np.ndarray] | None = None) -> list[list[tuple]]:
         """Per sector of azimuths (indices into ``azimuths``), its ``count`` strongest local maxima of the far-field
         beams over (azimuth, wall range), refined by their exact wall evidence: [[(evidence, azimuth, offset)],
@@ -416,7 +416,8 @@ class LayoutEstimator:
         vertical = [] if floor is None else [floor]
         found = []                                           # (evidence, azimuth, offset, quadrant)
         scan = self._cfar(f.beams(self.azimuth_steering, grid=self.scan_grid), self.cfg.wall_range_m)
-        cands = self._wall_candidates(f, [np.arange(len(self.azimuths))], vertical, scan=scan)[0]
+        cands = self._wall_candidates(f, [np.arange(len(self.azimuths))], vertical, self.cfg.wall_candidates,
+                                      scan=scan)[0]
         if not cands:
             return [], None, []
         ev, az, r = cands[0]
@@ -426,12 +427,13 @@ class LayoutEstimator:
         # candidates' exact refinement places them to a quarter degree).
         offsets = (self.azimuths - az + 180.0) % 360.0 - 180.0
         sectors = {q: np.flatnonzero(np.abs((offsets - 90.0 * q + 180.0) % 360.0 - 180.0) <= 4.0) for q in range(4)}
-        options = {0: self._wall_candidates(f, [sectors[0]], vertical, count=4, scan=scan)[0]}
+        options = {0: self._wall_candidates(f, [sectors[0]], vertical, self.cfg.sector_candidates, scan=scan)[0]}
         f.explain(self._wall_images(az, r, vertical))
         remaining = [1, 2, 3]
         while remaining:
             best = None
-            for q, c in zip(remaining, self._wall_candidates(f, [sectors[q] for q in remaining], vertical, count=4)):
+            for q, c in zip(remaining, self._wall_candidates(f, [sectors[q] for q in remaining], vertical,
+                                                             self.cfg.sector_candidates)):
                 if c and (best is None or c[0][0] > best[0][0][0]):
                     best = (c, q)
             if best is None:
