@@ -45,6 +45,9 @@ VARIANTS = {
     'gate 1/4, walls 8 m, azimuth 4, reflector dirs 80, candidates 3 / 2': {
         'gate_fraction': 0.25, 'wall_range_m': (0.3, 8.0), 'azimuth_step_deg': 4.0, 'reflector_directions': 80,
         'wall_candidates': 3, 'sector_candidates': 2},
+    'gate 1/4, walls 8 m, azimuth 4, reflector dirs 80, candidates 3 / 2, upsample 2, explain_bands 2': {
+        'gate_fraction': 0.25, 'wall_range_m': (0.3, 8.0), 'azimuth_step_deg': 4.0, 'reflector_directions': 80,
+        'wall_candidates': 3, 'sector_candidates': 2, 'upsample': 2, 'explain_bands': 2},
     'all four cheaper (reflectors kept)': {'azimuth_step_deg': 4.0, 'reflector_directions': 80, 'upsample': 2,
                                            'explain_bands': 2},
 }
