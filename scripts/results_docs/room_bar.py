@@ -226,14 +226,20 @@ def srp_norm_table(inp: Inputs) -> str:
     """Both networks with each SRP-map normalisation of facts.yaml room_bar.srp_norm_study (one retrain apart), on the
     test split and as the independent re-recording's change from the same windows as this pipeline records them; ''
     unless every file of two settings is here."""
-    study = {n: files for n, files in inp.srp_study.items() if all(files.values())}
+    study = {n: {k: v for k, v in files.items() if v} for n, files in inp.srp_study.items()
+             if all(files.get(k) for k in ('test', 'independent', 'reference'))}
     if len(study) < 2:
         return ''
     spec, shipped = inp.facts['room_bar']['srp_norm_study'], inp.train.get('atnet', {}).get('srp_norm', 'none')
     norms = list(study)
+    with_shifted = all('shifted' in study[n] for n in norms)
 
     def gap(files: dict, row: str, modality: str, metric: str) -> float:
         a, b = (files[k]['rows'][row][modality][metric] for k in ('independent', 'reference'))
+        return (a - b) / b * 100
+
+    def shifted(files: dict, row: str, metric: str) -> float:
+        a, b = (files[k]['rows'][row]['depth'][metric] for k in ('shifted', 'test'))
         return (a - b) / b * 100
 
     def head(n: str) -> str:
@@ -250,6 +256,9 @@ def srp_norm_table(inp: Inputs) -> str:
         for modality, metric, label in (('depth', 'abs_rel', 'AbsRel'), ('segmentation', 'miou', 'mIoU')):
             lines.append(f"| {row} | independent re-recording: {label} change | "
                          + ' | '.join(f"{gap(study[n], row, modality, metric):+.1f} %" for n in norms) + ' |')
+        for metric, label in (('abs_rel', 'AbsRel'), ('delta1', 'δ1')) if with_shifted else ():
+            lines.append(f"| {row} | shifted rooms: {label} change from the test split | "
+                         + ' | '.join(f"{shifted(study[n], row, metric):+.1f} %" for n in norms) + ' |')
     a, b = norms[0], norms[1]
 
     def move(files_key: str, modality: str, metric: str) -> str:
@@ -261,11 +270,16 @@ def srp_norm_table(inp: Inputs) -> str:
             f"in AbsRel and {gap(study[a], 'method', 'segmentation', 'miou'):+.1f} % → "
             f"{gap(study[b], 'method', 'segmentation', 'miou'):+.1f} % in mIoU (bar: within "
             f"{inp.facts['room_bar']['independent_tolerance'] * 100:.0f} %); on the test split its AbsRel "
-            f"{move('test', 'depth', 'abs_rel')}, mIoU {move('test', 'segmentation', 'miou')}.")
+            f"{move('test', 'depth', 'abs_rel')}, mIoU {move('test', 'segmentation', 'miou')}")
+    if with_shifted:
+        text += (f"; in the shifted rooms its AbsRel {move('shifted', 'depth', 'abs_rel')} "
+                 f"({shifted(study[a], 'method', 'abs_rel'):+.1f} % → {shifted(study[b], 'method', 'abs_rel'):+.1f} % "
+                 f"from the test split; bar: within {inp.facts['room_bar']['shifted_tolerance'] * 100:.0f} %)")
+    text += '.'
     return ('\nTried: the SRP-PHAT maps centred per window in both networks\' direction-map branch (config/train.yaml '
             '`srp_norm`; docs/independent_swap.json found their level engine-dependent), one retrain apart: '
-            + '; '.join(f"{n}: {spec[n]['what']} (docs/{spec[n]['test']}, docs/{spec[n]['independent']}, "
-                        f"docs/{spec[n]['reference']})" for n in norms) + '.\n\n' + '\n'.join(lines) + '\n\n'
+            + '; '.join(f"{n}: {spec[n]['what']} (" + ', '.join(f'docs/{spec[n][k]}' for k in study[n]) + ')'
+                        for n in norms) + '.\n\n' + '\n'.join(lines) + '\n\n'
             + text + '\n')
 
 
