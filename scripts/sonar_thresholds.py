@@ -29,13 +29,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+import yaml
 from tqdm import tqdm
 
 from audio_vision.core.eval.metrics import MetricAccumulator
 from audio_vision.dataset import DatasetReader
 from audio_vision.paths import publish_result, source_commit
-from audio_vision.sonar import (CEILING, FLOOR, WALL, LayoutEstimator, layout_errors, render_layout, summarize_errors,
-                                true_layout)
+from audio_vision.sonar import (CEILING, FLOOR, WALL, LayoutEstimator, SonarConfig, layout_errors, render_layout,
+                                summarize_errors, true_layout)
 from audio_vision.sonar.truth import MATCH_DEG, angle_deg, distance_along
 from audio_vision.training.layout_eval import sonar_config_for
 
@@ -84,10 +85,12 @@ def threshold_table(rows: list[tuple[float, float]], thresholds, off: float) -> 
     return out
 
 
-def measure(data: Path, split: str, limit: int) -> dict:
+def measure(data: Path, split: str, limit: int, overrides: dict | None = None) -> dict:
+    """``overrides``: SonarConfig fields replaced (a front-end other than the shipped one, e.g. a faster revision
+    scripts/sonar_speed_sweep.py measured), everything else read as for the shipped one."""
     reader = DatasetReader(data, split)
     n = min(limit, len(reader))
-    base = sonar_config_for(reader)
+    base = dataclasses.replace(sonar_config_for(reader), **(overrides or {}))
     permissive = LayoutEstimator(dataclasses.replace(base, wall_cfar=0.0, vertical_contrast=0.0, max_reflectors=0),
                                  reader.mic_positions)
     shipped = LayoutEstimator(dataclasses.replace(base, max_reflectors=0), reader.mic_positions)
@@ -207,6 +210,16 @@ def markdown(res: dict, run: dict) -> str:
     return '\n'.join(lines) + '\n'
 
 
+def sonar_override(text: str) -> tuple[str, object]:
+    """FIELD=VALUE -> (field, value): a SonarConfig field, its value parsed as YAML (lists become tuples)."""
+    field, sep, value = text.partition('=')
+    names = {f.name for f in dataclasses.fields(SonarConfig)}
+    if not sep or field not in names:
+        raise argparse.ArgumentTypeError(f'expected FIELD=VALUE with a SonarConfig field, got {text!r}')
+    parsed = yaml.safe_load(value)
+    return field, tuple(parsed) if isinstance(parsed, list) else parsed
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--data', type=Path, required=True)
@@ -214,12 +227,16 @@ def main(argv=None) -> int:
     ap.add_argument('--limit', type=int, default=150)
     ap.add_argument('--json', type=Path, required=True)
     ap.add_argument('--markdown', type=Path, help='rewrite the generated block of this Markdown file')
+    ap.add_argument('--set', nargs='+', default=[], metavar='FIELD=VALUE', type=sonar_override,
+                    help='SonarConfig fields replaced (YAML values: --set gate_fraction=0.25 "wall_range_m=[0.3, 8]")')
     args = ap.parse_args(argv)
     if args.split == 'test':
         ap.error('thresholds are read off a validation split, never the test split the results are quoted on')
     run = {'command': 'python scripts/sonar_thresholds.py ' + ' '.join(argv if argv is not None else sys.argv[1:]),
            'date': time.strftime('%Y-%m-%d'), 'commit': source_commit()}
-    res = measure(args.data, args.split, args.limit)
+    res = measure(args.data, args.split, args.limit, dict(args.set))
+    if args.set:
+        res['sonar_overrides'] = dict(args.set)
     publish_result({'run': run, **res}, args.json, markdown(res, run), args.markdown, MARK_BEGIN, MARK_END)
     return 0
 
