@@ -16,6 +16,16 @@ from audio_vision.core.model.encoding import make_encoding
 from audio_vision.core.model.vqvae import VQVAEConfig
 
 
+def load_script(name: str):
+    """scripts/<name>.py imported as a module (the scripts are not a package), for tests of their functions."""
+    import importlib.util
+    path = Path(__file__).resolve().parents[1] / 'scripts' / f'{name}.py'
+    spec = importlib.util.spec_from_file_location(f'{name}_script', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def tiny_spec(modality: str, num_mics: int = 4, image: int = 32, latent: int = 8,
               features: FeatureConfig | None = None, mic_positions: np.ndarray | None = None) -> ModalitySpec:
     """``mic_positions`` (num_mics, 3): the array's geometry; default random within ~0.1 m."""

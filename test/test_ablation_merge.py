@@ -1,20 +1,17 @@
 # SPDX-License-Identifier: Apache-2.0
 """scripts/ablation.py --merge-into: a variant run later joins an earlier result of its study, in the study's row
 order, its provenance recorded and no earlier row lost."""
-import importlib.util
 from pathlib import Path
 
 import pytest
+from helpers import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope='module')
 def ablation():
-    spec = importlib.util.spec_from_file_location('ablation_script', ROOT / 'scripts' / 'ablation.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('ablation')
 
 
 def result(rows: list[str], command: str) -> dict:

@@ -1,22 +1,16 @@
 # SPDX-License-Identifier: Apache-2.0
 """scripts/sonar_thresholds.py --set: the thresholds read for a front-end other than the shipped one."""
 import argparse
-import importlib.util
-from pathlib import Path
 
 import pytest
+from helpers import load_script
 
 from audio_vision.sonar import SonarConfig
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope='module')
 def thresholds():
-    spec = importlib.util.spec_from_file_location('sonar_thresholds_script', ROOT / 'scripts' / 'sonar_thresholds.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('sonar_thresholds')
 
 
 def test_set_parses_sonar_config_fields(thresholds):
