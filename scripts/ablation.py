@@ -192,7 +192,7 @@ def main() -> int:
     ap.add_argument('--vqvae-from', type=Path,
                     help="a models directory whose VQ-VAEs stand in for the default runs' (when those are absent)")
     ap.add_argument('--eval-limit', type=int, default=800)
-    ap.add_argument('--also', nargs='+', type=dataset_arg, default=[], metavar='NAME=PATH[:SPLIT]',
+    ap.add_argument('--also', nargs='+', type=dataset_arg, default=[], metavar='NAME=PATH[:SPLIT[:LIMIT]]',
                     help='also score every variant on these datasets (e.g. a fresh seed, the shifted rooms)')
     ap.add_argument('--out', type=Path, help='default: docs/ablation_<study>.json')
     ap.add_argument('--merge-into', type=Path, metavar='JSON',

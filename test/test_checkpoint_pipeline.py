@@ -137,7 +137,10 @@ def test_srp_normalisation_must_know_the_srp_maps(tmp_path):
     fc = FeatureConfig(window_s=0.25, chirp_period_s=0.125, n_fft=256, n_mels=32, direction_maps=True, map_size=8,
                        map_margin=2, echo_range_max_m=6.3, echo_range_bins=4)
     spec = tiny_spec('depth', features=fc)
-    spec.check_consistent()                      # no normalisation: map_srp is not read (checkpoints before it)
+    assert spec.atnet.map_srp == fc.num_srp_maps
+    # a checkpoint from before srp_norm records no map_srp (0): no normalisation reads it
+    spec = dataclasses.replace(spec, atnet=dataclasses.replace(spec.atnet, map_srp=0))
+    spec.check_consistent()
     off = dataclasses.replace(spec, atnet=dataclasses.replace(spec.atnet, srp_norm='center'))
     with pytest.raises(CheckpointError, match='map_srp'):
         off.check_consistent()

@@ -168,7 +168,7 @@ def test_a_normalised_srp_branch_reads_the_maps_shape_not_their_level(net, norm)
     fc = small_features()
     torch.manual_seed(0)
     common = dict(in_channels=fc.num_feature_channels(8), encoder_width=8, mlp_hidden=32, start_channels=32,
-                  map_features=8, map_srp=fc.num_srp_maps, srp_norm=norm, **fc.map_layout())
+                  map_features=8, srp_norm=norm, **fc.map_layout())
     model = (ATNet(ATNetConfig(latent_size=8, code_dim=8, **common)) if net == 'atnet' else
              EndToEnd(EndToEndConfig(out_channels=2, image_size=32, min_channels=8, **common))).eval()
     feats = torch.randn(2, fc.num_feature_channels(8), fc.num_bins, fc.num_frames)
@@ -191,7 +191,7 @@ def test_srp_norm_is_checked():
     fc = small_features()
     with pytest.raises(ValueError, match='srp_norm'):
         ATNet(ATNetConfig(in_channels=fc.num_feature_channels(8), latent_size=8, code_dim=8, srp_norm='whiten',
-                          map_srp=fc.num_srp_maps, **fc.map_layout()))
+                          **fc.map_layout()))
     with pytest.raises(ValueError, match='srp_maps'):
         ATNet(ATNetConfig(in_channels=fc.num_feature_channels(8), latent_size=8, code_dim=8, srp_norm='center',
-                          map_srp=fc.num_direction_maps + 1, **fc.map_layout()))
+                          **{**fc.map_layout(), 'map_srp': fc.num_direction_maps + 1}))

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from audio_vision.core.features.chirp import emitted_speaker_position
 
 
-#: the share of the period the gated field keeps before the emission (the CFAR's neighbours of the nearest ranges):
-#: a twentieth (echoes.MatchedFilter keeps period // 20 samples)
+#: the share of the period the gated field keeps before the emission (the CFAR's neighbours of the nearest ranges)
 GATE_LEAD = 0.05
 
 
@@ -88,15 +87,14 @@ class SonarConfig:
                              f'{self.sector_candidates}')
         if self.max_reflectors < 0:
             raise ValueError(f'max_reflectors must be >= 0, got {self.max_reflectors}')
-        for name in ('floor_range_m', 'ceiling_range_m', 'wall_range_m', 'reflector_range_m'):
-            lo, hi = getattr(self, name)
-            if not 0 < lo < hi:
-                raise ValueError(f'{name} must be (min, max) with 0 < min < max, got {(lo, hi)}')
         if not GATE_LEAD < self.gate_fraction <= 0.5:
             raise ValueError(f'gate_fraction must be within ({GATE_LEAD:g}, 0.5], got {self.gate_fraction}')
         reach = (self.gate_fraction - GATE_LEAD) * self.chirp_period_s        # s after the emission in the gate
         for name in ('floor_range_m', 'ceiling_range_m', 'wall_range_m', 'reflector_range_m'):
-            if (2 * getattr(self, name)[1] + self.cfar_window_m) / self.speed_of_sound >= reach:
+            lo, hi = getattr(self, name)
+            if not 0 < lo < hi:
+                raise ValueError(f'{name} must be (min, max) with 0 < min < max, got {(lo, hi)}')
+            if (2 * hi + self.cfar_window_m) / self.speed_of_sound >= reach:
                 raise ValueError(f'{name}[1]: its round trip (and the CFAR window) must fit in the gate after the '
                                  f'emission, {(self.gate_fraction - GATE_LEAD) * 100:g} % of the chirp period '
                                  '(gate_fraction less its lead)')

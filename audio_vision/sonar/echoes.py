@@ -21,7 +21,7 @@ import scipy.fft as sfft
 
 from audio_vision.core.features.chirp import chirp_pulse
 
-from .config import SonarConfig
+from .config import GATE_LEAD, SonarConfig
 from .kernels import arrival_phases, backproject, combination, normal_equations, shifted_sum, steered_sum
 
 
@@ -51,7 +51,7 @@ class MatchedFilter:
         # the emission (circular: the lead holds the CFAR's neighbours of the nearest ranges) and lives on the in-band
         # bins of that stretch: (half by default) the bins to explain echoes on, inverse FFTs of that length.
         self.gate_length = int(period * cfg.gate_fraction)
-        self.gate_lead = period // 20                       # samples before the emission kept (GATE_LEAD)
+        self.gate_lead = int(period * GATE_LEAD)            # samples before the emission kept
         self.gate = SpectrumGrid.of_chirp(cfg, self.gate_length, pulse)
         #: an arrival later than this has wrapped into the gate's lead: it is not in the gated field
         self.gate_end_s = (self.gate_length - self.gate_lead) / fs

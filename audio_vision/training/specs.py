@@ -23,8 +23,7 @@ def modality_spec(cfg: TrainConfig, modality: str, camera: PinholeCamera, array:
     vq = replace(cfg.vqvae, in_channels=encoding.in_channels, out_channels=encoding.out_channels,
                  image_size=camera.width, latent_size=cfg.latent_size)
     at = replace(cfg.atnet, in_channels=cfg.features.num_feature_channels(array.num_channels),
-                 latent_size=cfg.latent_size, code_dim=vq.code_dim, map_srp=cfg.features.num_srp_maps,
-                 **cfg.features.map_layout(),
+                 latent_size=cfg.latent_size, code_dim=vq.code_dim, **cfg.features.map_layout(),
                  **cfg.features.prior_layout())
     spec = ModalitySpec(modality, cfg.features, vq, at, camera, array, table, dataset=dict(dataset or {}),
                         depth_target=cfg.depth_target if modality == 'depth' else 'absolute')
@@ -37,4 +36,4 @@ def end_to_end_config(cfg: TrainConfig, spec: ModalitySpec) -> EndToEndConfig:
     encoding = make_encoding(spec.modality, len(spec.class_table))
     return replace(cfg.end_to_end, in_channels=spec.atnet.in_channels, out_channels=encoding.out_channels,
                    image_size=spec.camera.width, encoder_width=spec.atnet.encoder_width, depth_target=spec.depth_target,
-                   map_srp=spec.features.num_srp_maps, **spec.features.map_layout(), **spec.features.prior_layout())
+                   **spec.features.map_layout(), **spec.features.prior_layout())

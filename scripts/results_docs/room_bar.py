@@ -234,13 +234,16 @@ def srp_norm_table(inp: Inputs) -> str:
     norms = list(study)
     with_shifted = all('shifted' in study[n] for n in norms)
 
-    def gap(files: dict, row: str, modality: str, metric: str) -> float:
-        a, b = (files[k]['rows'][row][modality][metric] for k in ('independent', 'reference'))
+    def change(files: dict, key: str, against: str, row: str, modality: str, metric: str) -> float:
+        """% change of ``files[key]``'s metric from ``files[against]``'s."""
+        a, b = (files[k]['rows'][row][modality][metric] for k in (key, against))
         return (a - b) / b * 100
 
+    def gap(files: dict, row: str, modality: str, metric: str) -> float:
+        return change(files, 'independent', 'reference', row, modality, metric)
+
     def shifted(files: dict, row: str, metric: str) -> float:
-        a, b = (files[k]['rows'][row]['depth'][metric] for k in ('shifted', 'test'))
-        return (a - b) / b * 100
+        return change(files, 'shifted', 'test', row, 'depth', metric)
 
     def head(n: str) -> str:
         return f"{n}{' (shipped)' if n == shipped else ''}"

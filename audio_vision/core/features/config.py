@@ -195,7 +195,8 @@ class FeatureConfig:
     def map_layout(self) -> dict[str, int]:
         """What a network needs to unpack the direction maps (ATNetConfig / EndToEndConfig fields)."""
         return {'map_channels': self.num_direction_maps, 'map_grid': self.map_grid if self.direction_maps else 0,
-                'map_margin': self.map_margin if self.direction_maps else 0, 'map_planes': self.map_planes}
+                'map_margin': self.map_margin if self.direction_maps else 0, 'map_planes': self.map_planes,
+                'map_srp': self.num_srp_maps}
 
     def prior_layout(self) -> dict[str, int]:
         """What a network needs to unpack the layout prior (ATNetConfig / EndToEndConfig fields)."""

@@ -96,10 +96,10 @@ class ModalitySpec:
                  ('vqvae.image_size', self.vqvae.image_size, 'camera.width', self.camera.width),
                  ('vqvae.image_size', self.vqvae.image_size, 'camera.height', self.camera.height),
                  ('features.sample_rate', self.features.sample_rate, 'array.sample_rate', self.array.sample_rate)]
-        pairs += [(f'atnet.{k}', getattr(self.atnet, k), f'features {k}', v)
-                  for k, v in {**self.features.map_layout(), **self.features.prior_layout()}.items()]
-        if self.atnet.srp_norm != 'none':     # (a checkpoint from before srp_norm records no map_srp: none reads it)
-            pairs.append(('atnet.map_srp', self.atnet.map_srp, 'features num_srp_maps', self.features.num_srp_maps))
+        layout = {**self.features.map_layout(), **self.features.prior_layout()}
+        if self.atnet.srp_norm == 'none':     # only a normalisation reads map_srp (checkpoints before it record none)
+            del layout['map_srp']
+        pairs += [(f'atnet.{k}', getattr(self.atnet, k), f'features {k}', v) for k, v in layout.items()]
         if self.features.direction_maps or self.features.layout_prior != 'none':
             pairs.append(('features.map_hfov_deg', self.features.map_hfov_deg, 'camera.hfov_deg', self.camera.hfov_deg))
         if self.features.layout_prior != 'none':
