@@ -26,7 +26,7 @@ import torch
 
 from audio_vision.core.eval.metrics import MetricAccumulator
 from audio_vision.core.model.baselines import load_end_to_end
-from audio_vision.core.model.checkpoint import load_checkpoint
+from audio_vision.core.model.checkpoint import CheckpointError, load_checkpoint
 from audio_vision.core.model.encoding import MODALITIES
 from audio_vision.dataset import DatasetReader
 from audio_vision.paths import cpu_model, source_commit
@@ -112,7 +112,11 @@ def main() -> int:
     args = ap.parse_args()
     n = len(DatasetReader(args.data, args.split))
     same_windows(args.data, args.reference, args.split, n)
-    models = {m: load_checkpoint(args.models / f'{m}.pt', expect={'modality': m}) for m in MODALITIES}
+    try:
+        models = {m: load_checkpoint(args.models / f'{m}.pt', expect={'modality': m}) for m in MODALITIES}
+        end_to_end = {m: load_end_to_end(args.models / f'end_to_end_{m}.pt')[0] for m in MODALITIES}
+    except CheckpointError as e:
+        raise SystemExit(f'independent_swap_probe: {e}') from None
     spec = models['depth'].spec
     if len({repr(m.spec.features) for m in models.values()}) != 1:
         raise SystemExit('the depth and segmentation models read different features: this probe swaps one stack')
@@ -121,8 +125,7 @@ def main() -> int:
     truth = {'depth': feats['reference'].depth, 'segmentation': feats['reference'].segmentation}
     networks = {'method': {m: (lambda x, mod=mod: mod.encoding.decode(mod(x, quantize=True)).numpy())
                            for m, mod in models.items()}, 'end_to_end': {}}
-    for m in MODALITIES:
-        e2e, _ = load_end_to_end(args.models / f'end_to_end_{m}.pt')
+    for m, e2e in end_to_end.items():
         networks['end_to_end'][m] = lambda x, mod=e2e: mod.encoding.decode(mod(x)).numpy()
     groups = channel_groups(spec.features, spec.array.num_channels)
 
