@@ -368,9 +368,11 @@ def test_a_scan_band_outside_the_chirp_is_refused():
 
 
 def test_a_shorter_gate_keeps_what_it_measures_and_hears_nothing_beyond():
-    """gate_fraction 1/4 with walls searched within 8 m: a wall inside is found as with the half-period gate; one
-    whose echo returns after the gate is not in the field (not heard, not a value); the ranges must fit the gate."""
-    cfg = SonarConfig(gate_fraction=0.25, wall_range_m=(0.3, 8.0))
+    """The shipped gate_fraction 1/4 with walls searched within 8 m: a wall inside is found as with the half-period
+    gate; one whose echo returns after the gate is not in the field (not heard, not a value); the ranges must fit
+    the gate."""
+    cfg = SonarConfig()
+    assert cfg.gate_fraction == 0.25 and cfg.wall_range_m == (0.3, 8.0)
     from audio_vision.sonar.echoes import MatchedFilter
     mf = MatchedFilter(cfg)
     assert mf.gate_length == cfg.period_samples // 4 and mf.gate_lead == cfg.period_samples // 20
@@ -379,8 +381,10 @@ def test_a_shorter_gate_keeps_what_it_measures_and_hears_nothing_beyond():
     assert angle_deg(w.n, truth.n) < 2.0 and abs(distance_along(w, truth.n) - 2.3) < 0.01
     far = wall(40.0, 9.5)                       # a 19 m round trip: beyond the gate's 50 ms after the emission
     assert not any(angle_deg(x.n, far.n) < 10.0 for x in estimate([floor(0.8), far], cfg=cfg, order=2).get(WALL))
+    half = SonarConfig(gate_fraction=0.5, wall_range_m=(0.3, 16.0))      # revision 2's gate hears it
+    assert any(angle_deg(x.n, far.n) < 2.0 for x in estimate([floor(0.8), far], cfg=half, order=2).get(WALL))
     with pytest.raises(ValueError, match='round trip'):
-        SonarConfig(gate_fraction=0.25)         # walls searched to 16 m do not fit
+        SonarConfig(wall_range_m=(0.3, 16.0))   # walls searched to 16 m do not fit
     with pytest.raises(ValueError, match='gate_fraction'):
         SonarConfig(gate_fraction=0.6)
 

@@ -30,7 +30,9 @@ class SonarConfig:
     # Search ranges, distances from the array centre to the plane, m.
     floor_range_m: tuple[float, float] = (0.1, 2.5)
     ceiling_range_m: tuple[float, float] = (0.3, 6.0)
-    wall_range_m: tuple[float, float] = (0.3, 16.0)
+    # Walls to 8 m: none farther than 4 m stands out of the clutter (docs/SONAR.md, walls by distance), and 8 m fits
+    # the quarter-period gate below.
+    wall_range_m: tuple[float, float] = (0.3, 8.0)
     # A peak of the vertical range profile is the floor / ceiling only if the vertical direction holds at
     # least this share of the strongest coherent echo on a sphere of directions at its range.
     vertical_share: float = 0.5
@@ -46,11 +48,13 @@ class SonarConfig:
     # body's flat face, which does not reach the floor, is not taken for a wall (0 = not tested). Read off the
     # validation split: scripts/sonar_thresholds.py, docs/SONAR.md ("wall_corner_min").
     wall_corner_min: float = 0.15
-    azimuth_step_deg: float = 2.0          # horizontal scan for the walls' yaw
+    # Horizontal scan for the walls' yaw. 4 deg measured as well on the validation windows (docs/SONAR.md, "Speed")
+    # but takes a multiple for the first wall in a synthetic box without reverberation, where 2 deg does not.
+    azimuth_step_deg: float = 2.0
     # Beam peaks refined with the exact wall evidence: of the whole azimuth scan for the first wall, and of each
     # remaining quadrant's sector for the others (each candidate costs a grid of back-projections).
-    wall_candidates: int = 6
-    sector_candidates: int = 4
+    wall_candidates: int = 3
+    sector_candidates: int = 2
     # Each wall put on the box's direction (yaw + 90 deg k, the evidence-weighted mean of all walls: sharper
     # than one wall's own azimuth); false keeps every wall's own normal (a room that is not a box).
     box_walls: bool = True
@@ -61,7 +65,9 @@ class SonarConfig:
     max_reflectors: int = 4
     reflector_cfar: float = 3.0            # kept if it stands this many times above the local clutter
     reflector_range_m: tuple[float, float] = (0.3, 6.0)
-    reflector_directions: int = 160        # far-field scan over the sphere (|elevation| <= 60 deg kept)
+    # Far-field scan over the sphere (|elevation| <= 60 deg kept). 80 measured as fast and as well on the validation
+    # windows' layouts but places a synthetic body 7 deg off, where 160 places it within 4 deg (test_sonar.py).
+    reflector_directions: int = 160
     # The coarse scans (the walls' azimuth scan, the reflectors' sphere scan) formed on this sub-band of the chirp
     # (Hz) only, sampled at the coarsest rate that holds it: fewer bins to steer, shorter inverse FFTs, coarser
     # range cells (their candidates are refined with the exact full-band evidence as before). None: the whole
@@ -70,7 +76,9 @@ class SonarConfig:
     # The share of the period the field keeps around the emission once the direct path is removed (its lead: a
     # twentieth of the period before it): every echo measured must return within it (the ranges' round trips and
     # the CFAR window are checked). Shorter: fewer bins to steer, explain and transform, nothing farther heard.
-    gate_fraction: float = 0.5
+    # Revision 3's defaults (this gate, walls to 8 m, 3 / 2 refined wall candidates)
+    # were chosen on validation windows: scripts/sonar_speed_sweep.py, docs/SONAR.md ("Speed").
+    gate_fraction: float = 0.25
 
     def __post_init__(self):
         if self.sample_rate <= 0:
