@@ -29,27 +29,21 @@ from audio_vision.paths import cpu_model, publish_result, source_commit
 from audio_vision.sonar import LayoutEstimator
 from audio_vision.training.layout_eval import predict_layout, sonar_config_for
 
-#: name -> SonarConfig fields replaced; 'shipped' is the front-end as it runs
+#: name -> SonarConfig fields replaced; 'shipped' is the front-end as it runs (revision 3: its quarter-period gate,
+#: walls to 8 m and 3 / 2 refined candidates were chosen from this table's revision-2 rows)
+REVISION_2 = {'gate_fraction': 0.5, 'wall_range_m': (0.3, 16.0), 'wall_candidates': 6, 'sector_candidates': 4}
 VARIANTS = {
     'shipped': {},
+    'revision 2 (half-period gate, walls to 16 m, candidates 6 / 4)': REVISION_2,
     'azimuth_step_deg 4': {'azimuth_step_deg': 4.0},
     'reflector_directions 80': {'reflector_directions': 80},
     'upsample 2': {'upsample': 2},
     'explain_bands 2': {'explain_bands': 2},
     'max_reflectors 0': {'max_reflectors': 0},
     'scan_band_hz 2500-5500': {'scan_band_hz': (2500.0, 5500.0)},
-    'gate 1/4 period, walls within 8 m': {'gate_fraction': 0.25, 'wall_range_m': (0.3, 8.0)},
-    'gate 1/4, walls 8 m, azimuth 4, reflector dirs 80': {'gate_fraction': 0.25, 'wall_range_m': (0.3, 8.0),
-                                                          'azimuth_step_deg': 4.0, 'reflector_directions': 80},
-    'wall candidates 3 / 2 per sector': {'wall_candidates': 3, 'sector_candidates': 2},
-    'gate 1/4, walls 8 m, azimuth 4, reflector dirs 80, candidates 3 / 2': {
-        'gate_fraction': 0.25, 'wall_range_m': (0.3, 8.0), 'azimuth_step_deg': 4.0, 'reflector_directions': 80,
-        'wall_candidates': 3, 'sector_candidates': 2},
-    'gate 1/4, walls 8 m, azimuth 4, reflector dirs 80, candidates 3 / 2, upsample 2, explain_bands 2': {
-        'gate_fraction': 0.25, 'wall_range_m': (0.3, 8.0), 'azimuth_step_deg': 4.0, 'reflector_directions': 80,
-        'wall_candidates': 3, 'sector_candidates': 2, 'upsample': 2, 'explain_bands': 2},
-    'all four cheaper (reflectors kept)': {'azimuth_step_deg': 4.0, 'reflector_directions': 80, 'upsample': 2,
-                                           'explain_bands': 2},
+    'azimuth 4, reflector dirs 80': {'azimuth_step_deg': 4.0, 'reflector_directions': 80},
+    'azimuth 4, reflector dirs 80, upsample 2, explain_bands 2': {
+        'azimuth_step_deg': 4.0, 'reflector_directions': 80, 'upsample': 2, 'explain_bands': 2},
 }
 ERRORS = (('floor_m', 'floor (m)', 3), ('ceiling_m', 'ceiling (m)', 3), ('wall_distance_m', 'wall distance (m)', 3),
           ('wall_angle_deg', 'wall angle (deg)', 2))

@@ -84,7 +84,7 @@ class MatchedFilter:
 
     def gated(self, spectrum: np.ndarray, t_e: float) -> np.ndarray:
         """(C, F) spectrum on the full period's grid, emission at ``t_e`` -> (C, F') on the gate's grid, emission
-        at t = 0: the half-period [-lead, length - lead) around the emission, circular."""
+        at t = 0: the gate [-lead, length - lead) around the emission (``gate_fraction`` of the period), circular."""
         full = np.zeros((spectrum.shape[0], self.period), dtype=np.complex128)
         full[:, self.full.bins] = spectrum * np.exp(2j * np.pi * self.full.freqs * t_e)[None]   # emission at t = 0
         timed = sfft.ifft(full, axis=-1)
