@@ -312,16 +312,18 @@ def test_an_ablation_of_two_networks_says_each_networks_steps_from_its_rows():
     assert studies.steps_per_network({'none': row(0.3, 0.4, 0.0), '+ x': row(0.2, 0.5, 0.1)}) == ''
 
 
-def test_the_srp_norm_study_compares_both_settings_from_their_files(room_bar, inp):
-    assert room_bar.srp_norm_table(dataclasses.replace(inp, srp_study={})) == ''
+def test_a_retrain_study_compares_both_settings_from_their_files(room_bar, inp):
+    assert room_bar.retrain_study_table(dataclasses.replace(inp, retrain_studies={}), 'srp_norm') == ''
     files = {'test': inp.results, 'independent': inp.independent, 'reference': inp.independent_reference}
     if not all(files.values()):
         pytest.skip('the independent re-recording results are not here')
     better = json.loads(json.dumps(inp.independent))
     better['rows']['method']['depth']['abs_rel'] = inp.independent_reference['rows']['method']['depth']['abs_rel']
     study = {'none': files, 'center': {**files, 'independent': better}}
-    text = room_bar.srp_norm_table(dataclasses.replace(inp, srp_study=study))
-    assert '| method | independent re-recording: AbsRel change |' in text
-    assert "changes by" in text and '→ +0.0 % in AbsRel' in text
+    text = room_bar.retrain_study_table(dataclasses.replace(inp, retrain_studies={'srp_norm': study}), 'srp_norm')
+    assert '| method | independent re-recording: AbsRel change |' in text and '| center (shipped) |' in text
+    assert "With srp_norm none → center, the method's independent re-recording changes by" in text
+    assert '→ +0.0 % in AbsRel' in text
     missing = {'none': files, 'center': {**files, 'test': None}}
-    assert room_bar.srp_norm_table(dataclasses.replace(inp, srp_study=missing)) == ''
+    assert room_bar.retrain_study_table(dataclasses.replace(inp, retrain_studies={'srp_norm': missing}),
+                                        'srp_norm') == ''

@@ -40,7 +40,7 @@ class Inputs:
     independent: dict | None        # docs/results_independent.json: test windows re-recorded independently
     independent_reference: dict | None   # docs/results_independent_reference.json: the same windows, this pipeline
     independent_swap: dict | None   # docs/independent_swap.json: their features swapped group by group
-    srp_study: dict                 # facts.yaml room_bar.srp_norm_study: {srp_norm: {test/independent/...: json}}
+    retrain_studies: dict           # facts.yaml room_bar.retrain_studies: {study: {setting: {test/...: json}}}
     timings: dict                   # docs/reproduce_timings.json ({} when absent)
     full_run_timings: dict          # docs/reproduce_timings_full_run.json: the last run that computed the features
     summary: dict                   # docs/training_summary.json (or the runs it summarises)
@@ -154,8 +154,10 @@ def load(root: Path, summary: dict | None = None) -> Inputs:
         independent=read_json(docs / 'results_independent.json'),
         independent_reference=read_json(docs / 'results_independent_reference.json'),
         independent_swap=read_json(docs / 'independent_swap.json'),
-        srp_study={norm: {k: read_json(docs / spec[k]) for k in ('test', 'independent', 'reference', 'shifted')}
-                   for norm, spec in facts['room_bar'].get('srp_norm_study', {}).items()},
+        retrain_studies={
+            study: {setting: {k: read_json(docs / spec[k]) for k in ('test', 'independent', 'reference', 'shifted')}
+                    for setting, spec in given['settings'].items()}
+            for study, given in facts['room_bar'].get('retrain_studies', {}).items()},
         timings=read_json(docs / 'reproduce_timings.json') or {},
         full_run_timings=read_json(docs / 'reproduce_timings_full_run.json') or {},
         summary=summary or read_json(docs / 'training_summary.json') or {'stages': {}, 'config': None},

@@ -89,14 +89,15 @@ def end_to_end_miss(inp: Inputs, missed: dict) -> tuple[str, list[str], list] | 
     if not gaps or not inp.results['rows'].get('end_to_end'):
         return None
     cause = []
-    if inp.latent_probe:
-        pr = inp.latent_probe['rows']
-        cause.append(f"An L2 target is learned as its conditional mean, and the VQ-VAE decoder turns the mean "
-                     f"latent into a worse image than the mean image: depth AbsRel "
-                     f"{pr['decoded mean latent']['depth']['abs_rel']:.3f} vs "
-                     f"{pr['mean image']['depth']['abs_rel']:.3f}, mIoU "
-                     f"{pr['decoded mean latent']['segmentation']['miou']:.3f} vs "
-                     f"{pr['mean image']['segmentation']['miou']:.3f} (docs/latent_mean_probe.json).")
+    # The probe skips a modality whose latents are of each window's departure from its prior (no image-free mean).
+    pr = (inp.latent_probe or {}).get('rows', {})
+    probed = [f"{label} {pr['decoded mean latent'][m][metric]:.3f} vs {pr['mean image'][m][metric]:.3f}"
+              for m, metric, label in (('depth', 'abs_rel', 'depth AbsRel'), ('segmentation', 'miou', 'mIoU'))
+              if m in pr.get('decoded mean latent', {}) and m in pr.get('mean image', {})]
+    if probed:
+        cause.append("An L2 target is learned as its conditional mean, and the VQ-VAE decoder turns the mean "
+                     f"latent into a worse image than the mean image: {', '.join(probed)} "
+                     "(docs/latent_mean_probe.json).")
     tried = [studies.ablation_effect(inp, 'objective', 'depth', 'abs_rel', 'depth AbsRel'),
              studies.ablation_effect(inp, 'objective', 'segmentation', 'miou', 'mIoU'),
              studies.budget_effect(inp, 'depth', 'abs_rel', 'AbsRel', ('method', 'end_to_end')),

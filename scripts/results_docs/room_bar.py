@@ -222,17 +222,18 @@ def budget_table(inp: Inputs) -> str:
             f"command):\n\n" + '\n'.join(lines) + '\n')
 
 
-def srp_norm_table(inp: Inputs) -> str:
-    """Both networks with each SRP-map normalisation of facts.yaml room_bar.srp_norm_study (one retrain apart), on the
-    test split and as the independent re-recording's change from the same windows as this pipeline records them; ''
+def retrain_study_table(inp: Inputs, name: str) -> str:
+    """Both networks with each setting of facts.yaml room_bar.retrain_studies[name] (one retrain apart), on the test
+    split and as the independent re-recording's change from the same windows as this pipeline records them; ''
     unless every file of two settings is here."""
-    study = {n: {k: v for k, v in files.items() if v} for n, files in inp.srp_study.items()
+    study = {n: {k: v for k, v in files.items() if v} for n, files in inp.retrain_studies.get(name, {}).items()
              if all(files.get(k) for k in ('test', 'independent', 'reference'))}
     if len(study) < 2:
         return ''
-    spec, shipped = inp.facts['room_bar']['srp_norm_study'], inp.train.get('atnet', {}).get('srp_norm', 'none')
-    norms = list(study)
-    with_shifted = all('shifted' in study[n] for n in norms)
+    given = inp.facts['room_bar']['retrain_studies'][name]
+    spec, shipped = given['settings'], str(given['shipped'])
+    settings = list(study)
+    with_shifted = all('shifted' in study[n] for n in settings)
 
     def change(files: dict, key: str, against: str, row: str, modality: str, metric: str) -> float:
         """% change of ``files[key]``'s metric from ``files[against]``'s."""
@@ -247,27 +248,27 @@ def srp_norm_table(inp: Inputs) -> str:
 
     def head(n: str) -> str:
         return f"{n}{' (shipped)' if n == shipped else ''}"
-    lines = [f"| row | metric | {' | '.join(head(n) for n in norms)} |", '| --- | --- |' + ' --- |' * len(norms)]
+    lines = [f"| row | metric | {' | '.join(head(n) for n in settings)} |", '| --- | --- |' + ' --- |' * len(settings)]
     for row in ('method', 'end_to_end'):
         for modality, metric, label in (('depth', 'abs_rel', 'test AbsRel'), ('depth', 'delta1', 'test δ1'),
                                         ('segmentation', 'miou', 'test mIoU')):
-            lines.append(f"| {row} | {label} | "
-                         + ' | '.join(f"{study[n]['test']['rows'][row][modality][metric]:.3f}" for n in norms) + ' |')
+            values = (study[n]['test']['rows'][row][modality][metric] for n in settings)
+            lines.append(f"| {row} | {label} | " + ' | '.join(f'{v:.3f}' for v in values) + ' |')
         for kind in ('speaking', 'silent'):
             lines.append(f"| {row} | test person IoU, {kind} | "
-                         + ' | '.join(f"{study[n]['test']['person_iou'][row][kind]:.3f}" for n in norms) + ' |')
+                         + ' | '.join(f"{study[n]['test']['person_iou'][row][kind]:.3f}" for n in settings) + ' |')
         for modality, metric, label in (('depth', 'abs_rel', 'AbsRel'), ('segmentation', 'miou', 'mIoU')):
             lines.append(f"| {row} | independent re-recording: {label} change | "
-                         + ' | '.join(f"{gap(study[n], row, modality, metric):+.1f} %" for n in norms) + ' |')
+                         + ' | '.join(f"{gap(study[n], row, modality, metric):+.1f} %" for n in settings) + ' |')
         for metric, label in (('abs_rel', 'AbsRel'), ('delta1', 'δ1')) if with_shifted else ():
             lines.append(f"| {row} | shifted rooms: {label} change from the test split | "
-                         + ' | '.join(f"{shifted(study[n], row, metric):+.1f} %" for n in norms) + ' |')
-    a, b = norms[0], norms[1]
+                         + ' | '.join(f"{shifted(study[n], row, metric):+.1f} %" for n in settings) + ' |')
+    a, b = settings[0], settings[1]
 
     def move(files_key: str, modality: str, metric: str) -> str:
         x, y = (study[n][files_key]['rows']['method'][modality][metric] for n in (a, b))
         return f'{x:.3f} → {y:.3f}'
-    text = (f"With srp_norm {a} → {b}, the method's independent re-recording changes by "
+    text = (f"With {name} {a} → {b}, the method's independent re-recording changes by "
             f"{gap(study[a], 'method', 'depth', 'abs_rel'):+.1f} % → "
             f"{gap(study[b], 'method', 'depth', 'abs_rel'):+.1f} % "
             f"in AbsRel and {gap(study[a], 'method', 'segmentation', 'miou'):+.1f} % → "
@@ -279,10 +280,9 @@ def srp_norm_table(inp: Inputs) -> str:
                  f"({shifted(study[a], 'method', 'abs_rel'):+.1f} % → {shifted(study[b], 'method', 'abs_rel'):+.1f} % "
                  f"from the test split; bar: within {inp.facts['room_bar']['shifted_tolerance'] * 100:.0f} %)")
     text += '.'
-    return ('\nTried: the SRP-PHAT maps centred per window in both networks\' direction-map branch (config/train.yaml '
-            '`srp_norm`; docs/independent_swap.json found their level engine-dependent), one retrain apart: '
+    return (f"\nTried: {given['tried']}, one retrain apart: "
             + '; '.join(f"{n}: {spec[n]['what']} (" + ', '.join(f'docs/{spec[n][k]}' for k in study[n]) + ')'
-                        for n in norms) + '.\n\n' + '\n'.join(lines) + '\n\n'
+                        for n in settings) + '.\n\n' + '\n'.join(lines) + '\n\n'
             + text + '\n')
 
 
@@ -357,4 +357,4 @@ def section(inp: Inputs) -> str:
             're-recorded by an independent room-acoustics implementation, scripts/rerecord_independent.py, and as '
             'this pipeline records them), docs/benchmarks.json and docs/latency_breakdown.json.\n\n'
             + criteria_table(bar) + '\n\n' + text + '\n' + budget_table(inp) + depth_target_table(inp)
-            + srp_norm_table(inp))
+            + ''.join(retrain_study_table(inp, name) for name in inp.facts['room_bar'].get('retrain_studies', {})))
