@@ -42,6 +42,7 @@ VARIANTS = {
     'max_reflectors 0': {'max_reflectors': 0},
     'scan_band_hz 2500-5500': {'scan_band_hz': (2500.0, 5500.0)},
     'azimuth 4, reflector dirs 80': {'azimuth_step_deg': 4.0, 'reflector_directions': 80},
+    'nearer_wall_fraction 0.8': {'nearer_wall_fraction': 0.8},
     'azimuth 4, reflector dirs 80, upsample 2, explain_bands 2': {
         'azimuth_step_deg': 4.0, 'reflector_directions': 80, 'upsample': 2, 'explain_bands': 2},
 }

@@ -398,3 +398,18 @@ def test_fewer_wall_candidates_still_find_the_walls():
         assert angle_deg(w.n, truth.n) < 2.0 and abs(distance_along(w, truth.n) - truth.offset) < 0.01
     with pytest.raises(ValueError, match='candidates'):
         SonarConfig(sector_candidates=0)
+
+
+def test_a_sector_wall_can_be_the_nearest_of_its_tied_candidates():
+    """nearer_wall_fraction: of a sector's candidates (evidence, azimuth, offset), the nearest that clears wall_cfar
+    with that share of the best one's evidence (behind a wall another is not heard in first order); 0 keeps the
+    best one."""
+    far, near = (9.4, 38.0, 7.03), (7.8, 40.0, 0.97)
+    pick = LayoutEstimator(SonarConfig(nearer_wall_fraction=0.8), MICS)._nearest_of_tied
+    assert pick([far, near]) == near
+    assert pick([far, (7.0, 40.0, 0.97)]) == far                  # under 0.8 of the best one's evidence
+    assert pick([far, (5.5, 40.0, 0.97)]) == far                  # ... or under wall_cfar (6)
+    assert pick([near, far]) == near                              # the best one is already the nearest
+    assert LayoutEstimator(CFG, MICS)._nearest_of_tied([far, near]) == far    # shipped: 0, the best one
+    with pytest.raises(ValueError, match='nearer_wall_fraction'):
+        SonarConfig(nearer_wall_fraction=1.5)

@@ -58,6 +58,9 @@ class SonarConfig:
     # Each wall put on the box's direction (yaw + 90 deg k, the evidence-weighted mean of all walls: sharper
     # than one wall's own azimuth); false keeps every wall's own normal (a room that is not a box).
     box_walls: bool = True
+    # A sector wall (every wall after the first) is the nearest of its candidates that clears wall_cfar with at least
+    # this share of the best one's evidence (0: the best one; the first wall, which fixes the yaw, is the best one).
+    nearer_wall_fraction: float = 0.0
     explain_per_mic: bool = False          # an echo explained away with one amplitude for all mics, or one per mic
     explain_bands: int = 4                 # sub-bands with their own amplitude when an echo is explained away
     peak_fraction: float = 0.1             # an echo candidate: a local maximum >= this x the profile's maximum
@@ -93,6 +96,8 @@ class SonarConfig:
         if self.wall_candidates < 1 or self.sector_candidates < 1:
             raise ValueError(f'wall_candidates and sector_candidates must be >= 1, got {self.wall_candidates}, '
                              f'{self.sector_candidates}')
+        if not 0.0 <= self.nearer_wall_fraction <= 1.0:
+            raise ValueError(f'nearer_wall_fraction must be within [0, 1], got {self.nearer_wall_fraction}')
         if self.max_reflectors < 0:
             raise ValueError(f'max_reflectors must be >= 0, got {self.max_reflectors}')
         if not GATE_LEAD < self.gate_fraction <= 0.5:

@@ -374,6 +374,15 @@ class LayoutEstimator:
         first, corner = f.score(self._wall_images(np.float64(azimuth_deg), np.float64(offset), vertical[:1]))
         return float(corner / max(first, 1e-30))
 
+    def _nearest_of_tied(self, candidates: list[tuple]) -> tuple:
+        """Of a sector's candidates [(evidence, azimuth, offset)], best first: the nearest that clears ``wall_cfar``
+        with at least ``nearer_wall_fraction`` of the best one's evidence (a sector spans a few degrees, and behind
+        a wall another is not heard in first order: the farther echo is an image), else the best one."""
+        best, fraction = candidates[0], self.cfg.nearer_wall_fraction
+        floor = max(fraction * best[0], self.cfg.wall_cfar)
+        tied = [c for c in candidates[1:] if c[2] < best[2] - 0.3 and c[0] >= floor]
+        return min(tied, key=lambda c: c[2]) if fraction > 0 and tied else best
+
     def _not_multiples(self, found: list[tuple], options: dict[int, list]) -> dict[int, tuple]:
         """Walls to replace: {quadrant: (evidence, azimuth, offset)}. Two parallel walls at d1 and d2 give an echo
         at d1 + d2 from each side, alone in a quiet stretch of range where the CFAR can rank it above the walls'
@@ -439,10 +448,11 @@ class LayoutEstimator:
             if best is None:
                 break
             c, q = best
-            found.append(c[0] + (q,))
-            corner[q] = self._corner_ratio(f, c[0][1], c[0][2], vertical)
+            wall = self._nearest_of_tied(c)
+            found.append(wall + (q,))
+            corner[q] = self._corner_ratio(f, wall[1], wall[2], vertical)
             options[q] = c
-            f.explain(self._wall_images(c[0][1], c[0][2], vertical))
+            f.explain(self._wall_images(wall[1], wall[2], vertical))
             remaining.remove(q)
         for q, (e, a, r) in self._not_multiples(found, options).items():
             found = [(e, a, r, q) if t[3] == q else t for t in found]
