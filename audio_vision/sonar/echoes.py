@@ -49,7 +49,7 @@ class MatchedFilter:
         # wall_range_m, reflectors within reflector_range_m: SonarConfig checks their round trips), so once the
         # direct path is removed the field is gated to [-GATE_LEAD, gate_fraction - GATE_LEAD) of the period around
         # the emission (circular: the lead holds the CFAR's neighbours of the nearest ranges) and lives on the in-band
-        # bins of that stretch: (half by default) the bins to explain echoes on, inverse FFTs of that length.
+        # bins of that stretch: (a quarter by default) the bins to explain echoes on, inverse FFTs of that length.
         self.gate_length = int(period * cfg.gate_fraction)
         self.gate_lead = int(period * GATE_LEAD)            # samples before the emission kept
         self.gate = SpectrumGrid.of_chirp(cfg, self.gate_length, pulse)

@@ -32,7 +32,7 @@ from audio_vision.core.features.packing import pack_maps
 #: The sonar front-end's revision, bumped when what it measures changes (not when it only gets faster with the
 #: same output), so that feature caches made by an older front-end are recomputed (training/data.py keys them
 #: with it). 2: the walls' evidence refined coarse to fine (docs/SONAR.md, "Speed"). 3: a quarter-
-#: period gate, walls to 8 m, coarser scans and fewer refined candidates (chosen on validation windows, same docs).
+#: period gate, walls to 8 m and fewer refined wall candidates (chosen on validation windows, same docs).
 FRONT_END_REVISION = 3
 
 
