@@ -175,7 +175,8 @@ class EchoField:
         self.direct_delays = np.linalg.norm(self.mics - self.speaker, axis=1) / cfg.speed_of_sound  # (C,)
         self.t_e = self._emission_time(np.abs(mf.analytic(spectrum)))
         self.direct_amplitude = _remove(spectrum, self.t_e + self.direct_delays[:, None], mf.full, per_mic=True)
-        self.spectrum = mf.gated(spectrum, self.t_e)                             # (C, F') direct path removed
+        # C order: each mic's bins contiguous, as the compiled kernels read them
+        self.spectrum = np.ascontiguousarray(mf.gated(spectrum, self.t_e))      # (C, F') direct path removed
         self._spectrum_changed()
 
     def _emission_time(self, env: np.ndarray) -> float:
@@ -259,7 +260,8 @@ class EchoField:
         grid = ScanGrid.of(mf, None) if grid is None else grid
         directions = np.arange(steering.shape[1]) if directions is None else np.asarray(directions, dtype=np.int64)
         out = np.zeros((len(directions), grid.length), dtype=np.complex64)
-        steered_sum(steering, directions, self.spectrum[:, grid.band].astype(np.complex64), grid.positions, out)
+        steered_sum(steering, directions, np.ascontiguousarray(self.spectrum[:, grid.band], dtype=np.complex64),
+                    grid.positions, out)
         moduli = np.abs(sfft.ifft(out, axis=-1, overwrite_x=True))
         moduli *= (2.0 / len(self.mics)) * (grid.length / mf.gate_length)   # the gate's scale at any length
         return moduli
