@@ -285,16 +285,24 @@ def test_beams_of_chosen_directions_are_those_rows_of_the_full_scan():
 
 
 @pytest.mark.parametrize('k', [1, 3, 30])
-def test_least_squares_products_on_the_calling_thread_equal_blas(k):
-    from audio_vision.sonar.kernels import combination, normal_equations
+def test_arrivals_removed_on_the_calling_thread_equal_least_squares_per_band(k):
+    """The compiled removal (one amplitude per arrival and band, shared by the mics) against numpy's least squares on
+    each band's stacked bins; what is left of the data is the residual of that fit."""
+    from audio_vision.sonar.kernels import remove_arrivals
     rng = np.random.default_rng(k)
-    basis = rng.normal(size=(k, 700)) + 1j * rng.normal(size=(k, 700))
-    data = rng.normal(size=700) + 1j * rng.normal(size=700)
-    gram, rhs = normal_equations(basis, data)
-    np.testing.assert_allclose(gram, basis.conj() @ basis.T, rtol=1e-12, atol=1e-9)
-    np.testing.assert_array_equal(gram, gram.conj().T)                     # Hermitian by construction
-    np.testing.assert_allclose(rhs, basis.conj() @ data, rtol=1e-12, atol=1e-9)
-    np.testing.assert_allclose(combination(rhs, basis), rhs @ basis, rtol=1e-12, atol=1e-9)
+    c, f = 4, 300
+    phases = np.exp(2j * np.pi * rng.uniform(size=(c * k, f)))
+    template = rng.uniform(0.5, 1.0, size=f)
+    data = rng.normal(size=(c, f)) + 1j * rng.normal(size=(c, f))
+    edges = np.array([0, 100, 180, 300])
+    left = data.copy()
+    amps = remove_arrivals(left, phases, template, edges)
+    basis = (template * phases).reshape(c, k, f)
+    for b, (lo, hi) in enumerate(zip(edges[:-1], edges[1:])):
+        a = basis[:, :, lo:hi].transpose(1, 0, 2).reshape(k, -1).T                     # (C * Fb, K)
+        expected, *_ = np.linalg.lstsq(a, data[:, lo:hi].ravel(), rcond=None)
+        np.testing.assert_allclose(amps[:, b], expected, rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(left[:, lo:hi].ravel(), data[:, lo:hi].ravel() - a @ expected, rtol=1e-6, atol=1e-9)
 
 
 @pytest.mark.parametrize('az, d', [(30.0, 2.3), (-100.0, 1.1)])

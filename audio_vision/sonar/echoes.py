@@ -22,7 +22,7 @@ import scipy.fft as sfft
 from audio_vision.core.features.chirp import chirp_pulse
 
 from .config import GATE_LEAD, SonarConfig
-from .kernels import arrival_phases, backproject, combination, normal_equations, shifted_sum, steered_sum
+from .kernels import arrival_phases, backproject, remove_arrivals, shifted_sum, steered_sum
 
 
 class MatchedFilter:
@@ -105,6 +105,7 @@ class SpectrumGrid:
     taper: np.ndarray                # (F,) Hann across the band: the direct path's range sidelobes stay low
     template: np.ndarray             # (F,) the compressed pulse (zero-phase): one arrival of unit amplitude
     band_slices: tuple[slice, ...]   # sub-bands with their own amplitude when an echo is explained away
+    band_edges: np.ndarray           # (B + 1,) int64: the same sub-bands' bin bounds
 
     @classmethod
     def of_chirp(cls, cfg: SonarConfig, length: int, pulse: np.ndarray) -> 'SpectrumGrid':
@@ -116,7 +117,7 @@ class SpectrumGrid:
         edges = np.linspace(0, len(bins), cfg.explain_bands + 1).round().astype(int)
         template = np.abs(spectrum) ** 2 * taper / len(pulse)
         return cls(length, bins, freqs[bins], fs / length, spectrum, taper, template,
-                   tuple(slice(a, b) for a, b in zip(edges[:-1], edges[1:])))
+                   tuple(slice(a, b) for a, b in zip(edges[:-1], edges[1:])), edges.astype(np.int64))
 
 
 @dataclass(frozen=True)
@@ -273,28 +274,22 @@ def _remove(spectrum: np.ndarray, times: np.ndarray, grid: SpectrumGrid, per_mic
     (``grid.band_slices``: a surface reflects each band differently, and a single amplitude would leave the
     difference behind as a false echo); returns the amplitudes (C or 1, K, B). ``per_mic``: each mic its own
     amplitudes (the direct path: its near field differs from mic to mic); otherwise one amplitude for all mics
-    (an echo: the same wave at every mic), so an arrival removes only what lines up with its delays across the
-    array and not another echo of nearly the same range from another direction, which a per-mic amplitude would
-    absorb."""
+    (an echo: the same wave at every mic, :func:`~.kernels.remove_arrivals`), so an arrival removes only what lines
+    up with its delays across the array and not another echo of nearly the same range from another direction, which a
+    per-mic amplitude would absorb."""
     c, k = times.shape
     phase = arrival_phases(grid.freqs[0], grid.step, len(grid.freqs), np.ascontiguousarray(times).ravel())
+    if not per_mic:
+        return remove_arrivals(spectrum, phase, grid.template, grid.band_edges)[None]
     basis = grid.template * phase.reshape(c, k, -1)                                            # (C, K, F)
-    amps = np.zeros((c if per_mic else 1, k, len(grid.band_slices)), dtype=np.complex128)
-    for b, sl in enumerate(grid.band_slices):
-        if per_mic:                                  # (C, K, Fb): one system per mic
-            part = basis[..., sl]
-            gram = np.einsum('ckf,clf->ckl', part.conj(), part)                             # (C, K, K)
-            rhs = np.einsum('ckf,cf->ck', part.conj(), spectrum[:, sl])
-        else:                                        # (K, C * Fb): one system, all mics' bins as one vector
-            part = basis[..., sl].transpose(1, 0, 2).reshape(k, -1)
-            gram, rhs = normal_equations(part, spectrum[:, sl].ravel())                      # (K, K), (K,)
-            gram, rhs = gram[None], rhs[None]
+    amps = np.zeros((c, k, len(grid.band_slices)), dtype=np.complex128)
+    for b, sl in enumerate(grid.band_slices):                # (C, K, Fb): one system per mic
+        part = basis[..., sl]
+        gram = np.einsum('ckf,clf->ckl', part.conj(), part)                                   # (C, K, K)
+        rhs = np.einsum('ckf,cf->ck', part.conj(), spectrum[:, sl])
         gram += 1e-9 * np.trace(gram, axis1=1, axis2=2).real[:, None, None] / k * np.eye(k)
         amps[..., b] = np.linalg.solve(gram, rhs[..., None])[..., 0]
-        if per_mic:
-            spectrum[:, sl] -= np.einsum('ck,ckf->cf', amps[..., b], part)
-        else:
-            spectrum[:, sl] -= combination(amps[0, :, b], part).reshape(c, -1)
+        spectrum[:, sl] -= np.einsum('ck,ckf->cf', amps[..., b], part)
     return amps
 
 

@@ -67,13 +67,16 @@ def _mirror(x0, x1, x2, n0, n1, n2, offset):
 
 
 @njit(cache=True, nogil=True)
-def _coherent_at(rows, mics, x0, x1, x2, rate, inv_c):
-    """One point's :func:`backproject` (no extra delay): the modulus of the mean over mics of the rows there."""
-    c_count = mics.shape[0]
+def _coherent_at(rows, mx, my, mz, index, x0, x1, x2, rate, inv_c):
+    """One point's :func:`backproject` (no extra delay): the modulus of the mean over mics of the rows there; as there,
+    the mics' sample indices first (into ``index``, (C,) scratch), then the gathers."""
+    c_count = mx.shape[0]
+    for c in range(c_count):
+        d0, d1, d2 = x0 - mx[c], x1 - my[c], x2 - mz[c]
+        index[c] = math.sqrt(d0 * d0 + d1 * d1 + d2 * d2) * inv_c * rate
     acc = 0j
     for c in range(c_count):
-        d0, d1, d2 = x0 - mics[c, 0], x1 - mics[c, 1], x2 - mics[c, 2]
-        acc += _interpolate(rows, c, math.sqrt(d0 * d0 + d1 * d1 + d2 * d2) * inv_c * rate)
+        acc += _interpolate(rows, c, index[c])
     return abs(acc) / c_count
 
 
@@ -86,13 +89,15 @@ def wall_evidence(rows, mics, speaker, normals, offsets, vertical_normals, verti
     array per grid and image."""
     out = np.empty(offsets.shape[0])
     s0, s1, s2 = speaker[0], speaker[1], speaker[2]
+    mx, my, mz = mics[:, 0].copy(), mics[:, 1].copy(), mics[:, 2].copy()
+    index = np.empty(mics.shape[0])
     for k in range(offsets.shape[0]):
         x0, x1, x2 = _mirror(s0, s1, s2, normals[k, 0], normals[k, 1], normals[k, 2], offsets[k])
-        total = _coherent_at(rows, mics, x0, x1, x2, rate, inv_c)
+        total = _coherent_at(rows, mx, my, mz, index, x0, x1, x2, rate, inv_c)
         for v in range(vertical_offsets.shape[0]):
             y0, y1, y2 = _mirror(x0, x1, x2, vertical_normals[v, 0], vertical_normals[v, 1], vertical_normals[v, 2],
                                  vertical_offsets[v])
-            total += _coherent_at(rows, mics, y0, y1, y2, rate, inv_c)
+            total += _coherent_at(rows, mx, my, mz, index, y0, y1, y2, rate, inv_c)
         out[k] = total
     return out
 
@@ -203,37 +208,60 @@ def local_maxima(block, across_rows):
 
 # fastmath: the sums reordered (vectorised), as BLAS reorders them; NaN and inf keep their meaning
 @njit(cache=True, nogil=True, fastmath={'reassoc', 'contract'})
-def normal_equations(basis, data):
-    """(K, M) arrivals' basis vectors, (M,) data -> the least-squares normal equations: the (K, K) Gram matrix
-    conj(basis) basis^T (Hermitian: its lower half mirrored, its diagonal real) and the (K,) projections
-    conj(basis) data. On the calling thread: BLAS handed these products of a few dozen rows to its own threads,
-    whose spinning afterwards cost about as much CPU as the whole front-end, on the core the other inference
-    worker needs."""
-    k_count, m_count = basis.shape
-    gram = np.empty((k_count, k_count), dtype=np.complex128)
-    rhs = np.empty(k_count, dtype=np.complex128)
-    for k in range(k_count):
-        for j in range(k, k_count):
+def remove_arrivals(spectrum, phases, template, edges):
+    """Least-squares removal of K arrivals seen by C mics with one complex amplitude per arrival and band (an echo: the
+    same wave at every mic), in place. ``spectrum`` (C, F) the mics' spectra; ``phases`` (C * K, F) each arrival's
+    phases at each mic (:func:`arrival_phases`, row c * K + k); ``template`` (F,) the compressed pulse; ``edges``
+    (B + 1,) the bands' bin bounds -> (K, B) the amplitudes, their arrivals subtracted from ``spectrum``.
+
+    Per band: the Gram matrix of the arrivals' basis vectors (template x phases over every mic's bins) and their
+    projections of the data, the diagonal loaded by 1e-9 of its mean (two arrivals at one delay stay solvable), solved,
+    and the fitted sum subtracted: what echoes._remove did in numpy per band, in one call on the calling thread (the
+    numpy steps' call overhead was most of the time an echo took to explain; BLAS's threads spun on the core the other
+    inference worker needs)."""
+    c_count, f_count = spectrum.shape
+    k_count = phases.shape[0] // c_count
+    b_count = edges.shape[0] - 1
+    basis = np.empty_like(phases)                       # (C * K, F): each arrival as each mic hears it
+    for m in range(phases.shape[0]):
+        for f in range(f_count):
+            basis[m, f] = template[f] * phases[m, f]
+    amps = np.zeros((k_count, b_count), dtype=np.complex128)
+    for b in range(b_count):
+        f0, f1 = edges[b], edges[b + 1]
+        gram = np.zeros((k_count, k_count), dtype=np.complex128)
+        rhs = np.zeros((k_count, 1), dtype=np.complex128)
+        for k in range(k_count):
+            for j in range(k, k_count):
+                acc = 0j
+                for c in range(c_count):
+                    bk, bj = basis[c * k_count + k], basis[c * k_count + j]
+                    for f in range(f0, f1):
+                        acc += bk[f].conjugate() * bj[f]
+                gram[j, k] = acc.conjugate()
+                gram[k, j] = acc if j > k else acc.real        # a Gram matrix's diagonal is real
             acc = 0j
-            for m in range(m_count):
-                acc += basis[k, m].conjugate() * basis[j, m]
-            gram[j, k] = acc.conjugate()
-            gram[k, j] = acc if j > k else acc.real     # a Gram matrix's diagonal is real
-        acc = 0j
-        for m in range(m_count):
-            acc += basis[k, m].conjugate() * data[m]
-        rhs[k] = acc
-    return gram, rhs
-
-
-@njit(cache=True, nogil=True)
-def combination(weights, basis):
-    """(K,) weights, (K, M) basis -> (M,) their weighted sum (what the fitted arrivals add up to), on the calling
-    thread (:func:`normal_equations`)."""
-    k_count, m_count = basis.shape
-    out = np.zeros(m_count, dtype=np.complex128)
-    for k in range(k_count):
-        w = weights[k]
-        for m in range(m_count):
-            out[m] += w * basis[k, m]
-    return out
+            for c in range(c_count):
+                bk, x = basis[c * k_count + k], spectrum[c]
+                for f in range(f0, f1):
+                    acc += bk[f].conjugate() * x[f]
+            rhs[k, 0] = acc
+        trace = 0.0
+        for k in range(k_count):
+            trace += gram[k, k].real
+        for k in range(k_count):
+            gram[k, k] += 1e-9 * trace / k_count
+        amp = np.linalg.solve(gram, rhs)
+        fitted = np.empty(f1 - f0, dtype=np.complex128)
+        for k in range(k_count):
+            amps[k, b] = amp[k, 0]
+        for c in range(c_count):
+            fitted[:] = 0.0
+            for k in range(k_count):
+                a, bk = amp[k, 0], basis[c * k_count + k]
+                for f in range(f0, f1):
+                    fitted[f - f0] += a * bk[f]
+            x = spectrum[c]
+            for f in range(f0, f1):
+                x[f] -= fitted[f - f0]
+    return amps

@@ -198,9 +198,9 @@ class LayoutEstimator:
 
     def _place_scatterer(self, f: EchoField, u: np.ndarray, r0: float) -> tuple[np.ndarray, float]:
         """Best point-scatter evidence within +-5 deg and +-5 cm of (u, r0): (position, strength)."""
-        a = np.cross(u, [0.0, 0.0, 1.0])
+        a = np.array([u[1], -u[0], 0.0])                     # u x z (np.cross's arithmetic, without its overhead)
         a = a / np.linalg.norm(a) if np.linalg.norm(a) > 1e-6 else np.array([1.0, 0.0, 0.0])
-        b = np.cross(u, a)
+        b = np.array([u[1] * a[2] - u[2] * a[1], u[2] * a[0] - u[0] * a[2], u[0] * a[1] - u[1] * a[0]])   # u x a
         t = np.tan(np.radians(np.arange(-5.0, 5.01, 1.0)))
         dirs = u[None, None] + t[:, None, None] * a + t[None, :, None] * b
         dirs /= np.linalg.norm(dirs, axis=-1, keepdims=True)                              # (T, T, 3)
@@ -308,12 +308,15 @@ class LayoutEstimator:
                              vertical_offsets, float(f.rate), 1.0 / self.cfg.speed_of_sound).reshape(shape)
 
     def _wall_candidates(self, f: EchoField, sectors: list[np.ndarray], vertical, count: int,
-                         scan: tuple[np.ndarray, np.ndarray] | None = None) -> list[list[tuple]]:
+                         scan: tuple[np.ndarray, np.ndarray] | None = None,
+                         refined: dict | None = None) -> list[list[tuple]]:
         """Per sector of azimuths (indices into ``azimuths``), its ``count`` strongest local maxima of the far-field
         beams over (azimuth, wall range), refined by their exact wall evidence: [[(evidence, azimuth, offset)],
         best first] in the order of ``sectors``. All sectors' beams are formed in one pass, and all candidates
         refined in one (:meth:`_refine_walls`). ``scan``: the (ratio, clutter) of the full azimuth scan on the
-        field as it is, when already at hand (a sector's rows are then that scan's own)."""
+        field as it is, when already at hand (a sector's rows are then that scan's own). ``refined``: {(azimuth row,
+        range cell): (evidence, azimuth, offset)} of beam peaks already refined on the field as it is, read and added
+        to (a peak of the full scan is often one of the first quadrant's too; each peak is refined on its own)."""
         rows = np.concatenate(sectors)
         if scan is None:
             beams = f.beams(self.azimuth_steering, rows, self.scan_grid)
@@ -332,8 +335,15 @@ class LayoutEstimator:
         if not found:
             return out
         s, a, k = (np.array(v) for v in zip(*found))
-        r0 = self._cell_ranges(self.cfg.wall_range_m, window.shape[1])[k]
-        ev, az, offset = self._refine_walls(f, self.azimuths[rows[a]], r0, vertical)
+        refined = {} if refined is None else refined
+        keys = [(int(rows[i]), int(j)) for i, j in zip(a, k)]
+        new = [p for p, key in enumerate(keys) if key not in refined]
+        if new:
+            r0 = self._cell_ranges(self.cfg.wall_range_m, window.shape[1])[k[new]]
+            results = self._refine_walls(f, self.azimuths[rows[a[new]]], r0, vertical)
+            for key, *result in zip([keys[p] for p in new], *results):
+                refined[key] = result
+        ev, az, offset = (np.array(v) for v in zip(*(refined[key] for key in keys)))
         ratio = ev / ((len(vertical) + 1) * noise[a, k] + 1e-30)
         for p in range(len(found)):
             out[s[p]].append((float(ratio[p]), float(az[p]), float(offset[p])))
@@ -425,8 +435,9 @@ class LayoutEstimator:
         vertical = [] if floor is None else [floor]
         found = []                                           # (evidence, azimuth, offset, quadrant)
         scan = self._cfar(f.beams(self.azimuth_steering, grid=self.scan_grid), self.cfg.wall_range_m)
+        refined: dict = {}                                  # beam peaks refined on the field before its first wall
         cands = self._wall_candidates(f, [np.arange(len(self.azimuths))], vertical, self.cfg.wall_candidates,
-                                      scan=scan)[0]
+                                      scan=scan, refined=refined)[0]
         if not cands:
             return [], None, []
         ev, az, r = cands[0]
@@ -436,7 +447,8 @@ class LayoutEstimator:
         # candidates' exact refinement places them to a quarter degree).
         offsets = (self.azimuths - az + 180.0) % 360.0 - 180.0
         sectors = {q: np.flatnonzero(np.abs((offsets - 90.0 * q + 180.0) % 360.0 - 180.0) <= 4.0) for q in range(4)}
-        options = {0: self._wall_candidates(f, [sectors[0]], vertical, self.cfg.sector_candidates, scan=scan)[0]}
+        options = {0: self._wall_candidates(f, [sectors[0]], vertical, self.cfg.sector_candidates, scan=scan,
+                                            refined=refined)[0]}
         f.explain(self._wall_images(az, r, vertical))
         remaining = [1, 2, 3]
         while remaining:
@@ -502,7 +514,7 @@ def box_images(speaker: np.ndarray, planes: list[Plane], order: int = 2) -> np.n
                     continue
                 y = image_of(x, p.n, p.offset)
                 nxt.append((y, p))
-                if depth >= 2 and all(np.linalg.norm(y - z) > 0.01 for z in out):
+                if depth >= 2 and (not out or np.min(np.sum((np.asarray(out) - y) ** 2, axis=1)) > 1e-4):
                     out.append(y)
         layer = nxt
     return np.asarray(out, dtype=np.float64).reshape(-1, 3)
