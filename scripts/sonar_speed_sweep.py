@@ -43,6 +43,9 @@ VARIANTS = {
     'scan_band_hz 2500-5500': {'scan_band_hz': (2500.0, 5500.0)},
     'azimuth 4, reflector dirs 80': {'azimuth_step_deg': 4.0, 'reflector_directions': 80},
     'nearer_wall_fraction 0.8': {'nearer_wall_fraction': 0.8},
+    'sector_rescan false': {'sector_rescan': False},
+    'reflector_coarse_to_fine': {'reflector_coarse_to_fine': True},
+    'sector_rescan false, reflector_coarse_to_fine': {'sector_rescan': False, 'reflector_coarse_to_fine': True},
     'azimuth 4, reflector dirs 80, upsample 2, explain_bands 2': {
         'azimuth_step_deg': 4.0, 'reflector_directions': 80, 'upsample': 2, 'explain_bands': 2},
 }

@@ -421,3 +421,34 @@ def test_a_sector_wall_can_be_the_nearest_of_its_tied_candidates():
     assert LayoutEstimator(CFG, MICS)._nearest_of_tied([far, near]) == far    # shipped: 0, the best one
     with pytest.raises(ValueError, match='nearer_wall_fraction'):
         SonarConfig(nearer_wall_fraction=1.5)
+
+
+def test_one_scan_of_the_remaining_quadrants_finds_the_box_as_the_rescan_does():
+    """sector_rescan false: the three quadrants after the first wall formed and refined once; on a box with its
+    second-order images the same walls as one quadrant at a time (within 1 cm and 1 deg), each a true wall, and the
+    same quadrants reported as not measured."""
+    planes = [floor(0.6), ceiling(1.9), wall(35.0, 1.1), wall(125.0, 2.6), wall(215.0, 3.1), wall(305.0, 1.5)]
+    audio = echo_recording(CFG, MICS, planes, order=2, noise_rms=1e-4)
+    rescan = LayoutEstimator(CFG, MICS).estimate(audio)
+    once = LayoutEstimator(SonarConfig(sector_rescan=False), MICS).estimate(audio)
+    assert len(once.get(WALL)) == len(rescan.get(WALL)) >= 2
+    for w in once.get(WALL):
+        truth = min(planes[2:], key=lambda t: angle_deg(w.n, t.n))
+        same = min(rescan.get(WALL), key=lambda t: angle_deg(w.n, t.n))
+        assert abs(w.offset - same.offset) < 0.01 and angle_deg(w.n, same.n) < 1.0, (w, same)
+        assert abs(distance_along(w, truth.n) - truth.offset) < 0.01 and angle_deg(w.n, truth.n) < 2.0
+    assert sorted(r.split(':')[0] for r in once.failed) == sorted(r.split(':')[0] for r in rescan.failed)
+
+
+def test_a_reflector_placed_coarse_to_fine_lies_where_the_full_grid_places_it():
+    """reflector_coarse_to_fine: every other point of the reflector's grid, then the full grid next to that maximum;
+    the body of the residual-reflector test is placed as on the full grid (within a grid step: 5 mm, 1 deg)."""
+    planes = [floor(0.45), ceiling(2.1), wall(20.0, 1.3), wall(110.0, 2.0), wall(200.0, 1.7), wall(290.0, 2.4)]
+    body = np.array([0.9, -0.6, 0.1])
+    audio = echo_recording(CFG, MICS, planes, order=2, noise_rms=1e-4, scatterers=[(body, 0.15)])
+    full = LayoutEstimator(CFG, MICS).estimate(audio).reflectors[0]
+    fast = LayoutEstimator(SonarConfig(reflector_coarse_to_fine=True), MICS).estimate(audio).reflectors[0]
+    assert abs(fast.range_m - full.range_m) <= 0.0051
+    assert angle_deg(fast.direction, full.direction) <= 1.5
+    assert abs(fast.range_m - np.linalg.norm(body)) < 0.02
+    assert angle_deg(fast.direction, body / np.linalg.norm(body)) < 4.0

@@ -61,6 +61,10 @@ class SonarConfig:
     # A sector wall (every wall after the first) is the nearest of its candidates that clears wall_cfar with at least
     # this share of the best one's evidence (0: the best one; the first wall, which fixes the yaw, is the best one).
     nearer_wall_fraction: float = 0.0
+    # The walls after the first: true, one quadrant at a time (the remaining quadrants' sectors formed and refined again
+    # after each wall is explained away); false, the three remaining quadrants formed and refined once, after the first
+    # wall, each taking its best candidate (one scan instead of three: faster; scripts/sonar_speed_sweep.py).
+    sector_rescan: bool = True
     explain_per_mic: bool = False          # an echo explained away with one amplitude for all mics, or one per mic
     explain_bands: int = 4                 # sub-bands with their own amplitude when an echo is explained away
     peak_fraction: float = 0.1             # an echo candidate: a local maximum >= this x the profile's maximum
@@ -71,6 +75,9 @@ class SonarConfig:
     # Far-field scan over the sphere (|elevation| <= 60 deg kept). 80 measured as fast and as well on the validation
     # windows' layouts but places a synthetic body 7 deg off, where 160 places it within 4 deg (test_sonar.py).
     reflector_directions: int = 160
+    # A reflector placed on the full grid around its beam peak (+-5 deg in 1 deg steps x +-5 cm in 5 mm), or coarse to
+    # fine: every other grid point, then the full grid next to that maximum (as the walls are; a seventh of the points).
+    reflector_coarse_to_fine: bool = False
     # The coarse scans (the walls' azimuth scan, the reflectors' sphere scan) formed on this sub-band of the chirp
     # (Hz) only, sampled at the coarsest rate that holds it: fewer bins to steer, shorter inverse FFTs, coarser
     # range cells (their candidates are refined with the exact full-band evidence as before). None: the whole

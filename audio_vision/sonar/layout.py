@@ -206,9 +206,17 @@ class LayoutEstimator:
         dirs /= np.linalg.norm(dirs, axis=-1, keepdims=True)                              # (T, T, 3)
         ranges = r0 + np.arange(-0.05, 0.0501, 0.005)
         points = ranges[:, None, None, None] * dirs[None]                                   # (R, T, T, 3)
-        ev = f.score_points(points)
-        i = np.unravel_index(int(np.argmax(ev)), ev.shape)
-        return points[i], float(ev[i])
+        if not self.cfg.reflector_coarse_to_fine:
+            ev = f.score_points(points)
+            i = np.unravel_index(int(np.argmax(ev)), ev.shape)
+            return points[i], float(ev[i])
+        coarse = f.score_points(points[::2, ::2, ::2])                                      # (11, 6, 6)
+        i = 2 * np.array(np.unravel_index(int(np.argmax(coarse)), coarse.shape))
+        lo = np.clip(i - 1, 0, np.array(points.shape[:3]) - 3)                              # a 3 x 3 x 3 block
+        block = points[lo[0]:lo[0] + 3, lo[1]:lo[1] + 3, lo[2]:lo[2] + 3]
+        ev = f.score_points(block)
+        j = np.unravel_index(int(np.argmax(ev)), ev.shape)
+        return block[j], float(ev[j])
 
     def _measured(self, found: tuple[str, Plane | None, float], failed: list[str]) -> Plane | None:
         """The floor or ceiling if its echo stands ``vertical_contrast`` above its range profile's median (an
@@ -451,6 +459,19 @@ class LayoutEstimator:
                                             refined=refined)[0]}
         f.explain(self._wall_images(az, r, vertical))
         remaining = [1, 2, 3]
+        if not self.cfg.sector_rescan:           # one scan of the remaining quadrants, each its best candidate
+            images = []
+            for q, c in zip(remaining, self._wall_candidates(f, [sectors[q] for q in remaining], vertical,
+                                                             self.cfg.sector_candidates)):
+                if c:
+                    wall = self._nearest_of_tied(c)
+                    found.append(wall + (q,))
+                    corner[q] = self._corner_ratio(f, wall[1], wall[2], vertical)
+                    options[q] = c
+                    images.append(self._wall_images(wall[1], wall[2], vertical))
+            if images:
+                f.explain(np.concatenate(images))
+            remaining = []
         while remaining:
             best = None
             for q, c in zip(remaining, self._wall_candidates(f, [sectors[q] for q in remaining], vertical,
