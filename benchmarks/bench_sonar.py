@@ -60,27 +60,68 @@ PHASES = {'field': 'matched filter, emission time, direct path, gate', '_vertica
           '_walls': 'walls', '_reflectors': 'residual reflectors'}
 
 
+#: the compiled work the front-end calls (sonar/kernels.py, the FFTs): module -> names, timed by :func:`phases`
+COMPILED = {'audio_vision.sonar.echoes': ('steered_sum', 'backproject', 'arrival_phases', 'shifted_sum',
+                                          'remove_arrivals'),
+            'audio_vision.sonar.layout': ('cfar_ratio', 'local_maxima', 'wall_evidence')}
+
+
+class _TimedFFT:
+    """``scipy.fft`` as the front-end calls it (``sfft.rfft`` / ``fft`` / ``ifft``), each call timed."""
+
+    def __init__(self, fft, record):
+        self._fft, self._record = fft, record
+
+    def __getattr__(self, name):
+        return self._record(getattr(self._fft, name))
+
+
 def phases(estimator: LayoutEstimator, windows) -> dict:
     """Mean CPU ms per window of each step of ``estimate`` (:data:`PHASES`, the rest: explaining the box's
-    second-order images and bookkeeping), the steps' methods wrapped on this instance only."""
-    spent = dict.fromkeys(PHASES, 0.0)
+    second-order images and bookkeeping), and of that the part spent in compiled work (:data:`COMPILED`: the numba
+    kernels and the FFTs; the remainder is the Python and numpy between them): {'steps': ..., 'compiled': ...}. The
+    steps' methods are wrapped on this instance only, the kernels in their modules for the run's duration."""
+    import importlib
+    spent, compiled = dict.fromkeys(PHASES, 0.0), dict.fromkeys([*PHASES, 'rest'], 0.0)
+    current = ['rest']
 
     def wrap(name):
         method = getattr(estimator, name)
 
         def timed_method(*args, **kwargs):
             c0 = time.process_time()
+            current.append(name)
             try:
                 return method(*args, **kwargs)
             finally:
+                current.pop()
                 spent[name] += time.process_time() - c0
         return timed_method
 
+    def record(fn):
+        def timed_kernel(*args, **kwargs):
+            c0 = time.process_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                compiled[current[-1]] += time.process_time() - c0
+        return timed_kernel
+
+    originals = []
+    for module_name, names in COMPILED.items():
+        module = importlib.import_module(module_name)
+        for name in names:
+            originals.append((module, name, getattr(module, name)))
+            setattr(module, name, record(getattr(module, name)))
+    echoes = importlib.import_module('audio_vision.sonar.echoes')
+    originals.append((echoes, 'sfft', echoes.sfft))
+    echoes.sfft = _TimedFFT(echoes.sfft, record)
     for name in PHASES:
         setattr(estimator, name, wrap(name))
     try:
         estimator.estimate(windows[0])
         spent.update(dict.fromkeys(PHASES, 0.0))
+        compiled.update(dict.fromkeys(compiled, 0.0))
         c0 = time.process_time()
         for w in windows:
             estimator.estimate(w)
@@ -88,9 +129,11 @@ def phases(estimator: LayoutEstimator, windows) -> dict:
     finally:
         for name in PHASES:
             delattr(estimator, name)
-    out = {name: 1000.0 * v / len(windows) for name, v in spent.items()}
-    out['rest'] = 1000.0 * total / len(windows) - sum(out.values())
-    return out
+        for module, name, original in originals:
+            setattr(module, name, original)
+    steps = {name: 1000.0 * v / len(windows) for name, v in spent.items()}
+    steps['rest'] = 1000.0 * total / len(windows) - sum(steps.values())
+    return {'steps': steps, 'compiled': {name: 1000.0 * v / len(windows) for name, v in compiled.items()}}
 
 
 def azimuth_deg(n: np.ndarray) -> float:
@@ -213,9 +256,13 @@ def paragraph(result: dict) -> str:
             f"budget of {BUDGET_MS:g} ms is {verdict}.\n")
     steps = result.get('phases_cpu_ms')
     if steps:
-        text += ('\nWhere its CPU time goes (mean ms per window, the same windows): ' + '; '.join(
-            f"{PHASES.get(name, 'the rest (explaining the box images, bookkeeping)')} {ms:.1f}"
-            for name, ms in steps.items()) + '. `--profile` lists the functions.\n')
+        compiled = steps['compiled']
+        text += ('\nWhere its CPU time goes (mean ms per window, the same windows; in brackets the part spent in the '
+                 'compiled kernels and FFTs, the rest being the Python and numpy between them): ' + '; '.join(
+                     f"{PHASES.get(name, 'the rest (explaining the box images, bookkeeping)')} {ms:.1f} "
+                     f"({compiled[name]:.1f})" for name, ms in steps['steps'].items())
+                 + f". In all {sum(compiled.values()):.1f} of {sum(steps['steps'].values()):.1f} ms compiled. "
+                 '`--profile` lists the functions.\n')
     a = result.get('against')
     if a:
         versions = a['versions']
