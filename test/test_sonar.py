@@ -256,7 +256,9 @@ def test_emission_time_sum_is_each_mics_row_interpolated_at_its_shift():
     i0 = np.floor(k).astype(int)
     frac = k - i0
     expected = (rows[np.arange(5)[:, None], i0 % 64] * (1 - frac) + rows[np.arange(5)[:, None], (i0 + 1) % 64] * frac)
-    np.testing.assert_allclose(shifted_sum(rows, shifts), expected.sum(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(shifted_sum(rows, shifts, np.arange(64)), expected.sum(axis=0), rtol=1e-12)
+    lags = np.array([5, 63, 0, 17])
+    np.testing.assert_array_equal(shifted_sum(rows, shifts, lags), shifted_sum(rows, shifts, np.arange(64))[lags])
 
 
 @pytest.mark.parametrize('k0, k1', [(0, 200), (37, 150), (190, 200)])

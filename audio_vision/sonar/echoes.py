@@ -183,8 +183,19 @@ class EchoField:
     def _emission_time(self, env: np.ndarray) -> float:
         """Emission time (s within the period) that best aligns the direct arrivals: the lag maximising
         the sum of each mic's envelope at its geometric direct delay, refined by a parabola."""
-        length = env.shape[-1]
-        total = shifted_sum(env, self.direct_delays * self.rate)
+        length, up = env.shape[-1], self.cfg.upsample
+        shifts = self.direct_delays * self.rate
+        # Every upsample-th lag first (the envelope is band-limited: a peak spans several of them), then every lag
+        # around the best of those: the same sums where they are formed, so the same maximum wherever the direct
+        # path's stands out of the rest; all lags where it falls on the edge of that stretch.
+        coarse = np.arange(0, length, up)
+        best = int(coarse[np.argmax(shifted_sum(env, shifts, coarse))])
+        lags = (best + np.arange(-2 * up - 1, 2 * up + 2)) % length
+        total = shifted_sum(env, shifts, lags)
+        i = int(np.argmax(total))
+        if 0 < i < len(lags) - 1:
+            return ((lags[i] + parabola_offset(total, i)) / self.rate) % (length / self.rate)
+        total = shifted_sum(env, shifts, np.arange(length))
         k = int(np.argmax(total))
         return ((k + parabola_offset(total, k, circular=True)) / self.rate) % (length / self.rate)
 

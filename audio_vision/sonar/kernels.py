@@ -120,15 +120,15 @@ def arrival_phases(f0, df, count, delays):
 
 
 @njit(cache=True, nogil=True)
-def shifted_sum(rows, shifts):
-    """(C, L) circular rows, (C,) shifts in samples -> (L,) sum over c of row c at k + shifts[c] (linear
-    interpolation), mic by mic: what the emission-time search sums, without a (L,) gather per mic."""
-    c_count, n = rows.shape
-    out = np.zeros(n)
+def shifted_sum(rows, shifts, lags):
+    """(C, L) circular rows, (C,) shifts in samples, (K,) integer lags -> (K,) sum over c of row c at lag + shifts[c]
+    (linear interpolation), mic by mic: what the emission-time search sums, without a (K,) gather per mic."""
+    c_count = rows.shape[0]
+    out = np.zeros(lags.shape[0])
     for c in range(c_count):
         s = shifts[c]
-        for k in range(n):
-            out[k] += _interpolate(rows, c, k + s)
+        for i in range(lags.shape[0]):
+            out[i] += _interpolate(rows, c, lags[i] + s)
     return out
 
 
