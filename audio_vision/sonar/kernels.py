@@ -88,18 +88,76 @@ def wall_evidence(rows, mics, speaker, normals, offsets, vertical_normals, verti
     (V,)), summed in that order: what building the images in numpy and scoring them gives, to the bit, without an
     array per grid and image."""
     out = np.empty(offsets.shape[0])
-    s0, s1, s2 = speaker[0], speaker[1], speaker[2]
     mx, my, mz = mics[:, 0].copy(), mics[:, 1].copy(), mics[:, 2].copy()
     index = np.empty(mics.shape[0])
     for k in range(offsets.shape[0]):
-        x0, x1, x2 = _mirror(s0, s1, s2, normals[k, 0], normals[k, 1], normals[k, 2], offsets[k])
-        total = _coherent_at(rows, mx, my, mz, index, x0, x1, x2, rate, inv_c)
-        for v in range(vertical_offsets.shape[0]):
-            y0, y1, y2 = _mirror(x0, x1, x2, vertical_normals[v, 0], vertical_normals[v, 1], vertical_normals[v, 2],
-                                 vertical_offsets[v])
-            total += _coherent_at(rows, mx, my, mz, index, y0, y1, y2, rate, inv_c)
-        out[k] = total
+        out[k] = _wall_at(rows, mx, my, mz, index, speaker, normals[k], offsets[k], vertical_normals, vertical_offsets,
+                          rate, inv_c)
     return out
+
+
+@njit(cache=True, nogil=True)
+def _wall_at(rows, mx, my, mz, index, speaker, normal, offset, vertical_normals, vertical_offsets, rate, inv_c):
+    """One wall's :func:`wall_evidence` (the mics' coordinates as columns, ``index`` (C,) scratch)."""
+    x0, x1, x2 = _mirror(speaker[0], speaker[1], speaker[2], normal[0], normal[1], normal[2], offset)
+    total = _coherent_at(rows, mx, my, mz, index, x0, x1, x2, rate, inv_c)
+    for v in range(vertical_offsets.shape[0]):
+        y0, y1, y2 = _mirror(x0, x1, x2, vertical_normals[v, 0], vertical_normals[v, 1], vertical_normals[v, 2],
+                             vertical_offsets[v])
+        total += _coherent_at(rows, mx, my, mz, index, y0, y1, y2, rate, inv_c)
+    return total
+
+
+@njit(cache=True, nogil=True)
+def _parabola_offset(row, k):
+    """``echoes.parabola_offset`` at an interior k, the same arithmetic."""
+    a, b, c = row[k - 1], row[k], row[k + 1]
+    den = a - 2.0 * b + c
+    return 0.0 if den >= 0 else min(max(0.5 * (a - c) / den, -0.5), 0.5)
+
+
+@njit(cache=True, nogil=True)
+def refine_walls(rows, mics, speaker, normals, r0, steps, vertical_normals, vertical_offsets, rate, inv_c):
+    """Each beam peak's best exact wall evidence (:func:`wall_evidence`) on its grid of azimuths x ranges, coarse to
+    fine (every other point of both; then 5 azimuths x 7 ranges of the full grid around that maximum, kept inside the
+    grid): ``normals`` (P, A, 3) the peak's azimuth grid as unit normals, ``r0`` (P,) its range, ``steps`` (R,) the
+    range grid's offsets -> (evidence (P,), azimuth index (P,), range index (P,), shift (P,)): the offset is
+    r0 + steps[range index] + shift x step, shift from a parabola through the maximum and its range neighbours;
+    NaN where the maximum is on the fine window's edge inside the grid (its outer neighbour is not formed; the caller
+    forms it). What LayoutEstimator._refine_walls did in numpy steps, one call for all peaks."""
+    p_count, a_count, r_count = normals.shape[0], normals.shape[1], steps.shape[0]
+    ca, cr = (a_count + 1) // 2, (r_count + 1) // 2
+    evidence = np.empty(p_count)
+    best_a = np.empty(p_count, dtype=np.int64)
+    best_r = np.empty(p_count, dtype=np.int64)
+    shift = np.zeros(p_count)
+    mx, my, mz = mics[:, 0].copy(), mics[:, 1].copy(), mics[:, 2].copy()
+    index = np.empty(mics.shape[0])
+    fine = np.empty((5, 7))
+    for p in range(p_count):
+        top, ti, tj = -np.inf, 0, 0
+        for i in range(ca):
+            for j in range(cr):
+                v = _wall_at(rows, mx, my, mz, index, speaker, normals[p, 2 * i], r0[p] + steps[2 * j],
+                             vertical_normals, vertical_offsets, rate, inv_c)
+                if v > top:
+                    top, ti, tj = v, i, j
+        a0 = min(max(2 * ti - 2, 0), a_count - 5)
+        r1 = min(max(2 * tj - 3, 0), r_count - 7)
+        top, fi, fj = -np.inf, 0, 0
+        for i in range(5):
+            for j in range(7):
+                v = _wall_at(rows, mx, my, mz, index, speaker, normals[p, a0 + i], r0[p] + steps[r1 + j],
+                             vertical_normals, vertical_offsets, rate, inv_c)
+                fine[i, j] = v
+                if v > top:
+                    top, fi, fj = v, i, j
+        evidence[p], best_a[p], best_r[p] = top, a0 + fi, r1 + fj
+        if 0 < fj < 6:
+            shift[p] = _parabola_offset(fine[fi], fj)
+        elif 0 < r1 + fj < r_count - 1:
+            shift[p] = np.nan
+    return evidence, best_a, best_r, shift
 
 
 @njit(cache=True, nogil=True)

@@ -29,7 +29,7 @@ import numpy as np
 
 from .config import SonarConfig
 from .echoes import EchoField, MatchedFilter, ScanGrid, far_field_steering, image_of, parabola_offset
-from .kernels import cfar_ratio, local_maxima, wall_evidence
+from .kernels import cfar_ratio, local_maxima, refine_walls, wall_evidence
 
 FLOOR, CEILING, WALL = 'floor', 'ceiling', 'wall'
 _UP = np.array([0.0, 0.0, 1.0])
@@ -362,27 +362,19 @@ class LayoutEstimator:
         ``_REFINE_AZ`` x ``_REFINE_R`` around each peak, its offset placed by a parabola along range. Coarse to
         fine: the grid every 1 deg x 1 cm, then the full grid within 0.75 deg x 1.2 cm of that maximum (the
         evidence of a wall is one lobe, as wide as the compressed pulse (~5 cm) and the array's back-projection
-        (a few degrees), so its maximum lies there; docs/SONAR.md, "Speed")."""
+        (a few degrees), so its maximum lies there; docs/SONAR.md, "Speed"): sonar/kernels.py ``refine_walls``."""
         A, R = _REFINE_AZ, _REFINE_R
-        ca, cr = np.arange(0, len(A), 2), np.arange(0, len(R), 2)
-        p = np.arange(len(az0))
-        ev = self._wall_evidence(f, (az0[:, None] + A[ca])[:, :, None], (r0[:, None] + R[cr])[:, None, :], vertical)
-        i, j = np.unravel_index(ev.reshape(len(p), -1).argmax(axis=1), ev.shape[1:])
-        ia = np.clip(ca[i] - 2, 0, len(A) - 5)[:, None] + np.arange(5)                  # (P, 5) grid indices
-        jr = np.clip(cr[j] - 3, 0, len(R) - 7)[:, None] + np.arange(7)                  # (P, 7)
-        az, rr = az0[:, None] + A[ia], r0[:, None] + R[jr]
-        ev = self._wall_evidence(f, az[:, :, None], rr[:, None, :], vertical)           # (P, 7, 13)
-        i, j = np.unravel_index(ev.reshape(len(p), -1).argmax(axis=1), ev.shape[1:])
-        best_az, best_r = az[p, i], rr[p, j]
-        shift = np.zeros(len(p))
-        for q in p:                                  # the parabola through the maximum and its range neighbours
-            row, k = ev[q, i[q]], j[q]
-            if 0 < k < row.size - 1:
-                shift[q] = parabola_offset(row, k)
-            elif 0 < jr[q, k] < len(R) - 1:          # at the fine window's edge, inside the grid: its neighbours
-                row = self._wall_evidence(f, best_az[q], r0[q] + R[jr[q, k] - 1:jr[q, k] + 2], vertical)
-                shift[q] = parabola_offset(row, 1)
-        return ev[p, i, j], best_az, best_r + shift * (R[1] - R[0])
+        normals = np.ascontiguousarray(horizontal(az0[:, None] + A))                         # (P, A, 3)
+        vertical_normals = np.array([p.normal for p in vertical], dtype=np.float64).reshape(-1, 3)
+        vertical_offsets = np.array([p.offset for p in vertical], dtype=np.float64)
+        ev, i, j, shift = refine_walls(f.signal, f.mics, self.speaker, normals, np.ascontiguousarray(r0, np.float64),
+                                       R, vertical_normals, vertical_offsets, float(f.rate),
+                                       1.0 / self.cfg.speed_of_sound)
+        best_az, best_r = az0 + A[i], r0 + R[j]
+        for q in np.flatnonzero(np.isnan(shift)):    # at the fine window's edge, inside the grid: its neighbours
+            row = self._wall_evidence(f, best_az[q], r0[q] + R[j[q] - 1:j[q] + 2], vertical)
+            shift[q] = parabola_offset(row, 1)
+        return ev, best_az, best_r + shift * (R[1] - R[0])
 
     def _corner_ratio(self, f: EchoField, azimuth_deg: float, offset: float, vertical: list[Plane]) -> float:
         """Floor-corner image evidence / first-order evidence of a wall (NaN without a floor), on the field as it
