@@ -31,7 +31,8 @@ from audio_vision.training.layout_eval import predict_layout, sonar_config_for
 
 #: name -> SonarConfig fields replaced; 'shipped' is the front-end as it runs (revision 3: its quarter-period gate,
 #: walls to 8 m and 3 / 2 refined candidates were chosen from this table's revision-2 rows)
-REVISION_2 = {'gate_fraction': 0.5, 'wall_range_m': (0.3, 16.0), 'wall_candidates': 6, 'sector_candidates': 4}
+REVISION_2 = {'gate_fraction': 0.5, 'wall_range_m': (0.3, 16.0), 'wall_candidates': 6, 'sector_candidates': 4,
+              'reflector_coarse_to_fine': False}
 VARIANTS = {
     'shipped': {},
     'revision 2 (half-period gate, walls to 16 m, candidates 6 / 4)': REVISION_2,
@@ -44,8 +45,7 @@ VARIANTS = {
     'azimuth 4, reflector dirs 80': {'azimuth_step_deg': 4.0, 'reflector_directions': 80},
     'nearer_wall_fraction 0.8': {'nearer_wall_fraction': 0.8},
     'sector_rescan false': {'sector_rescan': False},
-    'reflector_coarse_to_fine': {'reflector_coarse_to_fine': True},
-    'sector_rescan false, reflector_coarse_to_fine': {'sector_rescan': False, 'reflector_coarse_to_fine': True},
+    'reflector_coarse_to_fine false': {'reflector_coarse_to_fine': False},
     'azimuth 4, reflector dirs 80, upsample 2, explain_bands 2': {
         'azimuth_step_deg': 4.0, 'reflector_directions': 80, 'upsample': 2, 'explain_bands': 2},
 }

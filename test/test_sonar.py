@@ -153,6 +153,34 @@ def test_an_unmeasured_wall_leaves_its_side_open_at_the_reach():
         render_layout(layout, camera, DEFAULT_CLASS_TABLE, open_reach_m=0.0)
 
 
+def test_without_any_wall_the_open_boundary_is_the_reach_in_every_direction():
+    """No wall measured: the box has no orientation, so the floor and ceiling are rendered to open_reach_m in
+    every horizontal direction (a cylinder), whatever the layout's yaw, and nothing beyond; with one wall the
+    unmeasured sides are the box's planes as before."""
+    from audio_vision.core.frames import R_BODY_FROM_OPTICAL
+    camera = PinholeCamera()
+    rays = camera.pixel_rays() @ R_BODY_FROM_OPTICAL.T
+    vertical = (floor(0.7), ceiling(1.9))
+    priors = [render_layout(RoomLayout(vertical, yaw), camera, DEFAULT_CLASS_TABLE, open_reach_m=3.0)
+              for yaw in (None, 0.0, 37.0)]
+    for prior in priors[1:]:
+        np.testing.assert_array_equal(prior.depth, priors[0].depth)
+    prior = priors[0]
+    seen = np.isfinite(prior.depth)
+    assert seen.any() and (~seen).any()
+    across = prior.depth[seen] * np.hypot(rays[..., 0], rays[..., 1])[seen]
+    assert across.max() <= 3.0 + 1e-4
+    assert across.max() > 2.9                       # the floor does reach it (the camera looks level)
+    assert set(np.unique(prior.classes[seen])) <= {DEFAULT_CLASS_TABLE.id_of(FLOOR), DEFAULT_CLASS_TABLE.id_of(CEILING)}
+    one_wall = render_layout(RoomLayout(vertical + (wall(0.0, 5.0),), 0.0), camera, DEFAULT_CLASS_TABLE,
+                             open_reach_m=3.0)
+    seen = np.isfinite(one_wall.depth)
+    ahead = one_wall.depth[seen] * rays[..., 0][seen]               # the measured wall at 5 m bounds what is ahead
+    assert 3.5 < ahead.max() <= 5.0 + 1e-4
+    sideways = one_wall.depth[seen] * np.abs(rays[..., 1])[seen]    # the open sides at +-y: planes 3 m along y
+    assert sideways.max() <= 3.0 + 1e-4
+
+
 def _room(size):
     from audio_vision.simulation.scene import Room
     return Room(size, {s: 'hard_surface' for s in ('west', 'east', 'south', 'north', 'floor', 'ceiling')}, 0.5, 0)
@@ -443,13 +471,13 @@ def test_one_scan_of_the_remaining_quadrants_finds_the_box_as_the_rescan_does():
 
 
 def test_a_reflector_placed_coarse_to_fine_lies_where_the_full_grid_places_it():
-    """reflector_coarse_to_fine: every other point of the reflector's grid, then the full grid next to that maximum;
-    the body of the residual-reflector test is placed as on the full grid (within a grid step: 5 mm, 1 deg)."""
+    """reflector_coarse_to_fine (shipped): every other point of the reflector's grid, then the full grid next to that
+    maximum; the body of the residual-reflector test is placed as on the full grid (within a grid step: 5 mm, 1 deg)."""
     planes = [floor(0.45), ceiling(2.1), wall(20.0, 1.3), wall(110.0, 2.0), wall(200.0, 1.7), wall(290.0, 2.4)]
     body = np.array([0.9, -0.6, 0.1])
     audio = echo_recording(CFG, MICS, planes, order=2, noise_rms=1e-4, scatterers=[(body, 0.15)])
-    full = LayoutEstimator(CFG, MICS).estimate(audio).reflectors[0]
-    fast = LayoutEstimator(SonarConfig(reflector_coarse_to_fine=True), MICS).estimate(audio).reflectors[0]
+    full = LayoutEstimator(SonarConfig(reflector_coarse_to_fine=False), MICS).estimate(audio).reflectors[0]
+    fast = LayoutEstimator(CFG, MICS).estimate(audio).reflectors[0]                    # shipped: coarse to fine
     assert abs(fast.range_m - full.range_m) <= 0.0051
     assert angle_deg(fast.direction, full.direction) <= 1.5
     assert abs(fast.range_m - np.linalg.norm(body)) < 0.02

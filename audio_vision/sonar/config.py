@@ -76,8 +76,9 @@ class SonarConfig:
     # windows' layouts but places a synthetic body 7 deg off, where 160 places it within 4 deg (test_sonar.py).
     reflector_directions: int = 160
     # A reflector placed on the full grid around its beam peak (+-5 deg in 1 deg steps x +-5 cm in 5 mm), or coarse to
-    # fine: every other grid point, then the full grid next to that maximum (as the walls are; a seventh of the points).
-    reflector_coarse_to_fine: bool = False
+    # fine: every other grid point, then the full grid next to that maximum (as the walls are; a sixth of the points;
+    # revision 4, chosen on validation windows: scripts/sonar_speed_sweep.py).
+    reflector_coarse_to_fine: bool = True
     # The coarse scans (the walls' azimuth scan, the reflectors' sphere scan) formed on this sub-band of the chirp
     # (Hz) only, sampled at the coarsest rate that holds it: fewer bins to steer, shorter inverse FFTs, coarser
     # range cells (their candidates are refined with the exact full-band evidence as before). None: the whole

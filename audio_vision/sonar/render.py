@@ -28,6 +28,9 @@ def render_layout(layout: RoomLayout, camera: PinholeCamera, class_table: ClassT
     A box side whose wall was not measured (its echo did not stand out of the clutter: a far or absorbing
     wall) is an unknown boundary ``open_reach_m`` from the array: the floor and ceiling are rendered up to it,
     what lies beyond has no prior (NaN, class 255, confidence 0) rather than a floor running to the horizon.
+    Where no wall at all was measured the box's orientation is unknown too, so the boundary is ``open_reach_m``
+    in every horizontal direction (a cylinder about the array), not a square of some yaw whose corners reach
+    1.4 times as far.
     """
     if not open_reach_m > 0:
         raise ValueError(f'open_reach_m must be > 0 (m from the array), got {open_reach_m}')
@@ -45,6 +48,14 @@ def render_layout(layout: RoomLayout, camera: PinholeCamera, class_table: ClassT
         known = plane.label in (FLOOR, CEILING, WALL)
         classes[nearer] = class_table.id_of(plane.label) if known else 255
         confidence[nearer] = plane.confidence if known else 0.0
+    if not layout.get(WALL):                 # the open boundary as a cylinder: the ray's horizontal reach
+        across = np.hypot(rays[..., 0], rays[..., 1])
+        with np.errstate(divide='ignore'):
+            t = np.where(across > 1e-9, open_reach_m / across, np.inf)
+        nearer = t < depth
+        depth = np.where(nearer, t, depth)
+        classes[nearer] = 255
+        confidence[nearer] = 0.0
     depth = np.where(np.isfinite(depth) & (classes != 255), depth, np.nan).astype(np.float32)
     return LayoutPrior(depth, classes, confidence)
 
@@ -79,9 +90,12 @@ def render_reflectors(layout: RoomLayout, camera: PinholeCamera) -> ReflectorMap
 
 
 def _open_sides(layout: RoomLayout, reach: float) -> list[Plane]:
-    """Stand-ins (label 'open') at ``reach`` for the box sides (yaw + 90 deg k) with no measured wall."""
+    """Stand-ins (label 'open') at ``reach`` for the box sides (yaw + 90 deg k) with no measured wall; none where no
+    wall was measured (the box has no orientation: render_layout's cylinder)."""
     yaw = layout.yaw_deg or 0.0
     walls = [w.n for w in layout.get(WALL)]
+    if not walls:
+        return []
     out = []
     for k in range(4):
         n = horizontal(yaw + 90.0 * k)

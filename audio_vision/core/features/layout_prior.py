@@ -32,8 +32,10 @@ from audio_vision.core.features.packing import pack_maps
 #: The sonar front-end's revision, bumped when what it measures changes (not when it only gets faster with the
 #: same output), so that feature caches made by an older front-end are recomputed (training/data.py keys them
 #: with it). 2: the walls' evidence refined coarse to fine (docs/SONAR.md, "Speed"). 3: a quarter-
-#: period gate, walls to 8 m and fewer refined wall candidates (chosen on validation windows, same docs).
-FRONT_END_REVISION = 3
+#: period gate, walls to 8 m and fewer refined wall candidates (chosen on validation windows, same docs). 4: where no
+#: wall was measured the open boundary is a cylinder at the reach (the box has no orientation), and reflectors are
+#: placed coarse to fine (docs/SONAR.md).
+FRONT_END_REVISION = 4
 
 
 def sonar_config_of(config: FeatureConfig):
