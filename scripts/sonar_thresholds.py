@@ -12,7 +12,11 @@
 - walls by true distance: the share measured within 30 cm with the shipped thresholds, and the detection
   statistic at the true wall's cell (the CFAR ratio of the far-field beam, floor explained: what ``wall_cfar``
   thresholds), so a wall not measured is told apart as not heard (its echo under the clutter) or not found;
-- the render's open boundary (``open_reach_m``): layout depth and the share of pixels with a prior;
+- the render's open boundary (``open_reach_m``): layout depth and the share of pixels with a prior; where no wall was
+  measured, the boundary as a cylinder (shipped) or as the square at yaw 0 revision 3 drew; and the layout's own
+  error (pixels more than 10 % off the exact shell's depth: not the bodies', which the shell has too) split into
+  pixels the layout draws farther than the shell (a nearer surface not measured: mostly an open side where a wall
+  stands) and nearer (a wrong plane in front);
 - the explained echoes' amplitude, shared by all mics or one per mic: ceiling and wall errors;
 - ``earliest_fraction`` (the earliest floor / ceiling candidate with this share of the best evidence);
 - ``wall_corner_min``: the measured walls by their floor-corner / first-order evidence (``Plane.corner``: a body's
@@ -44,6 +48,8 @@ WALL_THRESHOLDS = (3.0, 4.0, 5.0, 6.0, 8.0)
 VERTICAL_THRESHOLDS = (1.5, 2.0, 2.5, 3.0)
 DISTANCE_BINS = ((0.0, 2.0), (2.0, 4.0), (4.0, 6.0), (6.0, math.inf))
 REACHES = (math.inf, 6.0, 4.0)
+#: a pixel is the layout's own error where its depth is more than this share off the exact shell's
+OWN_ERROR = 0.10
 EARLIEST_FRACTIONS = (0.5, 0.6, 0.7)
 CORNER_THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.3)
 DEPTH_KEYS = ('abs_rel', 'delta1', 'valid_fraction')
@@ -105,6 +111,8 @@ def measure(data: Path, split: str, limit: int, overrides: dict | None = None) -
     by_distance = [[0, 0] for _ in DISTANCE_BINS]            # (walls, measured within 30 cm)
     true_cell = [[] for _ in DISTANCE_BINS]                  # CFAR ratio at each true wall's cell
     renders = {r: MetricAccumulator(len(table), table.names) for r in REACHES}
+    square = MetricAccumulator(len(table), table.names)     # revision 3's open sides where no wall was measured
+    own = np.zeros(3)                                        # per-window AbsRel summed: all, farther, nearer
     corners = {t: MetricAccumulator(len(table), table.names) for t in (0.0,) + CORNER_THRESHOLDS}
     corner_rows = []                                          # (corner ratio, error) of each measured wall
     errors = {'shared': [], 'per_mic': []}
@@ -135,6 +143,10 @@ def measure(data: Path, split: str, limit: int, overrides: dict | None = None) -
             prior = render_layout(layout, camera, table, open_reach_m=reach)
             seg = np.where(prior.classes == 255, table.id_of('wall'), prior.classes).astype(np.uint8)
             acc.add({'depth': prior.depth[None], 'segmentation': seg[None]}, gt)
+        revision_3 = render_layout(layout, camera, table, orientless_open=False)
+        square.add({'depth': revision_3.depth[None]}, {'depth': item['depth'][None]})
+        own += own_error(render_layout(layout, camera, table).depth,
+                         render_layout(truth, camera, table).depth, item['depth'])
         unfiltered = any_corner.estimate(item['audio']) if base.wall_corner_min else layout
         corner_rows += [(p.corner, plane_error(p, truth)) for p in unfiltered.get(WALL) if math.isfinite(p.corner)]
         for th, acc in corners.items():        # the walls under the threshold left out (yaw kept: a close stand-in)
@@ -153,6 +165,8 @@ def measure(data: Path, split: str, limit: int, overrides: dict | None = None) -
                               for (lo, hi), (c, m), t in zip(DISTANCE_BINS, by_distance, true_cell)],
         'open_reach': [{'open_reach_m': None if math.isinf(r) else r,
                         **{k: acc.result()['depth'][k] for k in DEPTH_KEYS}} for r, acc in renders.items()],
+        'no_wall_square': {k: square.result()['depth'][k] for k in DEPTH_KEYS},
+        'own_error': {'threshold': OWN_ERROR, 'abs_rel': own[0] / n, 'farther': own[1] / n, 'nearer': own[2] / n},
         'explain_amplitude': {k: summarize_errors(v) for k, v in errors.items()},
         'earliest_fraction': [{'earliest_fraction': q, 'ceilings': len(v),
                                'not_measured': sum(e is None for e in v) / max(len(v), 1),
@@ -163,6 +177,19 @@ def measure(data: Path, split: str, limit: int, overrides: dict | None = None) -
         'shipped': {'wall_cfar': base.wall_cfar, 'vertical_contrast': base.vertical_contrast,
                     'wall_corner_min': base.wall_corner_min},
         'n': n, 'split': split, 'path': str(data)}
+
+
+def own_error(layout: np.ndarray, shell: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """One window's AbsRel (the mean over the pixels with a prior, as MetricAccumulator has it) carried by the
+    pixels where the layout's depth is more than OWN_ERROR off the exact shell's: (all of them, those drawn farther
+    than the shell, those nearer)."""
+    valid = np.isfinite(layout) & np.isfinite(gt) & (gt > 0)
+    if not valid.any():
+        return np.zeros(3)
+    rel = np.where(valid, np.abs(layout - gt) / np.where(valid, gt, 1.0), 0.0)
+    off = valid & np.isfinite(shell) & (np.abs(layout - shell) > OWN_ERROR * shell)
+    farther = off & (layout > shell)
+    return np.array([rel[off].sum(), rel[farther].sum(), rel[off & ~farther].sum()]) / valid.sum()
 
 
 def markdown(res: dict, run: dict) -> str:
@@ -190,6 +217,16 @@ def markdown(res: dict, run: dict) -> str:
     for r in res['open_reach']:
         reach = 'none (floor to the horizon)' if r['open_reach_m'] is None else f"{r['open_reach_m']:g} m"
         lines.append(f"| {reach} | {r['abs_rel']:.3f} | {r['delta1']:.3f} | {r['valid_fraction']:.1%} |")
+    if res.get('no_wall_square'):
+        r = res['no_wall_square']
+        lines.append(f"| 4 m, where no wall was measured the square at yaw 0 (revision 3) | {r['abs_rel']:.3f} "
+                     f"| {r['delta1']:.3f} | {r['valid_fraction']:.1%} |")
+    if res.get('own_error'):
+        e = res['own_error']
+        lines += ['', f"The layout's own error (4 m, shipped): pixels more than {e['threshold']:.0%} off the exact "
+                  f"shell's depth carry {e['abs_rel']:.3f} of its AbsRel; {e['farther']:.3f} where it draws farther "
+                  f"than the shell (a nearer surface not measured: mostly an open side where a wall stands), "
+                  f"{e['nearer']:.3f} where nearer (a wrong plane in front)."]
     lines += ['', '| explained echo amplitude | ceiling median / p90 (m) | wall median / p90 (m) '
               '| walls not measured |', '|---|---|---|---|']
     for k, label in (('shared', 'one for all mics (shipped)'), ('per_mic', 'one per mic')):

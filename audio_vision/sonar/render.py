@@ -22,7 +22,7 @@ class LayoutPrior:
 
 
 def render_layout(layout: RoomLayout, camera: PinholeCamera, class_table: ClassTable,
-                  open_reach_m: float = 4.0) -> LayoutPrior:
+                  open_reach_m: float = 4.0, orientless_open: bool = True) -> LayoutPrior:
     """Cast every pixel's ray (optical frame, z = 1, so the ray parameter is z-depth) against the planes.
 
     A box side whose wall was not measured (its echo did not stand out of the clutter: a far or absorbing
@@ -30,7 +30,8 @@ def render_layout(layout: RoomLayout, camera: PinholeCamera, class_table: ClassT
     what lies beyond has no prior (NaN, class 255, confidence 0) rather than a floor running to the horizon.
     Where no wall at all was measured the box's orientation is unknown too, so the boundary is ``open_reach_m``
     in every horizontal direction (a cylinder about the array), not a square of some yaw whose corners reach
-    1.4 times as far.
+    1.4 times as far (``orientless_open`` false draws that square, at the layout's yaw or 0, as revision 3 of the
+    front-end did: scripts/sonar_thresholds.py measures both).
     """
     if not open_reach_m > 0:
         raise ValueError(f'open_reach_m must be > 0 (m from the array), got {open_reach_m}')
@@ -39,7 +40,8 @@ def render_layout(layout: RoomLayout, camera: PinholeCamera, class_table: ClassT
     depth = np.full(shape, np.inf)
     classes = np.full(shape, 255, dtype=np.uint8)
     confidence = np.zeros(shape, dtype=np.float32)
-    for plane in list(layout.planes) + _open_sides(layout, open_reach_m):
+    orientless = orientless_open and not layout.get(WALL)
+    for plane in list(layout.planes) + ([] if orientless else _open_sides(layout, open_reach_m)):
         den = rays @ plane.n
         with np.errstate(divide='ignore', invalid='ignore'):
             t = np.where(den > 1e-9, plane.offset / den, np.inf)
@@ -48,7 +50,7 @@ def render_layout(layout: RoomLayout, camera: PinholeCamera, class_table: ClassT
         known = plane.label in (FLOOR, CEILING, WALL)
         classes[nearer] = class_table.id_of(plane.label) if known else 255
         confidence[nearer] = plane.confidence if known else 0.0
-    if not layout.get(WALL):                 # the open boundary as a cylinder: the ray's horizontal reach
+    if orientless:                           # the open boundary as a cylinder: the ray's horizontal reach
         across = np.hypot(rays[..., 0], rays[..., 1])
         with np.errstate(divide='ignore'):
             t = np.where(across > 1e-9, open_reach_m / across, np.inf)
@@ -90,12 +92,10 @@ def render_reflectors(layout: RoomLayout, camera: PinholeCamera) -> ReflectorMap
 
 
 def _open_sides(layout: RoomLayout, reach: float) -> list[Plane]:
-    """Stand-ins (label 'open') at ``reach`` for the box sides (yaw + 90 deg k) with no measured wall; none where no
-    wall was measured (the box has no orientation: render_layout's cylinder)."""
+    """Stand-ins (label 'open') at ``reach`` for the box sides (yaw + 90 deg k, yaw 0 if none) with no measured
+    wall."""
     yaw = layout.yaw_deg or 0.0
     walls = [w.n for w in layout.get(WALL)]
-    if not walls:
-        return []
     out = []
     for k in range(4):
         n = horizontal(yaw + 90.0 * k)

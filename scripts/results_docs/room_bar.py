@@ -263,7 +263,7 @@ def retrain_study_table(inp: Inputs, name: str) -> str:
         for metric, label in (('abs_rel', 'AbsRel'), ('delta1', 'δ1')) if with_shifted else ():
             lines.append(f"| {row} | shifted rooms: {label} change from the test split | "
                          + ' | '.join(f"{shifted(study[n], row, metric):+.1f} %" for n in settings) + ' |')
-    a, b = settings[0], settings[1]
+    a, b = settings[-2], settings[-1]              # the latest change: its last two settings
 
     def move(files_key: str, modality: str, metric: str) -> str:
         x, y = (study[n][files_key]['rows']['method'][modality][metric] for n in (a, b))
