@@ -47,7 +47,9 @@ from audio_vision.training.layout_eval import sonar_config_for
 WALL_THRESHOLDS = (3.0, 4.0, 5.0, 6.0, 8.0)
 VERTICAL_THRESHOLDS = (1.5, 2.0, 2.5, 3.0)
 DISTANCE_BINS = ((0.0, 2.0), (2.0, 4.0), (4.0, 6.0), (6.0, math.inf))
-REACHES = (math.inf, 6.0, 4.0)
+#: render_layout's default open boundary (m), the shipped one
+SHIPPED_REACH = 4.0
+REACHES = (math.inf, 6.0, SHIPPED_REACH)
 #: a pixel is the layout's own error where its depth is more than this share off the exact shell's
 OWN_ERROR = 0.10
 EARLIEST_FRACTIONS = (0.5, 0.6, 0.7)
@@ -139,14 +141,14 @@ def measure(data: Path, split: str, limit: int, overrides: dict | None = None) -
             if math.isfinite(contrast):
                 true_cell[b].append(contrast)
         gt = {'depth': item['depth'][None], 'segmentation': item['segmentation'][None]}
+        priors = {reach: render_layout(layout, camera, table, open_reach_m=reach) for reach in REACHES}
         for reach, acc in renders.items():
-            prior = render_layout(layout, camera, table, open_reach_m=reach)
+            prior = priors[reach]
             seg = np.where(prior.classes == 255, table.id_of('wall'), prior.classes).astype(np.uint8)
             acc.add({'depth': prior.depth[None], 'segmentation': seg[None]}, gt)
-        revision_3 = render_layout(layout, camera, table, orientless_open=False)
+        revision_3 = render_layout(layout, camera, table, open_reach_m=SHIPPED_REACH, orientless_open=False)
         square.add({'depth': revision_3.depth[None]}, {'depth': item['depth'][None]})
-        own += own_error(render_layout(layout, camera, table).depth,
-                         render_layout(truth, camera, table).depth, item['depth'])
+        own += own_error(priors[SHIPPED_REACH].depth, render_layout(truth, camera, table).depth, item['depth'])
         unfiltered = any_corner.estimate(item['audio']) if base.wall_corner_min else layout
         corner_rows += [(p.corner, plane_error(p, truth)) for p in unfiltered.get(WALL) if math.isfinite(p.corner)]
         for th, acc in corners.items():        # the walls under the threshold left out (yaw kept: a close stand-in)

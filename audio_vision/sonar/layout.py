@@ -310,8 +310,7 @@ class LayoutEstimator:
         shape = np.broadcast_shapes(normals.shape[:-1], offset.shape)
         flat_normals = np.ascontiguousarray(np.broadcast_to(normals, shape + (3,)).reshape(-1, 3))
         flat_offsets = np.ascontiguousarray(np.broadcast_to(offset, shape).reshape(-1))
-        vertical_normals = np.array([p.normal for p in vertical], dtype=np.float64).reshape(-1, 3)
-        vertical_offsets = np.array([p.offset for p in vertical], dtype=np.float64)
+        vertical_normals, vertical_offsets = _plane_arrays(vertical)
         return wall_evidence(f.signal, f.mics, self.speaker, flat_normals, flat_offsets, vertical_normals,
                              vertical_offsets, float(f.rate), 1.0 / self.cfg.speed_of_sound).reshape(shape)
 
@@ -365,8 +364,7 @@ class LayoutEstimator:
         (a few degrees), so its maximum lies there; docs/SONAR.md, "Speed"): sonar/kernels.py ``refine_walls``."""
         A, R = _REFINE_AZ, _REFINE_R
         normals = np.ascontiguousarray(horizontal(az0[:, None] + A))                         # (P, A, 3)
-        vertical_normals = np.array([p.normal for p in vertical], dtype=np.float64).reshape(-1, 3)
-        vertical_offsets = np.array([p.offset for p in vertical], dtype=np.float64)
+        vertical_normals, vertical_offsets = _plane_arrays(vertical)
         ev, i, j, shift = refine_walls(f.signal, f.mics, self.speaker, normals, np.ascontiguousarray(r0, np.float64),
                                        R, vertical_normals, vertical_offsets, float(f.rate),
                                        1.0 / self.cfg.speed_of_sound)
@@ -451,16 +449,18 @@ class LayoutEstimator:
                                             refined=refined)[0]}
         f.explain(self._wall_images(az, r, vertical))
         remaining = [1, 2, 3]
+
+        def take(c: list[tuple], q: int) -> np.ndarray:
+            """Quadrant q's wall from its candidates c, recorded; returns its images, to explain away."""
+            wall = self._nearest_of_tied(c)
+            found.append(wall + (q,))
+            corner[q] = self._corner_ratio(f, wall[1], wall[2], vertical)
+            options[q] = c
+            return self._wall_images(wall[1], wall[2], vertical)
+
         if not self.cfg.sector_rescan:           # one scan of the remaining quadrants, each its best candidate
-            images = []
-            for q, c in zip(remaining, self._wall_candidates(f, [sectors[q] for q in remaining], vertical,
-                                                             self.cfg.sector_candidates)):
-                if c:
-                    wall = self._nearest_of_tied(c)
-                    found.append(wall + (q,))
-                    corner[q] = self._corner_ratio(f, wall[1], wall[2], vertical)
-                    options[q] = c
-                    images.append(self._wall_images(wall[1], wall[2], vertical))
+            images = [take(c, q) for q, c in zip(remaining, self._wall_candidates(
+                f, [sectors[q] for q in remaining], vertical, self.cfg.sector_candidates)) if c]
             if images:
                 f.explain(np.concatenate(images))
             remaining = []
@@ -473,11 +473,7 @@ class LayoutEstimator:
             if best is None:
                 break
             c, q = best
-            wall = self._nearest_of_tied(c)
-            found.append(wall + (q,))
-            corner[q] = self._corner_ratio(f, wall[1], wall[2], vertical)
-            options[q] = c
-            f.explain(self._wall_images(wall[1], wall[2], vertical))
+            f.explain(take(c, q))
             remaining.remove(q)
         for q, (e, a, r) in self._not_multiples(found, options).items():
             found = [(e, a, r, q) if t[3] == q else t for t in found]
@@ -531,6 +527,12 @@ def box_images(speaker: np.ndarray, planes: list[Plane], order: int = 2) -> np.n
                     out.append(y)
         layer = nxt
     return np.asarray(out, dtype=np.float64).reshape(-1, 3)
+
+
+def _plane_arrays(planes: list[Plane]) -> tuple[np.ndarray, np.ndarray]:
+    """Planes as the compiled kernels take them: (P, 3) normals and (P,) offsets."""
+    return (np.array([p.normal for p in planes], dtype=np.float64).reshape(-1, 3),
+            np.array([p.offset for p in planes], dtype=np.float64))
 
 
 def _peaks(profile: np.ndarray, fraction: float) -> np.ndarray:
