@@ -27,7 +27,7 @@ from audio_vision.core.features.chirp import chirp_pulse
 from audio_vision.core.features.config import FeatureConfig
 from audio_vision.core.features.echogram import echo_samples
 from audio_vision.core.features.packing import pack_maps
-from audio_vision.core.features.spectrogram import STFT
+from audio_vision.core.features.spectrogram import STFT, modulus, power
 
 
 def direction_grid(cfg: FeatureConfig) -> np.ndarray:
@@ -125,10 +125,18 @@ class DirectionMaps(nn.Module):
         # Every (1 / (1 - overlap))-th frame: frames that do not overlap carry the same cues at a
         # fraction of the cost.
         stride = max(1, round(1.0 / (1.0 - cfg.overlap)))
-        sub = spec[:, :, self.srp_bins[0]:self.srp_bins[-1] + 1, ::stride]                  # (B, C, K', T')
-        cross = sub[:, self.pair_i] * sub[:, self.pair_j].conj()                          # (B, P, K', T')
-        cross = (cross * (1.0 / (cross.abs() + cfg.eps))).mean(dim=-1)                    # PHAT, frame mean
-        parts = torch.cat([cross.real, cross.imag], dim=1).permute(2, 0, 1)               # (K', B, 2P)
+        sub = torch.view_as_real(spec[:, :, self.srp_bins[0]:self.srp_bins[-1] + 1, ::stride])   # (B, C, K', T', 2)
+        # The PHAT-weighted cross-spectra X_i X_j* / (|X_i X_j*| + eps) in real arithmetic, |X_i X_j*| as |X_i| |X_j|
+        # (the same to float rounding): torch's complex modulus is several times slower than these real products.
+        re, im = sub[..., 0], sub[..., 1]
+        mag = (re.square() + im.square()).sqrt()                                          # (B, C, K', T')
+        i, j = self.pair_i, self.pair_j
+        re_i, im_i, re_j, im_j = re[:, i], im[:, i], re[:, j], im[:, j]                   # (B, P, K', T')
+        phat = 1.0 / (mag[:, i] * mag[:, j] + cfg.eps)
+        cross_re = ((re_i * re_j + im_i * im_j) * phat).mean(dim=-1)                      # frame mean, (B, P, K')
+        cross_im = ((im_i * re_j - re_i * im_j) * phat).mean(dim=-1)
+        # contiguous per bin: bmm on a permuted view copies it batch by batch
+        parts = torch.cat([cross_re, cross_im], dim=1).permute(2, 0, 1).contiguous()      # (K', B, 2P)
         steered = torch.bmm(parts, self.srp_steer)                                         # (K', B, D)
         maps = [torch.einsum('nk,kbd->bnd', self.srp_pool, steered)]                       # (B, bands, D)
         if cfg.echo:
@@ -140,15 +148,15 @@ class DirectionMaps(nn.Module):
         b, c, n = audio.shape
         folded = audio[..., :(n // period) * period].reshape(b, c, -1, period).sum(dim=2)  # (B, C, P)
         analytic = torch.fft.ifft(torch.fft.fft(folded) * self.map_filter)               # (B, C, P)
-        shift = analytic.abs().sum(dim=1).argmax(dim=-1) - self.map_pre                   # direct path
+        shift = modulus(analytic).sum(dim=1).argmax(dim=-1) - self.map_pre                # direct path
         idx = (torch.arange(self.echo_keep, device=audio.device)[None] + shift[:, None]) % period
         crop = torch.gather(analytic, 2, idx[:, None, :].expand(b, c, -1))               # (B, C, L)
         bins = torch.fft.fft(crop)[:, :, self.map_crop_bins]                              # (B, C, K)
-        stacked = torch.cat([bins.real, bins.imag], dim=1).permute(2, 1, 0)               # (K, 2C, B)
+        stacked = torch.cat([bins.real, bins.imag], dim=1).permute(2, 1, 0).contiguous()  # (K, 2C, B)
         beams = torch.bmm(self.map_steer, stacked)                                         # (K, 2D, B)
         d = beams.shape[1] // 2
         beams = torch.complex(beams[:, :d], beams[:, d:]).permute(2, 1, 0)                # (B, D, K)
-        env = torch.fft.ifft(beams, n=self.map_env_n).abs().square()                      # (B, D, T_env)
+        env = power(torch.fft.ifft(beams, n=self.map_env_n))                               # (B, D, T_env)
         energy = torch.einsum('bdt,tr->brd', env, self.range_pool)                        # (B, R, D/4)
         ref = env.amax(dim=(1, 2))[:, None, None]                                         # direct path
         log_e = torch.log(energy + cfg.eps * ref) - torch.log(ref + cfg.eps)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from audio_vision.core.features.spectrogram import BandModule
+from audio_vision.core.features.spectrogram import BandModule, modulus
 
 
 class PhaseDifferences(BandModule):
@@ -23,7 +23,7 @@ class PhaseDifferences(BandModule):
             fb = self.filterbank.to(cross.real.dtype)
             cross = torch.complex(torch.einsum('mk,bckt->bcmt', fb, cross.real),
                                   torch.einsum('mk,bckt->bcmt', fb, cross.imag))
-        unit = cross / (cross.abs() + cfg.eps)                    # band-wise phase as a unit phasor
+        unit = cross / (modulus(cross) + cfg.eps)                   # band-wise phase as a unit phasor
         return torch.cat([unit.real, unit.imag], dim=1)
 
     channels = forward

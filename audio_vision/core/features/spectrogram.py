@@ -43,6 +43,18 @@ class STFT(nn.Module):
         return spec.reshape(b, c, *spec.shape[-2:])
 
 
+def power(x: torch.Tensor) -> torch.Tensor:
+    """|x|^2 of a complex tensor, in real arithmetic."""
+    parts = torch.view_as_real(x)
+    return parts[..., 0].square() + parts[..., 1].square()
+
+
+def modulus(x: torch.Tensor) -> torch.Tensor:
+    """|x| of a complex tensor, the same as ``x.abs()`` to float rounding: torch's complex modulus (a hypot per
+    element) is several times slower on the CPU than these real products."""
+    return power(x).sqrt()
+
+
 class BandModule(nn.Module):
     """A feature module on the spectrogram's frequency bands: reads the STFT, holds the mel filterbank (None on a
     linear frequency scale)."""
@@ -65,10 +77,10 @@ class LogSpectrogram(BandModule):
 
     def forward(self, audio: torch.Tensor, spec: torch.Tensor) -> torch.Tensor:
         cfg = self.config
-        power = spec.real.square() + spec.imag.square()           # (B, C, K, T)
+        band_power = power(spec)                                  # (B, C, K, T)
         if self.filterbank is not None:
-            power = torch.einsum('mk,bckt->bcmt', self.filterbank, power)
-        magnitude = torch.log(power + cfg.eps) if cfg.log else power
+            band_power = torch.einsum('mk,bckt->bcmt', self.filterbank, band_power)
+        magnitude = torch.log(band_power + cfg.eps) if cfg.log else band_power
         if cfg.normalize == 'window':
             mean = magnitude.mean(dim=(1, 2, 3), keepdim=True)
             std = magnitude.std(dim=(1, 2, 3), keepdim=True)
