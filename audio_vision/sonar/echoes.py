@@ -79,15 +79,15 @@ class MatchedFilter:
         grid = self.full if grid is None else grid
         up = self.cfg.upsample
         full = np.zeros(spectrum.shape[:-1] + (grid.length * up,), dtype=np.complex64)
-        full[..., grid.bins] = spectrum * (2.0 * up)
-        return sfft.ifft(full, axis=-1)
+        full[..., grid.band] = spectrum * (2.0 * up)
+        return sfft.ifft(full, axis=-1, overwrite_x=True)
 
     def gated(self, spectrum: np.ndarray, t_e: float) -> np.ndarray:
         """(C, F) spectrum on the full period's grid, emission at ``t_e`` -> (C, F') on the gate's grid, emission
         at t = 0: the gate [-lead, length - lead) around the emission (``gate_fraction`` of the period), circular."""
         full = np.zeros((spectrum.shape[0], self.period), dtype=np.complex128)
-        full[:, self.full.bins] = spectrum * np.exp(2j * np.pi * self.full.freqs * t_e)[None]   # emission at t = 0
-        timed = sfft.ifft(full, axis=-1)
+        full[:, self.full.band] = spectrum * np.exp(2j * np.pi * self.full.freqs * t_e)[None]   # emission at t = 0
+        timed = sfft.ifft(full, axis=-1, overwrite_x=True)
         kept = np.concatenate([timed[:, :self.gate_length - self.gate_lead], timed[:, -self.gate_lead:]], axis=1)
         return sfft.fft(kept, axis=-1)[:, self.gate.bins]
 
@@ -106,6 +106,11 @@ class SpectrumGrid:
     template: np.ndarray             # (F,) the compressed pulse (zero-phase): one arrival of unit amplitude
     band_slices: tuple[slice, ...]   # sub-bands with their own amplitude when an echo is explained away
     band_edges: np.ndarray           # (B + 1,) int64: the same sub-bands' bin bounds
+
+    @property
+    def band(self) -> slice:
+        """``bins`` as a slice (they are consecutive): a slice assignment instead of a gather."""
+        return slice(int(self.bins[0]), int(self.bins[-1]) + 1)
 
     @classmethod
     def of_chirp(cls, cfg: SonarConfig, length: int, pulse: np.ndarray) -> 'SpectrumGrid':

@@ -18,8 +18,9 @@ from numba import njit
 
 @njit(cache=True, nogil=True)
 def _interpolate(rows, c, idx):
-    """Linear interpolation of the circular row ``rows[c]`` at fractional index ``idx`` (the row by its index: a view
-    of it made per call cost the back-projection more than half again)."""
+    """Linear interpolation of the circular row ``rows[c]`` (complex or real: then the imaginary part is 0) at
+    fractional index ``idx``, as a complex number (the row by its index: a view of it made per call cost the
+    back-projection more than half again)."""
     n = rows.shape[1]
     f = math.floor(idx)
     frac = idx - f
@@ -29,7 +30,11 @@ def _interpolate(rows, c, idx):
     i1 = i0 + 1
     if i1 == n:
         i1 = 0
-    return rows[c, i0] * (1.0 - frac) + rows[c, i1] * frac
+    # Real and imaginary parts weighted apart: a complex sample times a real weight as a complex product would also
+    # form the cross terms with the weight's zero imaginary part (IEEE keeps them: inf, signed zeros). The same
+    # values (bar the sign of an exact zero), a tenth less time in the back-projection.
+    a, b, w = rows[c, i0], rows[c, i1], 1.0 - frac
+    return complex(a.real * w + b.real * frac, a.imag * w + b.imag * frac)
 
 
 @njit(cache=True, nogil=True)
@@ -186,7 +191,7 @@ def shifted_sum(rows, shifts, lags):
     for c in range(c_count):
         s = shifts[c]
         for i in range(lags.shape[0]):
-            out[i] += _interpolate(rows, c, lags[i] + s)
+            out[i] += _interpolate(rows, c, lags[i] + s).real      # real rows: a zero imaginary part
     return out
 
 

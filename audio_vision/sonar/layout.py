@@ -204,16 +204,22 @@ class LayoutEstimator:
         t = np.tan(np.radians(np.arange(-5.0, 5.01, 1.0)))
         dirs = u[None, None] + t[:, None, None] * a + t[None, :, None] * b
         dirs /= np.linalg.norm(dirs, axis=-1, keepdims=True)                              # (T, T, 3)
-        ranges = r0 + np.arange(-0.05, 0.0501, 0.005)
-        points = ranges[:, None, None, None] * dirs[None]                                   # (R, T, T, 3)
+        ranges = r0 + np.arange(-0.05, 0.0501, 0.005)                                      # (R,)
+
+        def points(r: slice, a: slice, b: slice) -> np.ndarray:       # (r, a, b, 3) of the grid range x dirs
+            return ranges[r, None, None, None] * dirs[None, a, b]
+
+        every = slice(None)
         if not self.cfg.reflector_coarse_to_fine:
-            ev = f.score_points(points)
+            grid = points(every, every, every)
+            ev = f.score_points(grid)
             i = np.unravel_index(int(np.argmax(ev)), ev.shape)
-            return points[i], float(ev[i])
-        coarse = f.score_points(points[::2, ::2, ::2])                                      # (11, 6, 6)
+            return grid[i], float(ev[i])
+        # Only the points scored are formed (the grid's every other point, then a 3 x 3 x 3 block of it).
+        coarse = f.score_points(points(slice(None, None, 2), slice(None, None, 2), slice(None, None, 2)))  # (11, 6, 6)
         i = 2 * np.array(np.unravel_index(int(np.argmax(coarse)), coarse.shape))
-        lo = np.clip(i - 1, 0, np.array(points.shape[:3]) - 3)                              # a 3 x 3 x 3 block
-        block = points[lo[0]:lo[0] + 3, lo[1]:lo[1] + 3, lo[2]:lo[2] + 3]
+        lo = np.clip(i - 1, 0, np.array([len(ranges), len(t), len(t)]) - 3)
+        block = points(slice(lo[0], lo[0] + 3), slice(lo[1], lo[1] + 3), slice(lo[2], lo[2] + 3))
         ev = f.score_points(block)
         j = np.unravel_index(int(np.argmax(ev)), ev.shape)
         return block[j], float(ev[j])
