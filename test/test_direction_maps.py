@@ -195,3 +195,37 @@ def test_srp_norm_is_checked():
     with pytest.raises(ValueError, match='srp_maps'):
         ATNet(ATNetConfig(in_channels=fc.num_feature_channels(8), latent_size=8, code_dim=8, srp_norm='center',
                           **{**fc.map_layout(), 'map_srp': fc.num_direction_maps + 1}))
+
+
+def test_srp_maps_equal_the_complex_phat_formula(extractor):
+    """The SRP-PHAT maps (computed in real arithmetic for speed) against the textbook formula written directly in
+    complex numpy, double precision: per band, the mean over its STFT bins and every other frame of
+    Re sum_pairs X_i X_j* / (|X_i X_j*| + eps) exp(-j 2 pi f tau_ij(u)), over the pairs."""
+    rng = np.random.default_rng(3)
+    audio = rng.standard_normal((1, len(MICS), N)).astype(np.float32)
+    dm = extractor.direction_maps
+    with torch.inference_mode():
+        got = dm(torch.from_numpy(audio))[0, :len(CFG.srp_band_edges_hz) - 1].numpy()   # (bands, G, G)
+        spec = dm.stft(torch.from_numpy(audio))[0].numpy().astype(np.complex128)          # (C, K, T)
+    freqs = np.fft.rfftfreq(CFG.n_fft, 1.0 / FS)
+    edges = np.asarray(CFG.srp_band_edges_hz)
+    look = direction_grid(CFG).reshape(-1, 3)
+    i, j = np.triu_indices(len(MICS), k=1)
+    x = spec[:, :, ::round(1.0 / (1.0 - CFG.overlap))]
+    cross = x[i] * np.conj(x[j])
+    cross = (cross / (np.abs(cross) + CFG.eps)).mean(axis=-1)                             # (P, K)
+    tau = (MICS[i] - MICS[j]) @ look.T / C                                                 # (P, D)
+    expected = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        k = np.flatnonzero((freqs >= lo) & (freqs < hi))
+        steer = np.exp(-2j * np.pi * freqs[k][None, :, None] * tau[:, None, :])           # (P, K, D)
+        expected.append(np.real(np.einsum('pk,pkd->d', cross[:, k], steer)) / (len(k) * len(i)))
+    expected = np.stack(expected).reshape(got.shape)
+    np.testing.assert_allclose(got, expected, atol=1e-5 * np.abs(expected).max())
+
+
+def test_modulus_and_power_are_abs_in_real_arithmetic():
+    from audio_vision.core.features.spectrogram import modulus, power
+    x = torch.complex(torch.randn(3, 257), torch.randn(3, 257))
+    torch.testing.assert_close(modulus(x), x.abs())
+    torch.testing.assert_close(power(x), x.abs().square())

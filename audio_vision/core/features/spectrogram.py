@@ -44,14 +44,14 @@ class STFT(nn.Module):
 
 
 def power(x: torch.Tensor) -> torch.Tensor:
-    """|x|^2 of a complex tensor, in real arithmetic."""
+    """The squared modulus of a complex tensor, in real arithmetic."""
     parts = torch.view_as_real(x)
     return parts[..., 0].square() + parts[..., 1].square()
 
 
 def modulus(x: torch.Tensor) -> torch.Tensor:
-    """|x| of a complex tensor, the same as ``x.abs()`` to float rounding: torch's complex modulus (a hypot per
-    element) is several times slower on the CPU than these real products."""
+    """The modulus of a complex tensor, equal to its ``abs`` to float rounding: torch's complex abs, a hypot
+    per element, is several times slower on the CPU than these real products."""
     return power(x).sqrt()
 
 
