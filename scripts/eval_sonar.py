@@ -9,9 +9,11 @@ room estimator blind to bodies would give), on the test split of each dataset gi
         --calibration speaker_calibrated=data/speaker_calibration.npz --json docs/sonar.json --markdown docs/SONAR.md
 
 ``--calibration NAME=FILE``: dataset NAME measured with that speaker calibration (``python -m audio_vision
-calibrate``). Each dataset is also measured fused over each room's poses (``LayoutFusion``, the simulator's
-exact poses as odometry, causal). ``--markdown`` rewrites the generated block of docs/SONAR.md (between its
-RESULTS markers) from the JSON; ``--render-only`` does only that, from the JSON already there.
+calibrate``). ``--sonar NAME:KEY=VALUE``: dataset NAME measured with that SonarConfig field replaced (a knob; the
+same directory may be given twice under two names, with and without it, and the two are compared). Each dataset is
+also measured fused over each room's poses (``LayoutFusion``, the simulator's exact poses as odometry, causal).
+``--markdown`` rewrites the generated block of docs/SONAR.md (between its ``--block`` markers, RESULTS by default)
+from the JSON; ``--render-only`` does only that, from the JSON already there.
 """
 from __future__ import annotations
 
@@ -19,10 +21,12 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import sys
 import time
 from pathlib import Path
 
+import yaml
 
 from audio_vision.core.eval.metrics import MetricAccumulator
 from audio_vision.dataset import DatasetReader
@@ -38,13 +42,14 @@ BAR = {'floor_m': (0.01, 0.05), 'ceiling_m': (0.01, 0.05), 'wall_distance_m': (0
 DEPTH_BAR = {'abs_rel': 0.15, 'delta1': 0.85}
 SHIFT_TOLERANCE = 0.15
 BAR_DATASETS = ('default', 'fresh')
-MARK_BEGIN, MARK_END = '<!-- RESULTS BEGIN (scripts/eval_sonar.py) -->', '<!-- RESULTS END -->'
+MARK_BEGIN, MARK_END = '<!-- {} BEGIN (scripts/eval_sonar.py) -->', '<!-- {} END -->'
 
 
-def measure(path: Path, split: str, limit: int | None, calibration: Path | None = None) -> dict:
+def measure(path: Path, split: str, limit: int | None, calibration: Path | None = None,
+            overrides: dict | None = None) -> dict:
     reader = DatasetReader(path, split)
     n = len(reader) if limit is None else min(limit, len(reader))
-    pred = predict_layout(path, split, limit=n, fuse=True,
+    pred = predict_layout(path, split, limit=n, fuse=True, sonar_overrides=overrides,
                           calibration=SpeakerCalibration.load(calibration) if calibration else None)
     table, camera = reader.class_table, reader.layout.camera
     rows = {name: MetricAccumulator(len(table), table.names) for name in ('layout', 'layout_fused', 'exact_shell')}
@@ -59,6 +64,7 @@ def measure(path: Path, split: str, limit: int | None, calibration: Path | None 
     card = reader.card
     return {'path': str(path), 'split': split, 'n': n, 'content_hash': card.get('content_hash'),
             'seed': card.get('generator', {}).get('seed'), 'calibration': str(calibration) if calibration else None,
+            'sonar_overrides': overrides or {},
             'layout_errors': pred.errors, 'layout_errors_fused': pred.fused.errors,
             'ms_per_window': 1000.0 * pred.seconds_per_window,
             'rows': {name: acc.result() for name, acc in rows.items()}}
@@ -111,6 +117,22 @@ def findings(result: dict) -> list[str]:
             f = sets['fresh']['rows']['layout']['depth']
             out.append(f"- the same scenes with the ideal speaker (fresh, seed {a['seed']}): layout AbsRel "
                        f"{f['abs_rel']:.3f}, δ1 {f['delta1']:.3f}.")
+    for name, d in sets.items():                # a knob against the same windows without it
+        if not d.get('sonar_overrides'):
+            continue
+        base = next((b for b, e in sets.items() if e['path'] == d['path'] and not e.get('sonar_overrides')
+                     and e.get('calibration') == d.get('calibration') and e['n'] == d['n']), None)
+        if base is None:
+            continue
+        knob = ', '.join(f'{k} {v}' for k, v in d['sonar_overrides'].items())
+        ea, eb = sets[base]['layout_errors']['ceiling_m'], d['layout_errors']['ceiling_m']
+        da, db = sets[base]['rows']['layout']['depth'], d['rows']['layout']['depth']
+        verdict = ('better' if db['abs_rel'] < da['abs_rel'] else
+                   'no better' if db['abs_rel'] == da['abs_rel'] else 'worse')
+        out.append(f"- {name} ({knob}) against {base}, the same {d['n']} windows: ceiling p90 error "
+                   f"{ea['p90']:.3f} -> {eb['p90']:.3f} m, not measured {ea['failed']:.1%} -> {eb['failed']:.1%}; "
+                   f"layout AbsRel {da['abs_rel']:.4f} -> {db['abs_rel']:.4f} ({verdict}), δ1 {da['delta1']:.3f} -> "
+                   f"{db['delta1']:.3f}, pixels with a prior {da['valid_fraction']:.1%} -> {db['valid_fraction']:.1%}.")
     return out
 
 
@@ -136,6 +158,7 @@ def markdown(result: dict) -> str:
             r = d['rows'][row]
             ms = f"{d['ms_per_window']:.0f}" if row == 'layout' else '–'
             cal = f", calibrated: `{d['calibration']}`" if d.get('calibration') else ''
+            cal += ''.join(f', {k} {v}' for k, v in d.get('sonar_overrides', {}).items())
             lines.append(f"| {n} (`{d['path']}`, seed {d['seed']}{cal}) | {d['n']} | {row} | "
                          f"{r['depth']['abs_rel']:.3f} | "
                          f"{r['depth']['delta1']:.3f} | {r['depth']['rmse']:.3f} | "
@@ -168,30 +191,43 @@ def main(argv=None) -> int:
     ap.add_argument('--limit', type=int)
     ap.add_argument('--calibration', nargs='*', default=[], metavar='NAME=FILE',
                     help='measure dataset NAME with this speaker calibration (python -m audio_vision calibrate)')
+    ap.add_argument('--sonar', nargs='*', default=[], metavar='NAME:KEY=VALUE',
+                    help='measure dataset NAME with this SonarConfig field replaced (VALUE read as YAML)')
     ap.add_argument('--json', type=Path, required=True)
     ap.add_argument('--markdown', type=Path, help='rewrite the generated block of this Markdown file')
+    ap.add_argument('--block', default='RESULTS', help='which generated block of --markdown (its marker name)')
     args = ap.parse_args(argv)
+    marks = (MARK_BEGIN.format(args.block), MARK_END.format(args.block))
     if args.render_only:
         result = json.loads(args.json.read_text())
         result['bar'] = [{'dataset': d, 'criterion': c, 'met': ok} for d, c, ok in verdicts(result)]
-        publish_result(result, args.json, markdown(result), args.markdown, MARK_BEGIN, MARK_END)
+        publish_result(result, args.json, markdown(result), args.markdown, *marks)
         return 0
     if not args.data:
         ap.error('--data is required (or --render-only)')
-    result = {'run': {'command': 'python scripts/eval_sonar.py ' + ' '.join(argv if argv is not None else sys.argv[1:]),
+    given = argv if argv is not None else sys.argv[1:]
+    result = {'run': {'command': 'python scripts/eval_sonar.py ' + shlex.join(given),
                       'date': time.strftime('%Y-%m-%d'), 'commit': source_commit(),
                       'machine': f'{cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}'},
               'datasets': {}}
     calibrations = dict(spec.partition('=')[::2] for spec in args.calibration)
+    overrides: dict[str, dict] = {}
+    for spec in args.sonar:
+        name, _, setting = spec.partition(':')
+        key, _, value = setting.partition('=')
+        if not (name and key and value):
+            ap.error(f'--sonar takes NAME:KEY=VALUE, got {spec!r}')
+        overrides.setdefault(name, {})[key] = yaml.safe_load(value)
     for spec in args.data:
         name, _, path = spec.partition('=')
         cal = calibrations.pop(name, None)
-        result['datasets'][name] = measure(Path(path), args.split, args.limit, Path(cal) if cal else None)
+        result['datasets'][name] = measure(Path(path), args.split, args.limit, Path(cal) if cal else None,
+                                           overrides.pop(name, None))
         print(f'{name}: {json.dumps(result["datasets"][name]["layout_errors"])}', flush=True)
-    if calibrations:
-        ap.error(f'--calibration names no --data dataset: {sorted(calibrations)}')
+    if calibrations or overrides:
+        ap.error(f'--calibration / --sonar name no --data dataset: {sorted(calibrations) + sorted(overrides)}')
     result['bar'] = [{'dataset': d, 'criterion': c, 'met': ok} for d, c, ok in verdicts(result)]
-    publish_result(result, args.json, markdown(result), args.markdown, MARK_BEGIN, MARK_END)
+    publish_result(result, args.json, markdown(result), args.markdown, *marks)
     return 0
 
 

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """The sonar front-end against exact synthetic echoes (known planes), then on simulated rooms."""
+import dataclasses
 import math
 
 import numpy as np
@@ -482,3 +483,31 @@ def test_a_reflector_placed_coarse_to_fine_lies_where_the_full_grid_places_it():
     assert angle_deg(fast.direction, full.direction) <= 1.5
     assert abs(fast.range_m - np.linalg.norm(body)) < 0.02
     assert angle_deg(fast.direction, body / np.linalg.norm(body)) < 4.0
+
+
+# An absorbing ceiling over a box whose walls echo to high order: their multiples and corners reach the ceiling's
+# range from the horizontal, and a 0.1 m vertical aperture lets the strongest pass the vertical test
+# (docs/SONAR.md, "Ceiling confirmation").
+HIGH_ORDER_WALLS = [wall(0.0, 1.1), wall(180.0, 2.5), wall(90.0, 1.3), wall(270.0, 3.0)]
+CONFIRMED = dataclasses.replace(CFG, ceiling_confirm_share=0.7)
+
+
+@pytest.mark.parametrize('reflection', [0.3, 0.05])
+def test_a_ceiling_not_confirmed_from_the_vertical_is_reported_not_measured(reflection):
+    planes = [floor(0.8), ceiling(2.0, r=reflection)] + HIGH_ORDER_WALLS
+    unconfirmed = estimate(planes, order=3).get(CEILING)
+    assert unconfirmed and abs(unconfirmed[0].offset - 2.0) > 0.1          # a wall image taken for the ceiling
+    layout = estimate(planes, cfg=CONFIRMED, order=3)
+    assert not layout.get(CEILING)
+    assert any(f.startswith('ceiling:') and 'ceiling_confirm_share' in f for f in layout.failed)
+
+
+@pytest.mark.parametrize('reflection', [0.8, 0.6])
+def test_confirmation_keeps_a_ceiling_that_echoes(reflection):
+    layout = estimate([floor(0.8), ceiling(2.0, r=reflection)] + HIGH_ORDER_WALLS, cfg=CONFIRMED, order=3)
+    assert abs(layout.get(CEILING)[0].offset - 2.0) < 0.01
+
+
+def test_ceiling_confirm_share_is_checked():
+    with pytest.raises(ValueError, match='ceiling_confirm_share'):
+        SonarConfig(ceiling_confirm_share=1.5)

@@ -40,6 +40,13 @@ class SonarConfig:
     # A ceiling candidate this close to the floor's distance is what is left of the floor's echo, heard "up"
     # (explained with one amplitude for all mics, the floor's strong echo leaves the mics' gain mismatch behind).
     floor_residual_m: float = 0.12
+    # The chosen ceiling confirmed: its vertical image must hold this share of the strongest coherent echo on the
+    # sphere at its range (the test every candidate passed at vertical_share), unless its peak stands
+    # ceiling_confirm_exempt above the profile's median; else the ceiling is reported not measured. High-order wall
+    # images (parallel-wall multiples, corners) come from the horizontal but pass vertical_share with a 0.1 m
+    # vertical aperture (docs/SONAR.md, "Ceiling confirmation"). 0 = not confirmed.
+    ceiling_confirm_share: float = 0.0
+    ceiling_confirm_exempt: float = 12.0
     earliest_fraction: float = 0.6         # the earliest vertical candidate with this share of the best evidence
     vertical_candidates: int = 16          # the range profile's strongest local maxima examined
     cfar_window_m: float = 1.0             # range window of the local clutter level a wall echo must stand out of
@@ -106,6 +113,8 @@ class SonarConfig:
                              f'{self.sector_candidates}')
         if not 0.0 <= self.nearer_wall_fraction <= 1.0:
             raise ValueError(f'nearer_wall_fraction must be within [0, 1], got {self.nearer_wall_fraction}')
+        if not 0.0 <= self.ceiling_confirm_share <= 1.0:
+            raise ValueError(f'ceiling_confirm_share must be within [0, 1], got {self.ceiling_confirm_share}')
         if self.max_reflectors < 0:
             raise ValueError(f'max_reflectors must be >= 0, got {self.max_reflectors}')
         if not GATE_LEAD < self.gate_fraction <= 0.5:

@@ -224,29 +224,32 @@ class LayoutEstimator:
         j = np.unravel_index(int(np.argmax(ev)), ev.shape)
         return block[j], float(ev[j])
 
-    def _measured(self, found: tuple[str, Plane | None, float], failed: list[str]) -> Plane | None:
+    def _measured(self, found: tuple[str, Plane | None, float, str | None], failed: list[str]) -> Plane | None:
         """The floor or ceiling if its echo stands ``vertical_contrast`` above its range profile's median (an
-        absorbing ceiling's echo does not, and the best peak is then a multiple's or a body's); else None, the
-        reason appended to ``failed``."""
-        label, plane, contrast = found
-        if plane is None:
+        absorbing ceiling's echo does not, and the best peak is then a multiple's or a body's) and, for the ceiling,
+        is confirmed from the vertical (``ceiling_confirm_share``); else None, the reason appended to ``failed``."""
+        label, plane, contrast, unconfirmed = found
+        if plane is None and unconfirmed is None:
             failed.append(f'{label}: no echo that comes from the vertical')
             return None
         if contrast < self.cfg.vertical_contrast:
             failed.append(f'{label}: its best echo stands {contrast:.1f}x above the range profile\'s median, '
                           f'under vertical_contrast {self.cfg.vertical_contrast:g}')
             return None
+        if plane is None:
+            failed.append(f'{label}: {unconfirmed}')
         return plane
 
     # --- floor and ceiling -------------------------------------------------------------------
     def _vertical(self, f: EchoField, sign: float, limits,
-                  after: Plane | None = None) -> tuple[str, Plane | None, float]:
+                  after: Plane | None = None) -> tuple[str, Plane | None, float, str | None]:
         """The floor (sign -1) or ceiling (+1): of the range profile's local maxima (incoherent: smooth, so a
         parabola places the peak finely), those whose vertical image holds at least ``vertical_share`` of the
         strongest coherent echo at their range (an echo of a wall at the same range leaks into the vertical
         profile but is far stronger in its own direction); of them the earliest with at least
         ``earliest_fraction`` of the best evidence (the ceiling's evidence includes its images with the floor).
-        Returns (label, plane or None, the peak's contrast: its height over the profile's median)."""
+        Returns (label, plane or None, the peak's contrast: its height over the profile's median, why a peak was
+        found but not confirmed from the vertical (``ceiling_confirm_share``) or None)."""
         cfg = self.cfg
         label = FLOOR if sign < 0 else CEILING
         n = sign * _UP
@@ -273,22 +276,28 @@ class LayoutEstimator:
         # with at least ``earliest_fraction`` of it.
         top = next((evidence[k] for k in sorted(candidates, key=lambda k: -evidence[k]) if from_vertical(k)), None)
         if top is None:
-            return label, None, 0.0
+            return label, None, 0.0, None
         k = next(k for k in sorted(candidates) if evidence[k] >= cfg.earliest_fraction * top and from_vertical(k))
         d = offsets[k] + parabola_offset(profile, k) * (offsets[1] - offsets[0])
         contrast = float(profile[k] / (np.median(profile) + 1e-30))
+        if (label == CEILING and cfg.ceiling_confirm_share > 0 and contrast < cfg.ceiling_confirm_exempt
+                and not self._from_vertical(f, n, offsets[k], cfg.ceiling_confirm_share)):
+            return label, None, contrast, (f'its echo at {d:.2f} m does not come clearly from the vertical (under '
+                                           f'ceiling_confirm_share {cfg.ceiling_confirm_share:g})')
         return label, Plane(label, tuple(n), float(d), confidence=min(1.0, contrast / 10.0),
-                            strength=float(profile[k]), contrast=contrast), contrast
+                            strength=float(profile[k]), contrast=contrast), contrast, None
 
-    def _from_vertical(self, f: EchoField, n: np.ndarray, offset: float) -> bool:
+    def _from_vertical(self, f: EchoField, n: np.ndarray, offset: float, share: float | None = None) -> bool:
         """Whether the echo of a horizontal plane at ``offset`` comes from the vertical: the vertical image holds at
-        least ``vertical_share`` of the strongest coherent echo on a sphere of directions at its range."""
+        least ``share`` (default ``vertical_share``) of the strongest coherent echo on a sphere of directions at its
+        range."""
         reach = np.maximum(2.0 * offset + self.reach_window, 1e-3)
         around = f.score(self.speaker + reach[:, None, None] * self.sphere[None])       # (R, S)
         vertical = f.score(self.speaker + reach[:, None] * n[None])                     # (R,)
         if self.vertical_aperture == 0:     # planar: up and down alike
             vertical = np.maximum(vertical, f.score(self.speaker - reach[:, None] * n[None]))
-        return bool(vertical.max() >= self.cfg.vertical_share * around.max())
+        share = self.cfg.vertical_share if share is None else share
+        return bool(vertical.max() >= share * around.max())
 
     def _vertical_evidence(self, f: EchoField, n: np.ndarray, offsets: np.ndarray, after: Plane | None) -> np.ndarray:
         """(K,) the coherent evidence of a horizontal plane within 1 cm of each of ``offsets`` (K,), in one pass;
