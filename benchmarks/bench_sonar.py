@@ -13,14 +13,23 @@ grid. The front-end's error is that of the walls it measured (its own range and 
 ``--markdown`` rewrites the generated block of docs/BENCHMARKS.md (between its SONAR markers) from the result.
 ``--against REV`` also times the front-end of git revision REV (its ``audio_vision`` exported to a temporary folder)
 against this checkout's, each in its own process, interleaved round by round on the same windows: on a shared
-machine whose speed drifts, only an interleaved comparison says which is faster.
+machine whose speed drifts, only an interleaved comparison says which is faster. ``--paired REV`` pairs finer, in one
+process: REV's ``audio_vision/sonar`` imported as a package of its own beside this checkout's (it reads this
+checkout's core: the chirp, camera, frames), every window measured by both in turn, the order alternating by round,
+and the per-window ratio of their CPU times summarised. The machine's speed drifts within a pass (up to 1.7x here),
+so a few per cent are only resolved that way: on the same code changes the round-by-round comparison once read 10 %
+where the paired one read 1 %.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import importlib
 import json
 import os
+import re
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -240,6 +249,53 @@ def against_revisions(revisions: list[str], data: Path, split: str, windows: int
                          for name, v in runs.items()}}
 
 
+def paired_against(revision: str, data: Path, split: str, windows: int, rounds: int = 4) -> dict:
+    """This checkout's front-end against ``revision``'s ``audio_vision/sonar`` (imported as a package of its own, so
+    it reads this checkout's core), in one process: each window measured by both in turn, the order alternating by
+    round; the median and quartiles of the per-window CPU-time ratios (this / revision), each version's median ms,
+    and on how many windows their layouts are equal (every field, full precision)."""
+    repo = Path(__file__).resolve().parent.parent
+    package = 'sonar_' + re.sub(r'\W', '_', revision)
+    reader = DatasetReader(data, split)
+    audio = [reader[i]['audio'] for i in range(min(windows, len(reader)))]
+    cfg = sonar_config_for(reader)
+    with tempfile.TemporaryDirectory(prefix='bench_sonar_') as tmp:
+        archive = subprocess.run(['git', '-C', str(repo), 'archive', revision, 'audio_vision/sonar'], check=True,
+                                 capture_output=True).stdout
+        subprocess.run(['tar', '-x', '-C', tmp], input=archive, check=True)
+        shutil.move(str(Path(tmp) / 'audio_vision' / 'sonar'), str(Path(tmp) / package))
+        sys.path.insert(0, tmp)
+        try:
+            other = importlib.import_module(package)
+        finally:
+            sys.path.remove(tmp)
+        theirs_fields = {f.name for f in dataclasses.fields(other.SonarConfig)}
+        ours_fields = {f.name: f.default for f in dataclasses.fields(cfg)}
+        unknown = [k for k in ours_fields if k not in theirs_fields and getattr(cfg, k) != ours_fields[k]]
+        if unknown:
+            raise ValueError(f'{revision} has no SonarConfig fields {unknown}, set for this dataset')
+        estimators = {'this checkout': LayoutEstimator(cfg, reader.mic_positions),
+                      revision: other.LayoutEstimator(
+                          other.SonarConfig(**{k: getattr(cfg, k) for k in theirs_fields if k in ours_fields}),
+                          reader.mic_positions)}
+        same = sum(estimators['this checkout'].estimate(w).to_dict() == estimators[revision].estimate(w).to_dict()
+                   for w in audio)                                        # also the warm-up (compilation)
+        ms = {name: [] for name in estimators}
+        for r in range(rounds):
+            order = list(estimators.items())[::1 if r % 2 == 0 else -1]
+            for w in audio:
+                for name, estimator in order:
+                    c0 = time.process_time()
+                    estimator.estimate(w)
+                    ms[name].append(1000.0 * (time.process_time() - c0))
+        sys.modules.pop(package, None)
+    ratio = np.array(ms['this checkout']) / np.array(ms[revision])
+    return {'revision': revision, 'windows': len(audio), 'rounds': rounds, 'same_layouts': int(same),
+            'median_ms': {name: float(np.median(v)) for name, v in ms.items()},
+            'ratio_median': float(np.median(ratio)),
+            'ratio_quartiles': [float(q) for q in np.percentile(ratio, [25, 75])]}
+
+
 #: issue #21's budget for the front-end, ms per window on one core
 BUDGET_MS = 10.0
 MARK_BEGIN, MARK_END = '<!-- SONAR BEGIN (benchmarks/bench_sonar.py) -->', '<!-- SONAR END -->'
@@ -274,6 +330,15 @@ def paragraph(result: dict) -> str:
                             + (f"; their layouts are equal on {v['same_layouts']} of the {a['windows']} windows."
                                if 'same_layouts' in v else '.')
                             for name, v in versions.items() if name != 'this checkout') + '\n')
+    pa = result.get('paired')
+    if pa:
+        rev = pa['revision']
+        text += (f"\nPaired against {rev} in one process ({rev}'s sonar package beside this checkout's; each of the "
+                 f"first {pa['windows']} windows measured by both in turn, the order alternating over {pa['rounds']} "
+                 f"rounds): this checkout takes {pa['ratio_median']:.1%} of {rev}'s CPU time per window (median of the "
+                 f"per-window ratios; quartiles {pa['ratio_quartiles'][0]:.1%} - {pa['ratio_quartiles'][1]:.1%}; "
+                 f"medians {pa['median_ms']['this checkout']:.1f} and {pa['median_ms'][rev]:.1f} ms); their layouts "
+                 f"are equal on {pa['same_layouts']} of the {pa['windows']} windows.\n")
     d = result.get('doa')
     if d:
         def row(name, label):
@@ -301,6 +366,8 @@ def main(argv=None) -> int:
                     help="only print where the front-end's time goes (cProfile, cumulative) on the windows")
     ap.add_argument('--against', nargs='*', default=[], metavar='REV',
                     help="also time these git revisions' front-end, interleaved with this checkout's")
+    ap.add_argument('--paired', metavar='REV', help="also pair this revision's front-end with this checkout's, "
+                    'window by window in one process')
     ap.add_argument('--time-only', type=int, metavar='PASSES', help=argparse.SUPPRESS)   # --against's child
     ap.add_argument('--models', type=Path, default=default_model_dir())
     ap.add_argument('--json', type=Path)
@@ -342,6 +409,8 @@ def main(argv=None) -> int:
               'command': 'python benchmarks/bench_sonar.py ' + ' '.join(argv if argv is not None else sys.argv[1:])}
     if args.against:
         result['against'] = against_revisions(args.against, args.data, args.split, args.windows)
+    if args.paired:
+        result['paired'] = paired_against(args.paired, args.data, args.split, args.windows)
     if args.doa_windows:
         result['doa'] = doa_peers(reader, estimator, min(args.doa_windows, len(reader)))
     print(json.dumps(result, indent=2))
