@@ -16,9 +16,9 @@ against this checkout's, each in its own process, interleaved round by round on 
 machine whose speed drifts, only an interleaved comparison says which is faster. ``--paired REV`` pairs finer, in one
 process: REV's ``audio_vision/sonar`` imported as a package of its own beside this checkout's (it reads this
 checkout's core: the chirp, camera, frames), every window measured by both in turn, the order alternating by round,
-and the per-window ratio of their CPU times summarised. The machine's speed drifts within a pass (up to 1.7x here),
-so a few per cent are only resolved that way: on the same code changes the round-by-round comparison once read 10 %
-where the paired one read 1 %.
+and the per-window ratio of their CPU times summarised (several revisions: one pairing each). The machine's speed
+drifts within a pass (up to 1.7x here), so a few per cent are only resolved that way: on the same code changes the
+round-by-round comparison once read 10 % where the paired one read 1 %.
 """
 from __future__ import annotations
 
@@ -330,8 +330,7 @@ def paragraph(result: dict) -> str:
                             + (f"; their layouts are equal on {v['same_layouts']} of the {a['windows']} windows."
                                if 'same_layouts' in v else '.')
                             for name, v in versions.items() if name != 'this checkout') + '\n')
-    pa = result.get('paired')
-    if pa:
+    for pa in result.get('paired', []):
         rev = pa['revision']
         text += (f"\nPaired against {rev} in one process ({rev}'s sonar package beside this checkout's; each of the "
                  f"first {pa['windows']} windows measured by both in turn, the order alternating over {pa['rounds']} "
@@ -366,8 +365,8 @@ def main(argv=None) -> int:
                     help="only print where the front-end's time goes (cProfile, cumulative) on the windows")
     ap.add_argument('--against', nargs='*', default=[], metavar='REV',
                     help="also time these git revisions' front-end, interleaved with this checkout's")
-    ap.add_argument('--paired', metavar='REV', help="also pair this revision's front-end with this checkout's, "
-                    'window by window in one process')
+    ap.add_argument('--paired', nargs='*', default=[], metavar='REV',
+                    help="also pair these revisions' front-end with this checkout's, window by window in one process")
     ap.add_argument('--time-only', type=int, metavar='PASSES', help=argparse.SUPPRESS)   # --against's child
     ap.add_argument('--models', type=Path, default=default_model_dir())
     ap.add_argument('--json', type=Path)
@@ -410,7 +409,7 @@ def main(argv=None) -> int:
     if args.against:
         result['against'] = against_revisions(args.against, args.data, args.split, args.windows)
     if args.paired:
-        result['paired'] = paired_against(args.paired, args.data, args.split, args.windows)
+        result['paired'] = [paired_against(rev, args.data, args.split, args.windows) for rev in args.paired]
     if args.doa_windows:
         result['doa'] = doa_peers(reader, estimator, min(args.doa_windows, len(reader)))
     print(json.dumps(result, indent=2))
