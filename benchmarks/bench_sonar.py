@@ -288,7 +288,8 @@ def paired_against(revision: str, data: Path, split: str, windows: int, rounds: 
                     c0 = time.process_time()
                     estimator.estimate(w)
                     ms[name].append(1000.0 * (time.process_time() - c0))
-        sys.modules.pop(package, None)
+        for name in [m for m in sys.modules if m == package or m.startswith(package + '.')]:
+            del sys.modules[name]                  # the revision's modules do not outlive their folder
     ratio = np.array(ms['this checkout']) / np.array(ms[revision])
     return {'revision': revision, 'windows': len(audio), 'rounds': rounds, 'same_layouts': int(same),
             'median_ms': {name: float(np.median(v)) for name, v in ms.items()},
