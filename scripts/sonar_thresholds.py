@@ -21,7 +21,10 @@
 - ``earliest_fraction`` (the earliest floor / ceiling candidate with this share of the best evidence);
 - ``wall_corner_min``: the measured walls by their floor-corner / first-order evidence (``Plane.corner``: a body's
   flat face does not reach the floor), the share kept at each threshold, how many of those are off, and the
-  layout depth with the walls under it left out.
+  layout depth with the walls under it left out;
+- the ceiling: confirmed from the vertical or not (``ceiling_confirm_share``), and where none was measured the
+  walls drawn to any height or up to ``render_layout``'s ``open_ceiling_above_m``: ceilings not measured, measured
+  ones off, layout depth.
 """
 from __future__ import annotations
 
@@ -56,6 +59,8 @@ EARLIEST_FRACTIONS = (0.5, 0.6, 0.7)
 CORNER_THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.3)
 DEPTH_KEYS = ('abs_rel', 'delta1', 'valid_fraction')
 OFF_M = {WALL: 0.30, FLOOR: 0.05, CEILING: 0.05}     # "off": beyond issue #21's p90 bar for the plane
+#: (ceiling_confirm_share, open_ceiling_above_m) pairs measured; the first is the shipped front-end and render
+CEILING_CHOICES = ((0.0, None), (0.0, 1.0), (0.7, None), (0.7, 1.0))
 MARK_BEGIN, MARK_END = '<!-- THRESHOLDS BEGIN (scripts/sonar_thresholds.py) -->', '<!-- THRESHOLDS END -->'
 
 
@@ -108,7 +113,11 @@ def measure(data: Path, split: str, limit: int, overrides: dict | None = None) -
     fractions = {q: LayoutEstimator(dataclasses.replace(base, max_reflectors=0, earliest_fraction=q),
                                     reader.mic_positions) for q in EARLIEST_FRACTIONS if q != base.earliest_fraction}
     ceilings = {q: [] for q in EARLIEST_FRACTIONS}
+    confirming = {share: LayoutEstimator(dataclasses.replace(base, max_reflectors=0, ceiling_confirm_share=share),
+                                         reader.mic_positions)
+                  for share in {share for share, _ in CEILING_CHOICES} if share != base.ceiling_confirm_share}
     table, camera = reader.class_table, reader.layout.camera
+    ceiling_choices = {c: ([], MetricAccumulator(len(table), table.names)) for c in CEILING_CHOICES}  # errors, depth
     rows = {WALL: [], FLOOR: [], CEILING: []}
     by_distance = [[0, 0] for _ in DISTANCE_BINS]            # (walls, measured within 30 cm)
     true_cell = [[] for _ in DISTANCE_BINS]                  # CFAR ratio at each true wall's cell
@@ -149,6 +158,12 @@ def measure(data: Path, split: str, limit: int, overrides: dict | None = None) -
         revision_3 = render_layout(layout, camera, table, open_reach_m=SHIPPED_REACH, orientless_open=False)
         square.add({'depth': revision_3.depth[None]}, {'depth': item['depth'][None]})
         own += own_error(priors[SHIPPED_REACH].depth, render_layout(truth, camera, table).depth, item['depth'])
+        by_share = {share: est.estimate(item['audio']) for share, est in confirming.items()}
+        for (share, above), (errs, acc) in ceiling_choices.items():
+            chosen = by_share.get(share, layout)
+            errs.append(layout_errors(chosen, truth)[CEILING])
+            prior = render_layout(chosen, camera, table, open_ceiling_above_m=above)
+            acc.add({'depth': prior.depth[None]}, {'depth': item['depth'][None]})
         unfiltered = any_corner.estimate(item['audio']) if base.wall_corner_min else layout
         corner_rows += [(p.corner, plane_error(p, truth)) for p in unfiltered.get(WALL) if math.isfinite(p.corner)]
         for th, acc in corners.items():        # the walls under the threshold left out (yaw kept: a close stand-in)
@@ -176,6 +191,11 @@ def measure(data: Path, split: str, limit: int, overrides: dict | None = None) -
                               for q, v in ceilings.items()],
         'wall_corner_min': [{**row, **{k: acc.result()['depth'][k] for k in DEPTH_KEYS}} for row, acc in
                             zip(threshold_table(corner_rows, CORNER_THRESHOLDS, OFF_M[WALL]), corners.values())],
+        'ceiling_choices': [{'ceiling_confirm_share': share, 'open_ceiling_above_m': above,
+                             'not_measured': sum(e is None for e in errs) / max(len(errs), 1),
+                             'off_among_measured': _share([e > OFF_M[CEILING] for e in errs if e is not None]),
+                             **{k: acc.result()['depth'][k] for k in DEPTH_KEYS}}
+                            for (share, above), (errs, acc) in ceiling_choices.items()],
         'shipped': {'wall_cfar': base.wall_cfar, 'vertical_contrast': base.vertical_contrast,
                     'wall_corner_min': base.wall_corner_min},
         'n': n, 'split': split, 'path': str(data)}
@@ -246,6 +266,16 @@ def markdown(res: dict, run: dict) -> str:
         for r in res['wall_corner_min']:
             lines.append(f"| {r['threshold']:g} | {pct(r['kept'])} | {pct(r['off_among_kept'])} | {r['abs_rel']:.3f} "
                          f"| {r['delta1']:.3f} | {r['valid_fraction']:.1%} |")
+    if res.get('ceiling_choices'):
+        lines += ['', '| `ceiling_confirm_share` | no ceiling measured: walls drawn up to | ceilings not measured '
+                  f"| measured ceilings > {OFF_M[CEILING]:g} m off | layout depth AbsRel | δ1 | pixels with a prior |",
+                  '|---|---|---|---|---|---|---|']
+        for r in res['ceiling_choices']:
+            above = 'any height (shipped)' if r['open_ceiling_above_m'] is None else \
+                f"{r['open_ceiling_above_m']:g} m above the array"
+            lines.append(f"| {r['ceiling_confirm_share']:g} | {above} | {pct(r['not_measured'])} "
+                         f"| {pct(r['off_among_measured'])} | {r['abs_rel']:.3f} | {r['delta1']:.3f} "
+                         f"| {r['valid_fraction']:.1%} |")
     return '\n'.join(lines) + '\n'
 
 

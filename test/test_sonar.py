@@ -182,6 +182,31 @@ def test_without_any_wall_the_open_boundary_is_the_reach_in_every_direction():
     assert sideways.max() <= 3.0 + 1e-4
 
 
+def test_without_a_ceiling_the_walls_are_drawn_up_to_open_ceiling_above_m():
+    """No ceiling measured: with open_ceiling_above_m the walls are drawn up to that height above the array and
+    have no prior above it (NaN / 255 / confidence 0); the pixels below are unchanged; with a ceiling measured the
+    knob changes nothing."""
+    from audio_vision.core.frames import R_BODY_FROM_OPTICAL
+    camera = PinholeCamera()
+    rays = camera.pixel_rays() @ R_BODY_FROM_OPTICAL.T
+    walls = (wall(0.0, 2.0), wall(90.0, 1.5), wall(180.0, 2.5), wall(270.0, 1.8))
+    no_ceiling = RoomLayout((floor(0.7),) + walls, 0.0)
+    full = render_layout(no_ceiling, camera, DEFAULT_CLASS_TABLE)
+    clipped = render_layout(no_ceiling, camera, DEFAULT_CLASS_TABLE, open_ceiling_above_m=0.5)
+    height = full.depth * rays[..., 2]                       # (single-precision depth: a margin at the edge)
+    above, below = height > 0.5 + 1e-4, height < 0.5 - 1e-4
+    assert above.any() and below.any()
+    assert np.isnan(clipped.depth[above]).all() and (clipped.classes[above] == 255).all()
+    assert (clipped.confidence[above] == 0).all()
+    np.testing.assert_array_equal(clipped.depth[below], full.depth[below])
+    with_ceiling = RoomLayout((floor(0.7), ceiling(1.9)) + walls, 0.0)
+    np.testing.assert_array_equal(render_layout(with_ceiling, camera, DEFAULT_CLASS_TABLE).depth,
+                                  render_layout(with_ceiling, camera, DEFAULT_CLASS_TABLE,
+                                                open_ceiling_above_m=0.5).depth)
+    with pytest.raises(ValueError, match='open_ceiling_above_m'):
+        render_layout(no_ceiling, camera, DEFAULT_CLASS_TABLE, open_ceiling_above_m=0.0)
+
+
 def _room(size):
     from audio_vision.simulation.scene import Room
     return Room(size, {s: 'hard_surface' for s in ('west', 'east', 'south', 'north', 'floor', 'ceiling')}, 0.5, 0)

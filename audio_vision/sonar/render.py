@@ -22,7 +22,8 @@ class LayoutPrior:
 
 
 def render_layout(layout: RoomLayout, camera: PinholeCamera, class_table: ClassTable,
-                  open_reach_m: float = 4.0, orientless_open: bool = True) -> LayoutPrior:
+                  open_reach_m: float = 4.0, orientless_open: bool = True,
+                  open_ceiling_above_m: float | None = None) -> LayoutPrior:
     """Cast every pixel's ray (optical frame, z = 1, so the ray parameter is z-depth) against the planes.
 
     A box side whose wall was not measured (its echo did not stand out of the clutter: a far or absorbing
@@ -32,9 +33,15 @@ def render_layout(layout: RoomLayout, camera: PinholeCamera, class_table: ClassT
     in every horizontal direction (a cylinder about the array), not a square of some yaw whose corners reach
     1.4 times as far (``orientless_open`` false draws that square, at the layout's yaw or 0, as revision 3 of the
     front-end did: scripts/sonar_thresholds.py measures both).
+
+    Where no ceiling was measured, the walls run up to an unknown ceiling: ``open_ceiling_above_m`` (m above the
+    array) bounds what is drawn, what lies higher has no prior (None: the walls drawn to any height, as shipped;
+    scripts/sonar_thresholds.py measures it, docs/SONAR.md "Ceiling confirmation").
     """
     if not open_reach_m > 0:
         raise ValueError(f'open_reach_m must be > 0 (m from the array), got {open_reach_m}')
+    if open_ceiling_above_m is not None and not open_ceiling_above_m > 0:
+        raise ValueError(f'open_ceiling_above_m must be > 0 (m above the array) or None, got {open_ceiling_above_m}')
     rays = camera.pixel_rays() @ R_BODY_FROM_OPTICAL.T                    # (H, W, 3) in the array frame
     shape = rays.shape[:2]
     depth = np.full(shape, np.inf)
@@ -58,6 +65,11 @@ def render_layout(layout: RoomLayout, camera: PinholeCamera, class_table: ClassT
         depth = np.where(nearer, t, depth)
         classes[nearer] = 255
         confidence[nearer] = 0.0
+    if open_ceiling_above_m is not None and not layout.get(CEILING):
+        with np.errstate(invalid='ignore'):
+            above = rays[..., 2] * depth > open_ceiling_above_m        # the hit's height above the array (t = z-depth)
+        classes[above] = 255
+        confidence[above] = 0.0
     depth = np.where(np.isfinite(depth) & (classes != 255), depth, np.nan).astype(np.float32)
     return LayoutPrior(depth, classes, confidence)
 
