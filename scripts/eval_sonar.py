@@ -9,8 +9,9 @@ room estimator blind to bodies would give), on the test split of each dataset gi
         --calibration speaker_calibrated=data/speaker_calibration.npz --json docs/sonar.json --markdown docs/SONAR.md
 
 ``--calibration NAME=FILE``: dataset NAME measured with that speaker calibration (``python -m audio_vision
-calibrate``). ``--sonar NAME:KEY=VALUE``: dataset NAME measured with that SonarConfig field replaced (a knob; the
-same directory may be given twice under two names, with and without it, and the two are compared). Each dataset is
+calibrate``). ``--sonar NAME:KEY=VALUE``: dataset NAME measured with that SonarConfig field replaced, ``--render
+NAME:KEY=VALUE`` rendered with that ``render_layout`` option (knobs; the same directory may be given twice under two
+names, with and without them, and the two are compared). Each dataset is
 also measured fused over each room's poses (``LayoutFusion``, the simulator's exact poses as odometry, causal).
 ``--markdown`` rewrites the generated block of docs/SONAR.md (between its ``--block`` markers, RESULTS by default)
 from the JSON; ``--render-only`` does only that, from the JSON already there.
@@ -46,10 +47,10 @@ MARK_BEGIN, MARK_END = '<!-- {} BEGIN (scripts/eval_sonar.py) -->', '<!-- {} END
 
 
 def measure(path: Path, split: str, limit: int | None, calibration: Path | None = None,
-            overrides: dict | None = None) -> dict:
+            overrides: dict | None = None, render_options: dict | None = None) -> dict:
     reader = DatasetReader(path, split)
     n = len(reader) if limit is None else min(limit, len(reader))
-    pred = predict_layout(path, split, limit=n, fuse=True, sonar_overrides=overrides,
+    pred = predict_layout(path, split, limit=n, fuse=True, sonar_overrides=overrides, render_options=render_options,
                           calibration=SpeakerCalibration.load(calibration) if calibration else None)
     table, camera = reader.class_table, reader.layout.camera
     rows = {name: MetricAccumulator(len(table), table.names) for name in ('layout', 'layout_fused', 'exact_shell')}
@@ -64,7 +65,7 @@ def measure(path: Path, split: str, limit: int | None, calibration: Path | None 
     card = reader.card
     return {'path': str(path), 'split': split, 'n': n, 'content_hash': card.get('content_hash'),
             'seed': card.get('generator', {}).get('seed'), 'calibration': str(calibration) if calibration else None,
-            'sonar_overrides': overrides or {},
+            'sonar_overrides': overrides or {}, 'render_options': render_options or {},
             'layout_errors': pred.errors, 'layout_errors_fused': pred.fused.errors,
             'ms_per_window': 1000.0 * pred.seconds_per_window,
             'rows': {name: acc.result() for name, acc in rows.items()}}
@@ -96,6 +97,11 @@ def verdicts(result: dict) -> list[tuple[str, str, bool]]:
     return out
 
 
+def knobs_of(dataset: dict) -> dict:
+    """A measured dataset's knobs: its SonarConfig fields replaced and its render options."""
+    return {**dataset.get('sonar_overrides', {}), **dataset.get('render_options', {})}
+
+
 def findings(result: dict) -> list[str]:
     """The sentences that compare rows, generated from the result: fused vs single windows, calibrated vs not."""
     sets, out = result['datasets'], []
@@ -117,14 +123,14 @@ def findings(result: dict) -> list[str]:
             f = sets['fresh']['rows']['layout']['depth']
             out.append(f"- the same scenes with the ideal speaker (fresh, seed {a['seed']}): layout AbsRel "
                        f"{f['abs_rel']:.3f}, δ1 {f['delta1']:.3f}.")
-    for name, d in sets.items():                # a knob against the same windows without it
-        if not d.get('sonar_overrides'):
+    for name, d in sets.items():                # knobs against the same windows without them
+        if not knobs_of(d):
             continue
-        base = next((b for b, e in sets.items() if e['path'] == d['path'] and not e.get('sonar_overrides')
+        base = next((b for b, e in sets.items() if e['path'] == d['path'] and not knobs_of(e)
                      and e.get('calibration') == d.get('calibration') and e['n'] == d['n']), None)
         if base is None:
             continue
-        knob = ', '.join(f'{k} {v}' for k, v in d['sonar_overrides'].items())
+        knob = ', '.join(f'{k} {v}' for k, v in knobs_of(d).items())
         ea, eb = sets[base]['layout_errors']['ceiling_m'], d['layout_errors']['ceiling_m']
         da, db = sets[base]['rows']['layout']['depth'], d['rows']['layout']['depth']
         verdict = ('better' if db['abs_rel'] < da['abs_rel'] else
@@ -158,7 +164,7 @@ def markdown(result: dict) -> str:
             r = d['rows'][row]
             ms = f"{d['ms_per_window']:.0f}" if row == 'layout' else '–'
             cal = f", calibrated: `{d['calibration']}`" if d.get('calibration') else ''
-            cal += ''.join(f', {k} {v}' for k, v in d.get('sonar_overrides', {}).items())
+            cal += ''.join(f', {k} {v}' for k, v in knobs_of(d).items())
             lines.append(f"| {n} (`{d['path']}`, seed {d['seed']}{cal}) | {d['n']} | {row} | "
                          f"{r['depth']['abs_rel']:.3f} | "
                          f"{r['depth']['delta1']:.3f} | {r['depth']['rmse']:.3f} | "
@@ -193,6 +199,8 @@ def main(argv=None) -> int:
                     help='measure dataset NAME with this speaker calibration (python -m audio_vision calibrate)')
     ap.add_argument('--sonar', nargs='*', default=[], metavar='NAME:KEY=VALUE',
                     help='measure dataset NAME with this SonarConfig field replaced (VALUE read as YAML)')
+    ap.add_argument('--render', nargs='*', default=[], metavar='NAME:KEY=VALUE',
+                    help='render dataset NAME with this render_layout option (VALUE read as YAML)')
     ap.add_argument('--json', type=Path, required=True)
     ap.add_argument('--markdown', type=Path, help='rewrite the generated block of this Markdown file')
     ap.add_argument('--block', default='RESULTS', help='which generated block of --markdown (its marker name)')
@@ -211,21 +219,23 @@ def main(argv=None) -> int:
                       'machine': f'{cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}'},
               'datasets': {}}
     calibrations = dict(spec.partition('=')[::2] for spec in args.calibration)
-    overrides: dict[str, dict] = {}
-    for spec in args.sonar:
-        name, _, setting = spec.partition(':')
-        key, _, value = setting.partition('=')
-        if not (name and key and value):
-            ap.error(f'--sonar takes NAME:KEY=VALUE, got {spec!r}')
-        overrides.setdefault(name, {})[key] = yaml.safe_load(value)
+    knobs: dict[str, dict[str, dict]] = {'sonar': {}, 'render': {}}
+    for option in knobs:
+        for spec in getattr(args, option):
+            name, _, setting = spec.partition(':')
+            key, _, value = setting.partition('=')
+            if not (name and key and value):
+                ap.error(f'--{option} takes NAME:KEY=VALUE, got {spec!r}')
+            knobs[option].setdefault(name, {})[key] = yaml.safe_load(value)
     for spec in args.data:
         name, _, path = spec.partition('=')
         cal = calibrations.pop(name, None)
         result['datasets'][name] = measure(Path(path), args.split, args.limit, Path(cal) if cal else None,
-                                           overrides.pop(name, None))
+                                           knobs['sonar'].pop(name, None), knobs['render'].pop(name, None))
         print(f'{name}: {json.dumps(result["datasets"][name]["layout_errors"])}', flush=True)
-    if calibrations or overrides:
-        ap.error(f'--calibration / --sonar name no --data dataset: {sorted(calibrations) + sorted(overrides)}')
+    left = sorted(calibrations) + sorted(knobs['sonar']) + sorted(knobs['render'])
+    if left:
+        ap.error(f'--calibration / --sonar / --render name no --data dataset: {left}')
     result['bar'] = [{'dataset': d, 'criterion': c, 'met': ok} for d, c, ok in verdicts(result)]
     publish_result(result, args.json, markdown(result), args.markdown, *marks)
     return 0

@@ -39,11 +39,12 @@ def sonar_config_for(reader: DatasetReader) -> SonarConfig:
 
 def predict_layout(data_dir: str | Path, split: str = 'test', limit: int | None = None,
                    progress: bool = True, calibration=None, fuse: bool = False,
-                   sonar_overrides: dict | None = None) -> LayoutPredictions:
+                   sonar_overrides: dict | None = None, render_options: dict | None = None) -> LayoutPredictions:
     """``calibration``: the speaker's measured response (:class:`~audio_vision.sonar.calibration.SpeakerCalibration`)
     or None (an ideal speaker). ``fuse``: also each window fused with the earlier windows of its room (a drive
     through the room's poses, in the dataset's order, with the simulator's exact poses as odometry; causal).
-    ``sonar_overrides``: SonarConfig fields replaced (the front-end's knobs, scripts/sonar_speed_sweep.py)."""
+    ``sonar_overrides``: SonarConfig fields replaced (the front-end's knobs, scripts/sonar_speed_sweep.py);
+    ``render_options``: keyword arguments of :func:`~audio_vision.sonar.render_layout` (its knobs)."""
     reader = DatasetReader(data_dir, split)
     n = len(reader) if limit is None else min(limit, len(reader))
     camera = reader.layout.camera
@@ -56,7 +57,7 @@ def predict_layout(data_dir: str | Path, split: str = 'test', limit: int | None 
 
     def put(key, layout, truth):
         depth, seg, errors, failed = rows[key]
-        prior = render_layout(layout, camera, table)
+        prior = render_layout(layout, camera, table, **(render_options or {}))
         depth.append(prior.depth)
         seg.append(np.where(prior.classes == 255, wall, prior.classes).astype(np.uint8))
         errors.append(layout_errors(layout, truth))
