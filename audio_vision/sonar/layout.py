@@ -264,12 +264,14 @@ class LayoutEstimator:
         candidates = [int(k) for k in peaks[np.argsort(coherent)[::-1][:cfg.vertical_candidates]]
                       if after is None or abs(offsets[k] - after.offset) >= cfg.floor_residual_m]
         evidence = dict(zip(candidates, self._vertical_evidence(f, n, offsets[candidates], after).tolist()))
-        tested: dict[int, bool] = {}
+        echoes: dict[int, tuple[float, float]] = {}
 
-        def from_vertical(k: int) -> bool:        # the sphere test, run only where the choice depends on it
-            if k not in tested:
-                tested[k] = self._from_vertical(f, n, offsets[k])
-            return tested[k]
+        def from_vertical(k: int, share: float = cfg.vertical_share) -> bool:
+            """The sphere test, run only where the choice depends on it (once per candidate, whatever the share)."""
+            if k not in echoes:
+                echoes[k] = self._vertical_echo(f, n, offsets[k])
+            vertical, around = echoes[k]
+            return bool(vertical >= share * around)
 
         # The best evidence among the candidates that come from the vertical; then, multiples (floor-ceiling
         # images) coming later than their plane and gathering as much evidence, the earliest such candidate
@@ -281,23 +283,22 @@ class LayoutEstimator:
         d = offsets[k] + parabola_offset(profile, k) * (offsets[1] - offsets[0])
         contrast = float(profile[k] / (np.median(profile) + 1e-30))
         if (label == CEILING and cfg.ceiling_confirm_share > 0 and contrast < cfg.ceiling_confirm_exempt
-                and not self._from_vertical(f, n, offsets[k], cfg.ceiling_confirm_share)):
+                and not from_vertical(k, cfg.ceiling_confirm_share)):
             return label, None, contrast, (f'its echo at {d:.2f} m does not come clearly from the vertical (under '
                                            f'ceiling_confirm_share {cfg.ceiling_confirm_share:g})')
         return label, Plane(label, tuple(n), float(d), confidence=min(1.0, contrast / 10.0),
                             strength=float(profile[k]), contrast=contrast), contrast, None
 
-    def _from_vertical(self, f: EchoField, n: np.ndarray, offset: float, share: float | None = None) -> bool:
-        """Whether the echo of a horizontal plane at ``offset`` comes from the vertical: the vertical image holds at
-        least ``share`` (default ``vertical_share``) of the strongest coherent echo on a sphere of directions at its
-        range."""
+    def _vertical_echo(self, f: EchoField, n: np.ndarray, offset: float) -> tuple[float, float]:
+        """For the echo of a horizontal plane at ``offset``: (the strongest coherent echo of its vertical image, the
+        strongest on a sphere of directions at its range). It comes from the vertical where the first holds
+        ``vertical_share`` of the second (``ceiling_confirm_share`` to confirm a ceiling)."""
         reach = np.maximum(2.0 * offset + self.reach_window, 1e-3)
         around = f.score(self.speaker + reach[:, None, None] * self.sphere[None])       # (R, S)
         vertical = f.score(self.speaker + reach[:, None] * n[None])                     # (R,)
         if self.vertical_aperture == 0:     # planar: up and down alike
             vertical = np.maximum(vertical, f.score(self.speaker - reach[:, None] * n[None]))
-        share = self.cfg.vertical_share if share is None else share
-        return bool(vertical.max() >= share * around.max())
+        return float(vertical.max()), float(around.max())
 
     def _vertical_evidence(self, f: EchoField, n: np.ndarray, offsets: np.ndarray, after: Plane | None) -> np.ndarray:
         """(K,) the coherent evidence of a horizontal plane within 1 cm of each of ``offsets`` (K,), in one pass;

@@ -125,11 +125,12 @@ class DirectionMaps(nn.Module):
         # Every (1 / (1 - overlap))-th frame: frames that do not overlap carry the same cues at a
         # fraction of the cost.
         stride = max(1, round(1.0 / (1.0 - cfg.overlap)))
-        sub = torch.view_as_real(spec[:, :, self.srp_bins[0]:self.srp_bins[-1] + 1, ::stride])   # (B, C, K', T', 2)
+        sub = spec[:, :, self.srp_bins[0]:self.srp_bins[-1] + 1, ::stride]                  # (B, C, K', T')
         # The PHAT-weighted cross-spectra X_i X_j* / (|X_i X_j*| + eps) in real arithmetic, |X_i X_j*| as |X_i| |X_j|
         # (the same to float rounding): torch's complex modulus is several times slower than these real products.
-        re, im = sub[..., 0], sub[..., 1]
-        mag = (re.square() + im.square()).sqrt()                                          # (B, C, K', T')
+        mag = modulus(sub)                                                                 # (B, C, K', T')
+        components = torch.view_as_real(sub)
+        re, im = components[..., 0], components[..., 1]
         i, j = self.pair_i, self.pair_j
         re_i, im_i, re_j, im_j = re[:, i], im[:, i], re[:, j], im[:, j]                   # (B, P, K', T')
         phat = 1.0 / (mag[:, i] * mag[:, j] + cfg.eps)
