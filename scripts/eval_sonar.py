@@ -19,6 +19,8 @@ from the JSON; ``--render-only`` does only that, from the JSON already there.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import inspect
 import json
 import os
 import platform
@@ -32,7 +34,7 @@ import yaml
 from audio_vision.core.eval.metrics import MetricAccumulator
 from audio_vision.dataset import DatasetReader
 from audio_vision.paths import cpu_model, publish_result, source_commit
-from audio_vision.sonar import render_layout, true_layout
+from audio_vision.sonar import SonarConfig, render_layout, true_layout
 from audio_vision.sonar.calibration import SpeakerCalibration
 from audio_vision.training.layout_eval import predict_layout
 
@@ -95,6 +97,11 @@ def verdicts(result: dict) -> list[tuple[str, str, bool]]:
             out.append(('shifted', f'layout {key} no more than {SHIFT_TOLERANCE:.0%} worse than default '
                                    f'({abs(rel):.1%} {"better" if rel <= 0 else "worse"})', rel <= SHIFT_TOLERANCE))
     return out
+
+
+#: the knobs --sonar and --render may set: SonarConfig's fields, render_layout's options
+KNOBS = {'sonar': frozenset(f.name for f in dataclasses.fields(SonarConfig)),
+         'render': frozenset(list(inspect.signature(render_layout).parameters)[3:])}
 
 
 def knobs_of(dataset: dict) -> dict:
@@ -226,6 +233,8 @@ def main(argv=None) -> int:
             key, _, value = setting.partition('=')
             if not (name and key and value):
                 ap.error(f'--{option} takes NAME:KEY=VALUE, got {spec!r}')
+            if key not in KNOBS[option]:
+                ap.error(f'--{option} {spec!r}: {key} is not one of {sorted(KNOBS[option])}')
             knobs[option].setdefault(name, {})[key] = yaml.safe_load(value)
     for spec in args.data:
         name, _, path = spec.partition('=')
