@@ -44,8 +44,8 @@ class SonarConfig:
     # sphere at its range (the test every candidate passed at vertical_share), unless its peak stands
     # ceiling_confirm_exempt above the profile's median; else the ceiling is reported not measured. High-order wall
     # images (parallel-wall multiples, corners) come from the horizontal but pass vertical_share with a 0.1 m
-    # vertical aperture (docs/SONAR.md, "Ceiling confirmation"). 0 = not confirmed.
-    ceiling_confirm_share: float = 0.0
+    # vertical aperture (docs/SONAR.md, "Ceiling confirmation"; revision 5). 0 = not confirmed.
+    ceiling_confirm_share: float = 0.7
     ceiling_confirm_exempt: float = 12.0
     earliest_fraction: float = 0.6         # the earliest vertical candidate with this share of the best evidence
     vertical_candidates: int = 16          # the range profile's strongest local maxima examined

@@ -23,7 +23,7 @@ class LayoutPrior:
 
 def render_layout(layout: RoomLayout, camera: PinholeCamera, class_table: ClassTable,
                   open_reach_m: float = 4.0, orientless_open: bool = True,
-                  open_ceiling_above_m: float | None = None) -> LayoutPrior:
+                  open_ceiling_above_m: float | None = 1.0) -> LayoutPrior:
     """Cast every pixel's ray (optical frame, z = 1, so the ray parameter is z-depth) against the planes.
 
     A box side whose wall was not measured (its echo did not stand out of the clutter: a far or absorbing
@@ -35,7 +35,7 @@ def render_layout(layout: RoomLayout, camera: PinholeCamera, class_table: ClassT
     front-end did: scripts/sonar_thresholds.py measures both).
 
     Where no ceiling was measured, the walls run up to an unknown ceiling: ``open_ceiling_above_m`` (m above the
-    array) bounds what is drawn, what lies higher has no prior (None: the walls drawn to any height, as shipped;
+    array) bounds what is drawn, what lies higher has no prior (None: the walls drawn to any height, revision 4;
     scripts/sonar_thresholds.py measures it, docs/SONAR.md "Ceiling confirmation").
     """
     if not open_reach_m > 0:

@@ -34,8 +34,10 @@ from audio_vision.core.features.packing import pack_maps
 #: with it). 2: the walls' evidence refined coarse to fine (docs/SONAR.md, "Speed"). 3: a quarter-
 #: period gate, walls to 8 m and fewer refined wall candidates (chosen on validation windows, same docs). 4: where no
 #: wall was measured the open boundary is a cylinder at the reach (the box has no orientation), and reflectors are
-#: placed coarse to fine (docs/SONAR.md).
-FRONT_END_REVISION = 4
+#: placed coarse to fine (docs/SONAR.md). 5: the chosen ceiling confirmed from the vertical (ceiling_confirm_share 0.7)
+#: and, where no ceiling was measured, the walls drawn only up to 1 m above the array (docs/SONAR.md, "Ceiling
+#: confirmation").
+FRONT_END_REVISION = 5
 
 
 def sonar_config_of(config: FeatureConfig):
