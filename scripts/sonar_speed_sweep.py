@@ -46,7 +46,7 @@ VARIANTS = {
     'nearer_wall_fraction 0.8': {'nearer_wall_fraction': 0.8},
     'sector_rescan false': {'sector_rescan': False},
     'reflector_coarse_to_fine false': {'reflector_coarse_to_fine': False},
-    'ceiling_confirm_share 0.7': {'ceiling_confirm_share': 0.7},
+    'ceiling_confirm_share 0 (revision 4)': {'ceiling_confirm_share': 0.0},
     'azimuth 4, reflector dirs 80, upsample 2, explain_bands 2': {
         'azimuth_step_deg': 4.0, 'reflector_directions': 80, 'upsample': 2, 'explain_bands': 2},
 }

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import math
 import sys
 import time
@@ -59,8 +60,11 @@ EARLIEST_FRACTIONS = (0.5, 0.6, 0.7)
 CORNER_THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.3)
 DEPTH_KEYS = ('abs_rel', 'delta1', 'valid_fraction')
 OFF_M = {WALL: 0.30, FLOOR: 0.05, CEILING: 0.05}     # "off": beyond issue #21's p90 bar for the plane
-#: (ceiling_confirm_share, open_ceiling_above_m) pairs measured; the first is the shipped front-end and render
+#: (ceiling_confirm_share, open_ceiling_above_m) pairs measured; the last is the shipped front-end and render
+#: (revision 5), the first revision 4's
 CEILING_CHOICES = ((0.0, None), (0.0, 1.0), (0.7, None), (0.7, 1.0))
+#: render_layout's own bound where no ceiling was measured (the shipped render)
+SHIPPED_OPEN_CEILING = inspect.signature(render_layout).parameters['open_ceiling_above_m'].default
 MARK_BEGIN, MARK_END = '<!-- THRESHOLDS BEGIN (scripts/sonar_thresholds.py) -->', '<!-- THRESHOLDS END -->'
 
 
@@ -197,7 +201,8 @@ def measure(data: Path, split: str, limit: int, overrides: dict | None = None) -
                              **{k: acc.result()['depth'][k] for k in DEPTH_KEYS}}
                             for (share, above), (errs, acc) in ceiling_choices.items()],
         'shipped': {'wall_cfar': base.wall_cfar, 'vertical_contrast': base.vertical_contrast,
-                    'wall_corner_min': base.wall_corner_min},
+                    'wall_corner_min': base.wall_corner_min, 'ceiling_confirm_share': base.ceiling_confirm_share,
+                    'open_ceiling_above_m': SHIPPED_OPEN_CEILING},
         'n': n, 'split': split, 'path': str(data)}
 
 
@@ -271,8 +276,10 @@ def markdown(res: dict, run: dict) -> str:
                   f"| measured ceilings > {OFF_M[CEILING]:g} m off | layout depth AbsRel | δ1 | pixels with a prior |",
                   '|---|---|---|---|---|---|---|']
         for r in res['ceiling_choices']:
-            above = 'any height (shipped)' if r['open_ceiling_above_m'] is None else \
+            above = 'any height' if r['open_ceiling_above_m'] is None else \
                 f"{r['open_ceiling_above_m']:g} m above the array"
+            shipped = all(r[k] == res['shipped'].get(k) for k in ('ceiling_confirm_share', 'open_ceiling_above_m'))
+            above += ' (shipped)' if shipped else ''
             lines.append(f"| {r['ceiling_confirm_share']:g} | {above} | {pct(r['not_measured'])} "
                          f"| {pct(r['off_among_measured'])} | {r['abs_rel']:.3f} | {r['delta1']:.3f} "
                          f"| {r['valid_fraction']:.1%} |")

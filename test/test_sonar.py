@@ -184,15 +184,17 @@ def test_without_any_wall_the_open_boundary_is_the_reach_in_every_direction():
 
 def test_without_a_ceiling_the_walls_are_drawn_up_to_open_ceiling_above_m():
     """No ceiling measured: with open_ceiling_above_m the walls are drawn up to that height above the array and
-    have no prior above it (NaN / 255 / confidence 0); the pixels below are unchanged; with a ceiling measured the
-    knob changes nothing."""
+    have no prior above it (NaN / 255 / confidence 0); the pixels below are unchanged (None: to any height); with a
+    ceiling measured the knob changes nothing. The shipped render bounds them at 1 m."""
     from audio_vision.core.frames import R_BODY_FROM_OPTICAL
     camera = PinholeCamera()
     rays = camera.pixel_rays() @ R_BODY_FROM_OPTICAL.T
     walls = (wall(0.0, 2.0), wall(90.0, 1.5), wall(180.0, 2.5), wall(270.0, 1.8))
     no_ceiling = RoomLayout((floor(0.7),) + walls, 0.0)
-    full = render_layout(no_ceiling, camera, DEFAULT_CLASS_TABLE)
+    full = render_layout(no_ceiling, camera, DEFAULT_CLASS_TABLE, open_ceiling_above_m=None)
     clipped = render_layout(no_ceiling, camera, DEFAULT_CLASS_TABLE, open_ceiling_above_m=0.5)
+    shipped = render_layout(no_ceiling, camera, DEFAULT_CLASS_TABLE, open_ceiling_above_m=1.0)
+    np.testing.assert_array_equal(render_layout(no_ceiling, camera, DEFAULT_CLASS_TABLE).depth, shipped.depth)
     height = full.depth * rays[..., 2]                       # (single-precision depth: a margin at the edge)
     above, below = height > 0.5 + 1e-4, height < 0.5 - 1e-4
     assert above.any() and below.any()
@@ -514,13 +516,15 @@ def test_a_reflector_placed_coarse_to_fine_lies_where_the_full_grid_places_it():
 # range from the horizontal, and a 0.1 m vertical aperture lets the strongest pass the vertical test
 # (docs/SONAR.md, "Ceiling confirmation").
 HIGH_ORDER_WALLS = [wall(0.0, 1.1), wall(180.0, 2.5), wall(90.0, 1.3), wall(270.0, 3.0)]
-CONFIRMED = dataclasses.replace(CFG, ceiling_confirm_share=0.7)
+UNCONFIRMED = dataclasses.replace(CFG, ceiling_confirm_share=0.0)    # revision 4: any ceiling candidate kept
+CONFIRMED = CFG                                                      # shipped (revision 5): share 0.7
 
 
 @pytest.mark.parametrize('reflection', [0.3, 0.05])
 def test_a_ceiling_not_confirmed_from_the_vertical_is_reported_not_measured(reflection):
     planes = [floor(0.8), ceiling(2.0, r=reflection)] + HIGH_ORDER_WALLS
-    unconfirmed = estimate(planes, order=3).get(CEILING)
+    assert CONFIRMED.ceiling_confirm_share == 0.7
+    unconfirmed = estimate(planes, cfg=UNCONFIRMED, order=3).get(CEILING)
     assert unconfirmed and abs(unconfirmed[0].offset - 2.0) > 0.1          # a wall image taken for the ceiling
     layout = estimate(planes, cfg=CONFIRMED, order=3)
     assert not layout.get(CEILING)
