@@ -327,3 +327,27 @@ def test_a_retrain_study_compares_both_settings_from_their_files(room_bar, inp):
     missing = {'none': files, 'center': {**files, 'test': None}}
     assert room_bar.retrain_study_table(dataclasses.replace(inp, retrain_studies={'srp_norm': missing}),
                                         'srp_norm') == ''
+
+
+def test_retrain_spread_reads_each_setting_and_only_the_study_of_the_shipped_models(docs, inp):
+    """The end-to-end miss's spread over retrains: each setting's method-vs-baseline gap from its own test file,
+    and nothing from a study whose shipped setting is not what docs/results.json scores."""
+    sys.path.insert(0, str(ROOT / 'scripts'))
+    try:
+        from results_docs import room_bar
+    finally:
+        sys.path.remove(str(ROOT / 'scripts'))
+    studies = inp.facts['room_bar']['retrain_studies']
+    current = [n for n, g in studies.items() if g['settings'][str(g['shipped'])]['test'] == 'results.json']
+    superseded = [n for n in studies if n not in current]
+    assert current and superseded
+    for name in superseded:
+        assert room_bar.retrain_spread(inp, name, 'segmentation', 'miou', 'mIoU') == ''
+    name = current[0]
+    text = room_bar.retrain_spread(inp, name, 'segmentation', 'miou', 'mIoU')
+    tests = {n: files['test']['rows'] for n, files in inp.retrain_studies[name].items()}
+    for n, rows in tests.items():
+        m, e = rows['method']['segmentation']['miou'], rows['end_to_end']['segmentation']['miou']
+        assert f"{n}{' (shipped)' if n == str(studies[name]['shipped']) else ''} {(m - e) / e * 100:+.1f} %" in text
+    low = min(r['end_to_end']['segmentation']['miou'] for r in tests.values())
+    assert f"baseline's {low:.3f}-" in text

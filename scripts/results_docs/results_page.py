@@ -98,7 +98,7 @@ def end_to_end_miss(inp: Inputs, missed: dict) -> tuple[str, list[str], list] | 
         cause.append("An L2 target is learned as its conditional mean, and the VQ-VAE decoder turns the mean "
                      f"latent into a worse image than the mean image: {', '.join(probed)} "
                      "(docs/latent_mean_probe.json).")
-    cause += filter(None, (retrain_spread(inp, name, modality, metric, label)
+    cause += filter(None, (room_bar.retrain_spread(inp, name, modality, metric, label)
                            for modality, metric, label in (('depth', 'abs_rel', 'AbsRel'),
                                                            ('segmentation', 'miou', 'mIoU'))
                            if any(metric_named(g, label) for g in gaps) for name in inp.retrain_studies))
@@ -112,27 +112,6 @@ def end_to_end_miss(inp: Inputs, missed: dict) -> tuple[str, list[str], list] | 
 def metric_named(gap: str, label: str) -> bool:
     """Whether a missed criterion 'method within .. of end-to-end on <label>, ..: ..' is about ``label``."""
     return gap.split(':')[0].split(' on ')[-1].startswith(label)
-
-
-def retrain_spread(inp: Inputs, name: str, modality: str, metric: str, label: str) -> str:
-    """How far apart the method and the end-to-end baseline were on ``metric`` in each setting of a retrain study
-    (facts.yaml room_bar.retrain_studies[name]: the same data, seeds and budget, one change apart): how much of
-    the shipped gap the retrains' own spread holds. '' without two settings' test results, or where the study's
-    shipped setting is not the models docs/results.json scores (a study that a later one superseded)."""
-    given = inp.facts['room_bar']['retrain_studies'].get(name, {})
-    if given.get('settings', {}).get(str(given.get('shipped')), {}).get('test') != 'results.json':
-        return ''
-    runs = {n: files['test']['rows'] for n, files in inp.retrain_studies.get(name, {}).items()
-            if files.get('test') and files['test']['rows'].get('end_to_end')}
-    if len(runs) < 2:
-        return ''
-    method = {n: r['method'][modality][metric] for n, r in runs.items()}
-    e2e = {n: r['end_to_end'][modality][metric] for n, r in runs.items()}
-    gaps = ', '.join(f"{n}{' (shipped)' if n == str(given.get('shipped')) else ''} "
-                     f"{(method[n] - e2e[n]) / e2e[n] * 100:+.1f} %" for n in runs)
-    return (f"Retrained one change apart ({name}: {', '.join(runs)}; the table below), the method's {label} "
-            f"spans {min(method.values()):.3f}-{max(method.values()):.3f} and the end-to-end baseline's "
-            f"{min(e2e.values()):.3f}-{max(e2e.values()):.3f}; the method against the baseline: {gaps}.")
 
 
 def prior_clause(inp: Inputs) -> str:

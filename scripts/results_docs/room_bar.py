@@ -153,6 +153,11 @@ def causes(inp: Inputs, missed: dict) -> list[str]:
     swap = inp.independent_swap
     if any(k.startswith('independent') for k in missed) and swap:
         out.append(independent_cause(inp, swap))
+    for label, metric, modality in (('AbsRel', 'abs_rel', 'depth'), ('mIoU', 'miou', 'segmentation')):
+        if any('of end-to-end on ' + label in k for k in missed):
+            spreads = [retrain_spread(inp, name, modality, metric, label) for name in inp.retrain_studies]
+            if any(spreads):
+                out.append(f"**Method against end-to-end ({label})**: " + ' '.join(filter(None, spreads)))
     bench_sonar = inp.bench_sonar
     if any('p50 <=' in k for k in missed) and bench_sonar:
         f = bench_sonar['sonar_front_end']
@@ -160,6 +165,27 @@ def causes(inp: Inputs, missed: dict) -> list[str]:
                    f"(docs/bench_sonar.json, {bench_sonar['date']}); it runs on one worker of the parallel backend "
                    f"beside the other features, and the networks wait for it.")
     return out
+
+
+def retrain_spread(inp: Inputs, name: str, modality: str, metric: str, label: str) -> str:
+    """How far apart the method and the end-to-end baseline were on ``metric`` in each setting of a retrain study
+    (facts.yaml room_bar.retrain_studies[name]: the same data, seeds and budget, one change apart): how much of
+    the shipped gap the retrains' own spread holds. '' without two settings' test results, or where the study's
+    shipped setting is not the models docs/results.json scores (a study that a later one superseded)."""
+    given = inp.facts['room_bar']['retrain_studies'].get(name, {})
+    if given.get('settings', {}).get(str(given.get('shipped')), {}).get('test') != 'results.json':
+        return ''
+    runs = {n: files['test']['rows'] for n, files in inp.retrain_studies.get(name, {}).items()
+            if files.get('test') and files['test']['rows'].get('end_to_end')}
+    if len(runs) < 2:
+        return ''
+    method = {n: r['method'][modality][metric] for n, r in runs.items()}
+    e2e = {n: r['end_to_end'][modality][metric] for n, r in runs.items()}
+    gaps = ', '.join(f"{n}{' (shipped)' if n == str(given.get('shipped')) else ''} "
+                     f"{(method[n] - e2e[n]) / e2e[n] * 100:+.1f} %" for n in runs)
+    return (f"Retrained one change apart ({name}: {', '.join(runs)}; the table below), the method's {label} "
+            f"spans {min(method.values()):.3f}-{max(method.values()):.3f} and the end-to-end baseline's "
+            f"{min(e2e.values()):.3f}-{max(e2e.values()):.3f}; the method against the baseline: {gaps}.")
 
 
 def independent_cause(inp: Inputs, swap: dict) -> str:
