@@ -209,6 +209,30 @@ def test_without_a_ceiling_the_walls_are_drawn_up_to_open_ceiling_above_m():
         render_layout(no_ceiling, camera, DEFAULT_CLASS_TABLE, open_ceiling_above_m=0.0)
 
 
+def test_a_wall_measured_beyond_wall_reach_m_is_not_drawn():
+    """A wall farther than wall_reach_m is drawn as its side left open at the reach: the same image as the layout
+    without it (floor drawn up to open_reach_m, nothing beyond); None draws it; a wall within wall_reach_m is
+    drawn either way, even beyond the open reach."""
+    camera = PinholeCamera()
+    near = (wall(90.0, 1.5), wall(180.0, 2.5), wall(270.0, 1.8))
+    far = RoomLayout((floor(0.7), ceiling(1.9), wall(0.0, 6.5)) + near, 0.0)
+    without = RoomLayout((floor(0.7), ceiling(1.9)) + near, 0.0)
+    shipped = render_layout(far, camera, DEFAULT_CLASS_TABLE, open_reach_m=4.0, wall_reach_m=5.0)
+    np.testing.assert_array_equal(shipped.depth, render_layout(without, camera, DEFAULT_CLASS_TABLE).depth)
+    np.testing.assert_array_equal(shipped.depth, render_layout(far, camera, DEFAULT_CLASS_TABLE).depth)  # default
+    drawn = render_layout(far, camera, DEFAULT_CLASS_TABLE, open_reach_m=4.0, wall_reach_m=None)
+    ahead = np.isfinite(drawn.depth) & ~np.isfinite(shipped.depth)       # where only the far wall has a prior
+    assert ahead.any() and (drawn.depth[ahead] > 4.0).all()
+    assert np.nanmax(shipped.depth) <= 4.0 + 1e-3
+    inside = RoomLayout((floor(0.7), ceiling(1.9), wall(0.0, 4.6)) + near, 0.0)
+    kept = render_layout(inside, camera, DEFAULT_CLASS_TABLE, open_reach_m=4.0, wall_reach_m=5.0)
+    np.testing.assert_array_equal(kept.depth, render_layout(inside, camera, DEFAULT_CLASS_TABLE, open_reach_m=4.0,
+                                                            wall_reach_m=None).depth)
+    assert np.nanmax(kept.depth) > 4.0
+    with pytest.raises(ValueError, match='wall_reach_m'):
+        render_layout(far, camera, DEFAULT_CLASS_TABLE, wall_reach_m=0.0)
+
+
 def _room(size):
     from audio_vision.simulation.scene import Room
     return Room(size, {s: 'hard_surface' for s in ('west', 'east', 'south', 'north', 'floor', 'ceiling')}, 0.5, 0)

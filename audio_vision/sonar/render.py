@@ -2,6 +2,7 @@
 """A room layout rendered into the camera: depth prior (REP 118 z-depth, m), class prior and confidence."""
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -23,7 +24,7 @@ class LayoutPrior:
 
 def render_layout(layout: RoomLayout, camera: PinholeCamera, class_table: ClassTable,
                   open_reach_m: float = 4.0, orientless_open: bool = True,
-                  open_ceiling_above_m: float | None = 1.0) -> LayoutPrior:
+                  open_ceiling_above_m: float | None = 1.0, wall_reach_m: float | None = 5.0) -> LayoutPrior:
     """Cast every pixel's ray (optical frame, z = 1, so the ray parameter is z-depth) against the planes.
 
     A box side whose wall was not measured (its echo did not stand out of the clutter: a far or absorbing
@@ -37,11 +38,22 @@ def render_layout(layout: RoomLayout, camera: PinholeCamera, class_table: ClassT
     Where no ceiling was measured, the walls run up to an unknown ceiling: ``open_ceiling_above_m`` (m above the
     array) bounds what is drawn, what lies higher has no prior (None: the walls drawn to any height, revision 4;
     scripts/sonar_thresholds.py measures it, docs/SONAR.md "Ceiling confirmation").
+
+    A wall measured farther than ``wall_reach_m`` is not drawn: its side is open at ``open_reach_m`` like an
+    unmeasured one (revision 6; None draws every wall, revision 5). This pipeline's recordings give none there (the
+    farthest wall measured in data/default's train and validation windows is nearer), another engine's do, and many
+    of those are multiples taken for a wall, drawn metres behind the real one (docs/SONAR.md, "Walls beyond the
+    reach").
     """
     if not open_reach_m > 0:
         raise ValueError(f'open_reach_m must be > 0 (m from the array), got {open_reach_m}')
     if open_ceiling_above_m is not None and not open_ceiling_above_m > 0:
         raise ValueError(f'open_ceiling_above_m must be > 0 (m above the array) or None, got {open_ceiling_above_m}')
+    if wall_reach_m is not None and not wall_reach_m > 0:
+        raise ValueError(f'wall_reach_m must be > 0 (m from the array) or None, got {wall_reach_m}')
+    if wall_reach_m is not None:
+        layout = dataclasses.replace(layout, planes=tuple(p for p in layout.planes
+                                                          if not (p.label == WALL and p.offset > wall_reach_m)))
     rays = camera.pixel_rays() @ R_BODY_FROM_OPTICAL.T                    # (H, W, 3) in the array frame
     shape = rays.shape[:2]
     depth = np.full(shape, np.inf)

@@ -36,8 +36,10 @@ from audio_vision.core.features.packing import pack_maps
 #: wall was measured the open boundary is a cylinder at the reach (the box has no orientation), and reflectors are
 #: placed coarse to fine (docs/SONAR.md). 5: the chosen ceiling confirmed from the vertical (ceiling_confirm_share 0.7)
 #: and, where no ceiling was measured, the walls drawn only up to 1 m above the array (docs/SONAR.md, "Ceiling
-#: confirmation").
-FRONT_END_REVISION = 5
+#: confirmation"). 6: a wall measured beyond 5 m not drawn, its side open at the reach (docs/SONAR.md, "Walls
+#: beyond the reach"; no window of data/default's train and val splits has one: the features the shipped models
+#: were trained on are revision 6's too).
+FRONT_END_REVISION = 6
 
 
 def sonar_config_of(config: FeatureConfig):
