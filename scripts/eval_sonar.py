@@ -62,7 +62,8 @@ def measure(path: Path, split: str, limit: int | None, calibration: Path | None 
         rows['layout'].add({'depth': pred.depth[i:i + 1], 'segmentation': pred.segmentation[i:i + 1]}, gt)
         rows['layout_fused'].add({'depth': pred.fused.depth[i:i + 1],
                                   'segmentation': pred.fused.segmentation[i:i + 1]}, gt)
-        prior = render_layout(true_layout(item['camera_pose'], item['room_size']), camera, table)
+        prior = render_layout(true_layout(item['camera_pose'], item['room_size']), camera, table,
+                              wall_reach_m=None)             # the exact shell: every true wall
         rows['exact_shell'].add({'depth': prior.depth[None], 'segmentation': prior.classes[None]}, gt)
     card = reader.card
     return {'path': str(path), 'split': split, 'n': n, 'content_hash': card.get('content_hash'),

@@ -161,7 +161,8 @@ def measure(data: Path, split: str, limit: int, overrides: dict | None = None) -
             acc.add({'depth': prior.depth[None], 'segmentation': seg[None]}, gt)
         revision_3 = render_layout(layout, camera, table, open_reach_m=SHIPPED_REACH, orientless_open=False)
         square.add({'depth': revision_3.depth[None]}, {'depth': item['depth'][None]})
-        own += own_error(priors[SHIPPED_REACH].depth, render_layout(truth, camera, table).depth, item['depth'])
+        own += own_error(priors[SHIPPED_REACH].depth, render_layout(truth, camera, table, wall_reach_m=None).depth,
+                         item['depth'])
         by_share = {share: est.estimate(item['audio']) for share, est in confirming.items()}
         for (share, above), (errs, acc) in ceiling_choices.items():
             chosen = by_share.get(share, layout)

@@ -345,7 +345,10 @@ def test_retrain_spread_reads_each_setting_and_only_the_study_of_the_shipped_mod
         assert room_bar.retrain_spread(inp, name, 'segmentation', 'miou', 'mIoU') == ''
     name = current[0]
     text = room_bar.retrain_spread(inp, name, 'segmentation', 'miou', 'mIoU')
-    tests = {n: files['test']['rows'] for n, files in inp.retrain_studies[name].items()}
+    retrained = [n for n, spec in studies[name]['settings'].items() if spec.get('retrained', True)]
+    tests = {n: files['test']['rows'] for n, files in inp.retrain_studies[name].items() if n in retrained}
+    for n in set(studies[name]['settings']) - set(retrained):       # a re-score is not a retrain's spread
+        assert f' {n} ' not in text.split('the method against the baseline:')[1] + ' '
     for n, rows in tests.items():
         m, e = rows['method']['segmentation']['miou'], rows['end_to_end']['segmentation']['miou']
         assert f"{n}{' (shipped)' if n == str(studies[name]['shipped']) else ''} {(m - e) / e * 100:+.1f} %" in text

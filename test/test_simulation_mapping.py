@@ -56,7 +56,8 @@ def test_an_extra_depth_source_is_fused_by_name_and_an_unknown_one_refused(drive
     from audio_vision.sonar import render_layout, true_layout
     drive, frames = drive_and_frames
     size = drive.scene.room.size
-    shell = np.array([render_layout(true_layout(T, size), drive.sim.camera, drive.sim.class_table).depth
+    shell = np.array([render_layout(true_layout(T, size), drive.sim.camera, drive.sim.class_table,
+                                    wall_reach_m=None).depth
                       for T in frames.poses])
     with_shell = DriveFrames(**{**frames.__dict__, 'extra_depth': {'shell': shell}})
     config = grid_for_room(size, 0.05, pixel_stride=2)

@@ -121,7 +121,8 @@ def test_exact_layout_renders_the_simulator_shell():
     sim_scene = Scene(room=_room((5.0, 4.0, 2.7)), robot_position=(1.3, 2.9, 0.7), robot_yaw=0.4)
     camera = PinholeCamera()
     gt = render(sim_scene, camera, DEFAULT_CLASS_TABLE)
-    prior = render_layout(true_layout(gt.camera_pose, sim_scene.room.size), camera, DEFAULT_CLASS_TABLE)
+    prior = render_layout(true_layout(gt.camera_pose, sim_scene.room.size), camera, DEFAULT_CLASS_TABLE,
+                          wall_reach_m=None)
     np.testing.assert_allclose(prior.depth, gt.depth, rtol=1e-5)
     assert (prior.classes == gt.segmentation).mean() > 0.995      # pixels on an edge may go either way
 

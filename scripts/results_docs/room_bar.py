@@ -171,12 +171,14 @@ def retrain_spread(inp: Inputs, name: str, modality: str, metric: str, label: st
     """How far apart the method and the end-to-end baseline were on ``metric`` in each setting of a retrain study
     (facts.yaml room_bar.retrain_studies[name]: the same data, seeds and budget, one change apart): how much of
     the shipped gap the retrains' own spread holds. '' without two settings' test results, or where the study's
-    shipped setting is not the models docs/results.json scores (a study that a later one superseded)."""
+    shipped setting is not the models docs/results.json scores (a study that a later one superseded). A setting that
+    re-scores another's models (``retrained: false``) is left out: its spread is not a retrain's."""
     given = inp.facts['room_bar']['retrain_studies'].get(name, {})
     if given.get('settings', {}).get(str(given.get('shipped')), {}).get('test') != 'results.json':
         return ''
+    retrained = {n for n, spec in given.get('settings', {}).items() if spec.get('retrained', True)}
     runs = {n: files['test']['rows'] for n, files in inp.retrain_studies.get(name, {}).items()
-            if files.get('test') and files['test']['rows'].get('end_to_end')}
+            if n in retrained and files.get('test') and files['test']['rows'].get('end_to_end')}
     if len(runs) < 2:
         return ''
     method = {n: r['method'][modality][metric] for n, r in runs.items()}
