@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-"""Where the layout prior's loss on the independent re-recording comes from: the same test windows measured by the
+r"""Where the layout prior's loss on the independent re-recording comes from: the same test windows measured by the
 sonar front-end from both recordings, window by window, against the simulator's exact room (no networks).
 
 docs/independent_swap.json finds the layout prior the group of channels that costs the networks most on the
