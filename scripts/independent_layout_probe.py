@@ -19,7 +19,7 @@ engine). This probe says which windows and which planes that is:
   leaving them out of the render changes none of their training inputs).
 Writes docs/independent_layout_probe.json and the generated block of docs/SONAR.md.
 
-    python scripts/independent_layout_probe.py --data data/independent --reference data/default \\
+    python scripts/independent_layout_probe.py --data data/independent --reference data/default \
         --check-splits train val --json docs/independent_layout_probe.json --markdown docs/SONAR.md
 """
 from __future__ import annotations
