@@ -25,7 +25,6 @@ Writes docs/independent_layout_probe.json and the generated block of docs/SONAR.
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
 import platform
@@ -38,7 +37,8 @@ from tqdm import tqdm
 
 from audio_vision.dataset import DatasetReader
 from audio_vision.paths import cpu_model, publish_result, source_commit
-from audio_vision.sonar import CEILING, WALL, LayoutEstimator, render_layout, true_layout
+from audio_vision.sonar import CEILING, WALL, LayoutEstimator, layout_errors, render_layout, true_layout
+from audio_vision.sonar.render import WALL_REACH_M
 from audio_vision.sonar.truth import MATCH_DEG, angle_deg, distance_along
 from audio_vision.training.layout_eval import sonar_config_for
 
@@ -46,20 +46,16 @@ ROOT = Path(__file__).resolve().parents[1]
 OFF_M = 0.30                    # a true wall measured within this along its normal (issue #21's p90 bar)
 NEAR_M = 2.0                    # walls split by their true distance
 WORST_SHARE = 0.1               # the worst tenth of the windows
-#: render_layout's own wall reach (the shipped render)
-WALL_REACH = inspect.signature(render_layout).parameters['wall_reach_m'].default
 MARK_BEGIN = '<!-- INDEPENDENT LAYOUT BEGIN (scripts/independent_layout_probe.py) -->'
 MARK_END = '<!-- INDEPENDENT LAYOUT END -->'
 
 
-def wall_outcome(layout, wall) -> str:
-    """A true wall as the layout measures it: 'measured' (within OFF_M along its normal), 'off', 'not measured'."""
-    cands = [(angle_deg(w.n, wall.n), w) for w in layout.get(WALL)]
-    cands = [c for c in cands if c[0] <= MATCH_DEG]
-    if not cands:
+def wall_outcome(error: dict) -> str:
+    """A true wall as the layout measures it (its entry of ``layout_errors``): 'measured' (within OFF_M along its
+    normal), 'off', 'not measured'."""
+    if error['distance'] is None:
         return 'not measured'
-    _, w = min(cands, key=lambda c: c[0])
-    return 'measured' if abs(distance_along(w, wall.n) - wall.offset) <= OFF_M else 'off'
+    return 'measured' if error['distance'] <= OFF_M else 'off'
 
 
 def on_a_wall(w, truth) -> bool:
@@ -77,7 +73,7 @@ def walls_beyond_reach(data: Path, split: str) -> dict:
     farthest = 0.0
     for i in tqdm(range(len(reader)), desc=f'walls beyond the reach ({split})', unit='window'):
         offsets = [w.offset for w in estimator.estimate(reader[i]['audio']).get(WALL)]
-        far = sum(o > WALL_REACH for o in offsets)
+        far = sum(o > WALL_REACH_M for o in offsets)
         walls, windows, farthest = walls + far, windows + bool(far), max([farthest] + offsets)
     return {'split': split, 'windows': len(reader), 'walls': walls, 'windows_with_one': windows,
             'farthest_m': farthest}
@@ -94,7 +90,7 @@ def measure(data: Path, reference: Path, split: str, limit: int | None) -> dict:
     by_class = {k: np.zeros((n, len(names))) for k in readers}  # per window and true class
     walls = {k: {'near': {}, 'far': {}} for k in readers}
     stray = {k: 0 for k in readers}
-    beyond = {k: {'walls': 0, 'on_a_true_wall': 0} for k in readers}     # measured beyond WALL_REACH
+    beyond = {k: {'walls': 0, 'on_a_true_wall': 0} for k in readers}     # measured beyond WALL_REACH_M
     ceilings_missing = {k: 0 for k in readers}
     for i in tqdm(range(n), desc='independent layout', unit='window'):
         for k, reader in readers.items():
@@ -107,15 +103,16 @@ def measure(data: Path, reference: Path, split: str, limit: int | None) -> dict:
             rel = np.abs(prior[mask] - gt[mask]) / gt[mask]
             error[k][i], pixels[k][i] = rel.sum(), mask.sum()
             by_class[k][i] = np.bincount(seg[mask].astype(np.int64), weights=rel, minlength=len(names))[:len(names)]
-            for wall in truth.get(WALL):
-                group = walls[k]['near' if wall.offset <= NEAR_M else 'far']
-                outcome = wall_outcome(layout, wall)
+            errors = layout_errors(layout, truth)
+            for wall in errors['walls']:
+                group = walls[k]['near' if wall['offset'] <= NEAR_M else 'far']
+                outcome = wall_outcome(wall)
                 group[outcome] = group.get(outcome, 0) + 1
             stray[k] += sum(not on_a_wall(w, truth) for w in layout.get(WALL))
-            far = [w for w in layout.get(WALL) if w.offset > WALL_REACH]
+            far = [w for w in layout.get(WALL) if w.offset > WALL_REACH_M]
             beyond[k]['walls'] += len(far)
             beyond[k]['on_a_true_wall'] += sum(on_a_wall(w, truth) for w in far)
-            ceilings_missing[k] += not layout.get(CEILING)
+            ceilings_missing[k] += errors[CEILING] is None
     excess = error['independent'] - error['reference']
     worst = np.argsort(excess)[::-1][:max(1, int(round(WORST_SHARE * n)))]
     total = float(excess.sum())
@@ -123,7 +120,8 @@ def measure(data: Path, reference: Path, split: str, limit: int | None) -> dict:
     return {
         'windows': n, 'split': split,
         'abs_rel': {k: float(error[k].sum() / max(pixels[k].sum(), 1)) for k in readers},
-        'pixels_with_a_prior': {k: float(pixels[k].sum() / (n * readers[k][0]['depth'].size)) for k in readers},
+        'pixels_with_a_prior': {k: float(pixels[k].sum() / (n * r.layout.camera.width * r.layout.camera.height))
+                                for k, r in readers.items()},
         'excess': total,
         'worst': {'windows': [int(i) for i in worst], 'share_of_excess': float(excess[worst].sum() / total)
                   if total else None},
@@ -131,7 +129,7 @@ def measure(data: Path, reference: Path, split: str, limit: int | None) -> dict:
         'walls': {k: {g: {'walls': sum(v.values()), **{o: v.get(o, 0) for o in ('measured', 'off', 'not measured')}}
                       for g, v in walls[k].items()} for k in readers},
         'walls_on_no_true_wall': stray, 'walls_beyond_reach': beyond, 'ceilings_not_measured': ceilings_missing,
-        'constants': {'off_m': OFF_M, 'near_m': NEAR_M, 'worst_share': WORST_SHARE, 'wall_reach_m': WALL_REACH}}
+        'constants': {'off_m': OFF_M, 'near_m': NEAR_M, 'worst_share': WORST_SHARE, 'wall_reach_m': WALL_REACH_M}}
 
 
 def markdown(result: dict) -> str:

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import inspect
 import math
 import sys
 import time
@@ -45,14 +44,14 @@ from audio_vision.dataset import DatasetReader
 from audio_vision.paths import publish_result, source_commit
 from audio_vision.sonar import (CEILING, FLOOR, WALL, LayoutEstimator, SonarConfig, layout_errors, render_layout,
                                 summarize_errors, true_layout)
+from audio_vision.sonar.render import OPEN_CEILING_ABOVE_M, OPEN_REACH_M
 from audio_vision.sonar.truth import MATCH_DEG, angle_deg, distance_along
 from audio_vision.training.layout_eval import sonar_config_for
 
 WALL_THRESHOLDS = (3.0, 4.0, 5.0, 6.0, 8.0)
 VERTICAL_THRESHOLDS = (1.5, 2.0, 2.5, 3.0)
 DISTANCE_BINS = ((0.0, 2.0), (2.0, 4.0), (4.0, 6.0), (6.0, math.inf))
-#: render_layout's default open boundary (m), the shipped one
-SHIPPED_REACH = 4.0
+SHIPPED_REACH = OPEN_REACH_M                         # render_layout's default open boundary (m), the shipped one
 REACHES = (math.inf, 6.0, SHIPPED_REACH)
 #: a pixel is the layout's own error where its depth is more than this share off the exact shell's
 OWN_ERROR = 0.10
@@ -63,8 +62,6 @@ OFF_M = {WALL: 0.30, FLOOR: 0.05, CEILING: 0.05}     # "off": beyond issue #21's
 #: (ceiling_confirm_share, open_ceiling_above_m) pairs measured; the last is the shipped front-end and render
 #: (revision 5), the first revision 4's
 CEILING_CHOICES = ((0.0, None), (0.0, 1.0), (0.7, None), (0.7, 1.0))
-#: render_layout's own bound where no ceiling was measured (the shipped render)
-SHIPPED_OPEN_CEILING = inspect.signature(render_layout).parameters['open_ceiling_above_m'].default
 MARK_BEGIN, MARK_END = '<!-- THRESHOLDS BEGIN (scripts/sonar_thresholds.py) -->', '<!-- THRESHOLDS END -->'
 
 
@@ -203,7 +200,7 @@ def measure(data: Path, split: str, limit: int, overrides: dict | None = None) -
                             for (share, above), (errs, acc) in ceiling_choices.items()],
         'shipped': {'wall_cfar': base.wall_cfar, 'vertical_contrast': base.vertical_contrast,
                     'wall_corner_min': base.wall_corner_min, 'ceiling_confirm_share': base.ceiling_confirm_share,
-                    'open_ceiling_above_m': SHIPPED_OPEN_CEILING},
+                    'open_ceiling_above_m': OPEN_CEILING_ABOVE_M},
         'n': n, 'split': split, 'path': str(data)}
 
 

@@ -354,3 +354,18 @@ def test_retrain_spread_reads_each_setting_and_only_the_study_of_the_shipped_mod
         assert f"{n}{' (shipped)' if n == str(studies[name]['shipped']) else ''} {(m - e) / e * 100:+.1f} %" in text
     low = min(r['end_to_end']['segmentation']['miou'] for r in tests.values())
     assert f"baseline's {low:.3f}-" in text
+
+
+def test_end_to_end_spreads_reads_both_bars_criterion_names(docs, inp):
+    """Issue #10 names its criterion 'on depth AbsRel', issue #22 'on AbsRel' behind a 'test:' prefix: both find
+    the metric's spread, and a criterion of another kind finds none."""
+    sys.path.insert(0, str(ROOT / 'scripts'))
+    try:
+        from results_docs import room_bar
+    finally:
+        sys.path.remove(str(ROOT / 'scripts'))
+    both = room_bar.end_to_end_spreads(inp, ['method within 5 % of end-to-end on depth AbsRel, or ahead: 1 vs 2',
+                                             'test: method within 5 % of end-to-end on mIoU, or ahead'])
+    assert set(both) == {'AbsRel', 'mIoU'}
+    assert both['mIoU'] == room_bar.end_to_end_spreads(inp, ['test: method within 5 % of end-to-end on mIoU'])['mIoU']
+    assert room_bar.end_to_end_spreads(inp, ['test: mIoU >= 0.65', 'shifted rooms: method AbsRel within 10 %']) == {}

@@ -15,6 +15,12 @@ from audio_vision.core.frames import R_BODY_FROM_OPTICAL
 from .layout import CEILING, FLOOR, WALL, Plane, RoomLayout, horizontal
 
 
+#: render_layout's defaults, the shipped render (scripts measuring other settings name these)
+OPEN_REACH_M = 4.0               # an unmeasured side's boundary, m from the array
+OPEN_CEILING_ABOVE_M = 1.0       # where no ceiling was measured, walls drawn up to this height above the array (m)
+WALL_REACH_M = 5.0               # a wall measured farther than this (m) is not drawn
+
+
 @dataclass(frozen=True)
 class LayoutPrior:
     depth: np.ndarray        # (H, W) float32, m along the optical axis; NaN where no plane is seen
@@ -23,8 +29,9 @@ class LayoutPrior:
 
 
 def render_layout(layout: RoomLayout, camera: PinholeCamera, class_table: ClassTable,
-                  open_reach_m: float = 4.0, orientless_open: bool = True,
-                  open_ceiling_above_m: float | None = 1.0, wall_reach_m: float | None = 5.0) -> LayoutPrior:
+                  open_reach_m: float = OPEN_REACH_M, orientless_open: bool = True,
+                  open_ceiling_above_m: float | None = OPEN_CEILING_ABOVE_M,
+                  wall_reach_m: float | None = WALL_REACH_M) -> LayoutPrior:
     """Cast every pixel's ray (optical frame, z = 1, so the ray parameter is z-depth) against the planes.
 
     A box side whose wall was not measured (its echo did not stand out of the clutter: a far or absorbing

@@ -98,20 +98,12 @@ def end_to_end_miss(inp: Inputs, missed: dict) -> tuple[str, list[str], list] | 
         cause.append("An L2 target is learned as its conditional mean, and the VQ-VAE decoder turns the mean "
                      f"latent into a worse image than the mean image: {', '.join(probed)} "
                      "(docs/latent_mean_probe.json).")
-    cause += filter(None, (room_bar.retrain_spread(inp, name, modality, metric, label)
-                           for modality, metric, label in (('depth', 'abs_rel', 'AbsRel'),
-                                                           ('segmentation', 'miou', 'mIoU'))
-                           if any(metric_named(g, label) for g in gaps) for name in inp.retrain_studies))
+    cause += room_bar.end_to_end_spreads(inp, gaps).values()
     tried = [studies.ablation_effect(inp, 'objective', 'depth', 'abs_rel', 'depth AbsRel'),
              studies.ablation_effect(inp, 'objective', 'segmentation', 'miou', 'mIoU'),
              studies.budget_effect(inp, 'depth', 'abs_rel', 'AbsRel', ('method', 'end_to_end')),
              studies.budget_effect(inp, 'segmentation', 'miou', 'mIoU', ('method', 'end_to_end'))]
     return '; '.join(gaps), cause, tried
-
-
-def metric_named(gap: str, label: str) -> bool:
-    """Whether a missed criterion 'method within .. of end-to-end on <label>, ..: ..' is about ``label``."""
-    return gap.split(':')[0].split(' on ')[-1].startswith(label)
 
 
 def prior_clause(inp: Inputs) -> str:

@@ -153,17 +153,28 @@ def causes(inp: Inputs, missed: dict) -> list[str]:
     swap = inp.independent_swap
     if any(k.startswith('independent') for k in missed) and swap:
         out.append(independent_cause(inp, swap))
-    for label, metric, modality in (('AbsRel', 'abs_rel', 'depth'), ('mIoU', 'miou', 'segmentation')):
-        if any('of end-to-end on ' + label in k for k in missed):
-            spreads = [retrain_spread(inp, name, modality, metric, label) for name in inp.retrain_studies]
-            if any(spreads):
-                out.append(f"**Method against end-to-end ({label})**: " + ' '.join(filter(None, spreads)))
+    out += [f"**Method against end-to-end ({label})**: {text}"
+            for label, text in end_to_end_spreads(inp, missed).items()]
     bench_sonar = inp.bench_sonar
     if any('p50 <=' in k for k in missed) and bench_sonar:
         f = bench_sonar['sonar_front_end']
         out.append(f"**Speed**: the sonar front-end alone takes {f['p50_ms']:.1f} ms p50 on one core "
                    f"(docs/bench_sonar.json, {bench_sonar['date']}); it runs on one worker of the parallel backend "
                    f"beside the other features, and the networks wait for it.")
+    return out
+
+
+def end_to_end_spreads(inp: Inputs, missed) -> dict[str, str]:
+    """{metric label: the retrains' spread (:func:`retrain_spread` of every study)} for each metric whose 'method
+    within .. of end-to-end on ..' criterion is among ``missed`` (criterion names, or 'name: value' lines of either
+    bar); a metric without a spread to show is left out."""
+    out = {}
+    for modality, metric, label in (('depth', 'abs_rel', 'AbsRel'), ('segmentation', 'miou', 'mIoU')):
+        if any(label in name.partition('of end-to-end on ')[2].split(',')[0] for name in missed):
+            text = ' '.join(filter(None, (retrain_spread(inp, study, modality, metric, label)
+                                          for study in inp.retrain_studies)))
+            if text:
+                out[label] = text
     return out
 
 
