@@ -182,9 +182,23 @@ def main(argv=None) -> int:
     ap.add_argument('--json', type=Path, required=True)
     ap.add_argument('--markdown', type=Path, help='rewrite the generated block of this Markdown file')
     args = ap.parse_args(argv)
-    card = json.loads((args.data / 'card.json').read_text())
-    if card.get('splits', {}).get(args.split, {}).get('count', 0) < 1:
+
+    def count(data: Path, split: str) -> int:
+        """The dataset's windows in ``split`` (0 where it has none); a directory that is no dataset stops here."""
+        card = data / 'card.json'
+        if not card.is_file():
+            ap.error(f'{data} is not a dataset (no card.json): give --data / --reference a dataset directory')
+        return json.loads(card.read_text()).get('splits', {}).get(split, {}).get('count', 0)
+
+    windows = count(args.data, args.split)
+    if windows < 1:
         ap.error(f'{args.data} has no {args.split} windows (scripts/rerecord_independent.py makes them)')
+    if count(args.reference, args.split) < windows:
+        ap.error(f'{args.reference} has fewer {args.split} windows than {args.data}: it is not the dataset '
+                 f'{args.data} was re-recorded from')
+    for split in args.check_splits:
+        if count(args.reference, split) < 1:
+            ap.error(f'--check-splits {split}: {args.reference} has no {split} windows')
     command = 'python scripts/independent_layout_probe.py ' + ' '.join(argv if argv is not None else sys.argv[1:])
     result = {'run': {'command': command, 'date': time.strftime('%Y-%m-%d'), 'commit': source_commit(),
                       'machine': f'{cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}'},
