@@ -22,7 +22,7 @@ import scipy.fft as sfft
 from audio_vision.core.features.chirp import chirp_pulse
 
 from .config import GATE_LEAD, SonarConfig
-from .kernels import arrival_phases, backproject, remove_arrivals, shifted_sum, steered_sum
+from .kernels import arrival_phases, backproject, remove_arrivals, remove_arrivals_each_mic, shifted_sum, steered_sum
 
 
 class MatchedFilter:
@@ -293,20 +293,10 @@ def _remove(spectrum: np.ndarray, times: np.ndarray, grid: SpectrumGrid, per_mic
     (an echo: the same wave at every mic, :func:`~.kernels.remove_arrivals`), so an arrival removes only what lines
     up with its delays across the array and not another echo of nearly the same range from another direction, which a
     per-mic amplitude would absorb."""
-    c, k = times.shape
     phase = arrival_phases(grid.freqs[0], grid.step, len(grid.freqs), np.ascontiguousarray(times).ravel())
-    if not per_mic:
-        return remove_arrivals(spectrum, phase, grid.template, grid.band_edges)[None]
-    basis = grid.template * phase.reshape(c, k, -1)                                            # (C, K, F)
-    amps = np.zeros((c, k, len(grid.band_slices)), dtype=np.complex128)
-    for b, sl in enumerate(grid.band_slices):                # (C, K, Fb): one system per mic
-        part = basis[..., sl]
-        gram = np.einsum('ckf,clf->ckl', part.conj(), part)                                   # (C, K, K)
-        rhs = np.einsum('ckf,cf->ck', part.conj(), spectrum[:, sl])
-        gram += 1e-9 * np.trace(gram, axis1=1, axis2=2).real[:, None, None] / k * np.eye(k)
-        amps[..., b] = np.linalg.solve(gram, rhs[..., None])[..., 0]
-        spectrum[:, sl] -= np.einsum('ck,ckf->cf', amps[..., b], part)
-    return amps
+    if per_mic:
+        return remove_arrivals_each_mic(spectrum, phase, grid.template, grid.band_edges)
+    return remove_arrivals(spectrum, phase, grid.template, grid.band_edges)[None]
 
 
 def far_field_steering(directions: np.ndarray, mics: np.ndarray, freqs: np.ndarray, c: float) -> np.ndarray:
