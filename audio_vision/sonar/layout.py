@@ -108,6 +108,21 @@ def horizontal(azimuth_deg) -> np.ndarray:
     return np.stack([np.cos(a), np.sin(a), np.zeros_like(a)], axis=-1)
 
 
+#: the tangents of a reflector's placement fan: +-5 deg every degree around the direction it was found in
+_PLACEMENT_TAN = np.tan(np.radians(np.arange(-5.0, 5.01, 1.0)))
+
+
+def placement_fan(u: np.ndarray) -> np.ndarray:
+    """(T, T, 3) unit directions around the unit direction ``u``, +-5 deg every degree along two axes across it (the
+    horizontal one first): where a reflector found in direction u is placed."""
+    a = np.array([u[1], -u[0], 0.0])                     # u x z (np.cross's arithmetic, without its overhead)
+    a = a / np.linalg.norm(a) if np.linalg.norm(a) > 1e-6 else np.array([1.0, 0.0, 0.0])
+    b = np.array([u[1] * a[2] - u[2] * a[1], u[2] * a[0] - u[0] * a[2], u[0] * a[1] - u[1] * a[0]])   # u x a
+    t = _PLACEMENT_TAN
+    dirs = u[None, None] + t[:, None, None] * a + t[None, :, None] * b
+    return dirs / np.linalg.norm(dirs, axis=-1, keepdims=True)
+
+
 class LayoutEstimator:
     """(C, N) window -> :class:`RoomLayout`, for one array and chirp."""
 
@@ -125,11 +140,17 @@ class LayoutEstimator:
         self.scan_grid = ScanGrid.of(self.matched_filter, cfg.scan_band_hz)      # where the coarse scans live
         freqs, c = self.matched_filter.gate.freqs[self.scan_grid.band], cfg.speed_of_sound
         self.azimuth_steering = far_field_steering(horizontal(self.azimuths), self.mics, freqs, c)
+        # Each scan azimuth's refinement grid as unit normals (A, len(_REFINE_AZ), 3): the wall candidates are beam peaks
+        # on the scan's azimuths, so their grids are rows of this table (the same values as forming them per call).
+        self.refine_normals = horizontal(self.azimuths[:, None] + _REFINE_AZ)
         self.speaker = np.asarray(cfg.speaker_position, dtype=np.float64)
         sphere = fibonacci_sphere(cfg.reflector_directions)
         self.scan_directions = sphere[np.abs(sphere[:, 2]) <= math.sin(math.radians(60.0))]
         self.scan_steering = (far_field_steering(self.scan_directions, self.mics, freqs, c)
                               if cfg.max_reflectors else None)
+        # Each scan direction's placement fan (D, T, T, 3) (a reflector is placed around the direction it was found in)
+        self.placement_fans = (np.stack([placement_fan(u) for u in self.scan_directions])
+                               if cfg.max_reflectors else None)
 
     def measures_like(self, other: 'LayoutEstimator') -> bool:
         """Whether ``other`` measures every window exactly as this one does: the same configuration, array and
@@ -190,20 +211,16 @@ class LayoutEstimator:
             d, k = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
             if ratio[d, k] < cfg.reflector_cfar:
                 break
-            point, strength = self._place_scatterer(f, self.scan_directions[d], ranges[k])
+            point, strength = self._place_scatterer(f, d, ranges[k])
             out.append(Reflector(tuple(float(v) for v in point), strength, float(ratio[d, k])))
             near = self.scan_directions @ self.scan_directions[d] > math.cos(math.radians(15.0))
             ratio[np.ix_(near, np.abs(ranges - ranges[k]) < 0.3)] = 0.0
         return tuple(out)
 
-    def _place_scatterer(self, f: EchoField, u: np.ndarray, r0: float) -> tuple[np.ndarray, float]:
-        """Best point-scatter evidence within +-5 deg and +-5 cm of (u, r0): (position, strength)."""
-        a = np.array([u[1], -u[0], 0.0])                     # u x z (np.cross's arithmetic, without its overhead)
-        a = a / np.linalg.norm(a) if np.linalg.norm(a) > 1e-6 else np.array([1.0, 0.0, 0.0])
-        b = np.array([u[1] * a[2] - u[2] * a[1], u[2] * a[0] - u[0] * a[2], u[0] * a[1] - u[1] * a[0]])   # u x a
-        t = np.tan(np.radians(np.arange(-5.0, 5.01, 1.0)))
-        dirs = u[None, None] + t[:, None, None] * a + t[None, :, None] * b
-        dirs /= np.linalg.norm(dirs, axis=-1, keepdims=True)                              # (T, T, 3)
+    def _place_scatterer(self, f: EchoField, d: int, r0: float) -> tuple[np.ndarray, float]:
+        """Best point-scatter evidence within +-5 deg and +-5 cm of (scan direction ``d``, r0): (position, strength)."""
+        dirs = self.placement_fans[d]                                                     # (T, T, 3)
+        t = _PLACEMENT_TAN
         ranges = r0 + np.arange(-0.05, 0.0501, 0.005)                                      # (R,)
 
         def points(r: slice, a: slice, b: slice) -> np.ndarray:       # (r, a, b, 3) of the grid range x dirs
@@ -344,6 +361,8 @@ class LayoutEstimator:
         if scan is None:
             beams = f.beams(self.azimuth_steering, rows, self.scan_grid)
             window, noise = self._cfar(beams, self.cfg.wall_range_m)                                      # (A, K)
+        elif len(rows) == len(scan[0]) and np.array_equal(rows, np.arange(len(rows))):
+            window, noise = scan                               # the whole scan: its rows as they are, not a copy
         else:
             window, noise = scan[0][rows], scan[1][rows]
         found, start = [], 0                                   # (sector, row of window, range cell)
@@ -363,7 +382,8 @@ class LayoutEstimator:
         new = [p for p, key in enumerate(keys) if key not in refined]
         if new:
             r0 = self._cell_ranges(self.cfg.wall_range_m, window.shape[1])[k[new]]
-            results = self._refine_walls(f, self.azimuths[rows[a[new]]], r0, vertical)
+            peaks = rows[a[new]]
+            results = self._refine_walls(f, self.azimuths[peaks], r0, vertical, self.refine_normals[peaks])
             for key, *result in zip([keys[p] for p in new], *results):
                 refined[key] = result
         ev, az, offset = (np.array(v) for v in zip(*(refined[key] for key in keys)))
@@ -372,14 +392,15 @@ class LayoutEstimator:
             out[s[p]].append((float(ratio[p]), float(az[p]), float(offset[p])))
         return [sorted(c, reverse=True) for c in out]
 
-    def _refine_walls(self, f: EchoField, az0: np.ndarray, r0: np.ndarray, vertical):
+    def _refine_walls(self, f: EchoField, az0: np.ndarray, r0: np.ndarray, vertical, normals: np.ndarray | None = None):
         """(P,) beam peaks -> (evidence, azimuth, offset), each (P,): the best exact wall evidence on the grid
         ``_REFINE_AZ`` x ``_REFINE_R`` around each peak, its offset placed by a parabola along range. Coarse to
         fine: the grid every 1 deg x 1 cm, then the full grid within 0.75 deg x 1.2 cm of that maximum (the
         evidence of a wall is one lobe, as wide as the compressed pulse (~5 cm) and the array's back-projection
-        (a few degrees), so its maximum lies there; docs/SONAR.md, "Speed"): sonar/kernels.py ``refine_walls``."""
+        (a few degrees), so its maximum lies there; docs/SONAR.md, "Speed"): sonar/kernels.py ``refine_walls``.
+        ``normals`` (P, A, 3): the grids' azimuths ``az0 + _REFINE_AZ`` as unit normals, when at hand."""
         A, R = _REFINE_AZ, _REFINE_R
-        normals = np.ascontiguousarray(horizontal(az0[:, None] + A))                         # (P, A, 3)
+        normals = horizontal(az0[:, None] + A) if normals is None else normals                # (P, A, 3)
         vertical_normals, vertical_offsets = _plane_arrays(vertical)
         ev, i, j, shift = refine_walls(f.signal, f.mics, self.speaker, normals, np.ascontiguousarray(r0, np.float64),
                                        R, vertical_normals, vertical_offsets, float(f.rate),
