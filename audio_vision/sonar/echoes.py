@@ -156,7 +156,7 @@ def image_of(point: np.ndarray, normal: np.ndarray, offset: float) -> np.ndarray
     and offset (...) broadcast against each other."""
     point = np.asarray(point, dtype=np.float64)
     n = np.asarray(normal, dtype=np.float64)
-    return point + 2.0 * (np.asarray(offset, dtype=np.float64) - np.sum(point * n, axis=-1))[..., None] * n
+    return point + 2.0 * (np.asarray(offset, dtype=np.float64) - (point * n).sum(axis=-1))[..., None] * n
 
 
 class EchoField:

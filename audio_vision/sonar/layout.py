@@ -104,8 +104,11 @@ def fibonacci_sphere(n: int) -> np.ndarray:
 
 
 def horizontal(azimuth_deg) -> np.ndarray:
+    """(...) azimuths (deg) -> (..., 3) horizontal unit vectors."""
     a = np.radians(np.asarray(azimuth_deg, dtype=np.float64))
-    return np.stack([np.cos(a), np.sin(a), np.zeros_like(a)], axis=-1)
+    out = np.zeros(a.shape + (3,))
+    out[..., 0], out[..., 1] = np.cos(a), np.sin(a)
+    return out
 
 
 #: the tangents of a reflector's placement fan: +-5 deg every degree around the direction it was found in
@@ -549,21 +552,24 @@ class LayoutEstimator:
 def box_images(speaker: np.ndarray, planes: list[Plane], order: int = 2) -> np.ndarray:
     """(K, 3) the speaker's images across 2 .. ``order`` reflections on ``planes`` (no plane twice in a row:
     floor-ceiling multiples, corners wall-wall and wall-floor, parallel-wall multiples, ...), duplicates
-    within 1 cm merged."""
-    out: list[np.ndarray] = []
-    layer = [(np.asarray(speaker, dtype=np.float64), None)]              # (image, last plane)
+    within 1 cm merged (the first kept, in the order of reflection depth, then of the planes crossed)."""
+    normals, offsets = _plane_arrays(planes)
+    images = [np.zeros((0, 3))]
+    layer = np.asarray(speaker, dtype=np.float64).reshape(1, 3)
+    last = np.array([-1])                                                 # the plane each image was made across
     for depth in range(1, order + 1):
-        nxt = []
-        for x, last in layer:
-            for p in planes:
-                if p is last:
-                    continue
-                y = image_of(x, p.n, p.offset)
-                nxt.append((y, p))
-                if depth >= 2 and (not out or np.min(np.sum((np.asarray(out) - y) ** 2, axis=1)) > 1e-4):
-                    out.append(y)
-        layer = nxt
-    return np.asarray(out, dtype=np.float64).reshape(-1, 3)
+        nxt = image_of(layer[:, None], normals[None], offsets[None])       # (M, P, 3)
+        keep = last[:, None] != np.arange(len(planes))[None]
+        layer, last = nxt[keep], np.nonzero(keep)[1]
+        if depth >= 2:
+            images.append(layer)
+    candidates = np.concatenate(images)
+    near = (np.sum((candidates[:, None] - candidates[None]) ** 2, axis=-1) <= 1e-4).tolist()   # (K, K)
+    kept: list[int] = []
+    for k, row in enumerate(near):
+        if not any(row[j] for j in kept):
+            kept.append(k)
+    return candidates[kept]
 
 
 def _plane_arrays(planes: list[Plane]) -> tuple[np.ndarray, np.ndarray]:
