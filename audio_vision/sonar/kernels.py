@@ -127,9 +127,9 @@ def refine_walls(rows, mics, speaker, normals, r0, steps, vertical_normals, vert
     fine (every other point of both; then 5 azimuths x 7 ranges of the full grid around that maximum, kept inside the
     grid): ``normals`` (P, A, 3) the peak's azimuth grid as unit normals, ``r0`` (P,) its range, ``steps`` (R,) the
     range grid's offsets -> (evidence (P,), azimuth index (P,), range index (P,), shift (P,)): the offset is
-    r0 + steps[range index] + shift x step, shift from a parabola through the maximum and its range neighbours;
-    NaN where the maximum is on the fine window's edge inside the grid (its outer neighbour is not formed; the caller
-    forms it). What LayoutEstimator._refine_walls did in numpy steps, one call for all peaks."""
+    r0 + steps[range index] + shift x step, shift from a parabola through the maximum and its range neighbours (where
+    the maximum is on the fine window's edge inside the grid, its outer neighbour is formed for it; 0 on the grid's
+    edge). What LayoutEstimator._refine_walls did in numpy steps, one call for all peaks."""
     p_count, a_count, r_count = normals.shape[0], normals.shape[1], steps.shape[0]
     ca, cr = (a_count + 1) // 2, (r_count + 1) // 2
     evidence = np.empty(p_count)
@@ -160,8 +160,13 @@ def refine_walls(rows, mics, speaker, normals, r0, steps, vertical_normals, vert
         evidence[p], best_a[p], best_r[p] = top, a0 + fi, r1 + fj
         if 0 < fj < 6:
             shift[p] = _parabola_offset(fine[fi], fj)
-        elif 0 < r1 + fj < r_count - 1:
-            shift[p] = np.nan
+        elif 0 < r1 + fj < r_count - 1:          # on the fine window's edge: the outer neighbour along range
+            row = np.empty(3)
+            for m in range(3):
+                row[m] = fine[fi, fj - 1 + m] if 0 <= fj - 1 + m < 7 else _wall_at(
+                    rows, mx, my, mz, index, speaker, normals[p, a0 + fi], r0[p] + steps[r1 + fj - 1 + m],
+                    vertical_normals, vertical_offsets, rate, inv_c)
+            shift[p] = _parabola_offset(row, 1)
     return evidence, best_a, best_r, shift
 
 

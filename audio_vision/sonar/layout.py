@@ -408,11 +408,7 @@ class LayoutEstimator:
         ev, i, j, shift = refine_walls(f.signal, f.mics, self.speaker, normals, np.ascontiguousarray(r0, np.float64),
                                        R, vertical_normals, vertical_offsets, float(f.rate),
                                        1.0 / self.cfg.speed_of_sound)
-        best_az, best_r = az0 + A[i], r0 + R[j]
-        for q in np.flatnonzero(np.isnan(shift)):    # at the fine window's edge, inside the grid: its neighbours
-            row = self._wall_evidence(f, best_az[q], r0[q] + R[j[q] - 1:j[q] + 2], vertical)
-            shift[q] = parabola_offset(row, 1)
-        return ev, best_az, best_r + shift * (R[1] - R[0])
+        return ev, az0 + A[i], r0 + R[j] + shift * (R[1] - R[0])
 
     def _corner_ratio(self, f: EchoField, azimuth_deg: float, offset: float, vertical: list[Plane]) -> float:
         """Floor-corner image evidence / first-order evidence of a wall (NaN without a floor), on the field as it
