@@ -267,7 +267,7 @@ class EchoField:
 
     def beams(self, steering: np.ndarray, directions: np.ndarray | None = None,
               grid: 'ScanGrid | None' = None) -> np.ndarray:
-        """(C, D, F') far-field steering on the scan grid's bins (:func:`far_field_steering` at
+        """(D, C, F') far-field steering on the scan grid's bins (:func:`far_field_steering` at
         ``mf.gate.freqs[grid.band]``) -> (D', grid.length) modulus of the delay-and-sum beams of the analytic signal
         over the gate, at ``grid.rate`` (the whole band at the sample rate by default), for the ``directions``
         (indices into D; all by default): sample k holds arrivals k / rate after the emission (circular: the last
@@ -275,7 +275,7 @@ class EchoField:
         is ignored); candidates found in it are refined with :meth:`score`."""
         mf = self.mf
         grid = ScanGrid.of(mf, None) if grid is None else grid
-        directions = np.arange(steering.shape[1]) if directions is None else np.asarray(directions, dtype=np.int64)
+        directions = np.arange(steering.shape[0]) if directions is None else np.asarray(directions, dtype=np.int64)
         out = np.zeros((len(directions), grid.length), dtype=np.complex64)
         steered_sum(steering, directions, np.ascontiguousarray(self.spectrum[:, grid.band], dtype=np.complex64),
                     grid.positions, out)
@@ -300,11 +300,12 @@ def _remove(spectrum: np.ndarray, times: np.ndarray, grid: SpectrumGrid, per_mic
 
 
 def far_field_steering(directions: np.ndarray, mics: np.ndarray, freqs: np.ndarray, c: float) -> np.ndarray:
-    """(D, 3) unit directions -> (C, D, F) delay-and-sum phases, single precision, mic-major (what
-    :meth:`EchoField.beams` sums mic by mic): a plane wave from u reaches mic m earlier by u . p_m / c, so mic m
-    is delayed by that much."""
-    lead = np.asarray(mics, dtype=np.float64) @ np.asarray(directions, dtype=np.float64).reshape(-1, 3).T / c
-    return np.exp(-2j * np.pi * np.asarray(freqs)[None, None] * lead[..., None]).astype(np.complex64)
+    """(D, 3) unit directions -> (D, C, F) delay-and-sum phases, single precision, direction-major (what
+    :meth:`EchoField.beams` reads a direction at a time): a plane wave from u reaches mic m earlier by u . p_m / c, so
+    mic m is delayed by that much."""
+    lead = np.asarray(mics, dtype=np.float64) @ np.asarray(directions, dtype=np.float64).reshape(-1, 3).T / c  # (C, D)
+    phases = np.exp(-2j * np.pi * np.asarray(freqs)[None, None] * lead[..., None]).astype(np.complex64)
+    return np.ascontiguousarray(phases.transpose(1, 0, 2))
 
 
 def parabola_offset(values: np.ndarray, k: int, circular: bool = False) -> float:
