@@ -302,15 +302,29 @@ BUDGET_MS = 10.0
 MARK_BEGIN, MARK_END = '<!-- SONAR BEGIN (benchmarks/bench_sonar.py) -->', '<!-- SONAR END -->'
 
 
+def budget_verdict(result: dict) -> str:
+    """Whether the front-end keeps :data:`BUDGET_MS`, judged on every pass of the run that timed this checkout (the
+    timed pass's p50 and each pairing's median for this checkout): the machine's speed drifts between passes, so one
+    pass under the budget is not enough to call it met."""
+    timed = result['sonar_front_end']['p50_ms']
+    passes = [timed] + [pa['median_ms']['this checkout'] for pa in result.get('paired', [])]
+    if max(passes) <= BUDGET_MS:
+        return f'met (every pass of this run: {len(passes)} of {len(passes)} under it)'
+    if timed <= BUDGET_MS:
+        return (f'met by this pass but not by every pass of the run ({sum(p <= BUDGET_MS for p in passes)} of '
+                f'{len(passes)}: this checkout\'s medians range {min(passes):.1f} - {max(passes):.1f} ms, the machine\'s '
+                'speed drifting between them), so not met with a margin')
+    return 'not met'
+
+
 def paragraph(result: dict) -> str:
     s, f = result['sonar_front_end'], result['feature_extractor']
-    verdict = 'met' if s['p50_ms'] <= BUDGET_MS else 'not met'
     text = (f"`{result['command']}`, {result['machine']['torch_threads']} thread, {s['n']} timed windows, measured "
             f"{result['date']} at commit {result['commit']} on {result['machine']['cpu_model']} "
-            f"(docs/bench_sonar.json): the front-end (`LayoutEstimator.estimate`) takes **{s['p50_ms']:.0f} ms p50** "
-            f"({s['p90_ms']:.0f} ms p90) per window, {s['cpu_p50_ms']:.0f} ms of CPU time p50; the shipped model's "
+            f"(docs/bench_sonar.json): the front-end (`LayoutEstimator.estimate`) takes **{s['p50_ms']:.1f} ms p50** "
+            f"({s['p90_ms']:.1f} ms p90) per window, {s['cpu_p50_ms']:.1f} ms of CPU time p50; the shipped model's "
             f"feature extractor {f['p50_ms']:.0f} ms p50 ({f['cpu_p50_ms']:.0f} ms CPU) on the same windows; the "
-            f"budget of {BUDGET_MS:g} ms is {verdict}.\n")
+            f"budget of {BUDGET_MS:g} ms is {budget_verdict(result)}.\n")
     steps = result.get('phases_cpu_ms')
     if steps:
         compiled = steps['compiled']
