@@ -312,8 +312,8 @@ def budget_verdict(result: dict) -> str:
         return f'met (every pass of this run: {len(passes)} of {len(passes)} under it)'
     if timed <= BUDGET_MS:
         return (f'met by this pass but not by every pass of the run ({sum(p <= BUDGET_MS for p in passes)} of '
-                f'{len(passes)}: this checkout\'s medians range {min(passes):.1f} - {max(passes):.1f} ms, the machine\'s '
-                'speed drifting between them), so not met with a margin')
+                f'{len(passes)}: this checkout\'s medians range {min(passes):.1f} - {max(passes):.1f} ms, the '
+                'machine\'s speed drifting between them), so not met with a margin')
     return 'not met'
 
 

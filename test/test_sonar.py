@@ -403,6 +403,61 @@ def test_wall_refinement_coarse_to_fine_finds_the_full_grids_maximum(az, d):
     assert abs(best_r[0] - d) < 0.01
 
 
+def test_wall_refinement_places_the_offset_by_a_parabola_through_the_full_grids_range_neighbours():
+    """Wherever the coarse-to-fine maximum lands, also on the fine window's edge (whose outer range neighbour the
+    kernel forms itself), the offset shift is the parabola's through that maximum and its two range neighbours of the
+    full grid (the wall_evidence kernel's values), to the bit. On a field of noise the evidence has many lobes, so
+    the edge case is among the peaks."""
+    from audio_vision.sonar.echoes import parabola_offset
+    from audio_vision.sonar.kernels import refine_walls, wall_evidence
+    from audio_vision.sonar.layout import _REFINE_AZ, _REFINE_R, horizontal
+    rng = np.random.default_rng(7)
+    rows = (rng.normal(size=(len(MICS), 4000)) + 1j * rng.normal(size=(len(MICS), 4000))).astype(np.complex64)
+    speaker, rate, inv_c = np.zeros(3), 64000.0, 1.0 / 343.0
+    vn, vo = np.array([[0.0, 0.0, -1.0]]), np.array([0.8])
+    az0 = rng.uniform(0.0, 360.0, 60)
+    r0 = rng.uniform(0.5, 4.0, 60)
+    normals = horizontal(az0[:, None] + _REFINE_AZ)                                            # (P, A, 3)
+    ev, best_a, best_r, shift = refine_walls(rows, MICS, speaker, normals, r0, _REFINE_R, vn, vo, rate, inv_c)
+    edges = 0
+    for p in range(len(az0)):
+        grid_normals = np.repeat(normals[p], len(_REFINE_R), axis=0)
+        grid_offsets = np.tile(r0[p] + _REFINE_R, len(_REFINE_AZ))
+        full = wall_evidence(rows, MICS, speaker, grid_normals, grid_offsets, vn, vo, rate, inv_c).reshape(
+            len(_REFINE_AZ), len(_REFINE_R))
+        i, j = best_a[p], best_r[p]
+        assert ev[p] == full[i, j]
+        assert shift[p] == parabola_offset(full[i], j)
+        coarse = full[::2, ::2]                    # the kernel's search, replayed on the full grid's values
+        tj = np.unravel_index(int(np.argmax(coarse)), coarse.shape)[1]
+        r1 = min(max(2 * tj - 3, 0), len(_REFINE_R) - 7)
+        edges += j - r1 in (0, 6) and 0 < j < len(_REFINE_R) - 1
+    assert edges > 0
+
+
+@pytest.mark.parametrize('k', [1, 3])
+def test_arrivals_removed_per_mic_equal_each_mics_least_squares_per_band(k):
+    """The direct path's removal (each mic its own amplitude per arrival and band) against numpy's least squares on
+    each mic's band alone."""
+    from audio_vision.sonar.kernels import remove_arrivals_each_mic
+    rng = np.random.default_rng(10 + k)
+    c, f = 4, 300
+    phases = np.exp(2j * np.pi * rng.uniform(size=(c * k, f)))
+    template = rng.uniform(0.5, 1.0, size=f)
+    data = rng.normal(size=(c, f)) + 1j * rng.normal(size=(c, f))
+    edges = np.array([0, 100, 180, 300])
+    left = data.copy()
+    amps = remove_arrivals_each_mic(left, phases, template, edges)
+    assert amps.shape == (c, k, len(edges) - 1)
+    basis = (template * phases).reshape(c, k, f)
+    for m in range(c):
+        for b, (lo, hi) in enumerate(zip(edges[:-1], edges[1:])):
+            a = basis[m, :, lo:hi].T                                                          # (Fb, K)
+            expected, *_ = np.linalg.lstsq(a, data[m, lo:hi], rcond=None)
+            np.testing.assert_allclose(amps[m, :, b], expected, rtol=1e-6, atol=1e-9)
+            np.testing.assert_allclose(left[m, lo:hi], data[m, lo:hi] - a @ expected, rtol=1e-6, atol=1e-9)
+
+
 @pytest.mark.parametrize('shape', [(1, 9), (2, 5), (3, 1), (7, 40)])
 def test_local_maxima_kernel_matches_the_boolean_array_definition(shape):
     from audio_vision.sonar.kernels import local_maxima
