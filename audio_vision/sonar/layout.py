@@ -144,7 +144,7 @@ class LayoutEstimator:
         freqs, c = self.matched_filter.gate.freqs[self.scan_grid.band], cfg.speed_of_sound
         self.azimuth_steering = far_field_steering(horizontal(self.azimuths), self.mics, freqs, c)
         # Each scan azimuth's refinement grid as unit normals (A, len(_REFINE_AZ), 3): the wall candidates are beam
-        # peaks on the scan's azimuths, so their grids are rows of this table (the same values as forming them per call).
+        # peaks on the scan's azimuths, so their grids are rows of this table (the values forming them per call gives).
         self.refine_normals = horizontal(self.azimuths[:, None] + _REFINE_AZ)
         self.speaker = np.asarray(cfg.speaker_position, dtype=np.float64)
         sphere = fibonacci_sphere(cfg.reflector_directions)
