@@ -153,8 +153,10 @@ def findings(result: dict) -> list[str]:
 def markdown(result: dict) -> str:
     run = result['run']
     names = list(result['datasets'])
+    split = ' / '.join(dict.fromkeys(d['split'] for d in result['datasets'].values()))     # the split measured
     lines = [f"Measured {run['date']} on {run['machine']} at commit {run['commit']}: `{run['command']}`.", '',
-             '| layout error (test split) | ' + ' | '.join(f'{n} median / p90 / not measured' for n in names) + ' |',
+             f'| layout error ({split} split) | '
+             + ' | '.join(f'{n} median / p90 / not measured' for n in names) + ' |',
              '|---|' + '---|' * len(names)]
     labels = {'floor_m': 'floor distance (m)', 'ceiling_m': 'ceiling distance (m)',
               'wall_distance_m': 'wall distance along its true normal (m)', 'wall_angle_deg': 'wall orientation (deg)'}
@@ -164,8 +166,8 @@ def markdown(result: dict) -> str:
             e = result['datasets'][n]['layout_errors'][key]
             cells.append('–' if e['median'] is None else f"{e['median']:.3f} / {e['p90']:.3f} / {e['failed']:.1%}")
         lines.append(f'| {label} | ' + ' | '.join(cells) + ' |')
-    lines += ['', '| dataset (test split) | windows | row | depth AbsRel | δ1 | RMSE (m) | pixels with a prior | mIoU '
-              '| ms / window |', '|---|---|---|---|---|---|---|---|---|']
+    lines += ['', f'| dataset ({split} split) | windows | row | depth AbsRel | δ1 | RMSE (m) | pixels with a prior '
+              '| mIoU | ms / window |', '|---|---|---|---|---|---|---|---|---|']
     for n in names:
         d = result['datasets'][n]
         for row in ('layout', 'layout_fused', 'exact_shell'):
@@ -179,7 +181,7 @@ def markdown(result: dict) -> str:
                          f"{r['depth']['valid_fraction']:.1%} | "
                          f"{r['segmentation']['miou']:.3f} | "
                          f'{ms} |')
-    lines += ['', '| fused over each room\'s poses (test split) | '
+    lines += ['', f'| fused over each room\'s poses ({split} split) | '
               + ' | '.join(f'{n} median / p90 / not measured' for n in names) + ' |', '|---|' + '---|' * len(names)]
     for key in ('ceiling_m', 'wall_distance_m', 'wall_angle_deg'):
         cells = []
