@@ -435,6 +435,16 @@ def test_wall_refinement_places_the_offset_by_a_parabola_through_the_full_grids_
     assert edges > 0
 
 
+def test_envelope_back_projection_in_real_arithmetic_is_the_complex_ones_to_the_bit():
+    from audio_vision.sonar.kernels import backproject, backproject_envelope
+    rng = np.random.default_rng(3)
+    rows = np.abs(rng.normal(size=(len(MICS), 500))).astype(np.float32)
+    points = rng.uniform(-4.0, 4.0, size=(300, 3))
+    extra = rng.uniform(-0.01, 0.01, size=300)            # negative arrivals wrap round the circular rows
+    np.testing.assert_array_equal(backproject_envelope(rows, MICS, points, extra, 16000.0, 1.0 / 343.0),
+                                  backproject(rows, MICS, points, extra, 16000.0, 1.0 / 343.0))
+
+
 @pytest.mark.parametrize('k', [1, 3])
 def test_arrivals_removed_per_mic_equal_each_mics_least_squares_per_band(k):
     """The direct path's removal (each mic its own amplitude per arrival and band) against numpy's least squares on

@@ -22,7 +22,8 @@ import scipy.fft as sfft
 from audio_vision.core.features.chirp import chirp_pulse
 
 from .config import GATE_LEAD, SonarConfig
-from .kernels import arrival_phases, backproject, remove_arrivals, remove_arrivals_each_mic, shifted_sum, steered_sum
+from .kernels import (arrival_phases, backproject, backproject_envelope, remove_arrivals, remove_arrivals_each_mic,
+                      shifted_sum, steered_sum)
 
 
 class MatchedFilter:
@@ -230,8 +231,8 @@ class EchoField:
     def _score_at(self, points: np.ndarray, extra_s: np.ndarray, coherent: bool) -> np.ndarray:
         """(K, 3) points whose arrival at each mic is its distance / c + ``extra_s`` (K,) after the emission
         -> (K,) mean over mics of the signal (or envelope) there (sonar/kernels.py)."""
-        rows = self.signal if coherent else self.envelope
-        return backproject(rows, self.mics, points, extra_s, float(self.rate), 1.0 / self.cfg.speed_of_sound)
+        kernel, rows = (backproject, self.signal) if coherent else (backproject_envelope, self.envelope)
+        return kernel(rows, self.mics, points, extra_s, float(self.rate), 1.0 / self.cfg.speed_of_sound)
 
     @property
     def envelope(self) -> np.ndarray:

@@ -65,6 +65,33 @@ def backproject(rows, mics, points, extra_s, rate, inv_c):
 
 
 @njit(cache=True, nogil=True)
+def backproject_envelope(rows, mics, points, extra_s, rate, inv_c):
+    """:func:`backproject` of real ``rows`` (the envelope: incoherent, the sum of the moduli) in real arithmetic: the
+    complex sum of their zero imaginary parts gives the same values, and forming them took half its time (the floor's
+    and ceiling's range profiles, thousands of points a window)."""
+    k_count, c_count, n = points.shape[0], mics.shape[0], rows.shape[1]
+    out = np.empty(k_count)
+    mx, my, mz = mics[:, 0].copy(), mics[:, 1].copy(), mics[:, 2].copy()
+    index = np.empty(c_count)
+    for k in range(k_count):
+        x0, x1, x2, extra = points[k, 0], points[k, 1], points[k, 2], extra_s[k]
+        for c in range(c_count):
+            d0, d1, d2 = x0 - mx[c], x1 - my[c], x2 - mz[c]
+            index[c] = (math.sqrt(d0 * d0 + d1 * d1 + d2 * d2) * inv_c + extra) * rate
+        acc = 0.0
+        for c in range(c_count):       # _interpolate's indices and weights
+            f = math.floor(index[c])
+            frac = index[c] - f
+            i0 = int(f)
+            if i0 < 0 or i0 >= n:
+                i0 %= n
+            i1 = i0 + 1 if i0 + 1 < n else 0
+            acc += rows[c, i0] * (1.0 - frac) + rows[c, i1] * frac
+        out[k] = abs(acc) / c_count
+    return out
+
+
+@njit(cache=True, nogil=True)
 def _mirror(x0, x1, x2, n0, n1, n2, offset):
     """The point mirrored across {x : n . x = offset}: ``echoes.image_of``'s arithmetic, term for term."""
     t = 2.0 * (offset - (x0 * n0 + x1 * n1 + x2 * n2))
