@@ -303,18 +303,21 @@ MARK_BEGIN, MARK_END = '<!-- SONAR BEGIN (benchmarks/bench_sonar.py) -->', '<!--
 
 
 def budget_verdict(result: dict) -> str:
-    """Whether the front-end keeps :data:`BUDGET_MS`, judged on every pass of the run that timed this checkout (the
-    timed pass's p50 and each pairing's median for this checkout): the machine's speed drifts between passes, so one
-    pass under the budget is not enough to call it met."""
-    timed = result['sonar_front_end']['p50_ms']
-    passes = [timed] + [pa['median_ms']['this checkout'] for pa in result.get('paired', [])]
-    if max(passes) <= BUDGET_MS:
-        return f'met (every pass of this run: {len(passes)} of {len(passes)} under it)'
-    if timed <= BUDGET_MS:
-        return (f'met by this pass but not by every pass of the run ({sum(p <= BUDGET_MS for p in passes)} of '
-                f'{len(passes)}: this checkout\'s medians range {min(passes):.1f} - {max(passes):.1f} ms, the '
-                'machine\'s speed drifting between them), so not met with a margin')
-    return 'not met'
+    """Whether the front-end keeps :data:`BUDGET_MS`, judged on every standalone pass of the run (the first, and the
+    one after the pairings and the peers, ``sonar_front_end_after``): the machine's speed drifts between passes, so
+    one pass under the budget is not enough. The pairings are not among them: each interleaves another revision's
+    package, whose tables share the cache with this one's (they say which is faster, not how fast it runs alone)."""
+    passes = [result['sonar_front_end']['p50_ms']]
+    if 'sonar_front_end_after' in result:
+        passes.append(result['sonar_front_end_after']['p50_ms'])
+    under = sum(p <= BUDGET_MS for p in passes)
+    spread = f'{passes[0]:.1f} ms' if len(passes) == 1 else f'{min(passes):.1f} - {max(passes):.1f} ms p50'
+    if under == len(passes):
+        return f'met (every standalone pass of this run: {under} of {len(passes)}, {spread})'
+    if under:
+        return (f'met by {under} of {len(passes)} standalone passes of this run ({spread}: the machine\'s speed drifts '
+                'between them), so not met with a margin')
+    return f'not met ({spread})'
 
 
 def paragraph(result: dict) -> str:
@@ -322,7 +325,10 @@ def paragraph(result: dict) -> str:
     text = (f"`{result['command']}`, {result['machine']['torch_threads']} thread, {s['n']} timed windows, measured "
             f"{result['date']} at commit {result['commit']} on {result['machine']['cpu_model']} "
             f"(docs/bench_sonar.json): the front-end (`LayoutEstimator.estimate`) takes **{s['p50_ms']:.1f} ms p50** "
-            f"({s['p90_ms']:.1f} ms p90) per window, {s['cpu_p50_ms']:.1f} ms of CPU time p50; the shipped model's "
+            f"({s['p90_ms']:.1f} ms p90) per window, {s['cpu_p50_ms']:.1f} ms of CPU time p50"
+            + (f", and {result['sonar_front_end_after']['p50_ms']:.1f} ms p50 in a second standalone pass at the run's "
+               "end" if 'sonar_front_end_after' in result else '')
+            + f"; the shipped model's "
             f"feature extractor {f['p50_ms']:.0f} ms p50 ({f['cpu_p50_ms']:.0f} ms CPU) on the same windows; the "
             f"budget of {BUDGET_MS:g} ms is {budget_verdict(result)}.\n")
     steps = result.get('phases_cpu_ms')
@@ -427,6 +433,7 @@ def main(argv=None) -> int:
         result['paired'] = [paired_against(rev, args.data, args.split, args.windows) for rev in args.paired]
     if args.doa_windows:
         result['doa'] = doa_peers(reader, estimator, min(args.doa_windows, len(reader)))
+    result['sonar_front_end_after'] = timed(estimator.estimate, windows, args.repeats)     # a later standalone pass
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
