@@ -368,8 +368,8 @@ def remove_arrivals(spectrum, phases, template, edges):
 def remove_arrivals_each_mic(spectrum, phases, template, edges):
     """:func:`remove_arrivals` with each mic its own amplitudes (the direct path: its near field differs from mic to
     mic): ``spectrum`` (C, F), ``phases`` (C * K, F) as there -> (C, K, B), each mic's arrivals subtracted from its
-    row in place. One compiled call where numpy made a (C, K, K) system per band in a dozen steps (the direct path's
-    removal was the largest part of a window's matched filter, numpy's call overhead most of it)."""
+    row in place. One compiled call where numpy made a (C, K, K) system per band in a dozen steps (their call
+    overhead was most of the direct path's removal time)."""
     c_count = spectrum.shape[0]
     k_count = phases.shape[0] // c_count
     amps = np.empty((c_count, k_count, edges.shape[0] - 1), dtype=np.complex128)
