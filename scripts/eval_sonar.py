@@ -201,7 +201,8 @@ def markdown(result: dict) -> str:
     met = [v for v in verdicts(result) if v[2]]
     missed = [v for v in verdicts(result) if not v[2]]
     if met or missed:                    # only where a dataset the bar names was measured
-        lines += ['', f'Issue #21\'s bar: {len(met)} of {len(met) + len(missed)} criteria met.']
+        where = '' if split == 'test' else f' on the {split} split (the bar is the test split\'s)'
+        lines += ['', f'Issue #21\'s bar{where}: {len(met)} of {len(met) + len(missed)} criteria met.']
     if missed:
         lines.append('Not met: ' + '; '.join(f'{d}: {c}' for d, c, _ in missed) + '.')
     return '\n'.join(lines) + '\n'
