@@ -52,6 +52,19 @@ def cpu_model() -> str:
         return platform.processor() or platform.machine()
 
 
+def measured_here() -> dict:
+    """When and on what a result is being measured: {'date': ISO date, 'machine': CPU, cores, Python, torch}, for
+    the result file to carry (the docs made from it quote these, not the machine that writes the docs)."""
+    import datetime
+    import os
+    import platform
+
+    import torch
+    return {'date': datetime.date.today().isoformat(),
+            'machine': f'{cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, '
+                       f'torch {torch.__version__}'}
+
+
 def publish_result(result: dict, json_path: Path, table: str, markdown_path: Path | None, begin: str,
                    end: str) -> None:
     """A measurement script's last step: its result as JSON, its table printed and, if asked, written into

@@ -13,6 +13,7 @@ DATA=${DATA:-data/default}
 FRESH=${FRESH:-data/fresh_seed2711}
 SHIFTED=${SHIFTED:-data/shifted}
 INDEPENDENT=${INDEPENDENT:-data/independent}
+INDEPENDENT_VAL=${INDEPENDENT_VAL:-data/independent_val}
 MODELS=${MODELS:-models}
 step() {  # step NAME CMD...: run one step and say how long it took
   local name=$1; shift
@@ -43,6 +44,15 @@ if [ -f "$INDEPENDENT/card.json" ]; then     # scripts/rerecord_independent.py: 
   step independent_swap $PY scripts/independent_swap_probe.py --data "$INDEPENDENT" --reference "$DATA" --models "$MODELS"
 else
   echo "[refresh] $INDEPENDENT missing: independent re-recording skipped (scripts/rerecord_independent.py)"
+fi
+if [ -f "$INDEPENDENT_VAL/card.json" ]; then  # the first windows of $DATA's val split, re-recorded the same way
+  n=$($PY -c "import json, sys; print(json.load(open(sys.argv[1]))['splits']['val']['count'])" "$INDEPENDENT_VAL/card.json")
+  step independent_val $PY -m audio_vision evaluate --data "$INDEPENDENT_VAL" --split val --models "$MODELS" \
+    --no-progress --json docs/results_independent_val.json
+  step independent_val_reference $PY -m audio_vision evaluate --data "$DATA" --split val --models "$MODELS" \
+    --limit "$n" --no-progress --json docs/results_independent_val_reference.json
+else
+  echo "[refresh] $INDEPENDENT_VAL missing: skipped (scripts/rerecord_independent.py --split val --limit 100)"
 fi
 step latent_mean_probe $PY scripts/latent_mean_probe.py --data "$DATA" --models "$MODELS"
 step depth_error_probe $PY scripts/depth_error_probe.py --data "$DATA" --models "$MODELS" --limit 1600

@@ -44,6 +44,8 @@ def run(args):
                           args.mosaic, progress=not args.no_progress, layout=not args.no_layout)
     except (CheckpointError, ValueError, KeyError, FileNotFoundError) as exc:
         raise UserError(str(exc)) from None
+    from audio_vision.paths import measured_here
+    result['measured'] = measured_here()
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2))
     table = markdown_table(result)

@@ -6,16 +6,13 @@ when absent (their sections are then left out)."""
 from __future__ import annotations
 
 import json
-import os
-import platform
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 
 import torch
 import yaml
 
-from audio_vision.paths import cpu_model
+from audio_vision.paths import measured_here
 from audio_vision.training.loop import read_log
 
 MODALITIES = ('depth', 'segmentation')
@@ -40,6 +37,8 @@ class Inputs:
     independent: dict | None        # docs/results_independent.json: test windows re-recorded independently
     independent_reference: dict | None   # docs/results_independent_reference.json: the same windows, this pipeline
     independent_swap: dict | None   # docs/independent_swap.json: their features swapped group by group
+    independent_val: dict | None    # docs/results_independent_val.json: validation windows re-recorded independently
+    independent_val_reference: dict | None   # docs/results_independent_val_reference.json: the same, this pipeline
     retrain_studies: dict           # facts.yaml room_bar.retrain_studies: {study: {setting: {test/...: json}}}
     timings: dict                   # docs/reproduce_timings.json ({} when absent)
     full_run_timings: dict          # docs/reproduce_timings_full_run.json: the last run that computed the features
@@ -102,8 +101,10 @@ def read_yaml(path: Path) -> dict:
     return yaml.safe_load(path.read_text())
 
 
-def machine() -> str:
-    return f'{cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, torch {torch.__version__}'
+def measured(results: dict) -> dict:
+    """Where and when the test split's results were measured: as docs/results.json records it (``evaluate`` writes
+    it), else here and today (a file from before the record)."""
+    return results.get('measured') or measured_here()
 
 
 def summarise_training(runs: Path) -> dict:
@@ -154,6 +155,8 @@ def load(root: Path, summary: dict | None = None) -> Inputs:
         independent=read_json(docs / 'results_independent.json'),
         independent_reference=read_json(docs / 'results_independent_reference.json'),
         independent_swap=read_json(docs / 'independent_swap.json'),
+        independent_val=read_json(docs / 'results_independent_val.json'),
+        independent_val_reference=read_json(docs / 'results_independent_val_reference.json'),
         retrain_studies={
             study: {setting: {k: read_json(docs / spec[k]) for k in ('test', 'independent', 'reference', 'shifted')}
                     for setting, spec in given['settings'].items()}
@@ -165,8 +168,8 @@ def load(root: Path, summary: dict | None = None) -> Inputs:
         card=read_json(Path(results['dataset']['path']) / 'card.json') or {},
         trained_on=trained_on(root / 'models' / 'depth.pt'),
         sizes={p.name: p.stat().st_size / 1e6 for p in sorted((root / 'models').glob('*.pt'))},
-        today=date.today().isoformat(),
-        machine=machine(),
+        today=measured(results)['date'],
+        machine=measured(results)['machine'],
         ablations={s: a for s, a in ablations.items() if a},
         budget_before={m: r for m, r in before.items() if r},
         budget_after=(read_json(docs / facts['budget_study']['after']['file']) if 'after' in facts['budget_study']

@@ -234,7 +234,25 @@ def independent_cause(inp: Inputs, swap: dict) -> str:
     engine = swap.get('engine') or {}
     if engine:
         text += f". The independent engine: {engine.get('reflection')}; air absorption: {engine.get('air_absorption')}"
-    return text + '.'
+    return text + '.' + held_out_windows(inp)
+
+
+def held_out_windows(inp: Inputs) -> str:
+    """The method's change on validation windows re-recorded the same way (results_independent_val*.json): how much
+    the test windows' figure owes to which windows were re-recorded; '' without those files."""
+    a, b = inp.independent_val, inp.independent_val_reference
+    if not a or not b:
+        return ''
+    ind, ref = a['rows']['method'], b['rows']['method']
+    change = {label: (ind[group][metric] - ref[group][metric]) / ref[group][metric] * 100
+              for label, group, metric in (('AbsRel', 'depth', 'abs_rel'), ('δ1', 'depth', 'delta1'),
+                                           ('mIoU', 'segmentation', 'miou'))}
+    return (f" On {a['n_samples']} validation windows re-recorded the same way (docs/results_independent_val.json, "
+            "against docs/results_independent_val_reference.json: windows nothing was chosen on) the method's change "
+            "is "
+            + ', '.join(f'{v:+.1f} % in {k}' for k, v in change.items())
+            + ": the test windows' figure depends on which windows were re-recorded (docs/SONAR.md, \"Walls beyond "
+            "the reach\", finds the windows that carry the layout prior's excess).")
 
 
 def budget_table(inp: Inputs) -> str:
