@@ -369,3 +369,22 @@ def test_end_to_end_spreads_reads_both_bars_criterion_names(docs, inp):
     assert set(both) == {'AbsRel', 'mIoU'}
     assert both['mIoU'] == room_bar.end_to_end_spreads(inp, ['test: method within 5 % of end-to-end on mIoU'])['mIoU']
     assert room_bar.end_to_end_spreads(inp, ['test: mIoU >= 0.65', 'shifted rooms: method AbsRel within 10 %']) == {}
+
+
+def test_the_pages_say_where_the_results_were_measured_not_where_they_were_written(docs):
+    recorded = {'date': '1999-12-31', 'machine': 'the machine that measured them'}
+    assert docs.inputs.measured({'measured': recorded}) == recorded
+    here = docs.inputs.measured({})                            # a file from before the record: here and today
+    assert set(here) == {'date', 'machine'} and here['machine'] != recorded['machine']
+
+
+def test_the_independent_miss_names_the_held_out_windows_change(docs, inp):
+    room_bar = sys.modules[docs.results_page.__name__.rsplit('.', 1)[0] + '.room_bar']
+    rows = {'depth': {'abs_rel': 0.2, 'delta1': 0.8}, 'segmentation': {'miou': 0.5}}
+    worse = copy.deepcopy(rows)
+    worse['depth']['abs_rel'] = 0.21
+    text = room_bar.held_out_windows(dataclasses.replace(
+        inp, independent_val={'rows': {'method': worse}, 'n_samples': 7},
+        independent_val_reference={'rows': {'method': rows}}))
+    assert text.startswith(' On 7 validation windows') and '+5.0 % in AbsRel, +0.0 % in δ1, +0.0 % in mIoU' in text
+    assert room_bar.held_out_windows(dataclasses.replace(inp, independent_val=None)) == ''
