@@ -630,3 +630,25 @@ def test_confirmation_keeps_a_ceiling_that_echoes(reflection):
 def test_ceiling_confirm_share_is_checked():
     with pytest.raises(ValueError, match='ceiling_confirm_share'):
         SonarConfig(ceiling_confirm_share=1.5)
+
+
+def test_a_lower_wall_cfar_draws_a_parallel_pairs_multiple_and_a_far_corner_image():
+    """What revision 7's wall_cfar 5 admits (docs/SONAR.md, "Assumptions and limits"; the shipped 6 does not): in a
+    clean box, the 215 deg quadrant's best candidate is the 35 / 215 deg pair's multiple at 1.1 + 3.1 m, between 5
+    and 6 times the clutter; in a room with one far wall heard through the half-period gate, a far corner image
+    clears 5 as a second wall and pulls the box's yaw."""
+    planes = [floor(0.6), ceiling(1.9), wall(35.0, 1.1), wall(125.0, 2.6), wall(215.0, 3.1), wall(305.0, 1.5)]
+    audio = echo_recording(CFG, MICS, planes, order=2, noise_rms=1e-4)
+
+    def side(layout, az):
+        return [w for w in layout.get(WALL) if angle_deg(w.n, wall(az, 1.0).n) < 5.0]
+
+    shipped, low = (LayoutEstimator(SonarConfig(wall_cfar=v), MICS).estimate(audio) for v in (6.0, 5.0))
+    assert not side(shipped, 215.0)
+    (multiple,) = side(low, 215.0)
+    assert abs(multiple.offset - (1.1 + 3.1)) < 0.02 and 5.0 <= multiple.contrast < 6.0
+    far = [floor(0.8), wall(40.0, 9.5)]
+    half = SonarConfig(gate_fraction=0.5, wall_range_m=(0.3, 16.0))
+    one, two = (estimate(far, cfg=dataclasses.replace(half, wall_cfar=v), order=2) for v in (6.0, 5.0))
+    assert len(one.get(WALL)) == 1 and len(two.get(WALL)) == 2
+    assert abs(one.yaw_deg - 40.0) < 0.5 < abs(two.yaw_deg - 40.0)
