@@ -367,17 +367,22 @@ def test_beams_of_chosen_directions_are_those_rows_of_the_full_scan():
     assert abs((est.azimuths[a] - 30.0 + 180.0) % 360.0 - 180.0) <= 6.0
 
 
+def _arrivals_problem(seed: int, k: int):
+    """Random arrivals to remove: (C, F, phases (C * K, F), template (F,), data (C, F), band edges)."""
+    rng = np.random.default_rng(seed)
+    c, f = 4, 300
+    phases = np.exp(2j * np.pi * rng.uniform(size=(c * k, f)))
+    template = rng.uniform(0.5, 1.0, size=f)
+    data = rng.normal(size=(c, f)) + 1j * rng.normal(size=(c, f))
+    return c, f, phases, template, data, np.array([0, 100, 180, 300])
+
+
 @pytest.mark.parametrize('k', [1, 3, 30])
 def test_arrivals_removed_on_the_calling_thread_equal_least_squares_per_band(k):
     """The compiled removal (one amplitude per arrival and band, shared by the mics) against numpy's least squares on
     each band's stacked bins; what is left of the data is the residual of that fit."""
     from audio_vision.sonar.kernels import remove_arrivals
-    rng = np.random.default_rng(k)
-    c, f = 4, 300
-    phases = np.exp(2j * np.pi * rng.uniform(size=(c * k, f)))
-    template = rng.uniform(0.5, 1.0, size=f)
-    data = rng.normal(size=(c, f)) + 1j * rng.normal(size=(c, f))
-    edges = np.array([0, 100, 180, 300])
+    c, f, phases, template, data, edges = _arrivals_problem(k, k)
     left = data.copy()
     amps = remove_arrivals(left, phases, template, edges)
     basis = (template * phases).reshape(c, k, f)
@@ -450,12 +455,7 @@ def test_arrivals_removed_per_mic_equal_each_mics_least_squares_per_band(k):
     """The direct path's removal (each mic its own amplitude per arrival and band) against numpy's least squares on
     each mic's band alone."""
     from audio_vision.sonar.kernels import remove_arrivals_each_mic
-    rng = np.random.default_rng(10 + k)
-    c, f = 4, 300
-    phases = np.exp(2j * np.pi * rng.uniform(size=(c * k, f)))
-    template = rng.uniform(0.5, 1.0, size=f)
-    data = rng.normal(size=(c, f)) + 1j * rng.normal(size=(c, f))
-    edges = np.array([0, 100, 180, 300])
+    c, f, phases, template, data, edges = _arrivals_problem(10 + k, k)
     left = data.copy()
     amps = remove_arrivals_each_mic(left, phases, template, edges)
     assert amps.shape == (c, k, len(edges) - 1)
