@@ -72,7 +72,7 @@ PHASES = {'field': 'matched filter, emission time, direct path, gate', '_vertica
 #: the compiled work the front-end calls (sonar/kernels.py, the FFTs): module -> names, timed by :func:`phases`
 COMPILED = {'audio_vision.sonar.echoes': ('steered_sum', 'backproject', 'backproject_envelope', 'arrival_phases',
                                           'shifted_sum', 'remove_arrivals', 'remove_arrivals_each_mic'),
-            'audio_vision.sonar.layout': ('cfar_ratio', 'local_maxima', 'wall_evidence')}
+            'audio_vision.sonar.layout': ('cfar_ratio', 'local_maxima', 'refine_walls')}
 
 
 class _TimedFFT:

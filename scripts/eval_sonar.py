@@ -198,8 +198,8 @@ def markdown(result: dict) -> str:
             cells.append('–' if e['median'] is None else f"{e['median']:.3f} / {e['p90']:.3f} / {e['failed']:.1%}")
         lines.append(f'| {labels[key]} | ' + ' | '.join(cells) + ' |')
     lines += [''] + findings(result)
-    met = [v for v in verdicts(result) if v[2]]
-    missed = [v for v in verdicts(result) if not v[2]]
+    judged = verdicts(result)
+    met, missed = [v for v in judged if v[2]], [v for v in judged if not v[2]]
     if met or missed:                    # only where a dataset the bar names was measured
         where = '' if split == 'test' else f' on the {split} split (the bar is the test split\'s)'
         lines += ['', f'Issue #21\'s bar{where}: {len(met)} of {len(met) + len(missed)} criteria met.']

@@ -393,6 +393,21 @@ def test_arrivals_removed_on_the_calling_thread_equal_least_squares_per_band(k):
         np.testing.assert_allclose(left[:, lo:hi].ravel(), data[:, lo:hi].ravel() - a @ expected, rtol=1e-6, atol=1e-9)
 
 
+def wall_evidence_of(est, f, azimuth_deg, offset, vertical):
+    """The summed coherent evidence of a wall's images (``est._wall_images``: first order and its corner images with
+    ``vertical``), azimuths and offsets broadcast against each other, from the compiled ``wall_evidence``: the
+    reference the refinement's grid search is checked against."""
+    from audio_vision.sonar.kernels import wall_evidence
+    from audio_vision.sonar.layout import _plane_arrays, horizontal
+    normals = horizontal(azimuth_deg)                                       # (..., 3)
+    offset = np.asarray(offset, dtype=np.float64)
+    shape = np.broadcast_shapes(normals.shape[:-1], offset.shape)
+    flat_normals = np.ascontiguousarray(np.broadcast_to(normals, shape + (3,)).reshape(-1, 3))
+    flat_offsets = np.ascontiguousarray(np.broadcast_to(offset, shape).reshape(-1))
+    return wall_evidence(f.signal, f.mics, est.speaker, flat_normals, flat_offsets, *_plane_arrays(vertical),
+                         float(f.rate), 1.0 / est.cfg.speed_of_sound).reshape(shape)
+
+
 @pytest.mark.parametrize('az, d', [(30.0, 2.3), (-100.0, 1.1)])
 def test_wall_refinement_coarse_to_fine_finds_the_full_grids_maximum(az, d):
     from audio_vision.sonar.layout import _REFINE_AZ, _REFINE_R
@@ -401,7 +416,7 @@ def test_wall_refinement_coarse_to_fine_finds_the_full_grids_maximum(az, d):
     vertical = [floor(0.8)]
     az0, r0 = np.array([az + 1.3]), np.array([d - 0.021])        # a beam peak off the wall, as the scan gives it
     ev, best_az, best_r = est._refine_walls(f, az0, r0, vertical)
-    full = est._wall_evidence(f, (az0[0] + _REFINE_AZ)[:, None], (r0[0] + _REFINE_R)[None], vertical)
+    full = wall_evidence_of(est, f, (az0[0] + _REFINE_AZ)[:, None], (r0[0] + _REFINE_R)[None], vertical)
     i, j = np.unravel_index(int(np.argmax(full)), full.shape)
     assert ev[0] == full[i, j] and best_az[0] == az0[0] + _REFINE_AZ[i]
     assert abs(best_r[0] - (r0[0] + _REFINE_R[j])) <= 0.5 * (_REFINE_R[1] - _REFINE_R[0])   # + the parabola's shift
@@ -490,7 +505,7 @@ def test_wall_evidence_kernel_is_the_scored_images_sum_to_the_bit(with_floor):
     grid = ((30.0 + np.arange(-2.0, 2.01, 0.5))[None, :, None], (2.0 + np.arange(-0.04, 0.041, 0.01))[None, None])
     for az, offset in (grid, (np.float64(31.25), 1.97 + np.arange(3) * 0.002)):
         expected = f.score(est._wall_images(az, offset, vertical)).sum(axis=-1)
-        np.testing.assert_array_equal(est._wall_evidence(f, az, offset, vertical), expected)
+        np.testing.assert_array_equal(wall_evidence_of(est, f, az, offset, vertical), expected)
 
 
 def test_a_sub_band_scan_is_the_full_length_sub_band_beam_at_its_coarser_samples():

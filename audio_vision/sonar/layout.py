@@ -29,7 +29,7 @@ import numpy as np
 
 from .config import SonarConfig
 from .echoes import EchoField, MatchedFilter, ScanGrid, far_field_steering, image_of, parabola_offset
-from .kernels import cfar_ratio, local_maxima, refine_walls, wall_evidence
+from .kernels import cfar_ratio, local_maxima, refine_walls
 
 FLOOR, CEILING, WALL = 'floor', 'ceiling', 'wall'
 _UP = np.array([0.0, 0.0, 1.0])
@@ -337,18 +337,6 @@ class LayoutEstimator:
         the floor and ceiling (each as strong as the first order, and what a body standing in the room has not)."""
         first = image_of(self.speaker, horizontal(azimuth_deg), offset)
         return np.stack([first] + [image_of(first, p.n, p.offset) for p in vertical], axis=-2)
-
-    def _wall_evidence(self, f: EchoField, azimuth_deg, offset, vertical) -> np.ndarray:
-        """The summed coherent evidence of :meth:`_wall_images` (azimuths and offsets broadcast against each other),
-        in one compiled pass (sonar/kernels.py)."""
-        normals = horizontal(azimuth_deg)                                       # (..., 3)
-        offset = np.asarray(offset, dtype=np.float64)
-        shape = np.broadcast_shapes(normals.shape[:-1], offset.shape)
-        flat_normals = np.ascontiguousarray(np.broadcast_to(normals, shape + (3,)).reshape(-1, 3))
-        flat_offsets = np.ascontiguousarray(np.broadcast_to(offset, shape).reshape(-1))
-        vertical_normals, vertical_offsets = _plane_arrays(vertical)
-        return wall_evidence(f.signal, f.mics, self.speaker, flat_normals, flat_offsets, vertical_normals,
-                             vertical_offsets, float(f.rate), 1.0 / self.cfg.speed_of_sound).reshape(shape)
 
     def _wall_candidates(self, f: EchoField, sectors: list[np.ndarray], vertical, count: int,
                          scan: tuple[np.ndarray, np.ndarray] | None = None,
