@@ -18,9 +18,10 @@ studies
   prior      without / with the sonar layout prior / + its residual reflectors (FeatureConfig.layout_prior),
              for the method and the end-to-end baseline (issue #22):
                scripts/ablation.py prior --networks atnet end_to_end --vqvae-from models --epochs 4
-  srp        the SRP-PHAT maps as computed / centred / standardised per window in the direction-map branch
-             (InputBranches.srp_norm), scored also on the independent re-recording and on the same windows as this
-             pipeline records them (scripts/independent_swap_probe.py found their level engine-dependent):
+  srp        the SRP-PHAT maps as computed / centred / standardised per window in the direction-map branch, or not
+             read at all (InputBranches.srp_norm 'drop': what they add, issue #22's last ablation step), scored also
+             on the independent re-recording and on the same windows as this pipeline records them
+             (scripts/independent_swap_probe.py found their level engine-dependent):
                scripts/ablation.py srp --epochs 4 --also independent=data/independent:test \
                    reference=data/default:test:100
 
@@ -88,6 +89,7 @@ STUDIES = {
         'as computed': (srp_norm('none'), 1.0),
         'centred per window': (srp_norm('center'), 1.0),
         'standardised per window': (srp_norm('standardize'), 1.0),
+        'not read': (srp_norm('drop'), 1.0),
     }),
 }
 #: --networks: the trainer's stage and its models' file names (modality appended)

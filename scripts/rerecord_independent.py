@@ -4,6 +4,8 @@
 `audio_vision/simulation/independent.py`) into a new dataset directory of the same format.
 
     python scripts/rerecord_independent.py --data data/default --split test --limit 400 --out data/independent
+    python scripts/rerecord_independent.py --data data/default --split test --limit 400 --workers 2 \
+        --reuse data/independent_100 --out data/independent      # the first 100 windows copied from an earlier run
     python -m audio_vision evaluate --data data/independent --split test --json docs/results_independent.json
 
 Each window is regenerated from the seeds the source dataset records (card: generator seed and config; window:
@@ -25,6 +27,7 @@ for _key in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS', 'NUME
     os.environ.setdefault(_key, '1')        # one core: the machine is shared
 
 import argparse  # noqa: E402
+import itertools  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -35,8 +38,7 @@ import numpy as np  # noqa: E402
 from audio_vision.dataset import DatasetLayout, DatasetReader, DatasetWriter, generator_info  # noqa: E402
 from audio_vision.simulation import independent  # noqa: E402
 from audio_vision.simulation.config import SimConfig  # noqa: E402
-from audio_vision.simulation.dataset import make_sample  # noqa: E402
-from audio_vision.simulation.simulator import Simulator  # noqa: E402
+from audio_vision.simulation.dataset import iter_samples  # noqa: E402
 
 #: arrays that must come out of the regeneration exactly as stored (everything but the audio)
 SAME_ARRAYS = ('depth', 'segmentation', 'K', 'camera_pose', 'room_size', 'seed', 'index', 'room_id')
@@ -85,8 +87,31 @@ def check_same(i: int, index: int, new_arrays: dict, new_meta: dict, old: dict, 
                              f'{old_meta["split"]} (stored), {split} (read)')
 
 
-def rerecord(data: Path, split: str, out: Path, limit: int | None = None, progress: bool = True) -> dict:
-    """Re-record the first `limit` windows (dataset-index order) of `split`; returns the new card and timings."""
+def reusable(earlier: Path | None, source: dict, reader: DatasetReader) -> DatasetReader | None:
+    """The windows of an earlier re-recording of the same source dataset and split by the same engine (``--reuse``):
+    the engine is deterministic (every draw from the seeds the source records), so its windows are what this run
+    would record; None without one. Anything else is refused with what differs."""
+    if earlier is None:
+        return None
+    old = DatasetReader(earlier, source['split'])
+    gen = old.card.get('generator', {})
+    was = gen.get('rerecorded_from') or {}
+    for what, mine, theirs in (('engine', engine_record(), gen.get('engine')),
+                               ('source content hash', source['content_hash'], was.get('content_hash')),
+                               ('source split', source['split'], was.get('split')),
+                               ('layout', reader.card.get('layout'), old.card.get('layout'))):
+        if mine != theirs:
+            raise SystemExit(f"--reuse {earlier}: its {what} is {theirs!r}, this run's {mine!r}: not the same "
+                             "recording")
+    return old
+
+
+def rerecord(data: Path, split: str, out: Path, limit: int | None = None, progress: bool = True,
+             workers: int = 1, reuse: Path | None = None) -> dict:
+    """Re-record the first `limit` windows (dataset-index order) of `split` with `workers` processes, the first ones
+    copied from `reuse` (an earlier re-recording of the same source: :func:`reusable`) where it holds them; returns the
+    new card, the seconds each window recorded here took (with one worker; else empty), the windows reused and the
+    wall-clock seconds of the recording."""
     reader = DatasetReader(data, split)
     card = reader.card
     gen = card.get('generator', {})
@@ -98,9 +123,10 @@ def rerecord(data: Path, split: str, out: Path, limit: int | None = None, progre
         raise SystemExit(f'{data}/{split}: no windows to re-record')
     cfg = SimConfig.from_dict(generator_order(gen['config'], SimConfig().to_dict()))
     layout = DatasetLayout.from_card(card)
-    sim = Simulator(cfg, layout.class_table, room_acoustics=independent.room_response)
     source = {'path': str(data), 'split': split, 'windows': n, 'content_hash': card.get('content_hash'),
               'config_hash': gen.get('config_hash')}
+    earlier = reusable(reuse, source, reader)
+    reused = min(n, len(earlier)) if earlier is not None else 0
     generator = generator_info(layout.config, gen['seed'], gen['n'], gen.get('num_shards', 1),
                                engine=engine_record(), rerecorded_from=source)
     writer = DatasetWriter(out, layout, generator, DESCRIPTION)
@@ -110,26 +136,45 @@ def rerecord(data: Path, split: str, out: Path, limit: int | None = None, progre
         from tqdm import tqdm
         bar = tqdm(total=n, desc=f'rerecord {split}', unit='window', dynamic_ncols=True)
     seconds = []
-    try:
-        for i in range(n):
-            old, old_meta = reader[i], reader.metadata(i)
-            index = int(old['index'])
+
+    def copied():
+        for i in range(reused):
+            yield earlier[i], earlier.metadata(i)
+
+    def recorded():
+        indices = [int(reader[i]['index']) for i in range(reused, n)]
+        samples = iter_samples(cfg, gen['seed'], indices, workers,
+                               {'class_table': layout.class_table, 'room_acoustics': independent.room_response})
+        while True:
             t0 = time.perf_counter()
-            arrays, meta = make_sample(sim, gen['seed'], index)
-            seconds.append(time.perf_counter() - t0)
-            check_same(i, index, arrays, meta, old, old_meta, split)
-            meta['engine'] = independent.ENGINE
-            meta['source_recording'] = old_meta.get('recording')
+            sample = next(samples, None)
+            if sample is None:
+                return
+            if workers <= 1:        # with a pool the wait for the next window is not its time
+                seconds.append(time.perf_counter() - t0)
+            yield sample
+
+    t_start = time.perf_counter()
+    try:
+        for i, (arrays, meta) in enumerate(itertools.chain(copied(), recorded())):
+            old, old_meta = reader[i], reader.metadata(i)
+            check_same(i, int(old['index']), arrays, meta, old, old_meta, split)
+            if i >= reused:
+                meta['engine'] = independent.ENGINE
+                meta['source_recording'] = old_meta.get('recording')
+            elif meta.get('engine') != independent.ENGINE:
+                raise SystemExit(f'--reuse {reuse}: window {i} was recorded by {meta.get("engine")!r}')
             shard.append(arrays, meta)
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(s_per_window=f'{np.mean(seconds):.2f}')
+                if seconds:
+                    bar.set_postfix(s_per_window=f'{np.mean(seconds):.2f}')
     finally:
         if bar is not None:
             bar.close()
     shard.commit()
     new_card = writer.finish()
-    return {'card': new_card, 'seconds': seconds}
+    return {'card': new_card, 'seconds': seconds, 'reused': reused, 'wall_s': time.perf_counter() - t_start}
 
 
 def main(argv=None) -> int:
@@ -139,18 +184,27 @@ def main(argv=None) -> int:
     ap.add_argument('--split', default='test', help='split to re-record (default: test)')
     ap.add_argument('--limit', type=int, help='re-record only the first N windows (dataset-index order)')
     ap.add_argument('--out', type=Path, required=True, help='new dataset directory')
+    ap.add_argument('--workers', type=int, default=1, help='processes recording windows in parallel (default: 1)')
+    ap.add_argument('--reuse', type=Path, metavar='DIR',
+                    help='an earlier re-recording of the same source and split: its windows are copied, not recorded '
+                         'again (the engine is deterministic), and the rest recorded after them')
     ap.add_argument('--no-progress', action='store_true')
     args = ap.parse_args(argv)
     if args.out.resolve() == args.data.resolve():
         ap.error('--out must be another directory than --data')
+    if args.reuse is not None and args.reuse.resolve() == args.out.resolve():
+        ap.error('--reuse must be another directory than --out')
     t0 = time.perf_counter()
-    result = rerecord(args.data, args.split, args.out, args.limit, progress=not args.no_progress)
+    result = rerecord(args.data, args.split, args.out, args.limit, progress=not args.no_progress,
+                      workers=args.workers, reuse=args.reuse)
     seconds = np.asarray(result['seconds'])
     card = result['card']
-    print(json.dumps({'out': str(args.out), 'split': args.split, 'windows': int(len(seconds)),
-                      'ground_truth_identical': True, 'engine': independent.ENGINE,
-                      'seconds_per_window': {'mean': float(seconds.mean()), 'median': float(np.median(seconds)),
-                                             'p90': float(np.percentile(seconds, 90)), 'max': float(seconds.max())},
+    per_window = ({'mean': float(seconds.mean()), 'median': float(np.median(seconds)),
+                   'p90': float(np.percentile(seconds, 90)), 'max': float(seconds.max())} if len(seconds) else None)
+    print(json.dumps({'out': str(args.out), 'split': args.split,
+                      'windows': int(card['splits'][args.split]['count']), 'reused': result['reused'],
+                      'workers': args.workers, 'ground_truth_identical': True, 'engine': independent.ENGINE,
+                      'seconds_per_window': per_window, 'recording_wall_s': result['wall_s'],
                       'total_s': time.perf_counter() - t0, 'content_hash': card['content_hash']}, indent=1))
     return 0
 

@@ -54,7 +54,7 @@ def test_the_srp_study_changes_only_the_direction_map_branch(ablation):
     variants = ablation.STUDIES['srp'][1]
     for patch, share in variants.values():
         assert set(patch) == {'atnet', 'end_to_end'} and share == 1.0
-        assert {p['srp_norm'] for p in patch.values()} <= {'none', 'center', 'standardize'}
+        assert {p['srp_norm'] for p in patch.values()} <= {'none', 'center', 'standardize', 'drop'}
     assert len({p['atnet']['srp_norm'] for p, _ in variants.values()}) == len(variants)
 
 

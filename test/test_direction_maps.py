@@ -162,7 +162,7 @@ def with_maps(feats: torch.Tensor, fc: FeatureConfig, maps: torch.Tensor) -> tor
     return torch.cat([feats[:, :-fc.map_planes], packed], dim=1)
 
 
-@pytest.mark.parametrize('norm', ['none', 'center', 'standardize'])
+@pytest.mark.parametrize('norm', ['none', 'center', 'standardize', 'drop'])
 @pytest.mark.parametrize('net', ['atnet', 'end_to_end'])
 def test_a_normalised_srp_branch_reads_the_maps_shape_not_their_level(net, norm):
     fc = small_features()
@@ -184,7 +184,7 @@ def test_a_normalised_srp_branch_reads_the_maps_shape_not_their_level(net, norm)
                  for name, m in (('level', louder), ('contrast', sharper), ('echo', echo))}
     assert moved['echo'] > 1e-4
     assert (moved['level'] < 1e-4) == (norm != 'none')
-    assert (moved['contrast'] < 1e-4) == (norm == 'standardize')
+    assert (moved['contrast'] < 1e-4) == (norm in ('standardize', 'drop'))     # 'drop': not read at all
 
 
 def test_srp_norm_is_checked():

@@ -69,11 +69,11 @@ def make_sample(sim, seed: int, index: int) -> tuple[dict[str, np.ndarray], dict
 _WORKER_SIM = None  # per worker process only, set by the pool initialiser
 
 
-def _init_worker(cfg_dict: dict) -> None:
+def _init_worker(cfg_dict: dict, sim_kwargs: dict) -> None:
     global _WORKER_SIM
     reuse_freed_memory()
     from .simulator import Simulator
-    _WORKER_SIM = Simulator(SimConfig.from_dict(cfg_dict))
+    _WORKER_SIM = Simulator(SimConfig.from_dict(cfg_dict), **sim_kwargs)
 
 
 def _work(task: tuple[int, int]):
@@ -119,12 +119,17 @@ def _single_threaded_env():
                 os.environ[k] = v
 
 
-def _iter_samples(cfg: SimConfig, seed: int, indices: list[int], workers: int) -> Iterator:
+def iter_samples(cfg: SimConfig, seed: int, indices: list[int], workers: int,
+                 sim_kwargs: dict | None = None) -> Iterator:
+    """(arrays, meta) of the samples ``indices`` of the dataset of ``seed``, in that order, made by ``workers``
+    processes; ``sim_kwargs``: the :class:`~.simulator.Simulator`'s other arguments (picklable: another room-acoustics
+    engine is passed by reference, scripts/rerecord_independent.py)."""
     tasks = [(seed, i) for i in indices]
+    sim_kwargs = sim_kwargs or {}
     if workers <= 1 or len(tasks) <= 1:
         reuse_freed_memory()
         from .simulator import Simulator
-        sim = Simulator(cfg)
+        sim = Simulator(cfg, **sim_kwargs)
         for task in tasks:
             yield make_sample(sim, *task)
         return
@@ -132,7 +137,7 @@ def _iter_samples(cfg: SimConfig, seed: int, indices: list[int], workers: int) -
     # spawn: fresh interpreters that honour the single-thread environment (fork would inherit
     # thread pools already started in the parent, e.g. by torch).
     with _single_threaded_env():
-        pool = mp.get_context('spawn').Pool(workers, _init_worker, (cfg.to_dict(),))
+        pool = mp.get_context('spawn').Pool(workers, _init_worker, (cfg.to_dict(), sim_kwargs))
     try:
         chunk = max(1, min(8, len(tasks) // (4 * workers)))
         yield from pool.imap(_work, tasks, chunksize=chunk)
@@ -161,7 +166,7 @@ def generate_dataset(out: str | Path, n: int, seed: int, cfg: SimConfig | None =
               for split in layout.splits if split in splits}
     bar = _progress(len(indices), f'dataset {shard_name(shard, num_shards)}', progress)
     try:
-        for arrays, meta in _iter_samples(cfg, seed, indices, workers):
+        for arrays, meta in iter_samples(cfg, seed, indices, workers):
             shards[meta['split']].append(arrays, meta)
             bar.update(1)
     finally:

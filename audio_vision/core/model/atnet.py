@@ -95,8 +95,9 @@ def upsampling_stages(channels: int, num_stages: int, min_channels: int = 1) -> 
 
 #: InputBranches.srp_norm: 'none' (as computed), 'center' (each window's SRP map of each band less its mean over the
 #: directions: the map's level removed, its contrast kept), 'standardize' (centred and divided by its standard
-#: deviation over the directions)
-SRP_NORMS = ('none', 'center', 'standardize')
+#: deviation over the directions), 'drop' (zeroed: the network does not read them; the ablation that measures what
+#: they add, with everything else, the chirp's echo maps included, as it is)
+SRP_NORMS = ('none', 'center', 'standardize', 'drop')
 
 
 def normalize_srp(maps: torch.Tensor, count: int, norm: str) -> torch.Tensor:
@@ -105,6 +106,8 @@ def normalize_srp(maps: torch.Tensor, count: int, norm: str) -> torch.Tensor:
     if norm == 'none' or not count:
         return maps
     srp = maps[:, :count]
+    if norm == 'drop':
+        return torch.cat([torch.zeros_like(srp), maps[:, count:]], dim=1)
     srp = srp - srp.mean(dim=(-2, -1), keepdim=True)
     if norm == 'standardize':
         srp = srp / (srp.std(dim=(-2, -1), keepdim=True) + 1e-6)
