@@ -11,6 +11,10 @@ Scores the method's and the end-to-end baseline's depth on a split, decomposed t
   would carry a model that knows nothing else.
 * **by surface**: AbsRel over the pixels of each ground-truth class (wall, floor, ceiling, bodies).
 * **by range**: AbsRel over ground-truth depth bins.
+* **by the layout prior**: over the pixels where the sonar front-end measured the room (its rendered depth prior is
+  finite) and over the rest, each part's AbsRel and its share of the AbsRel summed over all pixels; the layout prior
+  itself is scored on its own pixels beside them. Whether the error sits where the room was measured (the networks
+  lose what the prior gives) or where it was not (a wall not heard) says which side to work on.
 
 Pure evaluation (no training); writes docs/depth_error_probe.json, rendered by
 scripts/write_results_docs.py.
@@ -31,6 +35,7 @@ import torch
 from audio_vision.core.model.baselines import load_end_to_end, load_mean
 from audio_vision.core.model.checkpoint import load_checkpoint
 from audio_vision.training.data import load_split
+from audio_vision.training.layout_eval import predict_layout
 from audio_vision.training.trainer import batched
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,6 +61,17 @@ def per_image_abs_rel(pred: np.ndarray, gt: np.ndarray) -> float:
     """The AbsRel averaged over images, as docs/results.json reports it."""
     rows = [abs_rel_over(p, g, np.ones_like(g, dtype=bool)) for p, g in zip(pred, gt)]
     return float(np.mean([r for r in rows if r is not None]))
+
+
+def by_prior(pred: np.ndarray, gt: np.ndarray, measured: np.ndarray) -> dict:
+    """AbsRel pooled over the pixels with a layout prior (``measured``) and over the others, each with its share of the
+    valid pixels and of the AbsRel summed over them."""
+    ok = np.isfinite(gt) & (gt > 0) & np.isfinite(pred) & (pred > 0)
+    err = np.where(ok, np.abs(pred - gt) / np.where(ok, gt, 1.0), 0.0)
+    total = float(err.sum())
+    return {name: {'abs_rel': abs_rel_over(pred, gt, mask), 'pixel_share': float(mask[ok].mean()),
+                   'error_share': float(err[mask].sum() / total) if total > 0 else None}
+            for name, mask in (('measured', measured), ('not_measured', ~measured))}
 
 
 def decompose(pred: np.ndarray, gt: np.ndarray, seg: np.ndarray, class_names: list[str]) -> dict:
@@ -97,6 +113,8 @@ def main() -> int:
     if (args.models / 'mean.pt').exists():
         preds['mean'] = load_mean(args.models / 'mean.pt').predict(n)['depth']
     names = list(spec.class_table.names)
+    layout = predict_layout(args.data, args.split, limit=n, progress=False).depth.astype(np.float64)   # NaN: none
+    measured = np.isfinite(layout)
     result = {
         'command': (f'python scripts/depth_error_probe.py --data {args.data} --models {args.models} '
                     f'--limit {args.limit}'),
@@ -105,6 +123,9 @@ def main() -> int:
         'split': args.split, 'windows': n, 'model_id': getattr(model, 'model_id', None),
         'range_edges_m': list(RANGE_EDGES_M),
         'rows': {row: decompose(p.astype(np.float64), gt.astype(np.float64), seg, names) for row, p in preds.items()},
+        'by_prior': {**{row: by_prior(p.astype(np.float64), gt.astype(np.float64), measured)
+                        for row, p in preds.items()},
+                     'layout': {'measured': {'abs_rel': abs_rel_over(layout, gt.astype(np.float64), measured)}}},
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + '\n')

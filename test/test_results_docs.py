@@ -205,6 +205,16 @@ def test_room_bar_follows_the_method_and_explains_each_miss(room_bar, inp):
         assert 'Persons' in kinds
 
 
+def test_the_depth_cause_splits_the_error_at_the_layout_prior(room_bar):
+    by_prior = {'method': {'measured': {'abs_rel': 0.1, 'pixel_share': 0.75, 'error_share': 0.5},
+                           'not_measured': {'abs_rel': 0.3, 'pixel_share': 0.25, 'error_share': 0.5}},
+                'layout': {'measured': {'abs_rel': 0.12}}}
+    text = room_bar.prior_split(by_prior)
+    assert 'measured the room (75 % of them) carry 50 %' in text and "layout prior's own 0.120" in text
+    assert 'the others 50 % (AbsRel 0.300' in text
+    assert room_bar.prior_split({}) == '' and room_bar.prior_split({'method': by_prior['method']}) == ''
+
+
 def test_the_independent_miss_names_the_input_groups_that_cost_it(room_bar, inp):
     def run(name, groups, abs_rel, miou):
         return {'name': name, 'independent_groups': groups,

@@ -74,6 +74,25 @@ def depth_error_text(rows: dict, names: list[str]) -> str:
     return text
 
 
+def prior_table(by_prior: dict, names: list[str]) -> str:
+    """Each row's AbsRel where the sonar front-end measured the room (its depth prior is finite) and elsewhere, with
+    each part's share of the row's AbsRel, the layout prior's own AbsRel on its pixels below them; '' without it."""
+    names = [n for n in names if n in by_prior]
+    layout = (by_prior.get('layout') or {}).get('measured')
+    if not names or not layout:
+        return ''
+
+    def cell(part: dict) -> str:
+        return '–' if part['abs_rel'] is None else f"{part['abs_rel']:.3f} ({part['error_share'] * 100:.0f} %)"
+    here = by_prior[names[0]]['measured']['pixel_share']
+    return ('\n\nSplit at the sonar layout prior (pooled AbsRel, in brackets its share of the row\'s summed error):\n\n'
+            f'| row | where the front-end measured the room ({here * 100:.0f} % of the pixels) | elsewhere '
+            f'({(1 - here) * 100:.0f} %) |\n| --- | --- | --- |\n'
+            + '\n'.join(f"| {n} | {cell(by_prior[n]['measured'])} | {cell(by_prior[n]['not_measured'])} |"
+                        for n in names)
+            + f"\n| the layout prior itself | {layout['abs_rel']:.3f} | (none drawn) |")
+
+
 def depth_error_section(inp: Inputs) -> str:
     """docs/depth_error_probe.json (scripts/depth_error_probe.py) as a Markdown section."""
     probe = inp.depth_probe
@@ -83,7 +102,8 @@ def depth_error_section(inp: Inputs) -> str:
     names = [n for n in ('method', 'end_to_end', 'mean') if n in rows]
     return (f"\n## Where the depth error lies\n\n`{probe['command']}` (docs/depth_error_probe.json, {probe['date']}, "
             f"{probe['windows']} {probe['split']} windows), AbsRel pooled over the pixels of each ground-truth class "
-            f"and range:\n\n" + depth_error_tables(rows, names) + '\n\n' + depth_error_text(rows, names) + '\n')
+            f"and range:\n\n" + depth_error_tables(rows, names) + prior_table(probe.get('by_prior') or {}, names)
+            + '\n\n' + depth_error_text(rows, names) + '\n')
 
 
 def direction_maps_section(inp: Inputs) -> str:

@@ -103,6 +103,19 @@ def speed_rows(inp: Inputs) -> list[Criterion]:
     return out
 
 
+def prior_split(by_prior: dict) -> str:
+    """Where the method's depth error sits against the layout prior (docs/depth_error_probe.json, ``by_prior``): the
+    pixels where the front-end measured the room and the rest, each with its share of the AbsRel; '' without it."""
+    m, layout = by_prior.get('method'), (by_prior.get('layout') or {}).get('measured')
+    if not m or not layout or m['measured']['abs_rel'] is None or m['not_measured']['abs_rel'] is None:
+        return ''
+    here, there = m['measured'], m['not_measured']
+    return (f"; the pixels where it measured the room ({here['pixel_share'] * 100:.0f} % of them) carry "
+            f"{here['error_share'] * 100:.0f} % of the method's AbsRel (its AbsRel {here['abs_rel']:.3f} there, the "
+            f"layout prior's own {layout['abs_rel']:.3f}), the others {there['error_share'] * 100:.0f} % (AbsRel "
+            f"{there['abs_rel']:.3f}; pooled over pixels, docs/depth_error_probe.json)")
+
+
 def causes(inp: Inputs, missed: dict) -> list[str]:
     """One line per group of misses: the measured figure that explains it, from the result files."""
     out = []
@@ -124,6 +137,7 @@ def causes(inp: Inputs, missed: dict) -> list[str]:
         walls_failed = (inp.results.get('layout_errors') or {}).get('wall_distance_m', {}).get('failed')
         if walls_failed is not None:
             text += f", and the front-end measures no wall in {walls_failed * 100:.0f} % of the walls' quadrants"
+        text += prior_split((inp.depth_probe or {}).get('by_prior') or {})
         out.append(text + '.')
     iou = inp.results['rows']['method']['segmentation'].get('per_class_iou')
     if any('mIoU >=' in k for k in missed) and iou:
