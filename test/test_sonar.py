@@ -667,3 +667,25 @@ def test_a_lower_wall_cfar_draws_a_parallel_pairs_multiple_and_a_far_corner_imag
     one, two = (estimate(far, cfg=dataclasses.replace(half, wall_cfar=v), order=2) for v in (6.0, 5.0))
     assert len(one.get(WALL)) == 1 and len(two.get(WALL)) == 2
     assert abs(one.yaw_deg - 40.0) < 0.5 < abs(two.yaw_deg - 40.0)
+
+
+def test_a_far_wall_threshold_applies_from_its_range_on_and_nowhere_else():
+    """``wall_cfar_far`` lowers the threshold for walls at ``wall_cfar_far_m`` or farther only: set beyond every wall it
+    changes nothing; in the clean box of the test above it admits the parallel pair's multiple at 1.1 + 3.1 m (between 5
+    and 6 times the clutter) once the multiple's range is under it, and the failure messages name the threshold that
+    failed a wall."""
+    planes = [floor(0.6), ceiling(1.9), wall(35.0, 1.1), wall(125.0, 2.6), wall(215.0, 3.1), wall(305.0, 1.5)]
+    audio = echo_recording(CFG, MICS, planes, order=2, noise_rms=1e-4)
+    shipped = LayoutEstimator(CFG, MICS).estimate(audio)
+    beyond = LayoutEstimator(SonarConfig(wall_cfar_far=1.0, wall_cfar_far_m=20.0), MICS).estimate(audio)
+    assert beyond == shipped
+    est = LayoutEstimator(SonarConfig(wall_cfar_far=5.0, wall_cfar_far_m=4.0), MICS)
+    assert (est.wall_threshold(3.99), est.wall_threshold(4.0)) == (6.0, 5.0)
+    far = est.estimate(audio)
+    added = [w for w in far.get(WALL) if angle_deg(w.n, wall(215.0, 1.0).n) < 5.0]
+    assert len(far.get(WALL)) == len(shipped.get(WALL)) + 1 and len(added) == 1
+    assert abs(added[0].offset - (1.1 + 3.1)) < 0.02 and 5.0 <= added[0].contrast < 6.0
+    strict = LayoutEstimator(SonarConfig(wall_cfar_far=1e9, wall_cfar_far_m=0.0), MICS).estimate(audio)
+    assert not strict.get(WALL) and all('under wall_cfar_far 1e+09' in f for f in strict.failed if 'azimuth' in f)
+    with pytest.raises(ValueError, match='wall_cfar_far'):
+        SonarConfig(wall_cfar_far=0.0)

@@ -51,6 +51,11 @@ class SonarConfig:
     vertical_candidates: int = 16          # the range profile's strongest local maxima examined
     cfar_window_m: float = 1.0             # range window of the local clutter level a wall echo must stand out of
     wall_cfar: float = 6.0                 # a wall is measured where its echo stands this far above the clutter
+    # ... or, a wall at wall_cfar_far_m or farther, this far (None: wall_cfar at every range). Near the array the
+    # clutter holds bodies and furniture whose echoes a lower threshold would take for walls; beyond a few metres
+    # those are rare and a wall's echo weak (docs/SONAR.md, "Walls by range: candidates and threshold").
+    wall_cfar_far: float | None = None
+    wall_cfar_far_m: float = 2.5
     # ... and where its corner image with the floor holds this share of its first-order echo (Plane.corner): a
     # body's flat face, which does not reach the floor, is not taken for a wall (0 = not tested). Read off the
     # validation split: scripts/sonar_thresholds.py, docs/SONAR.md ("wall_corner_min").
@@ -111,6 +116,8 @@ class SonarConfig:
         if self.wall_candidates < 1 or self.sector_candidates < 1:
             raise ValueError(f'wall_candidates and sector_candidates must be >= 1, got {self.wall_candidates}, '
                              f'{self.sector_candidates}')
+        if self.wall_cfar_far is not None and not self.wall_cfar_far > 0:
+            raise ValueError(f'wall_cfar_far must be > 0 or None, got {self.wall_cfar_far}')
         if not 0.0 <= self.nearer_wall_fraction <= 1.0:
             raise ValueError(f'nearer_wall_fraction must be within [0, 1], got {self.nearer_wall_fraction}')
         if not 0.0 <= self.ceiling_confirm_share <= 1.0:
