@@ -36,3 +36,26 @@ def test_own_error_is_the_share_of_a_windows_abs_rel_off_the_exact_shell(thresho
     assert all_ == pytest.approx(farther + nearer)
     window_abs_rel = np.mean([0.1 / 2, 2.0 / 2, 2.0 / 4, 0.5 / 1])
     assert all_ < window_abs_rel
+
+
+def test_the_wall_threshold_probe_counts_what_a_lower_threshold_admits_and_joins_only_uncalibrated_sets():
+    probe = load_script('wall_threshold_probe')
+    assert probe.range_bin(0.2) == '0-1.5 m' and probe.range_bin(3.0) == '2.5-4 m' and probe.range_bin(9.0) == '4-inf m'
+    assert probe.turn(359.0, 1.0) == 2.0
+    empty = {'true_walls': 0, 'on_wall': [], 'on_no_wall': []}
+    candidates = {b: dict(empty) for b in ('0-1.5 m', '1.5-2.5 m', '4-inf m')}
+    candidates['2.5-4 m'] = {'true_walls': 3, 'on_wall': [4.6, 5.9, 7.0], 'on_no_wall': [4.4, 5.0]}
+
+    def row(abs_rel, own):
+        return {'prior_pixels': 0.8, 'layout_abs_rel': own, 'walls_not_measured': 0.5,
+                'joined': {'abs_rel': abs_rel, 'delta1': 0.8, 'miou': 0.5}}
+    joined = {'networks': {'abs_rel': 0.2, 'delta1': 0.8, 'miou': 0.5}, 'shipped': row(0.18, 0.12),
+              'variant': row(0.17, 0.13)}
+    result = {'measured': {'date': 'd', 'machine': 'm'}, 'commit': 'c', 'command': 'cmd', 'split': 'val', 'limit': 3,
+              'variant': {'wall_cfar_far': 4.5},
+              'datasets': {'a': {'candidates': candidates, 'joined': joined},
+                           'b': {'candidates': candidates, 'joined': None}}}
+    text = probe.markdown(result)
+    assert '- at 2.5-4 m: a threshold of 4.5 instead of 6 admits 4 candidates on a wall and 2 on no wall' in text
+    assert '| a | 2.5-4 m | 3 | 3 | 3 / 2 | 3 / 1 | 2 / 1 | 2 / 0 | 1 / 0 |' in text
+    assert 'lowers the full image\'s AbsRel on 1 of 1 datasets (a)' in text and 'Not joined: b' in text
