@@ -19,7 +19,7 @@ MODALITIES = ('depth', 'segmentation')
 #: scripts/ablation.py studies, in the order the results page shows them, with their headings
 ABLATION_STUDIES = {'features': 'Feature ablation', 'objective': 'AT-net objective ablation',
                     'width': 'ResNet width', 'data': 'Learning curve', 'prior': 'Layout-prior ablation',
-                    'srp': 'SRP-map normalisation'}
+                    'srp': 'SRP-PHAT maps'}
 FACTS = Path(__file__).with_name('facts.yaml')
 
 

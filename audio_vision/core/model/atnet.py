@@ -40,7 +40,7 @@ class InputBranches:
     map_features: int = 64
     # The leading direction maps that are SRP-PHAT band maps (FeatureConfig.map_layout(): num_srp_maps), and what
     # the branch does to each window's SRP maps first (SRP_NORMS): their level depends on the room's acoustics, not
-    # only on where a source is (docs/RESULTS.md, "SRP-map normalisation").
+    # only on where a source is (docs/RESULTS.md, "SRP-PHAT maps").
     map_srp: int = 0
     srp_norm: str = 'none'
     # Layout-prior branch (0 maps = none): FeatureConfig.prior_layout() (num_prior_maps, prior_size, prior_planes).
