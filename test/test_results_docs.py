@@ -398,3 +398,14 @@ def test_the_independent_miss_names_the_held_out_windows_change(docs, inp):
         independent_val_reference={'rows': {'method': rows}}))
     assert text.startswith(' On 7 validation windows') and '+5.0 % in AbsRel, +0.0 % in δ1, +0.0 % in mIoU' in text
     assert room_bar.held_out_windows(dataclasses.replace(inp, independent_val=None)) == ''
+    far = copy.deepcopy(rows)
+    far['depth']['abs_rel'] = 0.24                              # +20 % on the test windows: 15 points apart
+    held = dict(independent_val={'rows': {'method': worse}, 'n_samples': 7},
+                independent_val_reference={'rows': {'method': rows}},
+                independent_reference={'rows': {'method': rows}})
+    apart = room_bar.held_out_windows(dataclasses.replace(
+        inp, independent={'rows': {'method': far}, 'n_samples': 9}, **held))
+    assert 'against +20.0 % in AbsRel on the 9 test windows: the test figure depends on which windows' in apart
+    near = room_bar.held_out_windows(dataclasses.replace(
+        inp, independent={'rows': {'method': worse}, 'n_samples': 9}, **held))
+    assert 'against +5.0 % in AbsRel on the 9 test windows (within 5 points of each other).' in near

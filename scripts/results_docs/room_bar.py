@@ -252,21 +252,31 @@ def independent_cause(inp: Inputs, swap: dict) -> str:
 
 
 def held_out_windows(inp: Inputs) -> str:
-    """The method's change on validation windows re-recorded the same way (results_independent_val*.json): how much
-    the test windows' figure owes to which windows were re-recorded; '' without those files."""
+    """The method's change on validation windows re-recorded the same way (results_independent_val*.json) beside the
+    test windows' (results_independent*.json): whether the test figure owes much to which windows were re-recorded
+    (their AbsRel changes more than facts.yaml's held_out_spread_points apart); '' without those files."""
     a, b = inp.independent_val, inp.independent_val_reference
     if not a or not b:
         return ''
-    ind, ref = a['rows']['method'], b['rows']['method']
-    change = {label: (ind[group][metric] - ref[group][metric]) / ref[group][metric] * 100
-              for label, group, metric in (('AbsRel', 'depth', 'abs_rel'), ('δ1', 'depth', 'delta1'),
-                                           ('mIoU', 'segmentation', 'miou'))}
-    return (f" On {a['n_samples']} validation windows re-recorded the same way (docs/results_independent_val.json, "
+    metrics = (('AbsRel', 'depth', 'abs_rel'), ('δ1', 'depth', 'delta1'), ('mIoU', 'segmentation', 'miou'))
+
+    def change(ind: dict, ref: dict) -> dict:
+        ind, ref = ind['rows']['method'], ref['rows']['method']
+        return {label: (ind[group][metric] - ref[group][metric]) / ref[group][metric] * 100
+                for label, group, metric in metrics}
+    val = change(a, b)
+    text = (f" On {a['n_samples']} validation windows re-recorded the same way (docs/results_independent_val.json, "
             "against docs/results_independent_val_reference.json: windows nothing was chosen on) the method's change "
-            "is "
-            + ', '.join(f'{v:+.1f} % in {k}' for k, v in change.items())
-            + ": the test windows' figure depends on which windows were re-recorded (docs/SONAR.md, \"Walls beyond "
-            "the reach\", finds the windows that carry the layout prior's excess).")
+            "is " + ', '.join(f'{v:+.1f} % in {k}' for k, v in val.items()))
+    if not inp.independent or not inp.independent_reference:
+        return text + '.'
+    test = change(inp.independent, inp.independent_reference)
+    spread = inp.facts['room_bar']['held_out_spread_points']
+    apart = abs(val['AbsRel'] - test['AbsRel']) > spread
+    return (text + f", against {test['AbsRel']:+.1f} % in AbsRel on the {inp.independent['n_samples']} test windows"
+            + (": the test figure depends on which windows were re-recorded (docs/SONAR.md, \"Walls beyond the "
+               "reach\", finds the windows that carry the layout prior's excess)." if apart else
+               f" (within {spread:g} points of each other)."))
 
 
 def budget_table(inp: Inputs) -> str:
