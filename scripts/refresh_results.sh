@@ -12,7 +12,9 @@ PY=${PY:-.venv/bin/python}
 DATA=${DATA:-data/default}
 FRESH=${FRESH:-data/fresh_seed2711}
 SHIFTED=${SHIFTED:-data/shifted}
-INDEPENDENT=${INDEPENDENT:-data/independent}
+# the first 800 windows of $DATA's test split re-recorded by the independent engine (scripts/rerecord_independent.py
+# --limit 800 --workers 2; --reuse an earlier, shorter re-recording copies its windows instead of recording them)
+INDEPENDENT=${INDEPENDENT:-data/independent_800}
 INDEPENDENT_VAL=${INDEPENDENT_VAL:-data/independent_val}
 MODELS=${MODELS:-models}
 step() {  # step NAME CMD...: run one step and say how long it took
@@ -43,7 +45,7 @@ if [ -f "$INDEPENDENT/card.json" ]; then     # scripts/rerecord_independent.py: 
     --no-progress --json docs/results_independent_reference.json
   step independent_swap $PY scripts/independent_swap_probe.py --data "$INDEPENDENT" --reference "$DATA" --models "$MODELS"
 else
-  echo "[refresh] $INDEPENDENT missing: independent re-recording skipped (scripts/rerecord_independent.py)"
+  echo "[refresh] $INDEPENDENT missing: independent re-recording skipped (scripts/rerecord_independent.py --limit 800)"
 fi
 if [ -f "$INDEPENDENT_VAL/card.json" ]; then  # the first windows of $DATA's val split, re-recorded the same way
   n=$($PY -c "import json, sys; print(json.load(open(sys.argv[1]))['splits']['val']['count'])" "$INDEPENDENT_VAL/card.json")
