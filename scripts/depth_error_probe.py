@@ -64,8 +64,8 @@ def per_image_abs_rel(pred: np.ndarray, gt: np.ndarray) -> float:
 
 
 def by_prior(pred: np.ndarray, gt: np.ndarray, measured: np.ndarray) -> dict:
-    """AbsRel pooled over the pixels with a layout prior (``measured``) and over the others, each with its share of the
-    valid pixels and of the AbsRel summed over them."""
+    """The AbsRel pooled over the pixels with a layout prior (``measured``) and over the others, each with its share of
+    the valid pixels and of the AbsRel summed over them."""
     ok = np.isfinite(gt) & (gt > 0) & np.isfinite(pred) & (pred > 0)
     err = np.where(ok, np.abs(pred - gt) / np.where(ok, gt, 1.0), 0.0)
     total = float(err.sum())

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-"""Which walls the sonar front-end misses, by range, and what a wall threshold by range would buy, on validation
+r"""Which walls the sonar front-end misses, by range, and what a wall threshold by range would buy, on validation
 windows (thresholds are chosen there, never on the test split).
 
 For each dataset (``--data NAME=PATH``, ``--calibration NAME=FILE`` as in scripts/eval_sonar.py):
