@@ -107,10 +107,9 @@ def candidates_by_range(path: Path, split: str, limit: int, calibration) -> dict
     return bins
 
 
-def joined_rows(path: Path, split: str, limit: int, calibration, variant: dict, models: Path) -> dict:
+def joined_rows(path: Path, split: str, limit: int, calibration, variant: dict, nets: dict) -> dict:
     """Part 2: for the shipped front-end and the variant, pixels with a prior, the layout's own scores and the shipped
-    networks' full image joined with it; the networks alone beside them."""
-    nets = {m: load_checkpoint(models / f'{m}.pt', expect={'modality': m}) for m in ('depth', 'segmentation')}
+    networks (``nets``: modality -> model) full image joined with it; the networks alone beside them."""
     spec = nets['depth'].spec
     table = spec.class_table
     data = load_split(path, split, spec.features, limit=limit, progress=False, mic_positions=spec.array.mic_positions)
@@ -202,6 +201,7 @@ def main(argv=None) -> int:
     data = dict(item.split('=', 1) for item in args.data)
     calibrations = dict(item.split('=', 1) for item in args.calibration)
     variant = {k: yaml.safe_load(v) for k, v in (item.split('=', 1) for item in args.sonar)}
+    nets = {m: load_checkpoint(args.models / f'{m}.pt', expect={'modality': m}) for m in ('depth', 'segmentation')}
     sets = {}
     for name, path in data.items():
         calibration = SpeakerCalibration.load(calibrations[name]) if name in calibrations else None
@@ -210,7 +210,7 @@ def main(argv=None) -> int:
         sets[name] = {'path': path,
                       'candidates': candidates_by_range(Path(path), args.split, args.limit, calibration),
                       'joined': (None if calibration is not None else
-                                 joined_rows(Path(path), args.split, args.limit, None, variant, args.models))}
+                                 joined_rows(Path(path), args.split, args.limit, None, variant, nets))}
         print(f'[wall threshold probe] {name}: done', flush=True)
     result = {'command': 'python scripts/wall_threshold_probe.py ' + shlex.join(sys.argv[1:]),
               'measured': measured_here(), 'commit': source_commit(), 'split': args.split, 'limit': args.limit,

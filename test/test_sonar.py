@@ -680,7 +680,7 @@ def test_a_far_wall_threshold_applies_from_its_range_on_and_nowhere_else():
     beyond = LayoutEstimator(SonarConfig(wall_cfar_far=1.0, wall_cfar_far_m=20.0), MICS).estimate(audio)
     assert beyond == shipped
     est = LayoutEstimator(SonarConfig(wall_cfar_far=5.0, wall_cfar_far_m=4.0), MICS)
-    assert (est.wall_threshold(3.99), est.wall_threshold(4.0)) == (6.0, 5.0)
+    assert (est.wall_threshold(3.99), est.wall_threshold(4.0)) == (('wall_cfar', 6.0), ('wall_cfar_far', 5.0))
     far = est.estimate(audio)
     added = [w for w in far.get(WALL) if angle_deg(w.n, wall(215.0, 1.0).n) < 5.0]
     assert len(far.get(WALL)) == len(shipped.get(WALL)) + 1 and len(added) == 1

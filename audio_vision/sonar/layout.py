@@ -434,15 +434,13 @@ class LayoutEstimator:
                 out[q] = max(own, key=lambda c: c[0])
         return out
 
-    def wall_threshold(self, offset: float) -> float:
-        """How far a wall's echo at ``offset`` (m) must stand above the clutter to be measured: ``wall_cfar``, or
-        ``wall_cfar_far`` from ``wall_cfar_far_m`` on where it is set."""
-        return self.cfg.wall_cfar_far if self.wall_threshold_name(offset) == 'wall_cfar_far' else self.cfg.wall_cfar
-
-    def wall_threshold_name(self, offset: float) -> str:
-        """The field :meth:`wall_threshold` reads at ``offset``."""
-        far = self.cfg.wall_cfar_far is not None and offset >= self.cfg.wall_cfar_far_m
-        return 'wall_cfar_far' if far else 'wall_cfar'
+    def wall_threshold(self, offset: float) -> tuple[str, float]:
+        """How far a wall's echo at ``offset`` (m) must stand above the clutter to be measured, and the field that says
+        so: ``wall_cfar``, or ``wall_cfar_far`` from ``wall_cfar_far_m`` on where it is set."""
+        cfg = self.cfg
+        if cfg.wall_cfar_far is not None and offset >= cfg.wall_cfar_far_m:
+            return 'wall_cfar_far', cfg.wall_cfar_far
+        return 'wall_cfar', cfg.wall_cfar
 
     def _cell_ranges(self, range_m, count: int) -> np.ndarray:
         """(count,) the distances (m) of the round-trip cells :meth:`_cfar` keeps for ``range_m``."""
@@ -516,10 +514,11 @@ class LayoutEstimator:
         # A wall is measured where its echo stands ``wall_cfar`` above the clutter; a farther or absorbing wall's
         # echo sinks into the reverberation and the best candidate of its quadrant is then a body's or a
         # multiple's echo: reported as not measured, not rendered.
-        weak = [t for t in found if t[0] < self.wall_threshold(t[2])]
+        thresholds = [self.wall_threshold(r) for _, _, r, _ in found]
+        weak = [(t, field, v) for t, (field, v) in zip(found, thresholds) if t[0] < v]
         failed = [f'wall near azimuth {a:.0f} deg: its best echo stands {e:.1f}x above the clutter, '
-                  f'under {self.wall_threshold_name(r)} {self.wall_threshold(r):g}' for e, a, r, _ in weak]
-        found = [t for t in found if t not in weak]
+                  f'under {field} {v:g}' for (e, a, _, _), field, v in weak]
+        found = [t for t, (_, v) in zip(found, thresholds) if t[0] >= v]
         # ... and where its echo has the floor corner a wall has: a body's flat face has almost none.
         hanging = [t for t in found if corner[t[3]] < self.cfg.wall_corner_min]
         failed += [f'wall near azimuth {a:.0f} deg at {r:.2f} m: its floor corner image holds {corner[q]:.2f} of its '

@@ -261,8 +261,7 @@ def held_out_windows(inp: Inputs) -> str:
     metrics = (('AbsRel', 'depth', 'abs_rel'), ('δ1', 'depth', 'delta1'), ('mIoU', 'segmentation', 'miou'))
 
     def change(ind: dict, ref: dict) -> dict:
-        ind, ref = ind['rows']['method'], ref['rows']['method']
-        return {label: (ind[group][metric] - ref[group][metric]) / ref[group][metric] * 100
+        return {label: (_method(ind, group, metric) / _method(ref, group, metric) - 1) * 100
                 for label, group, metric in metrics}
     val = change(a, b)
     text = (f" On {a['n_samples']} validation windows re-recorded the same way (docs/results_independent_val.json, "
