@@ -93,7 +93,10 @@ def reusable(earlier: Path | None, source: dict, reader: DatasetReader) -> Datas
     would record; None without one. Anything else is refused with what differs."""
     if earlier is None:
         return None
-    old = DatasetReader(earlier, source['split'])
+    try:
+        old = DatasetReader(earlier, source['split'])
+    except FileNotFoundError as exc:
+        raise SystemExit(f'--reuse {earlier}: {exc}') from None
     gen = old.card.get('generator', {})
     was = gen.get('rerecorded_from') or {}
     for what, mine, theirs in (('engine', engine_record(), gen.get('engine')),
@@ -192,6 +195,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.out.resolve() == args.data.resolve():
         ap.error('--out must be another directory than --data')
+    if args.workers < 1:
+        ap.error(f'--workers must be >= 1, got {args.workers}')
     if args.reuse is not None and args.reuse.resolve() == args.out.resolve():
         ap.error('--reuse must be another directory than --out')
     t0 = time.perf_counter()

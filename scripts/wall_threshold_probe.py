@@ -23,6 +23,7 @@ For each dataset (``--data NAME=PATH``, ``--calibration NAME=FILE`` as in script
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import shlex
 import sys
@@ -37,7 +38,7 @@ from audio_vision.core.eval.metrics import MetricAccumulator
 from audio_vision.core.model.checkpoint import load_checkpoint
 from audio_vision.dataset import DatasetReader
 from audio_vision.paths import measured_here, publish_result, source_commit
-from audio_vision.sonar import WALL, LayoutEstimator, true_layout
+from audio_vision.sonar import WALL, LayoutEstimator, SonarConfig, true_layout
 from audio_vision.sonar.calibration import SpeakerCalibration
 from audio_vision.training.data import load_split
 from audio_vision.training.evaluate import join_layout
@@ -198,9 +199,24 @@ def main(argv=None) -> int:
     ap.add_argument('--markdown', type=Path)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    data = dict(item.split('=', 1) for item in args.data)
-    calibrations = dict(item.split('=', 1) for item in args.calibration)
-    variant = {k: yaml.safe_load(v) for k, v in (item.split('=', 1) for item in args.sonar)}
+
+    def pairs(option: str, form: str, items: list[str]) -> dict[str, str]:
+        """``items`` of the form ``KEY=VALUE`` as a dict; anything else stops with what the option takes."""
+        out = {}
+        for item in items:
+            key, _, value = item.partition('=')
+            if not (key and value):
+                ap.error(f'--{option} takes {form}, got {item!r}')
+            out[key] = value
+        return out
+
+    data, calibrations = pairs('data', 'NAME=PATH', args.data), pairs('calibration', 'NAME=FILE', args.calibration)
+    variant = {k: yaml.safe_load(v) for k, v in pairs('sonar', 'KEY=VALUE', args.sonar).items()}
+    fields = {f.name for f in dataclasses.fields(SonarConfig)}
+    if set(variant) - fields:
+        ap.error(f'--sonar: {sorted(set(variant) - fields)} are not SonarConfig fields')
+    if set(calibrations) - set(data):
+        ap.error(f'--calibration names no --data dataset: {sorted(set(calibrations) - set(data))}')
     nets = {m: load_checkpoint(args.models / f'{m}.pt', expect={'modality': m}) for m in ('depth', 'segmentation')}
     sets = {}
     for name, path in data.items():

@@ -57,3 +57,5 @@ def test_a_reuse_of_another_source_is_refused(source, first_window, tmp_path):
     generate_dataset(other, 8, seed=6, progress=False)
     with pytest.raises(SystemExit, match='source content hash'):
         rerecord.rerecord(other, split, tmp_path / 'two', limit=1, progress=False, reuse=first_window)
+    with pytest.raises(SystemExit, match='not a dataset directory'):
+        rerecord.rerecord(source[0], split, tmp_path / 'three', limit=1, progress=False, reuse=tmp_path / 'nothing')

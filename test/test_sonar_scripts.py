@@ -59,3 +59,15 @@ def test_the_wall_threshold_probe_counts_what_a_lower_threshold_admits_and_joins
     assert '- at 2.5-4 m: a threshold of 4.5 instead of 6 admits 4 candidates on a wall and 2 on no wall' in text
     assert '| a | 2.5-4 m | 3 | 3 | 3 / 2 | 3 / 1 | 2 / 1 | 2 / 0 | 1 / 0 |' in text
     assert 'lowers the full image\'s AbsRel on 1 of 1 datasets (a)' in text and 'Not joined: b' in text
+
+
+@pytest.mark.parametrize('argv, says', [
+    (['--data', 'default', '--sonar', 'wall_cfar_far=4.5'], "--data takes NAME=PATH, got 'default'"),
+    (['--data', 'd=data/default', '--sonar', 'wall_cfr=4.5'], "['wall_cfr'] are not SonarConfig fields"),
+    (['--data', 'd=data/default', '--calibration', 'x=c.npz', '--sonar', 'wall_cfar_far=4.5'],
+     "--calibration names no --data dataset: ['x']"),
+])
+def test_the_wall_threshold_probe_refuses_malformed_arguments_before_measuring(argv, says, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        load_script('wall_threshold_probe').main(argv)
+    assert exit_.value.code == 2 and says in capsys.readouterr().err
