@@ -56,6 +56,16 @@ class SonarConfig:
     # those are rare and a wall's echo weak (docs/SONAR.md, "Walls by range: candidates and threshold").
     wall_cfar_far: float | None = None
     wall_cfar_far_m: float = 2.5
+    # ... and not where it lies within wall_residual_m of the range of a wall already explained away with an exact
+    # evidence under wall_residual_fraction of that wall's: what explaining leaves of an echo (a few per cent of it,
+    # heard through a small array's wide beams in every quadrant at the same range) stands far above a quiet clutter
+    # and is not a wall (0 = not tested; docs/SONAR.md, "The residue of a wall explained away").
+    wall_residual_fraction: float = 0.0
+    wall_residual_m: float = 0.1
+    # The first wall also sought by its exact evidence over every scan azimuth, within 0.1 m of the range where the
+    # far-field scan peaks (that scan's own peaks miss a wall from ~3.5 m over a floor: docs/SONAR.md, "Far walls over
+    # a floor"); false: the scan's peaks only.
+    wall_exact_scan: bool = False
     # ... and where its corner image with the floor holds this share of its first-order echo (Plane.corner): a
     # body's flat face, which does not reach the floor, is not taken for a wall (0 = not tested). Read off the
     # validation split: scripts/sonar_thresholds.py, docs/SONAR.md ("wall_corner_min").
@@ -118,6 +128,9 @@ class SonarConfig:
                              f'{self.sector_candidates}')
         if self.wall_cfar_far is not None and not self.wall_cfar_far > 0:
             raise ValueError(f'wall_cfar_far must be > 0 or None, got {self.wall_cfar_far}')
+        if not 0.0 <= self.wall_residual_fraction < 1.0 or not self.wall_residual_m > 0:
+            raise ValueError(f'wall_residual_fraction must be within [0, 1) and wall_residual_m > 0, got '
+                             f'{self.wall_residual_fraction}, {self.wall_residual_m}')
         if not 0.0 <= self.nearer_wall_fraction <= 1.0:
             raise ValueError(f'nearer_wall_fraction must be within [0, 1], got {self.nearer_wall_fraction}')
         if not 0.0 <= self.ceiling_confirm_share <= 1.0:

@@ -29,7 +29,7 @@ import numpy as np
 
 from .config import SonarConfig
 from .echoes import EchoField, MatchedFilter, ScanGrid, far_field_steering, image_of, parabola_offset
-from .kernels import cfar_ratio, local_maxima, refine_walls
+from .kernels import cfar_ratio, local_maxima, refine_walls, wall_evidence
 
 FLOOR, CEILING, WALL = 'floor', 'ceiling', 'wall'
 _UP = np.array([0.0, 0.0, 1.0])
@@ -339,15 +339,19 @@ class LayoutEstimator:
         return np.stack([first] + [image_of(first, p.n, p.offset) for p in vertical], axis=-2)
 
     def _wall_candidates(self, f: EchoField, sectors: list[np.ndarray], vertical, count: int,
-                         scan: tuple[np.ndarray, np.ndarray] | None = None,
-                         refined: dict | None = None) -> list[list[tuple]]:
+                         scan: tuple[np.ndarray, np.ndarray] | None = None, refined: dict | None = None,
+                         explained: list[tuple[float, float]] = (), residues: set | None = None,
+                         widen: bool = False) -> list[list[tuple]]:
         """Per sector of azimuths (indices into ``azimuths``), its ``count`` strongest local maxima of the far-field
         beams over (azimuth, wall range), refined by their exact wall evidence: [[(evidence, azimuth, offset)],
         best first] in the order of ``sectors``. All sectors' beams are formed in one pass, and all candidates
         refined in one (:meth:`_refine_walls`). ``scan``: the (ratio, clutter) of the full azimuth scan on the
         field as it is, when already at hand (a sector's rows are then that scan's own). ``refined``: {(azimuth row,
         range cell): (evidence, azimuth, offset)} of beam peaks already refined on the field as it is, read and added
-        to (a peak of the full scan is often one of the first quadrant's too; each peak is refined on its own)."""
+        to (a peak of the full scan is often one of the first quadrant's too; each peak is refined on its own).
+        ``explained``: [(offset, evidence)] of the walls explained away so far; a candidate that is their residue
+        (:meth:`_residue`) is left out, and its sector's position in ``sectors`` added to ``residues``. ``widen``: each
+        peak first moved to its sector's best exact evidence within 0.1 m of its range (``wall_exact_scan``)."""
         rows = np.concatenate(sectors)
         if scan is None:
             beams = f.beams(self.azimuth_steering, rows, self.scan_grid)
@@ -374,14 +378,67 @@ class LayoutEstimator:
         if new:
             r0 = self._cell_ranges(self.cfg.wall_range_m, window.shape[1])[k[new]]
             peaks = rows[a[new]]
+            if widen:
+                peaks, r0 = self._exact_sector_peaks(f, [sectors[s[p]] for p in new], r0, vertical)
             results = self._refine_walls(f, self.azimuths[peaks], r0, vertical, self.refine_normals[peaks])
             for key, *result in zip([keys[p] for p in new], *results):
                 refined[key] = result
         ev, az, offset = (np.array(v) for v in zip(*(refined[key] for key in keys)))
         ratio = ev / ((len(vertical) + 1) * noise[a, k] + 1e-30)
         for p in range(len(found)):
+            if explained and self._residue(float(ev[p]), float(offset[p]), explained):
+                if residues is not None:
+                    residues.add(int(s[p]))
+                continue
             out[s[p]].append((float(ratio[p]), float(az[p]), float(offset[p])))
         return [sorted(c, reverse=True) for c in out]
+
+    def _exact_scan_candidate(self, f: EchoField, scan: tuple[np.ndarray, np.ndarray], vertical) -> tuple:
+        """The first wall's candidate by its exact evidence: every scan azimuth x every centimetre within 0.1 m of the
+        range where the far-field scan's CFAR ratio peaks, its maximum refined (:meth:`_refine_walls`); (evidence over
+        the clutter at its cell, azimuth, offset), as :meth:`_wall_candidates` gives."""
+        ratio, clutter = scan
+        cells = self._cell_ranges(self.cfg.wall_range_m, ratio.shape[1])
+        peak = cells[np.unravel_index(int(np.argmax(ratio)), ratio.shape)[1]]
+        ranges = peak + np.arange(-0.1, 0.1001, 0.01)
+        ranges = ranges[(ranges > self.cfg.wall_range_m[0]) & (ranges < self.cfg.wall_range_m[1])]            # (R,)
+        normals = np.ascontiguousarray(np.broadcast_to(self.refine_normals[:, len(_REFINE_AZ) // 2],
+                                                       (len(ranges), len(self.azimuths), 3)).reshape(-1, 3))
+        vertical_normals, vertical_offsets = _plane_arrays(vertical)
+        grid = wall_evidence(f.signal, f.mics, self.speaker, normals, np.repeat(ranges, len(self.azimuths)),
+                             vertical_normals, vertical_offsets, float(f.rate), 1.0 / self.cfg.speed_of_sound)
+        i, a = np.unravel_index(int(np.argmax(grid)), (len(ranges), len(self.azimuths)))     # (R, A) grid
+        ev, az, offset = self._refine_walls(f, self.azimuths[[a]], ranges[[i]], vertical, self.refine_normals[[a]])
+        k = int(np.clip(np.searchsorted(cells, offset[0]), 0, len(cells) - 1))
+        return (float(ev[0] / ((len(vertical) + 1) * clutter[a, k] + 1e-30)), float(az[0]), float(offset[0]))
+
+    def _exact_sector_peaks(self, f: EchoField, sectors: list[np.ndarray], r0: np.ndarray, vertical):
+        """Each beam peak (its sector's azimuth rows, its range r0) moved to the best exact wall evidence over those
+        rows x every centimetre within 0.1 m of r0: (azimuth rows (P,), ranges (P,))."""
+        vertical_normals, vertical_offsets = _plane_arrays(vertical)
+        steps = np.arange(-0.1, 0.1001, 0.01)
+        rows, ranges = np.empty(len(sectors), dtype=np.int64), np.empty(len(sectors))
+        for p, (sector, r) in enumerate(zip(sectors, r0)):
+            cand = np.clip(r + steps, self.cfg.wall_range_m[0], self.cfg.wall_range_m[1])                     # (R,)
+            normals = np.ascontiguousarray(np.broadcast_to(self.refine_normals[sector, len(_REFINE_AZ) // 2],
+                                                           (len(cand), len(sector), 3)).reshape(-1, 3))
+            ev = wall_evidence(f.signal, f.mics, self.speaker, normals, np.repeat(cand, len(sector)),
+                               vertical_normals, vertical_offsets, float(f.rate), 1.0 / self.cfg.speed_of_sound)
+            i, a = np.unravel_index(int(np.argmax(ev)), (len(cand), len(sector)))
+            rows[p], ranges[p] = sector[a], cand[i]
+        return rows, ranges
+
+    def _residue(self, evidence: float, offset: float, explained: list[tuple[float, float]]) -> bool:
+        """Whether a wall candidate (its exact evidence, its offset) is what explaining left of a wall's echo: within
+        ``wall_residual_m`` of that wall's range, under ``wall_residual_fraction`` of its evidence."""
+        cfg = self.cfg
+        return any(abs(offset - r) < cfg.wall_residual_m and evidence < cfg.wall_residual_fraction * e
+                   for r, e in explained)
+
+    def _wall_strength(self, f: EchoField, azimuth_deg: float, offset: float, vertical: list[Plane]) -> float:
+        """A wall's exact evidence on the field as it is (what :meth:`_refine_walls` maximises): its images' coherent
+        scores summed."""
+        return float(f.score(self._wall_images(np.float64(azimuth_deg), np.float64(offset), vertical)).sum())
 
     def _refine_walls(self, f: EchoField, az0: np.ndarray, r0: np.ndarray, vertical, normals: np.ndarray | None = None):
         """(P,) beam peaks -> (evidence, azimuth, offset), each (P,): the best exact wall evidence on the grid
@@ -468,11 +525,16 @@ class LayoutEstimator:
         refined: dict = {}                                  # beam peaks refined on the field before its first wall
         cands = self._wall_candidates(f, [np.arange(len(self.azimuths))], vertical, self.cfg.wall_candidates,
                                       scan=scan, refined=refined)[0]
+        if self.cfg.wall_exact_scan:
+            cands = sorted(cands + [self._exact_scan_candidate(f, scan, vertical)], reverse=True)
         if not cands:
             return [], None, []
         ev, az, r = cands[0]
         found.append((ev, az, r, 0))
         corner = {0: self._corner_ratio(f, az, r, vertical)}
+        residual = self.cfg.wall_residual_fraction > 0
+        explained = [(r, self._wall_strength(f, az, r, vertical))] if residual else []     # (offset, evidence)
+        residues: set[int] = set()                          # quadrants where a candidate was a residue
         # Each quadrant's sector: the scan's azimuths within 4 deg of yaw + 90 q (its steering at hand; the
         # candidates' exact refinement places them to a quarter degree).
         offsets = (self.azimuths - az + 180.0) % 360.0 - 180.0
@@ -488,18 +550,26 @@ class LayoutEstimator:
             found.append(wall + (q,))
             corner[q] = self._corner_ratio(f, wall[1], wall[2], vertical)
             options[q] = c
+            if residual:
+                explained.append((wall[2], self._wall_strength(f, wall[1], wall[2], vertical)))
             return self._wall_images(wall[1], wall[2], vertical)
 
+        def candidates(quadrants: list[int]) -> list[list[tuple]]:
+            """The quadrants' candidates on the field as it is, less the residues of the walls explained away."""
+            at: set[int] = set()
+            out = self._wall_candidates(f, [sectors[q] for q in quadrants], vertical, self.cfg.sector_candidates,
+                                        explained=explained, residues=at, widen=self.cfg.wall_exact_scan)
+            residues.update(quadrants[i] for i in at)
+            return out
+
         if not self.cfg.sector_rescan:           # one scan of the remaining quadrants, each its best candidate
-            images = [take(c, q) for q, c in zip(remaining, self._wall_candidates(
-                f, [sectors[q] for q in remaining], vertical, self.cfg.sector_candidates)) if c]
+            images = [take(c, q) for q, c in zip(remaining, candidates(remaining)) if c]
             if images:
                 f.explain(np.concatenate(images))
             remaining = []
         while remaining:
             best = None
-            for q, c in zip(remaining, self._wall_candidates(f, [sectors[q] for q in remaining], vertical,
-                                                             self.cfg.sector_candidates)):
+            for q, c in zip(remaining, candidates(remaining)):
                 if c and (best is None or c[0][0] > best[0][0][0]):
                     best = (c, q)
             if best is None:
@@ -525,6 +595,9 @@ class LayoutEstimator:
                    f'echo, under wall_corner_min {self.cfg.wall_corner_min:g} (a body\'s face, not a wall)'
                    for _, a, r, q in hanging]
         found = [t for t in found if t not in hanging]
+        failed += [f'wall near azimuth {(az + 90.0 * q) % 360.0:.0f} deg: its candidates are the residue of the walls '
+                   f'explained away (under wall_residual_fraction {self.cfg.wall_residual_fraction:g} of their '
+                   f'evidence)' for q in sorted(residues) if q not in options]
         if not found:
             return [], None, failed
         # The box: one yaw for all walls, the evidence-weighted circular mean of (azimuth - 90 q) mod 90.
