@@ -647,6 +647,10 @@ def test_ceiling_confirm_share_is_checked():
         SonarConfig(ceiling_confirm_share=1.5)
 
 
+#: revision 6's wall search (before the far threshold, the residue test and the pair-multiple test of revision 9)
+REVISION_6_WALLS = dict(wall_cfar_far=None, wall_residual_fraction=0.0, wall_multiple_fraction=0.0)
+
+
 def test_a_lower_wall_cfar_draws_a_parallel_pairs_multiple_and_a_far_corner_image():
     """What revision 7's wall_cfar 5 admits (docs/SONAR.md, "Assumptions and limits"; the shipped 6 does not): in a
     clean box, the 215 deg quadrant's best candidate is the 35 / 215 deg pair's multiple at 1.1 + 3.1 m, between 5
@@ -658,12 +662,13 @@ def test_a_lower_wall_cfar_draws_a_parallel_pairs_multiple_and_a_far_corner_imag
     def side(layout, az):
         return [w for w in layout.get(WALL) if angle_deg(w.n, wall(az, 1.0).n) < 5.0]
 
-    shipped, low = (LayoutEstimator(SonarConfig(wall_cfar=v), MICS).estimate(audio) for v in (6.0, 5.0))
+    shipped, low = (LayoutEstimator(SonarConfig(wall_cfar=v, **REVISION_6_WALLS), MICS).estimate(audio)
+                    for v in (6.0, 5.0))
     assert not side(shipped, 215.0)
     (multiple,) = side(low, 215.0)
     assert abs(multiple.offset - (1.1 + 3.1)) < 0.02 and 5.0 <= multiple.contrast < 6.0
     far = [floor(0.8), wall(40.0, 9.5)]
-    half = SonarConfig(gate_fraction=0.5, wall_range_m=(0.3, 16.0))
+    half = SonarConfig(gate_fraction=0.5, wall_range_m=(0.3, 16.0), **REVISION_6_WALLS)
     one, two = (estimate(far, cfg=dataclasses.replace(half, wall_cfar=v), order=2) for v in (6.0, 5.0))
     assert len(one.get(WALL)) == 1 and len(two.get(WALL)) == 2
     assert abs(one.yaw_deg - 40.0) < 0.5 < abs(two.yaw_deg - 40.0)
@@ -676,16 +681,17 @@ def test_a_far_wall_threshold_applies_from_its_range_on_and_nowhere_else():
     failed a wall."""
     planes = [floor(0.6), ceiling(1.9), wall(35.0, 1.1), wall(125.0, 2.6), wall(215.0, 3.1), wall(305.0, 1.5)]
     audio = echo_recording(CFG, MICS, planes, order=2, noise_rms=1e-4)
-    shipped = LayoutEstimator(CFG, MICS).estimate(audio)
-    beyond = LayoutEstimator(SonarConfig(wall_cfar_far=1.0, wall_cfar_far_m=20.0), MICS).estimate(audio)
+    base = dataclasses.replace(CFG, **REVISION_6_WALLS)
+    shipped = LayoutEstimator(base, MICS).estimate(audio)
+    beyond = LayoutEstimator(dataclasses.replace(base, wall_cfar_far=1.0, wall_cfar_far_m=20.0), MICS).estimate(audio)
     assert beyond == shipped
-    est = LayoutEstimator(SonarConfig(wall_cfar_far=5.0, wall_cfar_far_m=4.0), MICS)
+    est = LayoutEstimator(dataclasses.replace(base, wall_cfar_far=5.0, wall_cfar_far_m=4.0), MICS)
     assert (est.wall_threshold(3.99), est.wall_threshold(4.0)) == (('wall_cfar', 6.0), ('wall_cfar_far', 5.0))
     far = est.estimate(audio)
     added = [w for w in far.get(WALL) if angle_deg(w.n, wall(215.0, 1.0).n) < 5.0]
     assert len(far.get(WALL)) == len(shipped.get(WALL)) + 1 and len(added) == 1
     assert abs(added[0].offset - (1.1 + 3.1)) < 0.02 and 5.0 <= added[0].contrast < 6.0
-    strict = LayoutEstimator(SonarConfig(wall_cfar_far=1e9, wall_cfar_far_m=0.0), MICS).estimate(audio)
+    strict = LayoutEstimator(dataclasses.replace(base, wall_cfar_far=1e9, wall_cfar_far_m=0.0), MICS).estimate(audio)
     assert not strict.get(WALL) and all('under wall_cfar_far 1e+09' in f for f in strict.failed if 'azimuth' in f)
     with pytest.raises(ValueError, match='wall_cfar_far'):
         SonarConfig(wall_cfar_far=0.0)
@@ -695,18 +701,18 @@ def test_a_far_wall_threshold_applies_from_its_range_on_and_nowhere_else():
 def test_the_residue_of_a_wall_explained_away_is_not_a_wall(planes, order):
     """One wall in a quiet room (noise only): explaining its echo away leaves a few per cent of it, which the small
     array's wide beams hear in the other quadrants at the same range, far above the quiet clutter. Without the residue
-    test (the shipped wall_residual_fraction 0) those are drawn as walls and pull the box's yaw; with it the one wall
+    test (wall_residual_fraction 0, revision 6) those are drawn as walls and pull the box's yaw; with it the one wall
     is drawn alone, on its own azimuth, and a quadrant whose candidates were all residue says so."""
     truth = wall(200.0, 2.6)
     audio = echo_recording(CFG, MICS, planes, order=order, noise_rms=1e-4)
-    assert CFG.wall_residual_fraction == 0.0
-    shipped = LayoutEstimator(CFG, MICS).estimate(audio)
-    phantoms = [w for w in shipped.get(WALL) if angle_deg(w.n, truth.n) > 45.0]
+    assert CFG.wall_residual_fraction == 0.2                                     # shipped since revision 9
+    untested = LayoutEstimator(dataclasses.replace(CFG, wall_residual_fraction=0.0), MICS).estimate(audio)
+    phantoms = [w for w in untested.get(WALL) if angle_deg(w.n, truth.n) > 45.0]
     assert phantoms and all(abs(w.offset - 2.6) < 0.1 for w in phantoms)          # at the wall's range
-    tested = LayoutEstimator(dataclasses.replace(CFG, wall_residual_fraction=0.2), MICS).estimate(audio)
+    tested = LayoutEstimator(CFG, MICS).estimate(audio)
     (only,) = tested.get(WALL)
     assert angle_deg(only.n, truth.n) < 1.0 and abs(distance_along(only, truth.n) - 2.6) < 0.01
-    assert abs(tested.yaw_deg - 20.0) < 0.75 < abs(shipped.yaw_deg - 20.0)
+    assert abs(tested.yaw_deg - 20.0) < 0.75 < abs(untested.yaw_deg - 20.0)
     if order == 1:                              # no floor: nothing else is heard in the other quadrants
         assert sum('residue of the walls explained away' in f for f in tested.failed) == 3
 
@@ -716,9 +722,9 @@ def test_the_residue_test_keeps_the_walls_of_a_box():
     centre line): the residue test changes nothing there."""
     planes = [floor(0.6), ceiling(1.9), wall(10.0, 1.5), wall(100.0, 1.5), wall(190.0, 2.2), wall(280.0, 1.2)]
     audio = echo_recording(CFG, MICS, planes, order=2, noise_rms=1e-4)
-    shipped = LayoutEstimator(CFG, MICS).estimate(audio)
-    tested = LayoutEstimator(dataclasses.replace(CFG, wall_residual_fraction=0.2), MICS).estimate(audio)
-    assert tested == shipped and len(tested.get(WALL)) == 3
+    untested = LayoutEstimator(dataclasses.replace(CFG, wall_residual_fraction=0.0), MICS).estimate(audio)
+    tested = LayoutEstimator(CFG, MICS).estimate(audio)
+    assert tested == untested and len(tested.get(WALL)) == 3
     assert sum(abs(w.offset - 1.5) < 0.01 for w in tested.get(WALL)) == 2         # the two at the same range
     for w in tested.get(WALL):
         t = min(planes[2:], key=lambda p: angle_deg(w.n, p.n))
@@ -777,3 +783,41 @@ def test_an_exact_scan_draws_a_far_wall_over_a_floor(az, d):
     layout = estimate([floor(0.8), truth], cfg=cfg, order=2)
     (w,) = layout.get(WALL)
     assert angle_deg(w.n, truth.n) < 2.0 and abs(distance_along(w, truth.n) - d) < 0.01
+
+
+def test_a_pairs_multiple_is_replaced_by_the_wall_its_evidence_finds_behind_it():
+    """The clean box where a threshold of 4.5 from 2.5 m draws the 35 / 215 deg pair's multiple (1.1 + 3.1 m) as the
+    215 deg wall: with the pair-multiple test (shipped since revision 9, wall_multiple_fraction 0.5) the wall behind
+    it, at 4.2 - 1.1 m, has the evidence; it replaces the multiple, and as its echo stands under the threshold the
+    quadrant is reported not measured. Every wall drawn is a true wall."""
+    planes = [floor(0.6), ceiling(1.9), wall(35.0, 1.1), wall(125.0, 2.6), wall(215.0, 3.1), wall(305.0, 1.5)]
+    audio = echo_recording(CFG, MICS, planes, order=2, noise_rms=1e-4)
+    assert CFG.wall_multiple_fraction == 0.5 and CFG.wall_cfar_far == 4.5
+    untested = LayoutEstimator(dataclasses.replace(CFG, wall_multiple_fraction=0.0), MICS).estimate(audio)
+    assert any(abs(w.offset - 4.2) < 0.02 for w in untested.get(WALL))
+    layout = LayoutEstimator(CFG, MICS).estimate(audio)
+    assert len(layout.get(WALL)) >= 3
+    for w in layout.get(WALL):
+        truth = min(planes[2:], key=lambda t: angle_deg(w.n, t.n))
+        assert angle_deg(w.n, truth.n) < 2.0 and abs(distance_along(w, truth.n) - truth.offset) < 0.01
+    assert any(f.startswith('wall near azimuth 215 deg') for f in layout.failed)
+
+
+def test_a_far_multiple_taken_for_the_first_wall_is_dropped():
+    """Walls echoing to third order around an absorbing ceiling: revision 6 took a far multiple (7.3 m, in a quiet
+    stretch of range) for the 270 deg wall; the pair-multiple test finds that the wall opposite explains it and drops
+    it (the wall behind it is not heard: not measured, and not explained away), leaving the true walls only."""
+    planes = [floor(0.8), ceiling(2.0, r=0.05)] + HIGH_ORDER_WALLS
+    audio = echo_recording(CFG, MICS, planes, order=3, noise_rms=1e-4)
+    before = LayoutEstimator(dataclasses.replace(CFG, wall_multiple_fraction=0.0), MICS).estimate(audio)
+    assert any(w.offset > 7.0 for w in before.get(WALL))
+    layout = LayoutEstimator(CFG, MICS).estimate(audio)
+    assert layout.get(WALL)
+    for w in layout.get(WALL):
+        truth = min(HIGH_ORDER_WALLS, key=lambda t: angle_deg(w.n, t.n))
+        assert angle_deg(w.n, truth.n) < 2.0 and abs(distance_along(w, truth.n) - truth.offset) < 0.01
+
+
+def test_wall_multiple_fraction_is_checked():
+    with pytest.raises(ValueError, match='wall_multiple_fraction'):
+        SonarConfig(wall_multiple_fraction=1.5)

@@ -53,19 +53,25 @@ class SonarConfig:
     wall_cfar: float = 6.0                 # a wall is measured where its echo stands this far above the clutter
     # ... or, a wall at wall_cfar_far_m or farther, this far (None: wall_cfar at every range). Near the array the
     # clutter holds bodies and furniture whose echoes a lower threshold would take for walls; beyond a few metres
-    # those are rare and a wall's echo weak (docs/SONAR.md, "Walls by range: candidates and threshold").
-    wall_cfar_far: float | None = None
+    # those are rare and a wall's echo weak (docs/SONAR.md, "Walls by range: candidates and threshold"; 4.5 since
+    # revision 9, with the residue and pair-multiple tests below, which the lower threshold needs).
+    wall_cfar_far: float | None = 4.5
     wall_cfar_far_m: float = 2.5
     # ... and not where it lies within wall_residual_m of the range of a wall already explained away with an exact
     # evidence under wall_residual_fraction of that wall's: what explaining leaves of an echo (a few per cent of it,
     # heard through a small array's wide beams in every quadrant at the same range) stands far above a quiet clutter
-    # and is not a wall (0 = not tested; docs/SONAR.md, "The residue of a wall explained away").
-    wall_residual_fraction: float = 0.0
+    # and is not a wall (0 = not tested; 0.2 since revision 9; docs/SONAR.md, "The residue of a wall explained away").
+    wall_residual_fraction: float = 0.2
     wall_residual_m: float = 0.1
     # The first wall also sought by its exact evidence over every scan azimuth, within 0.1 m of the range where the
     # far-field scan peaks (that scan's own peaks miss a wall from ~3.5 m over a floor: docs/SONAR.md, "Far walls over
     # a floor"); false: the scan's peaks only.
     wall_exact_scan: bool = False
+    # A wall chosen at r in the quadrant opposite a wall measured at d is that parallel pair's multiple (its echo
+    # arrives from there at d + the wall's true distance) when the exact evidence of a wall at r - d in its direction
+    # holds at least this share of its own: it is replaced by that wall (0 = not tested; 0.5 since revision 9;
+    # docs/SONAR.md, "A pair's multiple by its evidence"). _not_multiples' test needs that wall among the candidates.
+    wall_multiple_fraction: float = 0.5
     # ... and where its corner image with the floor holds this share of its first-order echo (Plane.corner): a
     # body's flat face, which does not reach the floor, is not taken for a wall (0 = not tested). Read off the
     # validation split: scripts/sonar_thresholds.py, docs/SONAR.md ("wall_corner_min").
@@ -131,6 +137,8 @@ class SonarConfig:
         if not 0.0 <= self.wall_residual_fraction < 1.0 or not self.wall_residual_m > 0:
             raise ValueError(f'wall_residual_fraction must be within [0, 1) and wall_residual_m > 0, got '
                              f'{self.wall_residual_fraction}, {self.wall_residual_m}')
+        if not 0.0 <= self.wall_multiple_fraction <= 1.0:
+            raise ValueError(f'wall_multiple_fraction must be within [0, 1], got {self.wall_multiple_fraction}')
         if not 0.0 <= self.nearer_wall_fraction <= 1.0:
             raise ValueError(f'nearer_wall_fraction must be within [0, 1], got {self.nearer_wall_fraction}')
         if not 0.0 <= self.ceiling_confirm_share <= 1.0:

@@ -491,6 +491,29 @@ class LayoutEstimator:
                 out[q] = max(own, key=lambda c: c[0])
         return out
 
+    def _pair_multiples(self, f: EchoField, found: list[tuple], strength: dict[int, float], vertical,
+                        scan: tuple[np.ndarray, np.ndarray]) -> dict[int, tuple]:
+        """Walls to replace, {quadrant: (evidence, azimuth, offset)}: a wall chosen at r opposite a wall measured at d
+        (its echo clears its threshold) whose direction holds, at r - d, a wall with at least ``wall_multiple_fraction``
+        of its own exact evidence (taken before it was explained away) is the pair's multiple, and that wall replaces
+        it (its evidence over the first scan's clutter at its cell, as the candidates' is)."""
+        chosen = {q: (a, r) for _, a, r, q in found}
+        measured = {q for e, _, r, q in found if e >= self.wall_threshold(r)[1]}     # an opposite wall that is heard
+        ratio, clutter = scan
+        cells = self._cell_ranges(self.cfg.wall_range_m, ratio.shape[1])
+        out = {}
+        for q, (a, r) in chosen.items():
+            opposite = chosen.get((q + 2) % 4) if (q + 2) % 4 in measured else None
+            if opposite is None or q not in strength or r - opposite[1] <= self.cfg.wall_range_m[0]:
+                continue
+            ev, az, offset = self._refine_walls(f, np.array([a]), np.array([r - opposite[1]]), vertical)
+            if ev[0] >= self.cfg.wall_multiple_fraction * strength[q]:
+                row = int(np.argmin(np.abs((self.azimuths - az[0] + 180.0) % 360.0 - 180.0)))
+                k = int(np.clip(np.searchsorted(cells, offset[0]), 0, len(cells) - 1))
+                contrast = float(ev[0] / ((len(vertical) + 1) * clutter[row, k] + 1e-30))
+                out[q] = (contrast, float(az[0]), float(offset[0]))
+        return out
+
     def wall_threshold(self, offset: float) -> tuple[str, float]:
         """How far a wall's echo at ``offset`` (m) must stand above the clutter to be measured, and the field that says
         so: ``wall_cfar``, or ``wall_cfar_far`` from ``wall_cfar_far_m`` on where it is set."""
@@ -533,7 +556,10 @@ class LayoutEstimator:
         found.append((ev, az, r, 0))
         corner = {0: self._corner_ratio(f, az, r, vertical)}
         residual = self.cfg.wall_residual_fraction > 0
-        explained = [(r, self._wall_strength(f, az, r, vertical))] if residual else []     # (offset, evidence)
+        # Each wall's exact evidence when taken, before it is explained away (the residue and multiple tests read it).
+        strength = ({0: self._wall_strength(f, az, r, vertical)}
+                    if residual or self.cfg.wall_multiple_fraction > 0 else {})
+        explained = [(r, strength[0])] if residual else []                                  # (offset, evidence)
         residues: set[int] = set()                          # quadrants where a candidate was a residue
         # Each quadrant's sector: the scan's azimuths within 4 deg of yaw + 90 q (its steering at hand; the
         # candidates' exact refinement places them to a quarter degree).
@@ -550,8 +576,10 @@ class LayoutEstimator:
             found.append(wall + (q,))
             corner[q] = self._corner_ratio(f, wall[1], wall[2], vertical)
             options[q] = c
+            if strength:
+                strength[q] = self._wall_strength(f, wall[1], wall[2], vertical)
             if residual:
-                explained.append((wall[2], self._wall_strength(f, wall[1], wall[2], vertical)))
+                explained.append((wall[2], strength[q]))
             return self._wall_images(wall[1], wall[2], vertical)
 
         def candidates(quadrants: list[int]) -> list[list[tuple]]:
@@ -581,6 +609,14 @@ class LayoutEstimator:
             found = [(e, a, r, q) if t[3] == q else t for t in found]
             corner[q] = self._corner_ratio(f, a, r, vertical)
             f.explain(self._wall_images(a, r, vertical))
+        if self.cfg.wall_multiple_fraction > 0:
+            # The wall behind the multiple replaces it; it is explained away only where it is heard (an echo that
+            # is not a wall taken out of the field would change what the ceiling's confirmation compares).
+            for q, (e, a, r) in self._pair_multiples(f, found, strength, vertical, scan).items():
+                found = [(e, a, r, q) if t[3] == q else t for t in found]
+                corner[q] = self._corner_ratio(f, a, r, vertical)
+                if e >= self.wall_threshold(r)[1]:
+                    f.explain(self._wall_images(a, r, vertical))
         # A wall is measured where its echo stands ``wall_cfar`` above the clutter; a farther or absorbing wall's
         # echo sinks into the reverberation and the best candidate of its quadrant is then a body's or a
         # multiple's echo: reported as not measured, not rendered.
