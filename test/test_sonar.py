@@ -647,8 +647,10 @@ def test_ceiling_confirm_share_is_checked():
         SonarConfig(ceiling_confirm_share=1.5)
 
 
-#: revision 6's wall search (before the far threshold, the residue test and the pair-multiple test of revision 9)
+#: revision 6's wall search (the shipped one: before the far threshold, the residue test and the pair-multiple test of
+#: revision 9, tried and not shipped), and revision 9's
 REVISION_6_WALLS = dict(wall_cfar_far=None, wall_residual_fraction=0.0, wall_multiple_fraction=0.0)
+REVISION_9_WALLS = dict(wall_cfar_far=4.5, wall_residual_fraction=0.2, wall_multiple_fraction=0.5)
 
 
 def test_a_lower_wall_cfar_draws_a_parallel_pairs_multiple_and_a_far_corner_image():
@@ -705,11 +707,11 @@ def test_the_residue_of_a_wall_explained_away_is_not_a_wall(planes, order):
     is drawn alone, on its own azimuth, and a quadrant whose candidates were all residue says so."""
     truth = wall(200.0, 2.6)
     audio = echo_recording(CFG, MICS, planes, order=order, noise_rms=1e-4)
-    assert CFG.wall_residual_fraction == 0.2                                     # shipped since revision 9
-    untested = LayoutEstimator(dataclasses.replace(CFG, wall_residual_fraction=0.0), MICS).estimate(audio)
+    assert CFG.wall_residual_fraction == 0.0                                     # shipped: off (revision 6)
+    untested = LayoutEstimator(CFG, MICS).estimate(audio)
     phantoms = [w for w in untested.get(WALL) if angle_deg(w.n, truth.n) > 45.0]
     assert phantoms and all(abs(w.offset - 2.6) < 0.1 for w in phantoms)          # at the wall's range
-    tested = LayoutEstimator(CFG, MICS).estimate(audio)
+    tested = LayoutEstimator(dataclasses.replace(CFG, wall_residual_fraction=0.2), MICS).estimate(audio)
     (only,) = tested.get(WALL)
     assert angle_deg(only.n, truth.n) < 1.0 and abs(distance_along(only, truth.n) - 2.6) < 0.01
     assert abs(tested.yaw_deg - 20.0) < 0.75 < abs(untested.yaw_deg - 20.0)
@@ -722,8 +724,8 @@ def test_the_residue_test_keeps_the_walls_of_a_box():
     centre line): the residue test changes nothing there."""
     planes = [floor(0.6), ceiling(1.9), wall(10.0, 1.5), wall(100.0, 1.5), wall(190.0, 2.2), wall(280.0, 1.2)]
     audio = echo_recording(CFG, MICS, planes, order=2, noise_rms=1e-4)
-    untested = LayoutEstimator(dataclasses.replace(CFG, wall_residual_fraction=0.0), MICS).estimate(audio)
-    tested = LayoutEstimator(CFG, MICS).estimate(audio)
+    untested = LayoutEstimator(CFG, MICS).estimate(audio)
+    tested = LayoutEstimator(dataclasses.replace(CFG, wall_residual_fraction=0.2), MICS).estimate(audio)
     assert tested == untested and len(tested.get(WALL)) == 3
     assert sum(abs(w.offset - 1.5) < 0.01 for w in tested.get(WALL)) == 2         # the two at the same range
     for w in tested.get(WALL):
@@ -787,15 +789,15 @@ def test_an_exact_scan_draws_a_far_wall_over_a_floor(az, d):
 
 def test_a_pairs_multiple_is_replaced_by_the_wall_its_evidence_finds_behind_it():
     """The clean box where a threshold of 4.5 from 2.5 m draws the 35 / 215 deg pair's multiple (1.1 + 3.1 m) as the
-    215 deg wall: with the pair-multiple test (shipped since revision 9, wall_multiple_fraction 0.5) the wall behind
-    it, at 4.2 - 1.1 m, has the evidence; it replaces the multiple, and as its echo stands under the threshold the
-    quadrant is reported not measured. Every wall drawn is a true wall."""
+    215 deg wall: with the pair-multiple test (revision 9's wall_multiple_fraction 0.5, with its far threshold) the
+    wall behind it, at 4.2 - 1.1 m, has the evidence; it replaces the multiple, and as its echo stands under the
+    threshold the quadrant is reported not measured. Every wall drawn is a true wall."""
     planes = [floor(0.6), ceiling(1.9), wall(35.0, 1.1), wall(125.0, 2.6), wall(215.0, 3.1), wall(305.0, 1.5)]
     audio = echo_recording(CFG, MICS, planes, order=2, noise_rms=1e-4)
-    assert CFG.wall_multiple_fraction == 0.5 and CFG.wall_cfar_far == 4.5
-    untested = LayoutEstimator(dataclasses.replace(CFG, wall_multiple_fraction=0.0), MICS).estimate(audio)
+    revision_9 = dataclasses.replace(CFG, **REVISION_9_WALLS)
+    untested = LayoutEstimator(dataclasses.replace(revision_9, wall_multiple_fraction=0.0), MICS).estimate(audio)
     assert any(abs(w.offset - 4.2) < 0.02 for w in untested.get(WALL))
-    layout = LayoutEstimator(CFG, MICS).estimate(audio)
+    layout = LayoutEstimator(revision_9, MICS).estimate(audio)
     assert len(layout.get(WALL)) >= 3
     for w in layout.get(WALL):
         truth = min(planes[2:], key=lambda t: angle_deg(w.n, t.n))
@@ -809,9 +811,9 @@ def test_a_far_multiple_taken_for_the_first_wall_is_dropped():
     it (the wall behind it is not heard: not measured, and not explained away), leaving the true walls only."""
     planes = [floor(0.8), ceiling(2.0, r=0.05)] + HIGH_ORDER_WALLS
     audio = echo_recording(CFG, MICS, planes, order=3, noise_rms=1e-4)
-    before = LayoutEstimator(dataclasses.replace(CFG, wall_multiple_fraction=0.0), MICS).estimate(audio)
+    before = LayoutEstimator(CFG, MICS).estimate(audio)                                   # shipped (revision 6)
     assert any(w.offset > 7.0 for w in before.get(WALL))
-    layout = LayoutEstimator(CFG, MICS).estimate(audio)
+    layout = LayoutEstimator(dataclasses.replace(CFG, wall_multiple_fraction=0.5), MICS).estimate(audio)
     assert layout.get(WALL)
     for w in layout.get(WALL):
         truth = min(HIGH_ORDER_WALLS, key=lambda t: angle_deg(w.n, t.n))

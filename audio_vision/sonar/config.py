@@ -53,15 +53,15 @@ class SonarConfig:
     wall_cfar: float = 6.0                 # a wall is measured where its echo stands this far above the clutter
     # ... or, a wall at wall_cfar_far_m or farther, this far (None: wall_cfar at every range). Near the array the
     # clutter holds bodies and furniture whose echoes a lower threshold would take for walls; beyond a few metres
-    # those are rare and a wall's echo weak (docs/SONAR.md, "Walls by range: candidates and threshold"; 4.5 since
-    # revision 9, with the residue and pair-multiple tests below, which the lower threshold needs).
-    wall_cfar_far: float | None = 4.5
+    # those are rare and a wall's echo weak (docs/SONAR.md, "Walls by range: candidates and threshold"; revision 9, not
+    # shipped, set it to 4.5 with the residue and pair-multiple tests below, which the lower threshold needs).
+    wall_cfar_far: float | None = None
     wall_cfar_far_m: float = 2.5
     # ... and not where it lies within wall_residual_m of the range of a wall already explained away with an exact
     # evidence under wall_residual_fraction of that wall's: what explaining leaves of an echo (a few per cent of it,
     # heard through a small array's wide beams in every quadrant at the same range) stands far above a quiet clutter
-    # and is not a wall (0 = not tested; 0.2 since revision 9; docs/SONAR.md, "The residue of a wall explained away").
-    wall_residual_fraction: float = 0.2
+    # and is not a wall (0 = not tested; revision 9: 0.2; docs/SONAR.md, "The residue of a wall explained away").
+    wall_residual_fraction: float = 0.0
     wall_residual_m: float = 0.1
     # The first wall also sought by its exact evidence over every scan azimuth, within 0.1 m of the range where the
     # far-field scan peaks (that scan's own peaks miss a wall from ~3.5 m over a floor: docs/SONAR.md, "Far walls over
@@ -69,9 +69,9 @@ class SonarConfig:
     wall_exact_scan: bool = False
     # A wall chosen at r in the quadrant opposite a wall measured at d is that parallel pair's multiple (its echo
     # arrives from there at d + the wall's true distance) when the exact evidence of a wall at r - d in its direction
-    # holds at least this share of its own: it is replaced by that wall (0 = not tested; 0.5 since revision 9;
-    # docs/SONAR.md, "A pair's multiple by its evidence"). _not_multiples' test needs that wall among the candidates.
-    wall_multiple_fraction: float = 0.5
+    # holds at least this share of its own: it is replaced by that wall (0 = not tested; revision 9: 0.5; docs/SONAR.md,
+    # "A pair's multiple by its evidence"). _not_multiples' test needs that wall among the candidates.
+    wall_multiple_fraction: float = 0.0
     # ... and where its corner image with the floor holds this share of its first-order echo (Plane.corner): a
     # body's flat face, which does not reach the floor, is not taken for a wall (0 = not tested). Read off the
     # validation split: scripts/sonar_thresholds.py, docs/SONAR.md ("wall_corner_min").

@@ -38,11 +38,9 @@ from audio_vision.core.features.packing import pack_maps
 #: and, where no ceiling was measured, the walls drawn only up to 1 m above the array (docs/SONAR.md, "Ceiling
 #: confirmation"). 6: a wall measured beyond 5 m not drawn, its side open at the reach (docs/SONAR.md, "Walls
 #: beyond the reach"; no window of data/default's train and val splits has one: the features the shipped models
-#: were trained on are revision 6's too). 7 and 8 (lower wall thresholds) were not shipped (docs/SONAR.md). 9: a wall
-#: from 2.5 m on measured at a contrast of 4.5 instead of 6 (``wall_cfar_far``), with what that needs: the residue of
-#: a wall explained away is not a wall (``wall_residual_fraction``) and a parallel pair's multiple is replaced by the
-#: wall its evidence finds behind it (``wall_multiple_fraction``; docs/SONAR.md, "Revision 9").
-FRONT_END_REVISION = 9
+#: were trained on are revision 6's too). 7, 8 and 9 (lower far wall thresholds; 9 with the residue and pair-multiple
+#: tests) were tried and not shipped (docs/SONAR.md, "Revision 9").
+FRONT_END_REVISION = 6
 
 
 def sonar_config_of(config: FeatureConfig):
