@@ -36,6 +36,8 @@ _UP = np.array([0.0, 0.0, 1.0])
 # A wall candidate's exact evidence is searched on this grid around its beam peak: azimuth (deg), range (m).
 _REFINE_AZ = np.arange(-2.0, 2.01, 0.25)
 _REFINE_R = np.arange(-0.04, 0.0401, 0.002)
+# m around a range where the exact evidence is sought over azimuth (wall_exact_scan): every centimetre within 0.1 m
+_EXACT_STEPS = np.arange(-0.1, 0.1001, 0.01)
 
 
 @dataclass(frozen=True)
@@ -397,36 +399,41 @@ class LayoutEstimator:
         """The first wall's candidate by its exact evidence: every scan azimuth x every centimetre within 0.1 m of the
         range where the far-field scan's CFAR ratio peaks, its maximum refined (:meth:`_refine_walls`); (evidence over
         the clutter at its cell, azimuth, offset), as :meth:`_wall_candidates` gives."""
-        ratio, clutter = scan
-        cells = self._cell_ranges(self.cfg.wall_range_m, ratio.shape[1])
-        peak = cells[np.unravel_index(int(np.argmax(ratio)), ratio.shape)[1]]
-        ranges = peak + np.arange(-0.1, 0.1001, 0.01)
+        ratio = scan[0]
+        cell = np.unravel_index(int(np.argmax(ratio)), ratio.shape)[1]                  # where the scan peaks
+        peak = self._cell_ranges(self.cfg.wall_range_m, ratio.shape[1])[cell]
+        ranges = peak + _EXACT_STEPS
         ranges = ranges[(ranges > self.cfg.wall_range_m[0]) & (ranges < self.cfg.wall_range_m[1])]            # (R,)
-        normals = np.ascontiguousarray(np.broadcast_to(self.refine_normals[:, len(_REFINE_AZ) // 2],
-                                                       (len(ranges), len(self.azimuths), 3)).reshape(-1, 3))
-        vertical_normals, vertical_offsets = _plane_arrays(vertical)
-        grid = wall_evidence(f.signal, f.mics, self.speaker, normals, np.repeat(ranges, len(self.azimuths)),
-                             vertical_normals, vertical_offsets, float(f.rate), 1.0 / self.cfg.speed_of_sound)
-        i, a = np.unravel_index(int(np.argmax(grid)), (len(ranges), len(self.azimuths)))     # (R, A) grid
-        ev, az, offset = self._refine_walls(f, self.azimuths[[a]], ranges[[i]], vertical, self.refine_normals[[a]])
-        k = int(np.clip(np.searchsorted(cells, offset[0]), 0, len(cells) - 1))
-        return (float(ev[0] / ((len(vertical) + 1) * clutter[a, k] + 1e-30)), float(az[0]), float(offset[0]))
+        a, r = self._best_exact(f, np.arange(len(self.azimuths)), ranges, vertical)
+        ev, az, offset = self._refine_walls(f, self.azimuths[[a]], np.array([r]), vertical, self.refine_normals[[a]])
+        return (self._contrast(float(ev[0]), a, float(offset[0]), scan, vertical), float(az[0]), float(offset[0]))
 
     def _exact_sector_peaks(self, f: EchoField, sectors: list[np.ndarray], r0: np.ndarray, vertical):
         """Each beam peak (its sector's azimuth rows, its range r0) moved to the best exact wall evidence over those
         rows x every centimetre within 0.1 m of r0: (azimuth rows (P,), ranges (P,))."""
+        best = [self._best_exact(f, sector, np.clip(r + _EXACT_STEPS, *self.cfg.wall_range_m), vertical)
+                for sector, r in zip(sectors, r0)]
+        return np.array([a for a, _ in best], dtype=np.int64), np.array([r for _, r in best])
+
+    def _best_exact(self, f: EchoField, rows: np.ndarray, ranges: np.ndarray, vertical) -> tuple[int, float]:
+        """The maximum of the exact wall evidence over the scan azimuths ``rows`` x ``ranges`` (m): (its azimuth row,
+        its range)."""
+        normals = np.ascontiguousarray(np.broadcast_to(self.refine_normals[rows, len(_REFINE_AZ) // 2],
+                                                       (len(ranges), len(rows), 3)).reshape(-1, 3))
         vertical_normals, vertical_offsets = _plane_arrays(vertical)
-        steps = np.arange(-0.1, 0.1001, 0.01)
-        rows, ranges = np.empty(len(sectors), dtype=np.int64), np.empty(len(sectors))
-        for p, (sector, r) in enumerate(zip(sectors, r0)):
-            cand = np.clip(r + steps, self.cfg.wall_range_m[0], self.cfg.wall_range_m[1])                     # (R,)
-            normals = np.ascontiguousarray(np.broadcast_to(self.refine_normals[sector, len(_REFINE_AZ) // 2],
-                                                           (len(cand), len(sector), 3)).reshape(-1, 3))
-            ev = wall_evidence(f.signal, f.mics, self.speaker, normals, np.repeat(cand, len(sector)),
-                               vertical_normals, vertical_offsets, float(f.rate), 1.0 / self.cfg.speed_of_sound)
-            i, a = np.unravel_index(int(np.argmax(ev)), (len(cand), len(sector)))
-            rows[p], ranges[p] = sector[a], cand[i]
-        return rows, ranges
+        grid = wall_evidence(f.signal, f.mics, self.speaker, normals, np.repeat(ranges, len(rows)),
+                             vertical_normals, vertical_offsets, float(f.rate), 1.0 / self.cfg.speed_of_sound)
+        i, a = np.unravel_index(int(np.argmax(grid)), (len(ranges), len(rows)))             # (R, A) grid
+        return int(rows[a]), float(ranges[i])
+
+    def _contrast(self, evidence: float, row: int, offset: float, scan: tuple[np.ndarray, np.ndarray],
+                  vertical) -> float:
+        """A wall's exact evidence over the full scan's clutter at its azimuth row and range cell: what
+        :meth:`_wall_candidates` ranks and thresholds, for a wall found outside it."""
+        cells = self._cell_ranges(self.cfg.wall_range_m, scan[0].shape[1])
+        k = int(np.clip(np.searchsorted(cells, offset), 0, len(cells) - 1))
+        # in double precision, as the candidates' ratios are (the clutter is single precision)
+        return float(np.float64(evidence) / ((len(vertical) + 1) * scan[1][row, k] + 1e-30))
 
     def _residue(self, evidence: float, offset: float, explained: list[tuple[float, float]]) -> bool:
         """Whether a wall candidate (its exact evidence, its offset) is what explaining left of a wall's echo: within
@@ -435,10 +442,10 @@ class LayoutEstimator:
         return any(abs(offset - r) < cfg.wall_residual_m and evidence < cfg.wall_residual_fraction * e
                    for r, e in explained)
 
-    def _wall_strength(self, f: EchoField, azimuth_deg: float, offset: float, vertical: list[Plane]) -> float:
-        """A wall's exact evidence on the field as it is (what :meth:`_refine_walls` maximises): its images' coherent
-        scores summed."""
-        return float(f.score(self._wall_images(np.float64(azimuth_deg), np.float64(offset), vertical)).sum())
+    def _wall_scores(self, f: EchoField, azimuth_deg: float, offset: float, vertical: list[Plane]) -> np.ndarray:
+        """(1 + len(vertical),) the coherent scores of a wall's images on the field as it is: first order, then its
+        corners with the floor (and ceiling). Summed, its exact evidence (what :meth:`_refine_walls` maximises)."""
+        return f.score(self._wall_images(np.float64(azimuth_deg), np.float64(offset), vertical))
 
     def _refine_walls(self, f: EchoField, az0: np.ndarray, r0: np.ndarray, vertical, normals: np.ndarray | None = None):
         """(P,) beam peaks -> (evidence, azimuth, offset), each (P,): the best exact wall evidence on the grid
@@ -458,10 +465,7 @@ class LayoutEstimator:
     def _corner_ratio(self, f: EchoField, azimuth_deg: float, offset: float, vertical: list[Plane]) -> float:
         """Floor-corner image evidence / first-order evidence of a wall (NaN without a floor), on the field as it
         is when the wall is chosen (before it is explained away)."""
-        if not vertical:
-            return math.nan
-        first, corner = f.score(self._wall_images(np.float64(azimuth_deg), np.float64(offset), vertical[:1]))
-        return float(corner / max(first, 1e-30))
+        return _corner_of(self._wall_scores(f, azimuth_deg, offset, vertical[:1])) if vertical else math.nan
 
     def _nearest_of_tied(self, candidates: list[tuple]) -> tuple:
         """Of a sector's candidates [(evidence, azimuth, offset)], best first: the nearest that clears ``wall_cfar``
@@ -499,8 +503,6 @@ class LayoutEstimator:
         it (its evidence over the first scan's clutter at its cell, as the candidates' is)."""
         chosen = {q: (a, r) for _, a, r, q in found}
         measured = {q for e, _, r, q in found if e >= self.wall_threshold(r)[1]}     # an opposite wall that is heard
-        ratio, clutter = scan
-        cells = self._cell_ranges(self.cfg.wall_range_m, ratio.shape[1])
         out = {}
         for q, (a, r) in chosen.items():
             opposite = chosen.get((q + 2) % 4) if (q + 2) % 4 in measured else None
@@ -509,9 +511,8 @@ class LayoutEstimator:
             ev, az, offset = self._refine_walls(f, np.array([a]), np.array([r - opposite[1]]), vertical)
             if ev[0] >= self.cfg.wall_multiple_fraction * strength[q]:
                 row = int(np.argmin(np.abs((self.azimuths - az[0] + 180.0) % 360.0 - 180.0)))
-                k = int(np.clip(np.searchsorted(cells, offset[0]), 0, len(cells) - 1))
-                contrast = float(ev[0] / ((len(vertical) + 1) * clutter[row, k] + 1e-30))
-                out[q] = (contrast, float(az[0]), float(offset[0]))
+                out[q] = (self._contrast(float(ev[0]), row, float(offset[0]), scan, vertical), float(az[0]),
+                          float(offset[0]))
         return out
 
     def wall_threshold(self, offset: float) -> tuple[str, float]:
@@ -554,11 +555,23 @@ class LayoutEstimator:
             return [], None, []
         ev, az, r = cands[0]
         found.append((ev, az, r, 0))
-        corner = {0: self._corner_ratio(f, az, r, vertical)}
         residual = self.cfg.wall_residual_fraction > 0
-        # Each wall's exact evidence when taken, before it is explained away (the residue and multiple tests read it).
-        strength = ({0: self._wall_strength(f, az, r, vertical)}
-                    if residual or self.cfg.wall_multiple_fraction > 0 else {})
+        # Each wall's exact evidence when taken, before it is explained away (the residue and multiple tests read it):
+        # its images' scores, which the corner test reads too.
+        keep_strength = residual or self.cfg.wall_multiple_fraction > 0
+        corner: dict[int, float] = {}
+        strength: dict[int, float] = {}
+
+        def chosen(q: int, a: float, r: float) -> None:
+            """Record quadrant q's wall at (a, r): its floor-corner ratio and, where read, its exact evidence."""
+            if not keep_strength:
+                corner[q] = self._corner_ratio(f, a, r, vertical)
+                return
+            scores = self._wall_scores(f, a, r, vertical)
+            corner[q] = _corner_of(scores) if vertical else math.nan
+            strength[q] = float(scores.sum())
+
+        chosen(0, az, r)
         explained = [(r, strength[0])] if residual else []                                  # (offset, evidence)
         residues: set[int] = set()                          # quadrants where a candidate was a residue
         # Each quadrant's sector: the scan's azimuths within 4 deg of yaw + 90 q (its steering at hand; the
@@ -574,10 +587,8 @@ class LayoutEstimator:
             """Quadrant q's wall from its candidates c, recorded; returns its images, to explain away."""
             wall = self._nearest_of_tied(c)
             found.append(wall + (q,))
-            corner[q] = self._corner_ratio(f, wall[1], wall[2], vertical)
+            chosen(q, wall[1], wall[2])
             options[q] = c
-            if strength:
-                strength[q] = self._wall_strength(f, wall[1], wall[2], vertical)
             if residual:
                 explained.append((wall[2], strength[q]))
             return self._wall_images(wall[1], wall[2], vertical)
@@ -672,6 +683,11 @@ def box_images(speaker: np.ndarray, planes: list[Plane], order: int = 2) -> np.n
         if not any(row[j] for j in kept):
             kept.append(k)
     return candidates[kept]
+
+
+def _corner_of(scores: np.ndarray) -> float:
+    """A wall's floor-corner image score over its first-order score (:meth:`LayoutEstimator._wall_scores`)."""
+    return float(scores[1] / max(scores[0], 1e-30))
 
 
 def _plane_arrays(planes: list[Plane]) -> tuple[np.ndarray, np.ndarray]:
