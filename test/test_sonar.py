@@ -767,7 +767,7 @@ def test_a_far_walls_exact_evidence_peaks_on_it_over_a_floor(az, d):
 @pytest.mark.parametrize('az, d', FAR_WALLS)
 def test_the_search_draws_a_far_wall_over_a_floor_where_its_evidence_peaks(az, d):
     """The same rooms: the search draws the wall where its exact evidence peaks (within 2 deg and 1 cm). It does not
-    (it draws it 30-60 deg off): in a quiet room, one cause of the far walls' seldom being measured. Strict, so that a
+    (it draws it far off): in a quiet room, one cause of the far walls' seldom being measured. Strict, so that a
     search that finds them fails this marker and is noticed."""
     layout = estimate([floor(0.8), wall(az, d)], order=2)
     truth = wall(az, d)
