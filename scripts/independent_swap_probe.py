@@ -63,6 +63,16 @@ def channel_groups(features, num_mics: int) -> dict[str, tuple[int, int, int, in
     return out
 
 
+def srp_band_groups(group: tuple[int, int, int, int], features) -> dict[str, tuple[int, int, int, int]]:
+    """The SRP-PHAT maps' group (:func:`channel_groups`) split band by band: {'SRP-PHAT LO-HI Hz': (start, stop) of
+    its channels, (start, stop) of its values}; each band's map is a block of the packed values."""
+    lo, hi, a, b = group
+    edges = features.srp_band_edges_hz
+    cells = (b - a) // (len(edges) - 1)
+    return {f'SRP-PHAT {edges[k]:g}-{edges[k + 1]:g} Hz': (lo, hi, a + k * cells, a + (k + 1) * cells)
+            for k in range(len(edges) - 1)}
+
+
 def same_windows(data: Path, reference: Path, split: str, n: int) -> None:
     """The two datasets hold the same scenes, window for window (index and ground truth), or this stops."""
     a, b = DatasetReader(data, split), DatasetReader(reference, split)
@@ -128,13 +138,18 @@ def main() -> int:
     for m, e2e in end_to_end.items():
         networks['end_to_end'][m] = lambda x, mod=e2e: mod.encoding.decode(mod(x)).numpy()
     groups = channel_groups(spec.features, spec.array.num_channels)
+    bands = srp_band_groups(groups['SRP-PHAT maps'], spec.features) if 'SRP-PHAT maps' in groups else {}
 
-    def mixed(independent_groups) -> torch.Tensor:
+    def mixed(independent_groups, independent_bands=(), reference_bands=()) -> torch.Tensor:
+        """The reference features with ``independent_groups`` (names of ``groups``) and ``independent_bands`` (of
+        ``bands``) from the independent recording, then ``reference_bands`` put back from the reference."""
         x = feats['reference'].features.clone()
-        for g in independent_groups:
-            lo, hi, a, b = groups[g]
+        swaps = [(groups[g], 'independent') for g in independent_groups]
+        swaps += [(bands[g], 'independent') for g in independent_bands]
+        swaps += [(bands[g], 'reference') for g in reference_bands]
+        for (lo, hi, a, b), source in swaps:
             block = x[:, lo:hi].reshape(len(x), -1)                     # a copy: the block is not contiguous
-            block[:, a:b] = feats['independent'].features[:, lo:hi].reshape(len(x), -1)[:, a:b]
+            block[:, a:b] = feats[source].features[:, lo:hi].reshape(len(x), -1)[:, a:b]
             x[:, lo:hi] = block.reshape(x[:, lo:hi].shape)
         return x
 
@@ -155,6 +170,16 @@ def main() -> int:
             result['runs'].append(row)
             print(f"{name:48s} " + '  '.join(f"{r}: AbsRel {v['abs_rel']:.3f} d1 {v['delta1']:.3f} mIoU {v['miou']:.3f}"
                                              for r, v in row['rows'].items()))
+        # The SRP-PHAT maps band by band: one band from the independent recording (the rest of the features this
+        # pipeline's), and every group from the independent recording but that band (what the band alone recovers).
+        result['srp_band_runs'] = []
+        for band in bands:
+            for name, x in ((f'{band} from the independent recording', mixed([], independent_bands=[band])),
+                            (f'{band} from the reference recording', mixed(list(groups), reference_bands=[band]))):
+                row = {'name': name, 'band': band, 'rows': scores(networks, x, truth, spec.class_table)}
+                result['srp_band_runs'].append(row)
+                print(f"{name:48s} " + '  '.join(f"{r}: AbsRel {v['abs_rel']:.3f} mIoU {v['miou']:.3f}"
+                                                 for r, v in row['rows'].items()))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2))
     return 0

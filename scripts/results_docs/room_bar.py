@@ -234,6 +234,7 @@ def independent_cause(inp: Inputs, swap: dict) -> str:
                          + ', '.join(f'{alone[g][metric]:.3f} with the {g} alone' for g in heavy))
     text = (f"**Independent re-recording**: the method fed the same {swap['windows']} windows' features with one group "
             f"of channels at a time from the independent recording (docs/independent_swap.json): " + '; '.join(parts))
+    text += srp_bands_alone(swap, ref)
     bands = swap.get('srp_band_mean') or {}
     if bands:
         band = max(bands, key=lambda b: abs(bands[b]['independent'] - bands[b]['reference']))
@@ -249,6 +250,27 @@ def independent_cause(inp: Inputs, swap: dict) -> str:
     if engine:
         text += f". The independent engine: {engine.get('reflection')}; air absorption: {engine.get('air_absorption')}"
     return text + '.' + held_out_windows(inp)
+
+
+def srp_bands_alone(swap: dict, reference: dict) -> str:
+    """The SRP-PHAT maps' share of the independent re-recording's mIoU loss band by band (the probe's
+    ``srp_band_runs``: one band's map from the independent recording, the rest this pipeline's), largest cost first;
+    '' without those runs."""
+    alone = {r['band']: r['rows']['method']['miou'] for r in swap.get('srp_band_runs', [])
+             if r['name'].endswith('from the independent recording')}
+    if not alone:
+        return ''
+    order = sorted(alone, key=lambda b: alone[b])
+    whole = next((r['rows']['method']['miou'] for r in swap['runs']
+                  if r['independent_groups'] == ['SRP-PHAT maps']), None)
+    text = (f"; band by band, one SRP-PHAT map from the independent recording takes the method's mIoU from "
+            f"{reference['miou']:.3f} to "
+            + ', '.join(f"{alone[b]:.3f} ({b.removeprefix('SRP-PHAT ')})" for b in order))
+    if whole is not None and whole < reference['miou']:
+        share = (reference['miou'] - alone[order[0]]) / (reference['miou'] - whole)
+        text += (f" (the {order[0].removeprefix('SRP-PHAT ')} band alone {share * 100:.0f} % of what all of them cost, "
+                 f"{'most' if share > 0.5 else 'not most'} of it)")
+    return text
 
 
 def held_out_windows(inp: Inputs) -> str:
