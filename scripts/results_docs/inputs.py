@@ -40,6 +40,7 @@ class Inputs:
     independent_val: dict | None    # docs/results_independent_val.json: validation windows re-recorded independently
     independent_val_reference: dict | None   # docs/results_independent_val_reference.json: the same, this pipeline
     retrain_studies: dict           # facts.yaml room_bar.retrain_studies: {study: {setting: {test/...: json}}}
+    seed_study: dict                # facts.yaml room_bar.seed_study: {revision: {seed: test-split json}}
     timings: dict                   # docs/reproduce_timings.json ({} when absent)
     full_run_timings: dict          # docs/reproduce_timings_full_run.json: the last run that computed the features
     summary: dict                   # docs/training_summary.json (or the runs it summarises)
@@ -162,6 +163,8 @@ def load(root: Path, summary: dict | None = None) -> Inputs:
             study: {setting: {k: read_json(docs / spec[k]) for k in ('test', 'independent', 'reference', 'shifted')}
                     for setting, spec in given['settings'].items()}
             for study, given in facts['room_bar'].get('retrain_studies', {}).items()},
+        seed_study={revision: {seed: read_json(docs / name) for seed, name in seeds.items()}
+                    for revision, seeds in facts['room_bar'].get('seed_study', {}).get('revisions', {}).items()},
         timings=read_json(docs / 'reproduce_timings.json') or {},
         full_run_timings=read_json(docs / 'reproduce_timings_full_run.json') or {},
         summary=summary or read_json(docs / 'training_summary.json') or {'stages': {}, 'config': None},

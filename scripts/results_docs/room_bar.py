@@ -459,4 +459,48 @@ def section(inp: Inputs) -> str:
             're-recorded by an independent room-acoustics implementation, scripts/rerecord_independent.py, and as '
             'this pipeline records them), docs/benchmarks.json and docs/latency_breakdown.json.\n\n'
             + criteria_table(bar) + '\n\n' + text + '\n' + budget_table(inp) + depth_target_table(inp)
-            + ''.join(retrain_study_table(inp, name) for name in inp.facts['room_bar'].get('retrain_studies', {})))
+            + ''.join(retrain_study_table(inp, name) for name in inp.facts['room_bar'].get('retrain_studies', {}))
+            + seed_study_table(inp))
+
+
+def seed_study_table(inp: Inputs) -> str:
+    """The method retrained with another seed at two front-end revisions (facts.yaml room_bar.seed_study): its test
+    figures per revision and seed, how far the seed moved each revision, and the rule of docs/SONAR.md ("Revision 9
+    over two seeds") on the seeds' means; '' unless every file is here."""
+    given = inp.facts['room_bar'].get('seed_study')
+    study = inp.seed_study
+    if not given or not study or not all(all(study[r].values()) for r in study):
+        return ''
+    metrics = (('depth', 'abs_rel', 'AbsRel'), ('depth', 'delta1', 'δ1'), ('segmentation', 'miou', 'mIoU'))
+    lines = ['| front-end revision | seed | method AbsRel | δ1 | mIoU | person IoU, speaking | person IoU, silent |',
+             '| --- | --- | --- | --- | --- | --- | --- |']
+    for revision, seeds in study.items():
+        for seed, res in seeds.items():
+            row, persons = res['rows']['method'], res['person_iou']['method']
+            lines.append(f"| {revision} | {seed} | " + ' | '.join(f'{row[m][k]:.3f}' for m, k, _ in metrics)
+                         + f" | {persons['speaking']:.3f} | {persons['silent']:.3f} |")
+
+    def values(revision: str, modality: str, metric: str) -> list[float]:
+        return [res['rows']['method'][modality][metric] for res in study[revision].values()]
+
+    def mean(revision: str, modality: str, metric: str) -> float:
+        v = values(revision, modality, metric)
+        return sum(v) / len(v)
+    old, new, margin = str(given['incumbent']), str(given['candidate']), given['miou_margin']
+    spread = '; '.join(f"{label} by " + ' and '.join(
+        f"{max(values(r, m, k)) - min(values(r, m, k)):.4f} (revision {r})" for r in study) for m, k, label in metrics)
+    first = {r: next(iter(study[r].values()))['rows']['method'] for r in (old, new)}
+    moved = ', '.join(f"{label} {first[new][m][k] - first[old][m][k]:+.4f}" for m, k, label in metrics)
+    a_old, a_new = mean(old, 'depth', 'abs_rel'), mean(new, 'depth', 'abs_rel')
+    i_old, i_new = mean(old, 'segmentation', 'miou'), mean(new, 'segmentation', 'miou')
+    met = a_new < a_old and i_new >= i_old - margin
+    return (f"\nThe method retrained with another seed ({', '.join(sorted({s for r in study for s in study[r]}))}) at "
+            f"front-end revisions {old} and {new} (each modality's VQ-VAE and AT-net on the same feature cache; "
+            f"`{given['command']}`; "
+            + ', '.join(f'docs/{name}' for r in given['revisions'].values() for name in r.values())
+            + "; the seed-1 files' other rows are the seed-0 models'):\n\n" + '\n'.join(lines) + '\n\n'
+            f"The seed moves the method's test {spread}; one retrain apart at seed "
+            f"{next(iter(study[old]))}, revision {old} → {new} moved it by {moved}. Over the seeds revision {new}'s "
+            f"mean AbsRel is {a_new:.4f} against {a_old:.4f} and its mean mIoU {i_new:.4f} against {i_old:.4f} (the "
+            f"rule of docs/SONAR.md, \"Revision 9 over two seeds\": AbsRel below, mIoU at least "
+            f"{i_old - margin:.4f}): {'met' if met else 'not met'} on the seeds' means.\n")
