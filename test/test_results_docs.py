@@ -233,6 +233,46 @@ def test_the_independent_miss_names_the_input_groups_that_cost_it(room_bar, inp)
     assert not room_bar.causes(dataclasses.replace(inp, independent_swap=None), missed)
 
 
+def test_the_srp_maps_loss_is_split_by_band_with_the_largest_share_named(room_bar):
+    def run(name, groups, miou):
+        return {'name': name, 'independent_groups': groups, 'rows': {'method': {'miou': miou}}}
+
+    def band(name, miou):
+        return {'name': f'SRP-PHAT {name} from the independent recording', 'band': f'SRP-PHAT {name}',
+                'rows': {'method': {'miou': miou}}}
+    swap = {'runs': [run('SRP-PHAT maps from the independent recording', ['SRP-PHAT maps'], 0.40)],
+            'srp_band_runs': [band('1-2 Hz', 0.45), band('2-4 Hz', 0.42),
+                              {**band('2-4 Hz', 0.10), 'name': 'SRP-PHAT 2-4 Hz from the reference recording'}]}
+    text = room_bar.srp_bands_alone(swap, {'miou': 0.50})
+    # all four bands cost 0.10; the 2-4 Hz band alone 0.08 of it: most of it; the reference-direction run is not read
+    assert "takes the method's mIoU from 0.500 to 0.420 (2-4 Hz), 0.450 (1-2 Hz)" in text
+    assert '(the 2-4 Hz band alone 80 % of what all of them cost, most of it)' in text
+    swap['srp_band_runs'][1]['rows']['method']['miou'] = 0.47
+    assert 'the 1-2 Hz band alone 50 % of what all of them cost, not most of it' in room_bar.srp_bands_alone(
+        swap, {'miou': 0.50})
+    assert room_bar.srp_bands_alone({'runs': []}, {'miou': 0.5}) == ''
+
+
+def test_the_seed_study_applies_its_rule_to_the_seeds_means(room_bar, inp):
+    assert room_bar.seed_study_table(dataclasses.replace(inp, seed_study={})) == ''
+
+    def scored(abs_rel, miou):
+        res = json.loads(json.dumps(inp.results))
+        res['rows']['method']['depth']['abs_rel'], res['rows']['method']['segmentation']['miou'] = abs_rel, miou
+        return res
+    study = {'6': {'0': scored(0.150, 0.524), '1': scored(0.152, 0.514)},
+             '9': {'0': scored(0.145, 0.509), '1': scored(0.146, 0.520)}}
+    text = room_bar.seed_study_table(dataclasses.replace(inp, seed_study=study))
+    # means: AbsRel 0.151 -> 0.1455 (below), mIoU 0.519 -> 0.5145 (at least 0.514): met
+    assert '| 9 | 1 | 0.146 |' in text and 'mean AbsRel is 0.1455 against 0.1510' in text
+    assert 'mIoU by 0.0100 (revision 6) and 0.0110 (revision 9)' in text
+    assert 'revision 6 → 9 moved it by AbsRel -0.0050' in text and ': met on the seeds' in text
+    study['9']['1'] = scored(0.146, 0.500)                        # mean mIoU 0.5045 < 0.514
+    assert ': not met on the seeds' in room_bar.seed_study_table(dataclasses.replace(inp, seed_study=study))
+    study['9']['1'] = None                                        # a file not here: no table
+    assert room_bar.seed_study_table(dataclasses.replace(inp, seed_study=study)) == ''
+
+
 def test_the_depth_target_study_is_compared_from_its_file(room_bar, inp):
     assert room_bar.depth_target_table(dataclasses.replace(inp, depth_target_study=None)) == ''
     spec = inp.facts['room_bar']['depth_target_study']
