@@ -494,13 +494,15 @@ def seed_study_table(inp: Inputs) -> str:
     a_old, a_new = mean(old, 'depth', 'abs_rel'), mean(new, 'depth', 'abs_rel')
     i_old, i_new = mean(old, 'segmentation', 'miou'), mean(new, 'segmentation', 'miou')
     met = a_new < a_old and i_new >= i_old - margin
-    return (f"\nThe method retrained with another seed ({', '.join(sorted({s for r in study for s in study[r]}))}) at "
+    seeds = list(study[old])
+    return (f"\nThe method retrained with another seed ({', '.join(seeds)}) at "
             f"front-end revisions {old} and {new} (each modality's VQ-VAE and AT-net on the same feature cache; "
             f"`{given['command']}`; "
             + ', '.join(f'docs/{name}' for r in given['revisions'].values() for name in r.values())
-            + "; the seed-1 files' other rows are the seed-0 models'):\n\n" + '\n'.join(lines) + '\n\n'
+            + f"; in the files of seed {', '.join(seeds[1:])} the end-to-end and mean rows are seed {seeds[0]}'s "
+            "models'):\n\n" + '\n'.join(lines) + '\n\n'
             f"The seed moves the method's test {spread}; one retrain apart at seed "
-            f"{next(iter(study[old]))}, revision {old} → {new} moved it by {moved}. Over the seeds revision {new}'s "
+            f"{seeds[0]}, revision {old} → {new} moved it by {moved}. Over the seeds revision {new}'s "
             f"mean AbsRel is {a_new:.4f} against {a_old:.4f} and its mean mIoU {i_new:.4f} against {i_old:.4f} (the "
-            f"rule of docs/SONAR.md, \"Revision 9 over two seeds\": AbsRel below, mIoU at least "
+            f"rule of {given['rule']}: AbsRel below, mIoU at least "
             f"{i_old - margin:.4f}): {'met' if met else 'not met'} on the seeds' means.\n")
