@@ -273,6 +273,27 @@ def test_the_seed_study_applies_its_rule_to_the_seeds_means(room_bar, inp):
     assert room_bar.seed_study_table(dataclasses.replace(inp, seed_study=study)) == ''
 
 
+def test_the_segmentation_budget_rule_reads_the_seed_studys_spreads(room_bar, inp):
+    def scored(method_miou, speaking=0.30, silent=0.25, e2e_miou=0.56):
+        res = json.loads(json.dumps(inp.results))
+        res['rows']['method']['segmentation']['miou'] = method_miou
+        res['rows']['end_to_end']['segmentation']['miou'] = e2e_miou
+        res['person_iou']['method'] = {'speaking': speaking, 'silent': silent}
+        return res
+    seeds = {'6': {'0': scored(0.52), '1': scored(0.50, 0.25, 0.20)}}          # spreads: mIoU 0.02, persons 0.05
+    base = dataclasses.replace(inp, results=scored(0.52), seed_study=seeds)
+    assert room_bar.segmentation_budget_table(dataclasses.replace(base, segmentation_budget=None)) == ''
+    no_seeds = dataclasses.replace(base, seed_study={}, segmentation_budget=scored(0.6))
+    assert room_bar.segmentation_budget_table(no_seeds) == ''
+    text = room_bar.segmentation_budget_table(dataclasses.replace(base, segmentation_budget=scored(0.55, 0.26)))
+    assert '| method | mIoU | 0.520 | 0.550 | +0.030 | 0.020 |' in text
+    assert "the method's mIoU gains more than its seed spread: yes" in text and text.rstrip().endswith(': met.')
+    # a gain within the seed spread, or persons down beyond theirs, or the baseline down at all (not retrained: 0)
+    for longer in (scored(0.535), scored(0.55, 0.24), scored(0.55, e2e_miou=0.55)):
+        out = room_bar.segmentation_budget_table(dataclasses.replace(base, segmentation_budget=longer))
+        assert out.rstrip().endswith(': not met.'), out
+
+
 def test_the_depth_target_study_is_compared_from_its_file(room_bar, inp):
     assert room_bar.depth_target_table(dataclasses.replace(inp, depth_target_study=None)) == ''
     spec = inp.facts['room_bar']['depth_target_study']

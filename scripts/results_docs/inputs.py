@@ -41,6 +41,7 @@ class Inputs:
     independent_val_reference: dict | None   # docs/results_independent_val_reference.json: the same, this pipeline
     retrain_studies: dict           # facts.yaml room_bar.retrain_studies: {study: {setting: {test/...: json}}}
     seed_study: dict                # facts.yaml room_bar.seed_study: {revision: {seed: test-split json}}
+    segmentation_budget: dict | None   # facts.yaml room_bar.segmentation_budget_study's file
     timings: dict                   # docs/reproduce_timings.json ({} when absent)
     full_run_timings: dict          # docs/reproduce_timings_full_run.json: the last run that computed the features
     summary: dict                   # docs/training_summary.json (or the runs it summarises)
@@ -165,6 +166,8 @@ def load(root: Path, summary: dict | None = None) -> Inputs:
             for study, given in facts['room_bar'].get('retrain_studies', {}).items()},
         seed_study={revision: {seed: read_json(docs / name) for seed, name in seeds.items()}
                     for revision, seeds in facts['room_bar'].get('seed_study', {}).get('revisions', {}).items()},
+        segmentation_budget=read_json(docs / facts['room_bar']['segmentation_budget_study']['file'])
+        if 'segmentation_budget_study' in facts['room_bar'] else None,
         timings=read_json(docs / 'reproduce_timings.json') or {},
         full_run_timings=read_json(docs / 'reproduce_timings_full_run.json') or {},
         summary=summary or read_json(docs / 'training_summary.json') or {'stages': {}, 'config': None},
