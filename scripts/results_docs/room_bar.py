@@ -499,7 +499,10 @@ def segmentation_budget_table(inp: Inputs) -> str:
     for row in ('method', 'end_to_end'):
         for name, label in names:
             a, b = figure(shipped, row, name), figure(longer, row, name)
-            lines.append(f"| {row} | {label} | {a:.3f} | {b:.3f} | {b - a:+.3f} | {spreads[(row, name)]:.3f} |")
+            spread = spreads[(row, name)]
+            # a row the seed study did not retrain (its seed-1 files hold the seed-0 model) has no spread: 0 allowed
+            shown = f'{spread:.3f}' if spread else 'none (not retrained with another seed)'
+            lines.append(f"| {row} | {label} | {a:.3f} | {b:.3f} | {b - a:+.3f} | {shown} |")
     classes = shipped['rows']['method']['segmentation'].get('per_class_iou', {})
     per_class = ', '.join(f"{c} {classes[c]:.3f} → {longer['rows']['method']['segmentation']['per_class_iou'][c]:.3f}"
                           for c in classes)
