@@ -96,6 +96,19 @@ def libraries() -> dict:
     return out
 
 
+def versions(libs) -> dict:
+    """{library: the installed distribution's version} (pyfftw and ducc0 are not dependencies of this package: where
+    they were timed, they were installed beside it)."""
+    from importlib.metadata import PackageNotFoundError, version
+    out = {}
+    for lib in libs:
+        try:
+            out[lib] = version(lib.split('.')[0])
+        except PackageNotFoundError:
+            out[lib] = None
+    return out
+
+
 def timed_ms(fn, repeats: int) -> float:
     """Median ms of ``repeats`` calls (after one warm-up)."""
     fn()
@@ -138,13 +151,14 @@ def main() -> int:
               'date': time.strftime('%Y-%m-%d'), 'commit': source_commit(), 'machine': cpu_model(),
               'cpus': os.cpu_count(), 'python': platform.python_version(), 'threads': 1,
               'windows': len(windows), 'calls': rows, 'ms_per_window': totals,
-              'licences': {lib: LIBRARIES[lib] for lib in libs}}
+              'licences': {lib: LIBRARIES[lib] for lib in libs}, 'versions': versions(libs)}
     base = totals['scipy.fft']
     lines = [f"`{result['command']}`, measured {result['date']} at commit {result['commit']} on {result['machine']}, "
              f"1 thread (docs/bench_fft.json): the FFT calls `LayoutEstimator.estimate` makes per window on "
              f"{len(windows)} windows of `{args.data}` ({args.split}), each timed alone (median of {args.repeats}).",
-             '', '| library | ms per window | vs scipy.fft | licence |', '| --- | --- | --- | --- |']
-    lines += [f"| {lib} | {ms:.2f} | {ms / base * 100:.0f} % | {LIBRARIES[lib]} |" for lib, ms in totals.items()]
+             '', '| library | version | ms per window | vs scipy.fft | licence |', '| --- | --- | --- | --- | --- |']
+    lines += [f"| {lib} | {result['versions'][lib]} | {ms:.2f} | {ms / base * 100:.0f} % | {LIBRARIES[lib]} |"
+              for lib, ms in totals.items()]
     lines += ['', '| call | calls per window | ' + ' | '.join(libs) + ' |', '| --- | --- |' + ' --- |' * len(libs)]
     lines += [f"| {r['function']} {tuple(r['shape'])} {r['dtype']} | {r['calls_per_window']:.2f} | "
               + ' | '.join(f"{r['ms'][lib]:.3f}" for lib in libs) + ' |' for r in rows]
