@@ -142,6 +142,25 @@ def test_bag_player_clock_drives_perception_on_sim_time(bag, model_dir):
         check_on_bag_time(node, rec, summary)
 
 
+def test_the_clock_never_runs_past_a_message_not_yet_published(bag):
+    """On a busy machine the play thread may publish a message after its due time; the /clock timer, which runs the
+    clock on with the wall clock between messages, stops at that message's time instead of running past it (the
+    bag's last message would otherwise not be the clock's end)."""
+    import time
+    path, _ = bag
+    graph = Graph(domain_id=DOMAIN)
+    with graph:
+        player = graph.add(BagPlayer, {'bag': str(path), 'clock': True, 'autostart': False, 'delay_s': 0.0},
+                           params_file=None)
+        first = START
+        player._position = (first, time.monotonic() - 10.0, 1.0, first + 5_000_000)    # 10 s late, next at +5 ms
+        player._tick_clock()
+        assert player._clock_ns == first + 5_000_000
+        player._position = (first, time.monotonic() - 0.001, 1.0, first + NS)           # on time: the wall clock
+        player._tick_clock()
+        assert player._clock_ns == first + 5_000_000                                   # never backwards
+
+
 def test_replay_command_publishes_clock(bag, model_dir):
     path, summary = bag
     graph, node, rec = perception_graph(model_dir)

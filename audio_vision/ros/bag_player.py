@@ -163,7 +163,9 @@ class BagPlayer(Node):
         self.pass_count = 0
         self._clock_lock = threading.Lock()
         self._clock_ns = 0          # last bag time published on /clock
-        self._position = None       # (first receive time, monotonic t0, rate) of the pass being played
+        # (first receive time, monotonic t0, rate, the receive time of the next message to publish) of the pass being
+        # played: the clock between messages runs with the wall clock, but never past a message not yet published
+        self._position = None
         self.clock_pub = None
         if p['clock']:
             from rosgraph_msgs.msg import Clock
@@ -242,8 +244,10 @@ class BagPlayer(Node):
     def _tick_clock(self):
         position = self._position
         if position is not None:
-            first_ns, t0, rate = position
-            self.publish_clock(first_ns + int((time.monotonic() - t0) * rate * NS_PER_S))
+            first_ns, t0, rate, next_ns = position
+            # capped at the next message: on a busy machine its publication may lag its due time, and a clock that ran
+            # past it would stamp the bag's end later than its last message
+            self.publish_clock(min(first_ns + int((time.monotonic() - t0) * rate * NS_PER_S), next_ns))
 
     def _play_once(self):
         rate = float(self.params['rate'])
@@ -254,7 +258,7 @@ class BagPlayer(Node):
                 first_ns = msg.log_time_ns
                 with self._clock_lock:
                     self._clock_ns = 0          # a new pass (loop): the bag time starts again
-                self._position = (first_ns, t0, rate)
+            self._position = (first_ns, t0, rate, msg.log_time_ns)
             due = t0 + (msg.log_time_ns - first_ns) / NS_PER_S / rate
             delay = due - time.monotonic()
             if delay > 0 and self._stop.wait(delay):
