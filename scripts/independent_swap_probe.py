@@ -163,23 +163,23 @@ def main() -> int:
               'groups': {g: {'channels': v[:2], 'values': v[2:]} for g, v in groups.items()},
               'engine': DatasetReader(args.data, args.split).card.get('generator', {}).get('engine'), 'runs': []}
     result['srp_band_mean'] = srp_band_means(feats, groups['SRP-PHAT maps'], spec.features)
+
+    def scored(name: str, x: torch.Tensor, **about) -> dict:
+        """One run: the networks' scores on ``x``, printed."""
+        row = {'name': name, **about, 'rows': scores(networks, x, truth, spec.class_table)}
+        print(f"{name:48s} " + '  '.join(f"{r}: AbsRel {v['abs_rel']:.3f} d1 {v['delta1']:.3f} mIoU {v['miou']:.3f}"
+                                         for r, v in row['rows'].items()))
+        return row
+
     with torch.inference_mode():
-        for name, independent_groups in runs:
-            row = {'name': name, 'independent_groups': independent_groups,
-                   'rows': scores(networks, mixed(independent_groups), truth, spec.class_table)}
-            result['runs'].append(row)
-            print(f"{name:48s} " + '  '.join(f"{r}: AbsRel {v['abs_rel']:.3f} d1 {v['delta1']:.3f} mIoU {v['miou']:.3f}"
-                                             for r, v in row['rows'].items()))
+        result['runs'] = [scored(name, mixed(independent_groups), independent_groups=independent_groups)
+                          for name, independent_groups in runs]
         # The SRP-PHAT maps band by band: one band from the independent recording (the rest of the features this
         # pipeline's), and every group from the independent recording but that band (what the band alone recovers).
-        result['srp_band_runs'] = []
-        for band in bands:
+        result['srp_band_runs'] = [
+            scored(name, x, band=band) for band in bands
             for name, x in ((f'{band} from the independent recording', mixed([], independent_bands=[band])),
-                            (f'{band} from the reference recording', mixed(list(groups), reference_bands=[band]))):
-                row = {'name': name, 'band': band, 'rows': scores(networks, x, truth, spec.class_table)}
-                result['srp_band_runs'].append(row)
-                print(f"{name:48s} " + '  '.join(f"{r}: AbsRel {v['abs_rel']:.3f} mIoU {v['miou']:.3f}"
-                                                 for r, v in row['rows'].items()))
+                            (f'{band} from the reference recording', mixed(list(groups), reference_bands=[band])))]
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2))
     return 0
