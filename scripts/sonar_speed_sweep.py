@@ -42,6 +42,7 @@ VARIANTS = {
     'explain_bands 2': {'explain_bands': 2},
     'max_reflectors 0': {'max_reflectors': 0},
     'scan_band_hz 2500-5500': {'scan_band_hz': (2500.0, 5500.0)},
+    'scan_band_hz 500-7500 (the whole band at half the rate)': {'scan_band_hz': (500.0, 7500.0)},
     'azimuth 4, reflector dirs 80': {'azimuth_step_deg': 4.0, 'reflector_directions': 80},
     'nearer_wall_fraction 0.8': {'nearer_wall_fraction': 0.8},
     'sector_rescan false': {'sector_rescan': False},
