@@ -41,7 +41,9 @@ class Inputs:
     independent_val_reference: dict | None   # docs/results_independent_val_reference.json: the same, this pipeline
     retrain_studies: dict           # facts.yaml room_bar.retrain_studies: {study: {setting: {test/...: json}}}
     seed_study: dict                # facts.yaml room_bar.seed_study: {revision: {seed: test-split json}}
-    segmentation_budget: dict | None   # facts.yaml room_bar.segmentation_budget_study's file
+    # {modality: {'before': json, 'after': json}}: facts.yaml room_bar.<modality>_budget_study's files (before: its
+    # ``before``, docs/results.json by default; after: its ``file``)
+    budget_studies: dict
     timings: dict                   # docs/reproduce_timings.json ({} when absent)
     full_run_timings: dict          # docs/reproduce_timings_full_run.json: the last run that computed the features
     summary: dict                   # docs/training_summary.json (or the runs it summarises)
@@ -166,8 +168,9 @@ def load(root: Path, summary: dict | None = None) -> Inputs:
             for study, given in facts['room_bar'].get('retrain_studies', {}).items()},
         seed_study={revision: {seed: read_json(docs / name) for seed, name in seeds.items()}
                     for revision, seeds in facts['room_bar'].get('seed_study', {}).get('revisions', {}).items()},
-        segmentation_budget=read_json(docs / facts['room_bar']['segmentation_budget_study']['file'])
-        if 'segmentation_budget_study' in facts['room_bar'] else None,
+        budget_studies={m: {'before': read_json(docs / spec.get('before', 'results.json')),
+                            'after': read_json(docs / spec['file'])}
+                        for m in ('depth', 'segmentation') if (spec := facts['room_bar'].get(f'{m}_budget_study'))},
         timings=read_json(docs / 'reproduce_timings.json') or {},
         full_run_timings=read_json(docs / 'reproduce_timings_full_run.json') or {},
         summary=summary or read_json(docs / 'training_summary.json') or {'stages': {}, 'config': None},

@@ -460,7 +460,8 @@ def section(inp: Inputs) -> str:
             'this pipeline records them), docs/benchmarks.json and docs/latency_breakdown.json.\n\n'
             + criteria_table(bar) + '\n\n' + text + '\n' + budget_table(inp) + depth_target_table(inp)
             + ''.join(retrain_study_table(inp, name) for name in inp.facts['room_bar'].get('retrain_studies', {}))
-            + seed_study_table(inp) + segmentation_budget_table(inp))
+            + seed_study_table(inp) + longer_budget_table(inp, 'segmentation')
+            + longer_budget_table(inp, 'depth'))
 
 
 def complete_seed_study(inp: Inputs) -> dict:
@@ -475,61 +476,77 @@ def spread(values: list[float]) -> float:
 
 
 def seed_spreads(inp: Inputs) -> dict[tuple[str, str], float]:
-    """{('method', figure): the largest spread over the seeds of any revision of the seed study}, figure a
-    segmentation metric ('miou') or a person IoU ('speaking', 'silent'); only the method's (the study retrained no
-    other row); {} without the study's files."""
+    """{('method', figure): the largest spread over the seeds of any revision of the seed study}, figure a name of
+    :func:`figure`; only the method's (the study retrained no other row); {} without the study's files."""
     study = complete_seed_study(inp)
-    return {('method', name): max(spread([segmentation_figure(r, 'method', name) for r in seeds.values()])
+    return {('method', name): max(spread([figure(r, 'method', name) for r in seeds.values()])
                                   for seeds in study.values())
-            for name in ('miou', 'speaking', 'silent')} if study else {}
+            for name in ('abs_rel', 'delta1', 'miou', 'speaking', 'silent')} if study else {}
 
 
-def segmentation_figure(res: dict, row: str, name: str) -> float:
-    """A result file's ``row`` mIoU (``name`` 'miou') or person IoU ('speaking', 'silent')."""
-    return res['rows'][row]['segmentation'][name] if name == 'miou' else res['person_iou'][row][name]
+def figure(res: dict, row: str, name: str) -> float:
+    """A result file's ``row`` figure: depth AbsRel or δ1 (``name`` 'abs_rel', 'delta1'), mIoU ('miou') or person IoU
+    ('speaking', 'silent')."""
+    if name in ('speaking', 'silent'):
+        return res['person_iou'][row][name]
+    return res['rows'][row]['depth' if name in ('abs_rel', 'delta1') else 'segmentation'][name]
 
 
-def segmentation_budget_table(inp: Inputs) -> str:
-    """The segmentation networks at facts.yaml room_bar.segmentation_budget_study's epochs against the shipped ones
-    (docs/results.json), both rows, and its rule (in facts.yaml) applied with the seed study's spreads; '' without its
-    file or the seed study's."""
-    given, longer, spreads = inp.facts['room_bar'].get('segmentation_budget_study'), inp.segmentation_budget, \
-        seed_spreads(inp)
-    if not given or not longer or not spreads:
+#: a budget study's figures per modality, (name, label); the first is the one the longer budget must gain
+BUDGET_FIGURES = {'segmentation': (('miou', 'mIoU'), ('speaking', 'person IoU, speaking'),
+                                   ('silent', 'person IoU, silent')),
+                  'depth': (('abs_rel', 'AbsRel'), ('delta1', 'δ1'))}
+
+
+def longer_budget_table(inp: Inputs, modality: str) -> str:
+    """A modality's networks at facts.yaml room_bar.<modality>_budget_study's epochs against the same networks at the
+    configured budget (its ``before`` file: docs/results.json while those are shipped), both rows, and its rule
+    applied with the seed study's spreads: the method's first figure of BUDGET_FIGURES gains more than its spread,
+    none of its other figures nor the end-to-end baseline's first one loses more than its spread (a row the seed study
+    did not retrain has none: no loss allowed); '' without its files or the seed study's."""
+    key = f'{modality}_budget_study'
+    given, files, spreads = inp.facts['room_bar'].get(key), inp.budget_studies.get(modality), seed_spreads(inp)
+    if not given or not files or not files['before'] or not files['after'] or not spreads:
         return ''
-    shipped = inp.results
-    epochs = inp.train.get('atnet_optim', {}).get('epochs')
-    figure = segmentation_figure
-    names = (('miou', 'mIoU'), ('speaking', 'person IoU, speaking'), ('silent', 'person IoU, silent'))
-    lines = [f"| row | metric | {epochs} epochs (shipped) | {given['epochs']} epochs | change | seed spread |",
+    before, longer = files['before'], files['after']
+    epochs = given.get('before_epochs', inp.train.get('atnet_optim', {}).get('epochs'))
+    names = BUDGET_FIGURES[modality]
+    before_shown = f"{epochs} epochs" + (' (shipped)' if given.get('before', 'results.json') == 'results.json' else '')
+    longer_shown = f"{given['epochs']} epochs" + (f" ({given['shipped']})" if given.get('shipped') else '')
+    lines = [f"| row | metric | {before_shown} | {longer_shown} | change | seed spread |",
              '| --- | --- | --- | --- | --- | --- |']
     for row in ('method', 'end_to_end'):
         for name, label in names:
-            a, b = figure(shipped, row, name), figure(longer, row, name)
-            # a row the seed study did not retrain has no spread: its rule allows it no fall
+            a, b = figure(before, row, name), figure(longer, row, name)
             shown = (f'{spreads[(row, name)]:.3f}' if (row, name) in spreads
                      else 'none (not retrained with another seed)')
             lines.append(f"| {row} | {label} | {a:.3f} | {b:.3f} | {b - a:+.3f} | {shown} |")
-    classes = shipped['rows']['method']['segmentation'].get('per_class_iou', {})
-    per_class = ', '.join(f"{c} {classes[c]:.3f} → {longer['rows']['method']['segmentation']['per_class_iou'][c]:.3f}"
-                          for c in classes)
 
-    def change(row: str, name: str) -> float:
-        return figure(longer, row, name) - figure(shipped, row, name)
-    checks = [('the method\'s mIoU gains more than its seed spread',
-               change('method', 'miou') > spreads[('method', 'miou')])]
-    checks += [(f"the method's {label} falls by no more than its seed spread",
-                -change('method', name) <= spreads[('method', name)]) for name, label in names[1:]]
-    checks.append(("the end-to-end baseline's mIoU falls by no more than its seed spread",
-                   -change('end_to_end', 'miou') <= spreads.get(('end_to_end', 'miou'), 0.0)))
+    def gain(row: str, name: str) -> float:        # the change in the better direction
+        change = figure(longer, row, name) - figure(before, row, name)
+        return -change if name == 'abs_rel' else change
+    (first, first_label), others = names[0], names[1:]
+    checks = [(f"the method's {first_label} gains more than its seed spread",
+               gain('method', first) > spreads[('method', first)])]
+    checks += [(f"the method's {label} loses no more than its seed spread",
+                -gain('method', name) <= spreads[('method', name)]) for name, label in others]
+    checks.append((f"the end-to-end baseline's {first_label} loses no more than its seed spread",
+                   -gain('end_to_end', first) <= spreads.get(('end_to_end', first), 0.0)))
     verdict = '; '.join(f"{text}: {'yes' if ok else 'no'}" for text, ok in checks)
     met = all(ok for _, ok in checks)
-    return (f"\nTried: the segmentation networks trained {given['epochs']} epochs instead of {epochs} (AT-net and "
-            f"end-to-end baseline on the shipped segmentation VQ-VAE, everything else as configured; "
-            f"`{given['command']}`; docs/{given['file']}, against docs/results.json; the seed spread is the seed "
-            f"study's above):\n\n" + '\n'.join(lines) + '\n\n'
-            f"Per class (method IoU, {epochs} → {given['epochs']} epochs): {per_class}. The rule fixed before its test "
-            f"result (scripts/results_docs/facts.yaml, segmentation_budget_study): {verdict}: "
+    if modality == 'segmentation':
+        classes = before['rows']['method']['segmentation'].get('per_class_iou', {})
+        detail = ('Per class (method IoU, ' + f"{epochs} → {given['epochs']} epochs): " + ', '.join(
+            f"{c} {classes[c]:.3f} → {longer['rows']['method']['segmentation']['per_class_iou'][c]:.3f}"
+            for c in classes) + '. ')
+    else:
+        detail = ''
+    against = given.get('before', 'results.json')
+    return (f"\nTried: the {modality} networks trained {given['epochs']} epochs instead of {epochs} (AT-net and "
+            f"end-to-end baseline on the shipped {modality} VQ-VAE, everything else as configured; "
+            f"`{given['command']}`; docs/{given['file']}, against docs/{against}; the seed spread is the seed "
+            f"study's above):\n\n" + '\n'.join(lines) + '\n\n' + detail +
+            f"The rule fixed before its test result (scripts/results_docs/facts.yaml, {key}): {verdict}: "
             f"{'met' if met else 'not met'}.\n")
 
 
