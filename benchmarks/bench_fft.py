@@ -128,9 +128,13 @@ def main() -> int:
     ap.add_argument('--json', type=Path, required=True)
     ap.add_argument('--markdown', type=Path, help='rewrite the generated block of this Markdown file')
     args = ap.parse_args()
+    if args.windows < 1 or args.repeats < 1:
+        ap.error('--windows and --repeats must be at least 1')
     torch.set_num_threads(1)
     reader = DatasetReader(args.data, args.split)
     windows = [reader[i]['audio'] for i in range(min(args.windows, len(reader)))]
+    if not windows:
+        ap.error(f'{args.data} has no windows in its {args.split} split')
     estimator = LayoutEstimator(sonar_config_for(reader), reader.mic_positions)
     estimator.estimate(windows[0])
     calls = recorded_calls(estimator, windows)
