@@ -487,3 +487,15 @@ def test_the_independent_miss_names_the_held_out_windows_change(docs, inp):
     near = room_bar.held_out_windows(dataclasses.replace(
         inp, independent={'rows': {'method': worse}, 'n_samples': 9}, **held))
     assert 'against +5.0 % in AbsRel on the 9 test windows (within 5 points of each other).' in near
+
+
+def test_the_method_against_end_to_end_at_both_budgets(room_bar, inp):
+    def scored(method, e2e):
+        res = json.loads(json.dumps(inp.results))
+        res['rows']['method']['segmentation']['miou'], res['rows']['end_to_end']['segmentation']['miou'] = method, e2e
+        return res
+    studies = {'segmentation': {'before': scored(0.50, 0.55), 'after': scored(0.54, 0.56)}}
+    text = room_bar.budget_gap(dataclasses.replace(inp, budget_studies=studies), 'segmentation', 'miou', 'mIoU')
+    assert text.endswith('the method against the baseline on mIoU -9.1 % and -3.6 %.')
+    studies['segmentation']['after'] = None
+    assert room_bar.budget_gap(dataclasses.replace(inp, budget_studies=studies), 'segmentation', 'miou', 'mIoU') == ''

@@ -185,11 +185,29 @@ def end_to_end_spreads(inp: Inputs, missed) -> dict[str, str]:
     out = {}
     for modality, metric, label in (('depth', 'abs_rel', 'AbsRel'), ('segmentation', 'miou', 'mIoU')):
         if any(label in name.partition('of end-to-end on ')[2].split(',')[0] for name in missed):
-            text = ' '.join(filter(None, (retrain_spread(inp, study, modality, metric, label)
-                                          for study in inp.retrain_studies)))
+            text = ' '.join(filter(None, [retrain_spread(inp, study, modality, metric, label)
+                                          for study in inp.retrain_studies]
+                                   + [budget_gap(inp, modality, metric, label)]))
             if text:
                 out[label] = text
     return out
+
+
+def budget_gap(inp: Inputs, modality: str, metric: str, label: str) -> str:
+    """The method against the end-to-end baseline on ``metric`` at both budgets of the modality's longer-budget study
+    (facts.yaml room_bar.<modality>_budget_study); '' without its files."""
+    given, files = inp.facts['room_bar'].get(f'{modality}_budget_study'), inp.budget_studies.get(modality) or {}
+    runs = [files.get('before'), files.get('after')]
+    if not given or not all(r and r['rows'].get('end_to_end') for r in runs):
+        return ''
+
+    def gap(res: dict) -> float:
+        rows = res['rows']
+        return (rows['method'][modality][metric] - rows['end_to_end'][modality][metric]) \
+            / rows['end_to_end'][modality][metric] * 100
+    epochs = given.get('before_epochs', inp.train.get('atnet_optim', {}).get('epochs'))
+    return (f"Both networks trained {epochs} and {given['epochs']} epochs (the {modality} budget study below): the "
+            f"method against the baseline on {label} {gap(runs[0]):+.1f} % and {gap(runs[1]):+.1f} %.")
 
 
 def retrain_spread(inp: Inputs, name: str, modality: str, metric: str, label: str) -> str:
