@@ -83,6 +83,31 @@ def test_reproduction_is_compared_with_the_shipped_models(docs, inp):
     assert docs.results_page.probes.reproduction_comparison(dataclasses.replace(inp, reproduction=None)) == ''
 
 
+def test_a_reproduction_of_a_budget_study_is_compared_with_it_and_judged_by_its_rule(docs, inp):
+    def scored(method_miou, e2e_miou, abs_rel=0.150):
+        res = json.loads(json.dumps(inp.results))
+        res['rows']['method']['segmentation']['miou'], res['rows']['end_to_end']['segmentation']['miou'] = \
+            method_miou, e2e_miou
+        res['rows']['method']['depth']['abs_rel'] = abs_rel
+        return res
+    facts = {**inp.facts, 'reproduction_run': {'what': 'sixteen epochs', 'study': 'segmentation_budget_study'}}
+    seeds = {'6': {'0': scored(0.52, 0.56), '1': scored(0.50, 0.56, abs_rel=0.152)}}       # AbsRel spread 0.002
+    timings = {'run': {'command': 'bash x.sh', 'commit': 'abc1234', 'started_utc': 'T', 'cpu_model': 'CPU',
+                       'cpus': 2, 'features_cache_existed': True}, 'total': 3000.0}
+    base = dataclasses.replace(inp, facts=facts, results=scored(0.52, 0.56), seed_study=seeds,
+                               reproduction_timings=timings,
+                               budget_studies={'segmentation': {'before': None, 'after': scored(0.55, 0.58)}})
+    probes = docs.results_page.probes
+    text = probes.reproduction_comparison(dataclasses.replace(base, reproduction=scored(0.51, 0.58)))
+    assert 'A second run (`bash x.sh` at commit abc1234, started T on CPU, 2 cores: sixteen epochs; 50.0 min' in text
+    assert "the method's mIoU 0.510 against the study's 0.550" in text
+    assert 'moves the method\'s mIoU by 0.040.' in text and text.rstrip().endswith('the shipped models stay.')
+    text = probes.reproduction_comparison(dataclasses.replace(base, reproduction=scored(0.53, 0.57, abs_rel=0.151)))
+    assert 'did not: the VQ-VAE' not in text and text.rstrip().endswith(': met.')
+    worse_depth = probes.reproduction_comparison(dataclasses.replace(base, reproduction=scored(0.53, 0.58, 0.153)))
+    assert worse_depth.rstrip().endswith('the shipped models stay.')
+
+
 def test_the_model_card_follows_the_simulation_config(docs, inp):
     sim = copy.deepcopy(inp.simulation)
     sim['camera']['width'], sim['chirp']['f_end'], sim['array']['mics_per_ring'] = 48, 6000.0, 3

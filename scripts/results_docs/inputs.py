@@ -67,6 +67,7 @@ class Inputs:
     mapping: dict | None            # docs/mapping.json
     mapping_tuning: dict | None     # docs/mapping_tuning.json
     reproduction: dict | None       # docs/results_reproduction.json
+    reproduction_timings: dict | None   # docs/reproduce_timings_reproduction.json: the timings of that run
     models_compared: dict | None    # docs/models_compared.json
     notes: str                      # docs/reproduce_notes.md: how the times were taken ('' when absent)
     readme: str                     # README.md as it is, its results section to be replaced
@@ -196,6 +197,7 @@ def load(root: Path, summary: dict | None = None) -> Inputs:
         mapping=read_json(docs / 'mapping.json'),
         mapping_tuning=read_json(docs / 'mapping_tuning.json'),
         reproduction=read_json(docs / 'results_reproduction.json'),
+        reproduction_timings=read_json(docs / 'reproduce_timings_reproduction.json'),
         models_compared=read_json(docs / 'models_compared.json'),
         notes=notes.read_text().strip() if notes.is_file() else '',
         readme=(root / 'README.md').read_text(),

@@ -8,6 +8,7 @@ from __future__ import annotations
 from audio_vision.training.evaluate import markdown_table
 
 from .common import Criterion, criteria_table, signed
+from . import room_bar
 from .inputs import Inputs
 
 
@@ -326,9 +327,61 @@ def reproduction_comparison(inp: Inputs) -> str:
     if not inp.reproduction:
         return ''
     lines, worst = reproduction_rows(inp.results, inp.reproduction)
-    text = ("\nThe run's own models, scored by its evaluation step on the same test split "
+    run = (inp.reproduction_timings or {}).get('run')
+    given = inp.facts.get('reproduction_run') or {}
+    if run:
+        who = (f"A second run (`{run['command']}` at commit {run['commit']}, started {run['started_utc']} on "
+               f"{run['cpu_model']}, {run['cpus']} cores{': ' + given['what'] if given.get('what') else ''}; "
+               f"{inp.reproduction_timings['total'] / 60:.1f} min in all"
+               + (', its features read from the cache' if run.get('features_cache_existed') else '')
+               + ", docs/reproduce_timings_reproduction.json): its models")
+    else:
+        who = "The run's own models"
+    text = (f"\n{who}, scored by its evaluation step on the same test split "
             "(docs/results_reproduction.json), against the shipped models:\n\n" + '\n'.join(lines)
             + f"\n\nThe largest difference of a headline metric is {worst:.3f}.")
     if inp.models_compared:
         text += weights_compared(inp.models_compared)
-    return text + '\n'
+    return text + study_retrained(inp) + '\n'
+
+
+def study_retrained(inp: Inputs) -> str:
+    """Where the compared run retrains a budget study's configuration from scratch (facts.yaml reproduction_run's
+    ``study``): its segmentation figures against the study's, whose networks were trained on the shipped VQ-VAE; ''
+    otherwise or without the files."""
+    given = inp.facts.get('reproduction_run') or {}
+    study = (inp.budget_studies.get('segmentation') or {}).get('after') \
+        if given.get('study') == 'segmentation_budget_study' else None
+    rep = inp.reproduction
+    if not study or not rep:
+        return ''
+    names = (('method', 'miou', 'the method\'s mIoU'), ('method', 'speaking', 'its person IoU (speaking)'),
+             ('method', 'silent', 'its person IoU (silent)'), ('end_to_end', 'miou', 'the end-to-end baseline\'s mIoU'))
+    pairs = [(label, room_bar.figure(study, row, name), room_bar.figure(rep, row, name)) for row, name, label in names]
+    e2e_same = round(pairs[-1][1], 3) == round(pairs[-1][2], 3)
+    study_file = inp.facts['room_bar']['segmentation_budget_study']['file']
+    return (" Its segmentation networks are those of the segmentation budget study (the same epochs), trained from "
+            f"scratch with their own VQ-VAE, where the study's (docs/{study_file}) "
+            "were trained on the shipped one: " + ', '.join(f'{label} {b:.3f} against the study\'s {a:.3f}'
+                                                            for label, a, b in pairs)
+            + ('. The end-to-end baseline, which has no VQ-VAE, reproduced the study\'s; the method, which decodes '
+               'through its VQ-VAE, did not: the VQ-VAE a run learns moves the method\'s mIoU by '
+               f'{abs(pairs[0][2] - pairs[0][1]):.3f}.' if e2e_same else '.') + replaces_shipped(inp))
+
+
+def replaces_shipped(inp: Inputs) -> str:
+    """The rule under which the compared run's models replace the shipped ones (facts.yaml segmentation_budget_study,
+    as amended): its method's test mIoU at least the shipped models' and its depth AbsRel at most theirs plus the seed
+    study's spread of it; '' without the seed study."""
+    spreads, res, rep = room_bar.seed_spreads(inp), inp.results, inp.reproduction
+    if not spreads:
+        return ''
+    miou = (room_bar.figure(rep, 'method', 'miou'), room_bar.figure(res, 'method', 'miou'))
+    depth = (room_bar.figure(rep, 'method', 'abs_rel'), room_bar.figure(res, 'method', 'abs_rel'),
+             spreads[('method', 'abs_rel')])
+    checks = [miou[0] >= miou[1], depth[0] <= depth[1] + depth[2]]
+    return (f" The rule for its models to replace the shipped ones (facts.yaml segmentation_budget_study): the "
+            f"method's test mIoU at least theirs ({miou[0]:.4f} against {miou[1]:.4f}: {'yes' if checks[0] else 'no'}) "
+            f"and its depth AbsRel at most theirs plus the seed spread ({depth[0]:.4f} against {depth[1]:.4f} + "
+            f"{depth[2]:.4f}: {'yes' if checks[1] else 'no'}): "
+            + ('met.' if all(checks) else 'not met, the shipped models stay.'))
