@@ -320,16 +320,16 @@ def test_a_longer_budgets_rule_reads_the_seed_studys_spreads(room_bar, inp):
                                                                                          'after': scored(0.6)}})
     assert room_bar.longer_budget_table(no_seeds, 'segmentation') == ''
     text = table('segmentation', scored(0.55, 0.26))
-    assert '| method | mIoU | 0.520 | 0.550 | +0.030 | 0.020 |' in text
+    assert '| method | mIoU | 0.520 | 0.550 | +0.0300 | 0.0200 |' in text
     assert "the method's mIoU gains more than its seed spread: yes" in text and text.rstrip().endswith(': met.')
     # a gain within the seed spread, or persons down beyond theirs, or the baseline down at all (not retrained: 0)
     for longer in (scored(0.535), scored(0.55, 0.24), scored(0.55, e2e_miou=0.55)):
         assert table('segmentation', longer).rstrip().endswith(': not met.')
     # against another file than docs/results.json's models (once the longer budget is shipped)
-    assert '| method | mIoU | 0.500 | 0.550 | +0.050 | 0.020 |' in table('segmentation', scored(0.55), scored(0.50))
+    assert '| method | mIoU | 0.500 | 0.550 | +0.0500 | 0.0200 |' in table('segmentation', scored(0.55), scored(0.50))
     # depth: AbsRel must fall (lower is better) by more than its spread, δ1 not fall beyond its spread
     text = table('depth', scored(0.52, abs_rel=0.145))
-    assert '| method | AbsRel | 0.150 | 0.145 | -0.005 | 0.004 |' in text and text.rstrip().endswith(': met.')
+    assert '| method | AbsRel | 0.150 | 0.145 | -0.0050 | 0.0040 |' in text and text.rstrip().endswith(': met.')
     assert "the method's AbsRel gains more than its seed spread: yes" in text
     for longer in (scored(0.52, abs_rel=0.147), scored(0.52, abs_rel=0.145, delta1=0.79),
                    scored(0.52, abs_rel=0.145, e2e_abs_rel=0.147)):

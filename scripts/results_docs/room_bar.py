@@ -536,9 +536,10 @@ def longer_budget_table(inp: Inputs, modality: str) -> str:
     for row in ('method', 'end_to_end'):
         for name, label in names:
             a, b = figure(before, row, name), figure(longer, row, name)
-            shown = (f'{spreads[(row, name)]:.3f}' if (row, name) in spreads
+            # four decimals where the rule compares a change with a spread (three can show them equal)
+            shown = (f'{spreads[(row, name)]:.4f}' if (row, name) in spreads
                      else 'none (not retrained with another seed)')
-            lines.append(f"| {row} | {label} | {a:.3f} | {b:.3f} | {b - a:+.3f} | {shown} |")
+            lines.append(f"| {row} | {label} | {a:.3f} | {b:.3f} | {b - a:+.4f} | {shown} |")
 
     def gain(row: str, name: str) -> float:        # the change in the better direction
         change = figure(longer, row, name) - figure(before, row, name)
