@@ -524,3 +524,22 @@ def test_the_method_against_end_to_end_at_both_budgets(room_bar, inp):
     assert text.endswith('the method against the baseline on mIoU -9.1 % and -3.6 %.')
     studies['segmentation']['after'] = None
     assert room_bar.budget_gap(dataclasses.replace(inp, budget_studies=studies), 'segmentation', 'miou', 'mIoU') == ''
+
+
+def test_the_vqvae_budget_rule_takes_the_lower_seed(room_bar, inp):
+    def scored(miou):
+        res = json.loads(json.dumps(inp.results))
+        res['rows']['method']['segmentation']['miou'] = miou
+        return res
+    facts = json.loads(json.dumps(inp.facts))
+    facts['room_bar']['vqvae_budget_study'] = {'epochs': 8, 'command': 'train', 'files': {'0': 'a.json', '1': 'b.json'}}
+    seeds = {'6': {'0': scored(0.52), '1': scored(0.50)}}                                  # mIoU spread 0.02
+    base = dataclasses.replace(inp, facts=facts, seed_study=seeds, reproduction=scored(0.51),
+                               budget_studies={'segmentation': {'before': None, 'after': scored(0.55)}})
+    text = room_bar.vqvae_budget_table(dataclasses.replace(base, vqvae_budget={'0': scored(0.54), '1': scored(0.53)}))
+    assert '| its own VQ-VAE (8 epochs, seed 1) | 0.530 |' in text and '| shipped VQ-VAE (' in text
+    assert text.rstrip().endswith('the lower seed\'s method mIoU 0.5300 against the segmentation budget study\'s '
+                                  'less the seed spread, 0.5300: met.')
+    low = room_bar.vqvae_budget_table(dataclasses.replace(base, vqvae_budget={'0': scored(0.54), '1': scored(0.52)}))
+    assert low.rstrip().endswith('not met.')
+    assert room_bar.vqvae_budget_table(dataclasses.replace(base, vqvae_budget={'0': scored(0.54), '1': None})) == ''

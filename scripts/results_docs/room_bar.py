@@ -479,7 +479,7 @@ def section(inp: Inputs) -> str:
             + criteria_table(bar) + '\n\n' + text + '\n' + budget_table(inp) + depth_target_table(inp)
             + ''.join(retrain_study_table(inp, name) for name in inp.facts['room_bar'].get('retrain_studies', {}))
             + seed_study_table(inp) + longer_budget_table(inp, 'segmentation')
-            + longer_budget_table(inp, 'depth'))
+            + longer_budget_table(inp, 'depth') + vqvae_budget_table(inp))
 
 
 def complete_seed_study(inp: Inputs) -> dict:
@@ -611,3 +611,33 @@ def seed_study_table(inp: Inputs) -> str:
             f"mean AbsRel is {a_new:.4f} against {a_old:.4f} and its mean mIoU {i_new:.4f} against {i_old:.4f} (the "
             f"rule of {given['rule']}: AbsRel below, mIoU at least "
             f"{i_old - margin:.4f}): {'met' if met else 'not met'} on the seeds' means.\n")
+
+
+def vqvae_budget_table(inp: Inputs) -> str:
+    """The segmentation VQ-VAE at facts.yaml room_bar.vqvae_budget_study's epochs, each seed followed by its AT-net at
+    the segmentation budget study's epochs: the method's figures per seed beside that study's (on the shipped VQ-VAE)
+    and the reproduction's (its own VQ-VAE at the configured epochs), and the study's rule: the lower seed's method
+    mIoU at least the segmentation budget study's less the seed study's spread of it; '' unless every file is here."""
+    given, runs, spreads = inp.facts['room_bar'].get('vqvae_budget_study'), inp.vqvae_budget, seed_spreads(inp)
+    study = (inp.budget_studies.get('segmentation') or {}).get('after')
+    if not given or not runs or not all(runs.values()) or not study or not spreads:
+        return ''
+    vq_epochs = inp.train.get('vqvae_optim', {}).get('epochs')
+    at_epochs = inp.facts['room_bar']['segmentation_budget_study']['epochs']
+    names = (('miou', 'mIoU'), ('speaking', 'person IoU, speaking'), ('silent', 'person IoU, silent'))
+    rows = [(f"shipped VQ-VAE ({vq_epochs} epochs), segmentation budget study", study)]
+    if inp.reproduction:
+        rows.append((f"its own VQ-VAE ({vq_epochs} epochs), the reproduction above", inp.reproduction))
+    rows += [(f"its own VQ-VAE ({given['epochs']} epochs, seed {seed})", res) for seed, res in runs.items()]
+    lines = ['| VQ-VAE | ' + ' | '.join(f'method {label}' for _, label in names) + ' |',
+             '| --- |' + ' ---: |' * len(names)]
+    lines += [f"| {what} | " + ' | '.join(f'{figure(res, "method", n):.3f}' for n, _ in names) + ' |'
+              for what, res in rows]
+    low = min(figure(res, 'method', 'miou') for res in runs.values())
+    floor = figure(study, 'method', 'miou') - spreads[('method', 'miou')]
+    return (f"\nTried: the segmentation VQ-VAE trained {given['epochs']} epochs instead of {vq_epochs}, each seed "
+            f"followed by its AT-net at {at_epochs} epochs (`{given['command']}`; "
+            + ', '.join(f'docs/{f}' for f in given['files'].values()) + "):\n\n" + '\n'.join(lines) + '\n\n'
+            f"The rule fixed before its results (scripts/results_docs/facts.yaml, vqvae_budget_study): the lower "
+            f"seed's method mIoU {low:.4f} against the segmentation budget study's less the seed spread, {floor:.4f}: "
+            + ('met.' if low >= floor else 'not met.') + '\n')
