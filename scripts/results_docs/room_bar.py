@@ -627,7 +627,8 @@ def vqvae_budget_table(inp: Inputs) -> str:
     names = (('miou', 'mIoU'), ('speaking', 'person IoU, speaking'), ('silent', 'person IoU, silent'))
     rows = [(f"shipped VQ-VAE ({vq_epochs} epochs), segmentation budget study", study)]
     if inp.reproduction:
-        rows.append((f"its own VQ-VAE ({vq_epochs} epochs), the reproduction above", inp.reproduction))
+        rows.append((f"its own VQ-VAE ({vq_epochs} epochs), the reproduction (\"Reproduction time\")",
+                     inp.reproduction))
     rows += [(f"its own VQ-VAE ({given['epochs']} epochs, seed {seed})", res) for seed, res in runs.items()]
     lines = ['| VQ-VAE | ' + ' | '.join(f'method {label}' for _, label in names) + ' |',
              '| --- |' + ' ---: |' * len(names)]
