@@ -205,9 +205,15 @@ def budget_gap(inp: Inputs, modality: str, metric: str, label: str) -> str:
         rows = res['rows']
         return (rows['method'][modality][metric] - rows['end_to_end'][modality][metric]) \
             / rows['end_to_end'][modality][metric] * 100
-    epochs = given.get('before_epochs', inp.train.get('atnet_optim', {}).get('epochs'))
-    return (f"Both networks trained {epochs} and {given['epochs']} epochs (the {modality} budget study below): the "
-            f"method against the baseline on {label} {gap(runs[0]):+.1f} % and {gap(runs[1]):+.1f} %.")
+    return (f"Both networks trained {before_epochs(inp, given)} and {given['epochs']} epochs (the {modality} budget "
+            f"study below): the method against the baseline on {label} {gap(runs[0]):+.1f} % and "
+            f"{gap(runs[1]):+.1f} %.")
+
+
+def before_epochs(inp: Inputs, given: dict) -> int | None:
+    """The epochs a longer-budget study (facts.yaml room_bar.<modality>_budget_study) is compared against: its
+    ``before_epochs``, else the configuration's AT-net epochs."""
+    return given.get('before_epochs', inp.train.get('atnet_optim', {}).get('epochs'))
 
 
 def retrain_spread(inp: Inputs, name: str, modality: str, metric: str, label: str) -> str:
@@ -527,7 +533,7 @@ def longer_budget_table(inp: Inputs, modality: str) -> str:
     if not given or not files or not files['before'] or not files['after'] or not spreads:
         return ''
     before, longer = files['before'], files['after']
-    epochs = given.get('before_epochs', inp.train.get('atnet_optim', {}).get('epochs'))
+    epochs = before_epochs(inp, given)
     names = BUDGET_FIGURES[modality]
     before_shown = f"{epochs} epochs" + (' (shipped)' if given.get('before', 'results.json') == 'results.json' else '')
     longer_shown = f"{given['epochs']} epochs" + (f" ({given['shipped']})" if given.get('shipped') else '')
@@ -576,28 +582,29 @@ def seed_study_table(inp: Inputs) -> str:
     given, study = inp.facts['room_bar'].get('seed_study'), complete_seed_study(inp)
     if not given or not study:
         return ''
-    metrics = (('depth', 'abs_rel', 'AbsRel'), ('depth', 'delta1', 'δ1'), ('segmentation', 'miou', 'mIoU'))
+    metrics = (('abs_rel', 'AbsRel'), ('delta1', 'δ1'), ('miou', 'mIoU'))
     lines = ['| front-end revision | seed | method AbsRel | δ1 | mIoU | person IoU, speaking | person IoU, silent |',
              '| --- | --- | --- | --- | --- | --- | --- |']
     for revision, seeds in study.items():
         for seed, res in seeds.items():
-            row, persons = res['rows']['method'], res['person_iou']['method']
-            lines.append(f"| {revision} | {seed} | " + ' | '.join(f'{row[m][k]:.3f}' for m, k, _ in metrics)
-                         + f" | {persons['speaking']:.3f} | {persons['silent']:.3f} |")
+            lines.append(f"| {revision} | {seed} | " + ' | '.join(
+                f"{figure(res, 'method', name):.3f}" for name in ('abs_rel', 'delta1', 'miou', 'speaking', 'silent'))
+                + ' |')
 
-    def values(revision: str, modality: str, metric: str) -> list[float]:
-        return [res['rows']['method'][modality][metric] for res in study[revision].values()]
+    def values(revision: str, name: str) -> list[float]:
+        return [figure(res, 'method', name) for res in study[revision].values()]
 
-    def mean(revision: str, modality: str, metric: str) -> float:
-        v = values(revision, modality, metric)
+    def mean(revision: str, name: str) -> float:
+        v = values(revision, name)
         return sum(v) / len(v)
     old, new, margin = str(given['incumbent']), str(given['candidate']), given['miou_margin']
     moved_by_seed = '; '.join(f"{label} by " + ' and '.join(
-        f"{spread(values(r, m, k)):.4f} (revision {r})" for r in study) for m, k, label in metrics)
-    first = {r: next(iter(study[r].values()))['rows']['method'] for r in (old, new)}
-    moved = ', '.join(f"{label} {first[new][m][k] - first[old][m][k]:+.4f}" for m, k, label in metrics)
-    a_old, a_new = mean(old, 'depth', 'abs_rel'), mean(new, 'depth', 'abs_rel')
-    i_old, i_new = mean(old, 'segmentation', 'miou'), mean(new, 'segmentation', 'miou')
+        f"{spread(values(r, name)):.4f} (revision {r})" for r in study) for name, label in metrics)
+    first = {r: next(iter(study[r].values())) for r in (old, new)}
+    moved = ', '.join(f"{label} {figure(first[new], 'method', name) - figure(first[old], 'method', name):+.4f}"
+                      for name, label in metrics)
+    a_old, a_new = mean(old, 'abs_rel'), mean(new, 'abs_rel')
+    i_old, i_new = mean(old, 'miou'), mean(new, 'miou')
     met = a_new < a_old and i_new >= i_old - margin
     seeds = list(study[old])
     return (f"\nThe method retrained with another seed ({', '.join(seeds)}) at "
@@ -624,7 +631,7 @@ def vqvae_budget_table(inp: Inputs) -> str:
         return ''
     vq_epochs = inp.train.get('vqvae_optim', {}).get('epochs')
     at_epochs = inp.facts['room_bar']['segmentation_budget_study']['epochs']
-    names = (('miou', 'mIoU'), ('speaking', 'person IoU, speaking'), ('silent', 'person IoU, silent'))
+    names = BUDGET_FIGURES['segmentation']
     rows = [(f"shipped VQ-VAE ({vq_epochs} epochs), segmentation budget study", study)]
     if inp.reproduction:
         rows.append((f"its own VQ-VAE ({vq_epochs} epochs), the reproduction (\"Reproduction time\")",
