@@ -108,6 +108,24 @@ def test_a_reproduction_of_a_budget_study_is_compared_with_it_and_judged_by_its_
     assert worse_depth.rstrip().endswith('the shipped models stay.')
 
 
+def test_a_reproduction_is_compared_with_the_models_shipped_when_it_ran_once_others_replaced_them(docs, inp):
+    then = copy.deepcopy(inp.results)
+    then['rows']['method']['segmentation']['miou'] = 0.600          # the models shipped when it ran
+    rep = copy.deepcopy(inp.results)
+    rep['rows']['method']['segmentation']['miou'] = 0.590
+    seeds = {'6': {'0': inp.results, '1': inp.results}}
+    facts = {**inp.facts, 'reproduction_run': {'what': 'x', 'against': 'results_then.json'}}
+    base = dataclasses.replace(inp, facts=facts, reproduction=rep, reproduction_against=then, seed_study=seeds)
+    probes = docs.results_page.probes
+    text = probes.reproduction_comparison(base)
+    assert 'against the models shipped when it ran (docs/results_then.json):' in text
+    assert '| method | mIoU | 0.600 | 0.590 | -0.010 |' in text
+    assert probes.replaces_shipped(base).endswith('not met: the models shipped then stayed.')
+    now = probes.reproduction_comparison(dataclasses.replace(base, facts=inp.facts))    # no `against`: the shipped
+    shipped = inp.results['rows']['method']['segmentation']['miou']
+    assert f'| method | mIoU | {shipped:.3f} | 0.590 | {0.590 - shipped:+.3f} |' in now
+
+
 def test_the_model_card_follows_the_simulation_config(docs, inp):
     sim = copy.deepcopy(inp.simulation)
     sim['camera']['width'], sim['chirp']['f_end'], sim['array']['mics_per_ring'] = 48, 6000.0, 3

@@ -68,6 +68,9 @@ class Inputs:
     mapping: dict | None            # docs/mapping.json
     mapping_tuning: dict | None     # docs/mapping_tuning.json
     reproduction: dict | None       # docs/results_reproduction.json
+    # what that run is compared with: facts.yaml reproduction_run's ``against`` file, the models shipped when it ran
+    # (None without it: the shipped models, docs/results.json)
+    reproduction_against: dict | None
     reproduction_timings: dict | None   # docs/reproduce_timings_reproduction.json: the timings of that run
     models_compared: dict | None    # docs/models_compared.json
     notes: str                      # docs/reproduce_notes.md: how the times were taken ('' when absent)
@@ -200,6 +203,8 @@ def load(root: Path, summary: dict | None = None) -> Inputs:
         mapping=read_json(docs / 'mapping.json'),
         mapping_tuning=read_json(docs / 'mapping_tuning.json'),
         reproduction=read_json(docs / 'results_reproduction.json'),
+        reproduction_against=(read_json(docs / against)
+                              if (against := (facts.get('reproduction_run') or {}).get('against')) else None),
         reproduction_timings=read_json(docs / 'reproduce_timings_reproduction.json'),
         models_compared=read_json(docs / 'models_compared.json'),
         notes=notes.read_text().strip() if notes.is_file() else '',

@@ -287,9 +287,18 @@ def mapping_tuning_section(inp: Inputs) -> str:
             f"{c['occupied_f1']:.3f} / {c['free_iou']:.3f}. {verdict}\n")
 
 
-def reproduction_rows(res: dict, rep: dict) -> tuple[list[str], float]:
-    """The headline metrics, shipped vs reproduced, and the largest difference among them."""
-    lines = ['| row | metric | shipped (docs/results.json) | reproduced | difference |',
+def reproduction_baseline(inp: Inputs) -> tuple[dict, str]:
+    """What the reproduction is compared with and its name: the models shipped when it ran (facts.yaml
+    reproduction_run's ``against``, once other models replaced them) or the shipped models (docs/results.json)."""
+    against = (inp.facts.get('reproduction_run') or {}).get('against')
+    if against and inp.reproduction_against:
+        return inp.reproduction_against, f'the models shipped when it ran (docs/{against})'
+    return inp.results, 'the shipped models (docs/results.json)'
+
+
+def reproduction_rows(res: dict, rep: dict, shipped: str = 'shipped (docs/results.json)') -> tuple[list[str], float]:
+    """The headline metrics, `shipped` (the column's name) vs reproduced, and the largest difference among them."""
+    lines = [f'| row | metric | {shipped} | reproduced | difference |',
              '| --- | --- | --- | --- | --- |']
     metrics = (('depth', 'abs_rel', 'depth AbsRel'), ('depth', 'delta1', 'δ1'), ('segmentation', 'miou', 'mIoU'))
     worst = 0.0
@@ -308,13 +317,14 @@ def reproduction_rows(res: dict, rep: dict) -> tuple[list[str], float]:
     return lines, worst
 
 
-def weights_compared(weights: dict) -> str:
-    """docs/models_compared.json (scripts/compare_models.py): which files are bit-identical, how far the others."""
+def weights_compared(weights: dict, shipped: str = 'shipped') -> str:
+    """docs/models_compared.json (scripts/compare_models.py): which files are bit-identical to the `shipped` ones,
+    how far the others."""
     same = [n for n, r in weights['files'].items() if r['identical']]
     other = {n: r['max_abs_diff'] for n, r in weights['files'].items() if not r['identical']}
     return (f" Weight by weight (`{weights['command']}`, docs/models_compared.json): "
             + (f"{', '.join(f'`{n}`' for n in same)} {'is' if len(same) == 1 else 'are'} bit-identical to the "
-               f"shipped {'file' if len(same) == 1 else 'files'}" if same else 'no file is bit-identical')
+               f"{shipped} {'file' if len(same) == 1 else 'files'}" if same else 'no file is bit-identical')
             + ('' if not other else '; ' + ', '.join(
                 f'`{n}` differs (largest difference of any tensor, BatchNorm statistics included: {d:.2g})'
                 for n, d in other.items()))
@@ -326,7 +336,10 @@ def reproduction_comparison(inp: Inputs) -> str:
     on the same test split) and docs/models_compared.json (scripts/compare_models.py); '' when absent."""
     if not inp.reproduction:
         return ''
-    lines, worst = reproduction_rows(inp.results, inp.reproduction)
+    baseline, baseline_name = reproduction_baseline(inp)
+    then = baseline is not inp.results
+    lines, worst = reproduction_rows(baseline, inp.reproduction,
+                                     'shipped then' if then else 'shipped (docs/results.json)')
     run = (inp.reproduction_timings or {}).get('run')
     given = inp.facts.get('reproduction_run') or {}
     if run:
@@ -338,10 +351,10 @@ def reproduction_comparison(inp: Inputs) -> str:
     else:
         who = "The run's own models"
     text = (f"\n{who}, scored by its evaluation step on the same test split "
-            "(docs/results_reproduction.json), against the shipped models:\n\n" + '\n'.join(lines)
+            f"(docs/results_reproduction.json), against {baseline_name}:\n\n" + '\n'.join(lines)
             + f"\n\nThe largest difference of a headline metric is {worst:.3f}.")
     if inp.models_compared:
-        text += weights_compared(inp.models_compared)
+        text += weights_compared(inp.models_compared, 'then shipped' if then else 'shipped')
     return text + study_retrained(inp) + '\n'
 
 
@@ -373,7 +386,8 @@ def replaces_shipped(inp: Inputs) -> str:
     """The rule under which the compared run's models replace the shipped ones (facts.yaml segmentation_budget_study,
     as amended): its method's test mIoU at least the shipped models' and its depth AbsRel at most theirs plus the seed
     study's spread of it; '' without the seed study."""
-    spreads, res, rep = room_bar.seed_spreads(inp), inp.results, inp.reproduction
+    spreads, (res, _), rep = room_bar.seed_spreads(inp), reproduction_baseline(inp), inp.reproduction
+    then = res is not inp.results
     if not spreads:
         return ''
     miou = (room_bar.figure(rep, 'method', 'miou'), room_bar.figure(res, 'method', 'miou'))
@@ -384,4 +398,5 @@ def replaces_shipped(inp: Inputs) -> str:
             f"method's test mIoU at least theirs ({miou[0]:.4f} against {miou[1]:.4f}: {'yes' if checks[0] else 'no'}) "
             f"and its depth AbsRel at most theirs plus the seed spread ({depth[0]:.4f} against {depth[1]:.4f} + "
             f"{depth[2]:.4f}: {'yes' if checks[1] else 'no'}): "
-            + ('met.' if all(checks) else 'not met, the shipped models stay.'))
+            + ('met.' if all(checks) else
+               'not met: the models shipped then stayed.' if then else 'not met, the shipped models stay.'))
