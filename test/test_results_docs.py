@@ -561,3 +561,10 @@ def test_the_vqvae_budget_rule_takes_the_lower_seed(room_bar, inp):
     low = room_bar.vqvae_budget_table(dataclasses.replace(base, vqvae_budget={'0': scored(0.54), '1': scored(0.52)}))
     assert low.rstrip().endswith('not met.')
     assert room_bar.vqvae_budget_table(dataclasses.replace(base, vqvae_budget={'0': scored(0.54), '1': None})) == ''
+    # the shipped models' segmentation VQ-VAE trained at the study's epochs: the study's row is of the one before
+    train = {**inp.train, 'optim_overrides': {'segmentation': {'vqvae_optim': {'epochs': 8}}}}
+    shipped = dataclasses.replace(base, vqvae_budget={'0': scored(0.54), '1': scored(0.53)}, results=scored(0.54),
+                                  summary={**inp.summary, 'config': {**inp.summary['config'], 'train': train}})
+    text = room_bar.vqvae_budget_table(shipped)
+    assert '| the VQ-VAE shipped before (' in text and '| shipped VQ-VAE (' not in text
+    assert '| its own VQ-VAE (8 epochs), the shipped models (docs/results.json) | 0.540 |' in text

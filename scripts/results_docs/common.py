@@ -14,6 +14,13 @@ def signed(delta: float) -> str:
     return f'{shown:+.3f}'
 
 
+def stage_optim(train: dict, stage: str, modality: str) -> dict:
+    """A training stage's optimizer settings ('vqvae', 'atnet', 'end_to_end') for `modality` in a run's config:
+    the stage's own with the modality's ``optim_overrides`` over them (TrainConfig.optim, on the config as a dict)."""
+    return {**train.get(f'{stage}_optim', {}),
+            **(train.get('optim_overrides') or {}).get(modality, {}).get(f'{stage}_optim', {})}
+
+
 def person_criterion(bar: dict, kind: str) -> str:
     """The bar's person IoU criterion for speaking or silent persons (also how its miss is looked up)."""
     return f"person IoU >= {bar['person_iou']:.2f} ({kind} persons)"

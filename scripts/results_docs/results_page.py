@@ -11,7 +11,7 @@ from audio_vision.training.trainer import MONITOR
 
 from . import probes, room_bar, studies
 from .common import Criterion, bar_rows, comparisons, criteria_table, end_to_end_prefix, person_criterion, \
-    prior_on, reproduce_commands
+    prior_on, reproduce_commands, stage_optim
 from .inputs import Inputs
 
 
@@ -141,8 +141,7 @@ def stage_row(name: str, info: dict, train: dict) -> str | None:
     if not hist:
         return None
     stage, modality = name.rsplit('_', 1)
-    optim = {**train.get(f'{stage}_optim', {}),
-             **(train.get('optim_overrides') or {}).get(modality, {}).get(f'{stage}_optim', {})}
+    optim = stage_optim(train, stage, modality)
     patience = optim.get('patience')
     best = best_epoch(hist, MONITOR[modality]) if patience is not None else None
     best = best or hist[-1]['epoch']          # without early stopping the last epoch is kept
