@@ -73,8 +73,9 @@ def test_reproduction_is_compared_with_the_shipped_models(docs, inp):
     compared = {'command': 'python scripts/compare_models.py a b',
                 'files': {'segmentation.pt': {'identical': True, 'max_abs_diff': 0.0},
                           'depth.pt': {'identical': False, 'max_abs_diff': 0.0012}}}
+    facts = {**inp.facts, 'reproduction_run': {}}                     # no `against`: the shipped models
     text = docs.results_page.probes.reproduction_comparison(
-        dataclasses.replace(inp, reproduction=rep, models_compared=compared))
+        dataclasses.replace(inp, facts=facts, reproduction=rep, models_compared=compared))
     shipped = inp.results['rows']['method']['depth']['abs_rel']
     assert f'| method | depth AbsRel | {shipped:.3f} | {shipped + 0.004:.3f} | +0.004 |' in text
     assert 'The largest difference of a headline metric is 0.004.' in text
@@ -121,7 +122,7 @@ def test_a_reproduction_is_compared_with_the_models_shipped_when_it_ran_once_oth
     assert 'against the models shipped when it ran (docs/results_then.json):' in text
     assert '| method | mIoU | 0.600 | 0.590 | -0.010 |' in text
     assert probes.replaces_shipped(base).endswith('not met: the models shipped then stayed.')
-    now = probes.reproduction_comparison(dataclasses.replace(base, facts=inp.facts))    # no `against`: the shipped
+    now = probes.reproduction_comparison(dataclasses.replace(base, facts={**inp.facts, 'reproduction_run': {}}))
     shipped = inp.results['rows']['method']['segmentation']['miou']
     assert f'| method | mIoU | {shipped:.3f} | 0.590 | {0.590 - shipped:+.3f} |' in now
 
@@ -460,22 +461,25 @@ def test_a_retrain_study_compares_both_settings_from_their_files(room_bar, inp):
                                         'srp_norm') == ''
 
 
-def test_retrain_spread_reads_each_setting_and_only_the_study_of_the_shipped_models(docs, inp):
+def test_retrain_spread_reads_each_setting_and_leaves_out_a_superseded_study(docs, inp):
     """The end-to-end miss's spread over retrains: each setting's method-vs-baseline gap from its own test file,
-    and nothing from a study whose shipped setting is not what docs/results.json scores."""
+    nothing from a study a later one holds (``superseded_by``), and where a later retrain replaced the study's shipped
+    setting's models, the text says it is of the configuration shipped before."""
     sys.path.insert(0, str(ROOT / 'scripts'))
     try:
         from results_docs import room_bar
     finally:
         sys.path.remove(str(ROOT / 'scripts'))
     studies = inp.facts['room_bar']['retrain_studies']
-    current = [n for n, g in studies.items() if g['settings'][str(g['shipped'])]['test'] == 'results.json']
+    current = [n for n, g in studies.items() if not g.get('superseded_by')]
     superseded = [n for n in studies if n not in current]
     assert current and superseded
     for name in superseded:
         assert room_bar.retrain_spread(inp, name, 'segmentation', 'miou', 'mIoU') == ''
     name = current[0]
     text = room_bar.retrain_spread(inp, name, 'segmentation', 'miou', 'mIoU')
+    shipped_now = studies[name]['settings'][str(studies[name]['shipped'])]['test'] == 'results.json'
+    assert ('the configuration shipped before' in text) != shipped_now
     retrained = [n for n, spec in studies[name]['settings'].items() if spec.get('retrained', True)]
     tests = {n: files['test']['rows'] for n, files in inp.retrain_studies[name].items() if n in retrained}
     for n in set(studies[name]['settings']) - set(retrained):       # a re-score is not a retrain's spread
@@ -552,8 +556,10 @@ def test_the_vqvae_budget_rule_takes_the_lower_seed(room_bar, inp):
     facts = json.loads(json.dumps(inp.facts))
     facts['room_bar']['vqvae_budget_study'] = {'epochs': 8, 'command': 'train', 'files': {'0': 'a.json', '1': 'b.json'}}
     seeds = {'6': {'0': scored(0.52), '1': scored(0.50)}}                                  # mIoU spread 0.02
+    vq4 = {**inp.train, 'optim_overrides': {}}                       # the shipped VQ-VAE at the base 4 epochs
     base = dataclasses.replace(inp, facts=facts, seed_study=seeds, reproduction=scored(0.51),
-                               budget_studies={'segmentation': {'before': None, 'after': scored(0.55)}})
+                               budget_studies={'segmentation': {'before': None, 'after': scored(0.55)}},
+                               summary={**inp.summary, 'config': {**inp.summary['config'], 'train': vq4}})
     text = room_bar.vqvae_budget_table(dataclasses.replace(base, vqvae_budget={'0': scored(0.54), '1': scored(0.53)}))
     assert '| its own VQ-VAE (8 epochs, seed 1) | 0.530 |' in text and '| shipped VQ-VAE (' in text
     assert text.rstrip().endswith('the lower seed\'s method mIoU 0.5300 against the segmentation budget study\'s '
@@ -568,3 +574,44 @@ def test_the_vqvae_budget_rule_takes_the_lower_seed(room_bar, inp):
     text = room_bar.vqvae_budget_table(shipped)
     assert '| the VQ-VAE shipped before (' in text and '| shipped VQ-VAE (' not in text
     assert '| its own VQ-VAE (8 epochs), the shipped models (docs/results.json) | 0.540 |' in text
+
+
+def test_the_speed_cause_sets_the_models_before_and_the_machine_before_beside_the_figure(room_bar, inp):
+    def bench(p50, cpu, commit, compared=None):
+        b = {'default_backend': 'onnx-parallel', 'date': '2026-12-07T11:00:00', 'perception': {
+             'onnx-parallel': {'both': {'p50_ms': p50}}}, 'machine': {'cpu': cpu, 'git_commit': commit}}
+        if compared is not None:
+            b['perception_compared'] = {'onnx-parallel': {'both': {'p50_ms': compared}}}
+        return b
+
+    def latency(p50, commit):
+        return {'results': {'source=sim': {'total_ms': {'p50': p50}}}, 'machine': {'git_commit': commit}}
+    now = dataclasses.replace(inp, benchmarks=bench(25.2, 'CPU B', 'bbb', compared=25.5),
+                              benchmarks_previous=bench(21.4, 'CPU A', 'aaa'),
+                              latency=latency(43.0, 'bbb'), latency_previous=latency(34.3, 'aaa'))
+    text = room_bar.machine_speed(now)
+    assert 'took 25.2 ms p50 on CPU B' in text and 'the models shipped before' in text and '25.5 ms' in text
+    assert 'on CPU A (2026-12-07, git aaa, docs/benchmarks_previous.json): 21.4 ms' in text
+    assert '43.0 ms now, 34.3 ms in the previous measurement' in text
+    assert room_bar.machine_speed(dataclasses.replace(now, benchmarks_previous=None)) == ''
+
+
+def test_the_vqvae_gap_is_told_once_the_shipped_vqvae_has_the_studys_epochs(room_bar, inp):
+    def scored(method, e2e):
+        res = json.loads(json.dumps(inp.results))
+        res['rows']['method']['segmentation']['miou'], res['rows']['end_to_end']['segmentation']['miou'] = method, e2e
+        return res
+    facts = json.loads(json.dumps(inp.facts))
+    facts['room_bar']['vqvae_budget_study'] = {'epochs': 8, 'command': 'train', 'files': {}}
+    train = {**inp.train, 'optim_overrides': {'segmentation': {'vqvae_optim': {'epochs': 8}}}}
+    base = dataclasses.replace(inp, facts=facts, results=scored(0.53, 0.58),
+                               budget_studies={'segmentation': {'before': None, 'after': scored(0.55, 0.58)}},
+                               summary={**inp.summary, 'config': {**inp.summary['config'], 'train': train}})
+    text = room_bar.vqvae_gap(base)
+    assert "mIoU 0.550 (-5.2 % against its baseline's 0.580)" in text and '0.530 (-8.6 % against 0.580' in text
+    assert 'the gap moved with the VQ-VAE' in text
+    other_baseline = room_bar.vqvae_gap(dataclasses.replace(base, results=scored(0.53, 0.57)))
+    assert 'the gap moved' not in other_baseline
+    four = {**train, 'optim_overrides': {}}
+    assert room_bar.vqvae_gap(dataclasses.replace(
+        base, summary={**inp.summary, 'config': {**inp.summary['config'], 'train': four}})) == ''

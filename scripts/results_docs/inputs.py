@@ -62,6 +62,10 @@ class Inputs:
     confidence: dict | None         # docs/confidence.json
     benchmarks: dict | None         # docs/benchmarks.json (benchmarks/bench_perception.py)
     latency: dict | None            # docs/latency_breakdown.json (benchmarks/latency_breakdown.py)
+    # the measurements before those (docs/benchmarks_previous.json, docs/latency_breakdown_previous.json): kept when
+    # a re-measurement moves to another machine
+    benchmarks_previous: dict | None
+    latency_previous: dict | None
     bench_sonar: dict | None        # docs/bench_sonar.json (benchmarks/bench_sonar.py)
     sonar: dict | None              # docs/sonar.json (scripts/eval_sonar.py)
     reflectors: dict | None         # docs/reflectors.json (scripts/eval_reflectors.py)
@@ -197,6 +201,8 @@ def load(root: Path, summary: dict | None = None) -> Inputs:
         confidence=read_json(docs / 'confidence.json'),
         benchmarks=read_json(docs / 'benchmarks.json'),
         latency=read_json(docs / 'latency_breakdown.json'),
+        benchmarks_previous=read_json(docs / 'benchmarks_previous.json'),
+        latency_previous=read_json(docs / 'latency_breakdown_previous.json'),
         bench_sonar=read_json(docs / 'bench_sonar.json'),
         sonar=read_json(docs / 'sonar.json'),
         reflectors=read_json(docs / 'reflectors.json'),

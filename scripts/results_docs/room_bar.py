@@ -174,8 +174,36 @@ def causes(inp: Inputs, missed: dict) -> list[str]:
         f = bench_sonar['sonar_front_end']
         out.append(f"**Speed**: the sonar front-end alone takes {f['p50_ms']:.1f} ms p50 on one core "
                    f"(docs/bench_sonar.json, {bench_sonar['date']}); it runs on one worker of the parallel backend "
-                   f"beside the other features, and the networks wait for it.")
+                   f"beside the other features, and the networks wait for it." + machine_speed(inp))
     return out
+
+
+def machine_speed(inp: Inputs) -> str:
+    """The speed figures against the models shipped before in the same run (bench_perception's compared row) and
+    against the previous measurement on its own machine (docs/benchmarks_previous.json,
+    docs/latency_breakdown_previous.json): whether the models or the machine moved them; '' without the files."""
+    now, before = inp.benchmarks, inp.benchmarks_previous
+    if not now or not before:
+        return ''
+    backend = now['default_backend']
+    both = now['perception'][backend]['both']['p50_ms']
+    compared = (now.get('perception_compared') or {}).get(backend)
+    text = (f" The default backend ({backend}) took {both:.1f} ms p50 on {now['machine'].get('cpu')} "
+            f"({now['date'][:10]}, docs/benchmarks.json)")
+    if compared:
+        text += (f", and in the same run the models shipped before (the same networks' shapes, on the same code) "
+                 f"{compared['both']['p50_ms']:.1f} ms")
+    prev = before.get('perception', {}).get(before.get('default_backend'), {}).get('both')
+    if prev:
+        text += (f"; the previous measurement, on {before['machine'].get('cpu')} ({before['date'][:10]}, git "
+                 f"{before['machine'].get('git_commit')}, docs/benchmarks_previous.json): {prev['p50_ms']:.1f} ms")
+    sim_now, sim_prev = ((lat or {}).get('results', {}).get('source=sim')
+                         for lat in (inp.latency, inp.latency_previous))
+    if sim_now and sim_prev:
+        text += (f". The graph's window end → image p50: {sim_now['total_ms']['p50']:.1f} ms now, "
+                 f"{sim_prev['total_ms']['p50']:.1f} ms in the previous measurement (git "
+                 f"{inp.latency_previous['machine'].get('git_commit')}, docs/latency_breakdown_previous.json)")
+    return text + '.'
 
 
 def end_to_end_spreads(inp: Inputs, missed) -> dict[str, str]:
@@ -187,7 +215,8 @@ def end_to_end_spreads(inp: Inputs, missed) -> dict[str, str]:
         if any(label in name.partition('of end-to-end on ')[2].split(',')[0] for name in missed):
             text = ' '.join(filter(None, [retrain_spread(inp, study, modality, metric, label)
                                           for study in inp.retrain_studies]
-                                   + [budget_gap(inp, modality, metric, label)]))
+                                   + [budget_gap(inp, modality, metric, label)]
+                                   + [vqvae_gap(inp)] * (modality == 'segmentation')))
             if text:
                 out[label] = text
     return out
@@ -210,6 +239,26 @@ def budget_gap(inp: Inputs, modality: str, metric: str, label: str) -> str:
             f"{gap(runs[1]):+.1f} %.")
 
 
+def vqvae_gap(inp: Inputs) -> str:
+    """Once the shipped segmentation VQ-VAE is trained at the VQ-VAE budget study's epochs: the method against the
+    end-to-end baseline on mIoU with it against the same AT-net budget on the VQ-VAE shipped before (the segmentation
+    budget study), the baseline the same network in both; '' otherwise or without the files."""
+    given = inp.facts['room_bar'].get('vqvae_budget_study')
+    study = (inp.budget_studies.get('segmentation') or {}).get('after')
+    if not given or not study or stage_optim(inp.train, 'vqvae', 'segmentation').get('epochs') != given['epochs']:
+        return ''
+    pairs = [(figure(res, 'method', 'miou'), figure(res, 'end_to_end', 'miou')) for res in (study, inp.results)]
+    gaps = [(m - e) / e * 100 for m, e in pairs]
+    same = round(pairs[0][1], 3) == round(pairs[1][1], 3)
+    return (f"The same AT-net budget on the VQ-VAE shipped before scored the method's mIoU {pairs[0][0]:.3f} "
+            f"({gaps[0]:+.1f} % against its baseline's {pairs[0][1]:.3f}), on the shipped models' own VQ-VAE "
+            f"({given['epochs']} epochs) {pairs[1][0]:.3f} ({gaps[1]:+.1f} % against {pairs[1][1]:.3f}; the "
+            "segmentation VQ-VAE budget study below)"
+            + (": the baseline, which has no VQ-VAE, scored the same, so the gap moved with the VQ-VAE (and the "
+               "AT-net trained on its codes)."
+               if same else "."))
+
+
 def before_epochs(inp: Inputs, given: dict) -> int | None:
     """The epochs a longer-budget study (facts.yaml room_bar.<modality>_budget_study) is compared against: its
     ``before_epochs``, else the configuration's AT-net epochs."""
@@ -219,11 +268,12 @@ def before_epochs(inp: Inputs, given: dict) -> int | None:
 def retrain_spread(inp: Inputs, name: str, modality: str, metric: str, label: str) -> str:
     """How far apart the method and the end-to-end baseline were on ``metric`` in each setting of a retrain study
     (facts.yaml room_bar.retrain_studies[name]: the same data, seeds and budget, one change apart): how much of
-    the shipped gap the retrains' own spread holds. '' without two settings' test results, or where the study's
-    shipped setting is not the models docs/results.json scores (a study that a later one superseded). A setting that
-    re-scores another's models (``retrained: false``) is left out: its spread is not a retrain's."""
+    the shipped gap the retrains' own spread holds. '' without two settings' test results, or for a study a later
+    one holds (its ``superseded_by``). A setting that re-scores another's models (``retrained: false``) is left out:
+    its spread is not a retrain's. Where the shipped models are not the study's shipped setting's (a later change
+    retrained them), the text says so."""
     given = inp.facts['room_bar']['retrain_studies'].get(name, {})
-    if given.get('settings', {}).get(str(given.get('shipped')), {}).get('test') != 'results.json':
+    if given.get('superseded_by'):
         return ''
     retrained = {n for n, spec in given.get('settings', {}).items() if spec.get('retrained', True)}
     runs = {n: files['test']['rows'] for n, files in inp.retrain_studies.get(name, {}).items()
@@ -234,7 +284,9 @@ def retrain_spread(inp: Inputs, name: str, modality: str, metric: str, label: st
     e2e = {n: r['end_to_end'][modality][metric] for n, r in runs.items()}
     gaps = ', '.join(f"{n}{' (shipped)' if n == str(given.get('shipped')) else ''} "
                      f"{(method[n] - e2e[n]) / e2e[n] * 100:+.1f} %" for n in runs)
-    return (f"Retrained one change apart ({name}: {', '.join(runs)}; the table below), the method's {label} "
+    earlier = given.get('settings', {}).get(str(given.get('shipped')), {}).get('test') != 'results.json'
+    return (f"Retrained one change apart ({name}: {', '.join(runs)}; the table below"
+            f"{', the configuration shipped before' if earlier else ''}), the method's {label} "
             f"spans {min(method.values()):.3f}-{max(method.values()):.3f} and the end-to-end baseline's "
             f"{min(e2e.values()):.3f}-{max(e2e.values()):.3f}; the method against the baseline: {gaps}.")
 
