@@ -287,13 +287,13 @@ def mapping_tuning_section(inp: Inputs) -> str:
             f"{c['occupied_f1']:.3f} / {c['free_iou']:.3f}. {verdict}\n")
 
 
-def reproduction_baseline(inp: Inputs) -> tuple[dict, str]:
-    """What the reproduction is compared with and its name: the models shipped when it ran (facts.yaml
-    reproduction_run's ``against``, once other models replaced them) or the shipped models (docs/results.json)."""
+def reproduction_baseline(inp: Inputs) -> tuple[dict, str, bool]:
+    """What the reproduction is compared with, its name, and whether other models have replaced it since: the models
+    shipped when it ran (facts.yaml reproduction_run's ``against``) or the shipped models (docs/results.json)."""
     against = (inp.facts.get('reproduction_run') or {}).get('against')
     if against and inp.reproduction_against:
-        return inp.reproduction_against, f'the models shipped when it ran (docs/{against})'
-    return inp.results, 'the shipped models (docs/results.json)'
+        return inp.reproduction_against, f'the models shipped when it ran (docs/{against})', True
+    return inp.results, 'the shipped models (docs/results.json)', False
 
 
 def reproduction_rows(res: dict, rep: dict, shipped: str = 'shipped (docs/results.json)') -> tuple[list[str], float]:
@@ -336,8 +336,7 @@ def reproduction_comparison(inp: Inputs) -> str:
     on the same test split) and docs/models_compared.json (scripts/compare_models.py); '' when absent."""
     if not inp.reproduction:
         return ''
-    baseline, baseline_name = reproduction_baseline(inp)
-    then = baseline is not inp.results
+    baseline, baseline_name, then = reproduction_baseline(inp)
     lines, worst = reproduction_rows(baseline, inp.reproduction,
                                      'shipped then' if then else 'shipped (docs/results.json)')
     run = (inp.reproduction_timings or {}).get('run')
@@ -386,8 +385,7 @@ def replaces_shipped(inp: Inputs) -> str:
     """The rule under which the compared run's models replace the shipped ones (facts.yaml segmentation_budget_study,
     as amended): its method's test mIoU at least the shipped models' and its depth AbsRel at most theirs plus the seed
     study's spread of it; '' without the seed study."""
-    spreads, (res, _), rep = room_bar.seed_spreads(inp), reproduction_baseline(inp), inp.reproduction
-    then = res is not inp.results
+    spreads, (res, _, then), rep = room_bar.seed_spreads(inp), reproduction_baseline(inp), inp.reproduction
     if not spreads:
         return ''
     miou = (room_bar.figure(rep, 'method', 'miou'), room_bar.figure(res, 'method', 'miou'))

@@ -222,6 +222,13 @@ def end_to_end_spreads(inp: Inputs, missed) -> dict[str, str]:
     return out
 
 
+def method_gap(res: dict, modality: str, metric: str) -> float:
+    """The method against the end-to-end baseline on ``metric`` in one result file, in percent of the baseline's."""
+    rows = res['rows']
+    return (rows['method'][modality][metric] - rows['end_to_end'][modality][metric]) \
+        / rows['end_to_end'][modality][metric] * 100
+
+
 def budget_gap(inp: Inputs, modality: str, metric: str, label: str) -> str:
     """The method against the end-to-end baseline on ``metric`` at both budgets of the modality's longer-budget study
     (facts.yaml room_bar.<modality>_budget_study); '' without its files."""
@@ -229,14 +236,9 @@ def budget_gap(inp: Inputs, modality: str, metric: str, label: str) -> str:
     runs = [files.get('before'), files.get('after')]
     if not given or not all(r and r['rows'].get('end_to_end') for r in runs):
         return ''
-
-    def gap(res: dict) -> float:
-        rows = res['rows']
-        return (rows['method'][modality][metric] - rows['end_to_end'][modality][metric]) \
-            / rows['end_to_end'][modality][metric] * 100
     return (f"Both networks trained {before_epochs(inp, given)} and {given['epochs']} epochs (the {modality} budget "
-            f"study below): the method against the baseline on {label} {gap(runs[0]):+.1f} % and "
-            f"{gap(runs[1]):+.1f} %.")
+            f"study below): the method against the baseline on {label} {method_gap(runs[0], modality, metric):+.1f} % "
+            f"and {method_gap(runs[1], modality, metric):+.1f} %.")
 
 
 def vqvae_gap(inp: Inputs) -> str:
@@ -245,10 +247,10 @@ def vqvae_gap(inp: Inputs) -> str:
     budget study), the baseline the same network in both; '' otherwise or without the files."""
     given = inp.facts['room_bar'].get('vqvae_budget_study')
     study = (inp.budget_studies.get('segmentation') or {}).get('after')
-    if not given or not study or stage_optim(inp.train, 'vqvae', 'segmentation').get('epochs') != given['epochs']:
+    if not given or not study or not shipped_vqvae_at(inp, given['epochs']):
         return ''
     pairs = [(figure(res, 'method', 'miou'), figure(res, 'end_to_end', 'miou')) for res in (study, inp.results)]
-    gaps = [(m - e) / e * 100 for m, e in pairs]
+    gaps = [method_gap(res, 'segmentation', 'miou') for res in (study, inp.results)]
     same = round(pairs[0][1], 3) == round(pairs[1][1], 3)
     return (f"The same AT-net budget on the VQ-VAE shipped before scored the method's mIoU {pairs[0][0]:.3f} "
             f"({gaps[0]:+.1f} % against its baseline's {pairs[0][1]:.3f}), on the shipped models' own VQ-VAE "
@@ -257,6 +259,12 @@ def vqvae_gap(inp: Inputs) -> str:
             + (": the baseline, which has no VQ-VAE, scored the same, so the gap moved with the VQ-VAE (and the "
                "AT-net trained on its codes)."
                if same else "."))
+
+
+def shipped_vqvae_at(inp: Inputs, epochs: int) -> bool:
+    """Whether the shipped segmentation VQ-VAE was trained `epochs` epochs (its stage's optimizer, modality overrides
+    included, in the training run's config)."""
+    return stage_optim(inp.train, 'vqvae', 'segmentation').get('epochs') == epochs
 
 
 def before_epochs(inp: Inputs, given: dict) -> int | None:
@@ -276,14 +284,14 @@ def retrain_spread(inp: Inputs, name: str, modality: str, metric: str, label: st
     if given.get('superseded_by'):
         return ''
     retrained = {n for n, spec in given.get('settings', {}).items() if spec.get('retrained', True)}
-    runs = {n: files['test']['rows'] for n, files in inp.retrain_studies.get(name, {}).items()
+    runs = {n: files['test'] for n, files in inp.retrain_studies.get(name, {}).items()
             if n in retrained and files.get('test') and files['test']['rows'].get('end_to_end')}
     if len(runs) < 2:
         return ''
-    method = {n: r['method'][modality][metric] for n, r in runs.items()}
-    e2e = {n: r['end_to_end'][modality][metric] for n, r in runs.items()}
+    method = {n: r['rows']['method'][modality][metric] for n, r in runs.items()}
+    e2e = {n: r['rows']['end_to_end'][modality][metric] for n, r in runs.items()}
     gaps = ', '.join(f"{n}{' (shipped)' if n == str(given.get('shipped')) else ''} "
-                     f"{(method[n] - e2e[n]) / e2e[n] * 100:+.1f} %" for n in runs)
+                     f"{method_gap(r, modality, metric):+.1f} %" for n, r in runs.items())
     earlier = given.get('settings', {}).get(str(given.get('shipped')), {}).get('test') != 'results.json'
     return (f"Retrained one change apart ({name}: {', '.join(runs)}; the table below"
             f"{', the configuration shipped before' if earlier else ''}), the method's {label} "
@@ -684,7 +692,7 @@ def vqvae_budget_table(inp: Inputs) -> str:
     vq_epochs = inp.train.get('vqvae_optim', {}).get('epochs')
     at_epochs = inp.facts['room_bar']['segmentation_budget_study']['epochs']
     # once the shipped segmentation VQ-VAE is trained at the study's epochs, the study's row is of the one before
-    shipped_now = stage_optim(inp.train, 'vqvae', 'segmentation').get('epochs') == given['epochs']
+    shipped_now = shipped_vqvae_at(inp, given['epochs'])
     names = BUDGET_FIGURES['segmentation']
     rows = [(f"{'the VQ-VAE shipped before' if shipped_now else 'shipped VQ-VAE'} ({vq_epochs} epochs), segmentation "
              "budget study", study)]
