@@ -17,6 +17,10 @@ codeword -> frozen decoder) but train the latent for what inference does with it
                   cross-entropy) of the frozen decoder's output on the quantized latent, with the
                   straight-through gradient to ``z``: the codewords are chosen for the pixels they
                   decode to.
+``soft_image_weight`` the same image loss of the frozen decoder on each cell's codebook mixture
+                  ``softmax(logits) @ codebook`` (the code cross-entropy's logits): the straight-through
+                  gradient reaches only the snapped codeword's neighbourhood, this one every codeword's
+                  probability, by what the decoder makes of it.
 """
 from __future__ import annotations
 
@@ -34,9 +38,10 @@ class ATNetObjectiveConfig:
     latent_weight: float = 1.0      # MSE to the continuous target latent (the patent's objective)
     code_weight: float = 0.0        # cross-entropy of the target latent's nearest codeword per cell
     image_weight: float = 0.0       # image loss through the frozen decoder (straight-through quantization)
+    soft_image_weight: float = 0.0  # image loss through the frozen decoder of the codebook mixture the logits give
 
     def __post_init__(self):
-        weights = (self.latent_weight, self.code_weight, self.image_weight)
+        weights = (self.latent_weight, self.code_weight, self.image_weight, self.soft_image_weight)
         if min(weights) < 0 or max(weights) <= 0:
             raise ValueError(f'AT-net objective weights must be >= 0 with one > 0, got {weights}')
 
@@ -63,7 +68,7 @@ class ATNetObjective:
     """``objective(z, target_latent, target_image) -> scalar loss`` for one modality's frozen VQ-VAE.
 
     ``encoding`` is the modality's encoding (``loss(output, encoded_image)``); ``target_image`` is the
-    encoded image, needed only when ``image_weight > 0``.
+    encoded image, needed only when ``image_weight`` or ``soft_image_weight > 0``.
     """
 
     def __init__(self, cfg: ATNetObjectiveConfig, vqvae: VQVAE, encoding):
@@ -72,7 +77,7 @@ class ATNetObjective:
 
     @property
     def needs_images(self) -> bool:
-        return self.cfg.image_weight > 0
+        return self.cfg.image_weight > 0 or self.cfg.soft_image_weight > 0
 
     def __call__(self, z: torch.Tensor, target_latent: torch.Tensor,
                  target_image: torch.Tensor | None = None) -> torch.Tensor:
@@ -80,13 +85,18 @@ class ATNetObjective:
         loss = z.new_zeros(())
         if cfg.latent_weight > 0:
             loss = loss + cfg.latent_weight * F.mse_loss(z, target_latent)
-        if cfg.code_weight > 0:
+        if self.needs_images and target_image is None:
+            raise ValueError('image_weight or soft_image_weight > 0 needs the encoded target image')
+        if cfg.code_weight > 0 or cfg.soft_image_weight > 0:
             logits = -codeword_sq_distances(z, quantizer.codebook) / self.temperature   # (B, h, w, K)
+        if cfg.code_weight > 0:
             codes = quantizer.nearest(target_latent)                                    # (B, h, w)
             loss = loss + cfg.code_weight * F.cross_entropy(logits.permute(0, 3, 1, 2), codes)
+        if cfg.soft_image_weight > 0:
+            mixture = (logits.softmax(dim=-1) @ quantizer.codebook.float()).permute(0, 3, 1, 2)  # (B, D, h, w)
+            loss = loss + cfg.soft_image_weight * self.encoding.loss(self.vqvae.decoder(mixture.to(z.dtype)),
+                                                                     target_image)
         if cfg.image_weight > 0:
-            if target_image is None:
-                raise ValueError('image_weight > 0 needs the encoded target image')
             snapped = quantizer.lookup(quantizer.nearest(z))
             decoded = self.vqvae.decoder(z + (snapped - z).detach())                  # straight-through
             loss = loss + cfg.image_weight * self.encoding.loss(decoded, target_image)
