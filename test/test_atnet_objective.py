@@ -60,9 +60,10 @@ def test_code_term_ranks_the_codeword_that_inference_picks():
 
 
 @pytest.mark.parametrize('modality', ['depth', 'segmentation'])
-def test_image_term_reaches_the_latent_and_never_the_frozen_decoder(modality):
+@pytest.mark.parametrize('term', ['image_weight', 'soft_image_weight'])
+def test_image_term_reaches_the_latent_and_never_the_frozen_decoder(modality, term):
     model = frozen_model(modality)
-    objective = ATNetObjective(ATNetObjectiveConfig(latent_weight=0.0, image_weight=1.0), model.vqvae, model.encoding)
+    objective = ATNetObjective(ATNetObjectiveConfig(latent_weight=0.0, **{term: 1.0}), model.vqvae, model.encoding)
     assert objective.needs_images
     z = random_latent(model).requires_grad_(True)
     size = model.spec.vqvae.image_size
@@ -77,3 +78,24 @@ def test_image_term_reaches_the_latent_and_never_the_frozen_decoder(modality):
     assert z.grad is not None and float(z.grad.abs().sum()) > 0
     assert all(p.grad is None for p in model.vqvae.parameters())
     assert all(torch.equal(before[k], v) for k, v in model.vqvae.state_dict().items())
+
+
+
+def test_soft_image_term_decodes_the_codebook_mixture_of_the_code_logits():
+    """Sharp logits (a tiny temperature): the mixture is the nearest codeword, the term the image loss of what
+    inference decodes; flat logits: the codebook's mean in every cell."""
+    model = frozen_model('segmentation')
+    vq, quantizer = model.vqvae, model.vqvae.quantizer
+    objective = ATNetObjective(ATNetObjectiveConfig(latent_weight=0.0, soft_image_weight=1.0), vq, model.encoding)
+    z = random_latent(model)
+    size = model.spec.vqvae.image_size
+    image = model.encoding.encode(torch.randint(0, 6, (z.shape[0], size, size)))
+    with torch.no_grad():
+        snapped = model.encoding.loss(vq.decoder(quantizer.lookup(quantizer.nearest(z))), image)
+        mean = quantizer.codebook.mean(dim=0)[None, :, None, None].expand_as(z)
+        flat = model.encoding.loss(vq.decoder(mean), image)
+        objective.temperature = 1e-9
+        assert torch.allclose(objective(z, z, image), snapped, atol=1e-5)
+        objective.temperature = 1e9
+        assert torch.allclose(objective(z, z, image), flat, atol=1e-5)
+        assert abs(float(snapped - flat)) > 1e-5     # the two limits tell apart at this tolerance
