@@ -44,6 +44,7 @@ for _path in (str(REPO_ROOT), str(BENCH_DIR)):      # the package of this checko
 
 from audio_vision.cli import UserError  # noqa: E402
 from audio_vision.paths import source_commit  # noqa: E402
+from machine_speed import reference_ms  # noqa: E402
 
 SECTIONS = ('perception', 'stages', 'baseline', 'rss', 'graph', 'simulator', 'training')
 MODES = ('depth', 'segmentation', 'both')
@@ -481,6 +482,7 @@ def machine_info() -> dict:
     if hasattr(os, 'getloadavg'):
         info['load_average_at_start'] = [round(x, 2) for x in os.getloadavg()]
     info['git_commit'] = source_commit()
+    info['reference_ms_at_start'] = reference_ms()
     return info
 
 
@@ -593,6 +595,7 @@ def run(args) -> int:
             log('training samples/s: ' + ', '.join(f"{k} {v['samples_per_s']}" for k, v in result['training'].items()))
     if hasattr(os, 'getloadavg'):
         result['machine']['load_average_at_end'] = [round(x, 2) for x in os.getloadavg()]
+    result['machine']['reference_ms_at_end'] = reference_ms()
     result['elapsed_s'] = round((datetime.now(timezone.utc) - started).total_seconds(), 1)
     print_summary(result)
     if args.json:

@@ -11,6 +11,9 @@ import json
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))        # machine_speed.py beside us
+from machine_speed import reference_text  # noqa: E402
+
 
 def fmt(v, digits=1):
     if v is None:
@@ -34,7 +37,8 @@ def report(r: dict, perception_only: bool = False) -> str:
     out.append(f"Machine: {m.get('cpu')}, {m.get('cpus')} CPUs ({m.get('cpu_capability')}), "
                f"{m.get('memory_gb')} GB; {m.get('platform')}; Python {m.get('python')}, torch {m.get('torch')}, "
                f"numpy {m.get('numpy')}, onnxruntime {m.get('onnxruntime')}. Load average at start "
-               f"{m.get('load_average_at_start')}, at end {m.get('load_average_at_end')}{busy(m)}.")
+               f"{m.get('load_average_at_start')}, at end {m.get('load_average_at_end')}{busy(m)}"
+               f"{reference_text(m)}.")
     model = r['model']
     out.append(f"Model: {model['source']} ({model['model_id']}), window {model['window_s']} s, hop {model['hop_s']} s, "
                f"features {' x '.join(map(str, model['feature_shape']))}. Batch {r['batch']}, "

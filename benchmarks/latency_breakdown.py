@@ -59,6 +59,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))        # machine_speed.py beside us
+from machine_speed import reference_ms, reference_text  # noqa: E402
 os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
 
 STAGES = ('chunk_wait', 'pacing', 'delivery', 'queue', 'inference', 'publish')
@@ -439,7 +441,7 @@ def report(result: dict) -> str:
     m = result['machine']
     lines = [f"`{result['command']}` ({result['date']}, git {m.get('git_commit')}, {m.get('cpus')} CPUs, "
              f"{m.get('platform')}; load average at start {m.get('load_average_at_start')}, at end "
-             f"{m.get('load_average_at_end')}):", '',
+             f"{m.get('load_average_at_end')}{reference_text(m)}):", '',
              '| configuration | source | chunk | alignment | RViz subscribers | window end -> image received p50 '
              '| p95 | chunk wait p50 | pacing p50 | inference p50 | publish p50 | process CPU (1 = one core) '
              '| CPU vs first row | windows (dropped) |',
@@ -509,7 +511,8 @@ def main(argv=None) -> int:
               'date': datetime.now(timezone.utc).isoformat(timespec='seconds'),
               'machine': {'platform': platform.platform(), 'cpus': os.cpu_count(),
                           'git_commit': source_commit(),
-                          'load_average_at_start': [round(x, 2) for x in os.getloadavg()]},
+                          'load_average_at_start': [round(x, 2) for x in os.getloadavg()],
+                          'reference_ms_at_start': reference_ms()},
               'results': {}}
     configs = {text: parse_config(text) for text in args.configs}
     with tempfile.TemporaryDirectory(prefix='latency_breakdown_') as tmp:
@@ -521,6 +524,7 @@ def main(argv=None) -> int:
             log(f'latency breakdown: {text}')
             result['results'][text] = run(config, args.seconds, args.warmup, args.domain_id, wav, log)
     result['machine']['load_average_at_end'] = [round(x, 2) for x in os.getloadavg()]
+    result['machine']['reference_ms_at_end'] = reference_ms()
     for t in threading.enumerate():     # a scene still being simulated: exiting under it aborted the process
         if t.name == 'simulate_next_scene':
             t.join(timeout=60.0)

@@ -182,6 +182,7 @@ def test_bench_script_writes_the_documented_json(tmp_path):
         assert r['perception'][b]['equivalence']['equivalent']
     assert r['end_to_end_baseline']['p50_ms'] > 0
     assert r['model']['parameters']['depth']['atnet'] > 0 and r['model']['checkpoint_mb']['depth.pt'] > 0
+    assert r['machine']['reference_ms_at_start'] > 0 and r['machine']['reference_ms_at_end'] > 0  # the yardstick
 
 
 def test_the_package_carries_no_benchmark_and_the_old_command_says_where_it_went():

@@ -596,6 +596,21 @@ def test_the_speed_cause_sets_the_models_before_and_the_machine_before_beside_th
     assert room_bar.machine_speed(dataclasses.replace(now, benchmarks_previous=None)) == ''
 
 
+def test_a_speed_figure_measured_beside_other_jobs_says_so(room_bar, inp):
+    def rows(load):
+        b = copy.deepcopy(inp.benchmarks)
+        b['machine']['load_average_at_start'] = [load, 0.5, 0.5]
+        lat = copy.deepcopy(inp.latency)
+        lat['machine']['load_average_at_start'] = [load, 0.5, 0.5]
+        return room_bar.speed_rows(dataclasses.replace(inp, benchmarks=b, latency=lat))
+    if not inp.benchmarks or not inp.latency:
+        pytest.skip('no recorded benchmarks')
+    busy, quiet = rows(1.39), rows(0.2)
+    assert all('measured beside other jobs, load average 1.39 at its start' in value for _, _, value in busy)
+    assert not any('beside other jobs' in value for _, _, value in quiet)
+    assert [met for _, met, _ in busy] == [met for _, met, _ in quiet]      # said, not judged
+
+
 def test_the_vqvae_gap_is_told_once_the_shipped_vqvae_has_the_studys_epochs(room_bar, inp):
     def scored(method, e2e):
         res = json.loads(json.dumps(inp.results))

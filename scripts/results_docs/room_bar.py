@@ -92,15 +92,24 @@ def speed_rows(inp: Inputs) -> list[Criterion]:
     shipped = b is not None and b.get('model', {}).get('model_id') == '+'.join(f'{m}:{i}' for m, i in ids.items())
     value = 'not measured' if not row else (
         f"{row['p50_ms']:.1f} ms ({b['default_backend']}, {b['model']['model_id']}"
-        + ('' if shipped else '; not the models scored above') + ')')
+        + ('' if shipped else '; not the models scored above') + beside_other_jobs(b) + ')')
     out = [(f"both modalities p50 <= {bar['inference_ms']:g} ms", bool(row) and shipped
             and row['p50_ms'] <= bar['inference_ms'], value)]
     sim = (inp.latency or {}).get('results', {}).get('source=sim')
     out.append((f"graph window end -> image received p50 <= {bar['graph_ms']:g} ms", bool(sim)
                 and sim['total_ms']['p50'] <= bar['graph_ms'],
                 'not measured' if not sim else f"{sim['total_ms']['p50']:.1f} ms (inference in the node p50 "
-                                               f"{sim['stages_ms']['inference']['p50']:.1f} ms)"))
+                                               f"{sim['stages_ms']['inference']['p50']:.1f} ms"
+                                               f"{beside_other_jobs(inp.latency)})"))
     return out
+
+
+def beside_other_jobs(result: dict) -> str:
+    """'; measured beside other jobs (load average ..)' where a benchmark's 1-minute load average at its start says
+    at least one core was busy before it began (the test benchmarks/bench_report.py flags the same runs with), else
+    '': a speed figure measured so says as much about the other jobs as about the code."""
+    load = (result.get('machine', {}).get('load_average_at_start') or [0.0])[0]
+    return f'; measured beside other jobs, load average {load:.2f} at its start' if load >= 1.0 else ''
 
 
 def prior_split(by_prior: dict) -> str:
