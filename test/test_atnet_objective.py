@@ -80,7 +80,6 @@ def test_image_term_reaches_the_latent_and_never_the_frozen_decoder(modality, te
     assert all(torch.equal(before[k], v) for k, v in model.vqvae.state_dict().items())
 
 
-
 def test_soft_image_term_decodes_the_codebook_mixture_of_the_code_logits():
     """Sharp logits (a tiny temperature): the mixture is the nearest codeword, the term the image loss of what
     inference decodes; flat logits: the codebook's mean in every cell."""
