@@ -2,10 +2,11 @@
 """How fast the machine runs a fixed workload now: the yardstick that tells a slower run of the benchmarks from
 slower code.
 
-The same virtual machine type has measured the same code and models 40 % apart on one day (docs/BENCHMARKS.md,
-"Run to run"): a host shared with other tenants can lower a core's throughput without any steal time showing. Each
-benchmark times :func:`reference_ms` at its start and end and records both; two runs whose reference figures differ
-by as much as their results measured a different machine, not a different program.
+The same machine type measured the same code and models at 25.2 ms and 17.5 ms p50 on one day, the first run beside
+other jobs (its load average at start 1.39); a virtual machine's host can lower a core's throughput the same way
+without any load or steal time showing. Each benchmark times :func:`reference_ms` at its start and end and records
+both: two runs whose reference figures differ by as much as their results measured a different machine, not a
+different program.
 
 The workload is the front-end's kind of work on one thread, without BLAS (whose thread count varies): real FFTs of
 a window of 8 channels, a sort, and a Python loop over small arrays.
