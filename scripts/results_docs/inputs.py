@@ -42,6 +42,7 @@ class Inputs:
     retrain_studies: dict           # facts.yaml room_bar.retrain_studies: {study: {setting: {test/...: json}}}
     seed_study: dict                # facts.yaml room_bar.seed_study: {revision: {seed: test-split json}}
     vqvae_budget: dict              # {seed: json}: facts.yaml room_bar.vqvae_budget_study's files ({} without it)
+    objective_study: dict           # {variant: json}: facts.yaml room_bar.objective_study's files and its 'before'
     # {modality: {'before': json, 'after': json}}: facts.yaml room_bar.<modality>_budget_study's files (before: its
     # ``before``, docs/results.json by default; after: its ``file``)
     budget_studies: dict
@@ -179,6 +180,9 @@ def load(root: Path, summary: dict | None = None) -> Inputs:
                     for revision, seeds in facts['room_bar'].get('seed_study', {}).get('revisions', {}).items()},
         vqvae_budget={seed: read_json(docs / name) for seed, name in
                       facts['room_bar'].get('vqvae_budget_study', {}).get('files', {}).items()},
+        objective_study={variant: read_json(docs / name) for variant, name in
+                         {**(objective := facts['room_bar'].get('objective_study', {})).get('files', {}),
+                          'before': objective.get('before', 'results.json')}.items()},
         budget_studies={m: {'before': read_json(docs / spec.get('before', 'results.json')),
                             'after': read_json(docs / spec['file'])}
                         for m in ('depth', 'segmentation') if (spec := facts['room_bar'].get(f'{m}_budget_study'))},
