@@ -159,6 +159,7 @@ def load(root: Path, summary: dict | None = None) -> Inputs:
     ablations = {s: read_json(docs / f'ablation_{s}.json') for s in ABLATION_STUDIES}
     notes = docs / 'reproduce_notes.md'
     when = measured(results)                       # where and when the test split was scored
+    objective = facts['room_bar'].get('objective_study', {})
     return Inputs(
         results=results,
         fresh=read_json(docs / 'results_fresh.json'),
@@ -181,8 +182,7 @@ def load(root: Path, summary: dict | None = None) -> Inputs:
         vqvae_budget={seed: read_json(docs / name) for seed, name in
                       facts['room_bar'].get('vqvae_budget_study', {}).get('files', {}).items()},
         objective_study={variant: read_json(docs / name) for variant, name in
-                         {**(objective := facts['room_bar'].get('objective_study', {})).get('files', {}),
-                          'before': objective.get('before', 'results.json')}.items()},
+                         {**objective.get('files', {}), 'before': objective.get('before', 'results.json')}.items()},
         budget_studies={m: {'before': read_json(docs / spec.get('before', 'results.json')),
                             'after': read_json(docs / spec['file'])}
                         for m in ('depth', 'segmentation') if (spec := facts['room_bar'].get(f'{m}_budget_study'))},
