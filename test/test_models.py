@@ -20,6 +20,27 @@ def test_vqvae_and_atnet_shapes_for_every_manifold_size(latent):
     assert at(torch.randn(2, 22, 64, 126)).shape == out.latent.shape
 
 
+def test_joined_convs_mix_neighbouring_cells_before_the_projection():
+    """With ``joined_convs`` a latent cell reads its neighbours after the join (3x3 layers); without, the projection
+    follows the join at once and the checkpoint's parameters are those of before the option (nothing added)."""
+    torch.manual_seed(0)
+    plain = ATNet(ATNetConfig(in_channels=22, encoder_width=8))
+    deep = ATNet(ATNetConfig(in_channels=22, encoder_width=8, joined_convs=2)).eval()
+    assert set(plain.state_dict()) == {k for k in deep.state_dict() if not k.startswith('joined.')}
+    assert sum(isinstance(m, torch.nn.Conv2d) for m in deep.joined) == 2
+    h = torch.zeros(1, 32, 16, 16)
+    h[:, :, 8, 8] = 1.0                                  # one cell lit after the join
+    with torch.no_grad():
+        for conv in (m for m in deep.joined if isinstance(m, torch.nn.Conv2d)):
+            conv.weight.fill_(0.1)
+            conv.bias.zero_()
+        out = deep.joined(h)
+    lit = (out.abs().sum(dim=1)[0] > 0).int()
+    reach = torch.zeros(16, 16, dtype=torch.int)
+    reach[6:11, 6:11] = 1                                # two 3x3 layers: a 5x5 neighbourhood, nothing beyond
+    assert torch.equal(lit, reach)
+
+
 def test_encoder_follows_the_design_widths():
     vq = VQVAE(VQVAEConfig(latent_size=16))
     convs = [m for m in vq.encoder.modules() if isinstance(m, torch.nn.Conv2d) and m.stride == (2, 2)]

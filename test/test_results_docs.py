@@ -632,26 +632,28 @@ def test_the_vqvae_gap_is_told_once_the_shipped_vqvae_has_the_studys_epochs(room
         base, summary={**inp.summary, 'config': {**inp.summary['config'], 'train': four}})) == ''
 
 
-def test_the_objective_study_judges_each_variant_by_its_rule(room_bar, inp):
+def test_the_atnet_study_judges_each_variant_by_its_rule_and_names_the_stopped_ones(room_bar, inp):
     def scored(miou, speaking=0.35, silent=0.25):
         res = json.loads(json.dumps(inp.results))
         res['rows']['method']['segmentation']['miou'] = miou
         res['person_iou']['method'] = {'speaking': speaking, 'silent': silent}
         return res
     facts = json.loads(json.dumps(inp.facts))
-    facts['room_bar']['objective_study'] = {
-        'variants': {'a': {'image_weight': 4.0}, 'b': {'soft_image_weight': 1.0}}, 'command': 'train',
+    facts['room_bar']['segmentation_atnet_study'] = {
+        'variants': {'a': {'x.image_weight': 4.0}, 'b': {'y.joined_convs': 2}, 'c': {'z': 1}}, 'command': 'train',
         'files': {'a': 'a.json', 'b': 'b.json'}, 'before': 'before.json',
-        'before_objective': {'latent_weight': 1.0, 'image_weight': 1.0}}
+        'stopped': {'c': {'epoch': 9, 'val_miou': 0.48, 'shipped_val_miou': 0.52}}}
     seeds = {'6': {'0': scored(0.52, 0.30, 0.20), '1': scored(0.50, 0.33, 0.24)}}   # spreads 0.02, 0.03, 0.04
     base = dataclasses.replace(inp, facts=facts, seed_study=seeds)
     runs = {'before': scored(0.53), 'a': scored(0.56), 'b': scored(0.56, silent=0.20)}
-    text = room_bar.objective_study_table(dataclasses.replace(base, objective_study=runs))
-    assert '| latent_weight 1, image_weight 1 (the shipped objective) | 0.5300 | 0.3500 | 0.2500 |' in text
-    assert '| a: image_weight 4 | 0.5600 |' in text
+    text = room_bar.atnet_study_table(dataclasses.replace(base, atnet_study=runs))
+    assert '| the shipped setting | 0.5300 | 0.3500 | 0.2500 |' in text
+    assert '| a: x.image_weight 4 | 0.5600 |' in text and '| b: y.joined_convs 2 | 0.5600 |' in text
     assert 'a: mIoU +0.0300 against a spread of 0.0200, person IoU, speaking +0.0000 (spread 0.0300), ' \
            'person IoU, silent +0.0000 (spread 0.0400): met' in text
     assert 'b: mIoU +0.0300' in text and 'person IoU, silent -0.0500 (spread 0.0400): not met' in text
-    small = room_bar.objective_study_table(dataclasses.replace(base, objective_study={**runs, 'a': scored(0.545)}))
+    assert 'c (z 1) was stopped after epoch 9 and not scored on the test split: its validation mIoU 0.4800 ' \
+           "against the shipped run's 0.5200" in text
+    small = room_bar.atnet_study_table(dataclasses.replace(base, atnet_study={**runs, 'a': scored(0.545)}))
     assert 'a: mIoU +0.0150 against a spread of 0.0200' in small and ': met' not in small
-    assert room_bar.objective_study_table(dataclasses.replace(base, objective_study={**runs, 'b': None})) == ''
+    assert room_bar.atnet_study_table(dataclasses.replace(base, atnet_study={**runs, 'b': None})) == ''

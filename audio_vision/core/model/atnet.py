@@ -60,6 +60,10 @@ class ATNetConfig(InputBranches):
     start_channels: int = 128
     latent_size: int = 16         # must equal the VQ-VAE manifold size
     code_dim: int = 64
+    # 3x3 conv layers (BatchNorm, ReLU) between the branches' join and the projection to the code dimension: room
+    # for the embedding, the direction maps and the prior to be combined across neighbouring cells (the end-to-end
+    # baseline has its last upsampling stages and its head there; 0: the projection follows the join at once).
+    joined_convs: int = 0
 
     def __post_init__(self):
         ratio = self.latent_size / self.start_size
@@ -219,6 +223,8 @@ class ATNet(nn.Module):
             self.prior_encoder = PriorEncoder(cfg.prior_channels, cfg.prior_features, cfg.prior_size, cfg.latent_size)
         if branch_features(cfg):
             self.fuse = fusion(c, branch_features(cfg), c)
+        self.joined = nn.Sequential(*[layer for _ in range(cfg.joined_convs) for layer in (
+            nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU(inplace=True))])
         self.project = nn.Conv2d(c, cfg.code_dim, 1)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
@@ -231,4 +237,4 @@ class ATNet(nn.Module):
         """MLP output (B, C0*s*s) (+ direction maps, + layout prior) -> (B, code_dim, latent, latent)."""
         cfg = self.config
         h = self.upsample(h.view(-1, cfg.start_channels, cfg.start_size, cfg.start_size))   # (B, c, latent, latent)
-        return self.project(join_branches(self, h, maps, prior))
+        return self.project(self.joined(join_branches(self, h, maps, prior)))
