@@ -42,7 +42,8 @@ class Inputs:
     retrain_studies: dict           # facts.yaml room_bar.retrain_studies: {study: {setting: {test/...: json}}}
     seed_study: dict                # facts.yaml room_bar.seed_study: {revision: {seed: test-split json}}
     vqvae_budget: dict              # {seed: json}: facts.yaml room_bar.vqvae_budget_study's files ({} without it)
-    atnet_study: dict               # {variant: json}: facts.yaml room_bar.segmentation_atnet_study's files, 'before'
+    # {modality: {variant: json}}: facts.yaml room_bar.<modality>_atnet_study's files and its 'before'
+    atnet_studies: dict
     # {modality: {'before': json, 'after': json}}: facts.yaml room_bar.<modality>_budget_study's files (before: its
     # ``before``, docs/results.json by default; after: its ``file``)
     budget_studies: dict
@@ -159,7 +160,6 @@ def load(root: Path, summary: dict | None = None) -> Inputs:
     ablations = {s: read_json(docs / f'ablation_{s}.json') for s in ABLATION_STUDIES}
     notes = docs / 'reproduce_notes.md'
     when = measured(results)                       # where and when the test split was scored
-    atnet_study = facts['room_bar'].get('segmentation_atnet_study', {})
     return Inputs(
         results=results,
         fresh=read_json(docs / 'results_fresh.json'),
@@ -181,8 +181,9 @@ def load(root: Path, summary: dict | None = None) -> Inputs:
                     for revision, seeds in facts['room_bar'].get('seed_study', {}).get('revisions', {}).items()},
         vqvae_budget={seed: read_json(docs / name) for seed, name in
                       facts['room_bar'].get('vqvae_budget_study', {}).get('files', {}).items()},
-        atnet_study={variant: read_json(docs / name) for variant, name in
-                     {**atnet_study.get('files', {}), 'before': atnet_study.get('before', 'results.json')}.items()},
+        atnet_studies={m: {variant: read_json(docs / name) for variant, name in
+                           {**study['files'], 'before': study.get('before', 'results.json')}.items()}
+                       for m in ('depth', 'segmentation') if (study := facts['room_bar'].get(f'{m}_atnet_study'))},
         budget_studies={m: {'before': read_json(docs / spec.get('before', 'results.json')),
                             'after': read_json(docs / spec['file'])}
                         for m in ('depth', 'segmentation') if (spec := facts['room_bar'].get(f'{m}_budget_study'))},

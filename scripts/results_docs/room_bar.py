@@ -554,7 +554,8 @@ def section(inp: Inputs) -> str:
             + criteria_table(bar) + '\n\n' + text + '\n' + budget_table(inp) + depth_target_table(inp)
             + ''.join(retrain_study_table(inp, name) for name in inp.facts['room_bar'].get('retrain_studies', {}))
             + seed_study_table(inp) + longer_budget_table(inp, 'segmentation')
-            + longer_budget_table(inp, 'depth') + vqvae_budget_table(inp) + atnet_study_table(inp))
+            + longer_budget_table(inp, 'depth') + vqvae_budget_table(inp)
+            + atnet_study_table(inp, 'segmentation') + atnet_study_table(inp, 'depth'))
 
 
 def complete_seed_study(inp: Inputs) -> dict:
@@ -725,39 +726,44 @@ def vqvae_budget_table(inp: Inputs) -> str:
             + ('met.' if low >= floor else 'not met.') + '\n')
 
 
-def atnet_study_table(inp: Inputs) -> str:
-    """The segmentation AT-net one change apart (facts.yaml room_bar.segmentation_atnet_study): the method's
-    segmentation figures per variant beside the shipped setting's own run (its ``before``), the variants stopped
-    before their test, and the study's rule: a variant replaces the shipped AT-net if its method mIoU exceeds the
-    shipped one's by more than the seed study's spread of it and neither person IoU falls by more than the seed
-    study's spread of it; '' unless every file is here."""
-    given, runs, spreads = inp.facts['room_bar'].get('segmentation_atnet_study'), inp.atnet_study, seed_spreads(inp)
+#: +1 where a larger figure is better, -1 where a smaller one is
+BETTER = {'abs_rel': -1, 'delta1': 1, 'miou': 1, 'speaking': 1, 'silent': 1}
+
+
+def atnet_study_table(inp: Inputs, modality: str) -> str:
+    """A modality's AT-net one change apart (facts.yaml room_bar.<modality>_atnet_study): the method's figures
+    (BUDGET_FIGURES) per variant beside the shipped setting's own run (its ``before``), the variants stopped before
+    their test, and the study's rule: a variant replaces the shipped AT-net if the first figure improves by more than
+    the seed study's spread of it and none of the others worsens by more than the seed study's spread of it; '' unless
+    every file is here."""
+    given, runs, spreads = (inp.facts['room_bar'].get(f'{modality}_atnet_study'), inp.atnet_studies.get(modality),
+                            seed_spreads(inp))
     if not given or not runs or not all(runs.values()) or not spreads:
         return ''
-    names = BUDGET_FIGURES['segmentation']
+    names = BUDGET_FIGURES[modality]
     before = runs['before']
 
     def change(variant):
         return ', '.join(f'{k} {v:g}' for k, v in given['variants'][variant].items())
     rows = [('the shipped setting', before)] + [(f'{v}: {change(v)}', runs[v]) for v in given['files']]
-    lines = ['| segmentation AT-net | ' + ' | '.join(f'method {label}' for _, label in names) + ' |',
+    lines = [f'| {modality} AT-net | ' + ' | '.join(f'method {label}' for _, label in names) + ' |',
              '| --- |' + ' ---: |' * len(names)]
     lines += [f"| {what} | " + ' | '.join(f'{figure(res, "method", n):.4f}' for n, _ in names) + ' |'
               for what, res in rows]
     verdicts = []
     for variant in given['files']:
         delta = {n: figure(runs[variant], 'method', n) - figure(before, 'method', n) for n, _ in names}
-        checks = [delta['miou'] > spreads[('method', 'miou')]] + [delta[n] >= -spreads[('method', n)]
-                                                                  for n, _ in names[1:]]
-        verdicts.append(f"{variant}: mIoU {delta['miou']:+.4f} against a spread of {spreads[('method', 'miou')]:.4f}, "
-                        + ', '.join(f"{label} {delta[n]:+.4f} (spread {spreads[('method', n)]:.4f})"
-                                    for n, label in names[1:])
+        first = names[0][0]
+        checks = [BETTER[first] * delta[first] > spreads[('method', first)]] + [
+            BETTER[n] * delta[n] >= -spreads[('method', n)] for n, _ in names[1:]]
+        verdicts.append(f"{variant}: " + ', '.join(f"{label} {delta[n]:+.4f} (spread {spreads[('method', n)]:.4f})"
+                                                   for n, label in names)
                         + (': met' if all(checks) else ': not met'))
     stopped = ''.join(f" {v} ({change(v)}) was stopped after epoch {s['epoch']} and not scored on the test split: its "
                       f"validation mIoU {s['val_miou']:.4f} against the shipped run's {s['shipped_val_miou']:.4f} at "
                       f"the same epoch (facts.yaml says why)." for v, s in given.get('stopped', {}).items())
-    return (f"\nTried: the segmentation AT-net one change apart (`{given['command']}`; "
+    return (f"\nTried: the {modality} AT-net one change apart (`{given['command']}`; "
             + ', '.join(f'docs/{f}' for f in given['files'].values()) + f"; the shipped setting's own run "
             f"docs/{given['before']}):\n\n" + '\n'.join(lines) + '\n\n'
-            "The rule fixed before their results (scripts/results_docs/facts.yaml, segmentation_atnet_study): "
+            f"The rule fixed before their results (scripts/results_docs/facts.yaml, {modality}_atnet_study): "
             + '; '.join(verdicts) + '.' + stopped + '\n')
