@@ -679,3 +679,11 @@ def test_a_depth_atnet_variant_must_lower_absrel_by_more_than_the_spread(room_ba
     assert ': not met.' in verdict(0.148, 0.807)          # lower, but within the spread
     assert ': not met.' in verdict(0.146, 0.800)          # δ1 falls by more than its spread
     assert '| depth AT-net | method AbsRel | method δ1 |' in verdict(0.146, 0.805)
+    # shipped, with a control (the shipped setting trained as the variant was): its row and the variant against it
+    facts['room_bar']['depth_atnet_study'].update(shipped='j', control={'file': 'c.json', 'how': 'the stage alone'})
+    runs = {'before': scored(0.149, 0.807), 'j': scored(0.146, 0.805), 'control': scored(0.147, 0.806)}
+    text = room_bar.atnet_study_table(dataclasses.replace(base, atnet_studies={'depth': runs}), 'depth')
+    assert '| the setting shipped before | 0.1490 | 0.8070 |' in text
+    assert '| j: atnet.joined_convs 2 (shipped) |' in text
+    assert '| the setting shipped before, trained as the variants were (the stage alone) | 0.1470 | 0.8060 |' in text
+    assert 'met (against the shipped setting trained as it was: AbsRel -0.0010, δ1 -0.0010).' in text

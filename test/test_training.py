@@ -277,6 +277,28 @@ def test_per_modality_optim_overrides_apply_to_one_modality_and_scale_with_the_c
     assert scaled.optim('atnet_optim', 'depth').max_steps_per_epoch == 3
 
 
+def test_per_modality_atnet_overrides_reach_one_modalitys_spec_only():
+    from audio_vision.core.camera import PinholeCamera
+    from audio_vision.core.classes import DEFAULT_CLASS_TABLE
+    from audio_vision.core.model.checkpoint import ArrayGeometry, ModalityModel
+    from audio_vision.training.config import TrainConfig
+    from audio_vision.training.specs import modality_spec
+    cfg = TrainConfig.from_dict({'atnet': {'encoder_width': 8}, 'atnet_overrides': {'depth': {'joined_convs': 2}},
+                                 'features': {'window_s': 0.25, 'n_fft': 256, 'n_mels': 32}})
+    assert cfg.atnet_of('depth').joined_convs == 2 and cfg.atnet_of('depth').encoder_width == 8
+    assert cfg.atnet_of('segmentation').joined_convs == 0
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+    array = ArrayGeometry(cfg.features.sample_rate, np.random.default_rng(1).normal(scale=0.1, size=(4, 3)))
+    depth, seg = (ModalityModel(modality_spec(cfg, m, PinholeCamera(64, 64, 90.0), array, DEFAULT_CLASS_TABLE))
+                  for m in ('depth', 'segmentation'))
+    assert depth.spec.atnet.joined_convs == 2 and len(depth.atnet.joined) == 6
+    assert seg.spec.atnet.joined_convs == 0 and len(seg.atnet.joined) == 0
+    with pytest.raises(ValueError, match=r"atnet_overrides.depth: unknown setting\(s\) \['joined'\]"):
+        TrainConfig.from_dict({'atnet_overrides': {'depth': {'joined': 2}}})
+    with pytest.raises(ValueError, match="unknown modality 'sonar'"):
+        TrainConfig.from_dict({'atnet_overrides': {'sonar': {'joined_convs': 2}}})
+
+
 def test_layout_method_row_takes_the_room_from_the_layout_and_bodies_from_the_method():
     from types import SimpleNamespace
 

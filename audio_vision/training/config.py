@@ -12,7 +12,7 @@ from audio_vision.core.features.config import FeatureConfig
 from audio_vision.core.model.atnet import ATNetConfig
 from audio_vision.core.model.baselines import EndToEndConfig
 from audio_vision.core.model.configs import config_from_dict, config_to_dict
-from audio_vision.core.model.encoding import check_depth_target
+from audio_vision.core.model.encoding import MODALITIES, check_depth_target
 from audio_vision.core.model.vqvae import VQVAEConfig
 from audio_vision.training.objectives import ATNetObjectives
 
@@ -58,6 +58,9 @@ class TrainConfig:
     # Per-modality changes to a stage's optimizer settings, e.g. {'depth': {'atnet_optim': {'epochs': 28}}}:
     # a modality whose networks keep improving may get a longer budget without retraining the other.
     optim_overrides: dict = field(default_factory=dict)
+    # Per-modality changes to the AT-net's settings, e.g. {'depth': {'joined_convs': 2}}: a change measured to pay for
+    # one modality's AT-net without retraining the other's.
+    atnet_overrides: dict = field(default_factory=dict)
     # What the depth networks' images are (core/model/encoding.py DEPTH_TARGETS): absolute log-depth, or
     # 'layout_ratio', the departure from the layout prior's depth (the VQ-VAE's manifold is of that departure; the
     # end-to-end head adds the prior back). Needs features.layout_prior.
@@ -76,10 +79,22 @@ class TrainConfig:
                 if unknown:
                     raise ValueError(f'optim_overrides.{modality}.{name}: unknown setting(s) {unknown}')
                 self.optim(name, modality)        # the overridden values checked as the stage's own are
+        atnet_fields = {f.name for f in dataclasses.fields(ATNetConfig)}
+        for modality, patch in self.atnet_overrides.items():
+            if modality not in MODALITIES:
+                raise ValueError(f'atnet_overrides: unknown modality {modality!r}; known: {MODALITIES}')
+            unknown = sorted(set(patch) - atnet_fields)
+            if unknown:
+                raise ValueError(f'atnet_overrides.{modality}: unknown setting(s) {unknown}')
+            self.atnet_of(modality)               # checked as the AT-net's own settings are
 
     def optim(self, name: str, modality: str) -> OptimConfig:
         """The optimizer settings of stage optimizer `name` ('atnet_optim', ...) for `modality`."""
         return dataclasses.replace(getattr(self, name), **self.optim_overrides.get(modality, {}).get(name, {}))
+
+    def atnet_of(self, modality: str) -> ATNetConfig:
+        """The AT-net settings of `modality` (atnet with its atnet_overrides)."""
+        return dataclasses.replace(self.atnet, **self.atnet_overrides.get(modality, {}))
 
     def to_dict(self) -> dict:
         return config_to_dict(self)

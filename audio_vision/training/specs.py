@@ -22,7 +22,7 @@ def modality_spec(cfg: TrainConfig, modality: str, camera: PinholeCamera, array:
     encoding = make_encoding(modality, len(table))
     vq = replace(cfg.vqvae, in_channels=encoding.in_channels, out_channels=encoding.out_channels,
                  image_size=camera.width, latent_size=cfg.latent_size)
-    at = replace(cfg.atnet, in_channels=cfg.features.num_feature_channels(array.num_channels),
+    at = replace(cfg.atnet_of(modality), in_channels=cfg.features.num_feature_channels(array.num_channels),
                  latent_size=cfg.latent_size, code_dim=vq.code_dim, **cfg.features.map_layout(),
                  **cfg.features.prior_layout())
     spec = ModalitySpec(modality, cfg.features, vq, at, camera, array, table, dataset=dict(dataset or {}),

@@ -182,7 +182,8 @@ def load(root: Path, summary: dict | None = None) -> Inputs:
         vqvae_budget={seed: read_json(docs / name) for seed, name in
                       facts['room_bar'].get('vqvae_budget_study', {}).get('files', {}).items()},
         atnet_studies={m: {variant: read_json(docs / name) for variant, name in
-                           {**study['files'], 'before': study.get('before', 'results.json')}.items()}
+                           {**study['files'], 'before': study.get('before', 'results.json'),
+                            **({'control': study['control']['file']} if 'control' in study else {})}.items()}
                        for m in ('depth', 'segmentation') if (study := facts['room_bar'].get(f'{m}_atnet_study'))},
         budget_studies={m: {'before': read_json(docs / spec.get('before', 'results.json')),
                             'after': read_json(docs / spec['file'])}

@@ -169,7 +169,24 @@ def training_run_note(inp: Inputs) -> str:
         text += (f"; the shipped models were trained by the same command in the run started {shipped['started_utc']} "
                  f"({shipped.get('cpu_model')}, commit {shipped.get('commit')}, docs/reproduce_timings.json), whose "
                  "logs were not kept: \"Reproduction time\" compares this run's models with the shipped ones")
-    return text + '.'
+    return text + '.' + shipped_atnet_note(inp)
+
+
+def shipped_atnet_note(inp: Inputs) -> str:
+    """Which AT-net stages of the table come from an AT-net study's shipped variant (facts.yaml
+    room_bar.<modality>_atnet_study ``shipped``) rather than from the run itself; '' where none does."""
+    studies = {m: given for m in ('depth', 'segmentation')
+               if (given := inp.facts['room_bar'].get(f'{m}_atnet_study', {})).get('shipped')}
+    if not studies:
+        return ''
+    return ' ' + ' '.join(
+        f"Its atnet_{m} stage is the {m} AT-net study's variant {g['shipped']} "
+        f"({', '.join(f'{k} {v:g}' for k, v in g['variants'][g['shipped']].items())}), trained by the stage command on "
+        f"this run's VQ-VAE stage alone and shipped under the study's rule (facts.yaml {m}_atnet_study; \"The bar of "
+        f"the networks on the measured room\"): a stage trained alone does not repeat the script's run of it bit for "
+        f"bit (the study's control, the shipped setting trained the same way, differs from epoch 1 on, as another seed "
+        f"would), so the script with config/train.yaml trains an AT-net of this setting, not this file."
+        for m, g in studies.items())
 
 
 def training_section(inp: Inputs) -> str:

@@ -745,7 +745,11 @@ def atnet_study_table(inp: Inputs, modality: str) -> str:
 
     def change(variant):
         return ', '.join(f'{k} {v:g}' for k, v in given['variants'][variant].items())
-    rows = [('the shipped setting', before)] + [(f'{v}: {change(v)}', runs[v]) for v in given['files']]
+    shipped = given.get('shipped')               # the variant shipped under the rule, if one was
+    rows = [('the setting shipped before' if shipped else 'the shipped setting', before)] + [
+        (f'{v}: {change(v)}' + (' (shipped)' if v == shipped else ''), runs[v]) for v in given['files']]
+    if runs.get('control'):                      # the shipped setting trained as the variants were: no rule
+        rows.insert(1, (f"{rows[0][0]}, trained as the variants were ({given['control']['how']})", runs['control']))
     lines = [f'| {modality} AT-net | ' + ' | '.join(f'method {label}' for _, label in names) + ' |',
              '| --- |' + ' ---: |' * len(names)]
     lines += [f"| {what} | " + ' | '.join(f'{figure(res, "method", n):.4f}' for n, _ in names) + ' |'
@@ -756,9 +760,13 @@ def atnet_study_table(inp: Inputs, modality: str) -> str:
         first = names[0][0]
         checks = [BETTER[first] * delta[first] > spreads[('method', first)]] + [
             BETTER[n] * delta[n] >= -spreads[('method', n)] for n, _ in names[1:]]
+        against_control = '' if not runs.get('control') else (
+            ' (against the shipped setting trained as it was: ' + ', '.join(
+                f"{label} {figure(runs[variant], 'method', n) - figure(runs['control'], 'method', n):+.4f}"
+                for n, label in names) + ')')
         verdicts.append(f"{variant}: " + ', '.join(f"{label} {delta[n]:+.4f} (spread {spreads[('method', n)]:.4f})"
                                                    for n, label in names)
-                        + (': met' if all(checks) else ': not met'))
+                        + (': met' if all(checks) else ': not met') + against_control)
     stopped = ''.join(f" {v} ({change(v)}) was stopped after epoch {s['epoch']} and not scored on the test split: its "
                       f"validation mIoU {s['val_miou']:.4f} against the shipped run's {s['shipped_val_miou']:.4f} at "
                       f"the same epoch (facts.yaml says why)." for v, s in given.get('stopped', {}).items())
