@@ -184,8 +184,8 @@ def shipped_atnet_note(inp: Inputs) -> str:
         f"({', '.join(f'{k} {v:g}' for k, v in g['variants'][g['shipped']].items())}), trained by the stage command on "
         f"this run's VQ-VAE stage alone and shipped under the study's rule (facts.yaml {m}_atnet_study; \"The bar of "
         f"the networks on the measured room\"): a stage trained alone does not repeat the script's run of it bit for "
-        f"bit (the study's control, the shipped setting trained the same way, differs from epoch 1 on, as another seed "
-        f"would), so the script with config/train.yaml trains an AT-net of this setting, not this file."
+        f"bit (the study's control, the shipped setting trained the same way, differs from its first epoch on, as "
+        f"another seed would), so the script with config/train.yaml trains an AT-net of this setting, not this file."
         for m, g in studies.items())
 
 

@@ -726,8 +726,13 @@ def vqvae_budget_table(inp: Inputs) -> str:
             + ('met.' if low >= floor else 'not met.') + '\n')
 
 
-#: +1 where a larger figure is better, -1 where a smaller one is
-BETTER = {'abs_rel': -1, 'delta1': 1, 'miou': 1, 'speaking': 1, 'silent': 1}
+#: the figures (names of :func:`figure`) of which a smaller value is the better one
+SMALLER_IS_BETTER = frozenset({'abs_rel'})
+
+
+def improvement(name: str, delta: float) -> float:
+    """A change of figure ``name`` signed so that positive is better."""
+    return -delta if name in SMALLER_IS_BETTER else delta
 
 
 def atnet_study_table(inp: Inputs, modality: str) -> str:
@@ -758,8 +763,8 @@ def atnet_study_table(inp: Inputs, modality: str) -> str:
     for variant in given['files']:
         delta = {n: figure(runs[variant], 'method', n) - figure(before, 'method', n) for n, _ in names}
         first = names[0][0]
-        checks = [BETTER[first] * delta[first] > spreads[('method', first)]] + [
-            BETTER[n] * delta[n] >= -spreads[('method', n)] for n, _ in names[1:]]
+        checks = [improvement(first, delta[first]) > spreads[('method', first)]] + [
+            improvement(n, delta[n]) >= -spreads[('method', n)] for n, _ in names[1:]]
         against_control = '' if not runs.get('control') else (
             ' (against the shipped setting trained as it was: ' + ', '.join(
                 f"{label} {figure(runs[variant], 'method', n) - figure(runs['control'], 'method', n):+.4f}"
