@@ -181,7 +181,7 @@ def shipped_atnet_note(inp: Inputs) -> str:
         return ''
     return ' ' + ' '.join(
         f"Its atnet_{m} stage is the {m} AT-net study's variant {g['shipped']} "
-        f"({', '.join(f'{k} {v:g}' for k, v in g['variants'][g['shipped']].items())}), trained by the stage command on "
+        f"({room_bar.variant_change(g, g['shipped'])}), trained by the stage command on "
         f"this run's VQ-VAE stage alone and shipped under the study's rule (facts.yaml {m}_atnet_study; \"The bar of "
         f"the networks on the measured room\"): a stage trained alone does not repeat the script's run of it bit for "
         f"bit (the study's control, the shipped setting trained the same way, differs from its first epoch on, as "

@@ -592,6 +592,15 @@ BUDGET_FIGURES = {'segmentation': (('miou', 'mIoU'), ('speaking', 'person IoU, s
                   'depth': (('abs_rel', 'AbsRel'), ('delta1', 'δ1'))}
 
 
+#: the figures (names of :func:`figure`) of which a smaller value is the better one
+SMALLER_IS_BETTER = frozenset({'abs_rel'})
+
+
+def improvement(name: str, delta: float) -> float:
+    """A change of figure ``name`` signed so that positive is better."""
+    return -delta if name in SMALLER_IS_BETTER else delta
+
+
 def longer_budget_table(inp: Inputs, modality: str) -> str:
     """A modality's networks at facts.yaml room_bar.<modality>_budget_study's epochs against the same networks at the
     configured budget (its ``before`` file: docs/results.json while those are shipped), both rows, and its rule
@@ -618,8 +627,7 @@ def longer_budget_table(inp: Inputs, modality: str) -> str:
             lines.append(f"| {row} | {label} | {a:.3f} | {b:.3f} | {b - a:+.4f} | {shown} |")
 
     def gain(row: str, name: str) -> float:        # the change in the better direction
-        change = figure(longer, row, name) - figure(before, row, name)
-        return -change if name == 'abs_rel' else change
+        return improvement(name, figure(longer, row, name) - figure(before, row, name))
     (first, first_label), others = names[0], names[1:]
     checks = [(f"the method's {first_label} gains more than its seed spread",
                gain('method', first) > spreads[('method', first)])]
@@ -726,15 +734,6 @@ def vqvae_budget_table(inp: Inputs) -> str:
             + ('met.' if low >= floor else 'not met.') + '\n')
 
 
-#: the figures (names of :func:`figure`) of which a smaller value is the better one
-SMALLER_IS_BETTER = frozenset({'abs_rel'})
-
-
-def improvement(name: str, delta: float) -> float:
-    """A change of figure ``name`` signed so that positive is better."""
-    return -delta if name in SMALLER_IS_BETTER else delta
-
-
 def atnet_study_table(inp: Inputs, modality: str) -> str:
     """A modality's AT-net one change apart (facts.yaml room_bar.<modality>_atnet_study): the method's figures
     (BUDGET_FIGURES) per variant beside the shipped setting's own run (its ``before``), the variants stopped before
@@ -749,7 +748,7 @@ def atnet_study_table(inp: Inputs, modality: str) -> str:
     before = runs['before']
 
     def change(variant):
-        return ', '.join(f'{k} {v:g}' for k, v in given['variants'][variant].items())
+        return variant_change(given, variant)
     shipped = given.get('shipped')               # the variant shipped under the rule, if one was
     rows = [('the setting shipped before' if shipped else 'the shipped setting', before)] + [
         (f'{v}: {change(v)}' + (' (shipped)' if v == shipped else ''), runs[v]) for v in given['files']]
@@ -759,10 +758,9 @@ def atnet_study_table(inp: Inputs, modality: str) -> str:
              '| --- |' + ' ---: |' * len(names)]
     lines += [f"| {what} | " + ' | '.join(f'{figure(res, "method", n):.4f}' for n, _ in names) + ' |'
               for what, res in rows]
-    verdicts = []
+    verdicts, first = [], names[0][0]
     for variant in given['files']:
         delta = {n: figure(runs[variant], 'method', n) - figure(before, 'method', n) for n, _ in names}
-        first = names[0][0]
         checks = [improvement(first, delta[first]) > spreads[('method', first)]] + [
             improvement(n, delta[n]) >= -spreads[('method', n)] for n, _ in names[1:]]
         against_control = '' if not runs.get('control') else (
@@ -780,3 +778,8 @@ def atnet_study_table(inp: Inputs, modality: str) -> str:
             f"docs/{given['before']}):\n\n" + '\n'.join(lines) + '\n\n'
             f"The rule fixed before their results (scripts/results_docs/facts.yaml, {modality}_atnet_study): "
             + '; '.join(verdicts) + '.' + stopped + '\n')
+
+
+def variant_change(study: dict, variant: str) -> str:
+    """'setting value, ...' of an AT-net study's variant (facts.yaml room_bar.<modality>_atnet_study ``variants``)."""
+    return ', '.join(f'{k} {v:g}' for k, v in study['variants'][variant].items())
