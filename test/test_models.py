@@ -28,6 +28,8 @@ def test_joined_convs_mix_neighbouring_cells_before_the_projection():
     deep = ATNet(ATNetConfig(in_channels=22, encoder_width=8, joined_convs=2)).eval()
     assert set(plain.state_dict()) == {k for k in deep.state_dict() if not k.startswith('joined.')}
     assert sum(isinstance(m, torch.nn.Conv2d) for m in deep.joined) == 2
+    with pytest.raises(ValueError, match='joined_convs must be >= 0'):
+        ATNetConfig(in_channels=22, joined_convs=-1)
     h = torch.zeros(1, 32, 16, 16)
     h[:, :, 8, 8] = 1.0                                  # one cell lit after the join
     with torch.no_grad():

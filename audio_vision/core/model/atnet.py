@@ -70,6 +70,8 @@ class ATNetConfig(InputBranches):
         if ratio < 1 or ratio != 2 ** round(math.log2(ratio)):
             raise ValueError(f'latent_size / start_size must be a power of two, got '
                              f'{self.latent_size} / {self.start_size}')
+        if self.joined_convs < 0:
+            raise ValueError(f'joined_convs must be >= 0 (3x3 layers after the join), got {self.joined_convs}')
         if self.start_channels >> self.num_upsamples < 1:
             raise ValueError(f'start_channels={self.start_channels} too small for {self.num_upsamples} halvings')
 
