@@ -2,16 +2,17 @@
 """How fast the machine runs a fixed workload now: the yardstick that tells a slower run of the benchmarks from
 slower code.
 
-The same machine type measured the same code and models at 25.2 ms and 17.5 ms p50 on one day, the first run beside
-other jobs (its load average at start 1.39); a virtual machine's host can lower a core's throughput the same way
-without any load or steal time showing. Each benchmark times :func:`reference_ms` at its start and end and records
+On one day the same machine type measured the same models (the default backend, p50) at 25.2 ms beside other jobs
+(`git show 79127bc:docs/benchmarks.json`, load average 1.39 at its start) and at 18.3 ms on a quiet machine (the
+compared row of docs/benchmarks.json); a virtual machine's host can lower a core's throughput the same way without
+any load or steal time showing. Each benchmark times :func:`reference_ms` at its start and end and records
 both: two runs whose reference figures differ by as much as their results measured a different machine, not a
 different program. It measures the core, not contention: a fair share of a busy machine runs it about as fast (the
 load average says when other jobs ran).
 
 The workload is the front-end's kind of work on one thread, without BLAS (whose thread count varies): real FFTs of
 a window of 8 channels, a sort, and a Python loop over small arrays; in a fresh interpreter, because what a process
-has loaded changes it (after torch's import the same loop ran 25 % faster in one process).
+has loaded changes it (after torch's import the same loop ran faster in one process).
 
     .venv/bin/python benchmarks/machine_speed.py
 """
