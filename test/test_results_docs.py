@@ -146,8 +146,8 @@ def test_every_document_renders_and_the_readme_keeps_its_other_sections(docs, in
 # --- no typed numbers -------------------------------------------------------------------------------------------
 #: names that hold digits without stating a number (an issue, the network's published name, a metric's name)
 NAMES = re.compile(r'issue #\d+|ResNet-18|3-D|δ<1\.25')
-#: numbers a rendered value may be multiplied or divided by: unit conversions (min, %, kHz, MB) and 1
-CONVERSIONS = {1, 60, 100, 1000, 1e6}
+#: numbers a rendered value may be multiplied or divided by: unit conversions (min, %, kHz, MB, MiB) and 1
+CONVERSIONS = {1, 60, 100, 1000, 1e6, 1048576}
 
 
 def typed_words(text: str) -> list[str]:
@@ -687,3 +687,43 @@ def test_a_depth_atnet_variant_must_lower_absrel_by_more_than_the_spread(room_ba
     assert '| j: atnet.joined_convs 2 (shipped) |' in text
     assert '| the setting shipped before, trained as the variants were (the stage alone) | 0.1470 | 0.8060 |' in text
     assert 'met (against the shipped setting trained as it was: AbsRel -0.0010, δ1 -0.0010).' in text
+
+
+def test_the_atnet_seeds_rule_pairs_each_seed_with_its_control(room_bar, inp):
+    def scored(miou, speaking=0.35, silent=0.25):
+        res = json.loads(json.dumps(inp.results))
+        res['rows']['method']['segmentation']['miou'] = miou
+        res['person_iou']['method'] = {'speaking': speaking, 'silent': silent}
+        return res
+    facts = json.loads(json.dumps(inp.facts))
+    facts['room_bar']['segmentation_atnet_study'] = {'variants': {'j': {'atnet.joined_convs': 2}}}
+    facts['room_bar']['segmentation_atnet_seeds'] = {
+        'variant': 'j', 'command': 'train',
+        'files': {'0': {'variant': 'j0.json', 'control': 'c0.json'}, '1': {'variant': 'j1.json', 'control': 'c1.json'}}}
+    seeds = {'6': {'0': scored(0.52, 0.30, 0.20), '1': scored(0.50, 0.33, 0.24)}}   # mIoU spread 0.02: half 0.01
+
+    def verdict(j0, c0, j1, c1):
+        runs = {'0': {'variant': j0, 'control': c0}, '1': {'variant': j1, 'control': c1}}
+        return room_bar.atnet_seeds_table(dataclasses.replace(inp, facts=facts, seed_study=seeds,
+                                                              atnet_seeds={'segmentation': runs}), 'segmentation')
+    text = verdict(scored(0.54), scored(0.53), scored(0.55), scored(0.535))
+    assert '| 0 | j: atnet.joined_convs 2 | 0.5400 | 0.3500 | 0.2500 |' in text
+    assert '| 1 | the shipped setting | 0.5350 |' in text
+    assert 'mIoU +0.0100, +0.0150 (mean +0.0125)' in text and text.rstrip().endswith('met.')
+    assert ': not met.' not in text
+    # the mean is above half the spread, but one seed loses
+    assert ': not met.' in verdict(scored(0.57), scored(0.53), scored(0.53), scored(0.535))
+    # both seeds win, by less than half the spread on average
+    assert ': not met.' in verdict(scored(0.535), scored(0.53), scored(0.54), scored(0.535))
+    # a person IoU's mean falls
+    assert ': not met.' in verdict(scored(0.54, silent=0.2), scored(0.53), scored(0.55), scored(0.535))
+    assert verdict(scored(0.54), scored(0.53), scored(0.55), None) == ''
+
+
+def test_the_models_size_is_judged_in_megabytes_and_its_miss_names_the_baselines(room_bar, inp):
+    sizes = {'depth.pt': 10.9, 'segmentation.pt': 10.8, 'end_to_end_depth.pt': 9.4, 'end_to_end_segmentation.pt': 9.4}
+    name, met, value = room_bar.size_row(dataclasses.replace(inp, sizes=sizes))
+    assert name == 'models/ <= 40 MB' and not met and value == '40.50 MB (38.6 MiB)'
+    assert room_bar.size_row(dataclasses.replace(inp, sizes={**sizes, 'depth.pt': 10.3}))[1]
+    text = ' '.join(room_bar.causes(dataclasses.replace(inp, sizes=sizes), {name: value}))
+    assert 'are 18.80 MB of it' in text and '21.70 MB' in text

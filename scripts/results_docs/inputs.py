@@ -44,6 +44,8 @@ class Inputs:
     vqvae_budget: dict              # {seed: json}: facts.yaml room_bar.vqvae_budget_study's files ({} without it)
     # {modality: {variant: json}}: facts.yaml room_bar.<modality>_atnet_study's files and its 'before'
     atnet_studies: dict
+    # {modality: {seed: {'variant': json, 'control': json}}}: facts.yaml room_bar.<modality>_atnet_seeds' files
+    atnet_seeds: dict
     # {modality: {'before': json, 'after': json}}: facts.yaml room_bar.<modality>_budget_study's files (before: its
     # ``before``, docs/results.json by default; after: its ``file``)
     budget_studies: dict
@@ -185,6 +187,9 @@ def load(root: Path, summary: dict | None = None) -> Inputs:
                            {**study['files'], 'before': study.get('before', 'results.json'),
                             **({'control': study['control']['file']} if 'control' in study else {})}.items()}
                        for m in ('depth', 'segmentation') if (study := facts['room_bar'].get(f'{m}_atnet_study'))},
+        atnet_seeds={m: {seed: {side: read_json(docs / name) for side, name in pair.items()}
+                         for seed, pair in study['files'].items()}
+                     for m in ('depth', 'segmentation') if (study := facts['room_bar'].get(f'{m}_atnet_seeds'))},
         budget_studies={m: {'before': read_json(docs / spec.get('before', 'results.json')),
                             'after': read_json(docs / spec['file'])}
                         for m in ('depth', 'segmentation') if (spec := facts['room_bar'].get(f'{m}_budget_study'))},

@@ -82,7 +82,15 @@ def rows(inp: Inputs) -> list[Criterion]:
     out += _within('independent re-recording', ref or res, inp.independent if ref else None,
                    bar['independent_tolerance'], 'the same windows as this pipeline records them', shipped=shipped)
     out += speed_rows(inp)
+    out.append(size_row(inp))
     return out
+
+
+def size_row(inp: Inputs) -> Criterion:
+    """models/ within facts.yaml room_bar.models_mb megabytes (10^6 bytes; the mebibytes beside it)."""
+    total, limit = sum(inp.sizes.values()), inp.facts['room_bar']['models_mb']
+    return (f'models/ <= {limit:g} MB', total <= limit,
+            f'{total:.2f} MB ({total * 1e6 / 1048576:.1f} MiB)')
 
 
 def speed_rows(inp: Inputs) -> list[Criterion]:
@@ -173,6 +181,11 @@ def causes(inp: Inputs, missed: dict) -> list[str]:
                    f"without its bodies scores AbsRel {b['abs_rel']:.3f} against {a['abs_rel']:.3f} in the default "
                    f"rooms (docs/sonar.json), so a model that adds the bodies as well as in-distribution still "
                    f"starts from a worse room.")
+    if any(k.startswith('models/') for k in missed):
+        baselines = sum(mb for name, mb in inp.sizes.items() if name.startswith('end_to_end'))
+        out.append(f"**models/**: the end-to-end baselines, shipped to score the method against them, are "
+                   f"{baselines:.2f} MB of it, the method's checkpoints and the mean images "
+                   f"{sum(inp.sizes.values()) - baselines:.2f} MB (weights stored as float16; the model card).")
     swap = inp.independent_swap
     if any(k.startswith('independent') for k in missed) and swap:
         out.append(independent_cause(inp, swap))
@@ -555,7 +568,8 @@ def section(inp: Inputs) -> str:
             + ''.join(retrain_study_table(inp, name) for name in inp.facts['room_bar'].get('retrain_studies', {}))
             + seed_study_table(inp) + longer_budget_table(inp, 'segmentation')
             + longer_budget_table(inp, 'depth') + vqvae_budget_table(inp)
-            + atnet_study_table(inp, 'segmentation') + atnet_study_table(inp, 'depth'))
+            + atnet_study_table(inp, 'segmentation') + atnet_seeds_table(inp, 'segmentation')
+            + atnet_study_table(inp, 'depth'))
 
 
 def complete_seed_study(inp: Inputs) -> dict:
@@ -778,6 +792,42 @@ def atnet_study_table(inp: Inputs, modality: str) -> str:
             f"docs/{given['before']}):\n\n" + '\n'.join(lines) + '\n\n'
             f"The rule fixed before their results (scripts/results_docs/facts.yaml, {modality}_atnet_study): "
             + '; '.join(verdicts) + '.' + stopped + '\n')
+
+
+def atnet_seeds_table(inp: Inputs, modality: str) -> str:
+    """An AT-net study's variant and its control again at other seeds (facts.yaml room_bar.<modality>_atnet_seeds):
+    the method's figures (BUDGET_FIGURES) per seed and side, and the rule paired by seed: the variant wins if its first
+    figure is better than its control's at every seed, the mean of those gains exceeds half the seed study's spread
+    of it, and no other figure's mean gain is negative; '' unless every file is here."""
+    given, runs, spreads = (inp.facts['room_bar'].get(f'{modality}_atnet_seeds'), inp.atnet_seeds.get(modality),
+                            seed_spreads(inp))
+    if not given or not runs or not all(all(pair.values()) for pair in runs.values()) or not spreads:
+        return ''
+    names, variant = BUDGET_FIGURES[modality], given['variant']
+    study = inp.facts['room_bar'][f'{modality}_atnet_study']
+    lines = [f'| seed | {modality} AT-net | ' + ' | '.join(f'method {label}' for _, label in names) + ' |',
+             '| ---: | --- |' + ' ---: |' * len(names)]
+    for seed, pair in runs.items():
+        lines += [f"| {seed} | {what} | " + ' | '.join(f'{figure(pair[side], "method", n):.4f}' for n, _ in names)
+                  + ' |' for side, what in (('variant', f'{variant}: {variant_change(study, variant)}'),
+                                            ('control', 'the shipped setting'))]
+    gains = {n: [improvement(n, figure(pair['variant'], 'method', n) - figure(pair['control'], 'method', n))
+                 for pair in runs.values()] for n, _ in names}
+    mean = {n: sum(g) / len(g) for n, g in gains.items()}
+    first, half = names[0][0], spreads[('method', names[0][0])] / 2
+    checks = ([all(g > 0 for g in gains[first]), mean[first] > half]
+              + [mean[n] >= 0 for n, _ in names[1:]])
+    shipped = f" It is shipped (its seed-{given['shipped']} run)." if given.get('shipped') is not None else ''
+    return (f"\nAgain at another seed: {variant} and the shipped setting, each trained as the study's variants were "
+            f"(`{given['command']}`; "
+            + ', '.join(f'docs/{f}' for pair in given['files'].values() for f in pair.values()) + '):\n\n'
+            + '\n'.join(lines) + '\n\n'
+            f"The rule fixed before the second seed's results (scripts/results_docs/facts.yaml, {modality}_atnet_seeds): "
+            f"{variant} against the shipped setting, gains (positive is better) by seed "
+            + '; '.join(f"{label} " + ', '.join(f'{g:+.4f}' for g in gains[n]) + f' (mean {mean[n]:+.4f})'
+                        for n, label in names)
+            + f"; the {names[0][1]} gain positive at every seed and its mean above half the seed study's spread "
+            f"({half:.4f}), no other mean negative: " + ('met.' if all(checks) else 'not met.') + shipped + '\n')
 
 
 def variant_change(study: dict, variant: str) -> str:
