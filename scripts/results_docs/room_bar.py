@@ -822,8 +822,8 @@ def atnet_seeds_table(inp: Inputs, modality: str) -> str:
             f"(`{given['command']}`; "
             + ', '.join(f'docs/{f}' for pair in given['files'].values() for f in pair.values()) + '):\n\n'
             + '\n'.join(lines) + '\n\n'
-            f"The rule fixed before the second seed's results (scripts/results_docs/facts.yaml, {modality}_atnet_seeds): "
-            f"{variant} against the shipped setting, gains (positive is better) by seed "
+            f"The rule fixed before the second seed's results (scripts/results_docs/facts.yaml, "
+            f"{modality}_atnet_seeds): {variant} against the shipped setting, gains (positive is better) by seed "
             + '; '.join(f"{label} " + ', '.join(f'{g:+.4f}' for g in gains[n]) + f' (mean {mean[n]:+.4f})'
                         for n, label in names)
             + f"; the {names[0][1]} gain positive at every seed and its mean above half the seed study's spread "
