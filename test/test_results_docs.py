@@ -646,7 +646,8 @@ def test_the_atnet_study_judges_each_variant_by_its_rule_and_names_the_stopped_o
     seeds = {'6': {'0': scored(0.52, 0.30, 0.20), '1': scored(0.50, 0.33, 0.24)}}   # spreads 0.02, 0.03, 0.04
     base = dataclasses.replace(inp, facts=facts, seed_study=seeds)
     runs = {'before': scored(0.53), 'a': scored(0.56), 'b': scored(0.56, silent=0.20)}
-    text = room_bar.atnet_study_table(dataclasses.replace(base, atnet_studies={'segmentation': runs}), 'segmentation')
+    key = 'segmentation_atnet_study'
+    text = room_bar.atnet_study_table(dataclasses.replace(base, atnet_studies={key: runs}), key)
     assert '| the shipped setting | 0.5300 | 0.3500 | 0.2500 |' in text
     assert '| a: x.image_weight 4 | 0.5600 |' in text and '| b: y.joined_convs 2 | 0.5600 |' in text
     assert 'a: mIoU +0.0300 (spread 0.0200), person IoU, speaking +0.0000 (spread 0.0300), ' \
@@ -655,10 +656,10 @@ def test_the_atnet_study_judges_each_variant_by_its_rule_and_names_the_stopped_o
     assert 'c (z 1) was stopped after epoch 9 and not scored on the test split: its validation mIoU 0.4800 ' \
            "against the shipped run's 0.5200" in text
     small = room_bar.atnet_study_table(dataclasses.replace(
-        base, atnet_studies={'segmentation': {**runs, 'a': scored(0.545)}}), 'segmentation')
+        base, atnet_studies={key: {**runs, 'a': scored(0.545)}}), key)
     assert 'a: mIoU +0.0150 (spread 0.0200)' in small and ': met' not in small
     assert room_bar.atnet_study_table(dataclasses.replace(
-        base, atnet_studies={'segmentation': {**runs, 'b': None}}), 'segmentation') == ''
+        base, atnet_studies={key: {**runs, 'b': None}}), key) == ''
 
 
 def test_a_depth_atnet_variant_must_lower_absrel_by_more_than_the_spread(room_bar, inp):
@@ -670,11 +671,11 @@ def test_a_depth_atnet_variant_must_lower_absrel_by_more_than_the_spread(room_ba
     facts['room_bar']['depth_atnet_study'] = {'variants': {'j': {'atnet.joined_convs': 2}}, 'command': 'train',
                                               'files': {'j': 'j.json'}, 'before': 'before.json'}
     seeds = {'6': {'0': scored(0.150, 0.810), '1': scored(0.148, 0.807)}}            # spreads 0.002, 0.003
-    base = dataclasses.replace(inp, facts=facts, seed_study=seeds)
+    base, key = dataclasses.replace(inp, facts=facts, seed_study=seeds), 'depth_atnet_study'
 
     def verdict(abs_rel, delta1):
         runs = {'before': scored(0.149, 0.807), 'j': scored(abs_rel, delta1)}
-        return room_bar.atnet_study_table(dataclasses.replace(base, atnet_studies={'depth': runs}), 'depth')
+        return room_bar.atnet_study_table(dataclasses.replace(base, atnet_studies={key: runs}), key)
     assert 'j: AbsRel -0.0030 (spread 0.0020), δ1 -0.0020 (spread 0.0030): met.' in verdict(0.146, 0.805)
     assert ': not met.' in verdict(0.148, 0.807)          # lower, but within the spread
     assert ': not met.' in verdict(0.146, 0.800)          # δ1 falls by more than its spread
@@ -682,7 +683,7 @@ def test_a_depth_atnet_variant_must_lower_absrel_by_more_than_the_spread(room_ba
     # shipped, with a control (the shipped setting trained as the variant was): its row and the variant against it
     facts['room_bar']['depth_atnet_study'].update(shipped='j', control={'file': 'c.json', 'how': 'the stage alone'})
     runs = {'before': scored(0.149, 0.807), 'j': scored(0.146, 0.805), 'control': scored(0.147, 0.806)}
-    text = room_bar.atnet_study_table(dataclasses.replace(base, atnet_studies={'depth': runs}), 'depth')
+    text = room_bar.atnet_study_table(dataclasses.replace(base, atnet_studies={key: runs}), key)
     assert '| the setting shipped before | 0.1490 | 0.8070 |' in text
     assert '| j: atnet.joined_convs 2 (shipped) |' in text
     assert '| the setting shipped before, trained as the variants were (the stage alone) | 0.1470 | 0.8060 |' in text

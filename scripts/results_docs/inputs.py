@@ -6,6 +6,7 @@ when absent (their sections are then left out)."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +43,8 @@ class Inputs:
     retrain_studies: dict           # facts.yaml room_bar.retrain_studies: {study: {setting: {test/...: json}}}
     seed_study: dict                # facts.yaml room_bar.seed_study: {revision: {seed: test-split json}}
     vqvae_budget: dict              # {seed: json}: facts.yaml room_bar.vqvae_budget_study's files ({} without it)
-    # {modality: {variant: json}}: facts.yaml room_bar.<modality>_atnet_study's files and its 'before'
+    # {study: {variant: json}}: facts.yaml room_bar.<modality>_atnet_study* (ATNET_STUDY)'s files and its 'before',
+    # in facts.yaml's order
     atnet_studies: dict
     # {modality: {seed: {'variant': json, 'control': json}}}: facts.yaml room_bar.<modality>_atnet_seeds' files
     atnet_seeds: dict
@@ -108,6 +110,16 @@ class Inputs:
     def array_diameter_m(self) -> float:
         """The simulated array's horizontal aperture: its rings' diameter."""
         return 2 * self.simulation['array']['ring_radius']
+
+
+#: facts.yaml room_bar keys of the AT-net studies one change apart: <modality>_atnet_study, then later ones
+#: <modality>_atnet_study_<name> (each judged against the AT-net shipped when it ran)
+ATNET_STUDY = re.compile(r'(depth|segmentation)_atnet_study(_\w+)?')
+
+
+def atnet_study_modality(key: str) -> str:
+    """The modality of an AT-net study's facts.yaml key (:data:`ATNET_STUDY`)."""
+    return key.split('_', 1)[0]
 
 
 def read_json(path: Path) -> dict | None:
@@ -183,10 +195,10 @@ def load(root: Path, summary: dict | None = None) -> Inputs:
                     for revision, seeds in facts['room_bar'].get('seed_study', {}).get('revisions', {}).items()},
         vqvae_budget={seed: read_json(docs / name) for seed, name in
                       facts['room_bar'].get('vqvae_budget_study', {}).get('files', {}).items()},
-        atnet_studies={m: {variant: read_json(docs / name) for variant, name in
-                           {**study['files'], 'before': study.get('before', 'results.json'),
-                            **({'control': study['control']['file']} if 'control' in study else {})}.items()}
-                       for m in ('depth', 'segmentation') if (study := facts['room_bar'].get(f'{m}_atnet_study'))},
+        atnet_studies={key: {variant: read_json(docs / name) for variant, name in
+                             {**study['files'], 'before': study.get('before', 'results.json'),
+                              **({'control': study['control']['file']} if 'control' in study else {})}.items()}
+                       for key, study in facts['room_bar'].items() if ATNET_STUDY.fullmatch(key)},
         atnet_seeds={m: {seed: {side: read_json(docs / name) for side, name in pair.items()}
                          for seed, pair in study['files'].items()}
                      for m in ('depth', 'segmentation') if (study := facts['room_bar'].get(f'{m}_atnet_seeds'))},

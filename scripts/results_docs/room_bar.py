@@ -6,7 +6,7 @@ measured, never as met."""
 from __future__ import annotations
 
 from .common import Criterion, criteria_table, stage_optim
-from .inputs import Inputs
+from .inputs import Inputs, atnet_study_modality
 
 BODIES = ('person', 'appliance', 'alarm')
 ROOM = ('wall', 'floor', 'ceiling')
@@ -568,8 +568,8 @@ def section(inp: Inputs) -> str:
             + ''.join(retrain_study_table(inp, name) for name in inp.facts['room_bar'].get('retrain_studies', {}))
             + seed_study_table(inp) + longer_budget_table(inp, 'segmentation')
             + longer_budget_table(inp, 'depth') + vqvae_budget_table(inp)
-            + atnet_study_table(inp, 'segmentation') + atnet_seeds_table(inp, 'segmentation')
-            + atnet_study_table(inp, 'depth'))
+            + ''.join(atnet_study_table(inp, key) + (atnet_seeds_table(inp, m) if key == f'{m}_atnet_study' else '')
+                      for key in inp.atnet_studies if (m := atnet_study_modality(key))))
 
 
 def complete_seed_study(inp: Inputs) -> dict:
@@ -748,16 +748,16 @@ def vqvae_budget_table(inp: Inputs) -> str:
             + ('met.' if low >= floor else 'not met.') + '\n')
 
 
-def atnet_study_table(inp: Inputs, modality: str) -> str:
-    """A modality's AT-net one change apart (facts.yaml room_bar.<modality>_atnet_study): the method's figures
+def atnet_study_table(inp: Inputs, key: str) -> str:
+    """A modality's AT-net one change apart (facts.yaml room_bar ``key``, :data:`ATNET_STUDY`): the method's figures
     (BUDGET_FIGURES) per variant beside the shipped setting's own run (its ``before``), the variants stopped before
     their test, and the study's rule: a variant replaces the shipped AT-net if the first figure improves by more than
     the seed study's spread of it and none of the others worsens by more than the seed study's spread of it; '' unless
     every file is here."""
-    given, runs, spreads = (inp.facts['room_bar'].get(f'{modality}_atnet_study'), inp.atnet_studies.get(modality),
-                            seed_spreads(inp))
+    given, runs, spreads = inp.facts['room_bar'].get(key), inp.atnet_studies.get(key), seed_spreads(inp)
     if not given or not runs or not all(runs.values()) or not spreads:
         return ''
+    modality = atnet_study_modality(key)
     names = BUDGET_FIGURES[modality]
     before = runs['before']
 
@@ -790,7 +790,7 @@ def atnet_study_table(inp: Inputs, modality: str) -> str:
     return (f"\nTried: the {modality} AT-net one change apart (`{given['command']}`; "
             + ', '.join(f'docs/{f}' for f in given['files'].values()) + f"; the shipped setting's own run "
             f"docs/{given['before']}):\n\n" + '\n'.join(lines) + '\n\n'
-            f"The rule fixed before their results (scripts/results_docs/facts.yaml, {modality}_atnet_study): "
+            f"The rule fixed before their results (scripts/results_docs/facts.yaml, {key}): "
             + '; '.join(verdicts) + '.' + stopped + '\n')
 
 
