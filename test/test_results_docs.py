@@ -687,6 +687,14 @@ def test_a_depth_atnet_variant_must_lower_absrel_by_more_than_the_spread(room_ba
     assert '| the setting shipped before | 0.1490 | 0.8070 |' in text
     assert '| j: atnet.joined_convs 2 (shipped) |' in text
     assert '| the setting shipped before, trained as the variants were (the stage alone) | 0.1470 | 0.8060 |' in text
+    # a later study of the same modality ships another variant: the first one's row says it was replaced
+    facts['room_bar']['depth_atnet_study_more'] = {'variants': {'k': {'atnet.joined_convs': 4}}, 'command': 'train',
+                                                   'files': {'k': 'k.json'}, 'before': 'j.json', 'shipped': 'k'}
+    studies = {key: runs, 'depth_atnet_study_more': {'before': runs['j'], 'k': scored(0.140, 0.810)}}
+    later = dataclasses.replace(base, atnet_studies=studies)
+    assert '| j: atnet.joined_convs 2 (shipped, replaced later: depth_atnet_study_more) |' in \
+        room_bar.atnet_study_table(later, key)
+    assert '| k: atnet.joined_convs 4 (shipped) |' in room_bar.atnet_study_table(later, 'depth_atnet_study_more')
     assert 'met (against the shipped setting trained as it was: AbsRel -0.0010, δ1 -0.0010).' in text
 
 

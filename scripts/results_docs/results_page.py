@@ -183,7 +183,8 @@ def shipped_atnet_note(inp: Inputs) -> str:
     return ' ' + ' '.join(
         f"Its atnet_{m} stage is the {m} AT-net study's variant {g['shipped']} "
         f"({room_bar.variant_change(g, g['shipped'])}), trained by the stage command on "
-        f"this run's VQ-VAE stage alone and shipped under the study's rule (facts.yaml {key}; \"The bar of "
+        f"this run's VQ-VAE stage alone and shipped under the study's rule (facts.yaml {g.get('shipped_by', key)}; "
+        f"\"The bar of "
         f"the networks on the measured room\"): a stage trained alone does not repeat the script's run of it bit for "
         f"bit (the study's control, the shipped setting trained the same way, differs from its first epoch on, as "
         f"another seed would), so the script with config/train.yaml trains an AT-net of this setting, not this file."

@@ -763,9 +763,13 @@ def atnet_study_table(inp: Inputs, key: str) -> str:
 
     def change(variant):
         return variant_change(given, variant)
-    shipped = given.get('shipped')               # the variant shipped under the rule, if one was
+    shipped = given.get('shipped')               # the variant shipped under the rule (or a later one), if one was
+    later = [k for k in list(inp.atnet_studies)[list(inp.atnet_studies).index(key) + 1:]
+             if atnet_study_modality(k) == modality and inp.facts['room_bar'][k].get('shipped')]
+    label = (' (shipped' + (f" under the rule of {given['shipped_by']}, below" if 'shipped_by' in given else '')
+             + (f', replaced later: {later[-1]}' if later else '') + ')')
     rows = [('the setting shipped before' if shipped else 'the shipped setting', before)] + [
-        (f'{v}: {change(v)}' + (' (shipped)' if v == shipped else ''), runs[v]) for v in given['files']]
+        (f'{v}: {change(v)}' + (label if v == shipped else ''), runs[v]) for v in given['files']]
     if runs.get('control'):                      # the shipped setting trained as the variants were: no rule
         rows.insert(1, (f"{rows[0][0]}, trained as the variants were ({given['control']['how']})", runs['control']))
     lines = [f'| {modality} AT-net | ' + ' | '.join(f'method {label}' for _, label in names) + ' |',
