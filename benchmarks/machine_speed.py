@@ -4,10 +4,10 @@ slower code.
 
 On one day the same machine type measured the same models (the default backend, p50) at 25.2 ms beside other jobs
 (`git show 79127bc:docs/benchmarks.json`, load average 1.39 at its start) and at 18.3 ms on a quiet machine (the
-compared row of docs/benchmarks.json); a virtual machine's host can lower a core's throughput the same way without
-any load or steal time showing. Each benchmark times :func:`reference_ms` at its start and end and records
-both: two runs whose reference figures differ by as much as their results measured a different machine, not a
-different program. It measures the core, not contention: a fair share of a busy machine runs it about as fast (the
+compared row of `git show afa24c6:docs/benchmarks.json`); a virtual machine's host can lower a core's throughput the
+same way without any load or steal time showing. Each benchmark times :func:`reference_ms` at its start and end
+and records both: two runs whose reference figures differ by as much as their results measured a different machine,
+not a different program. It measures the core, not contention: a fair share of a busy machine runs it about as fast (the
 load average says when other jobs ran).
 
 The workload is the front-end's kind of work on one thread, without BLAS (whose thread count varies): real FFTs of
