@@ -632,12 +632,17 @@ def test_the_vqvae_gap_is_told_once_the_shipped_vqvae_has_the_studys_epochs(room
         base, summary={**inp.summary, 'config': {**inp.summary['config'], 'train': four}})) == ''
 
 
+def segmentation_scored(inp, miou: float, speaking: float, silent: float) -> dict:
+    """The test results with the method's mIoU and person IoUs replaced."""
+    res = json.loads(json.dumps(inp.results))
+    res['rows']['method']['segmentation']['miou'] = miou
+    res['person_iou']['method'] = {'speaking': speaking, 'silent': silent}
+    return res
+
+
 def test_the_atnet_study_judges_each_variant_by_its_rule_and_names_the_stopped_ones(room_bar, inp):
     def scored(miou, speaking=0.35, silent=0.25):
-        res = json.loads(json.dumps(inp.results))
-        res['rows']['method']['segmentation']['miou'] = miou
-        res['person_iou']['method'] = {'speaking': speaking, 'silent': silent}
-        return res
+        return segmentation_scored(inp, miou, speaking, silent)
     facts = json.loads(json.dumps(inp.facts))
     facts['room_bar']['segmentation_atnet_study'] = {
         'variants': {'a': {'x.image_weight': 4.0}, 'b': {'y.joined_convs': 2}, 'c': {'z': 1}}, 'command': 'train',
@@ -700,10 +705,7 @@ def test_a_depth_atnet_variant_must_lower_absrel_by_more_than_the_spread(room_ba
 
 def test_the_atnet_seeds_rule_pairs_each_seed_with_its_control(room_bar, inp):
     def scored(miou, speaking=0.35, silent=0.25):
-        res = json.loads(json.dumps(inp.results))
-        res['rows']['method']['segmentation']['miou'] = miou
-        res['person_iou']['method'] = {'speaking': speaking, 'silent': silent}
-        return res
+        return segmentation_scored(inp, miou, speaking, silent)
     facts = json.loads(json.dumps(inp.facts))
     facts['room_bar']['segmentation_atnet_study'] = {'variants': {'j': {'atnet.joined_convs': 2}}}
     facts['room_bar']['segmentation_atnet_seeds'] = {
