@@ -708,7 +708,8 @@ def test_the_atnet_seeds_rule_pairs_each_seed_with_its_control(room_bar, inp):
         return segmentation_scored(inp, miou, speaking, silent)
     facts = json.loads(json.dumps(inp.facts))
     facts['room_bar']['segmentation_atnet_study'] = {'variants': {'j': {'atnet.joined_convs': 2}}}
-    facts['room_bar']['segmentation_atnet_seeds'] = {
+    key = 'segmentation_atnet_seeds'
+    facts['room_bar'][key] = {
         'variant': 'j', 'command': 'train',
         'files': {'0': {'variant': 'j0.json', 'control': 'c0.json'}, '1': {'variant': 'j1.json', 'control': 'c1.json'}}}
     seeds = {'6': {'0': scored(0.52, 0.30, 0.20), '1': scored(0.50, 0.33, 0.24)}}   # mIoU spread 0.02: half 0.01
@@ -716,7 +717,7 @@ def test_the_atnet_seeds_rule_pairs_each_seed_with_its_control(room_bar, inp):
     def verdict(j0, c0, j1, c1):
         runs = {'0': {'variant': j0, 'control': c0}, '1': {'variant': j1, 'control': c1}}
         return room_bar.atnet_seeds_table(dataclasses.replace(inp, facts=facts, seed_study=seeds,
-                                                              atnet_seeds={'segmentation': runs}), 'segmentation')
+                                                              atnet_seeds={key: runs}), key)
     text = verdict(scored(0.54), scored(0.53), scored(0.55), scored(0.535))
     assert '| 0 | j: atnet.joined_convs 2 | 0.5400 | 0.3500 | 0.2500 |' in text
     assert '| 1 | the shipped setting | 0.5350 |' in text
@@ -738,3 +739,19 @@ def test_the_models_size_is_judged_in_megabytes_and_its_miss_names_the_baselines
     assert room_bar.size_row(dataclasses.replace(inp, sizes={**sizes, 'depth.pt': 10.3}))[1]
     text = ' '.join(room_bar.causes(dataclasses.replace(inp, sizes=sizes), {name: value}))
     assert 'are 18.80 MB of it' in text and '21.70 MB' in text
+
+
+def test_a_later_seeds_study_names_the_shipped_variant_it_is_paired_against(room_bar, inp):
+    facts = json.loads(json.dumps(inp.facts))
+    facts['room_bar']['segmentation_atnet_study'] = {'variants': {'j2': {'atnet.joined_convs': 2}}}
+    key = 'segmentation_atnet_seeds_more'
+    facts['room_bar'][key] = {'variant': 'j4', 'control': 'j2', 'variants': {'j4': {'atnet.joined_convs': 4}},
+                              'command': 'train', 'files': {'0': {}, '1': {}}}
+    seeds = {'6': {'0': segmentation_scored(inp, 0.52, 0.30, 0.20), '1': segmentation_scored(inp, 0.50, 0.33, 0.24)}}
+    runs = {s: {'variant': segmentation_scored(inp, v, 0.4, 0.3), 'control': segmentation_scored(inp, c, 0.4, 0.3)}
+            for s, v, c in (('0', 0.55, 0.54), ('1', 0.56, 0.545))}
+    text = room_bar.atnet_seeds_table(dataclasses.replace(inp, facts=facts, seed_study=seeds,
+                                                          atnet_seeds={key: runs}), key)
+    assert '| 0 | j4: atnet.joined_convs 4 | 0.5500 |' in text
+    assert '| 1 | the shipped setting (j2: atnet.joined_convs 2) | 0.5450 |' in text
+    assert 'mIoU +0.0100, +0.0150 (mean +0.0125)' in text and 'no other mean negative: met.' in text

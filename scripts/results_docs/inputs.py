@@ -46,7 +46,7 @@ class Inputs:
     # {study: {variant: json}}: facts.yaml room_bar.<modality>_atnet_study* (ATNET_STUDY)'s files and its 'before',
     # in facts.yaml's order
     atnet_studies: dict
-    # {modality: {seed: {'variant': json, 'control': json}}}: facts.yaml room_bar.<modality>_atnet_seeds' files
+    # {key: {seed: {'variant': json, 'control': json}}}: the files of facts.yaml room_bar's ATNET_SEEDS keys
     atnet_seeds: dict
     # {modality: {'before': json, 'after': json}}: facts.yaml room_bar.<modality>_budget_study's files (before: its
     # ``before``, docs/results.json by default; after: its ``file``)
@@ -115,6 +115,8 @@ class Inputs:
 #: facts.yaml room_bar keys of the AT-net studies one change apart: <modality>_atnet_study, then later ones
 #: <modality>_atnet_study_<name> (each judged against the AT-net shipped when it ran)
 ATNET_STUDY = re.compile(r'(depth|segmentation)_atnet_study(_\w+)?')
+#: facts.yaml room_bar keys of a variant against the shipped setting at several seeds, paired by seed
+ATNET_SEEDS = re.compile(r'(depth|segmentation)_atnet_seeds(_\w+)?')
 
 
 def atnet_study_modality(key: str) -> str:
@@ -199,9 +201,9 @@ def load(root: Path, summary: dict | None = None) -> Inputs:
                              {**study['files'], 'before': study.get('before', 'results.json'),
                               **({'control': study['control']['file']} if 'control' in study else {})}.items()}
                        for key, study in facts['room_bar'].items() if ATNET_STUDY.fullmatch(key)},
-        atnet_seeds={m: {seed: {side: read_json(docs / name) for side, name in pair.items()}
-                         for seed, pair in study['files'].items()}
-                     for m in ('depth', 'segmentation') if (study := facts['room_bar'].get(f'{m}_atnet_seeds'))},
+        atnet_seeds={key: {seed: {side: read_json(docs / name) for side, name in pair.items()}
+                           for seed, pair in study['files'].items()}
+                     for key, study in facts['room_bar'].items() if ATNET_SEEDS.fullmatch(key)},
         budget_studies={m: {'before': read_json(docs / spec.get('before', 'results.json')),
                             'after': read_json(docs / spec['file'])}
                         for m in ('depth', 'segmentation') if (spec := facts['room_bar'].get(f'{m}_budget_study'))},

@@ -568,8 +568,10 @@ def section(inp: Inputs) -> str:
             + ''.join(retrain_study_table(inp, name) for name in inp.facts['room_bar'].get('retrain_studies', {}))
             + seed_study_table(inp) + longer_budget_table(inp, 'segmentation')
             + longer_budget_table(inp, 'depth') + vqvae_budget_table(inp)
-            + ''.join(atnet_study_table(inp, key) + (atnet_seeds_table(inp, m) if key == f'{m}_atnet_study' else '')
-                      for key in inp.atnet_studies if (m := atnet_study_modality(key))))
+            + ''.join(atnet_study_table(inp, key) + ''.join(
+                atnet_seeds_table(inp, seeds) for seeds in inp.atnet_seeds
+                if key == f'{m}_atnet_study' and atnet_study_modality(seeds) == m)
+                for key in inp.atnet_studies if (m := atnet_study_modality(key))))
 
 
 def complete_seed_study(inp: Inputs) -> dict:
@@ -798,23 +800,28 @@ def atnet_study_table(inp: Inputs, key: str) -> str:
             + '; '.join(verdicts) + '.' + stopped + '\n')
 
 
-def atnet_seeds_table(inp: Inputs, modality: str) -> str:
-    """An AT-net study's variant and its control again at other seeds (facts.yaml room_bar.<modality>_atnet_seeds):
-    the method's figures (BUDGET_FIGURES) per seed and side, and the rule paired by seed: the variant wins if its first
-    figure is better than its control's at every seed, the mean of those gains exceeds half the seed study's spread
-    of it, and no other figure's mean gain is negative; '' unless every file is here."""
-    given, runs, spreads = (inp.facts['room_bar'].get(f'{modality}_atnet_seeds'), inp.atnet_seeds.get(modality),
-                            seed_spreads(inp))
+def atnet_seeds_table(inp: Inputs, key: str) -> str:
+    """A variant against the shipped setting at several seeds, each pair trained alike (facts.yaml room_bar ``key``,
+    :data:`~.inputs.ATNET_SEEDS`): the method's figures (BUDGET_FIGURES) per seed and side, and the rule paired by
+    seed: the variant wins if its first figure is better than its control's at every seed, the mean of those gains
+    exceeds half the seed study's spread of it, and no other figure's mean gain is negative; '' unless every file is
+    here."""
+    given, runs, spreads = inp.facts['room_bar'].get(key), inp.atnet_seeds.get(key), seed_spreads(inp)
     if not given or not runs or not all(all(pair.values()) for pair in runs.values()) or not spreads:
         return ''
-    names, variant = BUDGET_FIGURES[modality], given['variant']
-    study = inp.facts['room_bar'][f'{modality}_atnet_study']
+    modality = atnet_study_modality(key)
+    names, variant, control = BUDGET_FIGURES[modality], given['variant'], given.get('control')
+    # the settings' changes: the modality's AT-net study's variants, and any of this study's own
+    study = inp.facts['room_bar'].get(f'{modality}_atnet_study', {})
+    changes = {'variants': {**study.get('variants', {}), **given.get('variants', {})}}
+    shipped_setting = (('the setting shipped before' if given.get('shipped') is not None else 'the shipped setting')
+                       + (f' ({control}: {variant_change(changes, control)})' if control else ''))
     lines = [f'| seed | {modality} AT-net | ' + ' | '.join(f'method {label}' for _, label in names) + ' |',
              '| ---: | --- |' + ' ---: |' * len(names)]
     for seed, pair in runs.items():
         lines += [f"| {seed} | {what} | " + ' | '.join(f'{figure(pair[side], "method", n):.4f}' for n, _ in names)
-                  + ' |' for side, what in (('variant', f'{variant}: {variant_change(study, variant)}'),
-                                            ('control', 'the shipped setting'))]
+                  + ' |' for side, what in (('variant', f'{variant}: {variant_change(changes, variant)}'),
+                                            ('control', shipped_setting))]
     gains = {n: [improvement(n, figure(pair['variant'], 'method', n) - figure(pair['control'], 'method', n))
                  for pair in runs.values()] for n, _ in names}
     mean = {n: sum(g) / len(g) for n, g in gains.items()}
@@ -822,12 +829,12 @@ def atnet_seeds_table(inp: Inputs, modality: str) -> str:
     checks = ([all(g > 0 for g in gains[first]), mean[first] > half]
               + [mean[n] >= 0 for n, _ in names[1:]])
     shipped = f" It is shipped (its seed-{given['shipped']} run)." if given.get('shipped') is not None else ''
-    return (f"\nAgain at another seed: {variant} and the shipped setting, each trained as the study's variants were "
-            f"(`{given['command']}`; "
+    return (f"\n{variant} against {shipped_setting} at seeds " + ', '.join(runs) + ", each pair trained alike, as the "
+            f"study's variants were (`{given['command']}`; "
             + ', '.join(f'docs/{f}' for pair in given['files'].values() for f in pair.values()) + '):\n\n'
             + '\n'.join(lines) + '\n\n'
-            f"The rule fixed before the second seed's results (scripts/results_docs/facts.yaml, "
-            f"{modality}_atnet_seeds): {variant} against the shipped setting, gains (positive is better) by seed "
+            f"The rule fixed before the results of the runs it started (scripts/results_docs/facts.yaml, {key}): "
+            f"{variant} against {shipped_setting}, gains (positive is better) by seed "
             + '; '.join(f"{label} " + ', '.join(f'{g:+.4f}' for g in gains[n]) + f' (mean {mean[n]:+.4f})'
                         for n, label in names)
             + f"; the {names[0][1]} gain positive at every seed and its mean above half the seed study's spread "
