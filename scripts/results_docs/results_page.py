@@ -12,7 +12,7 @@ from audio_vision.training.trainer import MONITOR
 from . import probes, room_bar, studies
 from .common import Criterion, bar_rows, comparisons, criteria_table, end_to_end_prefix, person_criterion, \
     prior_on, reproduce_commands, stage_optim
-from .inputs import ATNET_STUDY, Inputs, atnet_study_modality
+from .inputs import Inputs
 
 
 def person_sentence(res: dict) -> str:
@@ -173,22 +173,15 @@ def training_run_note(inp: Inputs) -> str:
 
 
 def shipped_atnet_note(inp: Inputs) -> str:
-    """Which AT-net stages of the table come from an AT-net study's shipped variant (facts.yaml room_bar's
-    :data:`~.inputs.ATNET_STUDY` keys' ``shipped``, the last such study of a modality) rather than from the run
-    itself; '' where none does."""
-    studies = {atnet_study_modality(key): (key, given) for key, given in inp.facts['room_bar'].items()
-               if ATNET_STUDY.fullmatch(key) and given.get('shipped')}
-    if not studies:
-        return ''
-    return ' ' + ' '.join(
-        f"Its atnet_{m} stage is the {m} AT-net study's variant {g['shipped']} "
-        f"({room_bar.variant_change(g, g['shipped'])}), trained by the stage command on "
-        f"this run's VQ-VAE stage alone and shipped under the study's rule (facts.yaml {g.get('shipped_by', key)}; "
-        f"\"The bar of "
+    """Which AT-net stages of the table come from a study's shipped variant (room_bar.shipped_atnet) rather than from
+    the run itself; '' where none does."""
+    return ''.join(
+        f" Its atnet_{m} stage is the {m} AT-net study's variant {variant} ({change}), trained by the stage command on "
+        f"this run's VQ-VAE stage alone and shipped under the study's rule (facts.yaml {key}; \"The bar of "
         f"the networks on the measured room\"): a stage trained alone does not repeat the script's run of it bit for "
         f"bit (the study's control, the shipped setting trained the same way, differs from its first epoch on, as "
         f"another seed would), so the script with config/train.yaml trains an AT-net of this setting, not this file."
-        for m, (key, g) in studies.items())
+        for m, (key, variant, change) in room_bar.shipped_atnet(inp).items())
 
 
 def training_section(inp: Inputs) -> str:

@@ -6,7 +6,7 @@ measured, never as met."""
 from __future__ import annotations
 
 from .common import Criterion, criteria_table, stage_optim
-from .inputs import Inputs, atnet_study_modality
+from .inputs import ATNET_SEEDS, ATNET_STUDY, Inputs, atnet_study_modality
 
 BODIES = ('person', 'appliance', 'alarm')
 ROOM = ('wall', 'floor', 'ceiling')
@@ -766,8 +766,7 @@ def atnet_study_table(inp: Inputs, key: str) -> str:
     def change(variant):
         return variant_change(given, variant)
     shipped = given.get('shipped')               # the variant shipped under the rule (or a later one), if one was
-    later = [k for k in list(inp.atnet_studies)[list(inp.atnet_studies).index(key) + 1:]
-             if atnet_study_modality(k) == modality and inp.facts['room_bar'][k].get('shipped')]
+    later = [k for k in shipped_after(inp, key) if k != given.get('shipped_by')]
     label = (' (shipped' + (f" under the rule of {given['shipped_by']}, below" if 'shipped_by' in given else '')
              + (f', replaced later: {later[-1]}' if later else '') + ')')
     rows = [('the setting shipped before' if shipped else 'the shipped setting', before)] + [
@@ -812,8 +811,7 @@ def atnet_seeds_table(inp: Inputs, key: str) -> str:
     modality = atnet_study_modality(key)
     names, variant, control = BUDGET_FIGURES[modality], given['variant'], given.get('control')
     # the settings' changes: the modality's AT-net study's variants, and any of this study's own
-    study = inp.facts['room_bar'].get(f'{modality}_atnet_study', {})
-    changes = {'variants': {**study.get('variants', {}), **given.get('variants', {})}}
+    changes = seeds_changes(inp, key)
     shipped_setting = (('the setting shipped before' if given.get('shipped') is not None else 'the shipped setting')
                        + (f' ({control}: {variant_change(changes, control)})' if control else ''))
     lines = [f'| seed | {modality} AT-net | ' + ' | '.join(f'method {label}' for _, label in names) + ' |',
@@ -828,7 +826,9 @@ def atnet_seeds_table(inp: Inputs, key: str) -> str:
     first, half = names[0][0], spreads[('method', names[0][0])] / 2
     checks = ([all(g > 0 for g in gains[first]), mean[first] > half]
               + [mean[n] >= 0 for n, _ in names[1:]])
-    shipped = f" It is shipped (its seed-{given['shipped']} run)." if given.get('shipped') is not None else ''
+    later = shipped_after(inp, key)
+    shipped = '' if given.get('shipped') is None else (
+        f" It was shipped (its seed-{given['shipped']} run)" + (f', replaced later: {later[-1]}.' if later else '.'))
     return (f"\n{variant} against {shipped_setting} at seeds " + ', '.join(runs) + ", each pair trained alike, as the "
             f"study's variants were (`{given['command']}`; "
             + ', '.join(f'docs/{f}' for pair in given['files'].values() for f in pair.values()) + '):\n\n'
@@ -839,6 +839,41 @@ def atnet_seeds_table(inp: Inputs, key: str) -> str:
                         for n, label in names)
             + f"; the {names[0][1]} gain positive at every seed and its mean above half the seed study's spread "
             f"({half:.4f}), no other mean negative: " + ('met.' if all(checks) else 'not met.') + shipped + '\n')
+
+
+def seeds_changes(inp: Inputs, key: str) -> dict:
+    """{'variants': {name: settings}} a seeds study (facts.yaml room_bar ``key``) names: its modality's AT-net study's
+    variants and its own."""
+    study = inp.facts['room_bar'].get(f'{atnet_study_modality(key)}_atnet_study', {})
+    return {'variants': {**study.get('variants', {}), **inp.facts['room_bar'][key].get('variants', {})}}
+
+
+def shipping_studies(inp: Inputs) -> list[str]:
+    """facts.yaml room_bar's AT-net study and seeds keys that shipped a variant (``shipped``), in facts.yaml's order."""
+    return [k for k, given in inp.facts['room_bar'].items()
+            if (ATNET_STUDY.fullmatch(k) or ATNET_SEEDS.fullmatch(k)) and given.get('shipped') is not None]
+
+
+def shipped_after(inp: Inputs, key: str) -> list[str]:
+    """The studies of ``key``'s modality after it in facts.yaml that shipped a variant (:func:`shipping_studies`)."""
+    keys = list(inp.facts['room_bar'])
+    return [k for k in shipping_studies(inp) if atnet_study_modality(k) == atnet_study_modality(key)
+            and keys.index(k) > keys.index(key)]
+
+
+def shipped_atnet(inp: Inputs) -> dict[str, tuple[str, str, str]]:
+    """{modality: (facts key whose rule shipped it, variant, its settings)} of the AT-net each modality ships, from
+    the last study of the modality that shipped one; modalities no study changed are left out."""
+    out = {}
+    for key in shipping_studies(inp):
+        given = inp.facts['room_bar'][key]
+        if ATNET_SEEDS.fullmatch(key):
+            out[atnet_study_modality(key)] = (key, given['variant'],
+                                              variant_change(seeds_changes(inp, key), given['variant']))
+        else:
+            out[atnet_study_modality(key)] = (given.get('shipped_by', key), given['shipped'],
+                                              variant_change(given, given['shipped']))
+    return out
 
 
 def variant_change(study: dict, variant: str) -> str:
