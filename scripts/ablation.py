@@ -3,9 +3,11 @@
 """Ablation studies of the method's AT-net: one thing changed at a time, everything else equal.
 
 Each variant reuses the default run's finished VQ-VAEs (the images, hence the manifold, do not depend
-on the audio features or on how the AT-net is trained; ``--vqvae-from models`` takes them from the shipped
-models where the default runs are not on this machine), trains the AT-net of both modalities (``--networks
-atnet end_to_end``: and the end-to-end baselines) as parallel single-threaded processes on an equal budget
+on the audio features or on how the AT-net is trained; ``--vqvae-from DIR`` takes them from a directory of
+the training runs' own depth.pt and segmentation.pt (``runs/<run>-<modality>/models``) where the default runs
+are not on this machine: the shipped files hold no VQ-VAE encoder, which the AT-net's targets need), trains
+the AT-net of both modalities (``--networks atnet end_to_end``: and the end-to-end baselines) as parallel
+single-threaded processes on an equal budget
 and is scored on the test split; the rows go to docs/ablation_<study>.json, which
 scripts/write_results_docs.py renders into docs/RESULTS.md.
 
@@ -17,7 +19,7 @@ studies
   data       learning curve: 25 / 50 / 100 % of the training windows (validation stays whole)
   prior      without / with the sonar layout prior / + its residual reflectors (FeatureConfig.layout_prior),
              for the method and the end-to-end baseline (issue #22):
-               scripts/ablation.py prior --networks atnet end_to_end --vqvae-from models --epochs 4
+               scripts/ablation.py prior --networks atnet end_to_end --vqvae-from runs/vq-models --epochs 4
   srp        the SRP-PHAT maps as computed / centred / standardised per window in the direction-map branch, or not
              read at all (InputBranches.srp_norm 'drop': what they add, issue #22's last ablation step), scored also
              on the independent re-recording and on the same windows as this pipeline records them
@@ -114,6 +116,10 @@ def vqvae_from_models(models: Path, modality: str, stage_dir: Path, epochs: int)
     import torch
     from audio_vision.core.model.checkpoint import load_checkpoint
     model = load_checkpoint(models / f'{modality}.pt')
+    if not model.has_vqvae_encoder:
+        raise SystemExit(f'{models / f"{modality}.pt"} holds no VQ-VAE encoder (a shipped inference file); the AT-net '
+                         'stage needs it for its targets: pass --vqvae-from a directory of the training runs\' own '
+                         'files (runs/<run>-<modality>/models/<modality>.pt)')
     stage_dir.mkdir(parents=True, exist_ok=True)
     torch.save({'epoch': epochs, 'history': [{'epoch': epochs}],
                 'model': {k: v.float() if v.is_floating_point() else v for k, v in model.vqvae.state_dict().items()}},
@@ -192,7 +198,9 @@ def main() -> int:
     ap.add_argument('--variants', nargs='+', type=int,
                     help="the study's variants to run, by position (default: all); the file records which")
     ap.add_argument('--vqvae-from', type=Path,
-                    help="a models directory whose VQ-VAEs stand in for the default runs' (when those are absent)")
+                    help="a directory of the training runs' own depth.pt and segmentation.pt (runs/<run>-<modality>/"
+                         "models: with the VQ-VAE encoders) whose VQ-VAEs stand in for the default runs' (when those "
+                         "are absent)")
     ap.add_argument('--eval-limit', type=int, default=800)
     ap.add_argument('--also', nargs='+', type=dataset_arg, default=[], metavar='NAME=PATH[:SPLIT[:LIMIT]]',
                     help='also score every variant on these datasets (e.g. a fresh seed, the shifted rooms)')

@@ -63,6 +63,27 @@ def test_half_precision_storage_round_trips(tmp_path):
             torch.testing.assert_close(b, a, rtol=1e-2, atol=1e-3, msg=k)
 
 
+def test_a_file_without_the_vqvae_encoder_predicts_the_same_and_refuses_reconstruction(tmp_path, rng):
+    """The shipped files leave the VQ-VAE's encoder out: inference is unchanged, the file is smaller, and what needs
+    the encoder (the upper bound's reconstruction) says where to find it instead of running a random encoder."""
+    models = write_tiny_models(tmp_path / 'full')
+    ship = tmp_path / 'ship'
+    for name, model in models.items():
+        save_checkpoint(ship / f'{name}.pt', model, vqvae_encoder=False)
+        assert (ship / f'{name}.pt').stat().st_size < (tmp_path / 'full' / f'{name}.pt').stat().st_size
+    audio = rng.normal(size=(2, models['depth'].spec.array.num_channels,
+                             models['depth'].spec.features.window_samples)).astype(np.float32)
+    full = AudioToVision.load(tmp_path / 'full').predict_batch(audio)
+    shipped = AudioToVision.load(ship).predict_batch(audio)
+    for name in models:
+        np.testing.assert_array_equal(shipped[name], full[name])
+    loaded = load_checkpoint(ship / 'depth.pt')
+    assert not loaded.has_vqvae_encoder and load_checkpoint(tmp_path / 'full' / 'depth.pt').has_vqvae_encoder
+    images = torch.rand(1, loaded.spec.camera.height, loaded.spec.camera.width) + 1.0
+    with pytest.raises(CheckpointError, match='no VQ-VAE encoder'):
+        loaded.reconstruction(images, None)
+
+
 def test_batched_equals_unbatched(tmp_path, rng):
     write_tiny_models(tmp_path)
     pipe = AudioToVision.load(tmp_path)

@@ -392,6 +392,33 @@ def test_room_bar_never_counts_results_of_other_models_as_met(room_bar, inp):
         assert ok is met and (('not the shipped ones' in value) is not met), value
 
 
+def test_the_upper_bound_comes_from_the_files_with_encoders_and_only_for_the_same_method(docs, room_bar, inp):
+    """Shipped files without the VQ-VAE encoder give no upper bound: it is taken from the same models scored with
+    their encoders, refused when that file scores another method; their other results count as the shipped models'."""
+    upper = json.loads(json.dumps(inp.results))
+    upper['model_ids'] = {'depth': 'eeeeeeeeeeee', 'segmentation': 'ffffffffffff'}
+    shipped = json.loads(json.dumps(inp.results))
+    shipped['rows'].pop('vqvae_upper_bound', None)
+    shipped['person_iou'].pop('vqvae_upper_bound', None)
+    shipped['vqvae_upper_bound_skipped'] = 'no encoder'
+    merged = docs.inputs.with_upper_bound(shipped, upper, 'results_upper.json')
+    assert merged['rows']['vqvae_upper_bound'] == upper['rows']['vqvae_upper_bound']
+    assert next(iter(merged['rows'])) == 'vqvae_upper_bound' and 'vqvae_upper_bound_skipped' not in merged
+    assert merged['with_encoder_model_ids'] == upper['model_ids'] and merged['model_ids'] == shipped['model_ids']
+    assert 'docs/results_upper.json' in docs.results_page.upper_bound_source(merged)
+    assert docs.inputs.with_upper_bound(inp.results, upper, 'x.json') is inp.results      # a row of its own wins
+    other = json.loads(json.dumps(upper))
+    other['rows']['method']['depth']['abs_rel'] += 0.01
+    with pytest.raises(ValueError, match='another method'):
+        docs.inputs.with_upper_bound(shipped, other, 'results_upper.json')
+    for fresh_ids, met in ((upper['model_ids'], True), ({'depth': 'a' * 12, 'segmentation': 'b' * 12}, False)):
+        fresh = {**json.loads(json.dumps(inp.results)), 'model_ids': fresh_ids}
+        rows = {name: (ok, value) for name, ok, value in room_bar.rows(dataclasses.replace(inp, results=merged,
+                                                                                           fresh=fresh))}
+        ok, value = rows['new seed: method AbsRel within 10 % of the test split']
+        assert ok is met and ('with their VQ-VAE encoders' in value) is met, value
+
+
 def test_the_training_table_names_its_run_and_whether_it_made_the_shipped_models(docs, inp):
     shipped = {'started_utc': '2026-01-01T00:00:00Z', 'cpu_model': 'CPU A', 'commit': 'aaaaaaa', 'command': 'x'}
     note = docs.results_page.training_run_note

@@ -71,3 +71,16 @@ def test_the_wall_threshold_probe_refuses_malformed_arguments_before_measuring(a
     with pytest.raises(SystemExit) as exit_:
         load_script('wall_threshold_probe').main(argv)
     assert exit_.value.code == 2 and says in capsys.readouterr().err
+
+
+def test_layout_snap_takes_the_measured_depth_only_where_the_two_agree():
+    """scripts/tune_layout_snap.py: within tau (log ratio) of a measured plane the layout's depth; a body in front of
+    it (far off the plane) and a pixel with no plane measured (NaN) keep the method's."""
+    import numpy as np
+    snap = load_script('tune_layout_snap').snap
+    method = np.array([[2.05, 1.0, 3.0, 2.5]], dtype=np.float32)
+    layout = np.array([[2.0, 2.0, np.nan, 2.5]], dtype=np.float32)
+    depth, agree = snap(method, layout, 0.05)
+    np.testing.assert_array_equal(agree, [[True, False, False, True]])
+    np.testing.assert_array_equal(depth, [[2.0, 1.0, 3.0, 2.5]])
+    assert not snap(method, layout, 0.01)[1][0, 0]          # 2.5 % off: outside a 1 % tolerance

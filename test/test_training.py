@@ -64,7 +64,14 @@ def test_two_stage_training_losses_fall_and_evaluation_runs(tiny_dataset, tmp_pa
     run_cli('evaluate', '--data', tiny_dataset, '--json', out, '--models', tmp_path / 'shipped',
             '--mosaic', tmp_path / 'mosaic.png', '--no-progress')
     result = json.loads(out.read_text())
-    assert set(result['rows']) >= {'method', 'method_no_quant', 'end_to_end', 'mean', 'vqvae_upper_bound'}
+    # the shipped files hold no VQ-VAE encoder: no upper bound from them, and the file says why
+    assert set(result['rows']) >= {'method', 'method_no_quant', 'end_to_end', 'mean'}
+    assert 'vqvae_upper_bound' not in result['rows'] and 'encoder' in result['vqvae_upper_bound_skipped']
+    run_cli('evaluate', '--data', tiny_dataset, '--json', out, '--models', run_dir / 'models', '--no-progress')
+    own = json.loads(out.read_text())
+    assert 'vqvae_upper_bound' in own['rows'] and 'vqvae_upper_bound_skipped' not in own
+    assert own['rows']['method']['depth']['abs_rel'] == pytest.approx(result['rows']['method']['depth']['abs_rel'],
+                                                                      rel=0.05)
     assert result['n_samples'] > 0
     for row in result['rows'].values():
         assert set(row['depth']) >= {'abs_rel', 'sq_rel', 'rmse', 'rmse_log', 'delta1', 'delta2', 'delta3'}

@@ -75,7 +75,8 @@ def load_config(args):
 
 
 def export_models(src: Path, dst: Path) -> list[Path]:
-    """fp16 copies of a run's models (method checkpoints and baselines) for shipping."""
+    """fp16 copies of a run's models (method checkpoints and baselines) for shipping; the method's files without the
+    VQ-VAE's encoder, which inference does not run (the run's own files keep it)."""
     from audio_vision.core.model.baselines import load_end_to_end, load_mean, save_end_to_end, save_mean
     from audio_vision.core.model.checkpoint import load_checkpoint, save_checkpoint
     written = []
@@ -87,7 +88,7 @@ def export_models(src: Path, dst: Path) -> list[Path]:
         elif path.name == 'mean.pt':
             save_mean(out, load_mean(path))
         else:
-            save_checkpoint(out, load_checkpoint(path), half=True)
+            save_checkpoint(out, load_checkpoint(path), half=True, vqvae_encoder=False)
         written.append(out)
     return written
 

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Evaluation on a dataset split (default: test, rooms never seen in training).
 
-Rows: vqvae_upper_bound (decode(quantize(encode(GT)))), method (AT-net + quantization),
+Rows: vqvae_upper_bound (decode(quantize(encode(GT))); only for models holding the VQ-VAE's encoder, which the
+shipped files leave out: a training run's own models), method (AT-net + quantization),
 method_no_quant (AT-net output decoded without snapping to codewords), end_to_end, layout (the sonar
 front-end's rendered priors, model-based, no learning), layout_method (the room from the layout where it has a
 prior, the rest and the bodies from the method: :func:`join_layout`, no learning joins them), mean, and
@@ -27,6 +28,8 @@ from audio_vision.training.layout_eval import predict_layout
 from audio_vision.training.plots import plot_mosaic
 from audio_vision.training.trainer import batched
 
+UPPER_BOUND_SKIPPED = ('the models hold no VQ-VAE encoder (shipped inference files): the upper bound is measured on '
+                       'a training run\'s own models (<run-dir>/models)')
 ROW_ORDER = ('vqvae_upper_bound', 'method', 'method_no_quant', 'end_to_end', 'layout', 'layout_method', 'mean')
 
 
@@ -69,8 +72,9 @@ def evaluate(data_dir: str | Path, models_dir: str | Path, split: str = 'test',
             feats = lambda s, d=data: d.features[s].float()  # noqa: E731
             put('method', m, batched(lambda s: encoding.decode(model(feats(s), quantize=True)).numpy(), n))
             put('method_no_quant', m, batched(lambda s: encoding.decode(model(feats(s), quantize=False)).numpy(), n))
-            put('vqvae_upper_bound', m, batched(lambda s: encoding.decode(model.reconstruction(
-                image_to_tensor(data.images(m)[s], m), feats(s))).numpy(), n))
+            if model.has_vqvae_encoder:
+                put('vqvae_upper_bound', m, batched(lambda s: encoding.decode(model.reconstruction(
+                    image_to_tensor(data.images(m)[s], m), feats(s))).numpy(), n))
             e2e_path = models_dir / f'end_to_end_{m}.pt'
             if e2e_path.exists():
                 e2e, _ = load_end_to_end(e2e_path)
@@ -96,9 +100,10 @@ def evaluate(data_dir: str | Path, models_dir: str | Path, split: str = 'test',
                 d = split_for(model.spec)
                 put(f'method_latent{model.spec.vqvae.latent_size}', m, batched(
                     lambda s: model.encoding.decode(model(d.features[s].float())).numpy(), n))
-                put(f'vqvae_upper_bound_latent{model.spec.vqvae.latent_size}', m, batched(
-                    lambda s: model.encoding.decode(model.reconstruction(
-                        image_to_tensor(d.images(m)[s], m), d.features[s].float())).numpy(), n))
+                if model.has_vqvae_encoder:
+                    put(f'vqvae_upper_bound_latent{model.spec.vqvae.latent_size}', m, batched(
+                        lambda s: model.encoding.decode(model.reconstruction(
+                            image_to_tensor(d.images(m)[s], m), d.features[s].float())).numpy(), n))
 
     rows = {}
     order = [r for r in ROW_ORDER if r in preds] + sorted(r for r in preds if r not in ROW_ORDER)
@@ -123,6 +128,8 @@ def evaluate(data_dir: str | Path, models_dir: str | Path, split: str = 'test',
                           'seed': card.get('seed', card.get('generator', {}).get('seed'))}}
     if layout_skipped:
         result['layout_skipped'] = layout_skipped
+    if not all(model.has_vqvae_encoder for model in models.values()):
+        result['vqvae_upper_bound_skipped'] = UPPER_BOUND_SKIPPED
     if layout_result is not None:
         result['layout_errors'] = layout_result.errors
         result['layout_seconds_per_window'] = layout_result.seconds_per_window
@@ -193,6 +200,8 @@ def markdown_table(result: dict) -> str:
             lines.append(f'| {row} | ' + ' | '.join(cells) + ' |')
     if result.get('layout_skipped'):
         lines += ['', f"Layout row: {result['layout_skipped']}."]
+    if result.get('vqvae_upper_bound_skipped'):
+        lines += ['', f"No vqvae_upper_bound row: {result['vqvae_upper_bound_skipped']}."]
     errors = result.get('layout_errors')
     if errors:
         lines += ['', '| layout error (sonar front-end vs the simulator\'s room) | median | p90 | not measured |',

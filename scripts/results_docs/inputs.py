@@ -77,6 +77,7 @@ class Inputs:
     reflectors: dict | None         # docs/reflectors.json (scripts/eval_reflectors.py)
     mapping: dict | None            # docs/mapping.json
     mapping_tuning: dict | None     # docs/mapping_tuning.json
+    layout_snap: dict | None              # docs/layout_snap.json: the method's depth snapped to the measured layout
     reproduction: dict | None       # docs/results_reproduction.json
     # what that run is compared with: facts.yaml reproduction_run's ``against`` file, the models shipped when it ran
     # (None without it: the shipped models, docs/results.json)
@@ -132,6 +133,30 @@ def read_yaml(path: Path) -> dict:
     return yaml.safe_load(path.read_text())
 
 
+def with_upper_bound(results: dict, upper: dict | None, name: str) -> dict:
+    """``results`` with the VQ-VAE upper bound's rows taken from ``upper`` (docs/<name>: the same models scored with
+    their VQ-VAE encoders, which the shipped files leave out) where ``results`` has none; as it is otherwise. The two
+    files must score the same method: the encoder is all that differs between them. Their model ids (the files' content
+    hashes) differ; ``with_encoder_model_ids`` names the upper bound's, whose other results count as the shipped
+    models' (the method's test-split scores equal)."""
+    if upper is None or 'vqvae_upper_bound' in results['rows']:
+        return results
+    a, b = upper['rows']['method'], results['rows']['method']
+    headline = (('depth', 'abs_rel'), ('depth', 'delta1'), ('segmentation', 'miou'))
+    if any(abs(a[m][k] - b[m][k]) > 1e-6 for m, k in headline):
+        raise ValueError(f'docs/{name} scores another method than docs/results.json (its method row differs): '
+                         'measure it again with the training runs\' own files (python -m audio_vision evaluate '
+                         '--models <a directory of runs/<run>-<modality>/models/<modality>.pt>)')
+    out = {k: v for k, v in results.items() if k != 'vqvae_upper_bound_skipped'}
+    out['rows'] = {'vqvae_upper_bound': upper['rows']['vqvae_upper_bound'], **results['rows']}
+    if 'vqvae_upper_bound' in upper.get('person_iou', {}):
+        out['person_iou'] = {'vqvae_upper_bound': upper['person_iou']['vqvae_upper_bound'], **results['person_iou']}
+    out['vqvae_upper_bound_from'] = name
+    if upper.get('model_ids') != results.get('model_ids'):
+        out['with_encoder_model_ids'] = upper.get('model_ids')    # the same inference, another file: room_bar._within
+    return out
+
+
 def measured(results: dict) -> dict:
     """Where and when the test split's results were measured: as docs/results.json records it (``evaluate`` writes
     it), else here and today (a file from before the record)."""
@@ -171,7 +196,8 @@ def load(root: Path, summary: dict | None = None) -> Inputs:
     """Read every input below `root`; `summary` replaces docs/training_summary.json (a summary of the runs)."""
     docs = root / 'docs'
     facts = read_yaml(FACTS)
-    results = read_json(docs / 'results.json')
+    upper_bound = facts['vqvae_upper_bound']['file']
+    results = with_upper_bound(read_json(docs / 'results.json'), read_json(docs / upper_bound), upper_bound)
     before = {m: read_json(docs / b['file']) for m, b in facts['budget_study']['before'].items()}
     ablations = {s: read_json(docs / f'ablation_{s}.json') for s in ABLATION_STUDIES}
     notes = docs / 'reproduce_notes.md'
@@ -233,6 +259,7 @@ def load(root: Path, summary: dict | None = None) -> Inputs:
         reflectors=read_json(docs / 'reflectors.json'),
         mapping=read_json(docs / 'mapping.json'),
         mapping_tuning=read_json(docs / 'mapping_tuning.json'),
+        layout_snap=read_json(docs / 'layout_snap.json'),
         reproduction=read_json(docs / 'results_reproduction.json'),
         reproduction_against=(read_json(docs / against)
                               if (against := (facts.get('reproduction_run') or {}).get('against')) else None),

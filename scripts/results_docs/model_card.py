@@ -22,7 +22,8 @@ def number(v) -> str:
 
 def files_section(sizes: dict) -> str:
     def card_row(n, s):
-        what = 'method (AT-net + VQ-VAE), ' + n[:-3] if n in ('depth.pt', 'segmentation.pt') else 'baseline'
+        method = n in ('depth.pt', 'segmentation.pt')
+        what = 'method (AT-net + VQ-VAE codebook and decoder), ' + n[:-3] if method else 'baseline'
         return f'| `{n}` | {what} | {s:.1f} MB |'
 
     return """# Shipped default models
@@ -33,7 +34,9 @@ def files_section(sizes: dict) -> str:
 
 Total {sum(sizes.values()):.1f} MB (fp16 storage; loaded as float32). Each method checkpoint holds its
 weights and full config: features, VQ-VAE, AT-net, camera, class table, array geometry, dataset id and
-validation metrics (`torch.load(..., weights_only=True)`).
+validation metrics (`torch.load(..., weights_only=True)`). The VQ-VAE's encoder is left out: inference
+runs the AT-net, the codebook and the decoder; the encoder (training targets, the upper bound) stays in the
+training run's own files (`runs/<run>-<modality>/models`).
 """
 
 

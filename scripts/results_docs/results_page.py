@@ -28,6 +28,13 @@ def person_sentence(res: dict) -> str:
                else 'silent persons, sensed only by their echo, are found as often or more.'))
 
 
+def upper_bound_source(res: dict) -> str:
+    """Where the upper bound's row comes from when the shipped files could not give it (inputs.with_upper_bound)."""
+    name = res.get('vqvae_upper_bound_from')
+    return (f"; from docs/{name}: the same models with their VQ-VAE encoders, which the shipped files leave out as "
+            "inference does not run them" if name else '')
+
+
 def depth_miss(inp: Inputs, missed: dict) -> tuple[str, list[str], list] | None:
     """The depth criteria missed: the decoder's and the end-to-end baseline's figures, the depth probe."""
     depth_misses = [f'{name}: {value}' for name, value in missed.items() if name.startswith('depth')]
@@ -296,10 +303,10 @@ Measured {inp.today} on {inp.machine}. Every number and comparison on this page 
 
 {markdown_table(res)}
 Rows: `vqvae_upper_bound` = the VQ-VAE reconstructing the true image (no audio; the ceiling of the
-method); `method` = AT-net + nearest-codeword quantization + VQ-VAE decoder; `method_no_quant` = the
-AT-net output decoded without snapping to codewords; `end_to_end` = same audio encoder and direction-map
-branch, direct image decoder, pixel loss; `mean` = training-set mean image. Person IoU is split by
-whether the persons in view speak or are silent (a silent person can be sensed only by its echo).
+method{upper_bound_source(res)}); `method` = AT-net + nearest-codeword quantization + VQ-VAE decoder;
+`method_no_quant` = the AT-net output decoded without snapping to codewords; `end_to_end` = same audio
+encoder and direction-map branch, direct image decoder, pixel loss; `mean` = training-set mean image.
+Person IoU is split by whether the persons in view speak or are silent (a silent person can be sensed only by its echo).
 
 ## The bar (issue #10)
 

@@ -7,7 +7,10 @@ unpickling code):
      'config': {'features', 'vqvae', 'atnet', 'camera', 'class_table', 'array',
                 'dataset', 'metrics', 'model_id', ['depth_target'], ...},
      'vqvae': state_dict, 'atnet': state_dict}
-Float tensors may be stored as fp16 (`half=True`) and are restored to float32.
+Float tensors may be stored as fp16 (`half=True`) and are restored to float32. A shipped file may leave out the
+VQ-VAE's encoder (`vqvae_encoder=False`): inference needs only the AT-net, the codebook and the decoder; the encoder
+turns true images into latents, which only training targets and the evaluation's upper bound need, and it stays in
+the training run's own files.
 """
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ from audio_vision.core.model.encoding import check_depth_target, make_encoding
 from audio_vision.core.model.vqvae import VQVAE, VQVAEConfig
 
 FORMAT = 'audio_vision.modality'
+ENCODER_PREFIX = 'encoder.'          # the VQ-VAE's encoder in its state dict
 BASELINE_FORMAT = 'audio_vision.baseline'
 VERSION = 1
 
@@ -149,8 +153,16 @@ class ModalityModel(nn.Module):
         reference = self.reference(features)
         return self.encoding.encode(images, reference), reference
 
+    @property
+    def has_vqvae_encoder(self) -> bool:
+        """Whether the VQ-VAE's encoder was loaded (a shipped inference file leaves it out)."""
+        return self.vqvae.encoder is not None
+
     def reconstruction(self, images: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         """decode(quantize(encode(GT))) of raw images (B, H, W) as a network output: the manifold's upper bound."""
+        if not self.has_vqvae_encoder:
+            raise CheckpointError(f'the {self.spec.modality} model holds no VQ-VAE encoder (a shipped inference file): '
+                                  'the reconstruction needs the training run\'s own file (<run-dir>/models)')
         x, reference = self.targets(images, features)
         return self.absolute(self.vqvae.decode_latent(self.vqvae.encode(x)), reference)
 
@@ -193,10 +205,15 @@ def model_id_of(spec_dict: dict, states: dict) -> str:
     return h.hexdigest()[:12]
 
 
-def save_checkpoint(path: str | Path, model: ModalityModel, half: bool = False, extra: dict | None = None) -> str:
-    """Write `model` with its spec; returns the model id (a content hash)."""
+def save_checkpoint(path: str | Path, model: ModalityModel, half: bool = False, extra: dict | None = None,
+                    vqvae_encoder: bool = True) -> str:
+    """Write `model` with its spec; returns the model id (a content hash). ``vqvae_encoder=False`` leaves the VQ-VAE's
+    encoder out (what inference does not run)."""
     spec = model.spec.to_dict()
-    states = {'vqvae': state_for_storage(model.vqvae, half), 'atnet': state_for_storage(model.atnet, half)}
+    vqvae = state_for_storage(model.vqvae, half)
+    if not vqvae_encoder:
+        vqvae = {k: v for k, v in vqvae.items() if not k.startswith(ENCODER_PREFIX)}
+    states = {'vqvae': vqvae, 'atnet': state_for_storage(model.atnet, half)}
     model_id = model_id_of(spec, states)
     write_payload(path, {'format': FORMAT, 'version': VERSION, 'modality': model.spec.modality,
                          'config': {**spec, 'model_id': model_id, **(extra or {})}, **states})
@@ -245,6 +262,9 @@ def load_checkpoint(path: str | Path, expect: dict[str, Any] | None = None,
     for name in ('vqvae', 'atnet'):
         if name not in payload:
             raise CheckpointError(f'model file {path} has no {name} weights')
+    if not any(k.startswith(ENCODER_PREFIX) for k in payload['vqvae']):
+        model.vqvae.encoder = None           # a shipped inference file: no random encoder left to use by mistake
+    for name in ('vqvae', 'atnet'):
         load_state_for_compute(getattr(model, name), payload[name], path)
     model.model_id = payload['config'].get('model_id', 'unknown')
     return model.to(device).eval()
