@@ -49,8 +49,13 @@ def main() -> int:
     result = {'command': f'python scripts/latent_mean_probe.py --data {args.data} --models {args.models}',
               'train_windows': min(args.train_limit, len(train)), 'test_windows': min(args.test_limit, len(test)),
               'rows': {}}
-    for modality in ('depth', 'segmentation'):
-        model = load_checkpoint(args.models / f'{modality}.pt', expect={'modality': modality})
+    models = {m: load_checkpoint(args.models / f'{m}.pt', expect={'modality': m}) for m in ('depth', 'segmentation')}
+    if not all(model.has_vqvae_encoder for model in models.values()):
+        print(f'{args.models} holds the shipped files, which leave out the VQ-VAE encoder this probe encodes the '
+              f'training images with: run it with --models <a directory of the training runs\' own depth.pt and '
+              f'segmentation.pt>; {args.out} is left as it is')
+        return 0
+    for modality, model in models.items():
         if model.spec.depth_target != 'absolute':     # its latents are of departures from each window's own prior
             result.setdefault('skipped', {})[modality] = f'depth_target {model.spec.depth_target}: no image-free mean'
             continue
