@@ -702,6 +702,7 @@ def test_a_depth_atnet_variant_must_lower_absrel_by_more_than_the_spread(room_ba
     facts = json.loads(json.dumps(inp.facts))
     for other in [k for k in facts['room_bar'] if k.startswith('depth_atnet_')]:   # only this test's studies
         del facts['room_bar'][other]
+    facts['reproduction_run'] = {}                     # no reproduction shipped after them
     facts['room_bar']['depth_atnet_study'] = {'variants': {'j': {'atnet.joined_convs': 2}}, 'command': 'train',
                                               'files': {'j': 'j.json'}, 'before': 'before.json'}
     seeds = {'6': {'0': scored(0.150, 0.810), '1': scored(0.148, 0.807)}}            # spreads 0.002, 0.003
@@ -729,6 +730,12 @@ def test_a_depth_atnet_variant_must_lower_absrel_by_more_than_the_spread(room_ba
     assert '| j: atnet.joined_convs 2 (shipped, replaced later: depth_atnet_study_more) |' in \
         room_bar.atnet_study_table(later, key)
     assert '| k: atnet.joined_convs 4 (shipped) |' in room_bar.atnet_study_table(later, 'depth_atnet_study_more')
+    assert room_bar.shipped_atnet(later)['depth'][:2] == ('depth_atnet_study_more', 'k')
+    # a reproduction at the shipped setting whose models were shipped: the AT-net is that run's, not the study's
+    facts['reproduction_run'] = {'shipped': True}
+    assert '| k: atnet.joined_convs 4 (shipped, replaced later: reproduction_run) |' in \
+        room_bar.atnet_study_table(later, 'depth_atnet_study_more')
+    assert room_bar.shipped_atnet(later) == {}
     assert 'met (against the shipped setting trained as it was: AbsRel -0.0010, δ1 -0.0010).' in text
 
 

@@ -145,8 +145,7 @@ def with_upper_bound(results: dict, upper: dict | None, name: str) -> dict:
     headline = (('depth', 'abs_rel'), ('depth', 'delta1'), ('segmentation', 'miou'))
     if any(abs(a[m][k] - b[m][k]) > 1e-6 for m, k in headline):
         raise ValueError(f'docs/{name} scores another method than docs/results.json (its method row differs): '
-                         'measure it again with the training runs\' own files (python -m audio_vision evaluate '
-                         '--models <a directory of runs/<run>-<modality>/models/<modality>.pt>)')
+                         'measure it again from the training runs\' own files (facts.yaml vqvae_upper_bound)')
     out = {k: v for k, v in results.items() if k != 'vqvae_upper_bound_skipped'}
     out['rows'] = {'vqvae_upper_bound': upper['rows']['vqvae_upper_bound'], **results['rows']}
     if 'vqvae_upper_bound' in upper.get('person_iou', {}):

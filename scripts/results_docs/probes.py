@@ -341,7 +341,9 @@ def reproduction_comparison(inp: Inputs) -> str:
                                      'shipped then' if then else 'shipped (docs/results.json)')
     run = (inp.reproduction_timings or {}).get('run')
     given = inp.facts.get('reproduction_run') or {}
-    if run:
+    if run and run.get('started_utc') == (inp.timings.get('run') or {}).get('started_utc'):
+        who = (f"The run above{': ' + given['what'] if given.get('what') else ''}; its models")
+    elif run:
         who = (f"A second run (`{run['command']}` at commit {run['commit']}, started {run['started_utc']} on "
                f"{run['cpu_model']}, {run['cpus']} cores{': ' + given['what'] if given.get('what') else ''}; "
                f"{inp.reproduction_timings['total'] / 60:.1f} min in all"

@@ -879,16 +879,26 @@ def shipping_studies(inp: Inputs) -> list[str]:
             if (ATNET_STUDY.fullmatch(k) or ATNET_SEEDS.fullmatch(k)) and given.get('shipped') is not None]
 
 
+def reproduction_shipped(inp: Inputs) -> bool:
+    """Whether the last reproduction's models (facts.yaml reproduction_run) replaced the shipped ones: every study's
+    AT-net then comes from that run, trained by the script at the studies' settings."""
+    return bool((inp.facts.get('reproduction_run') or {}).get('shipped'))
+
+
 def shipped_after(inp: Inputs, key: str) -> list[str]:
-    """The studies of ``key``'s modality after it in facts.yaml that shipped a variant (:func:`shipping_studies`)."""
+    """The studies of ``key``'s modality after it in facts.yaml that shipped a variant (:func:`shipping_studies`), and
+    ``reproduction_run`` last where that run's models were shipped."""
     keys = list(inp.facts['room_bar'])
     return [k for k in shipping_studies(inp) if atnet_study_modality(k) == atnet_study_modality(key)
-            and keys.index(k) > keys.index(key)]
+            and keys.index(k) > keys.index(key)] + (['reproduction_run'] if reproduction_shipped(inp) else [])
 
 
 def shipped_atnet(inp: Inputs) -> dict[str, tuple[str, str, str]]:
     """{modality: (facts key whose rule shipped it, variant, its settings)} of the AT-net each modality ships, from
-    the last study of the modality that shipped one; modalities no study changed are left out."""
+    the last study of the modality that shipped one; modalities no study changed are left out, and every one where
+    the reproduction's models were shipped since (:func:`reproduction_shipped`: its AT-nets are the run's own)."""
+    if reproduction_shipped(inp):
+        return {}
     out = {}
     for key in shipping_studies(inp):
         given = inp.facts['room_bar'][key]
