@@ -793,7 +793,7 @@ def atnet_study_table(inp: Inputs, key: str) -> str:
     shipped = given.get('shipped')               # the variant shipped under the rule (or a later one), if one was
     later = [k for k in shipped_after(inp, key) if k != given.get('shipped_by')]
     label = (' (shipped' + (f" under the rule of {given['shipped_by']}, below" if 'shipped_by' in given else '')
-             + (f', replaced later: {later[-1]}' if later else '') + ')')
+             + (f', replaced later: {later[0]}' if later else '') + ')')
     rows = [('the setting shipped before' if shipped else 'the shipped setting', before)] + [
         (f'{v}: {change(v)}' + (label if v == shipped else ''), runs[v]) for v in given['files']]
     if runs.get('control'):                      # the shipped setting trained as the variants were: no rule
@@ -853,7 +853,7 @@ def atnet_seeds_table(inp: Inputs, key: str) -> str:
               + [mean[n] >= 0 for n, _ in names[1:]])
     later = shipped_after(inp, key)
     shipped = '' if given.get('shipped') is None else (
-        f" It was shipped (its seed-{given['shipped']} run)" + (f', replaced later: {later[-1]}.' if later else '.'))
+        f" It was shipped (its seed-{given['shipped']} run)" + (f', replaced later: {later[0]}.' if later else '.'))
     return (f"\n{variant} against {shipped_setting} at seeds " + ', '.join(runs) + ", each pair trained alike, as the "
             f"study's variants were (`{given['command']}`; "
             + ', '.join(f'docs/{f}' for pair in given['files'].values() for f in pair.values()) + '):\n\n'
