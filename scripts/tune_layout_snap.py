@@ -28,12 +28,12 @@ import torch
 from audio_vision.core.eval.metrics import MetricAccumulator
 from audio_vision.core.model.checkpoint import load_checkpoint
 from audio_vision.training.data import load_split
+from audio_vision.training.evaluate import ROOM_CLASSES
 from audio_vision.training.layout_eval import predict_layout
 from audio_vision.training.trainer import batched
 
 ROOT = Path(__file__).resolve().parents[1]
 TAUS = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5)
-ROOM_CLASSES = ('wall', 'floor', 'ceiling')
 
 
 def snap(depth: np.ndarray, layout: np.ndarray, tau: float) -> tuple[np.ndarray, np.ndarray]:
@@ -85,7 +85,10 @@ def main() -> None:
     allowed = [t for t in TAUS if val['snap'][str(t)]['delta1'] >= base['delta1']]
     chosen = min(allowed, key=lambda t: val['snap'][str(t)]['abs_rel']) if allowed else None
     test = split_scores(args.data, args.models, 'test', (chosen,) if chosen is not None else (), args.limit)
-    result = {'command': f'python scripts/tune_layout_snap.py --data {args.data} --models {args.models}'
+
+    def shown(path: Path) -> Path:          # as typed in the repository, not this machine's absolute path
+        return path.resolve().relative_to(ROOT) if path.resolve().is_relative_to(ROOT) else path
+    result = {'command': f'python scripts/tune_layout_snap.py --data {shown(args.data)} --models {shown(args.models)}'
                          + (f' --limit {args.limit}' if args.limit else ''),
               'date': time.strftime('%Y-%m-%d'), 'machine': f'{platform.machine()}, Python {platform.python_version()}',
               'rule': 'tau of lowest validation AbsRel among those whose validation δ1 is not below the method\'s',

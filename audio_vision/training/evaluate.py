@@ -30,6 +30,7 @@ from audio_vision.training.trainer import batched
 
 UPPER_BOUND_SKIPPED = ('the models hold no VQ-VAE encoder (shipped inference files): the upper bound is measured on '
                        'a training run\'s own models (<run-dir>/models)')
+ROOM_CLASSES = ('wall', 'floor', 'ceiling')     # the classes the layout draws: the room's shell, never a body
 ROW_ORDER = ('vqvae_upper_bound', 'method', 'method_no_quant', 'end_to_end', 'layout', 'layout_method', 'mean')
 
 
@@ -148,7 +149,7 @@ def join_layout(layout, modality: str, method: dict[str, np.ndarray], table) -> 
     pred = method[modality]
     room = np.isfinite(layout.depth)                                   # (N, H, W)
     if 'segmentation' in method:
-        room &= np.isin(method['segmentation'], [table.id_of(c) for c in ('wall', 'floor', 'ceiling')])
+        room &= np.isin(method['segmentation'], [table.id_of(c) for c in ROOM_CLASSES])
     ours = layout.depth if modality == 'depth' else layout.segmentation
     room = room.reshape(room.shape[:1] + (1,) * (pred.ndim - room.ndim) + room.shape[1:])
     return np.where(room, ours.reshape(room.shape), pred)
