@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from audio_vision.dataset import DatasetReader
+from audio_vision.simulation.config import SOURCE_CLASSES
 from audio_vision.training.config import TrainConfig
 from audio_vision.training.data import load_split
 
 ROOT = Path(__file__).resolve().parents[1]
-BODY_CLASSES = ('person', 'appliance', 'alarm')
 
 
 def main() -> int:
@@ -47,7 +47,7 @@ def main() -> int:
     g, m = fc.map_size, fc.map_margin
     n_srp = len(fc.srp_band_edges_hz) - 1
     high = [b for b in range(n_srp) if fc.srp_band_edges_hz[b] >= 1000.0] or list(range(n_srp))
-    ids = [reader.class_table.id_of(c) for c in BODY_CLASSES]
+    ids = [reader.class_table.id_of(c) for c in SOURCE_CLASSES]
     edges = np.linspace(fc.echo_range_min_m, fc.echo_range_max_m, fc.echo_range_bins + 1)
     block = data.segmentation.shape[-1] // g
     tally = {k: {'hits': 0, 'windows': 0, 'chance': 0.0}

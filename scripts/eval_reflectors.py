@@ -30,13 +30,13 @@ from tqdm import tqdm
 
 from audio_vision.core.frames import R_BODY_FROM_OPTICAL, body_pose
 from audio_vision.dataset import DatasetReader
+from audio_vision.simulation.config import SOURCE_CLASSES
 from audio_vision.paths import cpu_model, publish_result, source_commit
 from audio_vision.sonar import LayoutEstimator
 from audio_vision.training.config import TrainConfig
 from audio_vision.training.layout_eval import sonar_config_for
 
 ROOT = Path(__file__).resolve().parents[1]
-BODY_CLASSES = ('person', 'appliance', 'alarm')
 ON_BODY_M = 0.3                  # a reflector this close to a body's surface lies on it
 MARK_BEGIN, MARK_END = '<!-- REFLECTORS BEGIN (scripts/eval_reflectors.py) -->', '<!-- REFLECTORS END -->'
 
@@ -75,9 +75,9 @@ def measure(data: Path, split: str, limit: int | None, grid: int) -> dict:
     reader = DatasetReader(data, split)
     n = len(reader) if limit is None else min(limit, len(reader))
     estimator = LayoutEstimator(sonar_config_for(reader), reader.mic_positions)
-    ids = [reader.class_table.id_of(c) for c in BODY_CLASSES]
+    ids = [reader.class_table.id_of(c) for c in SOURCE_CLASSES]
     silent = {'hits': 0, 'windows': 0, 'chance': 0.0, 'out_of_view': 0}
-    per_class = {c: {'bodies': 0, 'found': 0, 'range_err': [], 'pixel_err': []} for c in BODY_CLASSES}
+    per_class = {c: {'bodies': 0, 'found': 0, 'range_err': [], 'pixel_err': []} for c in SOURCE_CLASSES}
     reflectors = {'total': 0, 'on_no_body': 0}
     for i in tqdm(range(n), desc='reflectors', unit='window', leave=False):
         item, scene = reader[i], (reader.metadata(i).get('scene') or {})

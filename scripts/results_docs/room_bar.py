@@ -5,11 +5,11 @@ miss with the measured figure that explains it. A criterion whose result file is
 measured, never as met."""
 from __future__ import annotations
 
+from audio_vision.simulation.config import SOURCE_CLASSES
+from audio_vision.training.evaluate import ROOM_CLASSES
+
 from .common import Criterion, criteria_table, stage_optim
 from .inputs import ATNET_SEEDS, ATNET_STUDY, Inputs, atnet_study_modality
-
-BODIES = ('person', 'appliance', 'alarm')
-ROOM = ('wall', 'floor', 'ceiling')
 
 
 def _method(res: dict, modality: str, metric: str) -> float:
@@ -164,12 +164,12 @@ def causes(inp: Inputs, missed: dict) -> list[str]:
     probe = (inp.depth_probe or {}).get('rows', {}).get('method')
     if any('depth' in k for k in missed) and probe:
         share, err = probe['class_pixel_share'], probe['by_class']
-        bodies = sum(share[c] * err[c] for c in BODIES if c in err) / probe['abs_rel']
+        bodies = sum(share[c] * err[c] for c in SOURCE_CLASSES if c in err) / probe['abs_rel']
         walls = share['wall'] * err['wall'] / probe['abs_rel']
-        body_pixels = sum(share[c] for c in BODIES if c in share)
+        body_pixels = sum(share[c] for c in SOURCE_CLASSES if c in share)
         text = (f"**Depth**: the bodies are {body_pixels * 100:.0f} % of the pixels and carry "
                 f"{bodies * 100:.0f} % of the method's AbsRel (their AbsRel "
-                + ', '.join(f'{c} {err[c]:.2f}' for c in BODIES if c in err)
+                + ', '.join(f'{c} {err[c]:.2f}' for c in SOURCE_CLASSES if c in err)
                 + f"), the walls {walls * 100:.0f} % (AbsRel {err['wall']:.3f}; docs/depth_error_probe.json)")
         shell = (inp.sonar or {}).get('datasets', {}).get('default', {}).get('rows', {}).get('exact_shell')
         if shell:
@@ -183,12 +183,12 @@ def causes(inp: Inputs, missed: dict) -> list[str]:
         out.append(text + '.' + layout_snap_note(inp.layout_snap))
     iou = inp.results['rows']['method']['segmentation'].get('per_class_iou')
     if any('mIoU >=' in k for k in missed) and iou:
-        room = [iou[c] for c in ROOM if c in iou]
-        bodies = [iou[c] for c in BODIES if c in iou]
+        room = [iou[c] for c in ROOM_CLASSES if c in iou]
+        bodies = [iou[c] for c in SOURCE_CLASSES if c in iou]
         if room and bodies:
             out.append(f"**mIoU**: the room's classes average IoU {sum(room) / len(room):.3f}, the bodies' "
-                       f"{sum(bodies) / len(bodies):.3f} (" + ', '.join(f'{c} {iou[c]:.3f}' for c in BODIES if c in iou)
-                       + ').')
+                       f"{sum(bodies) / len(bodies):.3f} ("
+                       + ', '.join(f'{c} {iou[c]:.3f}' for c in SOURCE_CLASSES if c in iou) + ').')
     r = (inp.reflectors or {}).get('result')
     if any('person IoU' in k for k in missed) and r:
         person = r['per_class']['person']
@@ -562,7 +562,7 @@ def depth_target_table(inp: Inputs) -> str:
     probes = [(pr or {}).get('rows', {}).get('method') for pr in (abs_probe, ratio_probe)]
     if all(probes):
         by = [pr['by_class'] for pr in probes]
-        classes = [c for c in ROOM + BODIES if c in by[0] and c in by[1]]
+        classes = [c for c in ROOM_CLASSES + SOURCE_CLASSES if c in by[0] and c in by[1]]
         files = {shipped_target: 'depth_error_probe.json', spec['target']: spec['probe']}
         text += (f". Per class (AbsRel, absolute → relative; docs/{files['absolute']}, docs/{files['layout_ratio']}): "
                  + ', '.join(f'{c} {by[0][c]:.3f} → {by[1][c]:.3f}' for c in classes))
