@@ -593,10 +593,8 @@ def section(inp: Inputs) -> str:
             + ''.join(retrain_study_table(inp, name) for name in inp.facts['room_bar'].get('retrain_studies', {}))
             + seed_study_table(inp) + longer_budget_table(inp, 'segmentation')
             + longer_budget_table(inp, 'depth') + vqvae_budget_table(inp)
-            + ''.join(atnet_study_table(inp, key) + ''.join(
-                atnet_seeds_table(inp, seeds) for seeds in inp.atnet_seeds
-                if key == f'{m}_atnet_study' and atnet_study_modality(seeds) == m)
-                for key in inp.atnet_studies if (m := atnet_study_modality(key))))
+            + ''.join(atnet_seeds_table(inp, key) if ATNET_SEEDS.fullmatch(key) else atnet_study_table(inp, key)
+                      for key in inp.facts['room_bar'] if ATNET_STUDY.fullmatch(key) or ATNET_SEEDS.fullmatch(key)))
 
 
 def complete_seed_study(inp: Inputs) -> dict:
