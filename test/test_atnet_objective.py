@@ -5,7 +5,7 @@ import torch
 
 from audio_vision.core.model.vqvae import codeword_sq_distances
 from audio_vision.core.model.checkpoint import ModalityModel
-from audio_vision.training.objectives import ATNetObjective, ATNetObjectiveConfig
+from audio_vision.training.objectives import ATNetObjective, ATNetObjectiveConfig, ATNetObjectives, soft_dice_loss
 from helpers import tiny_spec
 
 
@@ -60,8 +60,10 @@ def test_code_term_ranks_the_codeword_that_inference_picks():
 
 
 @pytest.mark.parametrize('modality', ['depth', 'segmentation'])
-@pytest.mark.parametrize('term', ['image_weight', 'soft_image_weight'])
+@pytest.mark.parametrize('term', ['image_weight', 'soft_image_weight', 'dice_weight'])
 def test_image_term_reaches_the_latent_and_never_the_frozen_decoder(modality, term):
+    if term == 'dice_weight' and modality == 'depth':
+        pytest.skip('a segmentation term (test_dice_is_refused_for_depth)')
     model = frozen_model(modality)
     objective = ATNetObjective(ATNetObjectiveConfig(latent_weight=0.0, **{term: 1.0}), model.vqvae, model.encoding)
     assert objective.needs_images
@@ -98,3 +100,30 @@ def test_soft_image_term_decodes_the_codebook_mixture_of_the_code_logits():
         objective.temperature = 1e9
         assert torch.allclose(objective(z, z, image), flat, atol=1e-5)
         assert abs(float(snapped - flat)) > 1e-5     # the two limits tell apart at this tolerance
+
+
+def test_dice_is_refused_for_depth():
+    with pytest.raises(ValueError, match='segmentation term'):
+        ATNetObjectives.from_dict({'depth': {'dice_weight': 1.0}})
+    assert ATNetObjectives.from_dict({'segmentation': {'dice_weight': 1.0}}).of('segmentation').dice_weight == 1.0
+
+
+def test_soft_dice_weighs_a_small_class_near_a_large_one():
+    """A certain, correct prediction scores 0; missing a body of 4 of 64 pixels costs the cross-entropy a fifteenth
+    of missing the 60 pixels of room around it, and the Dice loss more than half as much; unknown pixels count for
+    nothing."""
+    labels = torch.zeros(1, 8, 8, dtype=torch.long)
+    labels[0, :2, :2] = 3                                   # a small body: 4 of 64 pixels, the rest room (class 0)
+
+    def certain(classes):
+        return torch.nn.functional.one_hot(classes, 6).permute(0, 3, 1, 2).float() * 40.0
+    onehot = certain(labels) / 40.0
+    assert float(soft_dice_loss(certain(labels), onehot)) < 1e-6
+    miss_body, miss_room = certain(torch.zeros_like(labels)), certain(torch.full_like(labels, 3))
+    ce = torch.nn.functional.cross_entropy
+    assert float(ce(miss_body, labels)) == pytest.approx(float(ce(miss_room, labels)) / 15)
+    assert float(soft_dice_loss(miss_body, onehot)) > 0.5 * float(soft_dice_loss(miss_room, onehot))
+    unknown = onehot.clone()
+    unknown[0, :, 4:, :] = 0                                # half the pixels of unknown class
+    assert float(soft_dice_loss(certain(labels), unknown)) < 1e-6
+    assert float(soft_dice_loss(miss_body, unknown)) > 0.4
