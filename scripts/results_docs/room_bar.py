@@ -883,22 +883,42 @@ def reproduction_shipped(inp: Inputs) -> bool:
     return bool((inp.facts.get('reproduction_run') or {}).get('shipped'))
 
 
+def since_reproduction(inp: Inputs, key: str) -> bool:
+    """Whether the study ``key`` shipped its variant after the last reproduction's models were shipped (facts.yaml
+    ``shipped_since_reproduction``): its AT-net then replaces that run's."""
+    return bool(inp.facts['room_bar'][key].get('shipped_since_reproduction'))
+
+
+def shipping_order(inp: Inputs) -> list[str]:
+    """The studies that shipped a variant (:func:`shipping_studies`) and ``reproduction_run`` where its models were
+    shipped, in the order they were shipped: the reproduction after every study but those shipped since it."""
+    studies = shipping_studies(inp)
+    return ([k for k in studies if not since_reproduction(inp, k)]
+            + (['reproduction_run'] if reproduction_shipped(inp) else [])
+            + [k for k in studies if since_reproduction(inp, k)])
+
+
 def shipped_after(inp: Inputs, key: str) -> list[str]:
-    """The studies of ``key``'s modality after it in facts.yaml that shipped a variant (:func:`shipping_studies`), and
-    ``reproduction_run`` last where that run's models were shipped."""
-    keys = list(inp.facts['room_bar'])
-    return [k for k in shipping_studies(inp) if atnet_study_modality(k) == atnet_study_modality(key)
-            and keys.index(k) > keys.index(key)] + (['reproduction_run'] if reproduction_shipped(inp) else [])
+    """What replaced ``key``'s shipped AT-net, in order: the studies of its modality shipped after it, and
+    ``reproduction_run`` where that run's models were shipped after it (:func:`shipping_order`). A study that shipped
+    nothing is placed where facts.yaml lists it."""
+    order, keys = shipping_order(inp), list(inp.facts['room_bar'])
+    if key in order:
+        later = order[order.index(key) + 1:]
+    else:
+        later = [k for k in order if k == 'reproduction_run' or keys.index(k) > keys.index(key)]
+    return [k for k in later if k == 'reproduction_run' or atnet_study_modality(k) == atnet_study_modality(key)]
 
 
 def shipped_atnet(inp: Inputs) -> dict[str, tuple[str, str, str]]:
     """{modality: (facts key whose rule shipped it, variant, its settings)} of the AT-net each modality ships, from
     the last study of the modality that shipped one; modalities no study changed are left out, and every one where
-    the reproduction's models were shipped since (:func:`reproduction_shipped`: its AT-nets are the run's own)."""
-    if reproduction_shipped(inp):
-        return {}
+    the reproduction's models were shipped since (:func:`reproduction_shipped`: its AT-nets are the run's own) unless a
+    study shipped after it (:func:`since_reproduction`)."""
     out = {}
     for key in shipping_studies(inp):
+        if reproduction_shipped(inp) and not since_reproduction(inp, key):
+            continue
         given = inp.facts['room_bar'][key]
         if ATNET_SEEDS.fullmatch(key):
             out[atnet_study_modality(key)] = (key, given['variant'],
