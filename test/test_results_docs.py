@@ -737,6 +737,18 @@ def test_a_depth_atnet_variant_must_lower_absrel_by_more_than_the_spread(room_ba
         room_bar.atnet_study_table(later, 'depth_atnet_study_more')
     assert room_bar.shipped_atnet(later) == {}
     assert 'met (against the shipped setting trained as it was: AbsRel -0.0010, δ1 -0.0010).' in text
+    # a study shipped after that reproduction: its AT-net replaces the run's, and the reproduction replaced k before
+    facts['room_bar']['depth_atnet_study_after'] = {
+        'variants': {'m': {'atnet.joined_convs': 6}}, 'command': 'train', 'files': {'m': 'm.json'},
+        'before': 'k.json', 'shipped': 'm', 'shipped_since_reproduction': True}
+    after = dataclasses.replace(base, atnet_studies={**studies, 'depth_atnet_study_after': {
+        'before': studies['depth_atnet_study_more']['k'], 'm': scored(0.139, 0.811)}})
+    assert [k for k in room_bar.shipping_order(after) if not k.startswith('segmentation')] == [
+        'depth_atnet_study', 'depth_atnet_study_more', 'reproduction_run', 'depth_atnet_study_after']
+    assert room_bar.shipped_atnet(after)['depth'][:2] == ('depth_atnet_study_after', 'm')
+    assert '| k: atnet.joined_convs 4 (shipped, replaced later: reproduction_run) |' in \
+        room_bar.atnet_study_table(after, 'depth_atnet_study_more')
+    assert '| m: atnet.joined_convs 6 (shipped) |' in room_bar.atnet_study_table(after, 'depth_atnet_study_after')
 
 
 def test_the_atnet_seeds_rule_pairs_each_seed_with_its_control(room_bar, inp):
