@@ -52,6 +52,12 @@ def cpu_model() -> str:
         return platform.processor() or platform.machine()
 
 
+def busy_at_start(machine: dict) -> bool:
+    """Whether a benchmark's machine record (its ``load_average_at_start``) says at least one core was busy before it
+    began (1-minute load average >= 1): its speed figures then say as much about the other jobs as about the code."""
+    return (machine.get('load_average_at_start') or [0.0])[0] >= 1.0
+
+
 def measured_here() -> dict:
     """When and on what a result is being measured: {'date': ISO date, 'machine': CPU, cores, Python, torch}, for
     the result file to carry (the docs made from it quote these, not the machine that writes the docs)."""

@@ -11,6 +11,8 @@ import json
 import sys
 from pathlib import Path
 
+from audio_vision.paths import busy_at_start
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))        # machine_speed.py beside us
 from machine_speed import reference_text  # noqa: E402
 
@@ -26,8 +28,7 @@ def fmt(v, digits=1):
 def busy(machine: dict) -> str:
     """' (other jobs were running)' where the 1-minute load average at the start says so (at least one core busy
     before the benchmark began), else ''."""
-    load = machine.get('load_average_at_start') or [0.0]
-    return ' (other jobs were running)' if load[0] >= 1.0 else ''
+    return ' (other jobs were running)' if busy_at_start(machine) else ''
 
 
 def report(r: dict, perception_only: bool = False) -> str:

@@ -5,6 +5,7 @@ miss with the measured figure that explains it. A criterion whose result file is
 measured, never as met."""
 from __future__ import annotations
 
+from audio_vision.paths import busy_at_start
 from audio_vision.simulation.config import SOURCE_CLASSES
 from audio_vision.training.evaluate import ROOM_CLASSES
 
@@ -138,11 +139,13 @@ def speed_rows(inp: Inputs) -> list[Criterion]:
 
 
 def beside_other_jobs(result: dict) -> str:
-    """'; measured beside other jobs (load average ..)' where a benchmark's 1-minute load average at its start says
-    at least one core was busy before it began (the test benchmarks/bench_report.py flags the same runs with), else
-    '': a speed figure measured so says as much about the other jobs as about the code."""
-    load = (result.get('machine', {}).get('load_average_at_start') or [0.0])[0]
-    return f'; measured beside other jobs, load average {load:.2f} at its start' if load >= 1.0 else ''
+    """'; measured beside other jobs (load average ..)' where a benchmark's machine record says at least one core was
+    busy before it began (:func:`audio_vision.paths.busy_at_start`, which benchmarks/bench_report.py flags the same
+    runs with), else ''."""
+    machine = result.get('machine', {})
+    if not busy_at_start(machine):
+        return ''
+    return f"; measured beside other jobs, load average {machine['load_average_at_start'][0]:.2f} at its start"
 
 
 def prior_split(by_prior: dict) -> str:
