@@ -903,13 +903,10 @@ def shipping_order(inp: Inputs) -> list[str]:
 
 def shipped_after(inp: Inputs, key: str) -> list[str]:
     """What replaced ``key``'s shipped AT-net, in order: the studies of its modality shipped after it, and
-    ``reproduction_run`` where that run's models were shipped after it (:func:`shipping_order`). A study that shipped
-    nothing is placed where facts.yaml lists it."""
-    order, keys = shipping_order(inp), list(inp.facts['room_bar'])
-    if key in order:
-        later = order[order.index(key) + 1:]
-    else:
-        later = [k for k in order if k == 'reproduction_run' or keys.index(k) > keys.index(key)]
+    ``reproduction_run`` where that run's models were shipped after it (:func:`shipping_order`); [] for a study that
+    shipped nothing (nothing of it to replace)."""
+    order = shipping_order(inp)
+    later = order[order.index(key) + 1:] if key in order else []
     return [k for k in later if k == 'reproduction_run' or atnet_study_modality(k) == atnet_study_modality(key)]
 
 
@@ -918,9 +915,9 @@ def shipped_atnet(inp: Inputs) -> dict[str, tuple[str, str, str]]:
     the last study of the modality that shipped one; modalities no study changed are left out, and every one where
     the reproduction's models were shipped since (:func:`reproduction_shipped`: its AT-nets are the run's own) unless a
     study shipped after it (:func:`since_reproduction`)."""
-    out = {}
+    out, reproduced = {}, reproduction_shipped(inp)
     for key in shipping_studies(inp):
-        if reproduction_shipped(inp) and not since_reproduction(inp, key):
+        if reproduced and not since_reproduction(inp, key):
             continue
         given = inp.facts['room_bar'][key]
         if ATNET_SEEDS.fullmatch(key):
