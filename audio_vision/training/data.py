@@ -42,6 +42,18 @@ class SplitData:
         return self.depth if modality == 'depth' else self.segmentation
 
 
+def feature_cache_path(data_dir, split: str, features: FeatureConfig, mic_positions: np.ndarray,
+                       content_hash: str | None) -> Path:
+    """Where a whole split's features are cached: keyed by the feature config, the array geometry, the dataset's
+    content hash and, with a layout prior, the front-end's revision (the prior is measured by code, not set by the
+    config alone)."""
+    keyed = [config_to_dict(features), np.asarray(mic_positions, dtype=np.float64).round(9).tolist(), content_hash]
+    if features.layout_prior != 'none':
+        keyed.append(FRONT_END_REVISION)
+    key = hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:16]
+    return Path(data_dir) / 'features_cache' / f'{split}-{key}.npy'
+
+
 def load_split(data_dir, split: str, features: FeatureConfig, batch_size: int = 64,
                limit: int | None = None, progress: bool = True, mic_positions=None) -> SplitData:
     """`mic_positions` default to the dataset's; pass a model's to compute its features."""
@@ -52,11 +64,7 @@ def load_split(data_dir, split: str, features: FeatureConfig, batch_size: int = 
     if reader.sample_rate != features.sample_rate:
         raise ValueError(f'dataset sample rate {reader.sample_rate} Hz != feature config {features.sample_rate} Hz')
     mics = np.asarray(reader.mic_positions if mic_positions is None else mic_positions, dtype=np.float64)
-    keyed = [config_to_dict(features), mics.round(9).tolist(), reader.card.get('content_hash')]
-    if features.layout_prior != 'none':      # the prior is measured by code, not set by the config alone
-        keyed.append(FRONT_END_REVISION)
-    key = hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:16]
-    cache = Path(data_dir) / 'features_cache' / f'{split}-{key}.npy'
+    cache = feature_cache_path(data_dir, split, features, mics, reader.card.get('content_hash'))
     extractor = FeatureStack(features, mics)
     cached = np.load(cache, mmap_mode='r') if cache.is_file() else None
     feats, depth, seg = [], [], []
