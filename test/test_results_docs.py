@@ -803,3 +803,22 @@ def test_a_later_seeds_study_names_the_shipped_variant_it_is_paired_against(room
     assert '| 0 | j4: atnet.joined_convs 4 | 0.5500 |' in text
     assert '| 1 | the shipped setting (j2: atnet.joined_convs 2) | 0.5450 |' in text
     assert 'mIoU +0.0100, +0.0150 (mean +0.0125)' in text and 'no other mean negative: met.' in text
+
+
+def test_the_exact_room_study_says_which_bars_the_front_end_blocks(room_bar, inp):
+    """A bar met on the exact room and missed on the measured one is the front-end's; one missed on both is the
+    room's; without its file the study renders nothing."""
+    assert room_bar.exact_room(dataclasses.replace(inp, exact_room=None)) == ''
+    bar = inp.facts['room_bar']
+    oracle = json.loads(json.dumps(inp.results))
+    measured = inp.results['rows']['method']
+    oracle['rows']['method']['depth'] = {**measured['depth'], 'abs_rel': bar['depth_abs_rel'] / 2,
+                                         'delta1': min(1.0, bar['depth_delta1'] + 0.05)}
+    oracle['rows']['method']['segmentation'] = {**measured['segmentation'], 'miou': bar['miou'] / 2}
+    text = room_bar.exact_room(dataclasses.replace(inp, exact_room=oracle, exact_room_probe=None))
+    front_end, room = text.split('blocked by the planes')[1].split('Missed on the exact room too')
+    if measured['depth']['abs_rel'] > bar['depth_abs_rel']:
+        assert f"depth AbsRel <= {bar['depth_abs_rel']:.2f}" in front_end
+    assert f"mIoU >= {bar['miou']:.2f}" in room and 'mIoU' not in front_end
+    assert f"| **{bar['miou'] / 2:.3f}** |" in text                      # a miss in bold
+    assert f"| {bar['depth_abs_rel'] / 2:.3f} |" in text

@@ -63,6 +63,8 @@ class Inputs:
     budget_before: dict             # modality -> the results of the models shipped before (facts.yaml budget_study)
     budget_after: dict              # the results at the raised budget (facts.yaml budget_study.after; else results)
     depth_probe: dict | None        # docs/depth_error_probe.json
+    exact_room: dict | None         # facts.yaml room_bar.exact_room_study's file: the method on the exact room
+    exact_room_probe: dict | None   # ... and its depth errors (scripts/depth_error_probe.py)
     direction_maps: dict | None     # docs/direction_maps_diagnostic.json
     latent_probe: dict | None       # docs/latent_mean_probe.json
     confidence: dict | None         # docs/confidence.json
@@ -246,6 +248,8 @@ def load(root: Path, summary: dict | None = None) -> Inputs:
         budget_after=(read_json(docs / facts['budget_study']['after']['file']) if 'after' in facts['budget_study']
                       else None) or results,
         depth_probe=read_json(docs / 'depth_error_probe.json'),
+        exact_room=read_json(docs / exact['file']) if (exact := facts['room_bar'].get('exact_room_study')) else None,
+        exact_room_probe=read_json(docs / exact['depth_probe']) if exact else None,
         direction_maps=read_json(docs / 'direction_maps_diagnostic.json'),
         latent_probe=read_json(docs / 'latent_mean_probe.json'),
         confidence=read_json(docs / 'confidence.json'),

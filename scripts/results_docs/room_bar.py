@@ -51,18 +51,7 @@ def rows(inp: Inputs) -> list[Criterion]:
         if data is None:
             out.append((f'{label}: the method measured', False, 'not measured'))
             continue
-        m = data['rows']['method']
-        persons = data.get('person_iou', {}).get('method', {})
-        out += [(f"{label}: depth AbsRel <= {bar['depth_abs_rel']:.2f}", m['depth']['abs_rel'] <= bar['depth_abs_rel'],
-                 f"{m['depth']['abs_rel']:.3f}"),
-                (f"{label}: depth δ1 >= {bar['depth_delta1']:.2f}", m['depth']['delta1'] >= bar['depth_delta1'],
-                 f"{m['depth']['delta1']:.3f}"),
-                (f"{label}: mIoU >= {bar['miou']:.2f}", m['segmentation']['miou'] >= bar['miou'],
-                 f"{m['segmentation']['miou']:.3f}")]
-        for kind in ('speaking', 'silent'):
-            iou, need = persons.get(kind), bar[f'person_iou_{kind}']
-            out.append((f'{label}: person IoU >= {need:.2f} ({kind} persons)', iou is not None and iou >= need,
-                        '–' if iou is None else f'{iou:.3f}'))
+        out += [(f'{label}: {name}', ok, value) for name, ok, value in split_bars(bar, data)]
     join = res['rows'].get('layout_method')
     if join:
         m = res['rows']['method']['depth']
@@ -90,6 +79,60 @@ def rows(inp: Inputs) -> list[Criterion]:
     out += speed_rows(inp)
     out.append(size_row(inp))
     return out
+
+
+def split_bars(bar: dict, data: dict) -> list[Criterion]:
+    """The figures issue #22's bar asks of the method on one dataset's windows (depth AbsRel and δ1, mIoU, person IoU
+    speaking and silent), each against its threshold in ``bar`` (facts.yaml room_bar)."""
+    m = data['rows']['method']
+    persons = data.get('person_iou', {}).get('method', {})
+    out = [(f"depth AbsRel <= {bar['depth_abs_rel']:.2f}", m['depth']['abs_rel'] <= bar['depth_abs_rel'],
+            f"{m['depth']['abs_rel']:.3f}"),
+           (f"depth δ1 >= {bar['depth_delta1']:.2f}", m['depth']['delta1'] >= bar['depth_delta1'],
+            f"{m['depth']['delta1']:.3f}"),
+           (f"mIoU >= {bar['miou']:.2f}", m['segmentation']['miou'] >= bar['miou'], f"{m['segmentation']['miou']:.3f}")]
+    for kind in ('speaking', 'silent'):
+        iou, need = persons.get(kind), bar[f'person_iou_{kind}']
+        out.append((f'person IoU >= {need:.2f} ({kind} persons)', iou is not None and iou >= need,
+                    '–' if iou is None else f'{iou:.3f}'))
+    return out
+
+
+def exact_room(inp: Inputs) -> str:
+    """The method retrained on the simulator's exact room as its layout prior (facts.yaml room_bar.exact_room_study,
+    an oracle) beside the shipped method on the measured room, each of the test split's bars, and what blocks each
+    bar read as the study's entry says (fixed before its results); '' without its file."""
+    study, oracle = inp.facts['room_bar'].get('exact_room_study'), inp.exact_room
+    if not study or not oracle:
+        return ''
+    bar = inp.facts['room_bar']
+    measured, exact = split_bars(bar, inp.results), split_bars(bar, oracle)
+    mark = lambda ok, value: value if ok else f'**{value}**'  # noqa: E731
+    table = [f"| test split (one retrain, seed {study['seed']}) | the measured room (shipped) | the exact room "
+             "(oracle) |", '| --- | --- | --- |']
+    table += [f'| {name} | {mark(a, va)} | {mark(b, vb)} |' for (name, a, va), (_, b, vb) in zip(measured, exact)]
+    front_end = [name for (name, a, _), (_, b, _) in zip(measured, exact) if b and not a]
+    room = [name for (name, a, _), (_, b, _) in zip(measured, exact) if not b]
+    text = ('\n**What the bars need from the front-end.** The method retrained on features whose layout prior is the '
+            "simulator's exact room (every wall, floor and ceiling, as if all were measured; the residual reflectors "
+            'still the front-end\'s own; scripts/exact_room_features.py, docs/'
+            f"{study['file']}) and scored on the same test windows with that prior (misses in bold):\n\n"
+            + '\n'.join(table) + '\n\n')
+    if front_end:
+        text += ('Met on the exact room and missed on the measured one, so blocked by the planes the front-end does '
+                 'not measure: ' + '; '.join(front_end) + '. ')
+    if room:
+        text += ('Missed on the exact room too, so blocked by what the room does not give, whatever the front-end '
+                 'measures: ' + '; '.join(room) + '. ')
+    probe = (inp.exact_room_probe or {}).get('rows', {}).get('method')
+    if probe and room:
+        share, err = probe['class_pixel_share'], probe['by_class']
+        bodies = sum(share[c] * err[c] for c in SOURCE_CLASSES if c in err) / probe['abs_rel']
+        text += (f"There the bodies carry {bodies * 100:.0f} % of the method's AbsRel (their AbsRel "
+                 + ', '.join(f'{c} {err[c]:.2f}' for c in SOURCE_CLASSES if c in err)
+                 + "; the room's " + ', '.join(f'{c} {err[c]:.3f}' for c in ROOM_CLASSES if c in err)
+                 + f"; docs/{study['depth_probe']}). ")
+    return text.rstrip() + f"\n\nHow it was made: `{study['command']}`.\n"
 
 
 def layout_snap_note(snap: dict | None) -> str:
@@ -592,7 +635,8 @@ def section(inp: Inputs) -> str:
             'docs/results_independent.json and docs/results_independent_reference.json (the same test windows '
             're-recorded by an independent room-acoustics implementation, scripts/rerecord_independent.py, and as '
             'this pipeline records them), docs/benchmarks.json and docs/latency_breakdown.json.\n\n'
-            + criteria_table(bar) + '\n\n' + text + '\n' + budget_table(inp) + depth_target_table(inp)
+            + criteria_table(bar) + '\n\n' + text + '\n' + exact_room(inp) + budget_table(inp)
+            + depth_target_table(inp)
             + ''.join(retrain_study_table(inp, name) for name in inp.facts['room_bar'].get('retrain_studies', {}))
             + seed_study_table(inp) + longer_budget_table(inp, 'segmentation')
             + longer_budget_table(inp, 'depth') + vqvae_budget_table(inp)
