@@ -115,7 +115,7 @@ def exact_room(inp: Inputs) -> str:
     room = [name for (name, a, _), (_, b, _) in zip(measured, exact) if not b]
     text = ('\n**What the bars need from the front-end.** The method retrained on features whose layout prior is the '
             "simulator's exact room (every wall, floor and ceiling, as if all were measured; the residual reflectors "
-            'still the front-end\'s own; scripts/exact_room_features.py, docs/'
+            'still the front-end\'s own; scripts/room_prior_features.py --room exact, docs/'
             f"{study['file']}) and scored on the same test windows with that prior (misses in bold):\n\n"
             + '\n'.join(table) + '\n\n')
     if front_end:

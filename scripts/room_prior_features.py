@@ -1,19 +1,26 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-"""A dataset whose layout prior is the exact room: what the networks would score were every plane measured.
+"""A dataset whose layout prior is another room than one window's measurement: the exact room, or the measured one
+fused over a drive. What the networks would score were every plane measured, or were the planes of earlier windows
+kept.
 
 Issue #22's depth bars sit near what the exact room alone scores (docs/SONAR.md, the ``exact_shell`` rows), and the
 front-end measures no wall in about half of the walls' quadrants (mostly walls beyond 2.5 m, docs/SONAR.md "Walls by
 range"). Whether a front-end that heard every wall would carry the method to the bars, or whether the bodies and the
 networks would still miss them, is measured by training the method on features whose layout prior is rendered from
 the simulator's true room (every wall, floor and ceiling, confidence 1) and scoring it on the test split's windows
-with the same exact prior. The residual reflectors stay the front-end's own (the bodies are still only echoes).
+with the same exact prior (``--room exact``). The residual reflectors stay the front-end's own (the bodies are still
+only echoes). ``--room fused``: the front-end's layouts fused over the windows of each room so far (the dataset's
+poses of a room in its order, a drive with the simulator's exact poses as odometry, causal:
+:class:`audio_vision.sonar.fusion.LayoutFusion`, as ``scripts/eval_sonar.py``'s ``layout_fused`` row), what a node
+with odometry could give the networks.
 
 This script writes that dataset: ``--out`` holds links to ``--data``'s files and its own ``features_cache/``, each
 split's cached features (computed first where missing) with the layout-prior maps replaced, under the same cache key,
 so ``train`` and ``evaluate`` read it unchanged (``--data OUT``). Nothing here is shipped: it is a study's oracle.
 
-    .venv/bin/python scripts/exact_room_features.py --data data/default --out data/exact_room
+    .venv/bin/python scripts/room_prior_features.py --room exact --data data/default --out data/exact_room
+    .venv/bin/python scripts/room_prior_features.py --room fused --data data/default --out data/fused_room
 """
 from __future__ import annotations
 
@@ -29,10 +36,12 @@ from tqdm import tqdm
 from audio_vision.core.camera import PinholeCamera
 from audio_vision.core.classes import DEFAULT_CLASS_TABLE
 from audio_vision.core.features.config import LAYOUT_PRIOR_MAPS, FeatureConfig
-from audio_vision.core.features.layout_prior import _log_depth
+from audio_vision.core.features.layout_prior import LayoutPriorMaps, _log_depth, prior_images
+from audio_vision.core.frames import body_pose
 from audio_vision.core.features.packing import pack_maps, unpack_maps
 from audio_vision.dataset import DatasetReader
 from audio_vision.sonar import render_layout, true_layout
+from audio_vision.sonar.fusion import LayoutFusion
 from audio_vision.training.config import TrainConfig
 from audio_vision.training.data import feature_cache_path, load_split
 
@@ -48,15 +57,30 @@ def exact_prior_maps(camera_pose: np.ndarray, room_size, camera: PinholeCamera) 
     return np.stack(maps).astype(np.float32)
 
 
-def with_exact_prior(features: np.ndarray, items: list[dict], config: FeatureConfig,
-                     camera: PinholeCamera) -> np.ndarray:
-    """(B, F_ch, bins, frames) cached features with their layout-prior maps replaced by the exact room's (the
-    reflector maps, if any, kept)."""
+class FusedRoomMaps:
+    """The front-end's layout of each window fused with the earlier windows of its room (call in the dataset's
+    order): (len(LAYOUT_PRIOR_MAPS), S, S) float32 maps of the fused room, as the feature stack renders one window's."""
+
+    def __init__(self, config: FeatureConfig, mic_positions: np.ndarray, camera: PinholeCamera):
+        self.estimator = LayoutPriorMaps(config, mic_positions).estimator     # the features' own front-end
+        self.camera, self.fusion, self.room = camera, LayoutFusion(), None
+
+    def __call__(self, item: dict) -> np.ndarray:
+        if int(item['room_id']) != self.room:
+            self.fusion.reset()
+            self.room = int(item['room_id'])
+        pose = body_pose(item['camera_pose'])                      # the simulator's exact odometry
+        self.fusion.add(self.estimator.estimate(item['audio'].astype(np.float64)), pose)
+        return prior_images(self.fusion.layout(pose), self.camera, reflectors=False)
+
+
+def with_room_prior(features: np.ndarray, room_maps: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """(B, F_ch, bins, frames) cached features with their layout-prior maps replaced by ``room_maps`` (B,
+    len(LAYOUT_PRIOR_MAPS), S, S); the reflector maps, if any, kept."""
     head, maps = unpack_maps(torch.from_numpy(np.asarray(features, dtype=np.float32)), config.num_prior_maps,
                              config.prior_size, config.prior_planes)
     maps = maps.clone()
-    exact = np.stack([exact_prior_maps(it['camera_pose'], it['room_size'], camera) for it in items])
-    maps[:, :len(LAYOUT_PRIOR_MAPS)] = torch.from_numpy(exact)
+    maps[:, :len(LAYOUT_PRIOR_MAPS)] = torch.from_numpy(room_maps)
     packed = pack_maps(maps, config.prior_planes, config.num_bins, config.num_frames)
     return torch.cat([head, packed], dim=1).half().numpy()
 
@@ -71,7 +95,8 @@ def link_dataset(src: Path, out: Path) -> None:
         target.symlink_to(entry.resolve())
 
 
-def write_split(src: Path, out: Path, split: str, config: FeatureConfig, batch: int, progress: bool) -> Path:
+def write_split(src: Path, out: Path, split: str, config: FeatureConfig, room: str, batch: int,
+                progress: bool) -> Path:
     reader = DatasetReader(src, split)
     mics = np.asarray(reader.mic_positions, dtype=np.float64)
     source = feature_cache_path(src, split, config, mics, reader.card.get('content_hash'))
@@ -83,10 +108,12 @@ def write_split(src: Path, out: Path, split: str, config: FeatureConfig, batch: 
     tmp = target.with_suffix(f'.{os.getpid()}.tmp.npy')
     dest = open_memmap(tmp, mode='w+', dtype=cached.dtype, shape=cached.shape)
     camera = PinholeCamera(config.prior_size, config.prior_size, config.map_hfov_deg)
-    for start in tqdm(range(0, len(reader), batch), desc=f'exact room {split}', unit='batch', disable=not progress):
+    maps_of = (FusedRoomMaps(config, mics, camera) if room == 'fused'
+               else lambda it: exact_prior_maps(it['camera_pose'], it['room_size'], camera))
+    for start in tqdm(range(0, len(reader), batch), desc=f'{room} room {split}', unit='batch', disable=not progress):
         stop = min(len(reader), start + batch)
-        items = [reader[i] for i in range(start, stop)]
-        dest[start:stop] = with_exact_prior(cached[start:stop], items, config, camera)
+        maps = np.stack([maps_of(reader[i]) for i in range(start, stop)])
+        dest[start:stop] = with_room_prior(cached[start:stop], maps, config)
     dest.flush()
     del dest
     tmp.replace(target)
@@ -95,8 +122,10 @@ def write_split(src: Path, out: Path, split: str, config: FeatureConfig, batch: 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--room', choices=['exact', 'fused'], required=True,
+                        help="the simulator's exact room, or the front-end's layouts fused over each room's windows")
     parser.add_argument('--data', type=Path, default=Path('data/default'))
-    parser.add_argument('--out', type=Path, default=Path('data/exact_room'))
+    parser.add_argument('--out', type=Path, required=True)
     parser.add_argument('--config', type=Path, default=Path('config/train.yaml'),
                         help="training config whose features are rewritten (its layout_prior must not be 'none')")
     parser.add_argument('--splits', nargs='+', default=['train', 'val', 'test'])
@@ -110,7 +139,7 @@ def main(argv=None) -> None:
         parser.error('--out must not be --data: the measured features would be overwritten')
     link_dataset(args.data, args.out)
     for split in args.splits:
-        print(write_split(args.data, args.out, split, config, args.batch, not args.no_progress))
+        print(write_split(args.data, args.out, split, config, args.room, args.batch, not args.no_progress))
 
 
 if __name__ == '__main__':

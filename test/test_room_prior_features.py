@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""scripts/exact_room_features.py: the exact room replaces the layout prior's maps and nothing else, and its depth
-map is the simulator's ground truth of a room without bodies."""
+"""scripts/room_prior_features.py: another room replaces the layout prior's maps and nothing else; the exact room's
+depth map is the simulator's ground truth of a room without bodies."""
 import numpy as np
 import torch
 from helpers import load_script
@@ -19,7 +19,7 @@ def _scene(size, position, yaw):
 
 
 def test_the_exact_room_replaces_the_prior_maps_only():
-    script = load_script('exact_room_features')
+    script = load_script('room_prior_features')
     config = FeatureConfig(spatial='ipd', echo=True, direction_maps=True, map_size=16, layout_prior='layout+reflectors',
                            prior_size=32, map_hfov_deg=90.0)
     camera = PinholeCamera(config.prior_size, config.prior_size, config.map_hfov_deg)
@@ -29,7 +29,8 @@ def test_the_exact_room_replaces_the_prior_maps_only():
     rng = np.random.default_rng(0)
     features = rng.normal(size=(2,) + config.output_shape(8)).astype(np.float16)
 
-    out = script.with_exact_prior(features, items, config, camera)
+    room = np.stack([script.exact_prior_maps(it['camera_pose'], it['room_size'], camera) for it in items])
+    out = script.with_room_prior(features, room, config)
 
     assert out.shape == features.shape and out.dtype == np.float16
     np.testing.assert_array_equal(out[:, :-config.prior_planes], features[:, :-config.prior_planes])
@@ -49,6 +50,6 @@ def test_the_exact_room_replaces_the_prior_maps_only():
 
 def test_the_script_refuses_to_overwrite_the_measured_features(tmp_path):
     import pytest
-    script = load_script('exact_room_features')
+    script = load_script('room_prior_features')
     with pytest.raises(SystemExit):
-        script.main(['--data', str(tmp_path), '--out', str(tmp_path)])
+        script.main(['--room', 'exact', '--data', str(tmp_path), '--out', str(tmp_path)])
