@@ -59,11 +59,11 @@ def exact_prior_maps(camera_pose: np.ndarray, room_size, camera: PinholeCamera) 
 
 class FusedRoomMaps:
     """The front-end's layout of each window fused with the earlier windows of its room (call in the dataset's
-    order): (len(LAYOUT_PRIOR_MAPS), S, S) float32 maps of the fused room, as the feature stack renders one window's."""
+    order): (len(LAYOUT_PRIOR_MAPS), S, S) float32 maps of the fused room, as the feature stack renders one window's.
+    ``estimator``: the features' own front-end (:class:`~audio_vision.sonar.LayoutEstimator`)."""
 
-    def __init__(self, config: FeatureConfig, mic_positions: np.ndarray, camera: PinholeCamera):
-        self.estimator = LayoutPriorMaps(config, mic_positions).estimator     # the features' own front-end
-        self.camera, self.fusion, self.room = camera, LayoutFusion(), None
+    def __init__(self, estimator, camera: PinholeCamera):
+        self.estimator, self.camera, self.fusion, self.room = estimator, camera, LayoutFusion(), None
 
     def __call__(self, item: dict) -> np.ndarray:
         if int(item['room_id']) != self.room:
@@ -108,7 +108,7 @@ def write_split(src: Path, out: Path, split: str, config: FeatureConfig, room: s
     tmp = target.with_suffix(f'.{os.getpid()}.tmp.npy')
     dest = open_memmap(tmp, mode='w+', dtype=cached.dtype, shape=cached.shape)
     camera = PinholeCamera(config.prior_size, config.prior_size, config.map_hfov_deg)
-    maps_of = (FusedRoomMaps(config, mics, camera) if room == 'fused'
+    maps_of = (FusedRoomMaps(LayoutPriorMaps(config, mics).estimator, camera) if room == 'fused'
                else lambda it: exact_prior_maps(it['camera_pose'], it['room_size'], camera))
     for start in tqdm(range(0, len(reader), batch), desc=f'{room} room {split}', unit='batch', disable=not progress):
         stop = min(len(reader), start + batch)

@@ -53,3 +53,51 @@ def test_the_script_refuses_to_overwrite_the_measured_features(tmp_path):
     script = load_script('room_prior_features')
     with pytest.raises(SystemExit):
         script.main(['--room', 'exact', '--data', str(tmp_path), '--out', str(tmp_path)])
+
+
+def test_the_fused_room_keeps_the_walls_an_earlier_window_of_its_room_heard():
+    """Exact synthetic echoes: the first pose hears two walls, the second the other two and faces one it does not
+    hear. Fused, the second window's prior has the room the first heard (its depth the exact room's), alone it has
+    not; a window of another room starts afresh."""
+    import math
+
+    from audio_vision.core.frames import optical_pose, planar_pose
+    from audio_vision.core.features.layout_prior import prior_images
+    from audio_vision.simulation.config import ArrayConfig
+    from audio_vision.simulation.geometry import mic_positions
+    from audio_vision.sonar import FLOOR, WALL, LayoutEstimator, Plane, SonarConfig
+    from audio_vision.sonar.synthetic import echo_recording
+
+    script = load_script('room_prior_features')
+    size = (6.0, 4.0, 2.8)
+    sides = [((-1, 0, 0), 0.0), ((1, 0, 0), size[0]), ((0, -1, 0), 0.0), ((0, 1, 0), size[1])]
+
+    def heard(T, walls):
+        R, t = T[:3, :3], T[:3, 3]
+        out = [Plane(FLOOR, tuple(R.T @ np.array([0.0, 0.0, -1.0])), float(t[2]), contrast=10.0, strength=0.9)]
+        for k in walls:
+            n, c = np.asarray(sides[k][0], dtype=np.float64), sides[k][1]
+            out.append(Plane(WALL, tuple(R.T @ n), float(n @ (np.abs(n) * c - t)), contrast=10.0, strength=0.9))
+        return out
+
+    cfg, mics = SonarConfig(wall_corner_min=0.0), mic_positions(ArrayConfig())   # first-order echoes only
+    estimator, camera = LayoutEstimator(cfg, mics), PinholeCamera(32, 32, 90.0)
+    first, second = planar_pose(1.2, 1.0, 0.55, math.radians(10.0)), planar_pose(4.6, 2.9, 0.55, math.pi)
+    windows = [(first, (0, 2)), (second, (1, 3))]      # the second faces the wall x = 0, which only the first hears
+    items = [{'room_id': 7, 'camera_pose': optical_pose(T), 'room_size': size,
+              'audio': echo_recording(cfg, mics, heard(T, walls), order=1, noise_rms=1e-4)} for T, walls in windows]
+
+    fused_maps = script.FusedRoomMaps(estimator, camera)
+    fused_maps(items[0])
+    fused = fused_maps(items[1])
+    alone = prior_images(estimator.estimate(items[1]['audio']), camera, reflectors=False)
+    exact = script.exact_prior_maps(items[1]['camera_pose'], size, camera)
+    below = np.zeros(exact[0].shape, dtype=bool)
+    below[camera.height // 2:] = True                # no ceiling heard: the prior stops 1 m above the array
+    fused_seen, alone_seen = fused[1] > 0, alone[1] > 0
+    assert fused_seen[below].all() and not alone_seen[below].all()
+    np.testing.assert_allclose(np.exp(fused[0][below]), np.exp(exact[0][below]), rtol=0.02)
+
+    afresh = fused_maps({**items[1], 'room_id': 8})          # its confidence is relative to the fused planes'
+    np.testing.assert_array_equal(afresh[1], alone[1])
+    np.testing.assert_allclose(afresh[0], alone[0], atol=1e-3)
