@@ -808,17 +808,42 @@ def test_a_later_seeds_study_names_the_shipped_variant_it_is_paired_against(room
 def test_the_exact_room_study_says_which_bars_the_front_end_blocks(room_bar, inp):
     """A bar met on the exact room and missed on the measured one is the front-end's; one missed on both is the
     room's; without its file the study renders nothing."""
-    assert room_bar.exact_room(dataclasses.replace(inp, exact_room=None)) == ''
+    assert room_bar.exact_room(dataclasses.replace(inp, room_priors={})) == ''
     bar = inp.facts['room_bar']
     oracle = json.loads(json.dumps(inp.results))
     measured = inp.results['rows']['method']
     oracle['rows']['method']['depth'] = {**measured['depth'], 'abs_rel': bar['depth_abs_rel'] / 2,
                                          'delta1': min(1.0, bar['depth_delta1'] + 0.05)}
     oracle['rows']['method']['segmentation'] = {**measured['segmentation'], 'miou': bar['miou'] / 2}
-    text = room_bar.exact_room(dataclasses.replace(inp, exact_room=oracle, exact_room_probe=None))
-    front_end, room = text.split('blocked by the planes')[1].split('Missed on the exact room too')
+    priors = {'exact_room_study': {'test': oracle, 'fresh': None, 'probe': None}}
+    text = room_bar.exact_room(dataclasses.replace(inp, room_priors=priors))
+    front_end, room = text.split('blocked by the planes')[1].split('How it was made')[0].split(
+        'Missed on the exact room too')
     if measured['depth']['abs_rel'] > bar['depth_abs_rel']:
-        assert f"depth AbsRel <= {bar['depth_abs_rel']:.2f}" in front_end
-    assert f"mIoU >= {bar['miou']:.2f}" in room and 'mIoU' not in front_end
+        assert f"test: depth AbsRel <= {bar['depth_abs_rel']:.2f}" in front_end
+    assert f"test: mIoU >= {bar['miou']:.2f}" in room and 'mIoU' not in front_end
+    assert 'new seed' not in front_end + room               # the new seed's windows not scored: no verdict there
     assert f"| **{bar['miou'] / 2:.3f}** |" in text                      # a miss in bold
     assert f"| {bar['depth_abs_rel'] / 2:.3f} |" in text
+
+
+def test_the_fused_room_rule_asks_for_a_gain_beyond_the_seed_spread_and_no_loss_beyond_it(room_bar, inp):
+    spreads = room_bar.seed_spreads(inp)
+    if not spreads:
+        pytest.skip('the seed study\'s files are not here')
+    shipped = inp.results['rows']['method']
+
+    def verdict(abs_rel_gain, miou_gain):
+        fused = json.loads(json.dumps(inp.results))
+        fused['rows']['method']['depth'] = {**shipped['depth'], 'abs_rel': shipped['depth']['abs_rel'] - abs_rel_gain}
+        fused['rows']['method']['segmentation'] = {**shipped['segmentation'],
+                                                   'miou': shipped['segmentation']['miou'] + miou_gain}
+        priors = {'fused_room_study': {'test': fused, 'fresh': None, 'probe': None}}
+        text = room_bar.fused_room(dataclasses.replace(inp, room_priors=priors))
+        return text.split('The rule fixed before its results (facts.yaml): ')[1].split(':')[0]
+
+    a, m = spreads[('method', 'abs_rel')], spreads[('method', 'miou')]
+    assert verdict(1.5 * a, 0.0) == 'met'
+    assert verdict(0.0, 1.5 * m) == 'met'
+    assert verdict(0.5 * a, 0.5 * m) == 'not met'                # inside the seed noise
+    assert verdict(1.5 * a, -1.5 * m) == 'not met'               # depth bought with segmentation

@@ -63,8 +63,10 @@ class Inputs:
     budget_before: dict             # modality -> the results of the models shipped before (facts.yaml budget_study)
     budget_after: dict              # the results at the raised budget (facts.yaml budget_study.after; else results)
     depth_probe: dict | None        # docs/depth_error_probe.json
-    exact_room: dict | None         # facts.yaml room_bar.exact_room_study's file: the method on the exact room
-    exact_room_probe: dict | None   # ... and its depth errors (scripts/depth_error_probe.py)
+    # {study: {'test': json, 'fresh': json, 'probe': json}} of facts.yaml room_bar's ROOM_PRIOR_STUDIES present: the
+    # method retrained on another room as its layout prior, on the test split, the new seed's windows, and its depth
+    # errors (scripts/depth_error_probe.py; None where the study names none)
+    room_priors: dict
     direction_maps: dict | None     # docs/direction_maps_diagnostic.json
     latent_probe: dict | None       # docs/latent_mean_probe.json
     confidence: dict | None         # docs/confidence.json
@@ -117,6 +119,8 @@ class Inputs:
 
 #: facts.yaml room_bar keys of the AT-net studies one change apart: <modality>_atnet_study, then later ones
 #: <modality>_atnet_study_<name> (each judged against the AT-net shipped when it ran)
+#: facts.yaml room_bar's studies of the method retrained on another room as its layout prior (room_bar.room_prior_*)
+ROOM_PRIOR_STUDIES = ('exact_room_study', 'fused_room_study')
 ATNET_STUDY = re.compile(r'(depth|segmentation)_atnet_study(_\w+)?')
 #: facts.yaml room_bar keys of a variant against the shipped setting at several seeds, paired by seed
 ATNET_SEEDS = re.compile(r'(depth|segmentation)_atnet_seeds(_\w+)?')
@@ -248,8 +252,9 @@ def load(root: Path, summary: dict | None = None) -> Inputs:
         budget_after=(read_json(docs / facts['budget_study']['after']['file']) if 'after' in facts['budget_study']
                       else None) or results,
         depth_probe=read_json(docs / 'depth_error_probe.json'),
-        exact_room=read_json(docs / exact['file']) if (exact := facts['room_bar'].get('exact_room_study')) else None,
-        exact_room_probe=read_json(docs / exact['depth_probe']) if exact else None,
+        room_priors={key: {'test': read_json(docs / study['file']), 'fresh': read_json(docs / study['fresh_file']),
+                           'probe': read_json(docs / study['depth_probe']) if 'depth_probe' in study else None}
+                     for key in ROOM_PRIOR_STUDIES if (study := facts['room_bar'].get(key))},
         direction_maps=read_json(docs / 'direction_maps_diagnostic.json'),
         latent_probe=read_json(docs / 'latent_mean_probe.json'),
         confidence=read_json(docs / 'confidence.json'),

@@ -100,39 +100,85 @@ def split_bars(bar: dict, data: dict) -> list[Criterion]:
 
 def exact_room(inp: Inputs) -> str:
     """The method retrained on the simulator's exact room as its layout prior (facts.yaml room_bar.exact_room_study,
-    an oracle) beside the shipped method on the measured room, each of the test split's bars, and what blocks each
-    bar read as the study's entry says (fixed before its results); '' without its file."""
-    study, oracle = inp.facts['room_bar'].get('exact_room_study'), inp.exact_room
-    if not study or not oracle:
+    an oracle) beside the shipped method on the measured room, each of the bar's figures on the test split and the new
+    seed's windows, and what blocks each bar read as the study's entry says (fixed before its results); '' without its
+    test-split file."""
+    study, files = inp.facts['room_bar'].get('exact_room_study'), inp.room_priors.get('exact_room_study') or {}
+    if not study or not files.get('test'):
         return ''
     bar = inp.facts['room_bar']
-    measured, exact = split_bars(bar, inp.results), split_bars(bar, oracle)
+    splits = (('test', inp.results, files['test']), ('new seed', inp.fresh, files.get('fresh')))
+    pairs = [(label, split_bars(bar, shipped), split_bars(bar, oracle) if oracle else None)
+             for label, shipped, oracle in splits if shipped is not None]
     mark = lambda ok, value: value if ok else f'**{value}**'  # noqa: E731
-    table = [f"| test split (one retrain, seed {study['seed']}) | the measured room (shipped) | the exact room "
-             "(oracle) |", '| --- | --- | --- |']
-    table += [f'| {name} | {mark(a, va)} | {mark(b, vb)} |' for (name, a, va), (_, b, vb) in zip(measured, exact)]
-    front_end = [name for (name, a, _), (_, b, _) in zip(measured, exact) if b and not a]
-    room = [name for (name, a, _), (_, b, _) in zip(measured, exact) if not b]
+    table = [f"| one retrain (seed {study['seed']}) | the measured room (shipped) | the exact room (oracle) |",
+             '| --- | --- | --- |']
+    front_end, room = [], []
+    for label, measured, exact in pairs:
+        for i, (name, ok, value) in enumerate(measured):
+            oracle = exact[i] if exact else (name, False, 'not measured')
+            table.append(f'| {label}: {name} | {mark(ok, value)} | {mark(oracle[1], oracle[2])} |')
+            if exact and oracle[1] and not ok:
+                front_end.append(f'{label}: {name}')
+            elif exact and not oracle[1]:
+                room.append(f'{label}: {name}')
     text = ('\n**What the bars need from the front-end.** The method retrained on features whose layout prior is the '
             "simulator's exact room (every wall, floor and ceiling, as if all were measured; the residual reflectors "
-            'still the front-end\'s own; scripts/room_prior_features.py --room exact, docs/'
-            f"{study['file']}) and scored on the same test windows with that prior (misses in bold):\n\n"
-            + '\n'.join(table) + '\n\n')
+            "still the front-end's own; scripts/room_prior_features.py --room exact, docs/"
+            f"{study['file']}, docs/{study['fresh_file']}) and scored on the same windows with that prior (misses in "
+            'bold):\n\n' + '\n'.join(table) + '\n\n')
     if front_end:
         text += ('Met on the exact room and missed on the measured one, so blocked by the planes the front-end does '
                  'not measure: ' + '; '.join(front_end) + '. ')
     if room:
         text += ('Missed on the exact room too, so blocked by what the room does not give, whatever the front-end '
                  'measures: ' + '; '.join(room) + '. ')
-    probe = (inp.exact_room_probe or {}).get('rows', {}).get('method')
-    if probe and room:
+    probe = (files.get('probe') or {}).get('rows', {}).get('method')
+    if probe:
         share, err = probe['class_pixel_share'], probe['by_class']
         bodies = sum(share[c] * err[c] for c in SOURCE_CLASSES if c in err) / probe['abs_rel']
-        text += (f"There the bodies carry {bodies * 100:.0f} % of the method's AbsRel (their AbsRel "
+        text += (f"On the exact room the bodies carry {bodies * 100:.0f} % of the method's test AbsRel (their AbsRel "
                  + ', '.join(f'{c} {err[c]:.2f}' for c in SOURCE_CLASSES if c in err)
                  + "; the room's " + ', '.join(f'{c} {err[c]:.3f}' for c in ROOM_CLASSES if c in err)
                  + f"; docs/{study['depth_probe']}). ")
     return text.rstrip() + f"\n\nHow it was made: `{study['command']}`.\n"
+
+
+def fused_room(inp: Inputs) -> str:
+    """The method retrained on the front-end's layouts fused over each room's windows (facts.yaml
+    room_bar.fused_room_study) against the shipped method, judged by the study's rule against the seed study's
+    spreads; '' without its test-split file."""
+    study, files = inp.facts['room_bar'].get('fused_room_study'), inp.room_priors.get('fused_room_study') or {}
+    spreads = seed_spreads(inp)
+    if not study or not files.get('test') or not spreads:
+        return ''
+    names = (('abs_rel', 'AbsRel', False), ('delta1', 'δ1', True), ('miou', 'mIoU', True),
+             ('speaking', 'person IoU, speaking', True), ('silent', 'person IoU, silent', True))
+    table = ['| figure | the measured window (shipped) | fused over the room\'s windows | change | seed spread |',
+             '| --- | --- | --- | --- | --- |']
+    gain = {}
+    for name, label, higher in names:
+        a, b = figure(inp.results, 'method', name), figure(files['test'], 'method', name)
+        gain[name] = (b - a) if higher else (a - b)               # > 0: better
+        table.append(f"| {label} | {a:.4f} | {b:.4f} | {b - a:+.4f} | {spreads[('method', name)]:.4f} |")
+    spread = {name: spreads[('method', name)] for name in ('abs_rel', 'delta1', 'miou')}
+    better = gain['abs_rel'] > spread['abs_rel'] or gain['miou'] > spread['miou']
+    no_worse = all(gain[n] >= -spread[n] for n in spread)
+    verdict = ('met: an odometry input that fuses the layout in the node is worth building' if better and no_worse
+               else 'not met: fusing the layout over a drive is not worth an odometry input to the node at this gain')
+    fresh = files.get('fresh')
+    fresh_text = ''
+    if fresh and inp.fresh:
+        fresh_text = (' On the new seed\'s windows fused the same way: AbsRel '
+                      f"{figure(inp.fresh, 'method', 'abs_rel'):.4f} -> {figure(fresh, 'method', 'abs_rel'):.4f}, "
+                      f"mIoU {figure(inp.fresh, 'method', 'miou'):.4f} -> {figure(fresh, 'method', 'miou'):.4f} "
+                      f"(docs/{study['fresh_file']}).")
+    return ('\n**What a drive would give the networks.** The method retrained on the front-end\'s layouts fused over '
+            "the windows of each room so far (its poses in order, the simulator's poses as odometry; "
+            f"scripts/room_prior_features.py --room fused, docs/{study['file']}; one retrain, seed {study['seed']}) "
+            'against the shipped method on the same test windows:\n\n' + '\n'.join(table)
+            + f"\n\nThe rule fixed before its results (facts.yaml): {verdict}.{fresh_text}\n\nHow it was made: "
+            f"`{study['command']}`.\n")
 
 
 def layout_snap_note(snap: dict | None) -> str:
@@ -635,7 +681,7 @@ def section(inp: Inputs) -> str:
             'docs/results_independent.json and docs/results_independent_reference.json (the same test windows '
             're-recorded by an independent room-acoustics implementation, scripts/rerecord_independent.py, and as '
             'this pipeline records them), docs/benchmarks.json and docs/latency_breakdown.json.\n\n'
-            + criteria_table(bar) + '\n\n' + text + '\n' + exact_room(inp) + budget_table(inp)
+            + criteria_table(bar) + '\n\n' + text + '\n' + exact_room(inp) + fused_room(inp) + budget_table(inp)
             + depth_target_table(inp)
             + ''.join(retrain_study_table(inp, name) for name in inp.facts['room_bar'].get('retrain_studies', {}))
             + seed_study_table(inp) + longer_budget_table(inp, 'segmentation')
