@@ -10,8 +10,10 @@ range"). Whether a front-end that heard every wall would carry the method to the
 networks would still miss them, is measured by training the method on features whose layout prior is rendered from
 the simulator's true room (every wall, floor and ceiling, confidence 1) and scoring it on the test split's windows
 with the same exact prior (``--room exact``). The residual reflectors stay the front-end's own (the bodies are still
-only echoes). ``--room fused``: the front-end's layouts fused over the windows of each room so far (the dataset's
-poses of a room in its order, a drive with the simulator's exact poses as odometry, causal:
+only echoes). ``--room audible``: the exact room less the ceilings that reflect almost nothing in the band where the
+array resolves elevation (what an ideal front-end could hear at best). ``--room fused``: the front-end's layouts
+fused over the windows of each room so far (the dataset's poses of a room in its order, a drive with the simulator's
+exact poses as odometry, causal:
 :class:`audio_vision.sonar.fusion.LayoutFusion`, as ``scripts/eval_sonar.py``'s ``layout_fused`` row), what a node
 with odometry could give the networks.
 
@@ -25,6 +27,7 @@ so ``train`` and ``evaluate`` read it unchanged (``--data OUT``). Nothing here i
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from pathlib import Path
 
@@ -40,17 +43,29 @@ from audio_vision.core.features.layout_prior import LayoutPriorMaps, _log_depth,
 from audio_vision.core.frames import body_pose
 from audio_vision.core.features.packing import pack_maps, unpack_maps
 from audio_vision.dataset import DatasetReader
-from audio_vision.sonar import render_layout, true_layout
+from audio_vision.simulation.acoustics import band_absorption
+from audio_vision.sonar import CEILING, render_layout, true_layout
 from audio_vision.sonar.fusion import LayoutFusion
 from audio_vision.training.config import TrainConfig
 from audio_vision.training.data import feature_cache_path, load_split
 
+#: ``--room audible``: a ceiling that absorbs at least this share of the energy of the chirp's octave bands from
+#: ELEVATION_HZ up (where the array's 0.1 m between rings tells up from sideways) is left out, as one the front-end
+#: cannot hear (scripts/ceiling_material_probe.py measures which ceilings it misses, by material)
+ELEVATION_HZ = 2000.0
+SILENT_CEILING_ABSORPTION = 0.9
 
-def exact_prior_maps(camera_pose: np.ndarray, room_size, camera: PinholeCamera) -> np.ndarray:
+
+def exact_prior_maps(camera_pose: np.ndarray, room_size, camera: PinholeCamera, ceiling: bool = True) -> np.ndarray:
     """(len(LAYOUT_PRIOR_MAPS), S, S) float32: the layout prior's maps of the true room (every plane, confidence
-    1), in :func:`audio_vision.core.features.layout_prior.prior_images`'s order."""
+    1), in :func:`audio_vision.core.features.layout_prior.prior_images`'s order. Without ``ceiling`` the room is
+    rendered as the front-end's is where it measured no ceiling (the walls drawn up to ``render_layout``'s
+    ``open_ceiling_above_m``)."""
     table = DEFAULT_CLASS_TABLE
-    prior = render_layout(true_layout(camera_pose, room_size), camera, table, wall_reach_m=None)
+    room = true_layout(camera_pose, room_size)
+    if not ceiling:
+        room = dataclasses.replace(room, planes=tuple(p for p in room.planes if p.label != CEILING))
+    prior = render_layout(room, camera, table, wall_reach_m=None)
     seen = np.isfinite(prior.depth)
     maps = [_log_depth(prior.depth), seen]
     maps += [prior.classes == table.id_of(name) for name in ('wall', 'floor', 'ceiling')] + [seen]
@@ -108,11 +123,20 @@ def write_split(src: Path, out: Path, split: str, config: FeatureConfig, room: s
     tmp = target.with_suffix(f'.{os.getpid()}.tmp.npy')
     dest = open_memmap(tmp, mode='w+', dtype=cached.dtype, shape=cached.shape)
     camera = PinholeCamera(config.prior_size, config.prior_size, config.map_hfov_deg)
-    maps_of = (FusedRoomMaps(LayoutPriorMaps(config, mics).estimator, camera) if room == 'fused'
-               else lambda it: exact_prior_maps(it['camera_pose'], it['room_size'], camera))
+    if room == 'fused':
+        fused = FusedRoomMaps(LayoutPriorMaps(config, mics).estimator, camera)
+        maps_of = lambda i: fused(reader[i])  # noqa: E731
+    else:
+        def maps_of(i):
+            item, ceiling = reader[i], True
+            if room == 'audible':
+                material = reader.metadata(i)['scene']['room']['materials']['ceiling']
+                ceiling = band_absorption(material, max(ELEVATION_HZ, config.chirp_f_start),
+                                          config.chirp_f_end) < SILENT_CEILING_ABSORPTION
+            return exact_prior_maps(item['camera_pose'], item['room_size'], camera, ceiling)
     for start in tqdm(range(0, len(reader), batch), desc=f'{room} room {split}', unit='batch', disable=not progress):
         stop = min(len(reader), start + batch)
-        maps = np.stack([maps_of(reader[i]) for i in range(start, stop)])
+        maps = np.stack([maps_of(i) for i in range(start, stop)])
         dest[start:stop] = with_room_prior(cached[start:stop], maps, config)
     dest.flush()
     del dest
@@ -122,8 +146,9 @@ def write_split(src: Path, out: Path, split: str, config: FeatureConfig, room: s
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--room', choices=['exact', 'fused'], required=True,
-                        help="the simulator's exact room, or the front-end's layouts fused over each room's windows")
+    parser.add_argument('--room', choices=['exact', 'audible', 'fused'], required=True,
+                        help="the simulator's exact room; the same less the ceilings that absorb the elevation band; "
+                             "or the front-end's layouts fused over each room's windows")
     parser.add_argument('--data', type=Path, default=Path('data/default'))
     parser.add_argument('--out', type=Path, required=True)
     parser.add_argument('--config', type=Path, default=Path('config/train.yaml'),

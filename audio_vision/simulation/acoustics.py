@@ -95,6 +95,20 @@ class _DatabaseMaterial(pra.Material):
         self.scattering = {'coeffs': cached[1].copy(), 'center_freqs': octave_bands.centers}
 
 
+#: pyroomacoustics' octave bands of its material database, Hz (a material lists coefficients from the lowest)
+DATABASE_OCTAVES_HZ = (125.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0)
+
+
+def band_absorption(material: str, f_low: float, f_high: float) -> float:
+    """A database material's energy absorption averaged over the database's octave bands whose centre lies within
+    [f_low, f_high] Hz (the coefficients the simulator's rooms are built from)."""
+    coeffs = pra.Material(material).absorption_coeffs
+    inside = [a for f, a in zip(DATABASE_OCTAVES_HZ, coeffs) if f_low <= f <= f_high]
+    if not inside:
+        raise ValueError(f'no octave band of {material} within {f_low:g}-{f_high:g} Hz')
+    return float(np.mean(inside))
+
+
 def build_shoebox(room: Room, fs: int, ism_order: int, air_absorption: bool = True) -> pra.ShoeBox:
     materials = {surface: _DatabaseMaterial(name) for surface, name in room.materials.items()}
     return pra.ShoeBox(list(room.size), fs=fs, materials=materials, max_order=ism_order,
