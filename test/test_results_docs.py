@@ -808,7 +808,7 @@ def test_a_later_seeds_study_names_the_shipped_variant_it_is_paired_against(room
 def test_the_exact_room_study_says_which_bars_the_front_end_blocks(room_bar, inp):
     """A bar met on the exact room and missed on the measured one is the front-end's; one missed on both is the
     room's; without its file the study renders nothing."""
-    assert room_bar.exact_room(dataclasses.replace(inp, room_priors={})) == ''
+    assert room_bar.oracle_room(dataclasses.replace(inp, room_priors={}), 'exact_room_study') == ''
     bar = inp.facts['room_bar']
     oracle = json.loads(json.dumps(inp.results))
     measured = inp.results['rows']['method']
@@ -816,9 +816,8 @@ def test_the_exact_room_study_says_which_bars_the_front_end_blocks(room_bar, inp
                                          'delta1': min(1.0, bar['depth_delta1'] + 0.05)}
     oracle['rows']['method']['segmentation'] = {**measured['segmentation'], 'miou': bar['miou'] / 2}
     priors = {'exact_room_study': {'test': oracle, 'fresh': None, 'probe': None}}
-    text = room_bar.exact_room(dataclasses.replace(inp, room_priors=priors))
-    front_end, room = text.split('blocked by the planes')[1].split('How it was made')[0].split(
-        'Missed on the exact room too')
+    text = room_bar.oracle_room(dataclasses.replace(inp, room_priors=priors), 'exact_room_study')
+    front_end, room = text.split('blocked by the planes')[1].split('How it was made')[0].split('Missed there too')
     if measured['depth']['abs_rel'] > bar['depth_abs_rel']:
         assert f"test: depth AbsRel <= {bar['depth_abs_rel']:.2f}" in front_end
     assert f"test: mIoU >= {bar['miou']:.2f}" in room and 'mIoU' not in front_end

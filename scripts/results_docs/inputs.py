@@ -78,6 +78,7 @@ class Inputs:
     latency_previous: dict | None
     bench_sonar: dict | None        # docs/bench_sonar.json (benchmarks/bench_sonar.py)
     sonar: dict | None              # docs/sonar.json (scripts/eval_sonar.py)
+    ceiling_material: dict | None   # docs/ceiling_material.json (scripts/ceiling_material_probe.py)
     reflectors: dict | None         # docs/reflectors.json (scripts/eval_reflectors.py)
     mapping: dict | None            # docs/mapping.json
     mapping_tuning: dict | None     # docs/mapping_tuning.json
@@ -120,7 +121,7 @@ class Inputs:
 #: facts.yaml room_bar keys of the AT-net studies one change apart: <modality>_atnet_study, then later ones
 #: <modality>_atnet_study_<name> (each judged against the AT-net shipped when it ran)
 #: facts.yaml room_bar's studies of the method retrained on another room as its layout prior (room_bar.room_prior_*)
-ROOM_PRIOR_STUDIES = ('exact_room_study', 'fused_room_study')
+ROOM_PRIOR_STUDIES = ('exact_room_study', 'audible_room_study', 'fused_room_study')
 ATNET_STUDY = re.compile(r'(depth|segmentation)_atnet_study(_\w+)?')
 #: facts.yaml room_bar keys of a variant against the shipped setting at several seeds, paired by seed
 ATNET_SEEDS = re.compile(r'(depth|segmentation)_atnet_seeds(_\w+)?')
@@ -264,6 +265,7 @@ def load(root: Path, summary: dict | None = None) -> Inputs:
         latency_previous=read_json(docs / 'latency_breakdown_previous.json'),
         bench_sonar=read_json(docs / 'bench_sonar.json'),
         sonar=read_json(docs / 'sonar.json'),
+        ceiling_material=read_json(docs / 'ceiling_material.json'),
         reflectors=read_json(docs / 'reflectors.json'),
         mapping=read_json(docs / 'mapping.json'),
         mapping_tuning=read_json(docs / 'mapping_tuning.json'),

@@ -98,46 +98,59 @@ def split_bars(bar: dict, data: dict) -> list[Criterion]:
     return out
 
 
-def exact_room(inp: Inputs) -> str:
-    """The method retrained on the simulator's exact room as its layout prior (facts.yaml room_bar.exact_room_study,
-    an oracle) beside the shipped method on the measured room, each of the bar's figures on the test split and the new
-    seed's windows, and what blocks each bar read as the study's entry says (fixed before its results); '' without its
+#: The oracle rooms (facts.yaml room_bar.<key>): the heading of each, what its layout prior is, the column's name, and
+#: how a bar is read (fixed in facts.yaml before the results): met there and missed on the measured room / missed there
+ORACLE_ROOMS = {
+    'exact_room_study': (
+        'What the bars need from the front-end', "simulator's exact room (every wall, floor and ceiling, as if all "
+        "were measured; the residual reflectors still the front-end's own; scripts/room_prior_features.py --room "
+        'exact', 'the exact room (oracle)', 'blocked by the planes the front-end does not measure',
+        'blocked by what the room does not give, whatever the front-end measures'),
+    'audible_room_study': (
+        'What no front-end hears', "simulator's exact room less the ceilings that reflect almost nothing where the "
+        'array tells up from sideways (scripts/room_prior_features.py --room audible; those ceilings rendered as an '
+        'unmeasured one is', 'the exact room less the silent ceilings', "the front-end's to win",
+        'blocked by the sensor (ceilings silent where the array resolves elevation, and the bodies), whatever the '
+        "front-end's software"),
+}
+
+
+def oracle_room(inp: Inputs, key: str) -> str:
+    """The method retrained on an oracle room as its layout prior (facts.yaml room_bar.<key>, :data:`ORACLE_ROOMS`)
+    beside the shipped method on the measured room, each of the bar's figures on the test split and the new seed's
+    windows, and what blocks each bar read as the study's entry says (fixed before its results); '' without its
     test-split file."""
-    study, files = inp.facts['room_bar'].get('exact_room_study'), inp.room_priors.get('exact_room_study') or {}
+    study, files = inp.facts['room_bar'].get(key), inp.room_priors.get(key) or {}
     if not study or not files.get('test'):
         return ''
+    heading, what, column, here, everywhere = ORACLE_ROOMS[key]
     bar = inp.facts['room_bar']
     splits = (('test', inp.results, files['test']), ('new seed', inp.fresh, files.get('fresh')))
     pairs = [(label, split_bars(bar, shipped), split_bars(bar, oracle) if oracle else None)
              for label, shipped, oracle in splits if shipped is not None]
     mark = lambda ok, value: value if ok else f'**{value}**'  # noqa: E731
-    table = [f"| one retrain (seed {study['seed']}) | the measured room (shipped) | the exact room (oracle) |",
-             '| --- | --- | --- |']
+    table = [f"| one retrain (seed {study['seed']}) | the measured room (shipped) | {column} |", '| --- | --- | --- |']
     front_end, room = [], []
-    for label, measured, exact in pairs:
+    for label, measured, oracle_bars in pairs:
         for i, (name, ok, value) in enumerate(measured):
-            oracle = exact[i] if exact else (name, False, 'not measured')
+            oracle = oracle_bars[i] if oracle_bars else (name, False, 'not measured')
             table.append(f'| {label}: {name} | {mark(ok, value)} | {mark(oracle[1], oracle[2])} |')
-            if exact and oracle[1] and not ok:
+            if oracle_bars and oracle[1] and not ok:
                 front_end.append(f'{label}: {name}')
-            elif exact and not oracle[1]:
+            elif oracle_bars and not oracle[1]:
                 room.append(f'{label}: {name}')
-    text = ('\n**What the bars need from the front-end.** The method retrained on features whose layout prior is the '
-            "simulator's exact room (every wall, floor and ceiling, as if all were measured; the residual reflectors "
-            "still the front-end's own; scripts/room_prior_features.py --room exact, docs/"
+    text = (f'\n**{heading}.** The method retrained on features whose layout prior is the {what}, docs/'
             f"{study['file']}, docs/{study['fresh_file']}) and scored on the same windows with that prior (misses in "
             'bold):\n\n' + '\n'.join(table) + '\n\n')
     if front_end:
-        text += ('Met on the exact room and missed on the measured one, so blocked by the planes the front-end does '
-                 'not measure: ' + '; '.join(front_end) + '. ')
+        text += f'Met there and missed on the measured room, so {here}: ' + '; '.join(front_end) + '. '
     if room:
-        text += ('Missed on the exact room too, so blocked by what the room does not give, whatever the front-end '
-                 'measures: ' + '; '.join(room) + '. ')
+        text += f'Missed there too, so {everywhere}: ' + '; '.join(room) + '. '
     probe = (files.get('probe') or {}).get('rows', {}).get('method')
     if probe:
         share, err = probe['class_pixel_share'], probe['by_class']
         bodies = sum(share[c] * err[c] for c in SOURCE_CLASSES if c in err) / probe['abs_rel']
-        text += (f"On the exact room the bodies carry {bodies * 100:.0f} % of the method's test AbsRel (their AbsRel "
+        text += (f"There the bodies carry {bodies * 100:.0f} % of the method's test AbsRel (their AbsRel "
                  + ', '.join(f'{c} {err[c]:.2f}' for c in SOURCE_CLASSES if c in err)
                  + "; the room's " + ', '.join(f'{c} {err[c]:.3f}' for c in ROOM_CLASSES if c in err)
                  + f"; docs/{study['depth_probe']}). ")
@@ -179,6 +192,19 @@ def fused_room(inp: Inputs) -> str:
             'against the shipped method on the same test windows:\n\n' + '\n'.join(table)
             + f"\n\nThe rule fixed before its results (facts.yaml): {verdict}.{fresh_text}\n\nHow it was made: "
             f"`{study['command']}`.\n")
+
+
+def ceiling_note(probe: dict | None) -> str:
+    """Which ceilings the front-end does not measure (scripts/ceiling_material_probe.py): '' without its file."""
+    if not probe:
+        return ''
+    a, low = probe['absorbing'], probe['elevation_band_hz'][0]
+    return (f"; the front-end measures no ceiling in {probe['not_measured'] * 100:.0f} % of the {probe['split']} "
+            f"windows, {a['share_of_misses'] * 100:.0f} % of those under the ceilings that absorb at least "
+            f"{a['min_absorption']:g} of the chirp's energy from {low:g} Hz up, where the array tells up from "
+            f"sideways ({', '.join(a['materials'])}: not measured in {a['not_measured_absorbing'] * 100:.0f} % of "
+            f"their windows, the other ceilings in {a['not_measured_other'] * 100:.0f} %; "
+            "docs/ceiling_material.json)")
 
 
 def layout_snap_note(snap: dict | None) -> str:
@@ -280,7 +306,8 @@ def causes(inp: Inputs, missed: dict) -> list[str]:
         if room and bodies:
             out.append(f"**mIoU**: the room's classes average IoU {sum(room) / len(room):.3f}, the bodies' "
                        f"{sum(bodies) / len(bodies):.3f} ("
-                       + ', '.join(f'{c} {iou[c]:.3f}' for c in SOURCE_CLASSES if c in iou) + ').')
+                       + ', '.join(f'{c} {iou[c]:.3f}' for c in SOURCE_CLASSES if c in iou) + ')'
+                       + ceiling_note(inp.ceiling_material) + '.')
     r = (inp.reflectors or {}).get('result')
     if any('person IoU' in k for k in missed) and r:
         person = r['per_class']['person']
@@ -681,8 +708,8 @@ def section(inp: Inputs) -> str:
             'docs/results_independent.json and docs/results_independent_reference.json (the same test windows '
             're-recorded by an independent room-acoustics implementation, scripts/rerecord_independent.py, and as '
             'this pipeline records them), docs/benchmarks.json and docs/latency_breakdown.json.\n\n'
-            + criteria_table(bar) + '\n\n' + text + '\n' + exact_room(inp) + fused_room(inp) + budget_table(inp)
-            + depth_target_table(inp)
+            + criteria_table(bar) + '\n\n' + text + '\n' + ''.join(oracle_room(inp, key) for key in ORACLE_ROOMS)
+            + fused_room(inp) + budget_table(inp) + depth_target_table(inp)
             + ''.join(retrain_study_table(inp, name) for name in inp.facts['room_bar'].get('retrain_studies', {}))
             + seed_study_table(inp) + longer_budget_table(inp, 'segmentation')
             + longer_budget_table(inp, 'depth') + vqvae_budget_table(inp)
