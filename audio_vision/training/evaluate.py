@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from audio_vision.core.eval.metrics import DEPTH_KEYS, MetricAccumulator
+from audio_vision.core.inference.floor_contact import floor_contact_depth, stand_bodies_on_floor
 from audio_vision.core.model.baselines import load_end_to_end, load_mean
 from audio_vision.core.model.checkpoint import CheckpointError, load_checkpoint
 from audio_vision.core.model.configs import config_to_dict
@@ -31,7 +32,8 @@ from audio_vision.training.trainer import batched
 UPPER_BOUND_SKIPPED = ('the models hold no VQ-VAE encoder (shipped inference files): the upper bound is measured on '
                        'a training run\'s own models (<run-dir>/models)')
 ROOM_CLASSES = ('wall', 'floor', 'ceiling')     # the classes the layout draws: the room's shell, never a body
-ROW_ORDER = ('vqvae_upper_bound', 'method', 'method_no_quant', 'end_to_end', 'layout', 'layout_method', 'mean')
+ROW_ORDER = ('vqvae_upper_bound', 'method', 'method_on_floor', 'method_no_quant', 'end_to_end', 'layout',
+             'layout_method', 'mean')
 
 
 def evaluate(data_dir: str | Path, models_dir: str | Path, split: str = 'test',
@@ -88,6 +90,10 @@ def evaluate(data_dir: str | Path, models_dir: str | Path, split: str = 'test',
             for m in models:
                 put('layout', m, getattr(layout_result, m))
                 put('layout_method', m, join_layout(layout_result, m, preds['method'], table))
+            if set(models) == set(MODALITIES):
+                put('method_on_floor', 'depth', bodies_on_floor(preds['method'], layout_result.floors,
+                                                                reader.layout.camera, table))
+                put('method_on_floor', 'segmentation', preds['method']['segmentation'])
         if (models_dir / 'mean.pt').exists():
             for m, images in load_mean(models_dir / 'mean.pt').predict(n).items():
                 if m in models:
@@ -140,6 +146,18 @@ def evaluate(data_dir: str | Path, models_dir: str | Path, split: str = 'test',
         plot_mosaic(gt, {r: {m: v[pick] for m, v in preds[r].items()} for r in order}, table, Path(mosaic_path),
                     titles=[f'#{i}' for i in pick])
     return result
+
+
+def bodies_on_floor(method: dict[str, np.ndarray], floors: list, camera, table) -> np.ndarray:
+    """(N, H, W) the method's depth with the bodies its segmentation draws stood on each window's measured floor
+    (:func:`audio_vision.core.inference.floor_contact.stand_bodies_on_floor`; a window without a floor unchanged)."""
+    bodies = [table.id_of(c) for c in table.names if c not in ROOM_CLASSES]
+    out = np.array(method['depth'], copy=True)
+    for i, floor in enumerate(floors):
+        if floor is not None:
+            contact = floor_contact_depth(floor.normal, floor.offset, camera)
+            out[i] = stand_bodies_on_floor(method['depth'][i], method['segmentation'][i], contact, bodies)
+    return out
 
 
 def join_layout(layout, modality: str, method: dict[str, np.ndarray], table) -> np.ndarray:
