@@ -846,3 +846,25 @@ def test_the_fused_room_rule_asks_for_a_gain_beyond_the_seed_spread_and_no_loss_
     assert verdict(0.0, 1.5 * m) == 'met'
     assert verdict(0.5 * a, 0.5 * m) == 'not met'                # inside the seed noise
     assert verdict(1.5 * a, -1.5 * m) == 'not met'               # depth bought with segmentation
+
+
+def test_bodies_on_the_floor_are_judged_on_the_validation_split_against_the_seed_spreads(room_bar, inp):
+    spreads = room_bar.seed_spreads(inp)
+    if not spreads:
+        pytest.skip('the seed study\'s files are not here')
+    row = inp.facts['room_bar']['bodies_on_floor_study']['row']
+    method = inp.results['rows']['method']
+
+    def verdict(abs_rel_gain, delta1_loss):
+        val = json.loads(json.dumps(inp.results))
+        val['rows'][row] = {**method, 'depth': {**method['depth'], 'abs_rel': method['depth']['abs_rel'] - abs_rel_gain,
+                                                'delta1': method['depth']['delta1'] - delta1_loss}}
+        text = room_bar.bodies_on_floor(dataclasses.replace(inp, bodies_on_floor_val=val))
+        assert '| validation |' in text
+        return text.split('(facts.yaml): ')[1].split(' on the validation split')[0]
+
+    a, d = spreads[('method', 'abs_rel')], spreads[('method', 'delta1')]
+    assert verdict(1.5 * a, 0.0) == 'met'
+    assert verdict(0.5 * a, 0.0) == 'not met'
+    assert verdict(1.5 * a, 1.5 * d) == 'not met'
+    assert room_bar.bodies_on_floor(dataclasses.replace(inp, bodies_on_floor_val=None)) == ''

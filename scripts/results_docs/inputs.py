@@ -79,6 +79,7 @@ class Inputs:
     bench_sonar: dict | None        # docs/bench_sonar.json (benchmarks/bench_sonar.py)
     sonar: dict | None              # docs/sonar.json (scripts/eval_sonar.py)
     ceiling_material: dict | None   # docs/ceiling_material.json (scripts/ceiling_material_probe.py)
+    bodies_on_floor_val: dict | None   # facts.yaml room_bar.bodies_on_floor_study's validation-split file
     reflectors: dict | None         # docs/reflectors.json (scripts/eval_reflectors.py)
     mapping: dict | None            # docs/mapping.json
     mapping_tuning: dict | None     # docs/mapping_tuning.json
@@ -266,6 +267,8 @@ def load(root: Path, summary: dict | None = None) -> Inputs:
         bench_sonar=read_json(docs / 'bench_sonar.json'),
         sonar=read_json(docs / 'sonar.json'),
         ceiling_material=read_json(docs / 'ceiling_material.json'),
+        bodies_on_floor_val=(read_json(docs / floor['val_file'])
+                             if (floor := facts['room_bar'].get('bodies_on_floor_study')) else None),
         reflectors=read_json(docs / 'reflectors.json'),
         mapping=read_json(docs / 'mapping.json'),
         mapping_tuning=read_json(docs / 'mapping_tuning.json'),

@@ -157,6 +157,37 @@ def oracle_room(inp: Inputs, key: str) -> str:
     return text.rstrip() + f"\n\nHow it was made: `{study['command']}`.\n"
 
 
+def bodies_on_floor(inp: Inputs) -> str:
+    """The method's depth with its bodies stood on the measured floor (facts.yaml room_bar.bodies_on_floor_study),
+    judged by its rule on the validation split, with the test split and the new seed beside it; '' without its
+    validation file."""
+    study, val = inp.facts['room_bar'].get('bodies_on_floor_study'), inp.bodies_on_floor_val
+    spreads = seed_spreads(inp)
+    if not study or not val or study['row'] not in val['rows'] or not spreads:
+        return ''
+    row = study['row']
+    table = ['| split | AbsRel, method | AbsRel, bodies on the floor | δ1, method | δ1, bodies on the floor |',
+             '| --- | --- | --- | --- | --- |']
+    for label, res in (('validation', val), ('test', inp.results), ('new seed', inp.fresh)):
+        if res and row in res['rows']:
+            a, b = res['rows']['method']['depth'], res['rows'][row]['depth']
+            table.append(f"| {label} | {a['abs_rel']:.4f} | {b['abs_rel']:.4f} | {a['delta1']:.4f} | "
+                         f"{b['delta1']:.4f} |")
+    a, b = val['rows']['method']['depth'], val['rows'][row]['depth']
+    met = (a['abs_rel'] - b['abs_rel'] > spreads[('method', 'abs_rel')]
+           and a['delta1'] - b['delta1'] <= spreads[('method', 'delta1')])
+    verdict = (f"met on the validation split (AbsRel {a['abs_rel'] - b['abs_rel']:+.4f} lower, beyond the seed "
+               f"spread {spreads[('method', 'abs_rel')]:.4f}; δ1 {b['delta1'] - a['delta1']:+.4f})" if met else
+               f"not met on the validation split (AbsRel {a['abs_rel'] - b['abs_rel']:+.4f} lower, δ1 "
+               f"{b['delta1'] - a['delta1']:+.4f}; the seed spreads {spreads[('method', 'abs_rel')]:.4f}, "
+               f"{spreads[('method', 'delta1')]:.4f})")
+    return ('\n**Bodies stood on the measured floor.** The method\'s depth with the bodies its segmentation draws '
+            'brought, column by column, no farther than the floor where their lowest pixel meets it '
+            f"(audio_vision/core/inference/floor_contact.py; nothing retrained; evaluate's `{row}` row):\n\n"
+            + '\n'.join(table) + f"\n\nThe rule fixed before its validation result (facts.yaml): {verdict}.\n\n"
+            f"How it was made: `{study['command']}`.\n")
+
+
 def fused_room(inp: Inputs) -> str:
     """The method retrained on the front-end's layouts fused over each room's windows (facts.yaml
     room_bar.fused_room_study) against the shipped method, judged by the study's rule against the seed study's
@@ -709,7 +740,7 @@ def section(inp: Inputs) -> str:
             're-recorded by an independent room-acoustics implementation, scripts/rerecord_independent.py, and as '
             'this pipeline records them), docs/benchmarks.json and docs/latency_breakdown.json.\n\n'
             + criteria_table(bar) + '\n\n' + text + '\n' + ''.join(oracle_room(inp, key) for key in ORACLE_ROOMS)
-            + fused_room(inp) + budget_table(inp) + depth_target_table(inp)
+            + fused_room(inp) + bodies_on_floor(inp) + budget_table(inp) + depth_target_table(inp)
             + ''.join(retrain_study_table(inp, name) for name in inp.facts['room_bar'].get('retrain_studies', {}))
             + seed_study_table(inp) + longer_budget_table(inp, 'segmentation')
             + longer_budget_table(inp, 'depth') + vqvae_budget_table(inp)
