@@ -73,3 +73,34 @@ def test_a_body_is_never_pushed_back_and_a_floorless_column_keeps_its_depth():
     seg[40:63, 30] = BODIES[2]            # meets the floor near the array: brought nearer
     out = stand_bodies_on_floor(depth, seg, contact, BODIES)
     np.testing.assert_allclose(out[40:63, 30], contact[62, 30])
+
+
+def test_the_pipeline_stands_the_segmentations_bodies_on_the_measured_floor_and_moves_nothing_else():
+    """The shipped models on simulated windows with bodies in view: with ``bodies_on_floor`` the depth differs from
+    the decoded one only on pixels the segmentation calls a body, never farther, and exactly as the measured floor
+    puts them; one modality alone is never changed."""
+    from audio_vision.core.inference.floor_contact import FloorContact
+    from audio_vision.core.inference.pipeline import AudioToVision
+    from audio_vision.paths import default_model_dir
+    from audio_vision.simulation import SimConfig, Simulator
+    model_dir = default_model_dir()
+    if not all((model_dir / f'{m}.pt').is_file() for m in ('depth', 'segmentation')):
+        pytest.skip(f'no shipped model in {model_dir}')
+    standing = AudioToVision.load(model_dir, backend='eager')
+    decoded = AudioToVision.load(model_dir, backend='eager', bodies_on_floor=False)
+    assert standing.bodies_on_floor and not decoded.bodies_on_floor
+    assert not AudioToVision.load(model_dir, modalities=('depth',), backend='eager').bodies_on_floor
+    sim, n, moved = Simulator(SimConfig()), standing.window_samples, 0
+    contact = FloorContact(standing.camera, standing.class_table)
+    for seed in range(3):
+        scene = sim.sample_scene(700 + seed)
+        audio = np.ascontiguousarray(sim.record(scene, n / standing.sample_rate + 0.1, seed)[:, :n], np.float32)
+        a, b = standing.predict(audio), decoded.predict(audio)
+        np.testing.assert_array_equal(a['segmentation'], b['segmentation'])
+        body = np.isin(a['segmentation'], contact.body_ids)
+        np.testing.assert_array_equal(a['depth'][~body], b['depth'][~body])
+        assert (a['depth'] <= b['depth']).all()
+        layout = standing.shared_layout_estimates().estimate(audio)
+        np.testing.assert_array_equal(a['depth'], contact(b['depth'], b['segmentation'], layout))
+        moved += int((a['depth'] != b['depth']).sum())
+    assert moved > 0

@@ -59,6 +59,8 @@ class ClassTable:
 #: segmentation label of a pixel whose class is unknown (e.g. a bag without a segmentation topic): any id
 #: outside the class table is unknown; training ignores such pixels (core.model.encoding) and the metrics skip them
 IGNORE_LABEL = 255
+#: the classes of the room's shell (what the sonar layout draws), never a body
+ROOM_CLASSES = ('wall', 'floor', 'ceiling')
 
 # Structural classes first, then one class per sound-source type of the simulator.
 DEFAULT_CLASS_TABLE = ClassTable((

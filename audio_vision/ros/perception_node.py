@@ -88,6 +88,9 @@ PARAMS = [
                                        'confidence topic has a subscriber or min_confidence > 0)'),
     Param('confidence_kind', DEFAULT_CONFIDENCE_KIND, 'per-pixel confidence signal: echo_range, decoder, latent, '
                                                       'margin or posterior (audio_vision.core.inference.confidence)'),
+    Param('bodies_on_floor', True, 'with both modalities and a model reading the layout prior, stand the bodies the '
+                                   'segmentation draws on the floor the sonar front-end measured: their depth no '
+                                   'farther than the floor where they meet it (docs/RESULTS.md measures it)'),
     Param('min_confidence', 0.0, 'depth pixels with a confidence below this are published as NaN '
                                  '(REP 118 invalid); 0 = off', range=(0.0, 1.0), read_only=False),
     Param('sim_config', '', "simulation YAML whose chirp the audio carries (simulator node, capture node with "
@@ -106,12 +109,14 @@ PARAMS = [
 ]
 
 
-def load_model(model_dir: str, modalities, device: str, backend: str, calibration: str = ''):
+def load_model(model_dir: str, modalities, device: str, backend: str, calibration: str = '',
+               bodies_on_floor: bool = True):
     """Load the model for the node (``calibration``: the speaker's response file for a model with the layout
     prior, '' = ideal); any failure becomes a one-line :class:`StartupError`."""
     from audio_vision.core.model.checkpoint import CheckpointError
     from audio_vision.core.inference.pipeline import AudioToVision
     kwargs = {'backend': backend} if backend else {}  # '' = the loader's default
+    kwargs['bodies_on_floor'] = bodies_on_floor
     if calibration:
         from audio_vision.sonar.calibration import SpeakerCalibration
         try:
@@ -216,7 +221,7 @@ def checked_model(params: dict):
     if params['audio_msg_type'] == 'audio_common':
         audio_common_types()
     return load_model(params['model_dir'] or str(default_model_dir()), modalities, params['device'],
-                      params['backend'], params['sonar_calibration'])
+                      params['backend'], params['sonar_calibration'], params['bodies_on_floor'])
 
 
 def stream_config(params: dict, model) -> PerceptionConfig:

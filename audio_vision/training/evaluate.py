@@ -2,12 +2,13 @@
 """Evaluation on a dataset split (default: test, rooms never seen in training).
 
 Rows: vqvae_upper_bound (decode(quantize(encode(GT))); only for models holding the VQ-VAE's encoder, which the
-shipped files leave out: a training run's own models), method (AT-net + quantization),
-method_no_quant (AT-net output decoded without snapping to codewords), end_to_end, layout (the sonar
-front-end's rendered priors, model-based, no learning), layout_method (the room from the layout where it has a
-prior, the rest and the bodies from the method: :func:`join_layout`, no learning joins them), mean, and
-method_latent<N> for each ablation model directory. The layout row's measurement errors against the simulator's
-room are in ``layout_errors``.
+shipped files leave out: a training run's own models), method (AT-net + quantization), method_on_floor (with both
+modalities and the layout: the method with its depth's bodies stood on the measured floor, as the pipeline publishes
+it; ``published_row``), method_no_quant (AT-net output decoded without snapping to codewords), end_to_end, layout
+(the sonar front-end's rendered priors, model-based, no learning), layout_method (the room from the layout where it
+has a prior, the rest and the bodies from the method: :func:`join_layout`, no learning joins them), mean, and
+method_latent<N> for each ablation model directory. The layout row's measurement errors against the simulator's room
+are in ``layout_errors``.
 """
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from audio_vision.core.classes import ROOM_CLASSES  # noqa: F401 - read from here by the scripts
 from audio_vision.core.eval.metrics import DEPTH_KEYS, MetricAccumulator
-from audio_vision.core.inference.floor_contact import floor_contact_depth, stand_bodies_on_floor
+from audio_vision.core.inference.floor_contact import FloorContact
 from audio_vision.core.model.baselines import load_end_to_end, load_mean
 from audio_vision.core.model.checkpoint import CheckpointError, load_checkpoint
 from audio_vision.core.model.configs import config_to_dict
@@ -31,7 +33,6 @@ from audio_vision.training.trainer import batched
 
 UPPER_BOUND_SKIPPED = ('the models hold no VQ-VAE encoder (shipped inference files): the upper bound is measured on '
                        'a training run\'s own models (<run-dir>/models)')
-ROOM_CLASSES = ('wall', 'floor', 'ceiling')     # the classes the layout draws: the room's shell, never a body
 ROW_ORDER = ('vqvae_upper_bound', 'method', 'method_on_floor', 'method_no_quant', 'end_to_end', 'layout',
              'layout_method', 'mean')
 
@@ -87,13 +88,15 @@ def evaluate(data_dir: str | Path, models_dir: str | Path, split: str = 'test',
             layout_skipped = 'the dataset records no emitter (not simulated): no layout row'
         elif layout:
             layout_result = predict_layout(data_dir, split, limit=n, progress=progress)
-            for m in models:
-                put('layout', m, getattr(layout_result, m))
-                put('layout_method', m, join_layout(layout_result, m, preds['method'], table))
-            if set(models) == set(MODALITIES):
-                put('method_on_floor', 'depth', bodies_on_floor(preds['method'], layout_result.floors,
+            published = preds['method']
+            if set(models) == set(MODALITIES):     # as the pipeline publishes it: bodies stood on the floor
+                put('method_on_floor', 'depth', bodies_on_floor(preds['method'], layout_result.layouts,
                                                                 reader.layout.camera, table))
                 put('method_on_floor', 'segmentation', preds['method']['segmentation'])
+                published = preds['method_on_floor']
+            for m in models:
+                put('layout', m, getattr(layout_result, m))
+                put('layout_method', m, join_layout(layout_result, m, published, table))
         if (models_dir / 'mean.pt').exists():
             for m, images in load_mean(models_dir / 'mean.pt').predict(n).items():
                 if m in models:
@@ -133,6 +136,9 @@ def evaluate(data_dir: str | Path, models_dir: str | Path, split: str = 'test',
               'dataset': {'path': str(data_dir), 'content_hash': card.get('content_hash'),
                           'counts': {k: v.get('count') for k, v in card.get('splits', {}).items()},
                           'seed': card.get('seed', card.get('generator', {}).get('seed'))}}
+    # the row the pipeline publishes: method_on_floor (both modalities and the layout: the depth's bodies stood on the
+    # measured floor), else method
+    result['published_row'] = 'method_on_floor' if 'method_on_floor' in preds else 'method'
     if layout_skipped:
         result['layout_skipped'] = layout_skipped
     if not all(model.has_vqvae_encoder for model in models.values()):
@@ -148,16 +154,11 @@ def evaluate(data_dir: str | Path, models_dir: str | Path, split: str = 'test',
     return result
 
 
-def bodies_on_floor(method: dict[str, np.ndarray], floors: list, camera, table) -> np.ndarray:
+def bodies_on_floor(method: dict[str, np.ndarray], layouts: list, camera, table) -> np.ndarray:
     """(N, H, W) the method's depth with the bodies its segmentation draws stood on each window's measured floor
-    (:func:`audio_vision.core.inference.floor_contact.stand_bodies_on_floor`; a window without a floor unchanged)."""
-    bodies = [table.id_of(c) for c in table.names if c not in ROOM_CLASSES]
-    out = np.array(method['depth'], copy=True)
-    for i, floor in enumerate(floors):
-        if floor is not None:
-            contact = floor_contact_depth(floor.normal, floor.offset, camera)
-            out[i] = stand_bodies_on_floor(method['depth'][i], method['segmentation'][i], contact, bodies)
-    return out
+    (:class:`audio_vision.core.inference.floor_contact.FloorContact`, as the pipeline does)."""
+    contact = FloorContact(camera, table)
+    return np.stack([contact(d, s, layout) for d, s, layout in zip(method['depth'], method['segmentation'], layouts)])
 
 
 def join_layout(layout, modality: str, method: dict[str, np.ndarray], table) -> np.ndarray:

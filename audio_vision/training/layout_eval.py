@@ -14,8 +14,8 @@ from tqdm import tqdm
 
 from audio_vision.core.frames import body_pose
 from audio_vision.dataset import DatasetReader
-from audio_vision.sonar import (FLOOR, LayoutEstimator, SonarConfig, layout_errors, render_layout,
-                                summarize_errors, true_layout)
+from audio_vision.sonar import (LayoutEstimator, SonarConfig, layout_errors, render_layout, summarize_errors,
+                                true_layout)
 from audio_vision.sonar.fusion import LayoutFusion
 
 
@@ -27,8 +27,7 @@ class LayoutPredictions:
     seconds_per_window: float
     reflectors_per_window: float = 0.0     # residual reflectors the front-end found, mean per window
     fused: 'LayoutPredictions | None' = None   # the same windows fused over each room's poses (``fuse``)
-    # per window the measured floor (its Plane: normal in the array frame, offset in m), None where none was measured
-    floors: list = field(default_factory=list)
+    layouts: list = field(default_factory=list)   # per window the front-end's RoomLayout (its floor: evaluate)
 
 
 def sonar_config_for(reader: DatasetReader) -> SonarConfig:
@@ -65,14 +64,14 @@ def predict_layout(data_dir: str | Path, split: str = 'test', limit: int | None 
         errors.append(layout_errors(layout, truth))
         failed[0] += bool(layout.failed)
 
-    seconds, reflectors, floors = 0.0, 0, []
+    seconds, reflectors, layouts = 0.0, 0, []
     for i in tqdm(range(n), desc=f'layout {split}', unit='window', disable=not progress, leave=False):
         item = reader[i]
         t0 = time.perf_counter()
         estimate = estimator.estimate(item['audio'])
         seconds += time.perf_counter() - t0
         reflectors += len(estimate.reflectors)
-        floors.append(next(iter(estimate.get(FLOOR)), None))
+        layouts.append(estimate)
         truth = true_layout(item['camera_pose'], item['room_size'])
         put('single', estimate, truth)
         if fuse:
@@ -90,6 +89,6 @@ def predict_layout(data_dir: str | Path, split: str = 'test', limit: int | None 
         return LayoutPredictions(np.stack(depth), np.stack(seg), summary, seconds / max(n, 1), reflectors / max(n, 1))
 
     out = result('single')
-    out.floors = floors
+    out.layouts = layouts
     out.fused = result('fused') if fuse else None
     return out

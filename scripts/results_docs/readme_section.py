@@ -8,7 +8,9 @@ from .common import bar_rows, comparisons, reproduce_commands
 from .inputs import Inputs
 
 #: the README rows: (name shown, key in docs/results.json), in this order, those present
-README_ROWS = (('method (AT-net + VQ)', 'method'), ('end-to-end', 'end_to_end'),
+README_ROWS = (('method (AT-net + VQ)', 'method'),
+               ('method, bodies stood on the measured floor (what the node publishes)', 'method_on_floor'),
+               ('end-to-end', 'end_to_end'),
                ('layout (model-based, no learning)', 'layout'),
                ('layout + method (the room measured, the rest and the bodies predicted)', 'layout_method'),
                ('training mean', 'mean'))

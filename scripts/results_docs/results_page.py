@@ -304,8 +304,10 @@ Measured {inp.today} on {inp.machine}. Every number and comparison on this page 
 {markdown_table(res)}
 Rows: `vqvae_upper_bound` = the VQ-VAE reconstructing the true image (no audio; the ceiling of the
 method{upper_bound_source(res)}); `method` = AT-net + nearest-codeword quantization + VQ-VAE decoder;
-`method_no_quant` = the AT-net output decoded without snapping to codewords; `end_to_end` = same audio
-encoder and direction-map branch, direct image decoder, pixel loss; `mean` = training-set mean image.
+`method_on_floor` = the same with its depth's bodies stood on the measured floor, as the node publishes it (the bars
+read it; "Bodies stood on the measured floor" below); `method_no_quant` = the AT-net output decoded without
+snapping to codewords; `end_to_end` = same audio encoder and direction-map branch, direct image decoder, pixel loss;
+`mean` = training-set mean image.
 Person IoU is split by whether the persons in view speak or are silent (a silent person can be sensed only by its echo).
 
 ## The bar (issue #10)

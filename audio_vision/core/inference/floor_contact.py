@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from audio_vision.core.camera import PinholeCamera
+from audio_vision.core.classes import ROOM_CLASSES, ClassTable
 from audio_vision.core.frames import R_BODY_FROM_OPTICAL
 
 
@@ -46,3 +47,19 @@ def stand_bodies_on_floor(depth: np.ndarray, segmentation: np.ndarray, contact: 
             rows = body[:, x]
             out[rows, x] = np.minimum(out[rows, x], z)
     return out.astype(depth.dtype)
+
+
+class FloorContact:
+    """:func:`stand_bodies_on_floor` for one camera and class table, given a window's measured
+    :class:`~audio_vision.sonar.RoomLayout` (its floor; a layout without one leaves the depth as it is)."""
+
+    def __init__(self, camera: PinholeCamera, class_table: ClassTable):
+        self.camera = camera
+        self.body_ids = [class_table.id_of(c) for c in class_table.names if c not in ROOM_CLASSES]
+
+    def __call__(self, depth: np.ndarray, segmentation: np.ndarray, layout) -> np.ndarray:
+        floors = [p for p in layout.planes if p.label == 'floor']
+        if not floors:
+            return depth
+        contact = floor_contact_depth(floors[0].normal, floors[0].offset, self.camera)
+        return stand_bodies_on_floor(depth, segmentation, contact, self.body_ids)

@@ -19,6 +19,7 @@ from audio_vision.core.classes import ClassTable
 from audio_vision.core.features.config import FeatureConfig
 from audio_vision.core.features.stack import FeatureStack
 from audio_vision.core.inference.backends import build_backend
+from audio_vision.core.inference.floor_contact import FloorContact
 from audio_vision.core.model.checkpoint import CheckpointError, ModalityModel, load_checkpoint
 from audio_vision.core.model.configs import config_to_dict
 from audio_vision.core.model.encoding import MODALITIES
@@ -59,9 +60,11 @@ class AudioToVision:
     """Per-modality AT-net + frozen VQ-VAE codebook/decoder, behind one `predict` call."""
 
     def __init__(self, models: dict[str, ModalityModel], device: torch.device | str = 'cpu',
-                 quantize: bool = True, backend: str | None = None, calibration=None):
+                 quantize: bool = True, backend: str | None = None, calibration=None, bodies_on_floor: bool = True):
         """``calibration``: the chirp speaker's measured response (:class:`audio_vision.sonar.calibration.
-        SpeakerCalibration`) for a model whose features hold the sonar layout prior; None = an ideal speaker."""
+        SpeakerCalibration`) for a model whose features hold the sonar layout prior; None = an ideal speaker.
+        ``bodies_on_floor``: with both modalities and the layout prior, the depth's bodies (where the segmentation
+        draws them) are stood on each window's measured floor (:mod:`.floor_contact`; docs/RESULTS.md measures it)."""
         if not models:
             raise ValueError('AudioToVision needs at least one modality model')
         specs = [m.spec for m in models.values()]
@@ -81,14 +84,17 @@ class AudioToVision:
         # the engine running features + networks; None/'' = the default (backends.default_candidates)
         self.backend = build_backend(backend, self.features, self.models, first.array.num_channels,
                                      quantize, self.device)
+        self.bodies_on_floor = (bodies_on_floor and set(self.models) == set(MODALITIES)
+                                and self.features.layout_prior is not None)
+        self._floor_contact = FloorContact(first.camera, first.class_table) if self.bodies_on_floor else None
 
     @classmethod
     def load(cls, model_dir: str | Path, modalities: Iterable[str] = MODALITIES,
              device: str | None = 'cpu', quantize: bool = True, backend: str | None = None,
-             calibration=None) -> 'AudioToVision':
+             calibration=None, bodies_on_floor: bool = True) -> 'AudioToVision':
         """Load `<model_dir>/<modality>.pt` for each requested modality; `backend` names the inference
         engine (audio_vision.core.inference.backends.BACKENDS; None = the default); `calibration` as in
-        the constructor."""
+        the constructor, and ``bodies_on_floor``."""
         modalities = tuple(modalities)
         unknown = [m for m in modalities if m not in MODALITIES]
         if unknown or not modalities:
@@ -100,7 +106,7 @@ class AudioToVision:
                                   + ": pass the directory holding depth.pt / segmentation.pt ('' = the shipped models)")
         dev = resolve_device(device)
         models = {m: load_checkpoint(model_dir / f'{m}.pt', expect={'modality': m}, device=dev) for m in modalities}
-        return cls(models, dev, quantize, backend, calibration)
+        return cls(models, dev, quantize, backend, calibration, bodies_on_floor)
 
     def shared_layout_estimates(self):
         """The sonar front-end inside the features (their layout prior), its measurements shared with the caller
@@ -174,7 +180,19 @@ class AudioToVision:
         out = {name: images[name].cpu().numpy() for name in self.models}
         if 'depth' in out:
             out['depth'] = out['depth'].astype(np.float32, copy=False)
-        return out
+        return self._stand_bodies(x, out)
+
+    def _stand_bodies(self, audio: torch.Tensor, images: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``images`` with the depth's bodies stood on each window's measured floor (``bodies_on_floor``); the
+        features measured these windows already, so the shared estimates answer without measuring again."""
+        if not self.bodies_on_floor:
+            return images
+        estimates = self.shared_layout_estimates()
+        windows = audio.detach().cpu().double().numpy()
+        depth = images['depth'].copy()
+        for b, window in enumerate(windows):
+            depth[b] = self._floor_contact(depth[b], images['segmentation'][b], estimates.estimate(window))
+        return {**images, 'depth': depth}
 
     @torch.inference_mode()
     def predict_batch_with_confidence(self, audio: np.ndarray | torch.Tensor, kind: str | None = None
@@ -198,7 +216,7 @@ class AudioToVision:
             confidence[name] = conf.float().cpu().numpy()
         if 'depth' in images:
             images['depth'] = images['depth'].astype(np.float32, copy=False)
-        return images, confidence
+        return self._stand_bodies(x, images), confidence
 
     def predict_with_confidence(self, audio: np.ndarray, kind: str | None = None
                                 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
