@@ -149,6 +149,13 @@ def oracle_room(inp: Inputs, key: str) -> str:
         text += f'Met there and missed on the measured room, so {here}: ' + '; '.join(front_end) + '. '
     if room:
         text += f'Missed there too, so {everywhere}: ' + '; '.join(room) + '. '
+    exact = (inp.room_priors.get('exact_room_study') or {}).get('test')
+    if key != 'exact_room_study' and exact:
+        a, b = exact['rows']['method']['depth']['abs_rel'], files['test']['rows']['method']['depth']['abs_rel']
+        if b < a:
+            text += ("Its prior holds less than the exact room's, yet its method's test depth AbsRel is lower "
+                     f'({b:.3f} against {a:.3f}): the exact-room depth network drew no body (its bodies\' AbsRel '
+                     'above), a training that settled on the room alone, not a limit of the room. ')
     probe = (files.get('probe') or {}).get('rows', {}).get('method')
     if probe:
         share, err = probe['class_pixel_share'], probe['by_class']
