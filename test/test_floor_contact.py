@@ -104,3 +104,4 @@ def test_the_pipeline_stands_the_segmentations_bodies_on_the_measured_floor_and_
         np.testing.assert_array_equal(a['depth'], contact(b['depth'], b['segmentation'], layout))
         moved += int((a['depth'] != b['depth']).sum())
     assert moved > 0
+    assert standing.shared_layout_estimates().measured == 3      # each window measured once, by the features

@@ -86,7 +86,10 @@ class AudioToVision:
                                      quantize, self.device)
         self.bodies_on_floor = (bodies_on_floor and set(self.models) == set(MODALITIES)
                                 and self.features.layout_prior is not None)
-        self._floor_contact = FloorContact(first.camera, first.class_table) if self.bodies_on_floor else None
+        self._floor_contact = None
+        if self.bodies_on_floor:
+            self._floor_contact = FloorContact(first.camera, first.class_table)
+            self.shared_layout_estimates()    # shared from the first window on: the floor is the features' own
 
     @classmethod
     def load(cls, model_dir: str | Path, modalities: Iterable[str] = MODALITIES,
