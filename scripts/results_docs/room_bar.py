@@ -110,8 +110,8 @@ ORACLE_ROOMS = {
         'blocked by what the room does not give, whatever the front-end measures'),
     'audible_room_study': (
         'What no front-end hears', "simulator's exact room less the ceilings that reflect almost nothing where the "
-        'array tells up from sideways (scripts/room_prior_features.py --room audible; those ceilings rendered as an '
-        'unmeasured one is', 'the exact room less the silent ceilings', "the front-end's to win",
+        'array tells up from sideways (scripts/room_prior_features.py --room audible; those ceilings rendered as the '
+        'front-end renders one it did not measure', 'the exact room less the silent ceilings', "the front-end's to win",
         'blocked by the sensor (ceilings silent where the array resolves elevation, and the bodies), whatever the '
         "front-end's software"),
 }
@@ -178,7 +178,9 @@ def bodies_on_floor(inp: Inputs) -> str:
         return ''
     table = ['| split | AbsRel, as decoded | AbsRel, bodies on the floor | δ1, as decoded | δ1, bodies on the floor |',
              '| --- | --- | --- | --- | --- |']
-    for label, res in (('validation', val), ('test', inp.results), ('new seed', inp.fresh)):
+    for label, res in (('validation', val), ('test', inp.results), ('new seed', inp.fresh),
+                       ('shifted rooms', inp.shifted), ('independent re-recording (test windows)', inp.independent),
+                       ('the same windows as this pipeline records them', inp.independent_reference)):
         if res and row in res['rows']:
             a, b = res['rows']['method']['depth'], res['rows'][row]['depth']
             table.append(f"| {label} | {a['abs_rel']:.4f} | {b['abs_rel']:.4f} | {a['delta1']:.4f} | "
