@@ -26,7 +26,9 @@ def floor_contact_depth(normal, offset: float, camera: PinholeCamera) -> np.ndar
     the floor's distance from the array (m): the floor is ``normal . p = offset``."""
     rays = camera.pixel_rays()                                       # (H, W, 3), optical frame, z = 1
     rays[..., 1] += 0.5 / camera.fy                                  # the lower edge of each pixel
-    down = (rays @ R_BODY_FROM_OPTICAL.T) @ np.asarray(normal, dtype=np.float64)   # normal . ray, body frame
+    # normal . ray in the body frame, elementwise: no thread pool woken between two windows of the inference engine
+    optical = (R_BODY_FROM_OPTICAL * np.asarray(normal, dtype=np.float64)[:, None]).sum(axis=0)
+    down = (rays * optical).sum(axis=-1)
     with np.errstate(divide='ignore', invalid='ignore'):
         return np.where(down > 1e-6, offset / down, np.nan)
 
