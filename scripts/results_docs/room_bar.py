@@ -307,10 +307,11 @@ def beside_other_jobs(result: dict) -> str:
     return f"; measured beside other jobs, load average {machine['load_average_at_start'][0]:.2f} at its start"
 
 
-def prior_split(by_prior: dict) -> str:
+def prior_split(by_prior: dict, row: str = 'method') -> str:
     """Where the method's depth error sits against the layout prior (docs/depth_error_probe.json, ``by_prior``): the
-    pixels where the front-end measured the room and the rest, each with its share of the AbsRel; '' without it."""
-    m, layout = by_prior.get('method'), (by_prior.get('layout') or {}).get('measured')
+    pixels where the front-end measured the room and the rest, each with its share of the AbsRel, for the probe's
+    ``row``; '' without it."""
+    m, layout = by_prior.get(row), (by_prior.get('layout') or {}).get('measured')
     if not m or not layout or m['measured']['abs_rel'] is None or m['not_measured']['abs_rel'] is None:
         return ''
     here, there = m['measured'], m['not_measured']
@@ -323,7 +324,8 @@ def prior_split(by_prior: dict) -> str:
 def causes(inp: Inputs, missed: dict) -> list[str]:
     """One line per group of misses: the measured figure that explains it, from the result files."""
     out = []
-    probe = (inp.depth_probe or {}).get('rows', {}).get('method')
+    published_row = (inp.depth_probe or {}).get('published_row', 'method')     # the row the bars read
+    probe = (inp.depth_probe or {}).get('rows', {}).get(published_row)
     if any('depth' in k for k in missed) and probe:
         share, err = probe['class_pixel_share'], probe['by_class']
         bodies = sum(share[c] * err[c] for c in SOURCE_CLASSES if c in err) / probe['abs_rel']
@@ -341,7 +343,7 @@ def causes(inp: Inputs, missed: dict) -> list[str]:
         walls_failed = (inp.results.get('layout_errors') or {}).get('wall_distance_m', {}).get('failed')
         if walls_failed is not None:
             text += f", and the front-end measures no wall in {walls_failed * 100:.0f} % of the walls' quadrants"
-        text += prior_split((inp.depth_probe or {}).get('by_prior') or {})
+        text += prior_split((inp.depth_probe or {}).get('by_prior') or {}, published_row)
         out.append(text + '.' + layout_snap_note(inp.layout_snap))
     iou = inp.results['rows']['method']['segmentation'].get('per_class_iou')
     if any('mIoU >=' in k for k in missed) and iou:
