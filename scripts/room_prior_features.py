@@ -37,14 +37,13 @@ from numpy.lib.format import open_memmap
 from tqdm import tqdm
 
 from audio_vision.core.camera import PinholeCamera
-from audio_vision.core.classes import DEFAULT_CLASS_TABLE
 from audio_vision.core.features.config import LAYOUT_PRIOR_MAPS, FeatureConfig
-from audio_vision.core.features.layout_prior import LayoutPriorMaps, _log_depth, prior_images
+from audio_vision.core.features.layout_prior import LayoutPriorMaps, prior_images
 from audio_vision.core.frames import body_pose
 from audio_vision.core.features.packing import pack_maps, unpack_maps
 from audio_vision.dataset import DatasetReader
 from audio_vision.simulation.acoustics import band_absorption
-from audio_vision.sonar import CEILING, render_layout, true_layout
+from audio_vision.sonar import CEILING, true_layout
 from audio_vision.sonar.fusion import LayoutFusion
 from audio_vision.training.config import TrainConfig
 from audio_vision.training.data import feature_cache_path, load_split
@@ -61,15 +60,10 @@ def exact_prior_maps(camera_pose: np.ndarray, room_size, camera: PinholeCamera, 
     1), in :func:`audio_vision.core.features.layout_prior.prior_images`'s order. Without ``ceiling`` the room is
     rendered as the front-end's is where it measured no ceiling (the walls drawn up to ``render_layout``'s
     ``open_ceiling_above_m``)."""
-    table = DEFAULT_CLASS_TABLE
-    room = true_layout(camera_pose, room_size)
+    room = true_layout(camera_pose, room_size)             # every plane at confidence 1
     if not ceiling:
         room = dataclasses.replace(room, planes=tuple(p for p in room.planes if p.label != CEILING))
-    prior = render_layout(room, camera, table, wall_reach_m=None)
-    seen = np.isfinite(prior.depth)
-    maps = [_log_depth(prior.depth), seen]
-    maps += [prior.classes == table.id_of(name) for name in ('wall', 'floor', 'ceiling')] + [seen]
-    return np.stack(maps).astype(np.float32)
+    return prior_images(room, camera, reflectors=False, wall_reach_m=None)
 
 
 class FusedRoomMaps:

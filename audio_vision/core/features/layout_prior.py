@@ -60,11 +60,13 @@ def _log_depth(depth: np.ndarray) -> np.ndarray:
     return np.where(seen, np.log(np.where(seen, np.maximum(depth, 1e-3), 1.0)), 0.0)
 
 
-def prior_images(layout, camera: PinholeCamera, reflectors: bool) -> np.ndarray:
-    """(maps, H, W) float32 network input of one measured :class:`~audio_vision.sonar.RoomLayout`."""
+def prior_images(layout, camera: PinholeCamera, reflectors: bool, **render_options) -> np.ndarray:
+    """(maps, H, W) float32 network input of one measured :class:`~audio_vision.sonar.RoomLayout`;
+    ``render_options``: keyword arguments of :func:`audio_vision.sonar.render_layout` (its defaults: the shipped
+    front-end's render)."""
     from audio_vision.sonar import render_layout, render_reflectors
     table = DEFAULT_CLASS_TABLE
-    prior = render_layout(layout, camera, table)
+    prior = render_layout(layout, camera, table, **render_options)
     maps = [_log_depth(prior.depth), np.isfinite(prior.depth)]
     maps += [prior.classes == table.id_of(name) for name in ('wall', 'floor', 'ceiling')] + [prior.confidence]
     if reflectors:

@@ -60,7 +60,7 @@ class FloorContact:
         self.body_ids = [class_table.id_of(c) for c in class_table.names if c not in ROOM_CLASSES]
 
     def __call__(self, depth: np.ndarray, segmentation: np.ndarray, layout) -> np.ndarray:
-        floors = [p for p in layout.planes if p.label == 'floor']
+        floors = layout.get('floor')          # the front-end's plane label, as its class name
         if not floors:
             return depth
         contact = floor_contact_depth(floors[0].normal, floors[0].offset, self.camera)
