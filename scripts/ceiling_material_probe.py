@@ -62,16 +62,14 @@ def measure(data: Path, split: str, limit: int | None, elevation_hz: float, prog
 def absorbing_share(result: dict, min_absorption: float) -> dict:
     """Of the windows whose ceiling was not measured, the share whose ceiling absorbs at least ``min_absorption`` of
     the elevation band's energy, and those materials' own not-measured share beside the others'."""
-    rows = result['materials'].values()
+    black = {m: r for m, r in result['materials'].items() if r['elevation_band_absorption'] >= min_absorption}
+    other = [r for m, r in result['materials'].items() if m not in black]
     missed = lambda r: r['windows'] * r['not_measured']  # noqa: E731
-    black = [r for r in rows if r['elevation_band_absorption'] >= min_absorption]
-    other = [r for r in rows if r['elevation_band_absorption'] < min_absorption]
-    total = sum(missed(r) for r in rows)
+    total = sum(missed(r) for r in result['materials'].values())
     share = lambda group: (sum(missed(r) for r in group) / max(1, sum(r['windows'] for r in group)))  # noqa: E731
-    return {'min_absorption': min_absorption, 'materials': [m for m, r in result['materials'].items()
-                                                            if r['elevation_band_absorption'] >= min_absorption],
-            'share_of_misses': sum(missed(r) for r in black) / total if total else None,
-            'not_measured_absorbing': share(black), 'not_measured_other': share(other)}
+    return {'min_absorption': min_absorption, 'materials': list(black),
+            'share_of_misses': sum(missed(r) for r in black.values()) / total if total else None,
+            'not_measured_absorbing': share(black.values()), 'not_measured_other': share(other)}
 
 
 def main(argv=None) -> None:
