@@ -17,9 +17,14 @@ Floor and ceiling (the array is level) are their contrast-weighted mean offsets.
 The robot drove through every pose it was added at, so a wall with one of those poses behind it (a body's or
 a multiple's echo taken for a wall in one window) is not the room's: of each direction the best-supported wall
 that has every pose in front of it is kept. Without odometry (pose None) the array is taken not to have moved.
+
+:class:`DriveFusion` is the causal form a stream (and the training data made like it) uses: each window's layout fused
+with the drive's keyframes so far, a keyframe kept for every ``keyframe_m`` travelled (a robot standing still keeps
+refreshing its last keyframe rather than fusing one spot many times over).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -64,9 +69,13 @@ class LayoutFusion:
         self._windows.clear()
         self._positions.clear()
 
-    def add(self, layout: RoomLayout, pose: np.ndarray | None = None) -> None:
-        """``pose``: 4 x 4, the window's array frame -> the odometry frame; None: the array has not moved."""
+    def add(self, layout: RoomLayout, pose: np.ndarray | None = None, replace_last: bool = False) -> None:
+        """``pose``: 4 x 4, the window's array frame -> the odometry frame; None: the array has not moved.
+        ``replace_last``: the window takes the place of the last one added (if any)."""
         R, t = _rotation_translation(pose)
+        if replace_last and self._windows:
+            self._windows.pop()
+            self._positions.pop()
         self._windows.append([Observation(p.label, R @ p.n, R @ (p.offset * p.n) + t, max(p.contrast, 1e-6))
                               for p in layout.planes])
         self._positions.append(t)
@@ -142,6 +151,49 @@ class LayoutFusion:
             n = normal if normal is not None else _unit(sum(o.normal * o.contrast for o in g))
             out.append(FusedPlane(label, n, _mean_offset(g, n_of), sum(o.contrast for o in g), len(g)))
         return sorted(out, key=lambda f: -f.weight)
+
+
+class DriveFusion:
+    """A drive's layouts fused causally: :meth:`fuse` each window's layout with its pose (in order) and get the
+    room of the drive so far in that window's array frame, with the window's own residual reflectors.
+
+    A window is added as a keyframe when the array has moved at least ``keyframe_m`` from where the last keyframe
+    was added; otherwise it takes the last keyframe's place (the newest measurement of the same spot), so the
+    fused room is always the keyframes before plus this window. At most ``max_keyframes`` are kept (the oldest
+    go). A window without a pose (no odometry) restarts the drive and is its room alone; :meth:`reset`
+    restarts it (a new room, an odometry jump)."""
+
+    def __init__(self, keyframe_m: float = 0.3, max_keyframes: int = 16, match_m: float = 0.15):
+        if keyframe_m < 0:
+            raise ValueError(f'keyframe_m must be >= 0, got {keyframe_m}')
+        self.keyframe_m = keyframe_m
+        self.fusion = LayoutFusion(max_windows=max_keyframes, match_m=match_m)
+        self._anchor: np.ndarray | None = None     # where the last keyframe was added, odometry frame
+
+    @property
+    def keyframes(self) -> int:
+        return self.fusion.windows
+
+    def reset(self) -> None:
+        self.fusion.reset()
+        self._anchor = None
+
+    def fuse(self, layout: RoomLayout, pose: np.ndarray | None) -> RoomLayout:
+        """``layout`` (the window's own, array frame) fused with the drive so far; ``pose``: 4 x 4 array frame ->
+        odometry frame, or None."""
+        if pose is None:          # fused alone, as a drive's first window is (the same form of room either way)
+            self.reset()
+            self.fusion.add(layout)
+            fused = self.fusion.layout()
+        else:
+            _, t = _rotation_translation(pose)
+            moved = self._anchor is None or float(np.linalg.norm(t - self._anchor)) >= self.keyframe_m
+            self.fusion.add(layout, pose, replace_last=not moved)
+            if moved:
+                self._anchor = t
+            fused = self.fusion.layout(pose)
+        # the residual reflectors stay the window's own: echoes of this moment (bodies move), not the room's
+        return dataclasses.replace(fused, reflectors=layout.reflectors)
 
 
 def _mean_offset(group: list[Observation], n_of) -> float:

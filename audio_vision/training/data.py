@@ -24,6 +24,7 @@ from tqdm import tqdm
 from audio_vision.core.features.config import FeatureConfig
 from audio_vision.core.features.layout_prior import FRONT_END_REVISION
 from audio_vision.core.features.stack import FeatureStack
+from audio_vision.core.frames import body_pose
 from audio_vision.core.model.configs import config_to_dict
 from audio_vision.dataset import DatasetReader
 
@@ -47,11 +48,21 @@ def feature_cache_path(data_dir, split: str, features: FeatureConfig, mic_positi
     """Where a whole split's features are cached: keyed by the feature config, the array geometry, the dataset's
     content hash and, with a layout prior, the front-end's revision (the prior is measured by code, not set by the
     config alone)."""
-    keyed = [config_to_dict(features), np.asarray(mic_positions, dtype=np.float64).round(9).tolist(), content_hash]
+    config = config_to_dict(features)
+    if not features.layout_fusion:      # unfused features keep the key they had before fusion was an option
+        config = {k: v for k, v in config.items() if not k.startswith('layout_fusion')}
+    keyed = [config, np.asarray(mic_positions, dtype=np.float64).round(9).tolist(), content_hash]
     if features.layout_prior != 'none':
         keyed.append(FRONT_END_REVISION)
     key = hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:16]
     return Path(data_dir) / 'features_cache' / f'{split}-{key}.npy'
+
+
+def drive_pose(item: dict) -> np.ndarray | None:
+    """A dataset window's array pose in its room (the odometry :class:`~audio_vision.sonar.fusion.DriveFusion`
+    reads), or None for a window recorded without one."""
+    pose = item.get('camera_pose')
+    return None if pose is None else body_pose(pose)
 
 
 def load_split(data_dir, split: str, features: FeatureConfig, batch_size: int = 64,
@@ -78,6 +89,10 @@ def load_split(data_dir, split: str, features: FeatureConfig, batch_size: int = 
                 raise ValueError(f'dataset windows have {audio.shape[-1]} samples, features need '
                                  f'{features.window_samples}')
             audio_shape = audio.shape[1:]
+            if cached is None and features.layout_fusion:
+                # each room's windows in the dataset's order are a drive, the simulator's poses its odometry
+                extractor.layout_prior.set_odometry([drive_pose(it) for it in items],
+                                                    [it.get('room_id') for it in items])
             if cached is None:
                 feats.append(extractor(torch.from_numpy(audio)).half())
             depth.append(np.stack([it['depth'] for it in items]).astype(np.float32))

@@ -70,6 +70,13 @@ class FeatureConfig:
     # priors) or 'layout+reflectors' (and the residual reflectors: the echoes no plane explains).
     layout_prior: str = 'none'
     prior_size: int = 64           # rendered image side in pixels (= the camera's; hfov: map_hfov_deg)
+    # The prior of a window is the room fused over the drive so far (audio_vision.sonar.fusion.DriveFusion: the
+    # windows' layouts placed with odometry, a keyframe every layout_fusion_keyframe_m, at most
+    # layout_fusion_keyframes); False: each window's own layout. Training data fuse each room's windows in order
+    # with the simulator's poses; the perception node with its odometry.
+    layout_fusion: bool = False
+    layout_fusion_keyframe_m: float = 0.3
+    layout_fusion_keyframes: int = 16
     speaker_position: tuple[float, float, float] = (0.0, 0.0, 0.0)   # the chirp's speaker, array frame, m
     speed_of_sound: float = 343.0
     eps: float = 1e-8
@@ -133,6 +140,13 @@ class FeatureConfig:
                 raise ValueError(f'map_hfov_deg must be in [10, 170], got {self.map_hfov_deg}')
             if len(self.speaker_position) != 3:
                 raise ValueError(f'speaker_position must be [x, y, z], got {self.speaker_position}')
+        if self.layout_fusion:
+            if self.layout_prior == 'none':
+                raise ValueError("layout_fusion fuses the layout prior: it needs layout_prior 'layout' or "
+                                 "'layout+reflectors'")
+            if self.layout_fusion_keyframe_m < 0 or self.layout_fusion_keyframes < 1:
+                raise ValueError(f'layout_fusion_keyframe_m must be >= 0 and layout_fusion_keyframes >= 1, got '
+                                 f'{self.layout_fusion_keyframe_m}, {self.layout_fusion_keyframes}')
 
     @property
     def window_samples(self) -> int:

@@ -94,6 +94,40 @@ class LayoutPriorMaps(nn.Module):
         self.estimator = LayoutEstimator(sonar, mic_positions, calibration)
         self.camera = PinholeCamera(config.prior_size, config.prior_size, config.map_hfov_deg)
         self.reflectors = config.layout_prior == 'layout+reflectors'
+        self.drive = None                     # layout_fusion: the drive so far (audio_vision.sonar.fusion)
+        if config.layout_fusion:
+            from audio_vision.sonar.fusion import DriveFusion
+            self.drive = DriveFusion(config.layout_fusion_keyframe_m, config.layout_fusion_keyframes)
+        self._odometry = None                 # the next batch's (poses, drive ids), set_odometry
+        self._drive_id = None
+
+    def set_odometry(self, poses, drives=None) -> None:
+        """With ``layout_fusion``: the poses (4 x 4 array frame -> odometry frame, or None where there is no
+        odometry) of the next batch's windows, and which drive each belongs to (any hashable; the drive restarts
+        where it changes, e.g. a new room or an odometry reset). Read by the next forward call only; a batch
+        without them is fused as windows without odometry (each its room alone)."""
+        poses = list(poses)
+        drives = [self._drive_id] * len(poses) if drives is None else list(drives)
+        if len(drives) != len(poses):
+            raise ValueError(f'{len(poses)} poses but {len(drives)} drive ids')
+        self._odometry = (poses, drives)
+
+    def _layouts(self, windows: np.ndarray) -> list:
+        """Each window's room: its own measurement, or (``layout_fusion``) fused over the drive so far."""
+        layouts = [self.estimator.estimate(w) for w in windows]
+        if self.drive is None:
+            return layouts
+        poses, drives = self._odometry or ([None] * len(windows), [None] * len(windows))
+        self._odometry = None
+        if len(poses) != len(windows):
+            raise ValueError(f'set_odometry gave {len(poses)} poses for a batch of {len(windows)} windows')
+        fused = []
+        for layout, pose, drive in zip(layouts, poses, drives):
+            if drive != self._drive_id:
+                self.drive.reset()
+                self._drive_id = drive
+            fused.append(self.drive.fuse(layout, pose))
+        return fused
 
     def share_estimates(self):
         """The front-end's measurements, shared from now on with whoever else measures the same windows in this
@@ -105,7 +139,7 @@ class LayoutPriorMaps(nn.Module):
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         windows = audio.detach().cpu().double().numpy()
-        maps = [prior_images(self.estimator.estimate(w), self.camera, self.reflectors) for w in windows]
+        maps = [prior_images(layout, self.camera, self.reflectors) for layout in self._layouts(windows)]
         return torch.from_numpy(np.stack(maps)).to(audio.device)
 
     def channels(self, audio: torch.Tensor, spec: torch.Tensor | None = None) -> torch.Tensor:
