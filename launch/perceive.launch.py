@@ -162,6 +162,11 @@ def plan(args: dict, config: Path | None = None, rviz_installed=rviz_available) 
         perception['sonar_calibration'] = a['sonar_calibration']
     if mapping:
         perception['publish_confidence'] = True     # the occupancy grid weighs depth by it
+    # the room fused over the drive (a model with layout_fusion) reads the array's pose: the odometry of a driving
+    # simulator or robot; a simulator holding still has none to give (each window is then its room alone)
+    perception.update({'odom_frame_id': odom_frame, 'base_frame_id': base_frame})
+    if a['source'] == 'sim' and not mapping:
+        perception['pose_source'] = 'none'
     if a['model_dir']:
         perception['model_dir'] = a['model_dir']
     if a['source'] != 'none' or a['sim_config']:   # a bag (source none): checked only when sim_config is given

@@ -80,7 +80,7 @@ def test_map_equals_the_pure_fusion_and_bad_poses_are_rejected():
         for k, (stamp, depth, yaw, odom_stamp) in enumerate(steps):
             if odom_stamp is not None:
                 feeder.pubs['odom'].publish(conv.odometry_msg(odom_stamp, 'odom', 'base_link', (0.0, 0.0, 1.0), yaw))
-                assert graph.wait_for(lambda: any(e[0] == odom_stamp for e in node._odom), 5.0)
+                assert graph.wait_for(lambda: odom_stamp in node.poses.odometry_stamps, 5.0)
             frame(feeder, stamp, depth, conf)
             assert graph.wait_for(lambda: handled() == k + 1, 10.0), node.stats()
         n_maps = len(rec.get('map'))

@@ -92,7 +92,7 @@ def test_labelled_fusion_equals_the_pure_core_and_floor_pixels_only_clear():
         for k, (stamp, yaw, odom_stamp) in enumerate(steps):
             if odom_stamp is not None:
                 feeder.pubs['odom'].publish(conv.odometry_msg(odom_stamp, 'odom', 'base_link', (0.0, 0.0, 1.0), yaw))
-                assert graph.wait_for(lambda: any(e[0] == odom_stamp for e in node._odom), 5.0)
+                assert graph.wait_for(lambda: odom_stamp in node.poses.odometry_stamps, 5.0)
             feeder.frame(stamp, depth, conf, labels)
             assert graph.wait_for(lambda: handled(node) == k + 1, 10.0), node.stats()
         n_maps = len(rec.get('map'))
@@ -124,7 +124,7 @@ def test_depth_waits_for_its_segmentation_and_is_dropped_without_it():
     ones = np.ones((32, 32), np.float32)
     with graph:
         feeder.pubs['odom'].publish(conv.odometry_msg(T0, 'odom', 'base_link', (0, 0, 1), 0.0))
-        assert graph.wait_for(lambda: len(node._odom) == 1, 5.0)
+        assert graph.wait_for(lambda: len(node.poses.odometry_stamps) == 1, 5.0)
         feeder.frame(T0, depth, ones, labels, segmentation_first=False)     # depth, no labels yet
         graph.wait_for(lambda: False, 0.5)
         assert node.fused == 0 and handled(node) == 0
@@ -144,7 +144,7 @@ def test_a_segmentation_image_of_another_size_is_rejected_not_fused():
     depth, _ = scene()
     with graph:
         feeder.pubs['odom'].publish(conv.odometry_msg(T0, 'odom', 'base_link', (0, 0, 1), 0.0))
-        assert graph.wait_for(lambda: len(node._odom) == 1, 5.0)
+        assert graph.wait_for(lambda: len(node.poses.odometry_stamps) == 1, 5.0)
         feeder.frame(T0, depth, np.ones((32, 32), np.float32), np.zeros((16, 16), np.uint8))
         assert graph.wait_for(lambda: handled(node) == 1, 5.0)
     assert node.fused == 0 and node.rejected.snapshot()['bad_image'] == 1 and not node.grid.observed.any()

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Layouts of several windows fused in the odometry frame (sonar/fusion.py): exact layouts first, then the
 front-end on exact synthetic echoes from two poses in one box."""
+import dataclasses
 import math
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 from audio_vision.simulation.config import ArrayConfig
 from audio_vision.simulation.geometry import mic_positions
 from audio_vision.sonar import FLOOR, WALL, LayoutEstimator, Plane, RoomLayout, SonarConfig
-from audio_vision.sonar.fusion import LayoutFusion
+from audio_vision.sonar.fusion import DriveFusion, LayoutFusion
 from audio_vision.sonar.synthetic import echo_recording
 
 SIZE = (6.0, 4.0, 2.8)          # room [0, 6] x [0, 4] x [0, 2.8]
@@ -121,3 +122,42 @@ def test_two_feet_on_one_wall_fix_the_yaw_better_than_either_window():
     far = pose(5.0, 2.0, 0.5, 0.0)
     (w,) = wall_towards(fusion.layout(far), far, (0, -1, 0))
     assert abs(w.offset - 2.0) < 0.005 and float(w.n @ np.array([0.0, -1.0, 0.0])) > math.cos(math.radians(0.1))
+
+
+def test_drive_fusion_keeps_a_keyframe_per_keyframe_m_and_refreshes_the_last_in_between():
+    """Windows 0.1 m apart replace the last keyframe (the fused room is the keyframes before plus this window); one
+    0.3 m from where the last keyframe was added is a new keyframe; the walls each pose heard stay in the room."""
+    drive = DriveFusion(keyframe_m=0.3)
+    a = pose(1.0, 1.0, 0.5, 0.0)
+    drive.fuse(layout(a, walls=(0, 2)), a)                    # hears the x = 0 and y = 0 walls
+    for x in (1.1, 1.2):                                     # creeping: < 0.3 m from the keyframe at x = 1.0
+        T = pose(x, 1.0, 0.5, 0.0)
+        fused = drive.fuse(layout(T, walls=(0,)), T)          # hears only x = 0 now
+        assert drive.keyframes == 1
+        assert not wall_towards(fused, T, (0, -1, 0))         # the first window (y = 0 heard) was replaced
+    T = pose(1.3, 1.0, 0.5, 0.0)                              # 0.3 m from the keyframe's anchor: a new keyframe
+    drive.fuse(layout(T, walls=(1,)), T)
+    assert drive.keyframes == 2
+    b = pose(4.0, 3.0, 0.5, 20.0)
+    fused = drive.fuse(layout(b, walls=(3,)), b)
+    assert drive.keyframes == 3
+    for normal, offset in (((-1, 0, 0), 4.0), ((1, 0, 0), 2.0), ((0, 1, 0), 1.0)):
+        (w,) = wall_towards(fused, b, normal)
+        assert abs(w.offset - offset) < 1e-6
+
+
+def test_drive_fusion_without_a_pose_is_the_window_alone_and_restarts_the_drive():
+    drive = DriveFusion()
+    a, b = pose(1.0, 1.0, 0.5, 0.0), pose(4.5, 3.0, 0.5, 0.0)
+    drive.fuse(layout(a, walls=(0, 2)), a)
+    alone = drive.fuse(layout(b, walls=(1,)), None)           # no odometry: nothing of the drive before
+    assert drive.keyframes == 0
+    assert len(alone.get(WALL)) == 1
+    fused = drive.fuse(layout(b, walls=(3,)), b)              # the drive restarted: only this window
+    assert drive.keyframes == 1 and len(fused.get(WALL)) == 1
+    # the fused room keeps the window's own residual reflectors (echoes of this moment), not the drive's
+    from audio_vision.sonar.layout import Reflector
+    echo = (Reflector((1.5, 0.2, 0.0), strength=0.5, contrast=9.0),)
+    own = dataclasses.replace(layout(b, walls=(3,)), reflectors=echo)
+    assert drive.fuse(own, b).reflectors == echo
+    assert drive.fuse(layout(b, walls=(3,)), b).reflectors == ()

@@ -15,16 +15,15 @@ WARN), never fused. The map is published every ``publish_period_s`` (1 Hz) on ``
 """
 from __future__ import annotations
 
-import bisect
 import collections
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from nav_msgs.msg import OccupancyGrid, Odometry
+from nav_msgs.msg import OccupancyGrid
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
-from audio_vision.core.frames import optical_pose, planar_pose, quaternion_pose
+from audio_vision.core.frames import optical_pose, planar_pose
 from audio_vision.core.stream import codec
 from audio_vision.core.stream.windowing import NS_PER_S
 from audio_vision.mapping.occupancy import POSE_REJECT_REASONS, GridConfig, OccupancyGrid2D, check_pose
@@ -32,6 +31,7 @@ from audio_vision.ros import conversions as conv
 from audio_vision.ros.diagnostics import diagnostic_array
 from audio_vision.ros.lifecycle import ShellNode, StartupError, run_node
 from audio_vision.ros.parameters import Param, declare_parameters
+from audio_vision.ros.pose_source import PoseSource, pose_params
 from audio_vision.runtime.stats import Counters
 
 NODE_NAME = 'occupancy_node'
@@ -39,13 +39,7 @@ REJECT_REASONS = POSE_REJECT_REASONS + ('no_camera_info', 'bad_image', 'no_confi
 
 PARAMS = [
     Param('map_frame_id', 'odom', 'frame of the map (the odometry / TF parent frame)'),
-    Param('base_frame_id', 'base_link', 'robot frame of the odometry (pose_source odom)'),
-    Param('pose_source', 'auto', "camera pose from 'tf' (needs tf2_ros), 'odom' (nav_msgs/Odometry + mount "
-                                 "pose) or 'auto' (tf where tf2_ros imports, else odom)",
-          choices=('auto', 'tf', 'odom')),
-    Param('mount_xyz', [0.0, 0.0, 0.0], 'array centre in the base frame (pose_source odom), m'),
-    Param('mount_yaw', 0.0, 'array yaw in the base frame (pose_source odom), rad', range=(-3.15, 3.15)),
-    Param('max_pose_age_s', 0.1, 'largest stamp difference between an image and its pose', range=(0.0, 10.0)),
+    *pose_params('camera'),
     Param('resolution', 0.05, 'cell size, m', range=(0.005, 5.0)),
     Param('width_m', 20.0, 'map size along x, m', range=(0.1, 1000.0)),
     Param('height_m', 20.0, 'map size along y, m', range=(0.1, 1000.0)),
@@ -65,16 +59,8 @@ PARAMS = [
     Param('l_free', -0.4, 'log-odds increment of a free observation', range=(-10.0, -0.001)),
     Param('publish_period_s', 1.0, 'period of the map publication', range=(0.05, 3600.0)),
     Param('diagnostics_period_s', 1.0, 'period of /diagnostics', range=(0.1, 60.0)),
-    Param('queue_size', 10, 'depth images / confidences / odometry messages kept for pairing', range=(1, 1000)),
+    Param('queue_size', 10, 'depth images / confidences kept for pairing', range=(1, 1000)),
 ]
-
-
-def _tf2_ros():
-    try:
-        import tf2_ros
-        return tf2_ros
-    except ImportError:
-        return None
 
 
 class OccupancyNode(ShellNode):
@@ -92,14 +78,10 @@ class OccupancyNode(ShellNode):
                 min_confidence=p['min_confidence'], obstacle_classes=tuple(int(c) for c in p['obstacle_classes'])))
         except ValueError as exc:
             raise StartupError(f'map parameters: {exc}') from None
-        if len(p['mount_xyz']) != 3:
-            raise StartupError(f"parameter 'mount_xyz': needs 3 values, got {list(p['mount_xyz'])}")
-        tf2_ros = _tf2_ros()
-        if p['pose_source'] == 'tf' and tf2_ros is None:
-            raise StartupError("parameter 'pose_source' is 'tf' but tf2_ros is not importable; use odom")
-        self.pose_source = 'tf' if p['pose_source'] == 'tf' or (p['pose_source'] == 'auto' and tf2_ros) else 'odom'
         # base -> array (mount) -> optical: the fixed part of the camera pose in odom mode
-        self._T_base_camera = optical_pose(planar_pose(*p['mount_xyz'], p['mount_yaw']))
+        mount = planar_pose(*p['mount_xyz'], p['mount_yaw']) if len(p['mount_xyz']) == 3 else np.eye(4)
+        self.poses = PoseSource(self, p, p['map_frame_id'], optical_pose(mount))
+        self.pose_source = self.poses.mode
         self._K = None
         self._pending_depth: collections.OrderedDict[int, Image] = collections.OrderedDict()
         self._confidence: collections.OrderedDict[int, np.ndarray] = collections.OrderedDict()
@@ -107,7 +89,6 @@ class OccupancyNode(ShellNode):
         # the companions a depth image waits for (exact stamp): (name, received images by stamp)
         self._companions = ([('confidence', self._confidence)] if p['use_confidence'] else []) + \
             ([('segmentation', self._labels)] if p['use_segmentation'] else [])
-        self._odom: list[tuple[int, np.ndarray]] = []        # (stamp ns, T_map_base), sorted by stamp
         self.rejected = Counters(REJECT_REASONS)
         self.fused = 0
         self.maps_published = 0
@@ -118,12 +99,6 @@ class OccupancyNode(ShellNode):
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.map_pub = self.create_publisher(OccupancyGrid, 'map', latched)
         self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        if self.pose_source == 'tf':
-            self.tf_buffer = tf2_ros.Buffer()
-            self.tf_listener = tf2_ros.TransformListener(self.tf_buffer, self)
-        else:
-            self.create_subscription(Odometry, 'odom', self.on_odom,
-                                     QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
         self.create_subscription(CameraInfo, 'depth/camera_info', self.on_info, reliable)
         if p['use_confidence']:
             self.create_subscription(Image, 'depth/confidence', self.on_confidence, reliable)
@@ -141,14 +116,6 @@ class OccupancyNode(ShellNode):
 
     def on_info(self, msg: CameraInfo) -> None:
         self._K = np.reshape(np.asarray(msg.k, dtype=np.float64), (3, 3))
-
-    def on_odom(self, msg: Odometry) -> None:
-        p = msg.pose.pose
-        T = quaternion_pose((p.position.x, p.position.y, p.position.z),
-                            (p.orientation.x, p.orientation.y, p.orientation.z, p.orientation.w))
-        stamp = conv.time_to_ns(msg.header.stamp)
-        bisect.insort(self._odom, (stamp, T), key=lambda e: e[0])
-        del self._odom[:-max(100, self.params['queue_size'])]
 
     def on_confidence(self, msg: Image) -> None:
         self._companion(msg, self._confidence, conv.image_to_array)
@@ -188,23 +155,6 @@ class OccupancyNode(ShellNode):
 
     # ------------------------------------------------------------ fusion
 
-    def camera_pose(self, stamp_ns: int, camera_frame: str) -> tuple[np.ndarray | None, int | None]:
-        """(T_map_camera, stamp of the pose) at ``stamp_ns``, or (None, None) when there is none."""
-        if self.pose_source == 'tf':
-            from rclpy.time import Time
-            try:
-                t = self.tf_buffer.lookup_transform(self.params['map_frame_id'], camera_frame,
-                                                    Time(nanoseconds=stamp_ns))
-            except Exception:  # noqa: BLE001 - tf2 lookup/extrapolation/connectivity errors: no pose
-                return None, None
-            tr, q = t.transform.translation, t.transform.rotation
-            return quaternion_pose((tr.x, tr.y, tr.z), (q.x, q.y, q.z, q.w)), conv.time_to_ns(t.header.stamp)
-        if not self._odom:
-            return None, None
-        i = bisect.bisect_left(self._odom, stamp_ns, key=lambda e: e[0])
-        near = min((e for e in self._odom[max(i - 1, 0):i + 1]), key=lambda e: abs(e[0] - stamp_ns))
-        return near[1] @ self._T_base_camera, near[0]
-
     def fuse(self, msg: Image) -> bool:
         """Fuse one depth image if its pose, intrinsics and pixels are usable; count the reason otherwise."""
         stamp = conv.time_to_ns(msg.header.stamp)
@@ -213,7 +163,7 @@ class OccupancyNode(ShellNode):
         if self._K is None:
             self.rejected.add('no_camera_info')
             return False
-        T, pose_stamp = self.camera_pose(stamp, msg.header.frame_id)
+        T, pose_stamp = self.poses.pose(stamp, msg.header.frame_id)
         reason = check_pose(T, pose_stamp, stamp, self.params['max_pose_age_s'])
         if reason:
             self.rejected.add(reason)

@@ -27,6 +27,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profi
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 from audio_vision.core.inference.confidence import DEFAULT_KIND as DEFAULT_CONFIDENCE_KIND
+from audio_vision.core.frames import planar_pose
 from audio_vision.core.inference.inference_queue import InferenceQueue
 from audio_vision.core.stream import codec
 from audio_vision.core.stream.windowing import ALIGNMENTS, NS_PER_S, FrameError, Window
@@ -35,6 +36,8 @@ from audio_vision.ros import conversions as conv
 from audio_vision.ros.diagnostics import TopicStatus, diagnostic_array
 from audio_vision.ros.lifecycle import ShellNode, StartupError, run_node
 from audio_vision.ros.parameters import Param, declare_parameters, live_parameters
+from audio_vision.ros.pose_source import PoseSource, pose_params
+from audio_vision.runtime.drive import DriveOdometry
 from audio_vision.runtime.perception_config import (IMAGE_FORMATS, MODALITIES, ConfigError, PerceptionConfig,
                                                     check_parameters, output_images, wants_confidence)
 from audio_vision.runtime.perception_stats import LayoutStats, PerceptionStats
@@ -91,6 +94,12 @@ PARAMS = [
     Param('bodies_on_floor', True, 'with both modalities and a model reading the layout prior, stand the bodies the '
                                    'segmentation draws on the floor the sonar front-end measured: their depth no '
                                    'farther than the floor where they meet it (docs/RESULTS.md measures it)'),
+    Param('odom_frame_id', 'odom', 'fixed frame the room is fused in over a drive (a model with layout_fusion): '
+                                   'the odometry\'s frame (pose_source tf: the TF parent looked up)'),
+    *pose_params('window', choices=('auto', 'tf', 'odom', 'none')),
+    Param('fusion_max_step_m', 1.0, 'a model with layout_fusion: a step longer than this between consecutive '
+                                    "windows' poses restarts the drive (an odometry reset, a new room)",
+          range=(0.01, 100.0)),
     Param('min_confidence', 0.0, 'depth pixels with a confidence below this are published as NaN '
                                  '(REP 118 invalid); 0 = off', range=(0.0, 1.0), read_only=False),
     Param('sim_config', '', "simulation YAML whose chirp the audio carries (simulator node, capture node with "
@@ -275,6 +284,12 @@ class PerceptionNode(ShellNode):
         self.output_status = TopicStatus(f'{self.get_name()}: {main_out.topic_name} topic status',
                                          p['array_frame_id'], self.config.rate_hz, self.config.rate_hz)
         self.layout = LayoutOutput(self, out_qos) if p['publish_layout'] else None
+        # a model that fuses the room over the drive reads each window's pose (odometry or TF + the mount)
+        self.poses = self.drive = None
+        if self.model.fuses_layout:
+            self.poses = PoseSource(self, p, p['odom_frame_id'], planar_pose(*p['mount_xyz'], p['mount_yaw'])
+                                    if len(p['mount_xyz']) == 3 else np.eye(4))
+            self.drive = DriveOdometry(p['fusion_max_step_m'], p['max_pose_age_s'])
         # inference off the callbacks: bounded queue, latest window wins
         self.inference = InferenceQueue(self._infer, p['queue_size'], 'perception_inference',
                                         on_error=self._inference_failed, start=False)
@@ -295,6 +310,10 @@ class PerceptionNode(ShellNode):
         for queue in self._queues():            # the workers last: everything they use exists
             queue.start()
         self.get_logger().info(self.config.describe(self.model.model_id))
+        if self.poses is not None:
+            self.get_logger().info(f'layout fused over the drive: poses from {self.poses.mode}'
+                                   + (' (none: each window its room alone)' if self.poses.mode == 'none' else
+                                      f" in '{p['odom_frame_id']}'"))
         if self.layout is not None:
             self.get_logger().info('layout: measured once per window, shared with the model\'s layout prior'
                                    if self.layout.shared is not None else
@@ -404,12 +423,21 @@ class PerceptionNode(ShellNode):
     def _infer(self, window: Window) -> None:
         t0 = time.perf_counter()
         confidence = None
+        pose, drive = self._window_pose(window)
         if self._needs_confidence():
-            prediction, confidence = self.model.predict_with_confidence(window.audio, self.params['confidence_kind'])
+            prediction, confidence = self.model.predict_with_confidence(window.audio, self.params['confidence_kind'],
+                                                                        pose, drive)
         else:
-            prediction = self.model.predict(window.audio)
+            prediction = self.model.predict(window.audio, pose, drive)
         self.statistics.inference_latency.add(time.perf_counter() - t0)
         self.publish_prediction(prediction, window.end_ns, confidence)
+
+    def _window_pose(self, window: Window) -> tuple[np.ndarray | None, int | None]:
+        """The array's pose at the window's end and its drive (a model that fuses the layout), else (None, None)."""
+        if self.drive is None:
+            return None, None
+        T, stamp = self.poses.pose(window.end_ns, self.params['array_frame_id'])
+        return self.drive.window(T, stamp, window.end_ns)
 
     def _inference_failed(self, exc: BaseException) -> None:
         """The inference queue's error handler: keep serving; reported in diagnostics."""
@@ -478,10 +506,15 @@ class PerceptionNode(ShellNode):
     def stats(self) -> dict:
         """A snapshot of the counters reported in /diagnostics (totals since start-up)."""
         return self.statistics.snapshot(self.assembler.counts,
-                                        self.layout_stats() if self.layout is not None else None)
+                                        self.layout_stats() if self.layout is not None else None,
+                                        self.fusion_stats() if self.drive is not None else None)
 
     def layout_stats(self) -> dict:
         return self.layout.snapshot()
+
+    def fusion_stats(self) -> dict:
+        return {'pose_source': self.poses.mode, 'posed_windows': self.drive.posed,
+                'restarts': self.drive.restarts.snapshot()}
 
     def publish_diagnostics(self) -> None:
         level, message, values = self.statistics.report(self.stats(), self.model.model_id, self.config.device,

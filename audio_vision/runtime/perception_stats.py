@@ -35,7 +35,8 @@ class PerceptionStats:
         self.inference_latency = LatencyStats()
         self.output_latency = LatencyStats()
         self.last_error: str | None = None      # the latest inference error not yet reported
-        self._marks = {'frames': 0, 'invalid': 0, 'dropped': 0, 'stray': 0}   # totals at the previous report
+        # totals at the previous report
+        self._marks = {'frames': 0, 'invalid': 0, 'dropped': 0, 'stray': 0, 'unposed': 0}
 
     def window_queued(self, pushed_out: int) -> None:
         """A window went to the inference queue, pushing ``pushed_out`` waiting ones out."""
@@ -53,9 +54,11 @@ class PerceptionStats:
         self.outputs.tick()
         self.output_latency.add(latency_s)
 
-    def snapshot(self, stream_counts: dict, layout: dict | None = None) -> dict:
+    def snapshot(self, stream_counts: dict, layout: dict | None = None, fusion: dict | None = None) -> dict:
         """Totals since start-up; ``stream_counts``: the window assembler's event counts; ``layout``:
-        :meth:`LayoutStats.snapshot`, when the layout runs."""
+        :meth:`LayoutStats.snapshot`, when the layout runs; ``fusion``: for a model that fuses the layout over the
+        drive, {'pose_source', 'posed_windows', 'restarts': {reason: n}} (:class:`audio_vision.runtime.drive.
+        DriveOdometry`)."""
         inf50, inf95 = self.inference_latency.percentiles_ms()
         out50, out95 = self.output_latency.percentiles_ms()
         counts = dict(stream_counts)
@@ -67,6 +70,7 @@ class PerceptionStats:
             'inference_errors': self.inference_errors,
             'inference_ms': {'p50': inf50, 'p95': inf95}, 'latency_ms': {'p50': out50, 'p95': out95},
             **({'layout': layout} if layout is not None else {}),
+            **({'fusion': fusion} if fusion is not None else {}),
         }
 
     def report(self, s: dict, model_id: str, device: str,
@@ -75,8 +79,10 @@ class PerceptionStats:
         WARN for what went wrong since the previous report, ERROR for an inference or layout error not yet
         reported. Resets the rates and the period's marks: call it once per diagnostics period."""
         invalid_total = sum(s['invalid_frames'].values())
+        fusion = s.get('fusion')
+        unposed = sum(n for r, n in fusion['restarts'].items() if r.startswith('pose_')) if fusion else 0
         new = {'frames': s['frames'], 'invalid': invalid_total, 'dropped': s['dropped_windows'],
-               'stray': sum(s['dropped_frames'].values())}
+               'stray': sum(s['dropped_frames'].values()), 'unposed': unposed}
         delta = {k: new[k] - self._marks[k] for k in new}
         self._marks = new
         problems = []
@@ -88,6 +94,8 @@ class PerceptionStats:
             problems.append(f"{delta['dropped']} windows dropped")
         if delta['stray']:
             problems.append(f"{delta['stray']} stray frames dropped")
+        if delta['unposed'] and fusion['pose_source'] != 'none':
+            problems.append(f"{delta['unposed']} windows without a pose (the room not fused over the drive)")
         level = 'WARN' if problems else 'OK'
         if self.last_error:
             level, problems = 'ERROR', [f'inference failed: {self.last_error}'] + problems
@@ -113,6 +121,8 @@ class PerceptionStats:
             'model id': model_id,
             'device': device,
             **(LayoutStats.values(s['layout']) if 'layout' in s else {}),
+            **({'fusion pose source': fusion['pose_source'], 'fusion windows with a pose': fusion['posed_windows'],
+                **{f'fusion drive restarts ({r})': n for r, n in fusion['restarts'].items()}} if fusion else {}),
         }
         return level, '; '.join(problems) or 'OK', values
 

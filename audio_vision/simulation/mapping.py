@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from audio_vision.core.frames import body_pose
 from audio_vision.mapping.occupancy import GridConfig, OccupancyGrid2D, iou, occupied_f1
 
 from .scene import Body
@@ -112,10 +113,13 @@ def predict_drive(drive: TrajectoryDrive, model, audio: np.ndarray | None = None
     hop = int(round(hop_s * fs))
     ends = np.arange(window, audio.shape[1] + 1, hop)
     poses, path, depth, conf, seg, gt, extras = [], [], [], [], [], [], {}
+    this_drive = object()             # a drive id no other drive has: the model's fusion starts afresh
     for start in range(0, len(ends), batch):
         chunk = ends[start:start + batch]
         x = np.stack([audio[:, e - window:e] for e in chunk]).astype(np.float32)
-        images, confidence = model.predict_batch_with_confidence(x)
+        # the array's pose at each window's end: the odometry a model that fuses the layout over the drive reads
+        odometry = [body_pose(drive.scene_at(e / fs).camera_pose) for e in chunk]
+        images, confidence = model.predict_batch_with_confidence(x, poses=odometry, drives=[this_drive] * len(chunk))
         depth.extend(images['depth'])
         conf.extend(confidence['depth'])
         if 'segmentation' in images:

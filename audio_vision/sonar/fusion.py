@@ -183,8 +183,9 @@ class DriveFusion:
         odometry frame, or None."""
         if pose is None:          # fused alone, as a drive's first window is (the same form of room either way)
             self.reset()
-            self.fusion.add(layout)
-            fused = self.fusion.layout()
+            alone = LayoutFusion(match_m=self.fusion.match_m)
+            alone.add(layout)
+            fused = alone.layout()
         else:
             _, t = _rotation_translation(pose)
             moved = self._anchor is None or float(np.linalg.norm(t - self._anchor)) >= self.keyframe_m

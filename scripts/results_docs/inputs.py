@@ -80,6 +80,8 @@ class Inputs:
     sonar: dict | None              # docs/sonar.json (scripts/eval_sonar.py)
     ceiling_material: dict | None   # docs/ceiling_material.json (scripts/ceiling_material_probe.py)
     bodies_on_floor_val: dict | None   # facts.yaml room_bar.bodies_on_floor_study's validation-split file
+    # facts.yaml room_bar.fused_layout_shipping's files: {'val', 'before_val', 'test_before', 'fresh_before'}
+    fused_layout: dict
     reflectors: dict | None         # docs/reflectors.json (scripts/eval_reflectors.py)
     mapping: dict | None            # docs/mapping.json
     mapping_tuning: dict | None     # docs/mapping_tuning.json
@@ -199,6 +201,15 @@ def trained_on(checkpoint: Path) -> dict:
     return torch.load(checkpoint, map_location='cpu', weights_only=True)['config'].get('dataset') or {}
 
 
+def fused_layout_files(docs: Path, facts: dict) -> dict:
+    """facts.yaml room_bar.fused_layout_shipping's result files that exist: {'val', 'before_val', 'test_before',
+    'fresh_before'} -> their contents."""
+    shipping = facts['room_bar'].get('fused_layout_shipping') or {}
+    files = {key: read_json(docs / shipping[f'{key}_file'])
+             for key in ('val', 'before_val', 'test_before', 'fresh_before') if f'{key}_file' in shipping}
+    return {key: res for key, res in files.items() if res is not None}
+
+
 def load(root: Path, summary: dict | None = None) -> Inputs:
     """Read every input below `root`; `summary` replaces docs/training_summary.json (a summary of the runs)."""
     docs = root / 'docs'
@@ -269,6 +280,7 @@ def load(root: Path, summary: dict | None = None) -> Inputs:
         ceiling_material=read_json(docs / 'ceiling_material.json'),
         bodies_on_floor_val=(read_json(docs / floor['val_file'])
                              if (floor := facts['room_bar'].get('bodies_on_floor_study')) else None),
+        fused_layout=fused_layout_files(docs, facts),
         reflectors=read_json(docs / 'reflectors.json'),
         mapping=read_json(docs / 'mapping.json'),
         mapping_tuning=read_json(docs / 'mapping_tuning.json'),

@@ -201,6 +201,47 @@ def bodies_on_floor(inp: Inputs) -> str:
             f"How it was made: `{study['command']}`.\n")
 
 
+def fused_layout(inp: Inputs) -> str:
+    """The default model reproduced on the layout fused over each drive (facts.yaml room_bar.fused_layout_shipping)
+    against the models shipped before it, judged by its rule on the validation split (the published row), with the
+    test split and the new seed beside it; '' without its validation files."""
+    study, files = inp.facts['room_bar'].get('fused_layout_shipping'), inp.fused_layout
+    spreads = seed_spreads(inp)
+    if not study or not files.get('val') or not files.get('before_val') or not spreads:
+        return ''
+    names = (('abs_rel', 'AbsRel', False), ('delta1', 'δ1', True), ('miou', 'mIoU', True),
+             ('speaking', 'person IoU, speaking', True), ('silent', 'person IoU, silent', True))
+
+    def value(res: dict, name: str) -> float:
+        if name in ('speaking', 'silent'):
+            return res['person_iou']['method'][name]
+        return published(res)['depth' if name in ('abs_rel', 'delta1') else 'segmentation'][name]
+
+    table = ['| split | figure | each window alone (before) | fused over the drive | change | seed spread |',
+             '| --- | --- | --- | --- | --- | --- |']
+    for label, before, after in (('validation', files['before_val'], files['val']),
+                                 ('test', files.get('test_before'), inp.results),
+                                 ('new seed', files.get('fresh_before'), inp.fresh)):
+        if before and after:
+            for name, text, _ in names:
+                a, b = value(before, name), value(after, name)
+                table.append(f"| {label} | {text} | {a:.4f} | {b:.4f} | {b - a:+.4f} | "
+                             f"{spreads[('method', name)]:.4f} |")
+    before, after = files['before_val'], files['val']
+    gain = {name: (value(after, name) - value(before, name)) * (1 if higher else -1) for name, _, higher in names}
+    met = gain['abs_rel'] > spreads[('method', 'abs_rel')] and all(
+        gain[n] >= -spreads[('method', n)] for n in ('abs_rel', 'delta1', 'miou'))
+    verdict = ('met: the models fused over the drive are the shipped ones (config/train.yaml `layout_fusion: true`)'
+               if met else 'not met: the shipped models keep each window\'s own layout')
+    return ('\n**The layout fused over a drive.** The default model reproduced in full (every network, the '
+            'end-to-end baseline too, seed 0) on features whose layout prior is the room the front-end measured over '
+            "the drive so far (`FeatureConfig.layout_fusion`, audio_vision/sonar/fusion.py `DriveFusion`: each room's "
+            "windows in order with the simulator's poses as odometry; the node reads its odometry, docs/ROS.md), "
+            'against the models shipped before it, on the published row (the bodies stood on the floor):\n\n'
+            + '\n'.join(table) + f"\n\nThe rule fixed before its results (facts.yaml): {verdict}.\n\n"
+            f"How it was made: `{study['command']}`.\n")
+
+
 def fused_room(inp: Inputs) -> str:
     """The method retrained on the front-end's layouts fused over each room's windows (facts.yaml
     room_bar.fused_room_study) against the shipped method, judged by the study's rule against the seed study's
@@ -755,7 +796,7 @@ def section(inp: Inputs) -> str:
             're-recorded by an independent room-acoustics implementation, scripts/rerecord_independent.py, and as '
             'this pipeline records them), docs/benchmarks.json and docs/latency_breakdown.json.\n\n'
             + criteria_table(bar) + '\n\n' + text + '\n' + ''.join(oracle_room(inp, key) for key in ORACLE_ROOMS)
-            + fused_room(inp) + bodies_on_floor(inp) + budget_table(inp) + depth_target_table(inp)
+            + fused_room(inp) + bodies_on_floor(inp) + fused_layout(inp) + budget_table(inp) + depth_target_table(inp)
             + ''.join(retrain_study_table(inp, name) for name in inp.facts['room_bar'].get('retrain_studies', {}))
             + seed_study_table(inp) + longer_budget_table(inp, 'segmentation')
             + longer_budget_table(inp, 'depth') + vqvae_budget_table(inp)

@@ -160,6 +160,13 @@ class AudioToVision:
         return self.spec.class_table
 
     @property
+    def fuses_layout(self) -> bool:
+        """Whether the model's layout prior is the room fused over a drive (``FeatureConfig.layout_fusion``): then
+        the ``poses`` given with the windows place them (:meth:`predict_batch`)."""
+        prior = self.features.layout_prior
+        return prior is not None and prior.drive is not None
+
+    @property
     def backend_name(self) -> str:
         return self.backend.name
 
@@ -174,11 +181,25 @@ class AudioToVision:
             raise ValueError(f'audio must be (channels, samples) = {want} or batched (B, {want[0]}, {want[1]}), '
                              f'got shape {tuple(audio.shape)}')
 
+    def _set_odometry(self, batch: int, poses, drives) -> None:
+        """Where the next ``batch`` windows were measured, for a model that fuses the layout over a drive (no-op
+        otherwise): ``poses`` (4 x 4 array frame -> odometry frame, or None each; None: no odometry, each window
+        its room alone) and ``drives`` (the drive each window belongs to; it restarts where the id changes)."""
+        if not self.fuses_layout:
+            return
+        poses = [None] * batch if poses is None else list(poses)
+        if len(poses) != batch:
+            raise ValueError(f'{len(poses)} poses for {batch} windows')
+        self.features.layout_prior.set_odometry(poses, drives)
+
     @torch.inference_mode()
-    def predict_batch(self, audio: np.ndarray | torch.Tensor) -> dict[str, np.ndarray]:
-        """(B, C, N) float audio -> {'depth': (B,H,W) float32 m, 'segmentation': (B,H,W) uint8}."""
+    def predict_batch(self, audio: np.ndarray | torch.Tensor, poses=None, drives=None) -> dict[str, np.ndarray]:
+        """(B, C, N) float audio -> {'depth': (B,H,W) float32 m, 'segmentation': (B,H,W) uint8}; ``poses`` and
+        ``drives``: the windows' odometry, in their order, for a model that fuses the layout (:attr:`fuses_layout`;
+        ignored otherwise)."""
         self.check_audio(audio)
         x = torch.as_tensor(audio, dtype=torch.float32, device=self.device)
+        self._set_odometry(x.shape[0], poses, drives)
         images = self.backend.images(x)       # features -> networks -> the encodings decode
         out = {name: images[name].cpu().numpy() for name in self.models}
         if 'depth' in out:
@@ -200,18 +221,20 @@ class AudioToVision:
         return {**images, 'depth': depth}
 
     @torch.inference_mode()
-    def predict_batch_with_confidence(self, audio: np.ndarray | torch.Tensor, kind: str | None = None
-                                      ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    def predict_batch_with_confidence(self, audio: np.ndarray | torch.Tensor, kind: str | None = None, poses=None,
+                                      drives=None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """(B, C, N) audio -> (images as :meth:`predict_batch`, {modality: (B, H, W) float32 confidence in [0, 1]}).
 
         Runs the eager modules (the latent is needed; the images equal the eager backend's). ``kind``: one
-        of :data:`audio_vision.core.inference.confidence.KINDS` (None = its ``DEFAULT_KIND``).
+        of :data:`audio_vision.core.inference.confidence.KINDS` (None = its ``DEFAULT_KIND``); ``poses``, ``drives``
+        as in :meth:`predict_batch`.
         """
         from audio_vision.core.inference.confidence import DEFAULT_KIND, decode_with_confidence
         if not self.quantize:
             raise ValueError('confidence needs the quantized path (quantize=True): it is measured on the codebook')
         self.check_audio(audio)
         x = torch.as_tensor(audio, dtype=torch.float32, device=self.device)
+        self._set_odometry(x.shape[0], poses, drives)
         feats = self.features(x)
         images, confidence = {}, {}
         for name, model in self.models.items():
@@ -223,18 +246,21 @@ class AudioToVision:
             images['depth'] = images['depth'].astype(np.float32, copy=False)
         return self._stand_bodies(x, images), confidence
 
-    def predict_with_confidence(self, audio: np.ndarray, kind: str | None = None
+    def predict_with_confidence(self, audio: np.ndarray, kind: str | None = None, pose=None, drive=None
                                 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """(C, N) audio -> ({modality: (H, W) image}, {modality: (H, W) float32 confidence in [0, 1]})."""
+        """(C, N) audio -> ({modality: (H, W) image}, {modality: (H, W) float32 confidence in [0, 1]}); ``pose``,
+        ``drive``: the window's odometry (:meth:`predict`)."""
         audio = np.asarray(audio)
         if audio.ndim != 2:
             raise ValueError(f'predict takes one window (channels, samples); got shape {audio.shape}')
-        images, conf = self.predict_batch_with_confidence(audio[None], kind)
+        images, conf = self.predict_batch_with_confidence(audio[None], kind, [pose], [drive])
         return {k: v[0] for k, v in images.items()}, {k: v[0] for k, v in conf.items()}
 
-    def predict(self, audio: np.ndarray) -> dict[str, np.ndarray]:
-        """(C, N) float audio -> {'depth': (H,W) float32 m (NaN invalid), 'segmentation': (H,W) uint8}."""
+    def predict(self, audio: np.ndarray, pose=None, drive=None) -> dict[str, np.ndarray]:
+        """(C, N) float audio -> {'depth': (H,W) float32 m (NaN invalid), 'segmentation': (H,W) uint8}; ``pose``
+        (4 x 4, the array frame in the odometry frame, or None) and ``drive`` (its drive's id): where the window
+        was measured, for a model that fuses the layout over a drive (:attr:`fuses_layout`)."""
         audio = np.asarray(audio)
         if audio.ndim != 2:
             raise ValueError(f'predict takes one window (channels, samples); got shape {audio.shape}')
-        return {k: v[0] for k, v in self.predict_batch(audio[None]).items()}
+        return {k: v[0] for k, v in self.predict_batch(audio[None], [pose], [drive]).items()}
