@@ -130,14 +130,26 @@ class LayoutFusion:
         """Observations grouped by offset along ``n_of(o)`` (within ``match_m`` of the group's weighted mean),
         strongest first."""
         groups: list[list[Observation]] = []
+        # per group its members' (contrast, offset) and weighted mean offset (as _mean_offset computes it),
+        # updated only when the group grows: the fusion runs per window in the node
+        members: list[tuple[list[float], list[float]]] = []
+        means: list[float] = []
         for o in sorted(obs, key=lambda o: -o.contrast):
             d = float(n_of(o) @ o.foot)
-            for g in groups:
-                if abs(_mean_offset(g, n_of) - d) <= self.match_m:
+            for k, g in enumerate(groups):
+                if abs(means[k] - d) <= self.match_m:
                     g.append(o)
                     break
             else:
+                k = len(groups)
                 groups.append([o])
+                members.append(([], []))
+                means.append(0.0)
+            w_k, d_k = members[k]
+            w_k.append(o.contrast)
+            d_k.append(d)
+            w = np.array(w_k)
+            means[k] = float(np.sum(w * np.array(d_k)) / np.sum(w))
         return groups
 
     def _clusters(self, obs: list[Observation], label: str, normal: np.ndarray | None) -> list[FusedPlane]:
@@ -217,10 +229,13 @@ def _foot_line(group: list[Observation], min_baseline_m: float = 0.5) -> tuple[f
     return math.degrees(math.atan2(normal[1], normal[0])), baseline
 
 
+_COS_45 = math.cos(math.radians(45.0))
+
+
 def _facing(walls: list[Observation], yaw: float, k: int) -> list[Observation]:
     """The walls whose normal lies within 45 deg of the box direction yaw + 90 k."""
     n = horizontal(yaw + 90.0 * k)
-    return [o for o in walls if float(o.normal @ n) > math.cos(math.radians(45.0))]
+    return [o for o in walls if float(o.normal @ n) > _COS_45]
 
 
 def _along(yaw: float, k: int):
