@@ -158,6 +158,27 @@ def random_windows(num_channels: int, samples: int, k: int = 16, seed: int = 0) 
     return [(0.1 * rng.normal(size=(num_channels, samples))).astype(np.float32) for _ in range(k)]
 
 
+#: the bench's drive for a model that fuses the layout over it: the array this far further along a circle of this
+#: radius at every window (0.4 m/s at the 0.25 s hop: a keyframe every few windows, 16 kept once it has gone round)
+DRIVE_STEP_M, DRIVE_RADIUS_M = 0.1, 1.5
+
+
+def drive_pose(k: int) -> np.ndarray:
+    """The array's pose (4 x 4, odometry frame) at the bench drive's ``k``-th window: facing along the circle."""
+    from audio_vision.core.frames import planar_pose
+    a = k * DRIVE_STEP_M / DRIVE_RADIUS_M
+    return planar_pose(DRIVE_RADIUS_M * np.cos(a), DRIVE_RADIUS_M * np.sin(a), 0.0, a + np.pi / 2)
+
+
+def driving(pipe):
+    """``pipe.predict`` as a robot driving calls it: with each window's pose along the bench drive when the model
+    fuses the layout over the drive (``FeatureConfig.layout_fusion``), so its fusion is timed too."""
+    if not pipe.fuses_layout:
+        return pipe.predict
+    calls = iter(range(1 << 62))
+    return lambda audio: pipe.predict(audio, drive_pose(next(calls)), 0)
+
+
 def bench_perception(model_dir: Path, backends: list[str], n: int, log) -> dict:
     from audio_vision.core.inference.backends import compare_outputs
     from audio_vision.core.inference.pipeline import AudioToVision
@@ -186,7 +207,7 @@ def bench_perception(model_dir: Path, backends: list[str], n: int, log) -> dict:
                        'depth_max_abs_diff_m': max(v['depth_max_abs_diff_m'] for v in verdicts)}
         row = {'build_s': round(build_s, 2), 'equivalence': equivalence}
         for mode in MODES:
-            row[mode] = time_calls(pipes[mode].predict, windows, n)
+            row[mode] = time_calls(driving(pipes[mode]), windows, n)
         results[b] = row
         log(f"  {b:24s} both p50 {row['both']['p50_ms']:7.2f} ms  p95 {row['both']['p95_ms']:7.2f}  "
             f"depth {row['depth']['p50_ms']:6.2f}  seg {row['segmentation']['p50_ms']:6.2f}  "
@@ -223,6 +244,8 @@ def bench_stages(model_dir: Path, n: int) -> dict:
         stages['features_direction_maps'] = lambda: feats_mod.direction_maps.channels(x)
     if feats_mod.layout_prior is not None:
         stages['features_layout_prior'] = lambda: feats_mod.layout_prior.channels(x)
+    if pipe.fuses_layout:
+        stages['layout_fusion_full_drive'] = full_drive_fusion(feats_mod.config)
     with torch.inference_mode():
         f = feats_mod(x)
         for m, model in pipe.models.items():
@@ -250,6 +273,28 @@ def bench_stages(model_dir: Path, n: int) -> dict:
         return out
     finally:
         worker.close()
+
+
+def full_drive_fusion(config):
+    """A call fusing one more window into a drive that holds all its keyframes, each a whole measured box (six
+    planes: the most a window gives), the bench drive's poses in a 6 x 4 x 2.8 m room: the fusion's cost on a
+    robot that has driven a while."""
+    from audio_vision.core.frames import optical_pose
+    from audio_vision.sonar import true_layout
+    from audio_vision.sonar.fusion import DriveFusion
+    fusion = DriveFusion(config.layout_fusion_keyframe_m, config.layout_fusion_keyframes)
+    centre = np.eye(4)
+    centre[:3, 3] = (3.0, 2.0, 0.6)
+    poses = [centre @ drive_pose(k) for k in range(400)]
+    windows = [(true_layout(optical_pose(T), (6.0, 4.0, 2.8)), T) for T in poses]
+    calls = iter(range(1 << 62))
+
+    def fuse():
+        layout, T = windows[next(calls) % len(windows)]
+        return fusion.fuse(layout, T)
+    for _ in range(200):
+        fuse()
+    return fuse
 
 
 def bench_baseline(model_dir: Path, backends: list[str], n: int, source: str = 'trained') -> dict:
