@@ -310,6 +310,9 @@ class PerceptionNode(ShellNode):
         for queue in self._queues():            # the workers last: everything they use exists
             queue.start()
         self.get_logger().info(self.config.describe(self.model.model_id))
+        if p['bodies_on_floor'] and not self.model.bodies_on_floor:
+            self.get_logger().info('bodies_on_floor: inactive (it needs both modalities and a model reading the '
+                                   'layout prior)')
         if self.poses is not None:
             self.get_logger().info(f'layout fused over the drive: poses from {self.poses.mode}'
                                    + (' (none: each window its room alone)' if self.poses.mode == 'none' else

@@ -87,7 +87,12 @@ def prior_sentence(features: dict) -> str:
             f"walls; docs/SONAR.md) rendered into the camera at {size}x{size}: log depth, seen, one-hot class, "
             "confidence"
             + (", and the residual reflectors' log depth and strength" if 'reflectors' in features['layout_prior']
-               else '') + '.')
+               else '') + '.'
+            + (f" The room is the one measured over the drive so far (`layout_fusion`: each window's layout placed "
+               f"with the array's odometry, a keyframe every {features.get('layout_fusion_keyframe_m')} m, at most "
+               f"{features.get('layout_fusion_keyframes')}; the node reads `odom` or TF, docs/ROS.md); without "
+               "odometry each window's room is its own, as a drive's first window is." if features.get('layout_fusion')
+               else ''))
 
 
 def limits_section(inp: Inputs) -> str:
