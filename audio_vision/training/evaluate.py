@@ -5,10 +5,11 @@ Rows: vqvae_upper_bound (decode(quantize(encode(GT))); only for models holding t
 shipped files leave out: a training run's own models), method (AT-net + quantization), method_on_floor (with both
 modalities and the layout: the method with its depth's bodies stood on the measured floor, as the pipeline publishes
 it; ``published_row``), method_no_quant (AT-net output decoded without snapping to codewords), end_to_end, layout
-(the sonar front-end's rendered priors, model-based, no learning), layout_method (the room from the layout where it
+(the sonar front-end's rendered priors, model-based, no learning; for a model whose features fuse the layout over
+the drive, the fused room it reads), layout_method (the room from the layout where it
 has a prior, the rest and the bodies from the method: :func:`join_layout`, no learning joins them), mean, and
-method_latent<N> for each ablation model directory. The layout row's measurement errors against the simulator's room
-are in ``layout_errors``.
+method_latent<N> for each ablation model directory. Each window's own layout's measurement errors against the simulator's room
+are in ``layout_errors`` (and the fused room's in ``layout_errors_fused``).
 """
 from __future__ import annotations
 
@@ -87,7 +88,13 @@ def evaluate(data_dir: str | Path, models_dir: str | Path, split: str = 'test',
         if layout and not reader.card.get('generator', {}).get('config'):
             layout_skipped = 'the dataset records no emitter (not simulated): no layout row'
         elif layout:
-            layout_result = predict_layout(data_dir, split, limit=n, progress=progress)
+            features = spec.features
+            layout_result = predict_layout(data_dir, split, limit=n, progress=progress, fuse=features.layout_fusion,
+                                           keyframe_m=features.layout_fusion_keyframe_m,
+                                           max_keyframes=features.layout_fusion_keyframes)
+            # the layout rows are the room the model reads (fused over the drive where its features fuse it); the
+            # floor the bodies stand on is each window's own, as the pipeline's (the front-end's measurement)
+            layout_rows = layout_result.fused if features.layout_fusion else layout_result
             published = preds['method']
             if set(models) == set(MODALITIES):     # as the pipeline publishes it: bodies stood on the floor
                 put('method_on_floor', 'depth', bodies_on_floor(preds['method'], layout_result.layouts,
@@ -95,8 +102,8 @@ def evaluate(data_dir: str | Path, models_dir: str | Path, split: str = 'test',
                 put('method_on_floor', 'segmentation', preds['method']['segmentation'])
                 published = preds['method_on_floor']
             for m in models:
-                put('layout', m, getattr(layout_result, m))
-                put('layout_method', m, join_layout(layout_result, m, published, table))
+                put('layout', m, getattr(layout_rows, m))
+                put('layout_method', m, join_layout(layout_rows, m, published, table))
         if (models_dir / 'mean.pt').exists():
             for m, images in load_mean(models_dir / 'mean.pt').predict(n).items():
                 if m in models:
@@ -145,6 +152,8 @@ def evaluate(data_dir: str | Path, models_dir: str | Path, split: str = 'test',
         result['vqvae_upper_bound_skipped'] = UPPER_BOUND_SKIPPED
     if layout_result is not None:
         result['layout_errors'] = layout_result.errors
+        if layout_result.fused is not None:        # the room the model reads: fused over each room's drive
+            result['layout_errors_fused'] = layout_result.fused.errors
         result['layout_seconds_per_window'] = layout_result.seconds_per_window
     if mosaic_path:
         pick = np.linspace(0, n - 1, min(mosaic_scenes, n)).astype(int)

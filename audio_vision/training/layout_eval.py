@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from audio_vision.core.frames import body_pose
 from audio_vision.dataset import DatasetReader
 from audio_vision.sonar import (LayoutEstimator, SonarConfig, layout_errors, render_layout, summarize_errors,
                                 true_layout)
-from audio_vision.sonar.fusion import LayoutFusion
+from audio_vision.sonar.fusion import DriveFusion
+from audio_vision.training.data import drive_pose
 
 
 @dataclass
@@ -39,11 +39,14 @@ def sonar_config_for(reader: DatasetReader) -> SonarConfig:
 
 
 def predict_layout(data_dir: str | Path, split: str = 'test', limit: int | None = None,
-                   progress: bool = True, calibration=None, fuse: bool = False,
-                   sonar_overrides: dict | None = None, render_options: dict | None = None) -> LayoutPredictions:
+                   progress: bool = True, calibration=None, fuse: bool = False, keyframe_m: float = 0.0,
+                   max_keyframes: int = 32, sonar_overrides: dict | None = None,
+                   render_options: dict | None = None) -> LayoutPredictions:
     """``calibration``: the speaker's measured response (:class:`~audio_vision.sonar.calibration.SpeakerCalibration`)
     or None (an ideal speaker). ``fuse``: also each window fused with the earlier windows of its room (a drive
-    through the room's poses, in the dataset's order, with the simulator's exact poses as odometry; causal).
+    through the room's poses, in the dataset's order, with the simulator's exact poses as odometry; causal:
+    :class:`~audio_vision.sonar.fusion.DriveFusion` with ``keyframe_m`` and ``max_keyframes``, 0 and 32: every
+    window a keyframe; a model's ``FeatureConfig.layout_fusion_*``: the room its features hold).
     ``sonar_overrides``: SonarConfig fields replaced (the front-end's knobs, scripts/sonar_speed_sweep.py);
     ``render_options``: keyword arguments of :func:`~audio_vision.sonar.render_layout` (its knobs)."""
     reader = DatasetReader(data_dir, split)
@@ -53,7 +56,7 @@ def predict_layout(data_dir: str | Path, split: str = 'test', limit: int | None 
     estimator = LayoutEstimator(dataclasses.replace(sonar_config_for(reader), **(sonar_overrides or {})),
                                 reader.mic_positions, calibration)
     wall = table.id_of('wall')
-    fusion, room = LayoutFusion(), None
+    drive, room = DriveFusion(keyframe_m, max_keyframes), None
     rows = {'single': ([], [], [], [0]), 'fused': ([], [], [], [0])}    # depth, seg, errors, failed windows
 
     def put(key, layout, truth):
@@ -76,11 +79,9 @@ def predict_layout(data_dir: str | Path, split: str = 'test', limit: int | None 
         put('single', estimate, truth)
         if fuse:
             if int(item['room_id']) != room:
-                fusion.reset()
+                drive.reset()
                 room = int(item['room_id'])
-            pose = body_pose(item['camera_pose'])      # the simulator's exact odometry
-            fusion.add(estimate, pose)
-            put('fused', fusion.layout(pose), truth)
+            put('fused', drive.fuse(estimate, drive_pose(item)), truth)       # the simulator's exact odometry
 
     def result(key):
         depth, seg, errors, failed = rows[key]
