@@ -117,6 +117,16 @@ ORACLE_ROOMS = {
 }
 
 
+def before_fusion(inp: Inputs) -> tuple[dict, dict | None, dict | None]:
+    """(test results, new seed results, depth probe) of the models shipped before the layout fused over the drive
+    (facts.yaml room_bar.fused_layout_shipping's before files), which the studies made before it compared with; the
+    shipped models' own where those files are absent."""
+    files = inp.fused_layout
+    if files.get('test_before'):
+        return files['test_before'], files.get('fresh_before'), files.get('probe_before')
+    return inp.results, inp.fresh, inp.depth_probe
+
+
 def oracle_room(inp: Inputs, key: str) -> str:
     """The method retrained on an oracle room as its layout prior (facts.yaml room_bar.<key>, :data:`ORACLE_ROOMS`)
     beside the shipped method on the measured room, each of the bar's figures on the test split and the new seed's
@@ -127,12 +137,14 @@ def oracle_room(inp: Inputs, key: str) -> str:
         return ''
     heading, what, column, here, everywhere = ORACLE_ROOMS[key]
     bar = inp.facts['room_bar']
-    splits = (('test', inp.results, files['test']), ('new seed', inp.fresh, files.get('fresh')))
+    test_then, fresh_then, _ = before_fusion(inp)      # the measured window's room, as the study compared
+    splits = (('test', test_then, files['test']), ('new seed', fresh_then, files.get('fresh')))
     # the decoded method on both sides: the oracle's files score the networks alone
     pairs = [(label, split_bars(bar, shipped, 'method'), split_bars(bar, oracle, 'method') if oracle else None)
              for label, shipped, oracle in splits if shipped is not None]
     mark = lambda ok, value: value if ok else f'**{value}**'  # noqa: E731
-    table = [f"| one retrain (seed {study['seed']}) | the measured room (shipped) | {column} |", '| --- | --- | --- |']
+    table = [f"| one retrain (seed {study['seed']}) | the measured window's room (shipped then) | {column} |",
+             '| --- | --- | --- |']
     front_end, room = [], []
     for label, measured, oracle_bars in pairs:
         for i, (name, ok, value) in enumerate(measured):
@@ -248,15 +260,16 @@ def fused_room(inp: Inputs) -> str:
     spreads; '' without its test-split file."""
     study, files = inp.facts['room_bar'].get('fused_room_study'), inp.room_priors.get('fused_room_study') or {}
     spreads = seed_spreads(inp)
+    test_then, fresh_then, _ = before_fusion(inp)
     if not study or not files.get('test') or not spreads:
         return ''
     names = (('abs_rel', 'AbsRel', False), ('delta1', 'δ1', True), ('miou', 'mIoU', True),
              ('speaking', 'person IoU, speaking', True), ('silent', 'person IoU, silent', True))
-    table = ['| figure | the measured window (shipped) | fused over the room\'s windows | change | seed spread |',
+    table = ['| figure | the measured window (shipped then) | fused over the room\'s windows | change | seed spread |',
              '| --- | --- | --- | --- | --- |']
     gain = {}
     for name, label, higher in names:
-        a, b = figure(inp.results, 'method', name), figure(files['test'], 'method', name)
+        a, b = figure(test_then, 'method', name), figure(files['test'], 'method', name)
         gain[name] = (b - a) if higher else (a - b)               # > 0: better
         table.append(f"| {label} | {a:.4f} | {b:.4f} | {b - a:+.4f} | {spreads[('method', name)]:.4f} |")
     spread = {name: spreads[('method', name)] for name in ('abs_rel', 'delta1', 'miou')}
@@ -266,10 +279,10 @@ def fused_room(inp: Inputs) -> str:
                else 'not met: fusing the layout over a drive is not worth an odometry input to the node at this gain')
     fresh = files.get('fresh')
     fresh_text = ''
-    if fresh and inp.fresh:
+    if fresh and fresh_then:
         fresh_text = (' On the new seed\'s windows fused the same way: AbsRel '
-                      f"{figure(inp.fresh, 'method', 'abs_rel'):.4f} -> {figure(fresh, 'method', 'abs_rel'):.4f}, "
-                      f"mIoU {figure(inp.fresh, 'method', 'miou'):.4f} -> {figure(fresh, 'method', 'miou'):.4f} "
+                      f"{figure(fresh_then, 'method', 'abs_rel'):.4f} -> {figure(fresh, 'method', 'abs_rel'):.4f}, "
+                      f"mIoU {figure(fresh_then, 'method', 'miou'):.4f} -> {figure(fresh, 'method', 'miou'):.4f} "
                       f"(docs/{study['fresh_file']}).")
     return ('\n**What a drive would give the networks.** The method retrained on the front-end\'s layouts fused over '
             "the windows of each room so far (its poses in order, the simulator's poses as odometry; "
@@ -502,8 +515,9 @@ def vqvae_gap(inp: Inputs) -> str:
     study = (inp.budget_studies.get('segmentation') or {}).get('after')
     if not given or not study or not shipped_vqvae_at(inp, given['epochs']):
         return ''
-    pairs = [(figure(res, 'method', 'miou'), figure(res, 'end_to_end', 'miou')) for res in (study, inp.results)]
-    gaps = [method_gap(res, 'segmentation', 'miou') for res in (study, inp.results)]
+    then = before_fusion(inp)[0]          # the models shipped when the study ran
+    pairs = [(figure(res, 'method', 'miou'), figure(res, 'end_to_end', 'miou')) for res in (study, then)]
+    gaps = [method_gap(res, 'segmentation', 'miou') for res in (study, then)]
     same = round(pairs[0][1], 3) == round(pairs[1][1], 3)
     return (f"The same AT-net budget on the VQ-VAE shipped before scored the method's mIoU {pairs[0][0]:.3f} "
             f"({gaps[0]:+.1f} % against its baseline's {pairs[0][1]:.3f}), on the shipped models' own VQ-VAE "
@@ -737,8 +751,9 @@ def depth_target_table(inp: Inputs) -> str:
     shipped_target = inp.train.get('depth_target', 'absolute')
     if not study or spec['target'] == shipped_target:
         return ''
-    by_target = {shipped_target: (inp.results['rows'], inp.depth_probe), spec['target']: (study['rows'],
-                                                                                          inp.depth_target_probe)}
+    test_then, _, probe_then = before_fusion(inp)      # the study compared the models shipped then
+    by_target = {shipped_target: (test_then['rows'], probe_then), spec['target']: (study['rows'],
+                                                                                   inp.depth_target_probe)}
     (absolute, abs_probe), (ratio, ratio_probe) = by_target['absolute'], by_target['layout_ratio']
     mark = {t: ' (shipped)' if t == shipped_target else '' for t in DEPTH_TARGETS}
     kinds = (('method', 'method'), ('method_no_quant', 'method, not snapped to codewords'),
@@ -751,7 +766,7 @@ def depth_target_table(inp: Inputs) -> str:
             a, b = absolute[key]['depth'], ratio[key]['depth']
             lines.append(f"| {label} | {a['abs_rel']:.3f} | {b['abs_rel']:.3f} | {a['delta1']:.3f} | "
                          f"{b['delta1']:.3f} |")
-    layout = inp.results['rows'].get('layout', {}).get('depth')
+    layout = test_then['rows'].get('layout', {}).get('depth')
     a, b = absolute['method']['depth'], ratio['method']['depth']
     verdict = 'lower' if b['abs_rel'] < a['abs_rel'] else 'not lower'
     text = (f"The method's depth AbsRel relative to the room is {b['abs_rel']:.3f} against {a['abs_rel']:.3f} "
@@ -965,7 +980,8 @@ def vqvae_budget_table(inp: Inputs) -> str:
                      inp.reproduction))
     rows += [(f"its own VQ-VAE ({given['epochs']} epochs, seed {seed})", res) for seed, res in runs.items()]
     if shipped_now:
-        rows.append((f"its own VQ-VAE ({given['epochs']} epochs), the shipped models (docs/results.json)", inp.results))
+        rows.append((f"its own VQ-VAE ({given['epochs']} epochs), the models shipped then (docs/results_unfused.json)",
+                     before_fusion(inp)[0]))
     lines = ['| VQ-VAE | ' + ' | '.join(f'method {label}' for _, label in names) + ' |',
              '| --- |' + ' ---: |' * len(names)]
     lines += [f"| {what} | " + ' | '.join(f'{figure(res, "method", n):.3f}' for n, _ in names) + ' |'
