@@ -357,6 +357,7 @@ def test_a_longer_budgets_rule_reads_the_seed_studys_spreads(room_bar, inp):
 
 
 def test_the_depth_target_study_is_compared_from_its_file(room_bar, inp):
+    inp = dataclasses.replace(inp, fused_layout={})     # the studies compare with the shipped models
     assert room_bar.depth_target_table(dataclasses.replace(inp, depth_target_study=None)) == ''
     spec = inp.facts['room_bar']['depth_target_study']
     shipped_target = inp.train.get('depth_target', 'absolute')
@@ -577,6 +578,8 @@ def test_the_method_against_end_to_end_at_both_budgets(room_bar, inp):
 
 
 def test_the_vqvae_budget_rule_takes_the_lower_seed(room_bar, inp):
+    inp = dataclasses.replace(inp, fused_layout={})     # the studies compare with the shipped models
+
     def scored(miou):
         res = json.loads(json.dumps(inp.results))
         res['rows']['method']['segmentation']['miou'] = miou
@@ -640,6 +643,8 @@ def test_a_speed_figure_measured_beside_other_jobs_says_so(room_bar, inp):
 
 
 def test_the_vqvae_gap_is_told_once_the_shipped_vqvae_has_the_studys_epochs(room_bar, inp):
+    inp = dataclasses.replace(inp, fused_layout={})     # the studies compare with the shipped models
+
     def scored(method, e2e):
         res = json.loads(json.dumps(inp.results))
         res['rows']['method']['segmentation']['miou'], res['rows']['end_to_end']['segmentation']['miou'] = method, e2e
@@ -828,6 +833,7 @@ def test_the_exact_room_study_says_which_bars_the_front_end_blocks(room_bar, inp
 
 
 def test_the_fused_room_rule_asks_for_a_gain_beyond_the_seed_spread_and_no_loss_beyond_it(room_bar, inp):
+    inp = dataclasses.replace(inp, fused_layout={})     # the studies compare with the shipped models
     spreads = room_bar.seed_spreads(inp)
     if not spreads:
         pytest.skip('the seed study\'s files are not here')

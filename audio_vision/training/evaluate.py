@@ -5,11 +5,11 @@ Rows: vqvae_upper_bound (decode(quantize(encode(GT))); only for models holding t
 shipped files leave out: a training run's own models), method (AT-net + quantization), method_on_floor (with both
 modalities and the layout: the method with its depth's bodies stood on the measured floor, as the pipeline publishes
 it; ``published_row``), method_no_quant (AT-net output decoded without snapping to codewords), end_to_end, layout
-(the sonar front-end's rendered priors, model-based, no learning; for a model whose features fuse the layout over
-the drive, the fused room it reads), layout_method (the room from the layout where it
-has a prior, the rest and the bodies from the method: :func:`join_layout`, no learning joins them), mean, and
-method_latent<N> for each ablation model directory. Each window's own layout's measurement errors against the simulator's room
-are in ``layout_errors`` (and the fused room's in ``layout_errors_fused``).
+(the sonar front-end's rendered priors, model-based, no learning; for a model whose features fuse the layout
+over the drive, the fused room it reads), layout_method (the room from the layout where it has a prior, the rest and
+the bodies from the method: :func:`join_layout`, no learning joins them), mean, and method_latent<N> for each
+ablation model directory. Each window's own layout's measurement errors against the simulator's room are in
+``layout_errors`` (and the fused room's in ``layout_errors_fused``).
 """
 from __future__ import annotations
 

@@ -246,9 +246,10 @@ def fused_layout(inp: Inputs) -> str:
     verdict = ('met: the models fused over the drive are the shipped ones (config/train.yaml `layout_fusion: true`)'
                if met else 'not met: the shipped models keep each window\'s own layout')
     return ('\n**The layout fused over a drive.** The default model reproduced in full (every network, the '
-            'end-to-end baseline too, seed 0) on features whose layout prior is the room the front-end measured over '
-            "the drive so far (`FeatureConfig.layout_fusion`, audio_vision/sonar/fusion.py `DriveFusion`: each room's "
-            "windows in order with the simulator's poses as odometry; the node reads its odometry, docs/ROS.md), "
+            f"end-to-end baseline too, seed {study['seed']}) on features whose layout prior is the room the front-end "
+            "measured over the drive so far (`FeatureConfig.layout_fusion`, audio_vision/sonar/fusion.py "
+            "`DriveFusion`: each room's windows in order with the simulator's poses as odometry; the node reads its "
+            "odometry, docs/ROS.md), "
             'against the models shipped before it, on the published row (the bodies stood on the floor):\n\n'
             + '\n'.join(table) + f"\n\nThe rule fixed before its results (facts.yaml): {verdict}.\n\n"
             f"How it was made: `{study['command']}`.\n")
@@ -980,8 +981,9 @@ def vqvae_budget_table(inp: Inputs) -> str:
                      inp.reproduction))
     rows += [(f"its own VQ-VAE ({given['epochs']} epochs, seed {seed})", res) for seed, res in runs.items()]
     if shipped_now:
-        rows.append((f"its own VQ-VAE ({given['epochs']} epochs), the models shipped then (docs/results_unfused.json)",
-                     before_fusion(inp)[0]))
+        then = f"docs/{inp.facts['room_bar']['fused_layout_shipping']['test_before_file']}" \
+            if inp.fused_layout.get('test_before') else 'docs/results.json'
+        rows.append((f"its own VQ-VAE ({given['epochs']} epochs), the shipped models ({then})", before_fusion(inp)[0]))
     lines = ['| VQ-VAE | ' + ' | '.join(f'method {label}' for _, label in names) + ' |',
              '| --- |' + ' ---: |' * len(names)]
     lines += [f"| {what} | " + ' | '.join(f'{figure(res, "method", n):.3f}' for n, _ in names) + ' |'
