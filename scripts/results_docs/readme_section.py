@@ -47,7 +47,10 @@ def section(inp: Inputs) -> str:
              f"Not yet met from the quality bar of issue #10: {'; '.join(misses)}. ") +
             "Full table, bar (each miss with its measured cause and what was tried), mosaic and training: "
             "[docs/RESULTS.md](docs/RESULTS.md). "
-            + ("The layout row is the sonar front-end's measured room rendered into the camera, its depth over "
+            + ("The layout row is the sonar front-end's measured room"
+               + (" fused over the drive so far (each room's windows in order, the simulator's poses as odometry: "
+                  "the room the networks read)" if inp.train.get('features', {}).get('layout_fusion') else '')
+               + " rendered into the camera, its depth over "
                f"the {rows['layout']['depth'].get('valid_fraction', 1.0):.0%} of pixels with a prior (a wall it "
                "could not measure leaves its side open); its errors against the simulator's rooms: "
                "[docs/SONAR.md](docs/SONAR.md). " if 'layout' in rows else '')
