@@ -141,6 +141,8 @@ def run_demo(out: Path, duration: float, scenes: int, seed: int | None = None, m
     perception_params['publish_layout'] = True      # the room measured from the chirp, beside the prediction
     if mapping:
         perception_params['publish_confidence'] = True     # occupancy_node weighs depth by it (use_confidence)
+    # the room fused over the drive reads the simulator's odometry while it drives; holding still it has none
+    perception_params['pose_source'] = 'odom' if mapping else 'none'
 
     with Graph(domain_id=domain_id) as graph:
         perception = graph.add(PerceptionNode, perception_params)   # first: a bad model fails before anything runs
