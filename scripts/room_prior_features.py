@@ -74,13 +74,11 @@ class FusedRoomMaps:
         # every window a keyframe (the study predates the keyframes of FeatureConfig.layout_fusion, which the
         # shipped features use: the same fusion but where a room's pose lies within 0.3 m of an earlier one, 2 of the
         # test split's first 400 windows)
-        self.estimator, self.camera, self.drive, self.room = estimator, camera, DriveFusion(keyframe_m=0.0), None
+        self.estimator, self.camera, self.drive = estimator, camera, DriveFusion(keyframe_m=0.0)
 
     def __call__(self, item: dict) -> np.ndarray:
-        if int(item['room_id']) != self.room:
-            self.drive.reset()
-            self.room = int(item['room_id'])
-        fused = self.drive.fuse(self.estimator.estimate(item['audio'].astype(np.float64)), drive_pose(item))
+        fused = self.drive.fuse(self.estimator.estimate(item['audio'].astype(np.float64)), drive_pose(item),
+                                int(item['room_id']))
         return prior_images(fused, self.camera, reflectors=False)
 
 

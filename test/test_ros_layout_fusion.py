@@ -9,11 +9,13 @@ import pytest
 
 rclpy = pytest.importorskip('rclpy', reason='needs rclpy + DDS: pip install -r requirements-ros.txt')
 pytest.importorskip('nav_msgs', reason='needs nav_msgs: pip install -r requirements-ros.txt')
+pytest.importorskip('visualization_msgs', reason='needs visualization_msgs: pip install -r requirements-ros.txt')
 
 from nav_msgs.msg import Odometry  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
+from visualization_msgs.msg import Marker, MarkerArray  # noqa: E402
 
 from audio_vision.core.features.config import FeatureConfig  # noqa: E402
 from audio_vision.core.frames import planar_pose  # noqa: E402
@@ -24,7 +26,9 @@ from audio_vision.ros.graph import Graph, TopicRecorder  # noqa: E402
 from audio_vision.ros.perception_node import PerceptionNode  # noqa: E402
 from audio_vision.simulation.config import ArrayConfig  # noqa: E402
 from audio_vision.simulation.geometry import mic_positions  # noqa: E402
-from audio_vision.sonar import CEILING, FLOOR, WALL, Plane, SonarConfig  # noqa: E402
+from audio_vision.sonar import CEILING, FLOOR, WALL, LayoutEstimator, Plane, SonarConfig  # noqa: E402
+from audio_vision.sonar.fusion import DriveFusion  # noqa: E402
+from audio_vision.sonar.render import plane_patches  # noqa: E402
 from audio_vision.sonar.layout import horizontal  # noqa: E402
 from audio_vision.sonar.synthetic import echo_recording  # noqa: E402
 from helpers import write_tiny_models  # noqa: E402
@@ -86,7 +90,8 @@ def run_graph(model_dir, audio, odometry: bool, **params):
     graph = Graph(domain_id=DOMAIN)
     node = graph.add(PerceptionNode, {'model_dir': str(model_dir), 'input_qos_depth': 200, 'queue_size': 16,
                                       'publish_points': False, 'warmup': False, 'pose_source': 'odom', **params})
-    rec = graph.add(TopicRecorder, topics={'depth/image': Image, 'segmentation/image': Image})
+    rec = graph.add(TopicRecorder, topics={'depth/image': Image, 'segmentation/image': Image,
+                                           'layout/planes': MarkerArray})
     src = graph.add(Source)
     graph.start()
     with graph:
@@ -95,13 +100,18 @@ def run_graph(model_dir, audio, odometry: bool, **params):
         for topic in ('depth/image', 'segmentation/image'):
             for _, m in rec.get(topic):
                 images.setdefault(conv.time_to_ns(m.header.stamp), {})[topic.split('/')[0]] = conv.image_to_array(m)
+        if node.layout is not None:      # every window the layout queue took is published (or pushed out)
+            assert graph.wait_for(lambda: node.layout_stats()['outputs'] + node.layout_stats()['dropped_windows']
+                                  == WINDOWS and rec.count('layout/planes') == node.layout_stats()['outputs'], 30.0)
+            images['planes'] = [m for _, m in rec.get('layout/planes')]
         keyframes = node.model.features.layout_prior.drive.keyframes
         return node.fusion_stats(), node.statistics.report(node.stats(), 'm', 'cpu')[:2], images, keyframes
 
 
 def test_each_window_is_fused_with_the_odometry_at_its_end(model_dir, audio):
     mount = planar_pose(0.1, 0.0, 0.3, 0.0)                       # the array 0.1 m ahead of base_link, 0.3 m up
-    stats, _, images, keyframes = run_graph(model_dir, audio, True, mount_xyz=[0.1, 0.0, 0.3])
+    stats, _, images, keyframes = run_graph(model_dir, audio, True, mount_xyz=[0.1, 0.0, 0.3], publish_layout=True)
+    planes = images.pop('planes')
     assert stats['pose_source'] == 'odom' and stats['posed_windows'] == WINDOWS
     assert sum(stats['restarts'].values()) == 0
     # 0.1 m between windows, a keyframe every 0.3 m: the windows at 0.1 m and 0.4 m along the drive
@@ -114,6 +124,21 @@ def test_each_window_is_fused_with_the_odometry_at_its_end(model_dir, audio):
             expected = model.predict(audio[:, k - WINDOW:k], planar_pose(x, y, 0.0, yaw) @ mount, 0)
             np.testing.assert_array_equal(images[end]['segmentation'], expected['segmentation'])
             np.testing.assert_allclose(images[end]['depth'], expected['depth'], rtol=1e-5, atol=1e-5, equal_nan=True)
+
+    # the layout topics show the fused room the model reads: the windows the layout queue took, fused in order with
+    # the same poses, give the planes published
+    drive, estimator, differs = DriveFusion(), LayoutEstimator(SonarConfig(), MICS), 0
+    labels = lambda layout: sorted(f'{q.label} {q.confidence:.2f}' for q in plane_patches(layout))  # noqa: E731
+    for msg in planes:
+        end = conv.time_to_ns(msg.markers[0].header.stamp)
+        k = (end - T0) * FS // NS_PER_S
+        x, y, yaw = robot_pose(end)
+        own = estimator.estimate(audio[:, k - WINDOW:k].astype(np.float64))
+        fused = drive.fuse(own, planar_pose(x, y, 0.0, yaw) @ mount, 0)
+        texts = sorted(m.text for m in msg.markers if m.type == Marker.TEXT_VIEW_FACING)
+        assert texts == labels(fused)
+        differs += texts != labels(own)
+    assert planes and differs          # not the windows' own rooms
 
 
 def test_without_odometry_every_window_is_its_room_alone_and_reported(model_dir, audio):

@@ -107,7 +107,8 @@ PARAMS = [
                             "chirp; '' = not checked (and the layout assumes the built-in chirp)"),
     Param('publish_layout', False, 'also measure the room from the chirp\'s echoes (sonar front-end, no learning; '
                                    'docs/SONAR.md) and publish layout/depth (32FC1, the image\'s header) and '
-                                   'layout/planes (visualization_msgs/MarkerArray, array frame); on its own thread, '
+                                   'layout/planes (visualization_msgs/MarkerArray, array frame; with a model that '
+                                   'fuses the room over the drive, of that room); on its own thread, '
                                    'latest window wins, never delaying the images; with a model that reads the '
                                    'layout prior, each window is measured once for both',
           why='the front-end is built at start-up; restart the node to switch it'),
@@ -212,6 +213,14 @@ class LayoutOutput:
         #: the latest layouts measured, (window end stamp ns, RoomLayout): for a consumer in the same process (the
         #: demo scores them); 1024 windows are 4 min at the default hop, a few hundred kB
         self.recent: collections.deque = collections.deque(maxlen=1024)
+        # with a model that fuses the room over the drive, the topics show the room it reads: the windows this
+        # queue measured fused with their poses as the model's are (its own drive: the queue drops windows)
+        self.fusion = self.odometry = None
+        if node.drive is not None:
+            from audio_vision.sonar.fusion import DriveFusion
+            features = node.model.feature_config
+            self.fusion = DriveFusion(features.layout_fusion_keyframe_m, features.layout_fusion_keyframes)
+            self.odometry = DriveOdometry(node.params['fusion_max_step_m'], node.params['max_pose_age_s'])
         self.queue = InferenceQueue(node._measure_layout, 1, 'perception_layout', on_error=node._layout_failed,
                                     start=False)
 
@@ -283,13 +292,13 @@ class PerceptionNode(ShellNode):
         main_out = self.pubs[self.config.modalities[0]]
         self.output_status = TopicStatus(f'{self.get_name()}: {main_out.topic_name} topic status',
                                          p['array_frame_id'], self.config.rate_hz, self.config.rate_hz)
-        self.layout = LayoutOutput(self, out_qos) if p['publish_layout'] else None
         # a model that fuses the room over the drive reads each window's pose (odometry or TF + the mount)
         self.poses = self.drive = None
         if self.model.fuses_layout:
             self.poses = PoseSource(self, p, p['odom_frame_id'], planar_pose(*p['mount_xyz'], p['mount_yaw'])
                                     if len(p['mount_xyz']) == 3 else np.eye(4))
             self.drive = DriveOdometry(p['fusion_max_step_m'], p['max_pose_age_s'])
+        self.layout = LayoutOutput(self, out_qos) if p['publish_layout'] else None
         # inference off the callbacks: bounded queue, latest window wins
         self.inference = InferenceQueue(self._infer, p['queue_size'], 'perception_inference',
                                         on_error=self._inference_failed, start=False)
@@ -435,12 +444,14 @@ class PerceptionNode(ShellNode):
         self.statistics.inference_latency.add(time.perf_counter() - t0)
         self.publish_prediction(prediction, window.end_ns, confidence)
 
-    def _window_pose(self, window: Window) -> tuple[np.ndarray | None, int | None]:
-        """The array's pose at the window's end and its drive (a model that fuses the layout), else (None, None)."""
-        if self.drive is None:
+    def _window_pose(self, window: Window, odometry=None) -> tuple[np.ndarray | None, int | None]:
+        """The array's pose at the window's end and its drive as ``odometry`` (a :class:`DriveOdometry`; the
+        images' by default) tells them, for a model that fuses the layout; else (None, None)."""
+        odometry = odometry or self.drive
+        if odometry is None:
             return None, None
         T, stamp = self.poses.pose(window.end_ns, self.params['array_frame_id'])
-        return self.drive.window(T, stamp, window.end_ns)
+        return odometry.window(T, stamp, window.end_ns)
 
     def _inference_failed(self, exc: BaseException) -> None:
         """The inference queue's error handler: keep serving; reported in diagnostics."""
@@ -448,15 +459,18 @@ class PerceptionNode(ShellNode):
         self.get_logger().error(f'inference failed: {error}', throttle_duration_sec=5.0)
 
     def _measure_layout(self, window: Window) -> None:
-        """The layout queue's handler: measure the room in ``window``, publish its depth prior and planes."""
+        """The layout queue's handler: measure the room in ``window``, publish its depth prior and planes (with a
+        model that fuses the room over the drive, of the fused room it reads)."""
         from audio_vision.sonar import render_layout
         from audio_vision.sonar.render import plane_patches
         out = self.layout
         t0 = time.perf_counter()
-        layout = out.measure(window.audio)
+        measured = layout = out.measure(window.audio)
+        out.recent.append((window.end_ns, measured))
+        if out.fusion is not None:        # the room the model reads: fused over the drive
+            layout = out.fusion.fuse(measured, *self._window_pose(window, out.odometry))
         prior = render_layout(layout, self.model.camera, self.model.class_table)
-        out.stats.measured(layout.failed, time.perf_counter() - t0)
-        out.recent.append((window.end_ns, layout))
+        out.stats.measured(measured.failed, time.perf_counter() - t0)      # what the window's echoes gave
         header = conv.make_header(window.end_ns, self.params['camera_frame_id'])
         out.depth_pub.publish(conv.array_to_image(prior.depth, '32FC1', header))
         array_header = conv.make_header(window.end_ns, self.params['array_frame_id'])

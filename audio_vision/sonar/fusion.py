@@ -181,6 +181,7 @@ class DriveFusion:
         self.keyframe_m = keyframe_m
         self.fusion = LayoutFusion(max_windows=max_keyframes, match_m=match_m)
         self._anchor: np.ndarray | None = None     # where the last keyframe was added, odometry frame
+        self.drive = None                          # the id of the drive fused now (:meth:`fuse`)
 
     @property
     def keyframes(self) -> int:
@@ -190,9 +191,13 @@ class DriveFusion:
         self.fusion.reset()
         self._anchor = None
 
-    def fuse(self, layout: RoomLayout, pose: np.ndarray | None) -> RoomLayout:
+    def fuse(self, layout: RoomLayout, pose: np.ndarray | None, drive=None) -> RoomLayout:
         """``layout`` (the window's own, array frame) fused with the drive so far; ``pose``: 4 x 4 array frame ->
-        odometry frame, or None."""
+        odometry frame, or None; ``drive``: the id of the drive the window belongs to (any hashable): the fusion
+        restarts where it changes (a new room, an odometry reset)."""
+        if drive != self.drive:
+            self.reset()
+            self.drive = drive
         if pose is None:          # fused alone, as a drive's first window is (the same form of room either way)
             self.reset()
             alone = LayoutFusion(match_m=self.fusion.match_m)

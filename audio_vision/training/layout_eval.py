@@ -56,7 +56,7 @@ def predict_layout(data_dir: str | Path, split: str = 'test', limit: int | None 
     estimator = LayoutEstimator(dataclasses.replace(sonar_config_for(reader), **(sonar_overrides or {})),
                                 reader.mic_positions, calibration)
     wall = table.id_of('wall')
-    drive, room = DriveFusion(keyframe_m, max_keyframes), None
+    drive = DriveFusion(keyframe_m, max_keyframes)
     rows = {'single': ([], [], [], [0]), 'fused': ([], [], [], [0])}    # depth, seg, errors, failed windows
 
     def put(key, layout, truth):
@@ -78,10 +78,8 @@ def predict_layout(data_dir: str | Path, split: str = 'test', limit: int | None 
         truth = true_layout(item['camera_pose'], item['room_size'])
         put('single', estimate, truth)
         if fuse:
-            if int(item['room_id']) != room:
-                drive.reset()
-                room = int(item['room_id'])
-            put('fused', drive.fuse(estimate, drive_pose(item)), truth)       # the simulator's exact odometry
+            # each room's windows in order are a drive, the simulator's exact poses its odometry
+            put('fused', drive.fuse(estimate, drive_pose(item), int(item['room_id'])), truth)
 
     def result(key):
         depth, seg, errors, failed = rows[key]

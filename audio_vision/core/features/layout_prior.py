@@ -99,7 +99,6 @@ class LayoutPriorMaps(nn.Module):
             from audio_vision.sonar.fusion import DriveFusion
             self.drive = DriveFusion(config.layout_fusion_keyframe_m, config.layout_fusion_keyframes)
         self._odometry = None                 # the next batch's (poses, drive ids), set_odometry
-        self._drive_id = None
 
     def set_odometry(self, poses, drives=None) -> None:
         """With ``layout_fusion``: the poses (4 x 4 array frame -> odometry frame, or None where there is no
@@ -107,7 +106,7 @@ class LayoutPriorMaps(nn.Module):
         where it changes, e.g. a new room or an odometry reset). Read by the next forward call only; a batch
         without them is fused as windows without odometry (each its room alone)."""
         poses = list(poses)
-        drives = [self._drive_id] * len(poses) if drives is None else list(drives)
+        drives = [self.drive.drive if self.drive else None] * len(poses) if drives is None else list(drives)
         if len(drives) != len(poses):
             raise ValueError(f'{len(poses)} poses but {len(drives)} drive ids')
         self._odometry = (poses, drives)
@@ -121,13 +120,7 @@ class LayoutPriorMaps(nn.Module):
         self._odometry = None
         if len(poses) != len(windows):
             raise ValueError(f'set_odometry gave {len(poses)} poses for a batch of {len(windows)} windows')
-        fused = []
-        for layout, pose, drive in zip(layouts, poses, drives):
-            if drive != self._drive_id:
-                self.drive.reset()
-                self._drive_id = drive
-            fused.append(self.drive.fuse(layout, pose))
-        return fused
+        return [self.drive.fuse(layout, pose, drive) for layout, pose, drive in zip(layouts, poses, drives)]
 
     def share_estimates(self):
         """The front-end's measurements, shared from now on with whoever else measures the same windows in this
