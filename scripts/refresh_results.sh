@@ -34,6 +34,8 @@ fi
 if [ -f "$SHIFTED/card.json" ]; then
   step shifted $PY -m audio_vision evaluate --data "$SHIFTED" --models "$MODELS" --no-progress \
     --json docs/results_shifted.json
+  step shifted_depth_probe $PY scripts/depth_error_probe.py --data "$SHIFTED" --models "$MODELS" \
+    --json docs/depth_error_probe_shifted.json
 else
   echo "[refresh] $SHIFTED missing: shifted-rooms evaluation skipped (docs/SONAR.md, \"Results\", makes it)"
 fi

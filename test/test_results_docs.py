@@ -875,3 +875,15 @@ def test_bodies_on_the_floor_are_judged_on_the_validation_split_against_the_seed
     assert verdict(0.5 * a, 0.0) == 'not met'
     assert verdict(1.5 * a, 1.5 * d) == 'not met'
     assert room_bar.bodies_on_floor(dataclasses.replace(inp, bodies_on_floor_val=None)) == ''
+
+
+def test_the_shifted_rooms_cause_says_where_the_error_sits(room_bar):
+    def probe(out_share, out_abs_rel, error_share):
+        return {'published_row': 'method_on_floor', 'by_prior': {'method_on_floor': {
+            'measured': {'abs_rel': 0.07, 'pixel_share': 1 - out_share, 'error_share': 1 - error_share},
+            'not_measured': {'abs_rel': out_abs_rel, 'pixel_share': out_share, 'error_share': error_share}}}}
+    text = room_bar.unmeasured_room_note(probe(0.28, 0.352, 0.65), probe(0.23, 0.269, 0.56))
+    assert '28 % of the pixels there against 23 %' in text and 'AbsRel is 0.352 (0.269)' in text
+    assert 'carries 65 % of its error (56 %)' in text
+    assert room_bar.unmeasured_room_note(None, probe(0.23, 0.269, 0.56)) == ''
+    assert room_bar.unmeasured_room_note(probe(0.28, 0.352, 0.65), {'by_prior': {}}) == ''

@@ -63,6 +63,7 @@ class Inputs:
     budget_before: dict             # modality -> the results of the models shipped before (facts.yaml budget_study)
     budget_after: dict              # the results at the raised budget (facts.yaml budget_study.after; else results)
     depth_probe: dict | None        # docs/depth_error_probe.json
+    shifted_probe: dict | None      # docs/depth_error_probe_shifted.json (the same probe on the shifted rooms)
     # {study: {'test': json, 'fresh': json, 'probe': json}} of facts.yaml room_bar's ROOM_PRIOR_STUDIES present: the
     # method retrained on another room as its layout prior, on the test split, the new seed's windows, and its depth
     # errors (scripts/depth_error_probe.py; None where the study names none)
@@ -267,6 +268,7 @@ def load(root: Path, summary: dict | None = None) -> Inputs:
         budget_after=(read_json(docs / facts['budget_study']['after']['file']) if 'after' in facts['budget_study']
                       else None) or results,
         depth_probe=read_json(docs / 'depth_error_probe.json'),
+        shifted_probe=read_json(docs / 'depth_error_probe_shifted.json'),
         room_priors={key: {'test': read_json(docs / study['file']), 'fresh': read_json(docs / study['fresh_file']),
                            'probe': read_json(docs / study['depth_probe']) if 'depth_probe' in study else None}
                      for key in ROOM_PRIOR_STUDIES if (study := facts['room_bar'].get(key))},

@@ -117,6 +117,26 @@ ORACLE_ROOMS = {
 }
 
 
+def unmeasured_room_note(shifted: dict | None, test: dict | None) -> str:
+    """Where the method's depth error sits in the shifted rooms against the test split: over the pixels where the
+    front-end measured the room and the rest (scripts/depth_error_probe.py's ``by_prior``, the published row); ''
+    without both probes."""
+    parts = []
+    for probe in (shifted, test):
+        row = (probe or {}).get('published_row', 'method')
+        split = ((probe or {}).get('by_prior') or {}).get(row)
+        if not split:
+            return ''
+        parts.append(split)
+    (s_in, s_out), (t_in, t_out) = ((p['measured'], p['not_measured']) for p in parts)
+    return (f" Where the front-end measured no room, {s_out['pixel_share'] * 100:.0f} % of the pixels there against "
+            f"{t_out['pixel_share'] * 100:.0f} % in the test split, the method's AbsRel is {s_out['abs_rel']:.3f} "
+            f"({t_out['abs_rel']:.3f}) and carries {s_out['error_share'] * 100:.0f} % of its error "
+            f"({t_out['error_share'] * 100:.0f} %); where it measured the room, {s_in['abs_rel']:.3f} "
+            f"({t_in['abs_rel']:.3f}; docs/depth_error_probe_shifted.json, docs/depth_error_probe.json): the "
+            "pixels of the room the front-end did not measure are the larger part of the miss.")
+
+
 def before_fusion(inp: Inputs) -> tuple[dict, dict | None, dict | None]:
     """(test results, new seed results, depth probe) of the models shipped before the layout fused over the drive
     (facts.yaml room_bar.fused_layout_shipping's before files), which the studies made before it compared with; the
@@ -425,7 +445,7 @@ def causes(inp: Inputs, missed: dict) -> list[str]:
         out.append(f"**Shifted rooms**: there the bodies are a larger share of the depth error: the exact room "
                    f"without its bodies scores AbsRel {b['abs_rel']:.3f} against {a['abs_rel']:.3f} in the default "
                    f"rooms (docs/sonar.json), so a model that adds the bodies as well as in-distribution still "
-                   f"starts from a worse room.")
+                   f"starts from a worse room." + unmeasured_room_note(inp.shifted_probe, inp.depth_probe))
     if any(k.startswith('models/') for k in missed):
         baselines = sum(mb for name, mb in inp.sizes.items() if name.startswith('end_to_end'))
         out.append(f"**models/**: the end-to-end baselines, shipped to score the method against them, are "
