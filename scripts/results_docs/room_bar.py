@@ -298,6 +298,9 @@ def fused_room(inp: Inputs) -> str:
     no_worse = all(gain[n] >= -spread[n] for n in spread)
     verdict = ('met: an odometry input that fuses the layout in the node is worth building' if better and no_worse
                else 'not met: fusing the layout over a drive is not worth an odometry input to the node at this gain')
+    if inp.fused_layout.get('val'):
+        verdict += ' (built since: "The layout fused over a drive" below)'
+
     fresh = files.get('fresh')
     fresh_text = ''
     if fresh and fresh_then:
