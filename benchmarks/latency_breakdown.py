@@ -13,7 +13,10 @@ front-end, as before the sharing: each window measured twice) | false, ``rviz=tr
 to segmentation/color and depth/points, as RViz does), ``source=`` sim (simulator_node, the default) | wav
 (audio_capture_node playing a WAV file of the simulator's audio, the graph a robot runs with a recording) | none (no
 graph: the same model's ``predict`` called once per hop on the same audio, for comparison)). A configuration without
-``chunk=`` / ``align=`` uses config/*.yaml's values. Nothing in the nodes is changed (but ``layout=own``'s
+``chunk=`` / ``align=`` uses config/*.yaml's values. ``drive=true``: the simulator drives a path through one
+room and publishes ``odom``, and perception fuses the room over the drive with it (the shipped model's
+``layout_fusion``); otherwise the source holds still and perception reads no pose (``pose_source: none``, as
+perceive.launch.py runs a still simulator). Nothing in the nodes is changed (but ``layout=own``'s
 front-end): the script wraps, from outside, the source's audio publisher, the perception node's subscription
 callback, its model's ``predict`` (and, inside it, the backend's feature parts and networks) and its
 ``publish_prediction``, and stamps each event with the system clock (the clock the sources stamp the audio with).
@@ -68,13 +71,15 @@ SOURCES = ('sim', 'wav', 'none')
 KEYS = {'chunk': ('source', 'chunk_samples', int), 'align': ('perception', 'window_alignment', str),
         'points': ('perception', 'publish_points', lambda v: v.lower() == 'true'),
         'backend': ('perception', 'backend', str), 'source': ('graph', 'source', str),
-        'rviz': ('graph', 'rviz', lambda v: v.lower() == 'true'), 'layout': ('graph', 'layout', str.lower)}
+        'rviz': ('graph', 'rviz', lambda v: v.lower() == 'true'), 'layout': ('graph', 'layout', str.lower),
+        'drive': ('graph', 'drive', lambda v: v.lower() == 'true')}
 LAYOUTS = ('true', 'own', 'false')
 
 
 def parse_config(text: str) -> dict:
     """'chunk=1024,align=hop' -> {'graph': {'source': 'sim'}, 'source': {...}, 'perception': {...}}."""
-    out = {'graph': {'source': 'sim', 'rviz': False, 'layout': 'false'}, 'source': {}, 'perception': {}}
+    out = {'graph': {'source': 'sim', 'rviz': False, 'layout': 'false', 'drive': False}, 'source': {},
+           'perception': {}}
     for item in filter(None, text.split(',')):
         key, _, value = item.partition('=')
         if key not in KEYS:
@@ -86,6 +91,14 @@ def parse_config(text: str) -> dict:
     if out['graph']['layout'] not in LAYOUTS:
         raise SystemExit(f"layout must be one of {', '.join(LAYOUTS)}, got {out['graph']['layout']!r}")
     out['perception']['publish_layout'] = out['graph']['layout'] != 'false'
+    if out['graph']['drive']:
+        if out['graph']['source'] != 'sim':
+            raise SystemExit(f'drive=true needs the simulator (source=sim), got {text!r}')
+        # the simulator drives one room and publishes odom; perception fuses the room over the drive with it
+        out['source'].update(trajectory=True, scene_period_s=0.0)
+        out['perception']['pose_source'] = 'odom'
+    elif out['graph']['source'] != 'none':
+        out['perception']['pose_source'] = 'none'     # a source holding still has no odometry (perceive.launch.py)
     return out
 
 
@@ -397,7 +410,9 @@ def run(config: dict, seconds: float, warmup: float, domain_id: int, wav: Path |
                   'backend': node.model.backend_name, 'publish_points': node.params['publish_points'],
                   'publish_layout': node.params['publish_layout'],
                   'layout_shared': node.layout is not None and node.layout.shared is not None,
-                  'window_alignment': node.params.get('window_alignment', 'hop (before the parameter)')}
+                  'window_alignment': node.params.get('window_alignment', 'hop (before the parameter)'),
+                  'drive': config['graph']['drive']}
+        fusion = node.fusion_stats() if node.drive is not None else None
     with trace.lock:
         frames = np.array(sorted(trace.published), np.int64)
         rows = []
@@ -424,6 +439,8 @@ def run(config: dict, seconds: float, warmup: float, domain_id: int, wav: Path |
     out['inference_parts_ms'] = part_stats(trace, [r['span'] for r in rows])
     out['threads_cpu'] = threads
     out['gc'] = gc_times.summary()
+    if fusion is not None:          # the room fused over the drive: windows placed with a pose, restarts
+        out['fusion'] = fusion
     if layout is not None:          # the layout topics' own path: outputs, windows pushed out, its latency
         out['layout'] = layout
     log(f"  {params}: total p50 {out['total_ms'].get('p50')} ms; "
@@ -476,6 +493,15 @@ def report(result: dict) -> str:
                       f"process CPU {cpu:+.0f} % against `{first_text}`, "
                       f"{'within' if cpu <= CPU_GROWTH_TARGET_PCT else '**above**'} the "
                       f"+{CPU_GROWTH_TARGET_PCT:g} % allowed."]
+    drive = rows.get('source=sim,drive=true')
+    if drive and drive.get('total_ms') and drive.get('fusion'):
+        f = drive['fusion']
+        reasons = ', '.join(f'{k} {n}' for k, n in f['restarts'].items() if n)
+        lines += ['', "Driving (`drive=true`: the simulator drives one room and publishes odom, perception fuses the "
+                  f"room over the drive with it): window end -> image received p50 {drive['total_ms']['p50']:.1f} ms, "
+                  f"inference p50 {drive['stages_ms']['inference']['p50']:.1f} ms, process CPU "
+                  f"{drive['process_cpu']:.3f}; {f['posed_windows']} windows fused with a pose, drive restarts "
+                  f"{sum(f['restarts'].values())}" + (f' ({reasons})' if reasons else '') + '.']
     shared, own = rows.get('source=sim,layout=true'), rows.get('source=sim,layout=own')
     if shared and own and shared.get('total_ms') and own.get('total_ms'):
         lines += ['', "With the layout topics on (`publish_layout`, as perceive.launch.py runs them): window end -> "
