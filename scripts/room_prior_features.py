@@ -41,6 +41,7 @@ from audio_vision.core.features.config import LAYOUT_PRIOR_MAPS, FeatureConfig
 from audio_vision.core.features.layout_prior import LayoutPriorMaps, prior_images
 from audio_vision.core.features.packing import pack_maps, unpack_maps
 from audio_vision.dataset import DatasetReader
+from audio_vision.dataset.files import link_dataset
 from audio_vision.simulation.acoustics import band_absorption
 from audio_vision.sonar import CEILING, true_layout
 from audio_vision.sonar.fusion import DriveFusion
@@ -91,16 +92,6 @@ def with_room_prior(features: np.ndarray, room_maps: np.ndarray, config: Feature
     maps[:, :len(LAYOUT_PRIOR_MAPS)] = torch.from_numpy(room_maps)
     packed = pack_maps(maps, config.prior_planes, config.num_bins, config.num_frames)
     return torch.cat([head, packed], dim=1).half().numpy()
-
-
-def link_dataset(src: Path, out: Path) -> None:
-    """``out`` with a link to every entry of ``src`` but its feature cache."""
-    out.mkdir(parents=True, exist_ok=True)
-    for entry in src.iterdir():
-        target = out / entry.name
-        if entry.name == 'features_cache' or target.exists() or target.is_symlink():
-            continue
-        target.symlink_to(entry.resolve())
 
 
 def write_split(src: Path, out: Path, split: str, config: FeatureConfig, room: str, batch: int,

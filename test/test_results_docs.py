@@ -887,3 +887,23 @@ def test_the_shifted_rooms_cause_says_where_the_error_sits(room_bar):
     assert 'carries 65 % of its error (56 %)' in text
     assert room_bar.unmeasured_room_note(None, probe(0.23, 0.269, 0.56)) == ''
     assert room_bar.unmeasured_room_note(probe(0.28, 0.352, 0.65), {'by_prior': {}}) == ''
+
+
+def test_the_odometry_noise_table_compares_with_no_odometry_and_the_models_before(room_bar, inp):
+    def level(frac, deg, abs_rel):
+        return {'position_drift_share': frac, 'yaw_drift_deg_per_m': deg,
+                'method_on_floor': {'abs_rel': abs_rel, 'delta1': 0.8, 'miou': 0.5}}
+    noise = {'command': 'probe', 'machine': 'm', 'date': 'd', 'published_row': 'method_on_floor',
+             'levels': {'0:0': level(0.0, 0.0, 0.11), '0.05:2': level(0.05, 2.0, 0.14),
+                        'none': level(None, None, 0.13)}}
+    before = json.loads(json.dumps(inp.results))
+    before['published_row'] = 'method'
+    before['rows']['method']['depth']['abs_rel'] = 0.128
+    text = room_bar.odometry_noise_table({'odometry_noise': noise, 'test_before': before})
+    assert '| none (`pose_source: none`) | 0.1300 |' in text and '| 5 %, 2 | 0.1400 |' in text
+    assert 'AbsRel is 0.1300, worse than the models before the fusion (0.1280' in text
+    assert 'Drift of 5 %, 2 gives no better than no odometry.' in text
+    before['rows']['method']['depth']['abs_rel'] = 0.135
+    assert 'no worse than the models before' in room_bar.odometry_noise_table({'odometry_noise': noise,
+                                                                               'test_before': before})
+    assert room_bar.odometry_noise_table({'odometry_noise': noise}) == ''

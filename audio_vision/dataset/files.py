@@ -44,3 +44,14 @@ def write_json(path: Path, obj) -> None:
         json.dump(obj, f, indent=1, sort_keys=True)
         f.write('\n')
     tmp.replace(path)
+
+
+def link_dataset(src: Path, out: Path) -> None:
+    """``out`` with a link to every entry of the dataset ``src`` but its feature cache: the same windows under
+    another feature cache (a study's features made another way, read by ``train`` and ``evaluate`` unchanged)."""
+    out.mkdir(parents=True, exist_ok=True)
+    for entry in Path(src).iterdir():
+        target = out / entry.name
+        if entry.name == 'features_cache' or target.exists() or target.is_symlink():
+            continue
+        target.symlink_to(entry.resolve())

@@ -82,7 +82,7 @@ class Inputs:
     ceiling_material: dict | None   # docs/ceiling_material.json (scripts/ceiling_material_probe.py)
     bodies_on_floor_val: dict | None   # facts.yaml room_bar.bodies_on_floor_study's validation-split file
     # facts.yaml room_bar.fused_layout_shipping's files: {'val', 'before_val', 'test_before', 'fresh_before',
-    # 'probe_before'}
+    # 'probe_before', 'odometry_noise'}
     fused_layout: dict
     reflectors: dict | None         # docs/reflectors.json (scripts/eval_reflectors.py)
     mapping: dict | None            # docs/mapping.json
@@ -205,10 +205,10 @@ def trained_on(checkpoint: Path) -> dict:
 
 def fused_layout_files(docs: Path, facts: dict) -> dict:
     """facts.yaml room_bar.fused_layout_shipping's result files that exist: {'val', 'before_val', 'test_before',
-    'fresh_before', 'probe_before'} -> their contents."""
+    'fresh_before', 'probe_before', 'odometry_noise'} -> their contents."""
     shipping = facts['room_bar'].get('fused_layout_shipping') or {}
     files = {key: read_json(docs / shipping[f'{key}_file'])
-             for key in ('val', 'before_val', 'test_before', 'fresh_before', 'probe_before')
+             for key in ('val', 'before_val', 'test_before', 'fresh_before', 'probe_before', 'odometry_noise')
              if f'{key}_file' in shipping}
     return {key: res for key, res in files.items() if res is not None}
 

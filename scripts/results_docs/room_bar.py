@@ -272,7 +272,42 @@ def fused_layout(inp: Inputs) -> str:
             "odometry, docs/ROS.md), "
             'against the models shipped before it, on the published row (the bodies stood on the floor):\n\n'
             + '\n'.join(table) + f"\n\nThe rule fixed before its results (facts.yaml): {verdict}.\n\n"
-            f"How it was made: `{study['command']}`.\n")
+            f"How it was made: `{study['command']}`.\n" + odometry_noise_table(files))
+
+
+def odometry_noise_table(files: dict) -> str:
+    """The shipped models on the test windows fused with drifting odometry, and with none (scripts/
+    odometry_noise_probe.py), beside the models shipped before the fusion (each window's own room); '' without the
+    file."""
+    noise, before = files.get('odometry_noise'), files.get('test_before')
+    if not noise or not before:
+        return ''
+    row = noise['published_row']
+    unfused = published(before)['depth']['abs_rel']
+    lines = ['| odometry: position drift (share of each step), yaw drift (deg per m) | AbsRel | δ1 | mIoU |',
+             '| --- | --- | --- | --- |']
+    for level in noise['levels'].values():
+        r = level[row]
+        drift = ('none (`pose_source: none`)' if level['position_drift_share'] is None else
+                 f"{level['position_drift_share'] * 100:g} %, {level['yaw_drift_deg_per_m']:g}")
+        lines.append(f"| {drift} | {r['abs_rel']:.4f} | {r['delta1']:.4f} | {r['miou']:.4f} |")
+    text = ('\nThe models were trained on drives placed with exact poses. Fused with drifting odometry instead (a '
+            "random walk from each room's first window, growing with each step's length), and with none; "
+            f"`{noise['command']}`, {noise['machine']}, {noise['date']}; test split, published row:\n\n"
+            + '\n'.join(lines) + '\n')
+    alone = noise['levels'].get('none', {}).get(row)
+    if alone:
+        no_better = [f"{v['position_drift_share'] * 100:g} %, {v['yaw_drift_deg_per_m']:g}"
+                     for v in noise['levels'].values()
+                     if v['position_drift_share'] is not None and v[row]['abs_rel'] >= alone['abs_rel']]
+        worse = alone['abs_rel'] > unfused
+        text += (f"\nWithout odometry the shipped models' AbsRel is {alone['abs_rel']:.4f}, "
+                 + ('worse' if worse else 'no worse')
+                 + f" than the models before the fusion ({unfused:.4f}, trained on each window's own room)"
+                 + (': a robot without odometry pays for the fusion it cannot use. ' if worse else '. ')
+                 + (f"Drift of {'; '.join(no_better)} gives no better than no odometry." if no_better else
+                    'Every drift measured gives better than no odometry.') + '\n')
+    return text
 
 
 def fused_room(inp: Inputs) -> str:
