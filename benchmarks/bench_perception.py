@@ -24,6 +24,7 @@ A script of the source checkout, not part of the installed package (like every f
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -175,7 +176,7 @@ def driving(pipe):
     fuses the layout over the drive (``FeatureConfig.layout_fusion``), so its fusion is timed too."""
     if not pipe.fuses_layout:
         return pipe.predict
-    calls = iter(range(1 << 62))
+    calls = itertools.count()
     return lambda audio: pipe.predict(audio, drive_pose(next(calls)), 0)
 
 
@@ -287,7 +288,7 @@ def full_drive_fusion(config):
     centre[:3, 3] = (3.0, 2.0, 0.6)
     poses = [centre @ drive_pose(k) for k in range(400)]
     windows = [(true_layout(optical_pose(T), (6.0, 4.0, 2.8)), T) for T in poses]
-    calls = iter(range(1 << 62))
+    calls = itertools.count()
 
     def fuse():
         layout, T = windows[next(calls) % len(windows)]

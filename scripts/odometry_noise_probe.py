@@ -27,18 +27,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
-from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from audio_vision.core.features.stack import FeatureStack  # noqa: E402
 from audio_vision.core.frames import planar_pose  # noqa: E402
 from audio_vision.core.model.checkpoint import load_checkpoint  # noqa: E402
 from audio_vision.dataset import DatasetReader  # noqa: E402
 from audio_vision.dataset.files import link_dataset  # noqa: E402
-from audio_vision.training.data import drive_pose, feature_cache_path  # noqa: E402
+from audio_vision.training.data import drive_pose, feature_cache_path, load_split  # noqa: E402
 from audio_vision.training.evaluate import evaluate  # noqa: E402
 
 
@@ -70,30 +67,16 @@ def noisy_odometry(reader: DatasetReader, frac: float, deg_per_m: float, seed: i
 
 
 def write_features(src: Path, out: Path, split: str, models: Path, frac: float | None, deg_per_m: float | None,
-                   seed: int, batch: int = 64) -> None:
-    """``out``: links to ``src`` and the split's features made with the drifting odometry (``frac`` None: none)."""
-    spec = load_checkpoint(models / 'depth.pt').spec
-    config = spec.features
-    reader = DatasetReader(src, split)
-    mics = np.asarray(reader.mic_positions, dtype=np.float64)
+                   seed: int) -> None:
+    """``out``: links to ``src`` and the split's features made with the drifting odometry (``frac`` None: none),
+    cached where ``evaluate`` reads them."""
     link_dataset(src, out)
-    target = feature_cache_path(out, split, config, mics, reader.card.get('content_hash'))
-    if target.is_file():
+    config = load_checkpoint(models / 'depth.pt').spec.features
+    reader = DatasetReader(src, split)
+    if feature_cache_path(out, split, config, reader.mic_positions, reader.card.get('content_hash')).is_file():
         return
     poses = [None] * len(reader) if frac is None else noisy_odometry(reader, frac, deg_per_m, seed)
-    stack = FeatureStack(config, mics)
-    feats = []
-    with torch.inference_mode():
-        for start in tqdm(range(0, len(reader), batch), desc=f'features {out.name}', unit='batch',
-                          leave=False):
-            items = [reader[i] for i in range(start, min(len(reader), start + batch))]
-            stack.layout_prior.set_odometry(poses[start:start + len(items)], [it['room_id'] for it in items])
-            audio = np.stack([it['audio'][:, :config.window_samples] for it in items]).astype(np.float32)
-            feats.append(stack(torch.from_numpy(audio)).half())
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(f'.{os.getpid()}.tmp.npy')
-    np.save(tmp, torch.cat(feats).numpy())
-    tmp.replace(target)
+    load_split(out, split, config, odometry=poses)       # computes and caches them
 
 
 def main(argv=None) -> None:

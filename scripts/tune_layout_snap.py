@@ -28,7 +28,7 @@ import torch
 from audio_vision.core.eval.metrics import MetricAccumulator
 from audio_vision.core.model.checkpoint import load_checkpoint
 from audio_vision.training.data import load_split
-from audio_vision.training.evaluate import ROOM_CLASSES
+from audio_vision.core.classes import ROOM_CLASSES
 from audio_vision.training.layout_eval import predict_layout
 from audio_vision.training.trainer import batched
 

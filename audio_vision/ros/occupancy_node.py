@@ -23,7 +23,7 @@ from nav_msgs.msg import OccupancyGrid
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
-from audio_vision.core.frames import optical_pose, planar_pose
+from audio_vision.core.frames import optical_pose
 from audio_vision.core.stream import codec
 from audio_vision.core.stream.windowing import NS_PER_S
 from audio_vision.mapping.occupancy import POSE_REJECT_REASONS, GridConfig, OccupancyGrid2D, check_pose
@@ -78,9 +78,8 @@ class OccupancyNode(ShellNode):
                 min_confidence=p['min_confidence'], obstacle_classes=tuple(int(c) for c in p['obstacle_classes'])))
         except ValueError as exc:
             raise StartupError(f'map parameters: {exc}') from None
-        # base -> array (mount) -> optical: the fixed part of the camera pose in odom mode
-        mount = planar_pose(*p['mount_xyz'], p['mount_yaw']) if len(p['mount_xyz']) == 3 else np.eye(4)
-        self.poses = PoseSource(self, p, p['map_frame_id'], optical_pose(mount))
+        # array -> optical: with the mount, the fixed part of the camera pose in odom mode
+        self.poses = PoseSource(self, p, p['map_frame_id'], optical_pose(np.eye(4)))
         self.pose_source = self.poses.mode
         self._K = None
         self._pending_depth: collections.OrderedDict[int, Image] = collections.OrderedDict()

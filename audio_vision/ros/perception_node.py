@@ -27,7 +27,6 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profi
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 from audio_vision.core.inference.confidence import DEFAULT_KIND as DEFAULT_CONFIDENCE_KIND
-from audio_vision.core.frames import planar_pose
 from audio_vision.core.inference.inference_queue import InferenceQueue
 from audio_vision.core.stream import codec
 from audio_vision.core.stream.windowing import ALIGNMENTS, NS_PER_S, FrameError, Window
@@ -295,8 +294,7 @@ class PerceptionNode(ShellNode):
         # a model that fuses the room over the drive reads each window's pose (odometry or TF + the mount)
         self.poses = self.drive = None
         if self.model.fuses_layout:
-            self.poses = PoseSource(self, p, p['odom_frame_id'], planar_pose(*p['mount_xyz'], p['mount_yaw'])
-                                    if len(p['mount_xyz']) == 3 else np.eye(4))
+            self.poses = PoseSource(self, p, p['odom_frame_id'])
             self.drive = DriveOdometry(p['fusion_max_step_m'], p['max_pose_age_s'])
         self.layout = LayoutOutput(self, out_qos) if p['publish_layout'] else None
         # inference off the callbacks: bounded queue, latest window wins

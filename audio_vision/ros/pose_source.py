@@ -16,7 +16,7 @@ import numpy as np
 from nav_msgs.msg import Odometry
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
-from audio_vision.core.frames import quaternion_pose
+from audio_vision.core.frames import planar_pose, quaternion_pose
 from audio_vision.ros import conversions as conv
 from audio_vision.ros.lifecycle import StartupError
 from audio_vision.ros.parameters import Param
@@ -49,12 +49,14 @@ def tf2_ros_module():
 
 
 class PoseSource:
-    """Poses of one sensor frame in ``fixed_frame`` for a node (see the module docstring). ``base_to_sensor``: 4 x 4,
-    the sensor frame in the base frame (odom mode). Raises :class:`StartupError` for a mode it cannot serve."""
+    """Poses of one sensor frame in ``fixed_frame`` for a node (see the module docstring). ``array_to_sensor``:
+    4 x 4, the sensor frame in the array frame (the identity for the array itself); the array sits on the base at
+    ``mount_xyz`` / ``mount_yaw`` (odom mode). Raises :class:`StartupError` for a mode it cannot serve."""
 
-    def __init__(self, node, params: dict, fixed_frame: str, base_to_sensor: np.ndarray):
+    def __init__(self, node, params: dict, fixed_frame: str, array_to_sensor: np.ndarray | None = None):
         if len(params['mount_xyz']) != 3:
             raise StartupError(f"parameter 'mount_xyz': needs 3 values, got {list(params['mount_xyz'])}")
+        mount = planar_pose(*params['mount_xyz'], params['mount_yaw'])          # base -> array
         tf2_ros = tf2_ros_module()
         requested = params['pose_source']
         if requested == 'tf' and tf2_ros is None:
@@ -62,7 +64,7 @@ class PoseSource:
         self.mode = requested if requested in ('tf', 'none') else ('tf' if tf2_ros is not None and requested == 'auto'
                                                                    else 'odom')
         self.fixed_frame = fixed_frame
-        self._base_to_sensor = np.asarray(base_to_sensor, dtype=np.float64)
+        self._base_to_sensor = mount if array_to_sensor is None else mount @ np.asarray(array_to_sensor, float)
         self._lock = threading.Lock()
         self._odom: list[tuple[int, np.ndarray]] = []        # (stamp ns, T_fixed_base), sorted by stamp
         if self.mode == 'tf':

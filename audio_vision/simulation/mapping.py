@@ -117,16 +117,16 @@ def predict_drive(drive: TrajectoryDrive, model, audio: np.ndarray | None = None
     for start in range(0, len(ends), batch):
         chunk = ends[start:start + batch]
         x = np.stack([audio[:, e - window:e] for e in chunk]).astype(np.float32)
+        scenes = [drive.scene_at(e / fs) for e in chunk]
         # the array's pose at each window's end: the odometry a model that fuses the layout over the drive reads
-        odometry = [body_pose(drive.scene_at(e / fs).camera_pose) for e in chunk]
+        odometry = [body_pose(scene.camera_pose) for scene in scenes]
         images, confidence = model.predict_batch_with_confidence(x, poses=odometry, drives=[this_drive] * len(chunk))
         depth.extend(images['depth'])
         conf.extend(confidence['depth'])
         if 'segmentation' in images:
             seg.extend(images['segmentation'])
-        for e in chunk:
+        for e, scene in zip(chunk, scenes):
             t = e / fs
-            scene = drive.scene_at(t)
             poses.append(scene.camera_pose)
             path.append((t, *scene.robot_position[:2], scene.robot_yaw))
             if extra is not None:

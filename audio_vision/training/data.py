@@ -66,8 +66,11 @@ def drive_pose(item: dict) -> np.ndarray | None:
 
 
 def load_split(data_dir, split: str, features: FeatureConfig, batch_size: int = 64,
-               limit: int | None = None, progress: bool = True, mic_positions=None) -> SplitData:
-    """`mic_positions` default to the dataset's; pass a model's to compute its features."""
+               limit: int | None = None, progress: bool = True, mic_positions=None,
+               odometry: list | None = None) -> SplitData:
+    """`mic_positions` default to the dataset's; pass a model's to compute its features. ``odometry``: with
+    ``layout_fusion``, every window's pose to fuse with instead of the dataset's own (:func:`drive_pose`; None
+    entries: no odometry), e.g. a study of drifting odometry."""
     reader = DatasetReader(data_dir, split)
     n = len(reader) if limit is None else min(limit, len(reader))
     if n == 0:
@@ -89,11 +92,12 @@ def load_split(data_dir, split: str, features: FeatureConfig, batch_size: int = 
                 raise ValueError(f'dataset windows have {audio.shape[-1]} samples, features need '
                                  f'{features.window_samples}')
             audio_shape = audio.shape[1:]
-            if cached is None and features.layout_fusion:
-                # each room's windows in the dataset's order are a drive, the simulator's poses its odometry
-                extractor.layout_prior.set_odometry([drive_pose(it) for it in items],
-                                                    [it.get('room_id') for it in items])
             if cached is None:
+                if features.layout_fusion:
+                    # each room's windows in the dataset's order are a drive, the simulator's poses its odometry
+                    poses = ([drive_pose(it) for it in items] if odometry is None
+                             else odometry[start:start + len(items)])
+                    extractor.layout_prior.set_odometry(poses, [it.get('room_id') for it in items])
                 feats.append(extractor(torch.from_numpy(audio)).half())
             depth.append(np.stack([it['depth'] for it in items]).astype(np.float32))
             seg.append(np.stack([it['segmentation'] for it in items]).astype(np.uint8))

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from audio_vision.core.classes import ROOM_CLASSES  # noqa: F401 - read from here by the scripts
+from audio_vision.core.classes import ROOM_CLASSES
 from audio_vision.core.eval.metrics import DEPTH_KEYS, MetricAccumulator
 from audio_vision.core.inference.floor_contact import FloorContact
 from audio_vision.core.model.baselines import load_end_to_end, load_mean

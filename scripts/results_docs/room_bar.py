@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from audio_vision.paths import busy_at_start
 from audio_vision.simulation.config import SOURCE_CLASSES
-from audio_vision.training.evaluate import ROOM_CLASSES
+from audio_vision.core.classes import ROOM_CLASSES
 
 from .common import Criterion, criteria_table, published, stage_optim
 from .inputs import ATNET_SEEDS, ATNET_STUDY, Inputs, atnet_study_modality
